@@ -1,0 +1,194 @@
+//! The `faultline` command: a thin shell over the harness library.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use faultline_harness::bench;
+use faultline_harness::infra::{self, Infra, InfraConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "faultline",
+    version,
+    about = "Contract testing and chaos engineering for microservices, on real Postgres, Kafka and Toxiproxy."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The run's infrastructure: Postgres, Kafka and Toxiproxy.
+    Stack {
+        #[command(subcommand)]
+        command: StackCommand,
+    },
+    /// Measurements of the harness itself.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StackCommand {
+    /// Start the stack, print where everything listens, then tear it down (or hold it until
+    /// Ctrl-C with --hold).
+    Up {
+        /// Clients to create links for (one per service); `faultline` is always added.
+        #[arg(long, value_delimiter = ',', default_values_t = bench::REFERENCE_CLIENTS.map(String::from))]
+        clients: Vec<String>,
+        /// Keep the stack running until interrupted.
+        #[arg(long)]
+        hold: bool,
+        /// Print the endpoints as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Save the containers' logs to this folder before tearing down.
+        #[arg(long)]
+        logs: Option<PathBuf>,
+    },
+    /// Remove containers and networks that crashed runs on this host left behind.
+    Sweep,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Cold start of each container to ready, whole stack to ready, and teardown.
+    Infra {
+        /// How many times to start and tear down the stack.
+        #[arg(long, default_value_t = 3)]
+        iterations: usize,
+        /// Also write the JSON result to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = until_interrupted(run(cli)).await;
+    match outcome {
+        Some(Ok(())) => ExitCode::SUCCESS,
+        Some(Err(error)) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+        None => {
+            // The run's future was dropped, which removes what it had registered; whatever
+            // was still being created belongs to this process and is removed by label here.
+            eprintln!("interrupted: removing this run's containers and network");
+            if let Err(error) = infra::remove_own_resources().await {
+                eprintln!("error: cleanup after interrupt: {error:#} (the next run sweeps them)");
+            }
+            ExitCode::from(130)
+        }
+    }
+}
+
+/// Runs `work` until it finishes or the process gets SIGINT or SIGTERM (then `None`).
+async fn until_interrupted<T>(work: impl Future<Output = T>) -> Option<T> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler succeeds on Unix");
+    tokio::select! {
+        value = work => Some(value),
+        _ = tokio::signal::ctrl_c() => None,
+        _ = terminate.recv() => None,
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Stack {
+            command:
+                StackCommand::Up {
+                    clients,
+                    hold,
+                    json,
+                    logs,
+                },
+        } => stack_up(clients, hold, json, logs).await,
+        Command::Stack {
+            command: StackCommand::Sweep,
+        } => {
+            let sweep = infra::sweep_leftovers().await?;
+            println!(
+                "removed {} containers and {} networks left by earlier runs",
+                sweep.containers, sweep.networks
+            );
+            Ok(())
+        }
+        Command::Bench {
+            command: BenchCommand::Infra { iterations, out },
+        } => {
+            eprintln!("starting and tearing down the stack {iterations} times…");
+            let result = bench::infra(iterations).await?;
+            let json = serde_json::to_string_pretty(&result)?;
+            print!("{}", result.table());
+            println!("{json}");
+            if let Some(path) = out {
+                std::fs::write(&path, json)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn stack_up(
+    clients: Vec<String>,
+    hold: bool,
+    json: bool,
+    logs: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    eprintln!("starting Postgres, Kafka and Toxiproxy…");
+    let stack = Infra::start(InfraConfig::with_clients(clients)).await?;
+    if json {
+        let endpoints = serde_json::json!({
+            "run": stack.run_id(),
+            "mode": stack.mode(),
+            "toxiproxy": stack.toxiproxy_url(),
+            "postgres": stack.postgres().ok(),
+            "links": stack.links().collect::<Vec<_>>(),
+            "timings": stack.timings(),
+        });
+        println!("{}", serde_json::to_string_pretty(&endpoints)?);
+    } else {
+        println!("run        {}", stack.run_id());
+        println!("toxiproxy  {}", stack.toxiproxy_url());
+        if let Ok(pg) = stack.postgres() {
+            println!(
+                "postgres   {} (direct; user {}, database {})",
+                pg.direct_address, pg.user, pg.database
+            );
+        }
+        println!("\n{:<26} {:<24} client connects to", "link", "proxy");
+        for link in stack.links() {
+            println!(
+                "{:<26} {:<24} {}",
+                link.name,
+                link.proxy.as_deref().unwrap_or("(direct)"),
+                link.address
+            );
+        }
+        println!("\nready in {:.1} s", stack.timings().total.as_secs_f64());
+    }
+    if hold {
+        eprintln!("holding the stack; Ctrl-C tears it down");
+        std::future::pending::<()>().await;
+    }
+    if let Some(dir) = logs {
+        stack
+            .save_logs(&dir)
+            .await
+            .with_context(|| format!("saving container logs to {}", dir.display()))?;
+    }
+    let took = stack.shutdown().await?;
+    eprintln!("torn down in {:.1} s", took.as_secs_f64());
+    Ok(())
+}

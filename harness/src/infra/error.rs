@@ -1,0 +1,77 @@
+//! Errors of the infrastructure module. Each says what went wrong and what to do next.
+
+use std::time::Duration;
+
+use faultline_chaos::toxiproxy::ToxiproxyError;
+
+/// Why the infrastructure could not be started, used or torn down.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error(
+        "cannot reach the Docker engine at {docker_host}: {source}\n\
+         hint: start the engine, or run `ci/setup` (installs and starts one where none runs), \
+         or point DOCKER_HOST at a running engine"
+    )]
+    DockerUnreachable {
+        docker_host: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    #[error(
+        "image `{image}` (from {variable}) is not available: {reason}\n\
+         hint: run `ci/setup` to build the local images and `source .faultline/images.env`, \
+         or set {variable} to an image this Docker engine has"
+    )]
+    ImageUnavailable {
+        variable: &'static str,
+        image: String,
+        reason: String,
+    },
+
+    #[error("docker: {action}: {source}")]
+    Docker {
+        action: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    #[error(
+        "{service} did not become ready within {timeout:?}; last check: {last_error}\n\
+         --- last lines of the {service} container log ---\n{log_tail}"
+    )]
+    NotReady {
+        service: String,
+        timeout: Duration,
+        last_error: String,
+        log_tail: String,
+    },
+
+    #[error(
+        "the {service} container exited during start-up (exit code {exit_code:?})\n\
+         --- last lines of its log ---\n{log_tail}"
+    )]
+    Exited {
+        service: String,
+        exit_code: Option<i64>,
+        log_tail: String,
+    },
+
+    #[error("toxiproxy: {0}")]
+    Toxiproxy(#[from] ToxiproxyError),
+
+    #[error("configuration: {0}")]
+    Config(String),
+
+    #[error("{0} is not part of this stack (the infrastructure was started without it)")]
+    Missing(&'static str),
+}
+
+impl InfraError {
+    pub(crate) fn docker(action: impl Into<String>, source: bollard::errors::Error) -> Self {
+        Self::Docker {
+            action: action.into(),
+            source,
+        }
+    }
+}

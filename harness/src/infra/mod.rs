@@ -1,0 +1,1011 @@
+//! Real infrastructure for a run: Postgres, Apache Kafka and Toxiproxy, with every client's link
+//! to Postgres and to Kafka running through its own Toxiproxy proxy, so any one link can be
+//! faulted alone.
+//!
+//! ```no_run
+//! use faultline_harness::infra::{Infra, InfraConfig};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let infra = Infra::start(InfraConfig::with_clients(["order", "payment"])).await?;
+//! let db_url = infra.postgres_url("order")?;        // through proxy `order-postgres`
+//! let brokers = infra.kafka_bootstrap("payment")?;  // through proxy `payment-kafka`
+//! infra.toxiproxy_client().disable("payment-kafka").await?; // cut payment's Kafka link only
+//! infra.shutdown().await?;                          // or just drop it
+//! # Ok(()) }
+//! ```
+//!
+//! # How it is laid out
+//!
+//! In the default (container) mode every run creates a bridge network `faultline-<run>` and on
+//! it three containers, each labelled (see [`docker`]) and removed when the [`Infra`] is shut
+//! down or dropped, also when start-up fails half-way. Containers publish ports on 127.0.0.1
+//! only. Toxiproxy publishes its API (8474) and the container ports
+//! [`PROXY_PORTS`] that its proxies listen on.
+//!
+//! Kafka tells clients where to reconnect (advertised listeners), which would bypass a proxy.
+//! So the broker gets one listener per client, advertised as the host address of that client's
+//! proxy: client `order` bootstraps at `127.0.0.1:<port of proxy order-kafka>` and every later
+//! connection the broker hands it goes through that proxy too. Cutting `order-kafka` leaves
+//! every other client's link untouched. The harness itself is the client [`HARNESS_CLIENT`],
+//! whose proxy no fault schedule touches.
+//!
+//! Images come from `FAULTLINE_POSTGRES_IMAGE`, `FAULTLINE_KAFKA_IMAGE` and
+//! `FAULTLINE_TOXIPROXY_IMAGE` (defaults: the official images); `ci/setup` builds local
+//! equivalents and writes their names to `.faultline/images.env`.
+//!
+//! # External mode
+//!
+//! With `FAULTLINE_INFRA=external` no container is started: `FAULTLINE_TOXIPROXY_URL` names a
+//! running Toxiproxy, `FAULTLINE_POSTGRES_ADDR` (host:port as Toxiproxy reaches it) a Postgres
+//! server (`FAULTLINE_POSTGRES_USER`/`_PASSWORD`/`_DB`, default `faultline`), and
+//! `FAULTLINE_KAFKA_BOOTSTRAP` a Kafka broker. Postgres links get proxies on that Toxiproxy;
+//! Kafka links are direct there, because per-client proxies need broker listeners that only the
+//! container mode configures — [`Link::proxy`] is `None` for them.
+
+pub mod docker;
+mod error;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use faultline_chaos::toxiproxy::{NewProxy, ToxiproxyClient};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use serde::Serialize;
+use sqlx::Connection;
+
+pub use docker::Sweep;
+use docker::{ContainerSpec, Engine, RunningContainer};
+pub use error::InfraError;
+
+/// The client name the harness uses for its own Postgres and Kafka access (checkers, probes).
+pub const HARNESS_CLIENT: &str = "faultline";
+/// Container ports Toxiproxy publishes for proxies to listen on.
+pub const PROXY_PORTS: std::ops::RangeInclusive<u16> = 20000..=20039;
+/// Toxiproxy's API port inside its container.
+pub const TOXIPROXY_API_PORT: u16 = 8474;
+
+pub const DEFAULT_POSTGRES_IMAGE: &str = "postgres:17";
+pub const DEFAULT_KAFKA_IMAGE: &str = "apache/kafka:4.1.1";
+pub const DEFAULT_TOXIPROXY_IMAGE: &str = "ghcr.io/shopify/toxiproxy:2.12.0";
+
+const POSTGRES_PORT: u16 = 5432;
+const KAFKA_INTERNAL_PORT: u16 = 9092;
+const KAFKA_CONTROLLER_PORT: u16 = 9093;
+const KAFKA_CLIENT_PORTS_FROM: u16 = 29000;
+const CREDENTIAL: &str = "faultline";
+
+/// An image name and the environment variable it can be overridden with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Image {
+    pub name: String,
+    pub variable: &'static str,
+}
+
+impl Image {
+    fn from_env(variable: &'static str, default: &str) -> Self {
+        let name = std::env::var(variable)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_string());
+        Self { name, variable }
+    }
+}
+
+/// The three images of a stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Images {
+    pub postgres: Image,
+    pub kafka: Image,
+    pub toxiproxy: Image,
+}
+
+impl Images {
+    /// Reads `FAULTLINE_{POSTGRES,KAFKA,TOXIPROXY}_IMAGE`, defaulting to the official images.
+    pub fn from_env() -> Self {
+        Self {
+            postgres: Image::from_env("FAULTLINE_POSTGRES_IMAGE", DEFAULT_POSTGRES_IMAGE),
+            kafka: Image::from_env("FAULTLINE_KAFKA_IMAGE", DEFAULT_KAFKA_IMAGE),
+            toxiproxy: Image::from_env("FAULTLINE_TOXIPROXY_IMAGE", DEFAULT_TOXIPROXY_IMAGE),
+        }
+    }
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct InfraConfig {
+    /// Start Postgres (and a `<client>-postgres` proxy per client).
+    pub postgres: bool,
+    /// Start Kafka (and a `<client>-kafka` proxy and broker listener per client).
+    pub kafka: bool,
+    /// Named clients, one per service. [`HARNESS_CLIENT`] is always added.
+    pub clients: Vec<String>,
+    pub images: Images,
+    /// How long each server may take to become ready.
+    pub ready_timeout: Duration,
+}
+
+impl InfraConfig {
+    /// Postgres, Kafka and Toxiproxy, with links for each named client.
+    pub fn with_clients<I, S>(clients: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            postgres: true,
+            kafka: true,
+            clients: clients.into_iter().map(Into::into).collect(),
+            images: Images::from_env(),
+            ready_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// Only Toxiproxy: for tests of the proxy client itself.
+    pub fn toxiproxy_only() -> Self {
+        Self {
+            postgres: false,
+            kafka: false,
+            ..Self::with_clients(Vec::<String>::new())
+        }
+    }
+
+    fn all_clients(&self) -> Vec<String> {
+        let mut clients = vec![HARNESS_CLIENT.to_string()];
+        for client in &self.clients {
+            if !clients.contains(client) {
+                clients.push(client.clone());
+            }
+        }
+        clients
+    }
+
+    fn validate(&self) -> Result<(), InfraError> {
+        for client in &self.clients {
+            let valid = !client.is_empty()
+                && client.len() <= 32
+                && client
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !client.starts_with('-');
+            if !valid {
+                return Err(InfraError::Config(format!(
+                    "client name `{client}`: expected 1 to 32 characters of a-z, 0-9 and `-`, not starting with `-`"
+                )));
+            }
+        }
+        let needed =
+            self.all_clients().len() * (usize::from(self.postgres) + usize::from(self.kafka));
+        let available = PROXY_PORTS.len();
+        if needed > available {
+            return Err(InfraError::Config(format!(
+                "{} clients need {needed} proxies, but Toxiproxy publishes only {available} proxy ports",
+                self.all_clients().len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One faultable connection from a client to a server, e.g. `order->postgres`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    /// `client->server`.
+    pub name: String,
+    pub client: String,
+    pub server: String,
+    /// The Toxiproxy proxy carrying it (`client-server`); `None` when the link is direct.
+    pub proxy: Option<String>,
+    /// Where the client connects: `127.0.0.1:port`.
+    pub address: String,
+}
+
+/// Postgres credentials and its direct (unproxied) address, for administration.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresServer {
+    pub user: String,
+    #[serde(skip)]
+    pub password: String,
+    pub database: String,
+    pub direct_address: String,
+}
+
+impl PostgresServer {
+    /// A connection URL to `address`.
+    pub fn url(&self, address: &str) -> String {
+        format!(
+            "postgres://{}:{}@{address}/{}",
+            self.user, self.password, self.database
+        )
+    }
+}
+
+/// Start-up timings, measured from the container's creation to its readiness condition.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StartTimings {
+    pub toxiproxy: Duration,
+    pub postgres: Option<Duration>,
+    pub kafka: Option<Duration>,
+    /// From [`Infra::start`] to everything ready, links included.
+    pub total: Duration,
+}
+
+/// One container's log, captured for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerLog {
+    pub container: String,
+    pub text: String,
+}
+
+/// A started infrastructure. Dropping it removes everything it started.
+pub struct Infra {
+    run_id: String,
+    mode: Mode,
+    engine: Option<Engine>,
+    cleanup: Cleanup,
+    containers: Vec<RunningContainer>,
+    toxiproxy_url: String,
+    /// Set as soon as the URL is known; every `Infra` handed out has it.
+    toxiproxy: Option<ToxiproxyClient>,
+    toxiproxy_ports: BTreeMap<u16, u16>,
+    postgres: Option<PostgresServer>,
+    links: BTreeMap<String, Link>,
+    timings: StartTimings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Containers,
+    External,
+}
+
+impl Infra {
+    /// Starts what `config` asks for and waits until each server answers a real request:
+    /// Toxiproxy its API, Postgres a `SELECT 1`, Kafka a metadata request through a proxy.
+    /// In container mode it first sweeps leftovers of crashed runs (see
+    /// [`docker::Engine::sweep_leftovers`]).
+    pub async fn start(config: InfraConfig) -> Result<Self, InfraError> {
+        config.validate()?;
+        match std::env::var("FAULTLINE_INFRA").as_deref() {
+            Ok("external") => Self::start_external(config).await,
+            Ok("containers") | Ok("") | Err(_) => Self::start_containers(config).await,
+            Ok(other) => Err(InfraError::Config(format!(
+                "FAULTLINE_INFRA=`{other}`: expected `containers` (default) or `external`"
+            ))),
+        }
+    }
+
+    async fn start_containers(config: InfraConfig) -> Result<Self, InfraError> {
+        let started = Instant::now();
+        let engine = Engine::connect().await?;
+        engine.sweep_leftovers().await?;
+
+        let images = &config.images;
+        let mut wanted = vec![&images.toxiproxy];
+        if config.postgres {
+            wanted.push(&images.postgres);
+        }
+        if config.kafka {
+            wanted.push(&images.kafka);
+        }
+        for image in wanted {
+            engine.ensure_image(&image.name, image.variable).await?;
+        }
+
+        let run_id = new_run_id();
+        let network = format!("faultline-{run_id}");
+        let labels = docker::run_labels(&run_id);
+        let mut infra = Infra {
+            run_id: run_id.clone(),
+            mode: Mode::Containers,
+            engine: Some(engine.clone()),
+            cleanup: Cleanup::default(),
+            containers: Vec::new(),
+            toxiproxy_url: String::new(),
+            toxiproxy: None,
+            toxiproxy_ports: BTreeMap::new(),
+            postgres: None,
+            links: BTreeMap::new(),
+            timings: StartTimings::default(),
+        };
+        engine.create_network(&network, &labels).await?;
+        infra.cleanup.network = Some(network.clone());
+
+        // Toxiproxy first: Kafka's advertised listeners are the host ports of its proxies.
+        let toxiproxy_spec = ContainerSpec {
+            name: "toxiproxy".into(),
+            image: images.toxiproxy.name.clone(),
+            ports: std::iter::once(TOXIPROXY_API_PORT)
+                .chain(PROXY_PORTS)
+                .collect(),
+            ..Default::default()
+        };
+        let clock = Instant::now();
+        let toxiproxy = engine
+            .run(
+                &toxiproxy_spec,
+                &network,
+                &labels,
+                &mut infra.cleanup.containers,
+            )
+            .await?;
+        infra.toxiproxy_url = format!(
+            "http://127.0.0.1:{}",
+            toxiproxy.host_ports[&TOXIPROXY_API_PORT]
+        );
+        infra.toxiproxy = Some(ToxiproxyClient::new(&infra.toxiproxy_url)?);
+        infra.toxiproxy_ports = toxiproxy.host_ports.iter().map(|(c, h)| (*c, *h)).collect();
+        let client = infra.toxiproxy_client();
+        await_ready(&engine, &toxiproxy, config.ready_timeout, || async {
+            client
+                .version()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+        infra.timings.toxiproxy = clock.elapsed();
+        infra.containers.push(toxiproxy);
+
+        let clients = config.all_clients();
+        let mut free_ports = PROXY_PORTS;
+        let mut next_port = move || free_ports.next().expect("validated: enough proxy ports");
+
+        // Plan every link before starting servers, so Kafka can advertise them.
+        let mut planned = Vec::new();
+        for client in &clients {
+            for (server, enabled) in [("postgres", config.postgres), ("kafka", config.kafka)] {
+                if enabled {
+                    let port = next_port();
+                    planned.push((client.clone(), server, port));
+                }
+            }
+        }
+
+        let postgres_spec = config.postgres.then(|| ContainerSpec {
+            name: "postgres".into(),
+            image: images.postgres.name.clone(),
+            env: vec![
+                ("POSTGRES_USER".into(), CREDENTIAL.into()),
+                ("POSTGRES_PASSWORD".into(), CREDENTIAL.into()),
+                ("POSTGRES_DB".into(), CREDENTIAL.into()),
+            ],
+            cmd: Some(vec![
+                "postgres".into(),
+                "-c".into(),
+                "max_connections=300".into(),
+            ]),
+            ports: vec![POSTGRES_PORT],
+        });
+        let kafka_clients: Vec<(String, u16, u16)> = planned
+            .iter()
+            .filter(|(_, server, _)| *server == "kafka")
+            .enumerate()
+            .map(|(i, (client, _, proxy_port))| {
+                let listener_port = KAFKA_CLIENT_PORTS_FROM + i as u16;
+                (
+                    client.clone(),
+                    listener_port,
+                    infra.toxiproxy_ports[proxy_port],
+                )
+            })
+            .collect();
+        let kafka_spec = config.kafka.then(|| ContainerSpec {
+            name: "kafka".into(),
+            image: images.kafka.name.clone(),
+            env: kafka_env(&kafka_clients),
+            ports: vec![],
+            ..Default::default()
+        });
+
+        // Proxies exist before the servers answer; a client may connect as soon as it likes.
+        for (client, server, port) in &planned {
+            let upstream = match *server {
+                "postgres" => format!("postgres:{POSTGRES_PORT}"),
+                _ => {
+                    let listener = kafka_clients
+                        .iter()
+                        .find(|(c, ..)| c == client)
+                        .expect("planned")
+                        .1;
+                    format!("kafka:{listener}")
+                }
+            };
+            let proxy = proxy_name(client, server);
+            infra
+                .toxiproxy_client()
+                .create_proxy(&NewProxy {
+                    name: proxy.clone(),
+                    listen: format!("0.0.0.0:{port}"),
+                    upstream,
+                    enabled: true,
+                })
+                .await?;
+            infra.add_link(
+                client,
+                server,
+                Some(proxy),
+                format!("127.0.0.1:{}", infra.toxiproxy_ports[port]),
+            );
+        }
+
+        // Postgres and Kafka start side by side. Each hands back the ids it created whatever
+        // happened, so a failure in one still leaves both for the cleanup.
+        let ready_timeout = config.ready_timeout;
+        let postgres_start = async {
+            let mut created = Vec::new();
+            let Some(spec) = &postgres_spec else {
+                return (created, None);
+            };
+            let clock = Instant::now();
+            let outcome = async {
+                let container = engine.run(spec, &network, &labels, &mut created).await?;
+                let server = PostgresServer {
+                    user: CREDENTIAL.into(),
+                    password: CREDENTIAL.into(),
+                    database: CREDENTIAL.into(),
+                    direct_address: format!("127.0.0.1:{}", container.host_ports[&POSTGRES_PORT]),
+                };
+                let url = server.url(&server.direct_address);
+                await_ready(&engine, &container, ready_timeout, || postgres_ready(&url)).await?;
+                Ok::<_, InfraError>((container, server, clock.elapsed()))
+            }
+            .await;
+            (created, Some(outcome))
+        };
+        let kafka_start = async {
+            let mut created = Vec::new();
+            let Some(spec) = &kafka_spec else {
+                return (created, None);
+            };
+            let clock = Instant::now();
+            let bootstrap = infra.links[&format!("{HARNESS_CLIENT}->kafka")]
+                .address
+                .clone();
+            let outcome = async {
+                let container = engine.run(spec, &network, &labels, &mut created).await?;
+                await_ready(&engine, &container, ready_timeout, || {
+                    kafka_ready(bootstrap.clone())
+                })
+                .await?;
+                Ok::<_, InfraError>((container, clock.elapsed()))
+            }
+            .await;
+            (created, Some(outcome))
+        };
+        let ((postgres_created, postgres), (kafka_created, kafka)) =
+            tokio::join!(postgres_start, kafka_start);
+        infra
+            .cleanup
+            .containers
+            .extend(postgres_created.into_iter().chain(kafka_created));
+        if let Some(outcome) = postgres {
+            let (container, server, took) = outcome?;
+            infra.containers.push(container);
+            infra.postgres = Some(server);
+            infra.timings.postgres = Some(took);
+        }
+        if let Some(outcome) = kafka {
+            let (container, took) = outcome?;
+            infra.containers.push(container);
+            infra.timings.kafka = Some(took);
+        }
+        infra.timings.total = started.elapsed();
+        Ok(infra)
+    }
+
+    async fn start_external(config: InfraConfig) -> Result<Self, InfraError> {
+        let started = Instant::now();
+        let toxiproxy_url = required_env("FAULTLINE_TOXIPROXY_URL")?;
+        let mut infra = Infra {
+            run_id: new_run_id(),
+            mode: Mode::External,
+            engine: None,
+            cleanup: Cleanup::default(),
+            containers: Vec::new(),
+            toxiproxy_url: toxiproxy_url.trim_end_matches('/').to_string(),
+            toxiproxy: Some(ToxiproxyClient::new(&toxiproxy_url)?),
+            toxiproxy_ports: BTreeMap::new(),
+            postgres: None,
+            links: BTreeMap::new(),
+            timings: StartTimings::default(),
+        };
+        infra.cleanup.toxiproxy_url = Some(infra.toxiproxy_url.clone());
+        let client = infra.toxiproxy_client();
+        client.version().await?;
+        infra.timings.toxiproxy = started.elapsed();
+        let proxy_host = toxiproxy_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split([':', '/']).next())
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| {
+                InfraError::Config(format!(
+                    "FAULTLINE_TOXIPROXY_URL=`{toxiproxy_url}`: expected http://HOST:PORT"
+                ))
+            })?
+            .to_string();
+
+        if config.postgres {
+            let clock = Instant::now();
+            let upstream = required_env("FAULTLINE_POSTGRES_ADDR")?;
+            let env_or =
+                |name: &str| std::env::var(name).unwrap_or_else(|_| CREDENTIAL.to_string());
+            let server = PostgresServer {
+                user: env_or("FAULTLINE_POSTGRES_USER"),
+                password: env_or("FAULTLINE_POSTGRES_PASSWORD"),
+                database: env_or("FAULTLINE_POSTGRES_DB"),
+                direct_address: upstream.clone(),
+            };
+            for client_name in config.all_clients() {
+                let proxy = format!("{}-{}", proxy_name(&client_name, "postgres"), infra.run_id);
+                let created = client
+                    .create_proxy(&NewProxy {
+                        name: proxy.clone(),
+                        listen: format!("{proxy_host}:0"),
+                        upstream: upstream.clone(),
+                        enabled: true,
+                    })
+                    .await?;
+                infra.cleanup.proxies.push(proxy.clone());
+                infra.add_link(&client_name, "postgres", Some(proxy), created.listen);
+            }
+            let url = server.url(&server.direct_address);
+            poll_until(config.ready_timeout, "postgres", || postgres_ready(&url)).await?;
+            infra.postgres = Some(server);
+            infra.timings.postgres = Some(clock.elapsed());
+        }
+        if config.kafka {
+            let clock = Instant::now();
+            let bootstrap = required_env("FAULTLINE_KAFKA_BOOTSTRAP")?;
+            for client_name in config.all_clients() {
+                infra.add_link(&client_name, "kafka", None, bootstrap.clone());
+            }
+            poll_until(config.ready_timeout, "kafka", || {
+                kafka_ready(bootstrap.clone())
+            })
+            .await?;
+            infra.timings.kafka = Some(clock.elapsed());
+        }
+        infra.timings.total = started.elapsed();
+        Ok(infra)
+    }
+
+    fn add_link(&mut self, client: &str, server: &str, proxy: Option<String>, address: String) {
+        let name = format!("{client}->{server}");
+        self.links.insert(
+            name.clone(),
+            Link {
+                name,
+                client: client.to_string(),
+                server: server.to_string(),
+                proxy,
+                address,
+            },
+        );
+    }
+
+    /// The random id of this run; it names the network and labels every container.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Toxiproxy's API, e.g. `http://127.0.0.1:32771`.
+    pub fn toxiproxy_url(&self) -> &str {
+        &self.toxiproxy_url
+    }
+
+    /// A client for this run's Toxiproxy.
+    pub fn toxiproxy_client(&self) -> ToxiproxyClient {
+        self.toxiproxy
+            .clone()
+            .expect("Infra::start sets the Toxiproxy client before returning")
+    }
+
+    /// The host port that Toxiproxy's container port `container_port` is published on.
+    ///
+    /// # Panics
+    /// When `container_port` is neither the API port nor in [`PROXY_PORTS`], or in external
+    /// mode, where Toxiproxy's ports are its own business: both are programming errors.
+    pub fn toxiproxy_host_port(&self, container_port: u16) -> u16 {
+        *self.toxiproxy_ports.get(&container_port).unwrap_or_else(|| {
+            panic!("Toxiproxy container port {container_port} is not published (published: 8474 and {PROXY_PORTS:?}, container mode only)")
+        })
+    }
+
+    /// Every link, by name (`client->server`).
+    pub fn links(&self) -> impl Iterator<Item = &Link> {
+        self.links.values()
+    }
+
+    /// The link `name` (`client->server`), if this stack has it.
+    pub fn link(&self, name: &str) -> Option<&Link> {
+        self.links.get(name)
+    }
+
+    fn link_of(&self, client: &str, server: &'static str) -> Result<&Link, InfraError> {
+        self.links.get(&format!("{client}->{server}")).ok_or_else(|| {
+            InfraError::Config(format!(
+                "no link {client}->{server}: `{client}` is not a client of this stack, or {server} was not started"
+            ))
+        })
+    }
+
+    /// Postgres credentials and direct address.
+    pub fn postgres(&self) -> Result<&PostgresServer, InfraError> {
+        self.postgres
+            .as_ref()
+            .ok_or(InfraError::Missing("postgres"))
+    }
+
+    /// A Postgres URL for `client`, through its proxy.
+    pub fn postgres_url(&self, client: &str) -> Result<String, InfraError> {
+        let server = self.postgres()?;
+        Ok(server.url(&self.link_of(client, "postgres")?.address))
+    }
+
+    /// A Postgres URL that bypasses every proxy, for checkers and set-up.
+    pub fn postgres_admin_url(&self) -> Result<String, InfraError> {
+        let server = self.postgres()?;
+        Ok(server.url(&server.direct_address))
+    }
+
+    /// Kafka `bootstrap.servers` for `client`, through its proxy.
+    pub fn kafka_bootstrap(&self, client: &str) -> Result<String, InfraError> {
+        Ok(self.link_of(client, "kafka")?.address.clone())
+    }
+
+    pub fn timings(&self) -> &StartTimings {
+        &self.timings
+    }
+
+    /// The logs of every container of this run so far.
+    pub async fn container_logs(&self) -> Vec<ContainerLog> {
+        let Some(engine) = &self.engine else {
+            return Vec::new();
+        };
+        let mut logs = Vec::new();
+        for container in &self.containers {
+            logs.push(ContainerLog {
+                container: container.name.clone(),
+                text: engine.logs(&container.id, None).await,
+            });
+        }
+        logs
+    }
+
+    /// Writes each container's log to `dir/<container>.log`.
+    pub async fn save_logs(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for log in self.container_logs().await {
+            std::fs::write(dir.join(format!("{}.log", log.container)), log.text)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every container, the network and (external mode) the proxies this run created,
+    /// and says how long that took.
+    pub async fn shutdown(mut self) -> Result<Duration, InfraError> {
+        let clock = Instant::now();
+        self.cleanup.run(self.engine.clone()).await?;
+        Ok(clock.elapsed())
+    }
+}
+
+/// What a run created and must remove. Dropped with anything left in it, it removes that on a
+/// thread of its own, so an [`Infra`] dropped by a failing test or a panic still cleans up.
+#[derive(Default)]
+struct Cleanup {
+    containers: Vec<String>,
+    network: Option<String>,
+    /// External mode: proxies created on a Toxiproxy this run does not own.
+    toxiproxy_url: Option<String>,
+    proxies: Vec<String>,
+}
+
+impl Cleanup {
+    fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.network.is_none() && self.proxies.is_empty()
+    }
+
+    async fn run(&mut self, engine: Option<Engine>) -> Result<(), InfraError> {
+        let containers = std::mem::take(&mut self.containers);
+        let network = self.network.take();
+        let proxies = std::mem::take(&mut self.proxies);
+        if let Some(url) = &self.toxiproxy_url {
+            let client = ToxiproxyClient::new(url)?;
+            for proxy in &proxies {
+                match client.delete_proxy(proxy).await {
+                    Err(e) if !e.is_not_found() => return Err(e.into()),
+                    _ => {}
+                }
+            }
+        }
+        if containers.is_empty() && network.is_none() {
+            return Ok(());
+        }
+        let engine = match engine {
+            Some(engine) => engine,
+            None => Engine::connect().await?,
+        };
+        engine.remove(&containers, network.as_deref()).await
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.is_empty() {
+            return;
+        }
+        let mut leftover = Cleanup {
+            containers: std::mem::take(&mut self.containers),
+            network: self.network.take(),
+            toxiproxy_url: self.toxiproxy_url.take(),
+            proxies: std::mem::take(&mut self.proxies),
+        };
+        // A fresh runtime on a fresh thread: the caller's runtime may be shutting down, and
+        // blocking inside it would deadlock a current-thread runtime.
+        let outcome = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(leftover.run(None))
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        })
+        .join();
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("faultline: cleanup after drop failed (a later run sweeps it): {e}")
+            }
+            Err(_) => {
+                eprintln!("faultline: cleanup thread panicked (a later run sweeps the leftovers)")
+            }
+        }
+    }
+}
+
+/// Removes leftovers of crashed runs without starting anything.
+pub async fn sweep_leftovers() -> Result<Sweep, InfraError> {
+    Engine::connect().await?.sweep_leftovers().await
+}
+
+/// Removes every container and network that this process created, whichever run they belong
+/// to: what an interrupted command does before it exits.
+pub async fn remove_own_resources() -> Result<(), InfraError> {
+    let engine = Engine::connect().await?;
+    let (containers, networks) = engine
+        .labelled(docker::LABEL_PID, &std::process::id().to_string())
+        .await?;
+    engine.remove(&containers, None).await?;
+    for network in &networks {
+        engine.remove(&[], Some(network)).await?;
+    }
+    Ok(())
+}
+
+/// The Toxiproxy proxy name of a link.
+pub fn proxy_name(client: &str, server: &str) -> String {
+    format!("{client}-{server}")
+}
+
+fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+fn required_env(name: &'static str) -> Result<String, InfraError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| {
+            InfraError::Config(format!("{name} is required with FAULTLINE_INFRA=external"))
+        })
+}
+
+/// Broker settings in the official `apache/kafka` image's environment convention, which the
+/// image `ci/setup` builds follows too: one combined KRaft node, an in-network listener, and
+/// one listener per client advertised as that client's proxy on the host.
+fn kafka_env(clients: &[(String, u16, u16)]) -> Vec<(String, String)> {
+    let listener = |client: &str| format!("C_{}", client.to_ascii_uppercase().replace('-', "_"));
+    let mut listeners = vec![
+        format!("CONTROLLER://0.0.0.0:{KAFKA_CONTROLLER_PORT}"),
+        format!("INTERNAL://0.0.0.0:{KAFKA_INTERNAL_PORT}"),
+    ];
+    let mut advertised = vec![format!("INTERNAL://kafka:{KAFKA_INTERNAL_PORT}")];
+    let mut protocols = vec![
+        "CONTROLLER:PLAINTEXT".to_string(),
+        "INTERNAL:PLAINTEXT".to_string(),
+    ];
+    for (client, listener_port, proxy_host_port) in clients {
+        let name = listener(client);
+        listeners.push(format!("{name}://0.0.0.0:{listener_port}"));
+        advertised.push(format!("{name}://127.0.0.1:{proxy_host_port}"));
+        protocols.push(format!("{name}:PLAINTEXT"));
+    }
+    [
+        ("KAFKA_NODE_ID", "1".to_string()),
+        ("KAFKA_PROCESS_ROLES", "broker,controller".to_string()),
+        (
+            "KAFKA_CONTROLLER_QUORUM_VOTERS",
+            format!("1@localhost:{KAFKA_CONTROLLER_PORT}"),
+        ),
+        ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER".to_string()),
+        ("KAFKA_INTER_BROKER_LISTENER_NAME", "INTERNAL".to_string()),
+        ("KAFKA_LISTENERS", listeners.join(",")),
+        ("KAFKA_ADVERTISED_LISTENERS", advertised.join(",")),
+        ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", protocols.join(",")),
+        ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1".to_string()),
+        (
+            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+            "1".to_string(),
+        ),
+        ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1".to_string()),
+        ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0".to_string()),
+        ("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "true".to_string()),
+        ("KAFKA_HEAP_OPTS", "-Xmx512m -Xms256m".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+async fn postgres_ready(url: &str) -> Result<(), String> {
+    let mut connection = sqlx::postgres::PgConnection::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = connection.close().await;
+    if one == 1 {
+        Ok(())
+    } else {
+        Err(format!("SELECT 1 returned {one}"))
+    }
+}
+
+async fn kafka_ready(bootstrap: String) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("log_level", "3")
+            .create()
+            .map_err(|e| e.to_string())?;
+        let metadata = consumer
+            .fetch_metadata(None, Duration::from_secs(3))
+            .map_err(|e| e.to_string())?;
+        if metadata.brokers().is_empty() {
+            Err("metadata lists no broker".to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Polls `check` until it succeeds. With a container, fails early when it exits, and with its
+/// log tail when `timeout` passes; without one (external servers) just with the last error.
+async fn await_ready<F, Fut>(
+    engine: &Engine,
+    container: &RunningContainer,
+    timeout: Duration,
+    check: F,
+) -> Result<(), InfraError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    poll_ready(Some((engine, container)), &container.name, timeout, check).await
+}
+
+async fn poll_until<F, Fut>(timeout: Duration, service: &str, check: F) -> Result<(), InfraError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    poll_ready(None, service, timeout, check).await
+}
+
+async fn poll_ready<F, Fut>(
+    container: Option<(&Engine, &RunningContainer)>,
+    service: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<(), InfraError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last_error = match check().await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Some((engine, container)) = container {
+            let (running, exit_code) = engine.state(&container.id).await?;
+            if !running {
+                return Err(InfraError::Exited {
+                    service: service.to_string(),
+                    exit_code,
+                    log_tail: engine.logs(&container.id, Some(40)).await,
+                });
+            }
+        }
+        if Instant::now() >= deadline {
+            let log_tail = match container {
+                Some((engine, container)) => engine.logs(&container.id, Some(40)).await,
+                None => "(external server: no container log)".to_string(),
+            };
+            return Err(InfraError::NotReady {
+                service: service.to_string(),
+                timeout,
+                last_error,
+                log_tail,
+            });
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_listeners_are_advertised_per_client_as_proxy_addresses() {
+        let env: BTreeMap<_, _> = kafka_env(&[
+            ("faultline".into(), 29000, 41001),
+            ("order-x".into(), 29001, 41002),
+        ])
+        .into_iter()
+        .collect();
+        assert_eq!(
+            env["KAFKA_ADVERTISED_LISTENERS"],
+            "INTERNAL://kafka:9092,C_FAULTLINE://127.0.0.1:41001,C_ORDER_X://127.0.0.1:41002"
+        );
+        assert_eq!(
+            env["KAFKA_LISTENERS"],
+            "CONTROLLER://0.0.0.0:9093,INTERNAL://0.0.0.0:9092,C_FAULTLINE://0.0.0.0:29000,C_ORDER_X://0.0.0.0:29001"
+        );
+        assert!(env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].contains("C_ORDER_X:PLAINTEXT"));
+    }
+
+    #[test]
+    fn client_names_are_validated_with_the_reason() {
+        let mut config = InfraConfig::with_clients(["order", "Bad Name"]);
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("`Bad Name`") && error.contains("a-z"),
+            "{error}"
+        );
+        config.clients = (0..40).map(|i| format!("c{i}")).collect();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("proxy ports"), "{error}");
+    }
+
+    #[test]
+    fn the_harness_client_is_always_present_once() {
+        let config = InfraConfig::with_clients(["faultline", "order"]);
+        assert_eq!(config.all_clients(), vec!["faultline", "order"]);
+    }
+
+    #[test]
+    fn images_default_to_the_official_ones() {
+        // Only the defaulting rule is tested; the environment of the test process may set them.
+        let image = Image::from_env("FAULTLINE_TEST_UNSET_IMAGE_VARIABLE", DEFAULT_KAFKA_IMAGE);
+        assert_eq!(image.name, DEFAULT_KAFKA_IMAGE);
+        assert_eq!(image.variable, "FAULTLINE_TEST_UNSET_IMAGE_VARIABLE");
+    }
+}

@@ -1,0 +1,1 @@
+//! The end-to-end suites live in `tests/`; this library is intentionally empty.

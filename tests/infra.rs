@@ -1,0 +1,334 @@
+//! The infrastructure module against real containers: Postgres, Apache Kafka and Toxiproxy
+//! started on a network of the run's own, every client link through its own proxy.
+//!
+//! Needs a Docker engine and the images named by `FAULTLINE_*_IMAGE` (`ci/test` runs
+//! `ci/setup`, which provides both).
+
+use std::time::{Duration, Instant};
+
+use faultline_chaos::toxiproxy::{Toxic, ToxicKind};
+use faultline_harness::infra::docker::{Engine, LABEL_RUN};
+use faultline_harness::infra::{Image, Infra, InfraConfig, InfraError};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+use sqlx::{Connection, PgConnection};
+
+fn postgres_only(clients: &[&str]) -> InfraConfig {
+    InfraConfig {
+        kafka: false,
+        ..InfraConfig::with_clients(clients.iter().copied())
+    }
+}
+
+async fn timed_select(connection: &mut PgConnection) -> Duration {
+    let clock = Instant::now();
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut *connection)
+        .await
+        .expect("SELECT 1");
+    assert_eq!(one, 1);
+    clock.elapsed()
+}
+
+async fn median_select(connection: &mut PgConnection) -> Duration {
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        samples.push(timed_select(connection).await);
+    }
+    samples.sort();
+    samples[2]
+}
+
+#[tokio::test]
+async fn latency_toxic_on_the_postgres_link_delays_queries_until_removed() -> anyhow::Result<()> {
+    let infra = Infra::start(postgres_only(&["a"])).await?;
+    let mut connection = PgConnection::connect(&infra.postgres_url("a")?).await?;
+
+    // Round trip: a table written and read back through the proxy.
+    sqlx::query("CREATE TABLE greetings (id int PRIMARY KEY, text text NOT NULL)")
+        .execute(&mut connection)
+        .await?;
+    sqlx::query("INSERT INTO greetings VALUES (1, 'through the proxy')")
+        .execute(&mut connection)
+        .await?;
+    let text: String = sqlx::query_scalar("SELECT text FROM greetings WHERE id = 1")
+        .fetch_one(&mut connection)
+        .await?;
+    assert_eq!(text, "through the proxy");
+
+    let baseline = median_select(&mut connection).await;
+    let toxiproxy = infra.toxiproxy_client();
+    let latency = ToxicKind::Latency {
+        latency_ms: 300,
+        jitter_ms: 0,
+    };
+    toxiproxy
+        .add_toxic("a-postgres", &Toxic::new("slow", latency))
+        .await?;
+    let slowed = timed_select(&mut connection).await;
+    assert!(
+        slowed >= baseline + Duration::from_millis(300),
+        "with a 300 ms latency toxic the query took {slowed:?}, baseline {baseline:?}"
+    );
+
+    toxiproxy.remove_toxic("a-postgres", "slow").await?;
+    let restored = median_select(&mut connection).await;
+    assert!(
+        restored < Duration::from_millis(300),
+        "after removing the toxic the query still took {restored:?} (baseline {baseline:?})"
+    );
+    connection.close().await?;
+    infra.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn reset_peer_is_a_connection_error_and_timeout_is_a_timeout() -> anyhow::Result<()> {
+    let infra = Infra::start(postgres_only(&["a", "b"])).await?;
+    let toxiproxy = infra.toxiproxy_client();
+
+    let mut reset_victim = PgConnection::connect(&infra.postgres_url("a")?).await?;
+    timed_select(&mut reset_victim).await;
+    toxiproxy
+        .add_toxic(
+            "a-postgres",
+            &Toxic::new("reset", ToxicKind::ResetPeer { timeout_ms: 0 }),
+        )
+        .await?;
+    let error = sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(&mut reset_victim)
+        .await
+        .expect_err("a query over a reset connection must fail");
+    assert!(
+        matches!(error, sqlx::Error::Io(_)),
+        "expected a connection (I/O) error, got {error:?}"
+    );
+
+    let mut stalled = PgConnection::connect(&infra.postgres_url("b")?).await?;
+    timed_select(&mut stalled).await;
+    toxiproxy
+        .add_toxic(
+            "b-postgres",
+            &Toxic::new("stall", ToxicKind::Timeout { timeout_ms: 0 }),
+        )
+        .await?;
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&mut stalled),
+    )
+    .await;
+    assert!(
+        outcome.is_err(),
+        "a query through a timeout toxic must time out, got {outcome:?}"
+    );
+
+    // The server itself was never touched: the direct address still answers.
+    let mut admin = PgConnection::connect(&infra.postgres_admin_url()?).await?;
+    timed_select(&mut admin).await;
+    infra.shutdown().await?;
+    Ok(())
+}
+
+fn kafka_client(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("reconnect.backoff.ms", "100")
+        .set("reconnect.backoff.max.ms", "500")
+        .set("log_level", "3");
+    config
+}
+
+fn producer(bootstrap: &str, delivery_timeout: Duration) -> FutureProducer {
+    kafka_client(bootstrap)
+        .set(
+            "message.timeout.ms",
+            delivery_timeout.as_millis().to_string(),
+        )
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer")
+}
+
+fn consumer(bootstrap: &str, group: &str, topic: &str) -> StreamConsumer {
+    let consumer: StreamConsumer = kafka_client(bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+async fn produce(producer: &FutureProducer, topic: &str, payload: &str) -> Result<(), KafkaError> {
+    producer
+        .send(
+            FutureRecord::<str, str>::to(topic)
+                .payload(payload)
+                .key(payload),
+            Duration::ZERO,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|(error, _)| error)
+}
+
+/// Waits (bounded) for the next message and returns its payload. Errors the consumer reports
+/// on the way (`AllBrokersDown` while its link is cut) are transient in librdkafka: it keeps
+/// reconnecting, so they are skipped, not returned.
+async fn next_payload(consumer: &StreamConsumer) -> String {
+    let receive = async {
+        loop {
+            match consumer.recv().await {
+                Ok(message) => {
+                    let payload = message.payload().expect("payload").to_vec();
+                    break String::from_utf8(payload).expect("utf-8");
+                }
+                Err(error) => eprintln!("consumer reported (transient): {error}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), receive)
+        .await
+        .expect("a message within 60 s")
+}
+
+#[tokio::test]
+async fn cutting_one_clients_kafka_link_leaves_the_others_running() -> anyhow::Result<()> {
+    let infra = Infra::start(InfraConfig::with_clients(["a", "b"])).await?;
+    let admin: AdminClient<DefaultClientContext> =
+        kafka_client(&infra.kafka_bootstrap("faultline")?).create()?;
+    let topics = [
+        NewTopic::new("from-a", 1, TopicReplication::Fixed(1)),
+        NewTopic::new("from-b", 1, TopicReplication::Fixed(1)),
+    ];
+    for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
+        result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
+    }
+
+    let a_bootstrap = infra.kafka_bootstrap("a")?;
+    let b_bootstrap = infra.kafka_bootstrap("b")?;
+    assert_ne!(
+        a_bootstrap, b_bootstrap,
+        "each client has a proxy of its own"
+    );
+    let producer_a = producer(&a_bootstrap, Duration::from_secs(3));
+    let producer_b = producer(&b_bootstrap, Duration::from_secs(30));
+    let consumer_a = consumer(&a_bootstrap, "group-a", "from-a");
+    let consumer_b = consumer(&b_bootstrap, "group-b", "from-b");
+
+    produce(&producer_a, "from-a", "a-1").await?;
+    produce(&producer_b, "from-b", "b-1").await?;
+    assert_eq!(next_payload(&consumer_a).await, "a-1");
+    assert_eq!(next_payload(&consumer_b).await, "b-1");
+
+    let toxiproxy = infra.toxiproxy_client();
+    toxiproxy.disable("a-kafka").await?;
+    let cut = produce(&producer_a, "from-a", "a-lost").await;
+    assert!(
+        cut.is_err(),
+        "with its link down, A's delivery must fail, got {cut:?}"
+    );
+    produce(&producer_b, "from-b", "b-2").await?;
+    assert_eq!(
+        next_payload(&consumer_b).await,
+        "b-2",
+        "B keeps consuming while A is cut off"
+    );
+
+    toxiproxy.enable("a-kafka").await?;
+    // A's producer reconnects by itself; its delivery timeout is short, so allow a few tries.
+    let mut resumed = Err(KafkaError::Canceled);
+    for _ in 0..10 {
+        resumed = produce(&producer_a, "from-a", "a-2").await;
+        if resumed.is_ok() {
+            break;
+        }
+    }
+    resumed?;
+    let mut seen = next_payload(&consumer_a).await;
+    if seen == "a-lost" {
+        // librdkafka may have written the timed-out message before the cut; either way it is
+        // not what we wait for.
+        seen = next_payload(&consumer_a).await;
+    }
+    assert_eq!(seen, "a-2", "A resumes after its link is restored");
+
+    let logs = infra.container_logs().await;
+    let names: Vec<_> = logs.iter().map(|l| l.container.as_str()).collect();
+    assert_eq!(names, ["toxiproxy", "postgres", "kafka"]);
+    assert!(
+        logs.iter().all(|l| !l.text.is_empty()),
+        "every container log is captured"
+    );
+
+    // Clients leave their group while the broker is still there; closing them after the
+    // broker is gone would block in librdkafka's close.
+    drop((consumer_a, consumer_b, producer_a, producer_b, admin));
+    let run_id = infra.run_id().to_string();
+    infra.shutdown().await?;
+    let (containers, networks) = Engine::connect()
+        .await?
+        .labelled(LABEL_RUN, &run_id)
+        .await?;
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "left behind: {containers:?} {networks:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn dropping_the_stack_removes_every_labelled_container_and_network() -> anyhow::Result<()> {
+    let engine = Engine::connect().await?;
+    let infra = Infra::start(postgres_only(&["a"])).await?;
+    let run_id = infra.run_id().to_string();
+    let (containers, networks) = engine.labelled(LABEL_RUN, &run_id).await?;
+    assert_eq!(
+        (containers.len(), networks.len()),
+        (2, 1),
+        "toxiproxy and postgres on one network"
+    );
+
+    drop(infra);
+    let (containers, networks) = engine.labelled(LABEL_RUN, &run_id).await?;
+    assert!(
+        containers.is_empty(),
+        "containers left after drop: {containers:?}"
+    );
+    assert!(
+        networks.is_empty(),
+        "networks left after drop: {networks:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_image_neither_present_nor_pullable_names_its_variable() {
+    let mut config = InfraConfig::toxiproxy_only();
+    config.images.toxiproxy = Image {
+        // A registry on a closed loopback port: the pull is attempted and refused locally.
+        name: "127.0.0.1:9/faultline/no-such-image:0".into(),
+        variable: "FAULTLINE_TOXIPROXY_IMAGE",
+    };
+    let error = Infra::start(config)
+        .await
+        .err()
+        .expect("starting with a missing image fails");
+    assert!(
+        matches!(error, InfraError::ImageUnavailable { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("FAULTLINE_TOXIPROXY_IMAGE"), "{message}");
+    assert!(
+        message.contains("127.0.0.1:9/faultline/no-such-image:0"),
+        "{message}"
+    );
+    assert!(message.contains("ci/setup"), "{message}");
+}
