@@ -310,6 +310,7 @@ impl Infra {
             links: BTreeMap::new(),
             timings: StartTimings::default(),
         };
+        infra.cleanup.run_id = Some(run_id.clone());
         engine.create_network(&network, &labels).await?;
         infra.cleanup.network = Some(network.clone());
 
@@ -702,6 +703,9 @@ impl Infra {
 /// thread of its own, so an [`Infra`] dropped by a failing test or a panic still cleans up.
 #[derive(Default)]
 struct Cleanup {
+    /// Container mode: everything labelled with this run goes too, including a container
+    /// whose creation was under way when the start was abandoned.
+    run_id: Option<String>,
     containers: Vec<String>,
     network: Option<String>,
     /// External mode: proxies created on a Toxiproxy this run does not own.
@@ -711,12 +715,13 @@ struct Cleanup {
 
 impl Cleanup {
     fn is_empty(&self) -> bool {
-        self.containers.is_empty() && self.network.is_none() && self.proxies.is_empty()
+        self.run_id.is_none() && self.containers.is_empty() && self.network.is_none() && self.proxies.is_empty()
     }
 
     async fn run(&mut self, engine: Option<Engine>) -> Result<(), InfraError> {
-        let containers = std::mem::take(&mut self.containers);
+        let mut containers = std::mem::take(&mut self.containers);
         let network = self.network.take();
+        let run_id = self.run_id.take();
         let proxies = std::mem::take(&mut self.proxies);
         if let Some(url) = &self.toxiproxy_url {
             let client = ToxiproxyClient::new(url)?;
@@ -727,13 +732,18 @@ impl Cleanup {
                 }
             }
         }
-        if containers.is_empty() && network.is_none() {
+        if containers.is_empty() && network.is_none() && run_id.is_none() {
             return Ok(());
         }
         let engine = match engine {
             Some(engine) => engine,
             None => Engine::connect().await?,
         };
+        if let Some(run_id) = run_id {
+            let (labelled, _) = engine.labelled(docker::LABEL_RUN, &run_id).await?;
+            let unknown: Vec<String> = labelled.into_iter().filter(|id| !containers.contains(id)).collect();
+            containers.extend(unknown);
+        }
         engine.remove(&containers, network.as_deref()).await
     }
 }
@@ -744,6 +754,7 @@ impl Drop for Cleanup {
             return;
         }
         let mut leftover = Cleanup {
+            run_id: self.run_id.take(),
             containers: std::mem::take(&mut self.containers),
             network: self.network.take(),
             toxiproxy_url: self.toxiproxy_url.take(),
