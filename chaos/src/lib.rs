@@ -5,14 +5,17 @@
 //! harness drives traffic and the checkers judge invariants. This crate is where faults are
 //! described and injected; it knows nothing about the services, the contracts or the report.
 //!
-//! Today it holds the injector only:
-//!
 //! - [`toxiproxy`]: an async client for Toxiproxy's HTTP API, which partitions, delays,
 //!   throttles and cuts TCP connections between services.
+//! - [`scenario`]: the scenario file format — workload, fault schedule, steady state,
+//!   expectations — read strictly, with errors naming file and field.
+//! - [`topology`]: the reference system's services, containers and faultable links.
 //!
-//! The nemesis (which faults to inject, when, and how they are healed, recorded in the
-//! run's history) and the scenario format that describes a chaos run will join it here.
+//! The nemesis (which applies a scenario's fault schedule and heals it, recording each fault
+//! in the run's history) will join it here.
 
 #![warn(missing_docs)]
 
+pub mod scenario;
+pub mod topology;
 pub mod toxiproxy;

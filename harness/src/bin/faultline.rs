@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use faultline_chaos::scenario::{FaultKind, Scenario, Target};
 use faultline_harness::bench;
 use faultline_harness::infra::{self, Infra, InfraConfig};
 
@@ -26,6 +27,11 @@ enum Command {
     Stack {
         #[command(subcommand)]
         command: StackCommand,
+    },
+    /// Chaos scenarios.
+    Chaos {
+        #[command(subcommand)]
+        command: ChaosCommand,
     },
     /// Measurements of the harness itself.
     Bench {
@@ -54,6 +60,15 @@ enum StackCommand {
     },
     /// Remove containers and networks that crashed runs on this host left behind.
     Sweep,
+}
+
+#[derive(Subcommand)]
+enum ChaosCommand {
+    /// List the scenarios in a folder (default: the shipped ones), validating each.
+    List {
+        /// Folder of scenario files.
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +138,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Chaos {
+            command: ChaosCommand::List { dir },
+        } => {
+            let dir = dir.unwrap_or_else(shipped_scenarios);
+            let scenarios = Scenario::load_dir(&dir)?;
+            for (path, scenario) in &scenarios {
+                println!("{}  ({})", scenario.name, path.display());
+                println!("    {}", scenario.description);
+                for fault in &scenario.faults {
+                    println!(
+                        "    at {:>5.1}s for {:>5.1}s  {:<16} {}",
+                        fault.start.as_secs_f64(),
+                        fault.duration.as_secs_f64(),
+                        fault_kind_name(&fault.kind),
+                        target_name(&fault.target)
+                    );
+                }
+            }
+            println!("{} scenarios in {}", scenarios.len(), dir.display());
+            Ok(())
+        }
         Command::Bench {
             command: BenchCommand::Infra { iterations, out },
         } => {
@@ -137,6 +173,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// `chaos/scenarios` of the working directory, or of the source tree this binary was built from.
+fn shipped_scenarios() -> PathBuf {
+    let local = PathBuf::from("chaos/scenarios");
+    if local.is_dir() {
+        local
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../chaos/scenarios"))
+    }
+}
+
+fn fault_kind_name(kind: &FaultKind) -> String {
+    match kind {
+        FaultKind::Toxic { toxic, .. } => toxic.type_name().to_string(),
+        FaultKind::Partition => "partition".into(),
+        FaultKind::Kill => "kill".into(),
+        FaultKind::Pause => "pause".into(),
+        FaultKind::ContainerPause => "container_pause".into(),
+        FaultKind::ContainerStop => "container_stop".into(),
+    }
+}
+
+fn target_name(target: &Target) -> String {
+    match target {
+        Target::Link { client, server } => format!("{client}->{server}"),
+        Target::Process { service } => service.clone(),
+        Target::Container { name } => format!("{name} (container)"),
     }
 }
 

@@ -715,7 +715,10 @@ struct Cleanup {
 
 impl Cleanup {
     fn is_empty(&self) -> bool {
-        self.run_id.is_none() && self.containers.is_empty() && self.network.is_none() && self.proxies.is_empty()
+        self.run_id.is_none()
+            && self.containers.is_empty()
+            && self.network.is_none()
+            && self.proxies.is_empty()
     }
 
     async fn run(&mut self, engine: Option<Engine>) -> Result<(), InfraError> {
@@ -741,7 +744,10 @@ impl Cleanup {
         };
         if let Some(run_id) = run_id {
             let (labelled, _) = engine.labelled(docker::LABEL_RUN, &run_id).await?;
-            let unknown: Vec<String> = labelled.into_iter().filter(|id| !containers.contains(id)).collect();
+            let unknown: Vec<String> = labelled
+                .into_iter()
+                .filter(|id| !containers.contains(id))
+                .collect();
             containers.extend(unknown);
         }
         engine.remove(&containers, network.as_deref()).await

@@ -1,0 +1,271 @@
+//! Reading a TOML table field by field, so every error names the field's full path
+//! (`faults[2].latency`) and a table's leftover keys are reported as unknown fields with the
+//! ones that were expected.
+
+use std::time::Duration;
+
+use toml::{Table, Value};
+
+use super::ScenarioError;
+
+/// A table being read, with the path it sits at and the keys read so far.
+pub(crate) struct Fields<'a> {
+    file: &'a str,
+    path: String,
+    table: Table,
+    expected: Vec<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn new(file: &'a str, path: impl Into<String>, table: Table) -> Self {
+        Self {
+            file,
+            path: path.into(),
+            table,
+            expected: Vec::new(),
+        }
+    }
+
+    /// The full path of `key` in this table.
+    pub(crate) fn path_of(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    pub(crate) fn error(&self, key: &str, reason: impl Into<String>) -> ScenarioError {
+        ScenarioError::new(self.file, self.path_of(key), reason)
+    }
+
+    fn take(&mut self, key: &'static str) -> Option<Value> {
+        self.expected.push(key);
+        self.table.remove(key)
+    }
+
+    fn missing(&self, key: &str, what: &str) -> ScenarioError {
+        self.error(key, format!("required: {what}"))
+    }
+
+    fn wrong_type(&self, key: &str, what: &str, found: &Value) -> ScenarioError {
+        self.error(key, format!("expected {what}, found {}", describe(found)))
+    }
+
+    pub(crate) fn string(
+        &mut self,
+        key: &'static str,
+        what: &str,
+    ) -> Result<Option<String>, ScenarioError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.wrong_type(key, what, &other)),
+        }
+    }
+
+    pub(crate) fn required_string(
+        &mut self,
+        key: &'static str,
+        what: &str,
+    ) -> Result<String, ScenarioError> {
+        self.string(key, what)?
+            .ok_or_else(|| self.missing(key, what))
+    }
+
+    pub(crate) fn integer(
+        &mut self,
+        key: &'static str,
+        what: &str,
+    ) -> Result<Option<i64>, ScenarioError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Integer(i)) => Ok(Some(i)),
+            Some(other) => Err(self.wrong_type(key, what, &other)),
+        }
+    }
+
+    /// An integer within `range`.
+    pub(crate) fn integer_in(
+        &mut self,
+        key: &'static str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<i64>, ScenarioError> {
+        let what = format!("an integer from {} to {}", range.start(), range.end());
+        match self.integer(key, &what)? {
+            Some(i) if !range.contains(&i) => {
+                Err(self.error(key, format!("expected {what}, found {i}")))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// A number (integer or float) within `range`.
+    pub(crate) fn number_in(
+        &mut self,
+        key: &'static str,
+        range: std::ops::RangeInclusive<f64>,
+    ) -> Result<Option<f64>, ScenarioError> {
+        let what = format!("a number from {} to {}", range.start(), range.end());
+        let number = match self.take(key) {
+            None => return Ok(None),
+            Some(Value::Integer(i)) => i as f64,
+            Some(Value::Float(f)) => f,
+            Some(other) => return Err(self.wrong_type(key, &what, &other)),
+        };
+        if !range.contains(&number) {
+            return Err(self.error(key, format!("expected {what}, found {number}")));
+        }
+        Ok(Some(number))
+    }
+
+    pub(crate) fn boolean(&mut self, key: &'static str) -> Result<Option<bool>, ScenarioError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(b)),
+            Some(other) => Err(self.wrong_type(key, "true or false", &other)),
+        }
+    }
+
+    /// A duration written as a string with a unit: `"250ms"`, `"2s"`, `"1.5s"`, `"3m"`.
+    pub(crate) fn duration(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<Duration>, ScenarioError> {
+        const WHAT: &str = "a duration such as \"250ms\", \"2s\" or \"1m\"";
+        match self.string(key, WHAT)? {
+            None => Ok(None),
+            Some(text) => parse_duration(&text)
+                .map(Some)
+                .ok_or_else(|| self.error(key, format!("expected {WHAT}, found {text:?}"))),
+        }
+    }
+
+    pub(crate) fn required_duration(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Duration, ScenarioError> {
+        self.duration(key)?
+            .ok_or_else(|| self.missing(key, "a duration such as \"250ms\", \"2s\" or \"1m\""))
+    }
+
+    /// A sub-table, read with its own [`Fields`].
+    pub(crate) fn table(&mut self, key: &'static str) -> Result<Option<Fields<'a>>, ScenarioError> {
+        let path = self.path_of(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Table(table)) => Ok(Some(Fields::new(self.file, path, table))),
+            Some(other) => Err(self.wrong_type(key, "a table", &other)),
+        }
+    }
+
+    /// An array of tables (`[[key]]`), each read with its own [`Fields`].
+    pub(crate) fn tables(&mut self, key: &'static str) -> Result<Vec<Fields<'a>>, ScenarioError> {
+        let path = self.path_of(key);
+        match self.take(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::Table(table) => {
+                        Ok(Fields::new(self.file, format!("{path}[{i}]"), table))
+                    }
+                    other => Err(ScenarioError::new(
+                        self.file,
+                        format!("{path}[{i}]"),
+                        format!("expected a table, found {}", describe(&other)),
+                    )),
+                })
+                .collect(),
+            Some(other) => Err(self.wrong_type(key, "an array of tables", &other)),
+        }
+    }
+
+    /// An array of strings.
+    pub(crate) fn strings(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<Vec<String>>, ScenarioError> {
+        let path = self.path_of(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s),
+                    other => Err(ScenarioError::new(
+                        self.file,
+                        format!("{path}[{i}]"),
+                        format!("expected a string, found {}", describe(&other)),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.wrong_type(key, "an array of strings", &other)),
+        }
+    }
+
+    /// Fails on the first key nobody asked for, naming the keys that are allowed here.
+    pub(crate) fn finish(self) -> Result<(), ScenarioError> {
+        match self.table.keys().next() {
+            None => Ok(()),
+            Some(unknown) => {
+                let mut expected = self.expected.clone();
+                expected.sort_unstable();
+                expected.dedup();
+                Err(self.error(
+                    unknown,
+                    format!("unknown field; expected one of: {}", expected.join(", ")),
+                ))
+            }
+        }
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Integer(i) => format!("the integer {i}"),
+        Value::Float(f) => format!("the number {f}"),
+        Value::Boolean(b) => format!("{b}"),
+        Value::Datetime(d) => format!("the date-time {d}"),
+        Value::Array(_) => "an array".to_string(),
+        Value::Table(_) => "a table".to_string(),
+    }
+}
+
+/// Parses `"250ms"`, `"2s"`, `"1.5s"`, `"3m"`, `"1h"`, `"500us"`; `None` when malformed.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds_per_unit = match unit {
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    let seconds = number * seconds_per_unit;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        for bad in ["", "5", "ms", "1.2.3s", "-1s", "3 days", "2sec"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+}

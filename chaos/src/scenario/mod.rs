@@ -1,0 +1,687 @@
+//! Scenario files: a chaos run as data.
+//!
+//! A scenario (TOML, under `chaos/scenarios/`) says what load to drive, which faults to inject
+//! when, what must hold before the faults and after healing, and what the run is expected to
+//! show. Everything a run does can be read from the file plus its seed.
+//!
+//! ```
+//! use faultline_chaos::scenario::{Scenario, FaultKind, Target};
+//! let scenario = Scenario::parse("example.toml", r#"
+//!     name = "payment-latency-opens-circuit"
+//!     description = "Slow payments open order->payment's circuit, which recovers after healing."
+//!     seed = 7
+//!     [workload]
+//!     orders = 100
+//!     concurrency = 4
+//!     duration = "30s"
+//!     [[faults]]
+//!     start = "5s"
+//!     duration = "10s"
+//!     target = "order->payment"
+//!     kind = "latency"
+//!     latency = "2s"
+//! "#).unwrap();
+//! assert!(matches!(scenario.faults[0].target, Target::Link { .. }));
+//! assert!(matches!(scenario.faults[0].kind, FaultKind::Toxic { .. }));
+//! ```
+//!
+//! Parsing is strict: an unknown field, an unknown target or fault kind, a value out of its
+//! range or a fault outside the run is a [`ScenarioError`] naming the file, the field
+//! (`faults[1].latency`) and what was expected — before anything starts. The README has the
+//! reference of every field.
+
+mod fields;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::topology;
+use crate::toxiproxy::{Stream, ToxicKind};
+pub use fields::parse_duration;
+use fields::Fields;
+
+/// A scenario file that could not be read, with where and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {field}: {reason}")]
+pub struct ScenarioError {
+    /// The file (or the name given to [`Scenario::parse`]).
+    pub file: String,
+    /// The field's path, such as `faults[1].latency`; `(file)` for the file as a whole.
+    pub field: String,
+    /// What was wrong and what was expected.
+    pub reason: String,
+}
+
+impl ScenarioError {
+    fn new(file: &str, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            file: file.to_string(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A whole chaos run, as a file describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Short name, `kebab-case`, usually the pattern the scenario proves.
+    pub name: String,
+    /// What the scenario shows, in a sentence or two.
+    pub description: String,
+    /// The default seed for the workload generator (overridable per run).
+    pub seed: u64,
+    /// The load driven through the gateway.
+    pub workload: Workload,
+    /// The fault schedule, in file order.
+    pub faults: Vec<Fault>,
+    /// Probes checked before the faults and after healing.
+    pub steady_state: Vec<Probe>,
+    /// What the run must show.
+    pub expectations: Expectations,
+}
+
+/// The client operations the workload generator produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    /// How many orders to place in all.
+    pub orders: u32,
+    /// How many clients place orders at once.
+    pub concurrency: u32,
+    /// Upper bound of the load phase; the run stops placing orders when it passes.
+    pub duration: Duration,
+    /// Fraction of orders sent a second time with the same idempotency key.
+    pub duplicate_rate: f64,
+    /// Fraction of orders retried by the client after a failure or timeout.
+    pub retry_rate: f64,
+    /// Relative weights of the kinds of order.
+    pub mix: OrderMix,
+}
+
+/// Relative weights of good, declining (payment refuses) and out-of-stock orders.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderMix {
+    /// Orders that should be confirmed.
+    pub good: f64,
+    /// Orders whose payment is declined (deterministically, by card).
+    pub declining: f64,
+    /// Orders for more than the stock holds.
+    pub out_of_stock: f64,
+}
+
+/// One planned fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// When it starts, from the beginning of the load phase.
+    pub start: Duration,
+    /// How long it lasts before it is healed.
+    pub duration: Duration,
+    /// What it hits.
+    pub target: Target,
+    /// What it does.
+    pub kind: FaultKind,
+}
+
+/// What a fault hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A link `client->server`, faulted at its Toxiproxy proxy.
+    Link {
+        /// The calling side.
+        client: String,
+        /// The called side.
+        server: String,
+    },
+    /// A service process.
+    Process {
+        /// The service.
+        service: String,
+    },
+    /// A container of a shared server.
+    Container {
+        /// `postgres` or `kafka`.
+        name: String,
+    },
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// A Toxiproxy toxic on a link.
+    Toxic {
+        /// The toxic with its attributes.
+        toxic: ToxicKind,
+        /// The direction it applies to.
+        stream: Stream,
+        /// The fraction of connections it applies to.
+        toxicity: f32,
+    },
+    /// The link's proxy disabled: connections refused and existing ones closed.
+    Partition,
+    /// The process killed with SIGKILL at the start and started again when the fault ends.
+    Kill,
+    /// The process stopped with SIGSTOP, continued with SIGCONT when the fault ends.
+    Pause,
+    /// The container paused (frozen), unpaused when the fault ends.
+    ContainerPause,
+    /// The container stopped, started again when the fault ends.
+    ContainerStop,
+}
+
+/// A steady-state probe: a measurement with its tolerance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// What the probe is called in reports.
+    pub name: String,
+    /// What it measures and the tolerance.
+    pub check: ProbeCheck,
+}
+
+/// The measurements a probe can make.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeCheck {
+    /// Every service answers `/health/ready`.
+    Ready,
+    /// Of `sample` good orders, at least `min` (a fraction) end CONFIRMED.
+    SuccessRate {
+        /// Orders placed for the probe.
+        sample: u32,
+        /// Lowest acceptable fraction.
+        min: f64,
+    },
+    /// Of `sample` good orders, the 99th percentile latency is at most `max`.
+    P99Latency {
+        /// Orders placed for the probe.
+        sample: u32,
+        /// Highest acceptable p99.
+        max: Duration,
+    },
+}
+
+/// What the run must show.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Expectations {
+    /// Invariants to check (all of [`INVARIANTS`] when the file names none).
+    pub invariants: Vec<String>,
+    /// Circuit-breaker behaviour per link.
+    pub circuits: Vec<CircuitExpectation>,
+    /// Service-level objectives over the whole run.
+    pub slo: Option<Slo>,
+}
+
+/// Invariant checkers a scenario can name.
+pub const INVARIANTS: [&str; 6] = [
+    "sagas-terminate",
+    "saga-outcomes-consistent",
+    "stock-and-money-conserved",
+    "charged-at-most-once",
+    "events-exactly-once",
+    "bulkhead-isolation",
+];
+
+/// How a link's circuit breaker must behave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CircuitExpectation {
+    /// The link, `client->server`.
+    pub link: String,
+    /// Whether the circuit must open at all during the run.
+    pub opens: bool,
+    /// When it must open: at most this long after the first fault on the link begins.
+    pub opens_within: Option<Duration>,
+    /// When it must close again: at most this long after the faults on the link heal.
+    pub closes_within: Option<Duration>,
+}
+
+/// Service-level objectives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slo {
+    /// Highest acceptable p99 latency of order placement.
+    pub p99_latency: Option<Duration>,
+    /// Highest acceptable fraction of failed operations.
+    pub error_rate: Option<f64>,
+}
+
+impl Scenario {
+    /// Reads and validates the scenario file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::new(&file, "(file)", format!("cannot read: {e}")))?;
+        Self::parse(&file, &text)
+    }
+
+    /// Reads every `*.toml` scenario in `dir`, sorted by file name. The first bad file is the
+    /// error; a scenario whose `name` differs from its file name is one too, so a run's name
+    /// always finds its file.
+    pub fn load_dir(dir: &Path) -> Result<Vec<(std::path::PathBuf, Self)>, ScenarioError> {
+        let dir_name = dir.display().to_string();
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            ScenarioError::new(&dir_name, "(directory)", format!("cannot read: {e}"))
+        })?;
+        let mut paths: Vec<_> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|path| {
+                let scenario = Self::load(&path)?;
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                if scenario.name != stem {
+                    return Err(ScenarioError::new(
+                        &path.display().to_string(),
+                        "name",
+                        format!(
+                            "expected {stem:?}, the file's name, found {:?}",
+                            scenario.name
+                        ),
+                    ));
+                }
+                Ok((path, scenario))
+            })
+            .collect()
+    }
+
+    /// Parses and validates scenario text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            ScenarioError::new(
+                file,
+                "(file)",
+                format!("not valid TOML: {}", e.to_string().trim()),
+            )
+        })?;
+        let mut top = Fields::new(file, "", table);
+
+        let name = top.required_string("name", "the scenario's name in kebab-case")?;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(top.error(
+                "name",
+                format!("expected kebab-case (a-z, 0-9, -), found {name:?}"),
+            ));
+        }
+        let description =
+            top.required_string("description", "a sentence saying what the scenario shows")?;
+        let seed = top.integer_in("seed", 0..=i64::MAX)?.unwrap_or(0) as u64;
+
+        let mut workload_fields = top
+            .table("workload")?
+            .ok_or_else(|| top.error("workload", "required: a [workload] table"))?;
+        let workload = read_workload(&mut workload_fields)?;
+        workload_fields.finish()?;
+
+        let mut faults = Vec::new();
+        for mut fault_fields in top.tables("faults")? {
+            let fault = read_fault(&mut fault_fields, workload.duration)?;
+            fault_fields.finish()?;
+            faults.push(fault);
+        }
+
+        let mut steady_state = Vec::new();
+        if let Some(mut section) = top.table("steady_state")? {
+            for mut probe_fields in section.tables("probes")? {
+                steady_state.push(read_probe(&mut probe_fields)?);
+                probe_fields.finish()?;
+            }
+            section.finish()?;
+        }
+
+        let expectations = match top.table("expectations")? {
+            Some(mut section) => {
+                let expectations = read_expectations(&mut section, &faults)?;
+                section.finish()?;
+                expectations
+            }
+            None => Expectations {
+                invariants: INVARIANTS.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+        };
+        top.finish()?;
+
+        Ok(Self {
+            name,
+            description,
+            seed,
+            workload,
+            faults,
+            steady_state,
+            expectations,
+        })
+    }
+}
+
+fn read_workload(fields: &mut Fields<'_>) -> Result<Workload, ScenarioError> {
+    let orders = fields
+        .integer_in("orders", 1..=1_000_000)?
+        .ok_or_else(|| fields.error("orders", "required: how many orders to place"))?;
+    let concurrency = fields.integer_in("concurrency", 1..=256)?.unwrap_or(1);
+    let duration = fields.required_duration("duration")?;
+    if duration.is_zero() || duration > Duration::from_secs(3600) {
+        return Err(fields.error("duration", "expected more than 0s and at most 1h"));
+    }
+    let duplicate_rate = fields
+        .number_in("duplicate_rate", 0.0..=1.0)?
+        .unwrap_or(0.0);
+    let retry_rate = fields.number_in("retry_rate", 0.0..=1.0)?.unwrap_or(0.0);
+    let mix = match fields.table("mix")? {
+        None => OrderMix {
+            good: 1.0,
+            declining: 0.0,
+            out_of_stock: 0.0,
+        },
+        Some(mut mix_fields) => {
+            let mix = OrderMix {
+                good: mix_fields.number_in("good", 0.0..=1e6)?.unwrap_or(0.0),
+                declining: mix_fields.number_in("declining", 0.0..=1e6)?.unwrap_or(0.0),
+                out_of_stock: mix_fields
+                    .number_in("out_of_stock", 0.0..=1e6)?
+                    .unwrap_or(0.0),
+            };
+            if mix.good + mix.declining + mix.out_of_stock <= 0.0 {
+                return Err(fields.error(
+                    "mix",
+                    "expected at least one weight (good, declining, out_of_stock) above 0",
+                ));
+            }
+            mix_fields.finish()?;
+            mix
+        }
+    };
+    Ok(Workload {
+        orders: orders as u32,
+        concurrency: concurrency as u32,
+        duration,
+        duplicate_rate,
+        retry_rate,
+        mix,
+    })
+}
+
+fn read_target(fields: &mut Fields<'_>) -> Result<Target, ScenarioError> {
+    let text = fields.required_string(
+        "target",
+        "a link (\"order->payment\"), a service or a container",
+    )?;
+    if let Some((client, server)) = text.split_once("->") {
+        let (client, server) = (client.trim(), server.trim());
+        if !topology::is_link(client, server) {
+            return Err(fields.error(
+                "target",
+                format!(
+                    "unknown link {text:?}; links are: {}",
+                    topology::links().join(", ")
+                ),
+            ));
+        }
+        return Ok(Target::Link {
+            client: client.into(),
+            server: server.into(),
+        });
+    }
+    if topology::SERVICES.contains(&text.as_str()) {
+        return Ok(Target::Process { service: text });
+    }
+    if topology::CONTAINERS.contains(&text.as_str()) {
+        return Ok(Target::Container { name: text });
+    }
+    Err(fields.error(
+        "target",
+        format!(
+            "unknown target {text:?}; expected a link such as \"order->payment\", a service ({}) or a container ({})",
+            topology::SERVICES.join(", "),
+            topology::CONTAINERS.join(", ")
+        ),
+    ))
+}
+
+const FAULT_KINDS: &str =
+    "latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, \
+     partition (links); kill, pause (services); container_pause, container_stop (containers)";
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+fn read_fault(fields: &mut Fields<'_>, run: Duration) -> Result<Fault, ScenarioError> {
+    let start = fields.required_duration("start")?;
+    let duration = fields.required_duration("duration")?;
+    if duration.is_zero() {
+        return Err(fields.error("duration", "expected more than 0s: a fault must last"));
+    }
+    if start + duration > run {
+        return Err(fields.error(
+            "duration",
+            format!(
+                "the fault ends at {:?}, after the workload's duration of {run:?}: every fault must heal within the run",
+                start + duration
+            ),
+        ));
+    }
+    let target = read_target(fields)?;
+    let kind_name = fields.required_string("kind", FAULT_KINDS)?;
+    let link_only = |fields: &Fields<'_>| -> Result<(), ScenarioError> {
+        match target {
+            Target::Link { .. } => Ok(()),
+            _ => Err(fields.error(
+                "target",
+                format!("kind {kind_name:?} applies to a link (\"client->server\")"),
+            )),
+        }
+    };
+    let toxic = match kind_name.as_str() {
+        "latency" => Some(ToxicKind::Latency {
+            latency_ms: millis(fields.required_duration("latency")?),
+            jitter_ms: millis(fields.duration("jitter")?.unwrap_or_default()),
+        }),
+        "bandwidth" => Some(ToxicKind::Bandwidth {
+            kilobytes_per_second: fields
+                .integer_in("rate_kbps", 0..=10_000_000)?
+                .ok_or_else(|| fields.error("rate_kbps", "required: the rate in KB/s"))?
+                as u64,
+        }),
+        "slow_close" => Some(ToxicKind::SlowClose {
+            delay_ms: millis(fields.required_duration("delay")?),
+        }),
+        "timeout" => Some(ToxicKind::Timeout {
+            timeout_ms: millis(fields.duration("timeout")?.unwrap_or_default()),
+        }),
+        "reset_peer" => Some(ToxicKind::ResetPeer {
+            timeout_ms: millis(fields.duration("timeout")?.unwrap_or_default()),
+        }),
+        "slicer" => {
+            let average_size = fields
+                .integer_in("average_size", 1..=1_000_000)?
+                .ok_or_else(|| {
+                    fields.error("average_size", "required: the average packet size in bytes")
+                })? as u64;
+            let size_variation = fields
+                .integer_in("size_variation", 0..=1_000_000)?
+                .unwrap_or(0) as u64;
+            if size_variation >= average_size {
+                return Err(fields.error("size_variation", "expected less than average_size"));
+            }
+            let delay_us = fields.duration("delay")?.unwrap_or_default().as_micros() as u64;
+            Some(ToxicKind::Slicer {
+                average_size,
+                size_variation,
+                delay_us,
+            })
+        }
+        "limit_data" => Some(ToxicKind::LimitData {
+            bytes: fields.integer_in("bytes", 0..=i64::MAX)?.ok_or_else(|| {
+                fields.error("bytes", "required: bytes after which the connection closes")
+            })? as u64,
+        }),
+        _ => None,
+    };
+    let kind = if let Some(toxic) = toxic {
+        link_only(fields)?;
+        let stream = match fields
+            .string("stream", "\"upstream\" or \"downstream\"")?
+            .as_deref()
+        {
+            None | Some("downstream") => Stream::Downstream,
+            Some("upstream") => Stream::Upstream,
+            Some(other) => {
+                return Err(fields.error(
+                    "stream",
+                    format!("expected \"upstream\" or \"downstream\", found {other:?}"),
+                ))
+            }
+        };
+        let toxicity = fields.number_in("toxicity", 0.0..=1.0)?.unwrap_or(1.0) as f32;
+        FaultKind::Toxic {
+            toxic,
+            stream,
+            toxicity,
+        }
+    } else {
+        let (kind, wanted) = match kind_name.as_str() {
+            "partition" => (FaultKind::Partition, "link"),
+            "kill" => (FaultKind::Kill, "process"),
+            "pause" => (FaultKind::Pause, "process"),
+            "container_pause" => (FaultKind::ContainerPause, "container"),
+            "container_stop" => (FaultKind::ContainerStop, "container"),
+            other => {
+                return Err(fields.error(
+                    "kind",
+                    format!("unknown fault kind {other:?}; expected one of: {FAULT_KINDS}"),
+                ))
+            }
+        };
+        let fits = matches!(
+            (&target, wanted),
+            (Target::Link { .. }, "link")
+                | (Target::Process { .. }, "process")
+                | (Target::Container { .. }, "container")
+        );
+        if !fits {
+            let example = match wanted {
+                "link" => "a link such as \"order->payment\"",
+                "process" => "a service such as \"order\"",
+                _ => "a container: \"postgres\" or \"kafka\"",
+            };
+            return Err(fields.error("target", format!("kind {kind_name:?} applies to {example}")));
+        }
+        kind
+    };
+    Ok(Fault {
+        start,
+        duration,
+        target,
+        kind,
+    })
+}
+
+fn read_probe(fields: &mut Fields<'_>) -> Result<Probe, ScenarioError> {
+    let name = fields.required_string("name", "the probe's name")?;
+    let kind = fields.required_string("probe", "ready, success_rate or p99_latency")?;
+    let check = match kind.as_str() {
+        "ready" => ProbeCheck::Ready,
+        "success_rate" => ProbeCheck::SuccessRate {
+            sample: fields.integer_in("sample", 1..=10_000)?.unwrap_or(20) as u32,
+            min: fields.number_in("min", 0.0..=1.0)?.ok_or_else(|| {
+                fields.error("min", "required: the lowest acceptable success fraction")
+            })?,
+        },
+        "p99_latency" => ProbeCheck::P99Latency {
+            sample: fields.integer_in("sample", 1..=10_000)?.unwrap_or(20) as u32,
+            max: fields.required_duration("max")?,
+        },
+        other => {
+            return Err(fields.error(
+                "probe",
+                format!("unknown probe {other:?}; expected ready, success_rate or p99_latency"),
+            ))
+        }
+    };
+    Ok(Probe { name, check })
+}
+
+fn read_expectations(
+    fields: &mut Fields<'_>,
+    faults: &[Fault],
+) -> Result<Expectations, ScenarioError> {
+    let invariants = match fields.strings("invariants")? {
+        None => INVARIANTS.iter().map(|s| s.to_string()).collect(),
+        Some(names) => {
+            for name in &names {
+                if !INVARIANTS.contains(&name.as_str()) {
+                    return Err(fields.error(
+                        "invariants",
+                        format!(
+                            "unknown invariant {name:?}; expected any of: {}",
+                            INVARIANTS.join(", ")
+                        ),
+                    ));
+                }
+            }
+            names
+        }
+    };
+    let mut circuits = Vec::new();
+    for mut circuit in fields.tables("circuits")? {
+        let link = circuit.required_string("link", "a service link such as \"order->payment\"")?;
+        let is_service_link = link
+            .split_once("->")
+            .is_some_and(|(c, s)| topology::SERVICE_LINKS.contains(&(c.trim(), s.trim())));
+        if !is_service_link {
+            let known: Vec<String> = topology::SERVICE_LINKS
+                .iter()
+                .map(|(c, s)| format!("{c}->{s}"))
+                .collect();
+            return Err(circuit.error(
+                "link",
+                format!(
+                    "{link:?} has no circuit breaker; links with one: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let opens = circuit.boolean("opens")?.unwrap_or(true);
+        let opens_within = circuit.duration("opens_within")?;
+        let closes_within = circuit.duration("closes_within")?;
+        let faulted = faults.iter().any(|f| matches!(&f.target, Target::Link { client, server } if format!("{client}->{server}") == link));
+        if opens && !faulted {
+            return Err(circuit.error(
+                "opens",
+                format!("expects {link}'s circuit to open, but no fault targets {link}"),
+            ));
+        }
+        circuit.finish()?;
+        circuits.push(CircuitExpectation {
+            link,
+            opens,
+            opens_within,
+            closes_within,
+        });
+    }
+    let slo = match fields.table("slo")? {
+        None => None,
+        Some(mut slo_fields) => {
+            let slo = Slo {
+                p99_latency: slo_fields.duration("p99_latency")?,
+                error_rate: slo_fields.number_in("error_rate", 0.0..=1.0)?,
+            };
+            slo_fields.finish()?;
+            Some(slo)
+        }
+    };
+    Ok(Expectations {
+        invariants,
+        circuits,
+        slo,
+    })
+}
+
+#[cfg(test)]
+mod tests;

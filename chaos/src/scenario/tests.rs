@@ -1,0 +1,379 @@
+use super::*;
+
+const FULL: &str = r#"
+name = "payment-latency-opens-circuit"
+description = "Slow payments open the circuit; it closes after healing."
+seed = 42
+
+[workload]
+orders = 200
+concurrency = 8
+duration = "60s"
+duplicate_rate = 0.1
+retry_rate = 0.05
+[workload.mix]
+good = 8
+declining = 1
+out_of_stock = 1
+
+[[faults]]
+start = "10s"
+duration = "20s"
+target = "order->payment"
+kind = "latency"
+latency = "2s"
+jitter = "100ms"
+toxicity = 0.5
+stream = "upstream"
+
+[[faults]]
+start = "35s"
+duration = "5s"
+target = "order"
+kind = "kill"
+
+[[faults]]
+start = "40s"
+duration = "5s"
+target = "postgres"
+kind = "container_pause"
+
+[steady_state]
+[[steady_state.probes]]
+name = "all services ready"
+probe = "ready"
+[[steady_state.probes]]
+name = "good orders confirm"
+probe = "success_rate"
+min = 0.95
+
+[expectations]
+invariants = ["sagas-terminate", "charged-at-most-once"]
+[[expectations.circuits]]
+link = "order->payment"
+opens_within = "5s"
+closes_within = "30s"
+[expectations.slo]
+p99_latency = "3s"
+error_rate = 0.2
+"#;
+
+fn error_of(text: &str) -> ScenarioError {
+    Scenario::parse("s.toml", text).expect_err("must be rejected")
+}
+
+/// `FULL` with `old` replaced by `new` (which must occur).
+fn full_with(old: &str, new: &str) -> String {
+    assert!(FULL.contains(old), "fixture lacks {old:?}");
+    FULL.replacen(old, new, 1)
+}
+
+#[test]
+fn a_full_scenario_reads_into_typed_values() {
+    let s = Scenario::parse("s.toml", FULL).unwrap();
+    assert_eq!(s.name, "payment-latency-opens-circuit");
+    assert_eq!(s.seed, 42);
+    assert_eq!(s.workload.orders, 200);
+    assert_eq!(s.workload.duration, Duration::from_secs(60));
+    assert_eq!(s.workload.mix.declining, 1.0);
+    assert_eq!(s.faults.len(), 3);
+    assert_eq!(
+        s.faults[0],
+        Fault {
+            start: Duration::from_secs(10),
+            duration: Duration::from_secs(20),
+            target: Target::Link {
+                client: "order".into(),
+                server: "payment".into()
+            },
+            kind: FaultKind::Toxic {
+                toxic: ToxicKind::Latency {
+                    latency_ms: 2000,
+                    jitter_ms: 100
+                },
+                stream: Stream::Upstream,
+                toxicity: 0.5,
+            },
+        }
+    );
+    assert_eq!(s.faults[1].kind, FaultKind::Kill);
+    assert_eq!(
+        s.faults[2].target,
+        Target::Container {
+            name: "postgres".into()
+        }
+    );
+    assert_eq!(s.steady_state.len(), 2);
+    assert_eq!(
+        s.steady_state[1].check,
+        ProbeCheck::SuccessRate {
+            sample: 20,
+            min: 0.95
+        }
+    );
+    assert_eq!(
+        s.expectations.invariants,
+        ["sagas-terminate", "charged-at-most-once"]
+    );
+    assert_eq!(
+        s.expectations.circuits[0].opens_within,
+        Some(Duration::from_secs(5))
+    );
+    assert_eq!(s.expectations.slo.unwrap().error_rate, Some(0.2));
+}
+
+#[test]
+fn defaults_apply_when_optional_fields_are_left_out() {
+    let s = Scenario::parse(
+        "s.toml",
+        "name = \"x\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"1s\"\n",
+    )
+    .unwrap();
+    assert_eq!(s.seed, 0);
+    assert_eq!(s.workload.concurrency, 1);
+    assert_eq!(
+        s.workload.mix,
+        OrderMix {
+            good: 1.0,
+            declining: 0.0,
+            out_of_stock: 0.0
+        }
+    );
+    assert!(s.faults.is_empty());
+    assert_eq!(
+        s.expectations.invariants.len(),
+        INVARIANTS.len(),
+        "all invariants by default"
+    );
+}
+
+#[test]
+fn every_toxic_kind_maps_to_its_toxiproxy_toxic() {
+    let cases = [
+        (
+            "kind = \"bandwidth\"\nrate_kbps = 64",
+            ToxicKind::Bandwidth {
+                kilobytes_per_second: 64,
+            },
+        ),
+        (
+            "kind = \"slow_close\"\ndelay = \"1s\"",
+            ToxicKind::SlowClose { delay_ms: 1000 },
+        ),
+        (
+            "kind = \"timeout\"\ntimeout = \"500ms\"",
+            ToxicKind::Timeout { timeout_ms: 500 },
+        ),
+        (
+            "kind = \"reset_peer\"",
+            ToxicKind::ResetPeer { timeout_ms: 0 },
+        ),
+        (
+            "kind = \"slicer\"\naverage_size = 64\nsize_variation = 8\ndelay = \"10us\"",
+            ToxicKind::Slicer {
+                average_size: 64,
+                size_variation: 8,
+                delay_us: 10,
+            },
+        ),
+        (
+            "kind = \"limit_data\"\nbytes = 1024",
+            ToxicKind::LimitData { bytes: 1024 },
+        ),
+    ];
+    for (fields, expected) in cases {
+        let text = full_with(
+            "kind = \"latency\"\nlatency = \"2s\"\njitter = \"100ms\"",
+            fields,
+        );
+        let s = Scenario::parse("s.toml", &text).unwrap_or_else(|e| panic!("{fields}: {e}"));
+        match &s.faults[0].kind {
+            FaultKind::Toxic { toxic, .. } => assert_eq!(toxic, &expected),
+            other => panic!("{fields}: got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_their_path_and_the_allowed_ones() {
+    let e = error_of(&full_with(
+        "latency = \"2s\"",
+        "latency = \"2s\"\nlatencyy = \"1s\"",
+    ));
+    assert_eq!(
+        (e.file.as_str(), e.field.as_str()),
+        ("s.toml", "faults[0].latencyy")
+    );
+    assert!(
+        e.reason.contains("unknown field") && e.reason.contains("latency"),
+        "{e}"
+    );
+
+    let e = error_of(&full_with("seed = 42", "seed = 42\ncolour = \"red\""));
+    assert_eq!(e.field, "colour");
+
+    let e = error_of(&full_with("orders = 200", "orders = 200\nusers = 3"));
+    assert_eq!(e.field, "workload.users");
+}
+
+#[test]
+fn unknown_targets_and_kinds_are_rejected_naming_the_choices() {
+    let e = error_of(&full_with(
+        "target = \"order->payment\"",
+        "target = \"payment->order\"",
+    ));
+    assert_eq!(e.field, "faults[0].target");
+    assert!(
+        e.reason.contains("unknown link") && e.reason.contains("order->payment"),
+        "{e}"
+    );
+
+    let e = error_of(&full_with("target = \"order\"", "target = \"billing\""));
+    assert_eq!(e.field, "faults[1].target");
+    assert!(e.reason.contains("unknown target \"billing\""), "{e}");
+
+    let e = error_of(&full_with("kind = \"kill\"", "kind = \"explode\""));
+    assert_eq!(e.field, "faults[1].kind");
+    assert!(
+        e.reason.contains("unknown fault kind \"explode\"") && e.reason.contains("partition"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_kind_on_the_wrong_kind_of_target_is_rejected() {
+    let e = error_of(&full_with("kind = \"kill\"", "kind = \"partition\""));
+    assert_eq!(e.field, "faults[1].target");
+    assert!(e.reason.contains("applies to a link"), "{e}");
+
+    let e = error_of(&full_with(
+        "kind = \"container_pause\"",
+        "kind = \"latency\"\nlatency = \"1s\"",
+    ));
+    assert_eq!(e.field, "faults[2].target");
+}
+
+#[test]
+fn impossible_values_are_rejected() {
+    let cases = [
+        (
+            full_with("toxicity = 0.5", "toxicity = 1.5"),
+            "faults[0].toxicity",
+            "from 0 to 1",
+        ),
+        (
+            full_with("latency = \"2s\"", "latency = \"soon\""),
+            "faults[0].latency",
+            "duration",
+        ),
+        (
+            full_with("duration = \"20s\"", "duration = \"0s\""),
+            "faults[0].duration",
+            "more than 0s",
+        ),
+        (
+            full_with("start = \"10s\"", "start = \"50s\""),
+            "faults[0].duration",
+            "after the workload's duration",
+        ),
+        (
+            full_with("concurrency = 8", "concurrency = 0"),
+            "workload.concurrency",
+            "from 1 to 256",
+        ),
+        (
+            full_with("orders = 200", "orders = \"many\""),
+            "workload.orders",
+            "found the string",
+        ),
+        (
+            full_with("duplicate_rate = 0.1", "duplicate_rate = -0.1"),
+            "workload.duplicate_rate",
+            "from 0 to 1",
+        ),
+        (
+            full_with("stream = \"upstream\"", "stream = \"sideways\""),
+            "faults[0].stream",
+            "upstream",
+        ),
+        (
+            full_with("min = 0.95", "min = 2"),
+            "steady_state.probes[1].min",
+            "from 0 to 1",
+        ),
+        (
+            full_with("probe = \"ready\"", "probe = \"vibes\""),
+            "steady_state.probes[0].probe",
+            "unknown probe",
+        ),
+        (
+            full_with("good = 8\ndeclining = 1\nout_of_stock = 1", "good = 0"),
+            "workload.mix",
+            "above 0",
+        ),
+        (
+            full_with(
+                "name = \"payment-latency-opens-circuit\"",
+                "name = \"Has Spaces\"",
+            ),
+            "name",
+            "kebab-case",
+        ),
+    ];
+    for (text, field, reason) in cases {
+        let e = error_of(&text);
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(reason), "{field}: {e}");
+    }
+}
+
+#[test]
+fn expectations_are_checked_against_the_reference_system() {
+    let e = error_of(&full_with(
+        "\"charged-at-most-once\"]",
+        "\"charged-twice\"]",
+    ));
+    assert_eq!(e.field, "expectations.invariants");
+
+    let e = error_of(&full_with(
+        "link = \"order->payment\"",
+        "link = \"order->postgres\"",
+    ));
+    assert_eq!(e.field, "expectations.circuits[0].link");
+    assert!(e.reason.contains("no circuit breaker"), "{e}");
+
+    let e = error_of(&full_with(
+        "link = \"order->payment\"",
+        "link = \"order->inventory\"",
+    ));
+    assert_eq!(e.field, "expectations.circuits[0].opens");
+    assert!(
+        e.reason.contains("no fault targets order->inventory"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_required_fields_and_bad_toml_are_reported() {
+    let e = error_of("name = \"x\"\ndescription = \"d\"\n");
+    assert_eq!(e.field, "workload");
+    let e = error_of("name = \"x\"\n[workload]\norders = 1\nduration = \"1s\"\n");
+    assert_eq!(e.field, "description");
+    let e = error_of("name = \"x\nbroken");
+    assert_eq!(e.field, "(file)");
+    assert!(
+        e.reason.contains("not valid TOML") && e.reason.contains("line"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let e = Scenario::load(Path::new("/nonexistent/scenario.toml")).unwrap_err();
+    assert_eq!(e.file, "/nonexistent/scenario.toml");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/scenario.toml: (file): cannot read"),
+        "{e}"
+    );
+}
