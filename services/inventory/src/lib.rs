@@ -1,0 +1,138 @@
+//! The inventory service: stock per SKU and reservations of it for orders.
+//!
+//! The HTTP API is specified in `services/README.md` (section *inventory*) and implemented in
+//! [`api`]; the tables and queries are in [`store`] and `migrations/`. Everything else (config,
+//! database pool and migrations, idempotency keys, server, health, metrics, logs) comes from
+//! `faultline-kit`.
+//!
+//! What holds, and what the chaos checkers rely on:
+//! - stock never goes negative and never is over-reserved, however many reservations run at
+//!   once (conditional updates, plus CHECK constraints as the backstop);
+//! - an order has at most one reservation; release and commit are idempotent;
+//! - an order released before it was reserved stays released: a late reservation is refused
+//!   (`409 order_released`).
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let config = faultline_inventory::InventoryConfig::from_env().map_err(anyhow::Error::msg)?;
+//! faultline_inventory::run(config, faultline_kit::server::shutdown_on_signals()).await
+//! # }
+//! ```
+
+pub mod api;
+pub mod reply;
+pub mod store;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use faultline_kit::config::{redact_url, ConfigErrors, EnvReader};
+use faultline_kit::db;
+use faultline_kit::health::ReadyCheck;
+use faultline_kit::server::{BoundServer, Server};
+use sqlx::migrate::Migrator;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// The service's name in logs, and the prefix of its environment variables.
+pub const SERVICE: &str = "inventory";
+pub const ENV_PREFIX: &str = "INVENTORY";
+
+/// The service's own migrations (the kit's run first, see [`faultline_kit::db::migrate`]).
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The environment variables, as `--help` lists them.
+pub const ENVIRONMENT_HELP: &str = "\
+Environment variables:
+  INVENTORY_DATABASE_URL              postgres://user:password@host:port/database (required)
+  INVENTORY_HTTP_ADDR                 listen address [default: 127.0.0.1:0, any free port]
+  INVENTORY_TEST_MODE                 true enables PUT /admin/stock/{sku} [default: false]
+  INVENTORY_DATABASE_MAX_CONNECTIONS  database pool size [default: 10]
+  RUST_LOG                            log filter [default: info]";
+
+/// The service's configuration.
+#[derive(Clone)]
+pub struct InventoryConfig {
+    pub http_addr: SocketAddr,
+    /// Contains the password: show it only through [`redact_url`].
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// Serve the test-mode endpoints (`PUT /admin/stock/{sku}`).
+    pub test_mode: bool,
+}
+
+impl std::fmt::Debug for InventoryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InventoryConfig")
+            .field("http_addr", &self.http_addr)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("test_mode", &self.test_mode)
+            .finish()
+    }
+}
+
+impl InventoryConfig {
+    /// Reads the `INVENTORY_*` variables of the process environment.
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::from_reader(EnvReader::from_env(ENV_PREFIX))
+    }
+
+    /// Reads the variables through `env`; every bad one is reported at once.
+    pub fn from_reader(mut env: EnvReader) -> Result<Self, ConfigErrors> {
+        let config = Self {
+            http_addr: env.parse_or(
+                "HTTP_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                "a socket address such as 127.0.0.1:8080",
+            ),
+            database_url: env.postgres_url("DATABASE_URL"),
+            database_max_connections: env.parse_or(
+                "DATABASE_MAX_CONNECTIONS",
+                10,
+                "a whole number of connections",
+            ),
+            test_mode: env.parse_or("TEST_MODE", false, "true or false"),
+        };
+        if config.database_max_connections == 0 {
+            env.invalid("DATABASE_MAX_CONNECTIONS", "at least 1 connection");
+        }
+        env.finish()?;
+        Ok(config)
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+}
+
+/// The service's own routes, with the test-mode ones when `test_mode` (the server adds health,
+/// metrics and the telemetry middleware).
+pub fn router(state: AppState, test_mode: bool) -> Router {
+    api::routes(state, test_mode)
+}
+
+/// Connects to the database, runs the migrations and binds the listener; serve with
+/// [`BoundServer::run`]. [`BoundServer::local_addr`] tells where (useful with port 0).
+pub async fn bind(config: &InventoryConfig) -> anyhow::Result<BoundServer> {
+    tracing::info!(database = %redact_url(&config.database_url), test_mode = config.test_mode, "connecting to the database");
+    let pool = db::connect(&config.database_url, config.database_max_connections).await?;
+    db::migrate(&pool, &MIGRATOR).await?;
+    let app = router(AppState { pool: pool.clone() }, config.test_mode);
+    let server = Server::new(SERVICE, app)
+        .ready_checks(vec![ReadyCheck::database(pool)])
+        .bind(config.http_addr)
+        .await?;
+    Ok(server)
+}
+
+/// Runs the service until `shutdown` is cancelled; requests in flight finish first.
+pub async fn run(config: InventoryConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let server = bind(&config).await?;
+    server.run(shutdown).await.context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! `notification`: records one notification per order event. Configuration comes from the environment
+//! (see `--help`); the work is in the `faultline_notification` library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use faultline_notification::config::{NotificationConfig, VARIABLES};
+
+#[derive(Parser)]
+#[command(
+    name = "notification",
+    version,
+    about = "The reference system's notification service: consumes order events from Kafka topic `orders` (group `notification`) and records one notification per event; GET /notifications?order_id=... lists them.",
+    after_help = help_variables()
+)]
+struct Cli {}
+
+fn help_variables() -> String {
+    let mut text = String::from("Environment variables:\n");
+    for (name, meaning) in VARIABLES {
+        text.push_str(&format!("  {name:<32} {meaning}\n"));
+    }
+    text.push_str("  RUST_LOG                         log filter (default info)");
+    text
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    Cli::parse();
+    faultline_kit::telemetry::init(faultline_notification::SERVICE);
+    let config = match NotificationConfig::from_env() {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("notification: invalid configuration:\n{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let shutdown = faultline_kit::server::shutdown_on_signals();
+    match faultline_notification::run(config, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "notification failed");
+            eprintln!("notification: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

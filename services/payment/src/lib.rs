@@ -1,0 +1,130 @@
+//! The payment service: charges and refunds of orders, each at most once.
+//!
+//! The HTTP API is specified in `services/README.md` (section *payment*) and implemented in
+//! [`api`]; the tables and queries are in [`store`] and `migrations/`. Everything else (config,
+//! database pool and migrations, idempotency keys, server, health, metrics, logs) comes from
+//! `faultline-kit`.
+//!
+//! What holds, and what the chaos checkers rely on:
+//! - a charge request with the same `Idempotency-Key` and body is answered the same every time
+//!   and takes money at most once; the answer is stored in the transaction that did the work;
+//! - an order takes money at most once whatever keys are used (`409 already_charged`);
+//! - a refund voids the order, so no charge succeeds for it afterwards (`409 order_voided`).
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let config = faultline_payment::PaymentConfig::from_env().map_err(anyhow::Error::msg)?;
+//! faultline_payment::run(config, faultline_kit::server::shutdown_on_signals()).await
+//! # }
+//! ```
+
+pub mod api;
+pub mod reply;
+pub mod store;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use faultline_kit::config::{redact_url, ConfigErrors, EnvReader};
+use faultline_kit::db;
+use faultline_kit::health::ReadyCheck;
+use faultline_kit::server::{BoundServer, Server};
+use sqlx::migrate::Migrator;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// The service's name in logs, and the prefix of its environment variables.
+pub const SERVICE: &str = "payment";
+pub const ENV_PREFIX: &str = "PAYMENT";
+
+/// The service's own migrations (the kit's run first, see [`faultline_kit::db::migrate`]).
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The environment variables, as `--help` lists them.
+pub const ENVIRONMENT_HELP: &str = "\
+Environment variables:
+  PAYMENT_DATABASE_URL              postgres://user:password@host:port/database (required)
+  PAYMENT_HTTP_ADDR                 listen address [default: 127.0.0.1:0, any free port]
+  PAYMENT_DATABASE_MAX_CONNECTIONS  database pool size [default: 10]
+  RUST_LOG                          log filter [default: info]";
+
+/// The service's configuration.
+#[derive(Clone)]
+pub struct PaymentConfig {
+    pub http_addr: SocketAddr,
+    /// Contains the password: show it only through [`redact_url`].
+    pub database_url: String,
+    pub database_max_connections: u32,
+}
+
+impl std::fmt::Debug for PaymentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentConfig")
+            .field("http_addr", &self.http_addr)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .finish()
+    }
+}
+
+impl PaymentConfig {
+    /// Reads the `PAYMENT_*` variables of the process environment.
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::from_reader(EnvReader::from_env(ENV_PREFIX))
+    }
+
+    /// Reads the variables through `env`; every bad one is reported at once.
+    pub fn from_reader(mut env: EnvReader) -> Result<Self, ConfigErrors> {
+        let config = Self {
+            http_addr: env.parse_or(
+                "HTTP_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                "a socket address such as 127.0.0.1:8080",
+            ),
+            database_url: env.postgres_url("DATABASE_URL"),
+            database_max_connections: env.parse_or(
+                "DATABASE_MAX_CONNECTIONS",
+                10,
+                "a whole number of connections",
+            ),
+        };
+        if config.database_max_connections == 0 {
+            env.invalid("DATABASE_MAX_CONNECTIONS", "at least 1 connection");
+        }
+        env.finish()?;
+        Ok(config)
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+}
+
+/// The service's own routes (the server adds health, metrics and the telemetry middleware).
+pub fn router(state: AppState) -> Router {
+    api::routes(state)
+}
+
+/// Connects to the database, runs the migrations and binds the listener; serve with
+/// [`BoundServer::run`]. [`BoundServer::local_addr`] tells where (useful with port 0).
+pub async fn bind(config: &PaymentConfig) -> anyhow::Result<BoundServer> {
+    tracing::info!(database = %redact_url(&config.database_url), "connecting to the database");
+    let pool = db::connect(&config.database_url, config.database_max_connections).await?;
+    db::migrate(&pool, &MIGRATOR).await?;
+    let server = Server::new(SERVICE, router(AppState { pool: pool.clone() }))
+        .ready_checks(vec![ReadyCheck::database(pool)])
+        .bind(config.http_addr)
+        .await?;
+    Ok(server)
+}
+
+/// Runs the service until `shutdown` is cancelled; requests in flight finish first.
+pub async fn run(config: PaymentConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let server = bind(&config).await?;
+    server.run(shutdown).await.context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
