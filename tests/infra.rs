@@ -269,7 +269,11 @@ async fn cutting_one_clients_kafka_link_leaves_the_others_running() -> anyhow::R
 
     // Clients leave their group while the broker is still there; closing them after the
     // broker is gone would block in librdkafka's close.
-    drop((consumer_a, consumer_b, producer_a, producer_b, admin));
+    // Closed on a blocking thread: librdkafka's close waits for its own threads.
+    tokio::task::spawn_blocking(move || {
+        drop((consumer_a, consumer_b, producer_a, producer_b, admin))
+    })
+    .await?;
     let run_id = infra.run_id().to_string();
     infra.shutdown().await?;
     let (containers, networks) = Engine::connect()

@@ -73,6 +73,19 @@ enum ChaosCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Orders per second and p50/p99 through the gateway at several concurrencies, beside
+    /// pgbench on the same Postgres.
+    Saga {
+        /// Concurrency levels.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16])]
+        concurrency: Vec<usize>,
+        /// Orders placed at each level.
+        #[arg(long, default_value_t = 200)]
+        orders: usize,
+        /// Also write the JSON result to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Cold start of each container to ready, whole stack to ready, and teardown.
     Infra {
         /// How many times to start and tear down the stack.
@@ -157,6 +170,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             println!("{} scenarios in {}", scenarios.len(), dir.display());
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Saga {
+                    concurrency,
+                    orders,
+                    out,
+                },
+        } => {
+            eprintln!("starting the reference system and placing {orders} orders at each of {concurrency:?}…");
+            let result = bench::saga(&concurrency, orders).await?;
+            let json = serde_json::to_string_pretty(&result)?;
+            print!("{}", result.table());
+            println!("{json}");
+            if let Some(path) = out {
+                std::fs::write(&path, json)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             Ok(())
         }
         Command::Bench {

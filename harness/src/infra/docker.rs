@@ -10,6 +10,7 @@
 //! remove on drop.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::models::{
@@ -17,8 +18,8 @@ use bollard::models::{
     PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
-    LogsOptions, RemoveContainerOptions,
+    CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions,
+    ListContainersOptions, ListNetworksOptions, LogsOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -241,6 +242,92 @@ impl Engine {
         })
     }
 
+    /// Copies the file at `path` inside `image` to `dir`, named after the image's id, and
+    /// returns where it landed; a copy already there is reused.
+    pub async fn extract_file(
+        &self,
+        image: &str,
+        path: &str,
+        dir: &Path,
+    ) -> Result<PathBuf, InfraError> {
+        let id = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(|source| InfraError::docker(format!("inspect image {image}"), source))?
+            .id
+            .unwrap_or_default();
+        let short = id
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect::<String>();
+        let file_name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let target = dir.join(format!("{file_name}-{short}"));
+        if target.is_file() {
+            return Ok(target);
+        }
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            labels: Some(run_labels("extract")),
+            ..Default::default()
+        };
+        let container = self
+            .docker
+            .create_container(None::<CreateContainerOptions>, body)
+            .await
+            .map_err(|source| {
+                InfraError::docker(
+                    format!("create a container of {image} to copy {path}"),
+                    source,
+                )
+            })?
+            .id;
+        let mut archive = Vec::new();
+        let mut stream = self.docker.download_from_container(
+            &container,
+            Some(DownloadFromContainerOptions {
+                path: path.to_string(),
+            }),
+        );
+        let mut failure = None;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => archive.extend_from_slice(&bytes),
+                Err(source) => {
+                    failure = Some(InfraError::docker(
+                        format!("copy {path} out of {image}"),
+                        source,
+                    ));
+                    break;
+                }
+            }
+        }
+        self.remove(&[container], None).await?;
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        let content = first_file_in_tar(&archive).ok_or_else(|| {
+            InfraError::Config(format!(
+                "{path} in {image}: the engine's archive holds no file"
+            ))
+        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| InfraError::Config(format!("creating {}: {e}", dir.display())))?;
+        let partial = target.with_extension("partial");
+        std::fs::write(&partial, content)
+            .and_then(|()| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
+            })
+            .and_then(|()| std::fs::rename(&partial, &target))
+            .map_err(|e| InfraError::Config(format!("writing {}: {e}", target.display())))?;
+        Ok(target)
+    }
+
     /// Whether the container is still running, and its exit code when it is not.
     pub async fn state(&self, id: &str) -> Result<(bool, Option<i64>), InfraError> {
         let inspect = self
@@ -415,6 +502,28 @@ pub fn docker_host() -> String {
         Ok(host) if !host.is_empty() => format!("{host} (from DOCKER_HOST)"),
         _ => "unix:///var/run/docker.sock (the default; DOCKER_HOST is unset)".to_string(),
     }
+}
+
+/// The content of the first regular file in a tar archive (ustar: 512-byte headers, the size in
+/// octal at bytes 124..136, the type flag at 156).
+fn first_file_in_tar(archive: &[u8]) -> Option<&[u8]> {
+    let mut offset = 0;
+    while offset + 512 <= archive.len() {
+        let header = &archive[offset..offset + 512];
+        if header.iter().all(|&b| b == 0) {
+            return None;
+        }
+        let size_field = std::str::from_utf8(&header[124..136]).ok()?;
+        let size =
+            usize::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+                .ok()?;
+        let data = offset + 512;
+        if matches!(header[156], b'0' | b'\0') {
+            return archive.get(data..data + size);
+        }
+        offset = data + size.div_ceil(512) * 512;
+    }
+    None
 }
 
 fn split_image(image: &str) -> (&str, &str) {

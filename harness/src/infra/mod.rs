@@ -214,9 +214,14 @@ pub struct PostgresServer {
 impl PostgresServer {
     /// A connection URL to `address`.
     pub fn url(&self, address: &str) -> String {
+        self.url_to(address, &self.database)
+    }
+
+    /// A connection URL to `database` at `address`.
+    pub fn url_to(&self, address: &str, database: &str) -> String {
         format!(
-            "postgres://{}:{}@{address}/{}",
-            self.user, self.password, self.database
+            "postgres://{}:{}@{address}/{database}",
+            self.user, self.password
         )
     }
 }
@@ -651,10 +656,38 @@ impl Infra {
         Ok(server.url(&self.link_of(client, "postgres")?.address))
     }
 
+    /// A Postgres URL for `client` to `database` (one per service), through its proxy.
+    pub fn postgres_url_for(&self, client: &str, database: &str) -> Result<String, InfraError> {
+        let server = self.postgres()?;
+        Ok(server.url_to(&self.link_of(client, "postgres")?.address, database))
+    }
+
     /// A Postgres URL that bypasses every proxy, for checkers and set-up.
     pub fn postgres_admin_url(&self) -> Result<String, InfraError> {
         let server = self.postgres()?;
         Ok(server.url(&server.direct_address))
+    }
+
+    /// A direct URL to `database`, bypassing every proxy: what checkers read.
+    pub fn postgres_admin_url_for(&self, database: &str) -> Result<String, InfraError> {
+        let server = self.postgres()?;
+        Ok(server.url_to(&server.direct_address, database))
+    }
+
+    /// The Toxiproxy image's server binary, extracted to `dir` (once per image), so proxies can
+    /// also run as a host process where their upstreams are host processes.
+    pub async fn toxiproxy_binary(
+        &self,
+        images: &Images,
+        dir: &Path,
+    ) -> Result<std::path::PathBuf, InfraError> {
+        let engine = match &self.engine {
+            Some(engine) => engine.clone(),
+            None => Engine::connect().await?,
+        };
+        engine
+            .extract_file(&images.toxiproxy.name, "/toxiproxy", dir)
+            .await
     }
 
     /// Kafka `bootstrap.servers` for `client`, through its proxy.
