@@ -349,6 +349,16 @@ async fn orders_confirm_cancel_and_deduplicate_through_the_gateway() -> anyhow::
     );
     assert_eq!(post(Some(expired)).await, 401, "expired token");
 
+    // Rate limit per client: one greedy client is refused with Retry-After, another is not.
+    let greedy = faultline_gateway::mint_token(JWT_SECRET, "greedy", &["orders:read"], "faultline", Duration::from_secs(60));
+    let url = format!("{}/api/orders/{happy}", client.gateway);
+    let burst = (0..150).map(|_| client.http.get(&url).bearer_auth(&greedy).send());
+    let answers = futures_util::future::join_all(burst).await;
+    let limited: Vec<_> = answers.iter().flatten().filter(|r| r.status() == 429).collect();
+    assert!(!limited.is_empty(), "150 requests at once exceed 50/s with a burst of 50");
+    assert!(limited.iter().all(|r| r.headers().contains_key("retry-after")), "429 carries Retry-After");
+    assert_eq!(client.order(&happy).await["status"], "CONFIRMED", "another client is not limited");
+
     stack.shutdown().await?;
     Ok(())
 }

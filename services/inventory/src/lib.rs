@@ -20,7 +20,7 @@
 //! ```
 
 pub mod api;
-pub mod reply;
+pub use faultline_kit::reply;
 pub mod store;
 
 use std::net::SocketAddr;

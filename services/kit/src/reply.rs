@@ -1,12 +1,13 @@
-//! What a handler answers, and the checks that turn a request body into typed fields.
+//! What a handler answers, and the checks that turn a request body into typed fields: shared by
+//! the services whose answers idempotency keys store (payment, inventory).
 //!
 //! A [`Reply`] is a status and a JSON body. Replies are what idempotency keys store and replay,
-//! so business outcomes (a decline, a refused charge) are replies like any success; errors are
+//! so business outcomes (a decline, an order out of stock) are replies like any success; errors are
 //! `{"error": "<code>", "message": "..."}` with extra fields where the API names them:
 //!
 //! ```
 //! use axum::http::StatusCode;
-//! use faultline_payment::reply::Reply;
+//! use faultline_kit::reply::Reply;
 //! let reply = Reply::error(StatusCode::CONFLICT, "order_voided", "the order was voided by a refund")
 //!     .with("order_id", "7");
 //! assert_eq!(reply.body["error"], "order_voided");
@@ -166,6 +167,18 @@ impl Fields {
             .ok_or_else(|| Reply::invalid_field(name, "an integer greater than 0"))
     }
 
+    /// A required integer in `min..=i32::MAX`.
+    pub fn i32_at_least(&self, name: &str, min: i32) -> Result<i32, Reply> {
+        self.0
+            .get(name)
+            .and_then(Value::as_i64)
+            .and_then(|value| i32::try_from(value).ok())
+            .filter(|value| *value >= min)
+            .ok_or_else(|| {
+                Reply::invalid_field(name, &format!("an integer from {min} to {}", i32::MAX))
+            })
+    }
+
     /// A required non-empty string of at most `max_len` bytes.
     pub fn string(&self, name: &str, max_len: usize) -> Result<String, Reply> {
         self.0
@@ -189,7 +202,10 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named_in_the_reply() {
-        let fields = Fields::parse(br#"{"order_id": "nope", "amount_cents": 0}"#).unwrap();
+        let fields = Fields::parse(
+            br#"{"order_id": "nope", "amount_cents": 0, "quantity": 0, "big": 3000000000}"#,
+        )
+        .unwrap();
         let reply = fields.uuid("order_id").unwrap_err();
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         assert_eq!(reply.body["field"], "order_id");
@@ -198,6 +214,15 @@ mod tests {
             "amount_cents"
         );
         assert_eq!(fields.string("card", 32).unwrap_err().body["field"], "card");
+        assert_eq!(
+            fields.i32_at_least("quantity", 1).unwrap_err().body["field"],
+            "quantity"
+        );
+        assert_eq!(
+            fields.i32_at_least("big", 1).unwrap_err().body["field"],
+            "big",
+            "beyond i32"
+        );
         assert!(Fields::parse(b"[1]").is_err());
         assert!(Fields::parse(b"{").is_err());
     }
