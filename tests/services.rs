@@ -63,12 +63,23 @@ impl Client {
     }
 
     async fn place(&self, key: &str, sku: &str, quantity: i32, card: &str) -> (u16, Value) {
+        self.place_for("c-1", key, sku, quantity, card).await
+    }
+
+    async fn place_for(
+        &self,
+        customer: &str,
+        key: &str,
+        sku: &str,
+        quantity: i32,
+        card: &str,
+    ) -> (u16, Value) {
         let response = self
             .http
             .post(format!("{}/api/orders", self.gateway))
             .bearer_auth(&self.token)
             .header("Idempotency-Key", key)
-            .json(&json!({"customer_id": "c-1", "sku": sku, "quantity": quantity, "amount_cents": 1250, "card": card}))
+            .json(&json!({"customer_id": customer, "sku": sku, "quantity": quantity, "amount_cents": 1250, "card": card}))
             .send()
             .await
             .expect("the gateway answers");
@@ -350,14 +361,36 @@ async fn orders_confirm_cancel_and_deduplicate_through_the_gateway() -> anyhow::
     assert_eq!(post(Some(expired)).await, 401, "expired token");
 
     // Rate limit per client: one greedy client is refused with Retry-After, another is not.
-    let greedy = faultline_gateway::mint_token(JWT_SECRET, "greedy", &["orders:read"], "faultline", Duration::from_secs(60));
+    let greedy = faultline_gateway::mint_token(
+        JWT_SECRET,
+        "greedy",
+        &["orders:read"],
+        "faultline",
+        Duration::from_secs(60),
+    );
     let url = format!("{}/api/orders/{happy}", client.gateway);
     let burst = (0..150).map(|_| client.http.get(&url).bearer_auth(&greedy).send());
     let answers = futures_util::future::join_all(burst).await;
-    let limited: Vec<_> = answers.iter().flatten().filter(|r| r.status() == 429).collect();
-    assert!(!limited.is_empty(), "150 requests at once exceed 50/s with a burst of 50");
-    assert!(limited.iter().all(|r| r.headers().contains_key("retry-after")), "429 carries Retry-After");
-    assert_eq!(client.order(&happy).await["status"], "CONFIRMED", "another client is not limited");
+    let limited: Vec<_> = answers
+        .iter()
+        .flatten()
+        .filter(|r| r.status() == 429)
+        .collect();
+    assert!(
+        !limited.is_empty(),
+        "150 requests at once exceed 50/s with a burst of 50"
+    );
+    assert!(
+        limited
+            .iter()
+            .all(|r| r.headers().contains_key("retry-after")),
+        "429 carries Retry-After"
+    );
+    assert_eq!(
+        client.order(&happy).await["status"],
+        "CONFIRMED",
+        "another client is not limited"
+    );
 
     stack.shutdown().await?;
     Ok(())
@@ -427,7 +460,17 @@ async fn an_order_process_killed_mid_saga_finishes_it_after_restart() -> anyhow:
 #[tokio::test]
 async fn notification_takes_each_event_once_across_a_crash_and_dead_letters_poison(
 ) -> anyhow::Result<()> {
-    let mut stack = Stack::start(StackConfig::default()).await?;
+    // The failpoint aborts notification right after it committed the effect of this customer's
+    // OrderCreated and before the offset commit: the event comes again after the restart.
+    let config = StackConfig {
+        env: vec![(
+            "notification".into(),
+            "NOTIFICATION_TEST_CRASH_AFTER_EFFECT_FOR_CUSTOMER".into(),
+            "crash-me".into(),
+        )],
+        ..StackConfig::default()
+    };
+    let mut stack = Stack::start(config).await?;
     let client = Client::new(&stack);
     seed_stock(&stack, "sku-note", 100).await;
 
@@ -451,13 +494,19 @@ async fn notification_takes_each_event_once_across_a_crash_and_dead_letters_pois
 
     let mut ids = Vec::new();
     for i in 0..10 {
+        let customer = if i == 4 { "crash-me" } else { "c-1" };
         let (_, created) = client
-            .place(&format!("key-note-{i}"), "sku-note", 1, GOOD_CARD)
+            .place_for(customer, &format!("key-note-{i}"), "sku-note", 1, GOOD_CARD)
             .await;
         ids.push(created["order_id"].as_str().unwrap().to_string());
         if i == 4 {
-            // A crash while events flow: whatever it processed but had not committed comes again.
-            stack.kill("notification")?;
+            let ended = stack
+                .await_exit("notification", Duration::from_secs(30))
+                .await?;
+            assert!(
+                ended.contains("signal"),
+                "notification crashed at the failpoint: {ended}"
+            );
             stack.restart("notification").await?;
         }
     }
@@ -465,6 +514,12 @@ async fn notification_takes_each_event_once_across_a_crash_and_dead_letters_pois
         client.settled(id, Duration::from_secs(30)).await;
     }
 
+    let log = stack.service_log("notification")?;
+    assert!(log.contains("test failpoint"), "the failpoint fired");
+    assert!(
+        log.contains("event seen before"),
+        "the event whose offset was not committed came again"
+    );
     let notifications = stack.service_url("notification")?;
     for id in &ids {
         let clock = Instant::now();

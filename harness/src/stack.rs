@@ -448,6 +448,30 @@ impl Stack {
         Ok(())
     }
 
+    /// Waits (bounded) until a service process exits by itself — a crash a test provoked —
+    /// and describes how it ended.
+    pub async fn await_exit(
+        &mut self,
+        service: &str,
+        timeout: Duration,
+    ) -> Result<String, StackError> {
+        let process = self
+            .services
+            .get_mut(service)
+            .ok_or_else(|| unknown_service(service))?;
+        let Some(child) = process.child.as_mut() else {
+            return Err(process.failure("is not running"));
+        };
+        match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(Ok(status)) => {
+                process.child = None;
+                Ok(status.to_string())
+            }
+            Ok(Err(e)) => Err(process.failure(format!("waiting for it failed: {e}"))),
+            Err(_) => Err(process.failure(format!("still running after {timeout:?}"))),
+        }
+    }
+
     /// Stops a service with SIGSTOP (it keeps its connections but answers nothing).
     pub fn pause(&self, service: &str) -> Result<(), StackError> {
         self.signal(service, libc::SIGSTOP)

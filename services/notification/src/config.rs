@@ -28,6 +28,15 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "NOTIFICATION_KAFKA_BOOTSTRAP",
         "Kafka bootstrap servers, host:port[,host:port] (required)",
     ),
+    (
+        "NOTIFICATION_TEST_MODE",
+        "true enables test-mode failpoints (default false)",
+    ),
+    (
+        "NOTIFICATION_TEST_CRASH_AFTER_EFFECT_FOR_CUSTOMER",
+        "test mode only: abort the process right after the notification for this customer's \
+         OrderCreated is committed and before its offset is, once (a crash between effect and commit)",
+    ),
 ];
 
 /// The service's settings. `Debug` shows the database URL with its password hidden.
@@ -36,6 +45,8 @@ pub struct NotificationConfig {
     pub http_addr: SocketAddr,
     pub database_url: String,
     pub kafka_bootstrap: String,
+    /// Test-mode failpoint: see [`VARIABLES`].
+    pub crash_after_effect_for_customer: Option<String>,
 }
 
 impl std::fmt::Debug for NotificationConfig {
@@ -47,6 +58,10 @@ impl std::fmt::Debug for NotificationConfig {
                 &faultline_kit::config::redact_url(&self.database_url),
             )
             .field("kafka_bootstrap", &self.kafka_bootstrap)
+            .field(
+                "crash_after_effect_for_customer",
+                &self.crash_after_effect_for_customer,
+            )
             .finish()
     }
 }
@@ -75,11 +90,20 @@ impl NotificationConfig {
         );
         let database_url = env.postgres_url("DATABASE_URL");
         let kafka_bootstrap = env.required("KAFKA_BOOTSTRAP", "a comma-separated host:port list");
+        let test_mode = env.parse_or("TEST_MODE", false, "true or false");
+        let crash_customer = env.optional("TEST_CRASH_AFTER_EFFECT_FOR_CUSTOMER");
+        if crash_customer.is_some() && !test_mode {
+            env.invalid(
+                "TEST_CRASH_AFTER_EFFECT_FOR_CUSTOMER",
+                "to be unset unless NOTIFICATION_TEST_MODE=true (it is a test failpoint)",
+            );
+        }
         env.finish()?;
         Ok(Self {
             http_addr,
             database_url,
             kafka_bootstrap,
+            crash_after_effect_for_customer: crash_customer,
         })
     }
 }

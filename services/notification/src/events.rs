@@ -67,8 +67,15 @@ fn retryable(what: &str) -> impl FnOnce(sqlx::Error) -> HandlerError + '_ {
     move |error| HandlerError::Retryable(format!("{what}: {error}"))
 }
 
-/// Applies one received event; see the module docs.
-pub async fn apply(pool: &PgPool, event: &ReceivedEvent) -> Result<Applied, HandlerError> {
+/// Applies one received event; see the module docs. `crash_for_customer` is the test-mode
+/// failpoint: the process aborts right after the effect of that customer's first
+/// `OrderCreated` is committed, before the consumer can commit the offset — the crash window
+/// the dedupe exists for. After a restart the redelivered event is a duplicate, so it fires once.
+pub async fn apply(
+    pool: &PgPool,
+    event: &ReceivedEvent,
+    crash_for_customer: Option<&str>,
+) -> Result<Applied, HandlerError> {
     let event_id = event
         .event_id()
         .filter(|id| !id.trim().is_empty())
@@ -92,6 +99,13 @@ pub async fn apply(pool: &PgPool, event: &ReceivedEvent) -> Result<Applied, Hand
             .map_err(retryable("inserting the notification"))?;
     }
     tx.commit().await.map_err(retryable("committing"))?;
+    if fresh
+        && order.kind == OrderEventType::OrderCreated
+        && crash_for_customer == Some(order.customer_id.as_str())
+    {
+        tracing::warn!(%event_id, "test failpoint: aborting after the effect, before the offset commit");
+        std::process::abort();
+    }
     if fresh {
         metrics::counter!("notifications_created_total", "type" => order.kind.as_str())
             .increment(1);

@@ -73,6 +73,8 @@ pub struct NotificationService {
     /// Serves the `kafka` readiness check.
     producer: EventProducer,
     pool: PgPool,
+    /// The test-mode failpoint, if configured.
+    crash_for: Option<String>,
 }
 
 impl NotificationService {
@@ -112,6 +114,7 @@ impl NotificationService {
             consumer,
             producer,
             pool,
+            crash_for: config.crash_after_effect_for_customer.clone(),
         })
     }
 
@@ -128,6 +131,7 @@ impl NotificationService {
             consumer,
             producer,
             pool,
+            crash_for,
         } = self;
         // The consumer also stops when the server fails.
         let stop_consuming = shutdown.child_token();
@@ -137,7 +141,12 @@ impl NotificationService {
             tokio::spawn(async move {
                 let handler = |event: ReceivedEvent| {
                     let pool = pool.clone();
-                    async move { events::apply(&pool, &event).await.map(|_| ()) }
+                    let crash_for = crash_for.clone();
+                    async move {
+                        events::apply(&pool, &event, crash_for.as_deref())
+                            .await
+                            .map(|_| ())
+                    }
                 };
                 consumer.run(stop, handler).await;
                 consumer
