@@ -43,14 +43,22 @@
 //! assert_eq!(mismatches[0].path, "$.state");
 //! ```
 //!
+//! - [`catalogue`]: JSON Schemas (draft 2020-12, under `contracts/schemas/`) for every event the
+//!   reference system publishes, and validation of payloads against them.
+//! - [`compat`]: backward / forward / full / transitive compatibility between two versions of
+//!   a JSON Schema; every break comes with a counterexample payload, checked by the validator
+//!   (`faultline contracts diff`).
+//!
 //! ## What comes later
 //!
 //! The consumer-side builder and wiremock-backed consumer tests, the provider verifier
-//! (provider states, replay, Kafka messages, JSON/JUnit results), the JSON Schema event
-//! catalogue and compatibility checks (`faultline contracts diff`), and the CLI. Generators
+//! (provider states, replay, Kafka messages, JSON/JUnit results), compatibility of pact
+//! files, `ci/` checks against the committed contracts, and `faultline contracts verify`. Generators
 //! are read and written but not yet applied. Not planned: XML, multipart and plugin content,
 //! the `contentType` (binary sniffing) matcher, `Synchronous/Messages` interactions.
 
+pub mod catalogue;
+pub mod compat;
 pub mod error;
 pub mod matching;
 pub mod model;
