@@ -173,7 +173,11 @@ pub async fn saga(
 ) -> Result<SagaBench, StackError> {
     // The benchmark measures the saga, not the gateway's rate limit.
     let config = StackConfig {
-        env: vec![("gateway".into(), "GATEWAY_RATE_LIMIT_PER_SECOND".into(), "1000000".into())],
+        env: vec![(
+            "gateway".into(),
+            "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
+            "1000000".into(),
+        )],
         ..StackConfig::default()
     };
     let stack = Stack::start(config).await?;

@@ -5,10 +5,17 @@
 //! - [`stack`] runs the reference system on it: five service processes, every link through
 //!   Toxiproxy, processes that can be killed, paused and restarted.
 //! - [`bench`] measures how long that takes (`faultline bench infra`).
+//! - A chaos run ([`runner`]) drives the stack with a [`workload`] while a [`nemesis`] injects a
+//!   scenario's faults, records both in a [`history`], and hands it to the [`checkers`].
 //!
 //! Later parts of a chaos run (stack runner, workload, history, checkers, reports) join here;
 //! faults themselves live in the `faultline-chaos` crate.
 
 pub mod bench;
+pub mod checkers;
+pub mod history;
 pub mod infra;
+pub mod nemesis;
+pub mod runner;
 pub mod stack;
+pub mod workload;

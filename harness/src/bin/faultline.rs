@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use faultline_chaos::scenario::{FaultKind, Scenario, Target};
-use faultline_harness::bench;
+use faultline_chaos::scenario::Scenario;
 use faultline_harness::infra::{self, Infra, InfraConfig};
+use faultline_harness::{bench, nemesis, runner};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +37,33 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+    /// Contracts: event schema compatibility.
+    Contracts {
+        #[command(subcommand)]
+        command: ContractsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContractsCommand {
+    /// Compare two versions of an event's JSON Schema; exit 0 when compatible, 1 when a
+    /// change breaks (each shown with a counterexample payload), 2 for unreadable input.
+    Diff {
+        /// The earlier schema.
+        old: PathBuf,
+        /// The later schema.
+        new: PathBuf,
+        /// backward: new readers read old data; forward: old readers read new data; full: both.
+        #[arg(long, default_value = "backward")]
+        mode: faultline_contracts::compat::Mode,
+        /// Earlier versions (files, or folders of *.json taken in name order), oldest first:
+        /// then every version in HISTORY.., OLD, NEW is checked against all earlier ones.
+        #[arg(long, num_args = 1..)]
+        history: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -69,6 +96,17 @@ enum ChaosCommand {
         /// Folder of scenario files.
         dir: Option<PathBuf>,
     },
+    /// Run a scenario file, or every scenario in a folder, each on a fresh stack.
+    Run {
+        /// A scenario file or a folder of them.
+        path: PathBuf,
+        /// The workload's seed (default: each scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where each run's folder is written.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,6 +138,26 @@ enum BenchCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Contracts {
+        command:
+            ContractsCommand::Diff {
+                old,
+                new,
+                mode,
+                history,
+                json,
+            },
+    } = cli.command
+    {
+        return contracts_diff(&old, &new, mode, &history, json);
+    }
+    if let Command::Chaos {
+        command: ChaosCommand::Run { path, seed, out },
+    } = cli.command
+    {
+        // A chaos run handles interrupts itself: it heals and saves before it stops.
+        return chaos_run(&path, seed, &out).await;
+    }
     let outcome = until_interrupted(run(cli)).await;
     match outcome {
         Some(Ok(())) => ExitCode::SUCCESS,
@@ -152,6 +210,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Chaos {
+            command: ChaosCommand::Run { .. },
+        } => unreachable!("main runs chaos scenarios itself"),
+        Command::Contracts { .. } => unreachable!("main runs contract commands itself"),
+        Command::Chaos {
             command: ChaosCommand::List { dir },
         } => {
             let dir = dir.unwrap_or_else(shipped_scenarios);
@@ -164,8 +226,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         "    at {:>5.1}s for {:>5.1}s  {:<16} {}",
                         fault.start.as_secs_f64(),
                         fault.duration.as_secs_f64(),
-                        fault_kind_name(&fault.kind),
-                        target_name(&fault.target)
+                        nemesis::kind_name(&fault.kind),
+                        nemesis::target_name(&fault.target)
                     );
                 }
             }
@@ -218,22 +280,109 @@ fn shipped_scenarios() -> PathBuf {
     }
 }
 
-fn fault_kind_name(kind: &FaultKind) -> String {
-    match kind {
-        FaultKind::Toxic { toxic, .. } => toxic.type_name().to_string(),
-        FaultKind::Partition => "partition".into(),
-        FaultKind::Kill => "kill".into(),
-        FaultKind::Pause => "pause".into(),
-        FaultKind::ContainerPause => "container_pause".into(),
-        FaultKind::ContainerStop => "container_stop".into(),
+/// `faultline chaos run`: exit 0 when every run passed, 1 when a verdict failed or a run could
+/// not be carried out, 2 for a scenario that does not load (nothing is started), 130 when
+/// interrupted.
+async fn chaos_run(path: &std::path::Path, seed: Option<u64>, out: &std::path::Path) -> ExitCode {
+    let scenarios = if path.is_dir() {
+        Scenario::load_dir(path)
+    } else {
+        Scenario::load(path).map(|s| vec![(path.to_path_buf(), s)])
+    };
+    let scenarios = match scenarios {
+        Ok(scenarios) if scenarios.is_empty() => {
+            eprintln!("error: no *.toml scenarios in {}", path.display());
+            return ExitCode::from(2);
+        }
+        Ok(scenarios) => scenarios,
+        Err(error) => {
+            eprintln!("error: {error}\nnothing was started");
+            return ExitCode::from(2);
+        }
+    };
+    let clock = std::time::Instant::now();
+    let progress = |line: &str| eprintln!("[{:>7.1}s] {line}", clock.elapsed().as_secs_f64());
+    let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler succeeds on Unix");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        let _ = interrupt_tx.send(true);
+    });
+    let mut summary = Vec::new();
+    let mut failed = false;
+    for (file, scenario) in &scenarios {
+        let mut interrupted = interrupt_rx.clone();
+        let interrupt = async move {
+            let _ = interrupted.wait_for(|&stop| stop).await;
+        };
+        progress(&format!("── {} ({})", scenario.name, file.display()));
+        match runner::run_until(scenario, seed, out, interrupt, &progress).await {
+            Ok(outcome) => {
+                for verdict in &outcome.verdicts {
+                    eprintln!(
+                        "  {} {}: {}",
+                        if verdict.ok { "ok  " } else { "FAIL" },
+                        verdict.checker,
+                        verdict.summary
+                    );
+                    for example in &verdict.counterexamples {
+                        eprintln!(
+                            "       - {} (orders: {}; history events: {:?})",
+                            example.description,
+                            example.orders.join(", "),
+                            example.events
+                        );
+                    }
+                }
+                for line in &outcome.unhealed {
+                    eprintln!("  FAIL could not heal: {line}");
+                }
+                failed |= !outcome.ok;
+                summary.push(format!(
+                    "{} {:<40} seed {:<6} {:>6.1}s  {}",
+                    if outcome.ok { "passed" } else { "FAILED" },
+                    scenario.name,
+                    outcome.seed,
+                    outcome.timings.total_ms as f64 / 1000.0,
+                    outcome.out_dir.display()
+                ));
+            }
+            Err(error @ runner::RunError::Interrupted { .. }) => {
+                eprintln!("{error}");
+                // Interrupted while the stack was starting: what it had created is this
+                // process's, removed by label.
+                if let Err(error) = infra::remove_own_resources().await {
+                    eprintln!(
+                        "error: cleanup after interrupt: {error:#} (the next run sweeps them)"
+                    );
+                }
+                return ExitCode::from(130);
+            }
+            Err(error) => {
+                eprintln!("error: {}: {error}", scenario.name);
+                failed = true;
+                summary.push(format!("ERROR  {:<40} {error}", scenario.name));
+            }
+        }
     }
-}
-
-fn target_name(target: &Target) -> String {
-    match target {
-        Target::Link { client, server } => format!("{client}->{server}"),
-        Target::Process { service } => service.clone(),
-        Target::Container { name } => format!("{name} (container)"),
+    println!();
+    for line in &summary {
+        println!("{line}");
+    }
+    println!(
+        "{} scenarios in {:.1}s",
+        scenarios.len(),
+        clock.elapsed().as_secs_f64()
+    );
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -288,4 +437,105 @@ async fn stack_up(
     let took = stack.shutdown().await?;
     eprintln!("torn down in {:.1} s", took.as_secs_f64());
     Ok(())
+}
+
+/// `faultline contracts diff`: exit 0 when compatible, 1 when something breaks (or a
+/// suspected break could not be shown), 2 when a schema cannot be read or is unsupported.
+fn contracts_diff(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    mode: faultline_contracts::compat::Mode,
+    history: &[PathBuf],
+    json: bool,
+) -> ExitCode {
+    use faultline_contracts::compat::{self, Schema};
+    let mut files = Vec::new();
+    for entry in history {
+        if entry.is_dir() {
+            let listed = std::fs::read_dir(entry).and_then(|dir| {
+                dir.map(|item| item.map(|item| item.path()))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            let mut found: Vec<PathBuf> = match listed {
+                Ok(found) => found,
+                Err(error) => {
+                    eprintln!("error: reading the folder {}: {error}", entry.display());
+                    return ExitCode::from(2);
+                }
+            };
+            found.retain(|path| path.extension().is_some_and(|ext| ext == "json"));
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(entry.clone());
+        }
+    }
+    let same = |a: &PathBuf, b: &std::path::Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    };
+    files.retain(|file| !same(file, old) && !same(file, new));
+    files.push(old.to_path_buf());
+    files.push(new.to_path_buf());
+    let mut schemas = Vec::new();
+    for file in &files {
+        let name = file.display().to_string();
+        let loaded = std::fs::read_to_string(file)
+            .map_err(|error| format!("{name}: cannot read the file: {error}"))
+            .and_then(|text| {
+                Schema::from_json_str(&name, &text).map_err(|error| error.to_string())
+            });
+        match loaded {
+            Ok(schema) => schemas.push(schema),
+            Err(error) => {
+                eprintln!("error: {error}\nnothing was compared");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let report = compat::check_transitive(&schemas, mode);
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("error: writing the report as JSON: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        for change in &report.breaking {
+            println!(
+                "BREAKING {} {}: {} ({} -> {}); counterexample: {}; rejected: {}",
+                change.direction,
+                change.path,
+                change.change,
+                change.writer,
+                change.reader,
+                change.counterexample,
+                change.rejected_because
+            );
+        }
+        for doubt in &report.unverified {
+            println!(
+                "UNVERIFIED {} {}: {} ({} -> {}); {}",
+                doubt.direction,
+                doubt.path,
+                doubt.change,
+                doubt.writer,
+                doubt.reader,
+                doubt.problem
+            );
+        }
+    }
+    let versions = schemas.len();
+    if report.is_compatible() {
+        eprintln!("compatible ({mode}, {versions} versions)");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "incompatible ({mode}, {versions} versions): {} breaking changes, {} unverified",
+            report.breaking.len(),
+            report.unverified.len()
+        );
+        ExitCode::FAILURE
+    }
 }

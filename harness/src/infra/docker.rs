@@ -339,6 +339,39 @@ impl Engine {
         Ok((state.running.unwrap_or(false), state.exit_code))
     }
 
+    /// Freezes every process of the container (cgroup freezer); [`Self::unpause_container`]
+    /// thaws it.
+    pub async fn pause_container(&self, id: &str) -> Result<(), InfraError> {
+        self.docker
+            .pause_container(id)
+            .await
+            .map_err(|source| InfraError::docker(format!("pause container {id}"), source))
+    }
+
+    /// Thaws a container frozen by [`Self::pause_container`].
+    pub async fn unpause_container(&self, id: &str) -> Result<(), InfraError> {
+        self.docker
+            .unpause_container(id)
+            .await
+            .map_err(|source| InfraError::docker(format!("unpause container {id}"), source))
+    }
+
+    /// Stops the container (SIGTERM, then SIGKILL after the engine's grace period).
+    pub async fn stop_container(&self, id: &str) -> Result<(), InfraError> {
+        self.docker
+            .stop_container(id, None::<bollard::query_parameters::StopContainerOptions>)
+            .await
+            .map_err(|source| InfraError::docker(format!("stop container {id}"), source))
+    }
+
+    /// Starts a stopped container again.
+    pub async fn start_container(&self, id: &str) -> Result<(), InfraError> {
+        self.docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(|source| InfraError::docker(format!("start container {id}"), source))
+    }
+
     /// The container's stdout and stderr so far (the last `tail` lines, or all).
     pub async fn logs(&self, id: &str, tail: Option<usize>) -> String {
         let options = LogsOptions {

@@ -723,6 +723,54 @@ impl Infra {
         Ok(())
     }
 
+    /// The engine and id of this run's container `name` (`postgres`, `kafka`, `toxiproxy`).
+    fn container(&self, name: &str) -> Result<(&Engine, &str), InfraError> {
+        let engine = self.engine.as_ref().ok_or_else(|| {
+            InfraError::Config(format!(
+                "container `{name}`: external infrastructure has no containers to fault"
+            ))
+        })?;
+        let container = self
+            .containers
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                InfraError::Config(format!(
+                    "no container `{name}` in this run; it has: {}",
+                    self.containers
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        Ok((engine, &container.id))
+    }
+
+    /// Freezes this run's container `name` (a chaos fault); see [`Self::unpause_container`].
+    pub async fn pause_container(&self, name: &str) -> Result<(), InfraError> {
+        let (engine, id) = self.container(name)?;
+        engine.pause_container(id).await
+    }
+
+    /// Thaws a container frozen by [`Self::pause_container`].
+    pub async fn unpause_container(&self, name: &str) -> Result<(), InfraError> {
+        let (engine, id) = self.container(name)?;
+        engine.unpause_container(id).await
+    }
+
+    /// Stops this run's container `name` (a chaos fault); see [`Self::start_container`].
+    pub async fn stop_container(&self, name: &str) -> Result<(), InfraError> {
+        let (engine, id) = self.container(name)?;
+        engine.stop_container(id).await
+    }
+
+    /// Starts a container stopped by [`Self::stop_container`] again.
+    pub async fn start_container(&self, name: &str) -> Result<(), InfraError> {
+        let (engine, id) = self.container(name)?;
+        engine.start_container(id).await
+    }
+
     /// Removes every container, the network and (external mode) the proxies this run created,
     /// and says how long that took.
     pub async fn shutdown(mut self) -> Result<Duration, InfraError> {

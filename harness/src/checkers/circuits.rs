@@ -1,0 +1,380 @@
+//! `circuit <link>`: a link's circuit breaker behaves as the scenario's
+//! [`CircuitExpectation`] says. The breaker is the one the link's client holds for the link's
+//! server (`order->payment` → order's breaker for dependency `payment`), read from the
+//! client's `/admin/circuits`.
+//!
+//! - `opens = true`: a CLOSED→OPEN transition happened; with `opens_within`, the first one at
+//!   or after the first fault window on the link began came at most that long after it.
+//! - `closes_within`: the breaker was CLOSED again at most that long after the last fault on
+//!   the link healed (its state at that moment, from the transitions, is CLOSED).
+//! - `opens = false`: it never entered OPEN.
+//!
+//! Timing needs [`Observed::run_started_unix_ms`] to place the breaker's wall-clock
+//! transitions on the history's clock; without it only the direction is judged (opened at all,
+//! CLOSED when read) and the summary says so. Breakers keep a bounded list of recent
+//! transitions and a restarted process starts a fresh one, so a scenario that kills the
+//! client service cannot be judged on its circuits.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use faultline_chaos::scenario::{CircuitExpectation, Scenario, Target};
+
+use super::{fault_events, ms, windows_where, CircuitRecord, Counterexample, Observed, Verdict};
+use crate::history::History;
+
+pub fn check(
+    expectation: &CircuitExpectation,
+    scenario: &Scenario,
+    history: &History,
+    observed: &Observed,
+) -> Verdict {
+    let name = format!("circuit {}", expectation.link);
+    let Some((client, server)) = expectation
+        .link
+        .split_once("->")
+        .map(|(c, s)| (c.trim(), s.trim()))
+    else {
+        return Verdict::cannot_judge(
+            &name,
+            format!("link {:?} is not client->server", expectation.link),
+        );
+    };
+    let Some(breaker) = observed
+        .circuits
+        .iter()
+        .find(|c| c.dependency == server && (c.service == client || c.service.is_empty()))
+    else {
+        let known: Vec<String> = observed
+            .circuits
+            .iter()
+            .map(|c| format!("{}->{}", c.service, c.dependency))
+            .collect();
+        return Verdict::cannot_judge(
+            &name,
+            format!(
+                "{client} shows no circuit breaker for {server} (breakers read: {})",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        );
+    };
+    let windows = windows_where(
+        scenario,
+        history,
+        |t| matches!(t, Target::Link { client: c, server: s } if c == client && s == server),
+    );
+    let indexes: BTreeSet<usize> = windows.iter().map(|w| w.0).collect();
+    let events = fault_events(history, &indexes);
+    let to_unix = |d: Duration| {
+        observed
+            .run_started_unix_ms
+            .map(|start| start + d.as_millis() as u64)
+    };
+    let at = |unix_ms: u64| match observed.run_started_unix_ms {
+        Some(start) if unix_ms >= start => format!(
+            "{} into the run",
+            ms(Duration::from_millis(unix_ms - start))
+        ),
+        Some(start) => format!(
+            "{} before the run",
+            ms(Duration::from_millis(start - unix_ms))
+        ),
+        None => format!("at unix ms {unix_ms}"),
+    };
+
+    let opens: Vec<u64> = breaker
+        .transitions
+        .iter()
+        .filter(|t| t.from == "CLOSED" && t.to == "OPEN")
+        .map(|t| t.at_unix_ms)
+        .collect();
+    let mut counterexamples = Vec::new();
+    let mut notes = Vec::new();
+
+    if !expectation.opens {
+        let entered_open: Vec<String> = breaker
+            .transitions
+            .iter()
+            .filter(|t| t.to == "OPEN")
+            .map(|t| at(t.at_unix_ms))
+            .collect();
+        if !entered_open.is_empty() || breaker.state == "OPEN" {
+            counterexamples.push(Counterexample::new(
+                format!("{client}'s breaker for {server} opened although it must not: OPEN {}; state when read {}", entered_open.join(", "), breaker.state),
+                vec![],
+                events.clone(),
+            ));
+        } else {
+            notes.push("never opened".to_string());
+        }
+    } else if opens.is_empty() {
+        counterexamples.push(Counterexample::new(
+            format!("{client}'s breaker for {server} never went CLOSED→OPEN (state when read {}, {} transitions recorded)", breaker.state, breaker.transitions.len()),
+            vec![],
+            events.clone(),
+        ));
+    } else if let Some(within) = expectation.opens_within {
+        match (windows.iter().map(|w| w.1).min(), windows.is_empty()) {
+            (_, true) => counterexamples.push(Counterexample::new(
+                format!("the history holds no applied fault on {}: cannot time the opening", expectation.link),
+                vec![],
+                vec![],
+            )),
+            (Some(first_fault), false) => match to_unix(first_fault) {
+                None => notes.push(format!("opened (not timed against opens_within {}: run_started_unix_ms unknown)", ms(within))),
+                Some(fault_unix) => match opens.iter().find(|&&t| t >= fault_unix) {
+                    Some(&opened) if opened - fault_unix <= within.as_millis() as u64 => {
+                        notes.push(format!("opened {} after the first fault (bound {})", ms(Duration::from_millis(opened - fault_unix)), ms(within)))
+                    }
+                    Some(&opened) => counterexamples.push(Counterexample::new(
+                        format!(
+                            "{client}'s breaker for {server} opened {} after the first fault on the link began ({}), later than opens_within {}",
+                            ms(Duration::from_millis(opened - fault_unix)),
+                            at(opened),
+                            ms(within)
+                        ),
+                        vec![],
+                        events.clone(),
+                    )),
+                    None => counterexamples.push(Counterexample::new(
+                        format!("{client}'s breaker for {server} opened only before the first fault on the link began ({})", at(opens[0])),
+                        vec![],
+                        events.clone(),
+                    )),
+                },
+            },
+            (None, false) => unreachable!("windows is not empty"),
+        }
+    } else {
+        notes.push(format!("opened {}", at(opens[0])));
+    }
+
+    if let Some(within) = expectation.closes_within {
+        let last_heal = windows.iter().map(|w| w.2).max();
+        match (last_heal.and_then(to_unix), last_heal) {
+            (Some(healed_unix), Some(_)) => {
+                let deadline = healed_unix + within.as_millis() as u64;
+                let state = state_at(breaker, deadline);
+                if state == "CLOSED" {
+                    notes.push(format!("CLOSED within {} of the last heal", ms(within)));
+                } else {
+                    counterexamples.push(Counterexample::new(
+                        format!(
+                            "{client}'s breaker for {server} was {state} {} after the last fault on the link healed (closes_within); transitions: {}",
+                            ms(within),
+                            describe(breaker, &at)
+                        ),
+                        vec![],
+                        events.clone(),
+                    ));
+                }
+            }
+            _ => {
+                if breaker.state == "CLOSED" {
+                    notes.push(format!(
+                        "CLOSED when read (not timed against closes_within {}: {})",
+                        ms(within),
+                        if last_heal.is_none() {
+                            "no healed fault on the link in the history"
+                        } else {
+                            "run_started_unix_ms unknown"
+                        }
+                    ));
+                } else {
+                    counterexamples.push(Counterexample::new(
+                        format!("{client}'s breaker for {server} is {} when read, expected CLOSED after healing", breaker.state),
+                        vec![],
+                        events.clone(),
+                    ));
+                }
+            }
+        }
+    }
+
+    let summary = if counterexamples.is_empty() {
+        format!("{client}'s breaker for {server}: {}", notes.join("; "))
+    } else {
+        format!(
+            "{client}'s breaker for {server} did not behave as expected ({} transitions recorded)",
+            breaker.transitions.len()
+        )
+    };
+    Verdict::new(&name, summary, counterexamples)
+}
+
+/// The breaker's state at `unix_ms`, from its transitions (CLOSED before the first).
+fn state_at(breaker: &CircuitRecord, unix_ms: u64) -> &str {
+    breaker
+        .transitions
+        .iter()
+        .rfind(|t| t.at_unix_ms <= unix_ms)
+        .map_or_else(
+            || {
+                breaker
+                    .transitions
+                    .first()
+                    .map_or("CLOSED", |t| t.from.as_str())
+            },
+            |t| t.to.as_str(),
+        )
+}
+
+fn describe(breaker: &CircuitRecord, at: &dyn Fn(u64) -> String) -> String {
+    breaker
+        .transitions
+        .iter()
+        .map(|t| format!("{}→{} {}", t.from, t.to, at(t.at_unix_ms)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::super::CircuitTransitionRecord;
+    use super::*;
+
+    const START: u64 = 1_700_000_000_000;
+
+    fn breaker(transitions: &[(&str, &str, u64)]) -> CircuitRecord {
+        CircuitRecord {
+            service: "order".into(),
+            dependency: "payment".into(),
+            state: transitions.last().map_or("CLOSED", |t| t.1).into(),
+            transitions: transitions
+                .iter()
+                .map(|(from, to, at_ms)| CircuitTransitionRecord {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    at_unix_ms: START + at_ms,
+                })
+                .collect(),
+        }
+    }
+
+    fn observed(transitions: &[(&str, &str, u64)]) -> Observed {
+        Observed {
+            circuits: vec![breaker(transitions)],
+            run_started_unix_ms: Some(START),
+            ..Default::default()
+        }
+    }
+
+    fn expecting(rule: &str) -> (Scenario, CircuitExpectation) {
+        let scenario = scenario(&format!(
+            "[[expectations.circuits]]\nlink = \"order->payment\"\n{rule}"
+        ));
+        let expectation = scenario.expectations.circuits[0].clone();
+        (scenario, expectation)
+    }
+
+    /// Fault 0 on order->payment from 5 s to 15 s.
+    fn faulted() -> (History, Vec<usize>) {
+        let mut history = HistoryBuilder::default();
+        let events = history.fault(0, "order->payment", 5_000, Some(15_000));
+        history.placed("k", "a", 30_000);
+        (history.build(), events)
+    }
+
+    const OPEN_AND_CLOSE: &[(&str, &str, u64)] = &[
+        ("CLOSED", "OPEN", 7_000),
+        ("OPEN", "HALF_OPEN", 12_000),
+        ("HALF_OPEN", "OPEN", 12_100),
+        ("OPEN", "HALF_OPEN", 17_000),
+        ("HALF_OPEN", "CLOSED", 17_500),
+    ];
+
+    #[test]
+    fn opening_and_closing_within_their_bounds_pass() {
+        let (scenario, expectation) = expecting("opens_within = \"5s\"\ncloses_within = \"10s\"");
+        let (history, _) = faulted();
+        let verdict = check(&expectation, &scenario, &history, &observed(OPEN_AND_CLOSE));
+        assert!(verdict.ok, "{verdict:?}");
+        assert_eq!(verdict.checker, "circuit order->payment");
+        assert!(
+            verdict.summary.contains("opened 2000ms after"),
+            "{}",
+            verdict.summary
+        );
+    }
+
+    #[test]
+    fn opening_too_late_fails_with_the_fault_events() {
+        let (scenario, expectation) = expecting("opens_within = \"1s\"");
+        let (history, fault_events) = faulted();
+        let verdict = check(&expectation, &scenario, &history, &observed(OPEN_AND_CLOSE));
+        assert!(!verdict.ok);
+        assert_eq!(verdict.counterexamples[0].events, fault_events);
+        assert!(
+            verdict.counterexamples[0]
+                .description
+                .contains("2000ms after"),
+            "{:?}",
+            verdict.counterexamples
+        );
+    }
+
+    #[test]
+    fn never_opening_fails() {
+        let (scenario, expectation) = expecting("");
+        let (history, _) = faulted();
+        let verdict = check(&expectation, &scenario, &history, &observed(&[]));
+        assert!(!verdict.ok);
+        assert!(verdict.counterexamples[0]
+            .description
+            .contains("never went CLOSED→OPEN"));
+    }
+
+    #[test]
+    fn still_open_after_the_close_bound_fails() {
+        let (scenario, expectation) = expecting("closes_within = \"1s\"");
+        let (history, _) = faulted();
+        let verdict = check(&expectation, &scenario, &history, &observed(OPEN_AND_CLOSE));
+        assert!(!verdict.ok, "at 16 s it was OPEN");
+        assert!(
+            verdict.counterexamples[0]
+                .description
+                .contains("was OPEN 1000ms after"),
+            "{:?}",
+            verdict.counterexamples
+        );
+    }
+
+    #[test]
+    fn a_breaker_that_must_stay_closed_fails_when_it_opened() {
+        let (scenario, expectation) = expecting("opens = false");
+        let (history, _) = faulted();
+        assert!(check(&expectation, &scenario, &history, &observed(&[])).ok);
+        let verdict = check(&expectation, &scenario, &history, &observed(OPEN_AND_CLOSE));
+        assert!(!verdict.ok);
+        assert!(verdict.counterexamples[0].description.contains("must not"));
+    }
+
+    #[test]
+    fn without_the_run_start_only_the_direction_is_judged_and_said() {
+        let (scenario, expectation) = expecting("opens_within = \"1s\"\ncloses_within = \"1s\"");
+        let (history, _) = faulted();
+        let mut observed = observed(OPEN_AND_CLOSE);
+        observed.run_started_unix_ms = None;
+        let verdict = check(&expectation, &scenario, &history, &observed);
+        assert!(verdict.ok, "{verdict:?}");
+        assert!(
+            verdict.summary.contains("run_started_unix_ms unknown"),
+            "{}",
+            verdict.summary
+        );
+    }
+
+    #[test]
+    fn a_missing_breaker_cannot_be_judged() {
+        let (scenario, expectation) = expecting("");
+        let (history, _) = faulted();
+        let verdict = check(&expectation, &scenario, &history, &Observed::default());
+        assert!(!verdict.ok);
+        assert!(verdict.summary.contains("no circuit breaker for payment"));
+    }
+}

@@ -1,0 +1,178 @@
+//! `slo`: the scenario's service-level objectives over the whole run, on order placement
+//! (`PlaceOrder`, through the gateway):
+//!
+//! - p99 latency: nearest-rank 99th percentile of invocation → completion over every completed
+//!   PlaceOrder (ok, fail and info alike), at most `slo.p99_latency`;
+//! - error rate: PlaceOrders that did not end ok (fail, info, or never completed) over all
+//!   PlaceOrder invocations, at most `slo.error_rate`.
+//!
+//! Reads and probes are not counted: how often the workload polls would otherwise move the rate.
+
+use std::time::Duration;
+
+use faultline_chaos::scenario::Slo;
+
+use super::{ms, order_id_of, percentile, Counterexample, Verdict};
+use crate::history::{EventType, History, Op};
+
+pub const NAME: &str = "slo";
+
+pub fn check(slo: &Slo, history: &History) -> Verdict {
+    let placements: Vec<_> = history
+        .pairs()
+        .into_iter()
+        .filter(|(i, _)| matches!(i.op, Op::PlaceOrder { .. }))
+        .collect();
+    let pending: Vec<usize> = history
+        .pending()
+        .iter()
+        .filter(|e| matches!(e.op, Op::PlaceOrder { .. }))
+        .map(|e| e.index)
+        .collect();
+    let total = placements.len() + pending.len();
+    let latencies: Vec<Duration> = placements
+        .iter()
+        .map(|(i, c)| c.time.saturating_sub(i.time))
+        .collect();
+    let p99 = percentile(&latencies, 0.99);
+    let failed: Vec<_> = placements
+        .iter()
+        .filter(|(_, c)| c.event_type != EventType::Ok)
+        .collect();
+    let errors = failed.len() + pending.len();
+    let error_rate = if total == 0 {
+        0.0
+    } else {
+        errors as f64 / total as f64
+    };
+
+    let mut parts = vec![format!(
+        "{total} placements: p99 {}, error rate {:.2}% ({errors} not ok)",
+        p99.map_or("n/a".into(), ms),
+        error_rate * 100.0
+    )];
+    let mut counterexamples = Vec::new();
+    if let Some(max) = slo.p99_latency {
+        parts.push(format!("p99 bound {}", ms(max)));
+        if p99.is_some_and(|p| p > max) {
+            let mut slow: Vec<_> = placements
+                .iter()
+                .filter(|(i, c)| c.time.saturating_sub(i.time) > max)
+                .collect();
+            slow.sort_by_key(|(i, c)| std::cmp::Reverse(c.time.saturating_sub(i.time)));
+            let events: Vec<usize> = slow
+                .iter()
+                .take(10)
+                .flat_map(|(i, c)| [i.index, c.index])
+                .collect();
+            let orders: Vec<String> = slow
+                .iter()
+                .take(10)
+                .filter_map(|(_, c)| order_id_of(c).map(str::to_string))
+                .collect();
+            counterexamples.push(Counterexample::new(
+                format!("p99 latency {} exceeds {}: {} placements slower than the bound (slowest 10 listed)", ms(p99.unwrap_or_default()), ms(max), slow.len()),
+                orders,
+                events,
+            ));
+        }
+    }
+    if let Some(max) = slo.error_rate {
+        parts.push(format!("error rate bound {:.2}%", max * 100.0));
+        if error_rate > max {
+            let mut events: Vec<usize> = failed
+                .iter()
+                .take(20)
+                .flat_map(|(i, c)| [i.index, c.index])
+                .collect();
+            events.extend(pending.iter().take(20));
+            counterexamples.push(Counterexample::new(
+                format!(
+                    "error rate {:.2}% exceeds {:.2}%: {} failed, {} unknown, {} never completed (first 20 of each listed)",
+                    error_rate * 100.0,
+                    max * 100.0,
+                    failed.iter().filter(|(_, c)| c.event_type == EventType::Fail).count(),
+                    failed.iter().filter(|(_, c)| c.event_type == EventType::Info).count(),
+                    pending.len()
+                ),
+                vec![],
+                events,
+            ));
+        }
+    }
+    Verdict::new(NAME, parts.join("; "), counterexamples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    fn slo(p99_ms: Option<u64>, error_rate: Option<f64>) -> Slo {
+        Slo {
+            p99_latency: p99_ms.map(Duration::from_millis),
+            error_rate,
+        }
+    }
+
+    /// 100 placements taking 1..=100 ms, the last `failures` of them failed.
+    fn history(failures: usize) -> (History, Vec<(usize, usize)>) {
+        let mut builder = HistoryBuilder::default();
+        let mut events = Vec::new();
+        for n in 1..=100u64 {
+            let outcome = if n as usize > 100 - failures {
+                EventType::Fail
+            } else {
+                EventType::Ok
+            };
+            events.push(builder.place(
+                &format!("k{n}"),
+                "good",
+                0,
+                n,
+                outcome,
+                Some(&format!("o{n}")),
+            ));
+        }
+        (builder.build(), events)
+    }
+
+    #[test]
+    fn latency_and_errors_within_the_objectives_pass() {
+        let (history, _) = history(1);
+        let verdict = check(&slo(Some(99), Some(0.01)), &history);
+        assert!(verdict.ok, "{verdict:?}");
+        assert!(verdict.summary.contains("p99 99ms"), "{}", verdict.summary);
+    }
+
+    #[test]
+    fn a_p99_above_the_bound_fails_with_the_slow_placements() {
+        let (history, events) = history(0);
+        let verdict = check(&slo(Some(98), None), &history);
+        assert!(!verdict.ok);
+        assert_eq!(
+            verdict.counterexamples[0].events,
+            [events[99].0, events[99].1, events[98].0, events[98].1]
+        );
+        assert_eq!(verdict.counterexamples[0].orders, ["o100", "o99"]);
+    }
+
+    #[test]
+    fn too_many_failed_or_unfinished_placements_fail() {
+        let (history, events) = history(2);
+        let verdict = check(&slo(None, Some(0.01)), &history);
+        assert!(!verdict.ok);
+        assert_eq!(
+            verdict.counterexamples[0].events,
+            [events[98].0, events[98].1, events[99].0, events[99].1]
+        );
+        assert!(verdict.counterexamples[0].description.contains("2 failed"));
+
+        let mut builder = HistoryBuilder::default();
+        builder.placed("k", "a", 0);
+        let pending = builder.pending_place("k2", 5);
+        let verdict = check(&slo(None, Some(0.1)), &builder.build());
+        assert!(!verdict.ok, "1 of 2 never completed");
+        assert_eq!(verdict.counterexamples[0].events, [pending]);
+    }
+}

@@ -1,0 +1,338 @@
+//! The history of a chaos run: every client operation and every fault, as plain data, in the
+//! order they happened. Jepsen's model: an operation is *invoked*, then completes *ok*, *fails*
+//! (it certainly did not take effect) or ends *info* (unknown: it may or may not have taken
+//! effect, e.g. a timeout). Timestamps are monotonic, from the start of the run.
+//!
+//! The workload and the nemesis write to a [`Recorder`]; checkers read the finished
+//! [`History`]. A failing run's history alone should explain the failure.
+//!
+//! ```
+//! use faultline_harness::history::{Op, Process, Recorder};
+//! let recorder = Recorder::new();
+//! let pending = recorder.invoke(Process::Client(0), Op::PlaceOrder {
+//!     key: "k-1".into(), sku: "sku-1".into(), quantity: 1, card: "4242".into(), kind: "good".into(),
+//! });
+//! pending.ok(serde_json::json!({"order_id": "…"}));
+//! let history = recorder.finish();
+//! assert_eq!(history.events().len(), 2);
+//! ```
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Who performed an operation: a workload client, or the nemesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "id")]
+pub enum Process {
+    Client(u32),
+    Nemesis,
+    /// Steady-state probes and final reads.
+    Probe,
+}
+
+/// What was attempted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum Op {
+    /// `POST /api/orders` with an idempotency key; `kind` is the workload's intent
+    /// (`good`, `declining`, `out_of_stock`).
+    PlaceOrder {
+        key: String,
+        sku: String,
+        quantity: i32,
+        card: String,
+        kind: String,
+    },
+    /// `GET /api/orders/{id}`.
+    ReadOrder { order_id: String },
+    /// A fault applied: `index` into the scenario's schedule, with a human description.
+    StartFault {
+        index: usize,
+        target: String,
+        kind: String,
+    },
+    /// The same fault healed.
+    HealFault {
+        index: usize,
+        target: String,
+        kind: String,
+    },
+    /// A steady-state probe.
+    Probe { name: String, phase: String },
+}
+
+/// Where an operation is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Invoke,
+    Ok,
+    Fail,
+    /// Unknown outcome: it may have taken effect.
+    Info,
+}
+
+/// One line of the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the history.
+    pub index: usize,
+    /// Time since the start of the run (monotonic).
+    #[serde(with = "duration_ms")]
+    pub time: Duration,
+    pub process: Process,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub op: Op,
+    /// The result of a completion (`order_id`, `status`, `error`…); null on invocations.
+    pub value: Value,
+    /// For a completion, the index of its invocation.
+    pub invoke_index: Option<usize>,
+}
+
+/// A finished history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    events: Vec<Event>,
+}
+
+impl History {
+    /// Builds a history from events (checker tests craft histories this way).
+    pub fn from_events(events: Vec<Event>) -> Self {
+        Self { events }
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Completions with their invocation: `(invoke, completion)`; operations never completed
+    /// are left out (see [`History::pending`]).
+    pub fn pairs(&self) -> Vec<(&Event, &Event)> {
+        self.events
+            .iter()
+            .filter(|e| e.event_type != EventType::Invoke)
+            .filter_map(|completion| {
+                let invoke = self.events.get(completion.invoke_index?)?;
+                Some((invoke, completion))
+            })
+            .collect()
+    }
+
+    /// Invocations that never completed.
+    pub fn pending(&self) -> Vec<&Event> {
+        let completed: std::collections::HashSet<usize> =
+            self.events.iter().filter_map(|e| e.invoke_index).collect();
+        self.events
+            .iter()
+            .filter(|e| e.event_type == EventType::Invoke && !completed.contains(&e.index))
+            .collect()
+    }
+
+    /// The fault windows: `(index in the schedule, start, end)`; an unhealed fault ends at the
+    /// history's last event.
+    pub fn fault_windows(&self) -> Vec<(usize, Duration, Duration)> {
+        let end_of_run = self.events.last().map_or(Duration::ZERO, |e| e.time);
+        let mut windows = Vec::new();
+        for event in &self.events {
+            if let Op::StartFault { index, .. } = &event.op {
+                if event.event_type == EventType::Ok {
+                    let healed = self.events.iter().find(|e| {
+                        matches!(&e.op, Op::HealFault { index: i, .. } if i == index)
+                            && e.event_type == EventType::Ok
+                    });
+                    windows.push((*index, event.time, healed.map_or(end_of_run, |e| e.time)));
+                }
+            }
+        }
+        windows
+    }
+}
+
+/// Records a history from many tasks at once.
+#[derive(Clone)]
+pub struct Recorder {
+    start: Instant,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    /// Starts the clock.
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            events: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Time since the recorder started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn push(
+        &self,
+        process: Process,
+        event_type: EventType,
+        op: Op,
+        value: Value,
+        invoke_index: Option<usize>,
+    ) -> usize {
+        let mut events = self.events.lock().expect("history lock");
+        let index = events.len();
+        events.push(Event {
+            index,
+            time: self.start.elapsed(),
+            process,
+            event_type,
+            op,
+            value,
+            invoke_index,
+        });
+        index
+    }
+
+    /// Records an invocation; complete it through the returned [`Pending`].
+    pub fn invoke(&self, process: Process, op: Op) -> Pending {
+        let index = self.push(process, EventType::Invoke, op.clone(), Value::Null, None);
+        Pending {
+            recorder: self.clone(),
+            process,
+            op,
+            index,
+        }
+    }
+
+    /// The history so far, ordered by index.
+    pub fn finish(&self) -> History {
+        History {
+            events: self.events.lock().expect("history lock").clone(),
+        }
+    }
+}
+
+/// An invoked operation awaiting its outcome. Dropped without one, it stays pending in the
+/// history (what a crashed client looks like).
+pub struct Pending {
+    recorder: Recorder,
+    process: Process,
+    op: Op,
+    index: usize,
+}
+
+impl Pending {
+    fn complete(self, event_type: EventType, value: Value) -> usize {
+        self.recorder
+            .push(self.process, event_type, self.op, value, Some(self.index))
+    }
+
+    /// It took effect.
+    pub fn ok(self, value: Value) -> usize {
+        self.complete(EventType::Ok, value)
+    }
+
+    /// It certainly did not take effect.
+    pub fn fail(self, value: Value) -> usize {
+        self.complete(EventType::Fail, value)
+    }
+
+    /// It may or may not have taken effect.
+    pub fn info(self, value: Value) -> usize {
+        self.complete(EventType::Info, value)
+    }
+
+    /// The invocation's index in the history.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        Ok(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn place(key: &str) -> Op {
+        Op::PlaceOrder {
+            key: key.into(),
+            sku: "s".into(),
+            quantity: 1,
+            card: "c".into(),
+            kind: "good".into(),
+        }
+    }
+
+    #[test]
+    fn completions_pair_with_their_invocations_and_pending_ones_are_found() {
+        let recorder = Recorder::new();
+        let a = recorder.invoke(Process::Client(0), place("a"));
+        let b = recorder.invoke(Process::Client(1), place("b"));
+        a.ok(json!({"order_id": "1"}));
+        drop(b);
+        let history = recorder.finish();
+        let pairs = history.pairs();
+        assert_eq!(pairs.len(), 1);
+        assert_eq!(pairs[0].0.op, place("a"));
+        assert_eq!(history.pending().len(), 1);
+        assert!(
+            history.events().windows(2).all(|w| w[0].time <= w[1].time),
+            "monotonic"
+        );
+    }
+
+    #[test]
+    fn fault_windows_run_from_start_to_heal() {
+        let recorder = Recorder::new();
+        let fault = || Op::StartFault {
+            index: 0,
+            target: "order->payment".into(),
+            kind: "partition".into(),
+        };
+        recorder.invoke(Process::Nemesis, fault()).ok(Value::Null);
+        let heal = Op::HealFault {
+            index: 0,
+            target: "order->payment".into(),
+            kind: "partition".into(),
+        };
+        recorder.invoke(Process::Nemesis, heal).ok(Value::Null);
+        let windows = recorder.finish().fault_windows();
+        assert_eq!(windows.len(), 1);
+        assert!(windows[0].1 <= windows[0].2);
+    }
+
+    #[test]
+    fn a_history_round_trips_through_json() {
+        let recorder = Recorder::new();
+        recorder
+            .invoke(Process::Client(3), place("x"))
+            .info(json!({"error": "timeout"}));
+        let history = recorder.finish();
+        let text = serde_json::to_string(&history).unwrap();
+        let back: History = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.events().len(), history.events().len());
+        assert_eq!(back.events()[1].event_type, EventType::Info);
+    }
+}

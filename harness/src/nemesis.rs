@@ -1,0 +1,415 @@
+//! The nemesis of a chaos run: applies a scenario's fault schedule to a running [`Stack`] and
+//! heals it, writing every start and heal to the [`History`](crate::history::History). It
+//! never judges; the checkers do.
+//!
+//! ```no_run
+//! use faultline_harness::{history::Recorder, nemesis::Nemesis, stack::{Stack, StackConfig}};
+//! # async fn demo(scenario: faultline_chaos::scenario::Scenario) -> anyhow::Result<()> {
+//! let mut stack = Stack::start(StackConfig::default()).await?;
+//! let recorder = Recorder::new();
+//! let mut nemesis = Nemesis::new(scenario.faults.clone());
+//! nemesis.run(&mut stack, tokio::time::Instant::now(), &recorder).await;
+//! nemesis.heal_all(&mut stack, &recorder).await;   // on every exit path
+//! # Ok(()) }
+//! ```
+//!
+//! # What each fault does
+//!
+//! | kind | start | heal |
+//! |---|---|---|
+//! | a toxic on a link | `add_toxic` named `faultline-fault-<index>` on the link's proxy | `remove_toxic` |
+//! | `partition` | the link's proxy disabled | enabled again |
+//! | `kill` | SIGKILL to the service process | the process started again (waits until ready) |
+//! | `pause` | SIGSTOP | SIGCONT |
+//! | `container_pause` | the container frozen | thawed |
+//! | `container_stop` | the container stopped | started again |
+//!
+//! Faults start and heal at their planned offsets from the start of the load phase
+//! ([`Nemesis::timeline`], a function of the scenario alone). The nemesis remembers every fault
+//! it applied and has not healed; [`Nemesis::heal_all`] heals those, so the runner calls it on
+//! every way out of a run — after the schedule, after an error, after an interrupt.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use faultline_chaos::scenario::{Fault, FaultKind, Target};
+use faultline_chaos::toxiproxy::Toxic;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::history::{Op, Process, Recorder};
+use crate::stack::{Stack, StackError};
+
+/// Whether a step starts or heals a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Start,
+    Heal,
+}
+
+/// One planned step of the schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// From the start of the load phase.
+    pub at: Duration,
+    /// The fault's index in the scenario's schedule.
+    pub fault: usize,
+    pub action: Action,
+}
+
+/// A fault in effect, with what it takes to undo it.
+#[derive(Debug, Clone)]
+enum Applied {
+    Toxic {
+        link: String,
+        proxy: String,
+        toxic: String,
+    },
+    Partition {
+        link: String,
+        proxy: String,
+    },
+    Killed {
+        service: String,
+    },
+    Paused {
+        service: String,
+    },
+    ContainerPaused {
+        name: String,
+    },
+    ContainerStopped {
+        name: String,
+    },
+}
+
+/// Applies and heals a fault schedule.
+pub struct Nemesis {
+    schedule: Vec<Fault>,
+    active: BTreeMap<usize, Applied>,
+}
+
+impl Nemesis {
+    pub fn new(schedule: Vec<Fault>) -> Self {
+        Self {
+            schedule,
+            active: BTreeMap::new(),
+        }
+    }
+
+    /// Every start and heal in time order (a heal before a start at the same instant).
+    pub fn timeline(&self) -> Vec<Step> {
+        let mut steps: Vec<Step> = self
+            .schedule
+            .iter()
+            .enumerate()
+            .flat_map(|(fault, f)| {
+                [
+                    Step {
+                        at: f.start,
+                        fault,
+                        action: Action::Start,
+                    },
+                    Step {
+                        at: f.start + f.duration,
+                        fault,
+                        action: Action::Heal,
+                    },
+                ]
+            })
+            .collect();
+        steps.sort_by_key(|s| (s.at, s.action == Action::Start, s.fault));
+        steps
+    }
+
+    /// Indices of faults started and not yet healed.
+    pub fn active(&self) -> Vec<usize> {
+        self.active.keys().copied().collect()
+    }
+
+    /// Carries out the whole timeline, each step at `load_start + step.at`. Failures are
+    /// recorded in the history, not returned: the run goes on and the checkers see them.
+    pub async fn run(
+        &mut self,
+        stack: &mut Stack,
+        load_start: tokio::time::Instant,
+        recorder: &Recorder,
+    ) {
+        self.run_reporting(stack, load_start, recorder, &|_| {})
+            .await;
+    }
+
+    /// [`run`](Self::run), telling `progress` about each step as it is done.
+    pub async fn run_reporting(
+        &mut self,
+        stack: &mut Stack,
+        load_start: tokio::time::Instant,
+        recorder: &Recorder,
+        progress: &(dyn Fn(&str) + Sync),
+    ) {
+        for step in self.timeline() {
+            tokio::time::sleep_until(load_start + step.at).await;
+            let description = describe(&self.schedule[step.fault]);
+            let done = match step.action {
+                Action::Start => {
+                    self.start(step.fault, stack, recorder).await;
+                    self.active.contains_key(&step.fault)
+                }
+                Action::Heal => {
+                    self.heal(step.fault, stack, recorder).await;
+                    !self.active.contains_key(&step.fault)
+                }
+            };
+            let verb = match (step.action, done) {
+                (Action::Start, true) => "started",
+                (Action::Start, false) => "could not start (see the history)",
+                (Action::Heal, true) => "healed",
+                (Action::Heal, false) => "could not heal (retried at the end)",
+            };
+            progress(&format!("fault {} {verb}: {description}", step.fault));
+        }
+    }
+
+    /// Heals every fault still in effect; the errors of heals that failed (also recorded).
+    pub async fn heal_all(&mut self, stack: &mut Stack, recorder: &Recorder) -> Vec<String> {
+        let mut errors = Vec::new();
+        for index in self.active() {
+            self.heal(index, stack, recorder).await;
+            if self.active.contains_key(&index) {
+                errors.push(format!(
+                    "fault {index} ({}) could not be healed",
+                    describe(&self.schedule[index])
+                ));
+            }
+        }
+        errors
+    }
+
+    fn op(&self, index: usize, action: Action) -> Op {
+        let fault = &self.schedule[index];
+        let (target, kind) = (target_name(&fault.target), kind_name(&fault.kind));
+        match action {
+            Action::Start => Op::StartFault {
+                index,
+                target,
+                kind,
+            },
+            Action::Heal => Op::HealFault {
+                index,
+                target,
+                kind,
+            },
+        }
+    }
+
+    async fn start(&mut self, index: usize, stack: &mut Stack, recorder: &Recorder) {
+        let pending = recorder.invoke(Process::Nemesis, self.op(index, Action::Start));
+        match apply(index, &self.schedule[index], stack).await {
+            Ok(applied) => {
+                let value = applied_value(&applied);
+                self.active.insert(index, applied);
+                pending.ok(value);
+            }
+            Err(error) => {
+                pending.fail(json!({"error": error.to_string()}));
+            }
+        }
+    }
+
+    async fn heal(&mut self, index: usize, stack: &mut Stack, recorder: &Recorder) {
+        // A fault that never started (its start failed) has nothing to heal.
+        let Some(applied) = self.active.get(&index).cloned() else {
+            return;
+        };
+        let pending = recorder.invoke(Process::Nemesis, self.op(index, Action::Heal));
+        match undo(&applied, stack).await {
+            Ok(()) => {
+                self.active.remove(&index);
+                pending.ok(applied_value(&applied));
+            }
+            Err(error) => {
+                pending.fail(json!({"error": error.to_string()}));
+            }
+        }
+    }
+}
+
+async fn apply(index: usize, fault: &Fault, stack: &mut Stack) -> Result<Applied, StackError> {
+    match (&fault.target, &fault.kind) {
+        (
+            Target::Link { client, server },
+            FaultKind::Toxic {
+                toxic,
+                stream,
+                toxicity,
+            },
+        ) => {
+            let link = format!("{client}->{server}");
+            let (toxiproxy, proxy) = stack.link(&link)?;
+            let name = format!("faultline-fault-{index}");
+            let toxic = Toxic::new(&name, toxic.clone())
+                .with_stream(*stream)
+                .with_toxicity(*toxicity);
+            toxiproxy.add_toxic(&proxy, &toxic).await?;
+            Ok(Applied::Toxic {
+                link,
+                proxy,
+                toxic: name,
+            })
+        }
+        (Target::Link { client, server }, FaultKind::Partition) => {
+            let link = format!("{client}->{server}");
+            let (toxiproxy, proxy) = stack.link(&link)?;
+            toxiproxy.disable(&proxy).await?;
+            Ok(Applied::Partition { link, proxy })
+        }
+        (Target::Process { service }, FaultKind::Kill) => {
+            stack.kill(service)?;
+            Ok(Applied::Killed {
+                service: service.clone(),
+            })
+        }
+        (Target::Process { service }, FaultKind::Pause) => {
+            stack.pause(service)?;
+            Ok(Applied::Paused {
+                service: service.clone(),
+            })
+        }
+        (Target::Container { name }, FaultKind::ContainerPause) => {
+            stack.infra().pause_container(name).await?;
+            Ok(Applied::ContainerPaused { name: name.clone() })
+        }
+        (Target::Container { name }, FaultKind::ContainerStop) => {
+            stack.infra().stop_container(name).await?;
+            Ok(Applied::ContainerStopped { name: name.clone() })
+        }
+        // The scenario parser rejects these pairs; a hand-built Fault may still carry one.
+        (target, kind) => Err(StackError::Io {
+            action: format!("applying fault {index}"),
+            message: format!(
+                "a {} fault cannot target {}",
+                kind_name(kind),
+                target_name(target)
+            ),
+        }),
+    }
+}
+
+async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
+    match applied {
+        Applied::Toxic { link, proxy, toxic } => {
+            let (toxiproxy, _) = stack.link(link)?;
+            match toxiproxy.remove_toxic(proxy, toxic).await {
+                Err(error) if !error.is_not_found() => Err(error.into()),
+                _ => Ok(()),
+            }
+        }
+        Applied::Partition { link, proxy } => {
+            let (toxiproxy, _) = stack.link(link)?;
+            toxiproxy.enable(proxy).await?;
+            Ok(())
+        }
+        Applied::Killed { service } => stack.restart(service).await.map(|_| ()),
+        Applied::Paused { service } => stack.resume(service),
+        Applied::ContainerPaused { name } => Ok(stack.infra().unpause_container(name).await?),
+        Applied::ContainerStopped { name } => Ok(stack.infra().start_container(name).await?),
+    }
+}
+
+fn applied_value(applied: &Applied) -> Value {
+    match applied {
+        Applied::Toxic { proxy, toxic, .. } => json!({"proxy": proxy, "toxic": toxic}),
+        Applied::Partition { proxy, .. } => json!({"proxy": proxy}),
+        Applied::Killed { service } | Applied::Paused { service } => json!({"service": service}),
+        Applied::ContainerPaused { name } | Applied::ContainerStopped { name } => {
+            json!({"container": name})
+        }
+    }
+}
+
+/// `order->payment`, `order`, `postgres (container)`.
+pub fn target_name(target: &Target) -> String {
+    match target {
+        Target::Link { client, server } => format!("{client}->{server}"),
+        Target::Process { service } => service.clone(),
+        Target::Container { name } => format!("{name} (container)"),
+    }
+}
+
+/// `latency`, `partition`, `kill`, …: the kind as a scenario file spells it.
+pub fn kind_name(kind: &FaultKind) -> String {
+    match kind {
+        FaultKind::Toxic { toxic, .. } => toxic.type_name().to_string(),
+        FaultKind::Partition => "partition".into(),
+        FaultKind::Kill => "kill".into(),
+        FaultKind::Pause => "pause".into(),
+        FaultKind::ContainerPause => "container_pause".into(),
+        FaultKind::ContainerStop => "container_stop".into(),
+    }
+}
+
+/// `partition of order->payment`.
+pub fn describe(fault: &Fault) -> String {
+    format!(
+        "{} of {}",
+        kind_name(&fault.kind),
+        target_name(&fault.target)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_chaos::scenario::Scenario;
+
+    fn schedule() -> Vec<Fault> {
+        Scenario::parse(
+            "t.toml",
+            r#"
+            name = "t"
+            description = "d"
+            [workload]
+            orders = 1
+            duration = "30s"
+            [[faults]]
+            start = "10s"
+            duration = "5s"
+            target = "order"
+            kind = "kill"
+            [[faults]]
+            start = "2s"
+            duration = "8s"
+            target = "order->payment"
+            kind = "partition"
+            "#,
+        )
+        .unwrap()
+        .faults
+    }
+
+    #[test]
+    fn the_timeline_is_in_time_order_with_heals_before_starts_at_the_same_instant() {
+        let steps = Nemesis::new(schedule()).timeline();
+        let seen: Vec<_> = steps
+            .iter()
+            .map(|s| (s.at.as_secs(), s.fault, s.action))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (2, 1, Action::Start),
+                (10, 1, Action::Heal),
+                (10, 0, Action::Start),
+                (15, 0, Action::Heal),
+            ]
+        );
+    }
+
+    #[test]
+    fn faults_are_described_as_the_scenario_spells_them() {
+        let faults = schedule();
+        assert_eq!(describe(&faults[0]), "kill of order");
+        assert_eq!(describe(&faults[1]), "partition of order->payment");
+    }
+}

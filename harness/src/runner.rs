@@ -1,0 +1,638 @@
+//! The chaos runner: one scenario, start to finish. It wires the other roles together and owns
+//! none of their logic — the [`workload`](crate::workload) places orders, the
+//! [`nemesis`](crate::nemesis) injects faults, the [`history`](crate::history) records both, the
+//! [`checkers`](crate::checkers) judge.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use faultline_chaos::scenario::Scenario;
+//! let scenario = Scenario::load("chaos/scenarios/saga-compensation-payment-down.toml".as_ref())?;
+//! let outcome = faultline_harness::runner::run(&scenario, None, "reports".as_ref()).await?;
+//! println!("{} → {}", if outcome.ok { "passed" } else { "FAILED" }, outcome.out_dir.display());
+//! # Ok(()) }
+//! ```
+//!
+//! # A run, in order
+//!
+//! 1. Start a fresh [`Stack`] (gateway rate limiting lifted: the workload is not an attack).
+//! 2. Seed stock: [`workload::STOCKED_SKU`] with enough for every planned order and probe,
+//!    [`workload::EMPTY_SKU`] with 0.
+//! 3. Steady state before the faults: the scenario's probes (or, when it names none, `ready`
+//!    and a 3-order `success_rate` of 1.0). If it does not hold, the run stops there and fails:
+//!    faults on a system that is already broken prove nothing.
+//! 4. Load phase: the workload and the nemesis run side by side from the same instant.
+//! 5. Heal every fault still in effect, then wait (at most [`SETTLE_BOUND`]) until every
+//!    accepted order — and every order order's database holds as PENDING, which includes
+//!    placements whose answer was lost — has left PENDING.
+//! 6. Steady state after healing, the same probes again.
+//! 7. Checkers on the history and the services' final state.
+//!
+//! Whatever happens — an error, a failed probe, an interrupt — faults are healed, the history,
+//! verdicts and logs are written, and the stack is shut down.
+//!
+//! # What a run leaves in `<out>/<scenario>-<run id>/`
+//!
+//! `history.json` (every operation and fault), `verdicts.json`, `plan.json` (the planned orders
+//! and fault timeline: what the seed produced), `outcome.json` (seed, timings, counts) and
+//! `logs/` (each service's log, the host Toxiproxy's, the containers').
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use faultline_chaos::scenario::{Probe, ProbeCheck, Scenario};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::checkers::{self, CheckError, Observed, Verdict};
+use crate::history::{History, Op, Process, Recorder};
+use crate::nemesis::{self, Nemesis};
+use crate::stack::{Stack, StackConfig, StackError, JWT_SECRET, SERVICES};
+use crate::workload::{
+    self, GatewayClient, LoadSummary, OrderKind, Outcome, PlannedOrder, Settlement,
+};
+
+/// How long the runner waits for accepted orders to leave PENDING after healing.
+pub const SETTLE_BOUND: Duration = Duration::from_secs(60);
+
+/// Why a run could not be carried out (as opposed to a run whose verdicts failed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("stack: {0}")]
+    Stack(#[from] StackError),
+
+    #[error("{action}: {message}")]
+    Setup { action: String, message: String },
+
+    #[error(transparent)]
+    Check(#[from] CheckError),
+
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("interrupted: faults healed and the stack shut down; the history so far is in {}", out_dir.display())]
+    Interrupted { out_dir: PathBuf },
+}
+
+/// Wall time of each phase of a run, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunTimings {
+    pub stack_start_ms: u64,
+    pub steady_state_before_ms: u64,
+    pub load_ms: u64,
+    pub heal_and_settle_ms: u64,
+    pub steady_state_after_ms: u64,
+    pub checking_ms: u64,
+    pub shutdown_ms: u64,
+    pub total_ms: u64,
+}
+
+/// What a finished run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub scenario: String,
+    pub seed: u64,
+    /// Every verdict (steady-state probes and checkers) passed.
+    pub ok: bool,
+    /// Steady-state verdicts first, then the checkers'.
+    pub verdicts: Vec<Verdict>,
+    /// Where the run's files are.
+    pub out_dir: PathBuf,
+    pub timings: RunTimings,
+    pub load: LoadSummary,
+    pub settlement: Settlement,
+    /// Faults that could not be healed (each also a failed HealFault in the history).
+    pub unhealed: Vec<String>,
+}
+
+impl RunOutcome {
+    /// The verdicts that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts.iter().filter(|v| !v.ok)
+    }
+}
+
+/// Runs `scenario` with `seed` (the scenario's own when `None`), writing into
+/// `<reports_dir>/<scenario>-<run id>/`.
+pub async fn run(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    reports_dir: &Path,
+) -> Result<RunOutcome, RunError> {
+    run_until(scenario, seed, reports_dir, std::future::pending(), &|_| {}).await
+}
+
+/// [`run`], stopping early (healing, saving and shutting down all the same) when `interrupt`
+/// completes, and telling `progress` what it is doing.
+pub async fn run_until(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    reports_dir: &Path,
+    interrupt: impl Future<Output = ()>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<RunOutcome, RunError> {
+    let clock = Instant::now();
+    let seed = seed.unwrap_or(scenario.seed);
+    let plan = workload::plan(scenario, seed);
+    tokio::pin!(interrupt);
+
+    progress(&format!(
+        "{}: starting the stack (seed {seed}, {} orders planned)",
+        scenario.name,
+        plan.len()
+    ));
+    let config = StackConfig {
+        env: vec![(
+            "gateway".into(),
+            "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
+            "1000000".into(),
+        )],
+        ..StackConfig::default()
+    };
+    let mut stack = tokio::select! {
+        started = Stack::start(config) => started?,
+        // Dropping a half-started stack removes what it had started.
+        () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
+    };
+    let mut timings = RunTimings {
+        stack_start_ms: ms(clock.elapsed()),
+        ..Default::default()
+    };
+
+    let out_dir = reports_dir.join(format!("{}-{}", scenario.name, stack.infra().run_id()));
+    if let Err(source) = std::fs::create_dir_all(&out_dir) {
+        let _ = stack.shutdown().await;
+        return Err(RunError::Write {
+            path: out_dir,
+            source,
+        });
+    }
+
+    let recorder = Recorder::new();
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut nemesis = Nemesis::new(scenario.faults.clone());
+    let mut state = RunState {
+        started_unix_ms,
+        ..Default::default()
+    };
+
+    let body = execute(
+        scenario,
+        &plan,
+        &mut stack,
+        &mut nemesis,
+        &recorder,
+        &mut state,
+        &mut timings,
+        progress,
+    );
+    let result = tokio::select! {
+        result = body => Some(result),
+        () = &mut interrupt => None,
+    };
+
+    // Every way out passes here.
+    let unhealed = nemesis.heal_all(&mut stack, &recorder).await;
+    for line in &unhealed {
+        progress(&format!("could not heal: {line}"));
+    }
+    let history = recorder.finish();
+    let saved = save(
+        &out_dir, scenario, seed, &plan, &nemesis, &history, &state, &stack,
+    )
+    .await;
+    progress("shutting the stack down");
+    let shutdown_clock = Instant::now();
+    let shutdown = stack.shutdown().await;
+    timings.shutdown_ms = ms(shutdown_clock.elapsed());
+    timings.total_ms = ms(clock.elapsed());
+
+    match result {
+        None => return Err(RunError::Interrupted { out_dir }),
+        Some(Err(error)) => return Err(error),
+        Some(Ok(())) => {}
+    }
+    saved?;
+    shutdown?;
+    let outcome = RunOutcome {
+        scenario: scenario.name.clone(),
+        seed,
+        ok: unhealed.is_empty() && state.verdicts.iter().all(|v| v.ok),
+        verdicts: state.verdicts,
+        out_dir: out_dir.clone(),
+        timings,
+        load: state.load,
+        settlement: state.settlement,
+        unhealed,
+    };
+    write_json(&out_dir.join("outcome.json"), &outcome)?;
+    Ok(outcome)
+}
+
+/// What the phases of a run hand to the end of it.
+#[derive(Default)]
+struct RunState {
+    started_unix_ms: u64,
+    initial_stock: BTreeMap<String, i64>,
+    load: LoadSummary,
+    settlement: Settlement,
+    verdicts: Vec<Verdict>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    scenario: &Scenario,
+    plan: &[PlannedOrder],
+    stack: &mut Stack,
+    nemesis: &mut Nemesis,
+    recorder: &Recorder,
+    state: &mut RunState,
+    timings: &mut RunTimings,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), RunError> {
+    let probes = probes_of(scenario);
+    let probe_orders: u32 = probes
+        .iter()
+        .map(|p| match p.check {
+            ProbeCheck::Ready => 0,
+            ProbeCheck::SuccessRate { sample, .. } | ProbeCheck::P99Latency { sample, .. } => {
+                sample
+            }
+        })
+        .sum();
+    // Probes run twice, each order up to its quantity (1).
+    state.initial_stock = seed_stock(
+        stack,
+        workload::stock_needed(plan, 2 * i64::from(probe_orders) + 10),
+    )
+    .await?;
+
+    let token = faultline_gateway::mint_token(
+        JWT_SECRET,
+        "faultline-chaos",
+        &["orders:write", "orders:read"],
+        "faultline",
+        Duration::from_secs(3600),
+    );
+    let client = GatewayClient::new(stack.gateway_url(), token).map_err(|e| RunError::Setup {
+        action: "building the workload's client".into(),
+        message: e.to_string(),
+    })?;
+
+    progress("steady state before the faults");
+    let phase_clock = Instant::now();
+    let before = steady_state(&probes, "before", stack, &client, recorder).await;
+    timings.steady_state_before_ms = ms(phase_clock.elapsed());
+    let holds = before.iter().all(|v| v.ok);
+    state.verdicts.extend(before);
+    if !holds {
+        progress("the steady state does not hold before the faults: no faults injected");
+        return Ok(());
+    }
+
+    progress(&format!(
+        "load: {} orders over at most {:.0}s, {} clients; {} faults scheduled",
+        plan.len(),
+        scenario.workload.duration.as_secs_f64(),
+        scenario.workload.concurrency,
+        scenario.faults.len()
+    ));
+    for step in nemesis.timeline() {
+        let fault = &scenario.faults[step.fault];
+        progress(&format!(
+            "  at {:>5.1}s {:?} {}",
+            step.at.as_secs_f64(),
+            step.action,
+            nemesis::describe(fault)
+        ));
+    }
+    let phase_clock = Instant::now();
+    let load_start = tokio::time::Instant::now();
+    let (load, ()) = tokio::join!(
+        workload::drive(
+            plan,
+            &client,
+            scenario.workload.concurrency,
+            load_start,
+            scenario.workload.duration,
+            recorder
+        ),
+        nemesis.run_reporting(stack, load_start, recorder, progress),
+    );
+    timings.load_ms = ms(phase_clock.elapsed());
+    progress(&format!(
+        "load done: {} of {} orders sent, {} accepted",
+        load.sent,
+        load.planned,
+        load.accepted.len()
+    ));
+
+    let phase_clock = Instant::now();
+    nemesis.heal_all(stack, recorder).await;
+    // Accepted orders, and orders whose placement had an unknown outcome but that exist:
+    // order's database knows them as PENDING.
+    let mut to_settle = load.accepted.clone();
+    match pending_orders(stack).await {
+        Ok(pending) => to_settle.extend(pending),
+        Err(error) => progress(&format!(
+            "could not list PENDING orders ({error}); waiting for the accepted ones only"
+        )),
+    }
+    progress(&format!(
+        "healed; waiting up to {}s for {} orders to settle",
+        SETTLE_BOUND.as_secs(),
+        to_settle.len()
+    ));
+    let settlement = workload::await_settled(&client, to_settle, SETTLE_BOUND, recorder).await;
+    timings.heal_and_settle_ms = ms(phase_clock.elapsed());
+    progress(&format!(
+        "settled: {} ({} still pending) in {:.1}s",
+        settlement.settled.len(),
+        settlement.unsettled.len(),
+        settlement.took_ms as f64 / 1000.0
+    ));
+    state.load = load;
+    state.settlement = settlement;
+
+    progress("steady state after healing");
+    let phase_clock = Instant::now();
+    let after = steady_state(&probes, "after", stack, &client, recorder).await;
+    timings.steady_state_after_ms = ms(phase_clock.elapsed());
+    state.verdicts.extend(after);
+
+    progress("checking");
+    let phase_clock = Instant::now();
+    let mut observed = Observed::collect(stack).await?;
+    observed.initial_stock = state.initial_stock.clone();
+    observed.run_started_unix_ms = Some(state.started_unix_ms);
+    let history = recorder.finish();
+    state
+        .verdicts
+        .extend(checkers::check(scenario, &history, &observed));
+    timings.checking_ms = ms(phase_clock.elapsed());
+    Ok(())
+}
+
+/// Ids of the orders order's database holds as PENDING (read directly, not through a proxy).
+async fn pending_orders(stack: &Stack) -> Result<Vec<String>, String> {
+    use sqlx::Connection;
+    let url = stack.database_url("order").map_err(|e| e.to_string())?;
+    let mut connection = sqlx::PgConnection::connect(&url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids = sqlx::query_scalar::<_, String>(
+        "SELECT order_id::text FROM orders WHERE status = 'PENDING'",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .map_err(|e| e.to_string());
+    let _ = connection.close().await;
+    ids
+}
+
+/// The scenario's probes, or the default steady state when it names none.
+fn probes_of(scenario: &Scenario) -> Vec<Probe> {
+    if !scenario.steady_state.is_empty() {
+        return scenario.steady_state.clone();
+    }
+    vec![
+        Probe {
+            name: "ready".into(),
+            check: ProbeCheck::Ready,
+        },
+        Probe {
+            name: "orders confirm".into(),
+            check: ProbeCheck::SuccessRate {
+                sample: 3,
+                min: 1.0,
+            },
+        },
+    ]
+}
+
+/// Sets the workload's stock; what it set, for the conservation checker.
+async fn seed_stock(stack: &Stack, stocked: i64) -> Result<BTreeMap<String, i64>, RunError> {
+    let inventory = stack.service_url("inventory")?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| RunError::Setup {
+            action: "building an HTTP client".into(),
+            message: e.to_string(),
+        })?;
+    let stock = BTreeMap::from([
+        (workload::STOCKED_SKU.to_string(), stocked),
+        (workload::EMPTY_SKU.to_string(), 0),
+    ]);
+    for (sku, on_hand) in &stock {
+        let url = format!("{inventory}/admin/stock/{sku}");
+        http.put(&url)
+            .json(&json!({"on_hand": on_hand}))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| RunError::Setup {
+                action: format!("seeding stock: PUT {url}"),
+                message: format!("{e}; inventory's test mode must be on"),
+            })?;
+    }
+    Ok(stock)
+}
+
+/// Runs each probe once in `phase`; one verdict per probe, named `steady-state <phase>: <name>`.
+async fn steady_state(
+    probes: &[Probe],
+    phase: &str,
+    stack: &Stack,
+    client: &GatewayClient,
+    recorder: &Recorder,
+) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    for (index, probe) in probes.iter().enumerate() {
+        let pending = recorder.invoke(
+            Process::Probe,
+            Op::Probe {
+                name: probe.name.clone(),
+                phase: phase.to_string(),
+            },
+        );
+        let (ok, summary) = match probe.check {
+            ProbeCheck::Ready => probe_ready(stack).await,
+            ProbeCheck::SuccessRate { sample, min } => {
+                let placed = place_probe_orders(client, recorder, phase, index, sample).await;
+                let settlement = workload::await_settled(
+                    client,
+                    placed.iter().filter_map(|(id, _)| id.clone()),
+                    Duration::from_secs(30),
+                    recorder,
+                )
+                .await;
+                let confirmed = settlement
+                    .settled
+                    .values()
+                    .filter(|s| *s == "CONFIRMED")
+                    .count();
+                let rate = confirmed as f64 / f64::from(sample.max(1));
+                (rate >= min, format!("{confirmed} of {sample} good orders confirmed ({:.0}%, at least {:.0}% expected)", rate * 100.0, min * 100.0))
+            }
+            ProbeCheck::P99Latency { sample, max } => {
+                let placed = place_probe_orders(client, recorder, phase, index, sample).await;
+                let mut latencies: Vec<Duration> = placed
+                    .iter()
+                    .filter(|(id, _)| id.is_some())
+                    .map(|(_, d)| *d)
+                    .collect();
+                latencies.sort();
+                let accepted = latencies.len();
+                let p99 = latencies
+                    .get(((accepted as f64 * 0.99).ceil() as usize).saturating_sub(1))
+                    .copied();
+                match p99 {
+                    Some(p99) if accepted == sample as usize => (
+                        p99 <= max,
+                        format!("p99 placement latency {:.0} ms over {sample} orders (at most {:.0} ms expected)", p99.as_secs_f64() * 1000.0, max.as_secs_f64() * 1000.0),
+                    ),
+                    _ => (false, format!("only {accepted} of {sample} probe orders were accepted")),
+                }
+            }
+        };
+        let value = json!({"ok": ok, "summary": summary});
+        if ok {
+            pending.ok(value);
+        } else {
+            pending.fail(value);
+        }
+        verdicts.push(Verdict {
+            checker: format!("steady-state {phase}: {}", probe.name),
+            ok,
+            summary,
+            counterexamples: Vec::new(),
+        });
+    }
+    verdicts
+}
+
+async fn probe_ready(stack: &Stack) -> (bool, String) {
+    let http = reqwest::Client::new();
+    let mut not_ready = Vec::new();
+    for service in SERVICES {
+        let url = match stack.service_url(service) {
+            Ok(url) => format!("{url}/health/ready"),
+            Err(e) => {
+                not_ready.push(format!("{service}: {e}"));
+                continue;
+            }
+        };
+        match http.get(&url).timeout(Duration::from_secs(5)).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => not_ready.push(format!("{service}: {}", r.status())),
+            Err(e) => not_ready.push(format!("{service}: {e}")),
+        }
+    }
+    if not_ready.is_empty() {
+        (true, format!("all {} services ready", SERVICES.len()))
+    } else {
+        (false, format!("not ready: {}", not_ready.join("; ")))
+    }
+}
+
+/// Places `sample` good probe orders, 4 at a time: each one's id when accepted, and its
+/// placement latency.
+async fn place_probe_orders(
+    client: &GatewayClient,
+    recorder: &Recorder,
+    phase: &str,
+    probe: usize,
+    sample: u32,
+) -> Vec<(Option<String>, Duration)> {
+    use futures_util::StreamExt;
+    let orders = (0..sample).map(|i| PlannedOrder {
+        number: i,
+        send_at: Duration::ZERO,
+        kind: OrderKind::Good,
+        idempotency_key: format!("probe-{phase}-{probe}-{i}"),
+        customer_id: "probe".into(),
+        sku: workload::STOCKED_SKU.into(),
+        quantity: 1,
+        amount_cents: 100,
+        card: workload::ACCEPTED_CARD.into(),
+        duplicated: false,
+        retries: false,
+    });
+    futures_util::stream::iter(orders)
+        .map(|order| async move {
+            let clock = Instant::now();
+            let id = match client.place(Process::Probe, &order, recorder).await {
+                Outcome::Ok(id) => Some(id),
+                _ => None,
+            };
+            (id, clock.elapsed())
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn save(
+    out_dir: &Path,
+    scenario: &Scenario,
+    seed: u64,
+    plan: &[PlannedOrder],
+    nemesis: &Nemesis,
+    history: &History,
+    state: &RunState,
+    stack: &Stack,
+) -> Result<(), RunError> {
+    write_json(&out_dir.join("history.json"), history)?;
+    write_json(&out_dir.join("verdicts.json"), &state.verdicts)?;
+    write_json(
+        &out_dir.join("plan.json"),
+        &json!({
+            "scenario": scenario.name,
+            "seed": seed,
+            "initial_stock": state.initial_stock,
+            "run_started_unix_ms": state.started_unix_ms,
+            "faults": nemesis.timeline(),
+            "orders": plan,
+        }),
+    )?;
+    let logs = out_dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|source| RunError::Write {
+        path: logs.clone(),
+        source,
+    })?;
+    if let Ok(entries) = std::fs::read_dir(stack.run_dir()) {
+        for entry in entries.flatten() {
+            let target = logs.join(entry.file_name());
+            std::fs::copy(entry.path(), &target).map_err(|source| RunError::Write {
+                path: target,
+                source,
+            })?;
+        }
+    }
+    stack
+        .infra()
+        .save_logs(&logs)
+        .await
+        .map_err(|source| RunError::Write { path: logs, source })
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), RunError> {
+    let text = serde_json::to_string_pretty(value).expect("run data serialises");
+    std::fs::write(path, text).map_err(|source| RunError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}

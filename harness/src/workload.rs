@@ -1,0 +1,550 @@
+//! The workload of a chaos run: which orders clients place, and placing them through the
+//! gateway while every call is written to the [`History`](crate::history::History).
+//!
+//! Planning and executing are separate so that a run can be reproduced: [`plan`] is a pure
+//! function of the scenario's `[workload]` and a seed — the same seed gives the same orders, keys,
+//! duplicates, retries and send times — and [`drive`] only carries the plan out.
+//!
+//! ```
+//! use faultline_chaos::scenario::Scenario;
+//! use faultline_harness::workload::plan;
+//! let scenario = Scenario::parse("s.toml", r#"
+//!     name = "s"
+//!     description = "d"
+//!     [workload]
+//!     orders = 10
+//!     duration = "5s"
+//!     duplicate_rate = 0.5
+//! "#).unwrap();
+//! assert_eq!(plan(&scenario, 7), plan(&scenario, 7));
+//! assert_eq!(plan(&scenario, 7).len(), 10);
+//! ```
+//!
+//! # How an order is sent
+//!
+//! Each of `concurrency` clients takes the next planned order, waits for its planned send time
+//! (orders are spread evenly over `duration`, so faults scheduled mid-run meet traffic), and
+//! POSTs it to `/api/orders` with its idempotency key. A *duplicated* order is sent a second
+//! time with the same key at the same moment, by a second process (`Client(concurrency + n)`),
+//! because one Jepsen process never has two operations in flight. A *retrying* client sends
+//! the same request again (at most [`MAX_ATTEMPTS`] in all) after an outcome that may be
+//! transient: a timeout, a transport error, a 5xx, a 409 or 429.
+//!
+//! Outcomes: a 2xx with an `order_id` is *ok*; a 4xx is *fail* (the request certainly did not
+//! create an order of its own); a timeout, a transport error or a 5xx is *info* — the order may
+//! exist, which is exactly what the checkers must account for.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use faultline_chaos::scenario::Scenario;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::history::{Op, Process, Recorder};
+
+/// The SKU good and declining orders buy; seeded with enough stock for every order.
+pub const STOCKED_SKU: &str = "sku-chaos-stocked";
+/// The SKU out-of-stock orders buy; seeded with 0.
+pub const EMPTY_SKU: &str = "sku-chaos-empty";
+/// A card payment always accepts.
+pub const ACCEPTED_CARD: &str = "4242424242424242";
+/// A card payment always declines.
+pub const DECLINED_CARD: &str = "4000000000000002";
+/// Attempts per order (the first send plus retries) for a client that retries.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// How long a client waits for an answer before it counts the outcome as unknown.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What an order is meant to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    /// Stock and payment both succeed: it should end CONFIRMED.
+    Good,
+    /// Payment declines (by card): it should be compensated and end CANCELLED.
+    Declining,
+    /// No stock: it should end CANCELLED without a charge.
+    OutOfStock,
+}
+
+impl OrderKind {
+    /// The name the history and reports use (`good`, `declining`, `out_of_stock`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Good => "good",
+            Self::Declining => "declining",
+            Self::OutOfStock => "out_of_stock",
+        }
+    }
+}
+
+/// One order the workload will place.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedOrder {
+    /// Position in the plan.
+    pub number: u32,
+    /// When it is sent, from the start of the load phase.
+    pub send_at: Duration,
+    pub kind: OrderKind,
+    pub idempotency_key: String,
+    pub customer_id: String,
+    pub sku: String,
+    pub quantity: i32,
+    pub amount_cents: i64,
+    pub card: String,
+    /// Sent a second time with the same key, at the same moment.
+    pub duplicated: bool,
+    /// The client sends it again (same key) after a failure or timeout.
+    pub retries: bool,
+}
+
+impl PlannedOrder {
+    /// The `POST /api/orders` body.
+    pub fn body(&self) -> Value {
+        json!({
+            "customer_id": self.customer_id,
+            "sku": self.sku,
+            "quantity": self.quantity,
+            "amount_cents": self.amount_cents,
+            "card": self.card,
+        })
+    }
+
+    fn op(&self) -> Op {
+        Op::PlaceOrder {
+            key: self.idempotency_key.clone(),
+            sku: self.sku.clone(),
+            quantity: self.quantity,
+            card: self.card.clone(),
+            kind: self.kind.name().to_string(),
+        }
+    }
+}
+
+/// The orders `scenario.workload` describes, for `seed`. Pure: the same scenario and seed give
+/// the same plan.
+pub fn plan(scenario: &Scenario, seed: u64) -> Vec<PlannedOrder> {
+    let workload = &scenario.workload;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mix = workload.mix;
+    let total_weight = mix.good + mix.declining + mix.out_of_stock;
+    let spacing = workload.duration.as_secs_f64() / f64::from(workload.orders.max(1));
+    (0..workload.orders)
+        .map(|number| {
+            let pick = rng.random::<f64>() * total_weight;
+            let kind = if pick < mix.good {
+                OrderKind::Good
+            } else if pick < mix.good + mix.declining {
+                OrderKind::Declining
+            } else {
+                OrderKind::OutOfStock
+            };
+            let (sku, card) = match kind {
+                OrderKind::Good => (STOCKED_SKU, ACCEPTED_CARD),
+                OrderKind::Declining => (STOCKED_SKU, DECLINED_CARD),
+                OrderKind::OutOfStock => (EMPTY_SKU, ACCEPTED_CARD),
+            };
+            let nonce: u32 = rng.random();
+            PlannedOrder {
+                number,
+                // Evenly spread over a bit less than the duration, so the last order is sent
+                // before the load phase's bound.
+                send_at: Duration::from_secs_f64(spacing * f64::from(number) * 0.9),
+                kind,
+                idempotency_key: format!("{}-{seed}-{number:05}-{nonce:08x}", scenario.name),
+                customer_id: format!("customer-{}", rng.random_range(1..=20u32)),
+                sku: sku.to_string(),
+                quantity: rng.random_range(1..=3),
+                amount_cents: rng.random_range(100..=10_000),
+                card: card.to_string(),
+                duplicated: rng.random::<f64>() < workload.duplicate_rate,
+                retries: rng.random::<f64>() < workload.retry_rate,
+            }
+        })
+        .collect()
+}
+
+/// Stock to seed before the run so good orders never run out: every unit the plan (counting
+/// duplicates and retries as separate buyers, to be safe) could take, plus `extra` for probes.
+pub fn stock_needed(plan: &[PlannedOrder], extra: i64) -> i64 {
+    let per_order = i64::from(MAX_ATTEMPTS) * 2;
+    plan.iter()
+        .filter(|o| o.sku == STOCKED_SKU)
+        .map(|o| i64::from(o.quantity) * per_order)
+        .sum::<i64>()
+        + extra
+}
+
+/// Why the workload client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("building the workload's HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
+/// The gateway as a client sees it: a bearer token and a timeout.
+#[derive(Clone)]
+pub struct GatewayClient {
+    http: reqwest::Client,
+    gateway: String,
+    token: String,
+}
+
+/// How one call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Accepted: the order's id.
+    Ok(String),
+    /// Certainly not taken effect (4xx); `retryable` for 409 and 429.
+    Fail { retryable: bool },
+    /// Unknown: timeout, transport error, 5xx.
+    Info,
+}
+
+impl GatewayClient {
+    pub fn new(
+        gateway_url: impl Into<String>,
+        token: impl Into<String>,
+    ) -> Result<Self, ClientError> {
+        Ok(Self {
+            http: reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build()?,
+            gateway: gateway_url.into(),
+            token: token.into(),
+        })
+    }
+
+    /// POSTs `order` once, recorded as a `PlaceOrder` operation of `process`.
+    pub async fn place(
+        &self,
+        process: Process,
+        order: &PlannedOrder,
+        recorder: &Recorder,
+    ) -> Outcome {
+        let pending = recorder.invoke(process, order.op());
+        let sent = Instant::now();
+        let response = self
+            .http
+            .post(format!("{}/api/orders", self.gateway))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", &order.idempotency_key)
+            .json(&order.body())
+            .send()
+            .await;
+        let latency_ms = sent.elapsed().as_secs_f64() * 1000.0;
+        let response = match response {
+            Ok(response) => response,
+            Err(error) => {
+                let kind = if error.is_timeout() {
+                    "timeout"
+                } else {
+                    "transport"
+                };
+                pending.info(
+                    json!({"error": kind, "message": error.to_string(), "latency_ms": latency_ms}),
+                );
+                return Outcome::Info;
+            }
+        };
+        let status = response.status();
+        let body: Value = match response.json().await {
+            Ok(body) => body,
+            Err(error) => {
+                // Headers arrived but the body did not: the order may exist.
+                pending.info(json!({"status": status.as_u16(), "error": "body", "message": error.to_string(), "latency_ms": latency_ms}));
+                return Outcome::Info;
+            }
+        };
+        if status.is_success() {
+            if let Some(order_id) = body["order_id"].as_str() {
+                pending.ok(json!({"status": status.as_u16(), "order_id": order_id, "order_status": body["status"], "latency_ms": latency_ms}));
+                return Outcome::Ok(order_id.to_string());
+            }
+            pending.info(json!({"status": status.as_u16(), "error": "no order_id in the answer", "body": body, "latency_ms": latency_ms}));
+            return Outcome::Info;
+        }
+        let value = json!({"status": status.as_u16(), "error": body["error"], "message": body["message"], "latency_ms": latency_ms});
+        if status.is_client_error() {
+            pending.fail(value);
+            Outcome::Fail {
+                retryable: matches!(status.as_u16(), 409 | 429),
+            }
+        } else {
+            pending.info(value);
+            Outcome::Info
+        }
+    }
+
+    /// `GET /api/orders/{order_id}`, recorded as a `ReadOrder`; the order's status when read.
+    pub async fn read_status(
+        &self,
+        process: Process,
+        order_id: &str,
+        recorder: &Recorder,
+    ) -> Option<String> {
+        let pending = recorder.invoke(
+            process,
+            Op::ReadOrder {
+                order_id: order_id.to_string(),
+            },
+        );
+        let response = self
+            .http
+            .get(format!("{}/api/orders/{order_id}", self.gateway))
+            .bearer_auth(&self.token)
+            .send()
+            .await;
+        match response {
+            Ok(response) => {
+                let status = response.status();
+                match response.json::<Value>().await {
+                    Ok(body) if status.is_success() => {
+                        let order_status = body["status"].as_str().map(str::to_string);
+                        pending
+                            .ok(json!({"status": status.as_u16(), "order_status": body["status"]}));
+                        order_status
+                    }
+                    Ok(body) if status.is_client_error() => {
+                        pending.fail(json!({"status": status.as_u16(), "error": body["error"]}));
+                        None
+                    }
+                    Ok(body) => {
+                        pending.info(json!({"status": status.as_u16(), "error": body["error"]}));
+                        None
+                    }
+                    Err(error) => {
+                        pending
+                            .info(json!({"status": status.as_u16(), "error": error.to_string()}));
+                        None
+                    }
+                }
+            }
+            Err(error) => {
+                pending.info(json!({"error": error.to_string()}));
+                None
+            }
+        }
+    }
+
+    /// Places `order` as a client would: retried (same key) when planned and the outcome may
+    /// be transient; `Some(order_id)` when any attempt was accepted.
+    async fn place_with_retries(
+        &self,
+        process: Process,
+        order: &PlannedOrder,
+        recorder: &Recorder,
+    ) -> Option<String> {
+        let attempts = if order.retries { MAX_ATTEMPTS } else { 1 };
+        for attempt in 1..=attempts {
+            match self.place(process, order, recorder).await {
+                Outcome::Ok(order_id) => return Some(order_id),
+                Outcome::Fail { retryable: false } => return None,
+                Outcome::Fail { retryable: true } | Outcome::Info => {
+                    if attempt < attempts {
+                        // A client's back-off, not a wait for a condition.
+                        tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// What the load phase did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoadSummary {
+    /// Orders planned.
+    pub planned: usize,
+    /// Orders sent at least once (the rest were cut off by the duration bound).
+    pub sent: usize,
+    /// Distinct order ids the gateway accepted.
+    pub accepted: BTreeSet<String>,
+}
+
+/// Carries `plan` out: `concurrency` clients take planned orders in order, each sent at its
+/// planned time after `load_start`; no new order is sent once `duration` has passed.
+pub async fn drive(
+    plan: &[PlannedOrder],
+    client: &GatewayClient,
+    concurrency: u32,
+    load_start: tokio::time::Instant,
+    duration: Duration,
+    recorder: &Recorder,
+) -> LoadSummary {
+    let next = AtomicUsize::new(0);
+    let sent = AtomicUsize::new(0);
+    let accepted = Mutex::new(BTreeSet::new());
+    let deadline = load_start + duration;
+    let concurrency = concurrency.max(1);
+    let workers = (0..concurrency).map(|worker| {
+        let (next, sent, accepted) = (&next, &sent, &accepted);
+        async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(order) = plan.get(index) else { return };
+                let send_at = load_start + order.send_at;
+                if send_at >= deadline {
+                    return;
+                }
+                tokio::time::sleep_until(send_at).await;
+                if tokio::time::Instant::now() >= deadline {
+                    return;
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+                let first = client.place_with_retries(Process::Client(worker), order, recorder);
+                let ids: Vec<Option<String>> = if order.duplicated {
+                    let second = client.place_with_retries(
+                        Process::Client(concurrency + worker),
+                        order,
+                        recorder,
+                    );
+                    let (a, b) = futures_util::future::join(first, second).await;
+                    vec![a, b]
+                } else {
+                    vec![first.await]
+                };
+                accepted
+                    .lock()
+                    .expect("accepted lock")
+                    .extend(ids.into_iter().flatten());
+            }
+        }
+    });
+    futures_util::future::join_all(workers).await;
+    LoadSummary {
+        planned: plan.len(),
+        sent: sent.load(Ordering::SeqCst),
+        accepted: accepted.into_inner().expect("accepted lock"),
+    }
+}
+
+/// Where the accepted orders stand after [`await_settled`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Settlement {
+    pub took_ms: u64,
+    /// Order id → its last read status (CONFIRMED, CANCELLED).
+    pub settled: std::collections::BTreeMap<String, String>,
+    /// Orders still PENDING (or unreadable) when the bound passed.
+    pub unsettled: Vec<String>,
+}
+
+/// Reads each order until it has left PENDING, or `bound` passes; every read is recorded as a
+/// `ReadOrder` of [`Process::Probe`].
+pub async fn await_settled(
+    client: &GatewayClient,
+    order_ids: impl IntoIterator<Item = String>,
+    bound: Duration,
+    recorder: &Recorder,
+) -> Settlement {
+    let clock = Instant::now();
+    let mut waiting: Vec<String> = order_ids.into_iter().collect();
+    let mut settled = std::collections::BTreeMap::new();
+    // There is no notification to await; the orders are read in rounds.
+    let mut rounds = tokio::time::interval(Duration::from_millis(250));
+    rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !waiting.is_empty() && clock.elapsed() < bound {
+        rounds.tick().await;
+        let reads = waiting.iter().map(|id| async move {
+            (
+                id.clone(),
+                client.read_status(Process::Probe, id, recorder).await,
+            )
+        });
+        let results = join_limited(reads, 8).await;
+        waiting.clear();
+        for (id, status) in results {
+            match status.as_deref() {
+                Some(done @ ("CONFIRMED" | "CANCELLED")) => {
+                    settled.insert(id, done.to_string());
+                }
+                _ => waiting.push(id),
+            }
+        }
+    }
+    Settlement {
+        took_ms: clock.elapsed().as_millis() as u64,
+        settled,
+        unsettled: waiting,
+    }
+}
+
+/// Runs futures with at most `limit` at once, keeping their order.
+async fn join_limited<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+    limit: usize,
+) -> Vec<F::Output> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(futures)
+        .buffered(limit)
+        .collect()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(orders: u32) -> Scenario {
+        Scenario::parse(
+            "test.toml",
+            &format!(
+                r#"
+                name = "workload-test"
+                description = "d"
+                [workload]
+                orders = {orders}
+                concurrency = 4
+                duration = "20s"
+                duplicate_rate = 0.3
+                retry_rate = 0.5
+                [workload.mix]
+                good = 6
+                declining = 2
+                out_of_stock = 2
+                "#
+            ),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_plan() {
+        let scenario = scenario(200);
+        assert_eq!(plan(&scenario, 42), plan(&scenario, 42));
+    }
+
+    #[test]
+    fn a_different_seed_gives_a_different_plan() {
+        let scenario = scenario(200);
+        assert_ne!(plan(&scenario, 42), plan(&scenario, 43));
+    }
+
+    #[test]
+    fn the_plan_follows_the_mix_and_rates() {
+        let orders = plan(&scenario(2000), 1);
+        let share = |f: &dyn Fn(&PlannedOrder) -> bool| {
+            orders.iter().filter(|o| f(o)).count() as f64 / 2000.0
+        };
+        assert!((share(&|o| o.kind == OrderKind::Good) - 0.6).abs() < 0.05);
+        assert!((share(&|o| o.kind == OrderKind::Declining) - 0.2).abs() < 0.05);
+        assert!((share(&|o| o.duplicated) - 0.3).abs() < 0.05);
+        assert!((share(&|o| o.retries) - 0.5).abs() < 0.05);
+        assert!(orders.iter().all(|o| match o.kind {
+            OrderKind::Good => o.card == ACCEPTED_CARD && o.sku == STOCKED_SKU,
+            OrderKind::Declining => o.card == DECLINED_CARD && o.sku == STOCKED_SKU,
+            OrderKind::OutOfStock => o.sku == EMPTY_SKU,
+        }));
+    }
+
+    #[test]
+    fn keys_are_unique_and_send_times_stay_inside_the_duration() {
+        let orders = plan(&scenario(500), 9);
+        let keys: BTreeSet<_> = orders.iter().map(|o| &o.idempotency_key).collect();
+        assert_eq!(keys.len(), 500);
+        assert!(orders.windows(2).all(|w| w[0].send_at <= w[1].send_at));
+        assert!(orders.iter().all(|o| o.send_at < Duration::from_secs(20)));
+    }
+}

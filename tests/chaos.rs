@@ -1,0 +1,169 @@
+//! Chaos scenarios end to end: a fast subset of the shipped scenarios (`chaos/scenarios/`) runs
+//! on the reference system — real service processes, Postgres, Kafka and Toxiproxy — and every
+//! verdict must pass; and a seed reproduces its plan.
+//!
+//! Needs the service binaries (`cargo build --workspace --bins`) and the images of `ci/setup`
+//! (`source .faultline/images.env`). The whole set runs with `faultline chaos run chaos/scenarios`.
+//!
+//! To keep `cargo test` within a few minutes, the scenarios here are the shipped files with a
+//! shorter load phase: fewer orders over fewer seconds, and the fault schedule moved to fit,
+//! with its order kept (fault during load, heal before the load ends, so traffic meets the
+//! healed system). Everything else — targets, kinds, workload mix, expectations — is the file's.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use faultline_chaos::scenario::Scenario;
+use faultline_harness::nemesis::Nemesis;
+use faultline_harness::runner;
+use faultline_harness::workload;
+
+fn shipped(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("chaos/scenarios/{name}.toml"));
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The scenario with `orders` orders over `load`, its single fault starting at `fault_start`
+/// and lasting `fault_duration`.
+fn shortened(
+    mut scenario: Scenario,
+    orders: u32,
+    load: Duration,
+    fault_start: Duration,
+    fault_duration: Duration,
+) -> Scenario {
+    assert_eq!(scenario.faults.len(), 1, "{} has one fault", scenario.name);
+    assert!(
+        fault_start + fault_duration < load,
+        "the fault heals during the load"
+    );
+    scenario.workload.orders = orders;
+    scenario.workload.duration = load;
+    scenario.faults[0].start = fault_start;
+    scenario.faults[0].duration = fault_duration;
+    scenario
+}
+
+fn reports_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("chaos-reports")
+}
+
+async fn run_and_require_every_verdict(scenario: Scenario) -> runner::RunOutcome {
+    let clock = Instant::now();
+    let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
+    let outcome = runner::run_until(
+        &scenario,
+        None,
+        &reports_dir(),
+        std::future::pending(),
+        &progress,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}: the run could not be carried out: {e}", scenario.name));
+    eprintln!(
+        "{}: {:?} (files in {})",
+        scenario.name,
+        outcome.timings,
+        outcome.out_dir.display()
+    );
+    let failures: Vec<String> = outcome
+        .failures()
+        .map(|v| {
+            let examples: Vec<String> = v
+                .counterexamples
+                .iter()
+                .map(|c| {
+                    format!(
+                        "    - {} (orders {:?}, events {:?})",
+                        c.description, c.orders, c.events
+                    )
+                })
+                .collect();
+            format!("  {}: {}\n{}", v.checker, v.summary, examples.join("\n"))
+        })
+        .collect();
+    assert!(
+        outcome.ok,
+        "{} failed; see {}\n{}\nunhealed: {:?}",
+        scenario.name,
+        outcome.out_dir.display(),
+        failures.join("\n"),
+        outcome.unhealed
+    );
+    assert!(
+        !outcome.load.accepted.is_empty(),
+        "the workload placed orders"
+    );
+    assert!(
+        outcome.settlement.unsettled.is_empty(),
+        "every accepted order settled"
+    );
+    let history = std::fs::read_to_string(outcome.out_dir.join("history.json")).unwrap();
+    assert!(
+        history.contains("start_fault") && history.contains("heal_fault"),
+        "the fault was applied and healed"
+    );
+    outcome
+}
+
+/// The partition outlasts order's payment step deadline (20 s by default), so sagas that
+/// reached CHARGE early in it give up and compensate.
+#[tokio::test]
+async fn saga_compensation_with_payment_partitioned_keeps_every_invariant() {
+    let scenario = shortened(
+        shipped("saga-compensation-payment-down"),
+        30,
+        Duration::from_secs(30),
+        Duration::from_secs(3),
+        Duration::from_secs(22),
+    );
+    let outcome = run_and_require_every_verdict(scenario).await;
+    let cancelled = outcome
+        .settlement
+        .settled
+        .values()
+        .filter(|s| *s == "CANCELLED")
+        .count();
+    assert!(
+        cancelled > 0,
+        "some sagas compensated: {:?}",
+        outcome.settlement.settled
+    );
+}
+
+#[tokio::test]
+async fn sagas_resume_after_the_order_process_is_killed_mid_run() {
+    let scenario = shortened(
+        shipped("saga-recovery-order-killed"),
+        30,
+        Duration::from_secs(14),
+        Duration::from_secs(4),
+        Duration::from_secs(3),
+    );
+    run_and_require_every_verdict(scenario).await;
+}
+
+#[test]
+fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos/scenarios");
+    for (_, scenario) in Scenario::load_dir(&dir).unwrap() {
+        let seed = scenario.seed;
+        assert_eq!(
+            workload::plan(&scenario, seed),
+            workload::plan(&scenario, seed),
+            "{}",
+            scenario.name
+        );
+        assert_ne!(
+            workload::plan(&scenario, seed),
+            workload::plan(&scenario, seed + 1),
+            "{}",
+            scenario.name
+        );
+        let again = Scenario::load(&dir.join(format!("{}.toml", scenario.name))).unwrap();
+        assert_eq!(
+            Nemesis::new(scenario.faults.clone()).timeline(),
+            Nemesis::new(again.faults).timeline()
+        );
+    }
+}
