@@ -24,24 +24,11 @@ fn help_variables() -> String {
     text
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     Cli::parse();
-    faultline_kit::telemetry::init(faultline_gateway::SERVICE);
-    let config = match GatewayConfig::from_env() {
-        Ok(config) => config,
-        Err(errors) => {
-            eprintln!("gateway: invalid configuration:\n{errors}");
-            return ExitCode::from(2);
-        }
-    };
-    let shutdown = faultline_kit::server::shutdown_on_signals();
-    match faultline_gateway::run(config, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "gateway failed");
-            eprintln!("gateway: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    faultline_kit::service::run_main(
+        faultline_gateway::SERVICE,
+        GatewayConfig::from_env(),
+        faultline_gateway::run,
+    )
 }

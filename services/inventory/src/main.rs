@@ -15,24 +15,11 @@ use faultline_inventory::{InventoryConfig, ENVIRONMENT_HELP, SERVICE};
 #[command(name = "inventory", version, after_help = ENVIRONMENT_HELP)]
 struct Cli {}
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     Cli::parse();
-    let config = match InventoryConfig::from_env() {
-        Ok(config) => config,
-        Err(errors) => {
-            eprintln!("{SERVICE}: bad configuration:\n{errors}\n\nSee `{SERVICE} --help`.");
-            return ExitCode::from(2);
-        }
-    };
-    faultline_kit::telemetry::init(SERVICE);
-    let shutdown = faultline_kit::server::shutdown_on_signals();
-    match faultline_inventory::run(config, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "inventory failed");
-            eprintln!("{SERVICE}: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    faultline_kit::service::run_main(
+        SERVICE,
+        InventoryConfig::from_env(),
+        faultline_inventory::run,
+    )
 }

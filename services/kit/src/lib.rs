@@ -12,6 +12,7 @@
 //! - [`telemetry`]: JSON logs with trace ids; the HTTP middleware for traces, logs and metrics.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
 //! - [`health`]: `/health/live` and `/health/ready` (database and Kafka checks).
+//! - [`service`]: what every service binary's `main` does (config errors, logs, runtime, exit code).
 //! - [`server`]: the HTTP server with the standard routes and graceful shutdown on SIGTERM.
 
 pub mod config;
@@ -25,5 +26,6 @@ pub mod outbox;
 pub mod reply;
 pub mod resilience;
 pub mod server;
+pub mod service;
 pub mod telemetry;
 pub mod trace;

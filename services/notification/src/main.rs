@@ -24,24 +24,11 @@ fn help_variables() -> String {
     text
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     Cli::parse();
-    faultline_kit::telemetry::init(faultline_notification::SERVICE);
-    let config = match NotificationConfig::from_env() {
-        Ok(config) => config,
-        Err(errors) => {
-            eprintln!("notification: invalid configuration:\n{errors}");
-            return ExitCode::from(2);
-        }
-    };
-    let shutdown = faultline_kit::server::shutdown_on_signals();
-    match faultline_notification::run(config, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "notification failed");
-            eprintln!("notification: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    faultline_kit::service::run_main(
+        faultline_notification::SERVICE,
+        NotificationConfig::from_env(),
+        faultline_notification::run,
+    )
 }

@@ -14,24 +14,7 @@ use faultline_payment::{PaymentConfig, ENVIRONMENT_HELP, SERVICE};
 #[command(name = "payment", version, after_help = ENVIRONMENT_HELP)]
 struct Cli {}
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     Cli::parse();
-    let config = match PaymentConfig::from_env() {
-        Ok(config) => config,
-        Err(errors) => {
-            eprintln!("{SERVICE}: bad configuration:\n{errors}\n\nSee `{SERVICE} --help`.");
-            return ExitCode::from(2);
-        }
-    };
-    faultline_kit::telemetry::init(SERVICE);
-    let shutdown = faultline_kit::server::shutdown_on_signals();
-    match faultline_payment::run(config, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "payment failed");
-            eprintln!("{SERVICE}: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    faultline_kit::service::run_main(SERVICE, PaymentConfig::from_env(), faultline_payment::run)
 }
