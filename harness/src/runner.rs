@@ -146,32 +146,130 @@ pub async fn run_until(
         scenario.name,
         plan.len()
     ));
-    let config = StackConfig {
+    let mut stack = tokio::select! {
+        started = Stack::start(runner_stack_config()) => started?,
+        // Dropping a half-started stack removes what it had started.
+        () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
+    };
+    let timings = RunTimings {
+        stack_start_ms: ms(clock.elapsed()),
+        ..Default::default()
+    };
+    let result = run_on(
+        &mut stack,
+        scenario,
+        seed,
+        reports_dir,
+        &mut interrupt,
+        progress,
+        timings,
+        clock,
+    )
+    .await;
+    progress("shutting the stack down");
+    let shutdown_clock = Instant::now();
+    let shutdown = stack.shutdown().await;
+    let mut outcome = result?;
+    shutdown?;
+    outcome.timings.shutdown_ms = ms(shutdown_clock.elapsed());
+    outcome.timings.total_ms = ms(clock.elapsed());
+    write_json(&outcome.out_dir.join("outcome.json"), &outcome)?;
+    Ok(outcome)
+}
+
+/// Runs several scenarios on one stack, started once and [reset](Stack::reset) between runs
+/// (services restarted on fresh databases and topics, every proxy cleared) instead of started
+/// anew; each outcome's `stack_start_ms` is then the reset's time. Stops at an interrupt.
+pub async fn run_all_until(
+    scenarios: &[Scenario],
+    seed: Option<u64>,
+    reports_dir: &Path,
+    interrupt: impl Future<Output = ()>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<Result<RunOutcome, RunError>>, RunError> {
+    tokio::pin!(interrupt);
+    let clock = Instant::now();
+    progress("starting the stack (shared by every scenario)");
+    let mut stack = tokio::select! {
+        started = Stack::start(runner_stack_config()) => started?,
+        () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
+    };
+    let mut start_ms = ms(clock.elapsed());
+    let mut outcomes = Vec::new();
+    for (i, scenario) in scenarios.iter().enumerate() {
+        let run_clock = Instant::now();
+        if i > 0 {
+            progress(&format!("{}: resetting the stack", scenario.name));
+            match stack.reset().await {
+                Ok(took) => start_ms = ms(took),
+                Err(error) => {
+                    outcomes.push(Err(error.into()));
+                    break;
+                }
+            }
+        }
+        let timings = RunTimings {
+            stack_start_ms: start_ms,
+            ..Default::default()
+        };
+        let seed = seed.unwrap_or(scenario.seed);
+        let result = run_on(
+            &mut stack,
+            scenario,
+            seed,
+            reports_dir,
+            &mut interrupt,
+            progress,
+            timings,
+            run_clock,
+        )
+        .await;
+        let interrupted = matches!(result, Err(RunError::Interrupted { .. }));
+        let result = result.and_then(|mut outcome| {
+            outcome.timings.total_ms = ms(run_clock.elapsed());
+            write_json(&outcome.out_dir.join("outcome.json"), &outcome)?;
+            Ok(outcome)
+        });
+        outcomes.push(result);
+        if interrupted {
+            break;
+        }
+    }
+    progress("shutting the stack down");
+    stack.shutdown().await?;
+    Ok(outcomes)
+}
+
+fn runner_stack_config() -> StackConfig {
+    StackConfig {
         env: vec![(
             "gateway".into(),
             "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
             "1000000".into(),
         )],
         ..StackConfig::default()
-    };
-    let mut stack = tokio::select! {
-        started = Stack::start(config) => started?,
-        // Dropping a half-started stack removes what it had started.
-        () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
-    };
-    let mut timings = RunTimings {
-        stack_start_ms: ms(clock.elapsed()),
-        ..Default::default()
-    };
-
-    let out_dir = reports_dir.join(format!("{}-{}", scenario.name, stack.infra().run_id()));
-    if let Err(source) = std::fs::create_dir_all(&out_dir) {
-        let _ = stack.shutdown().await;
-        return Err(RunError::Write {
-            path: out_dir,
-            source,
-        });
     }
+}
+
+/// One run on a started stack: everything but starting and stopping it. Heals and saves on
+/// every way out.
+#[allow(clippy::too_many_arguments)]
+async fn run_on<I: Future<Output = ()> + Unpin>(
+    stack: &mut Stack,
+    scenario: &Scenario,
+    seed: u64,
+    reports_dir: &Path,
+    interrupt: &mut I,
+    progress: &(dyn Fn(&str) + Sync),
+    mut timings: RunTimings,
+    clock: Instant,
+) -> Result<RunOutcome, RunError> {
+    let plan = workload::plan(scenario, seed);
+    let out_dir = reports_dir.join(format!("{}-{}", scenario.name, stack.infra().run_id()));
+    std::fs::create_dir_all(&out_dir).map_err(|source| RunError::Write {
+        path: out_dir.clone(),
+        source,
+    })?;
 
     let recorder = Recorder::new();
     let started_unix_ms = SystemTime::now()
@@ -186,7 +284,7 @@ pub async fn run_until(
     let body = execute(
         scenario,
         &plan,
-        &mut stack,
+        stack,
         &mut nemesis,
         &recorder,
         &mut state,
@@ -195,23 +293,19 @@ pub async fn run_until(
     );
     let result = tokio::select! {
         result = body => Some(result),
-        () = &mut interrupt => None,
+        () = &mut *interrupt => None,
     };
 
     // Every way out passes here.
-    let unhealed = nemesis.heal_all(&mut stack, &recorder).await;
+    let unhealed = nemesis.heal_all(stack, &recorder).await;
     for line in &unhealed {
         progress(&format!("could not heal: {line}"));
     }
     let history = recorder.finish();
     let saved = save(
-        &out_dir, scenario, seed, &plan, &nemesis, &history, &state, &stack,
+        &out_dir, scenario, seed, &plan, &nemesis, &history, &state, stack,
     )
     .await;
-    progress("shutting the stack down");
-    let shutdown_clock = Instant::now();
-    let shutdown = stack.shutdown().await;
-    timings.shutdown_ms = ms(shutdown_clock.elapsed());
     timings.total_ms = ms(clock.elapsed());
 
     match result {
@@ -220,7 +314,6 @@ pub async fn run_until(
         Some(Ok(())) => {}
     }
     saved?;
-    shutdown?;
     let outcome = RunOutcome {
         scenario: scenario.name.clone(),
         seed,

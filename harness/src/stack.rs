@@ -521,6 +521,19 @@ impl Stack {
     /// committed), waits for each (killing it after 10 s), stops the host Toxiproxy and tears
     /// the infrastructure down.
     pub async fn shutdown(mut self) -> Result<(), StackError> {
+        self.stop_services().await;
+        let _ = self.host_proxy.child.kill().await;
+        if let Some(infra) = self.infra.take() {
+            infra.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Stack {
+    /// Stops every service with SIGTERM, in reverse start order, killing one that has not
+    /// stopped after 10 s.
+    async fn stop_services(&mut self) {
         for service in SERVICES.iter().rev() {
             let Some(process) = self.services.get_mut(*service) else {
                 continue;
@@ -539,11 +552,100 @@ impl Stack {
                 let _ = child.kill().await;
             }
         }
-        let _ = self.host_proxy.child.kill().await;
-        if let Some(infra) = self.infra.take() {
-            infra.shutdown().await?;
+    }
+
+    /// Makes the running stack as good as new for another run, without restarting its
+    /// containers: stops the services, removes every toxic and re-enables every proxy, drops
+    /// and recreates the services' databases, deletes their Kafka topics (and so the consumer
+    /// offsets on them), and starts the services again. Returns how long it took.
+    pub async fn reset(&mut self) -> Result<Duration, StackError> {
+        let clock = Instant::now();
+        self.stop_services().await;
+        self.host_proxy.client.reset().await?;
+        self.infra().toxiproxy_client().reset().await?;
+        drop_databases(self.infra()).await?;
+        create_databases(self.infra()).await?;
+        delete_topics(self.infra(), &["orders", "orders.dlt"]).await?;
+        for service in SERVICES {
+            self.start_service(service).await?;
         }
+        Ok(clock.elapsed())
+    }
+}
+
+async fn drop_databases(infra: &Infra) -> Result<(), StackError> {
+    let url = infra.postgres_admin_url()?;
+    let mut admin = sqlx::postgres::PgConnection::connect(&url)
+        .await
+        .map_err(|e| StackError::Io {
+            action: "connecting to Postgres to drop databases".into(),
+            message: e.to_string(),
+        })?;
+    for database in WITH_DATABASE {
+        // The names are this module's constants, not input.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| StackError::Io {
+            action: format!("dropping database {database}"),
+            message: e.to_string(),
+        })?;
+    }
+    let _ = admin.close().await;
+    Ok(())
+}
+
+/// Deletes `topics` and waits (bounded) until the broker no longer lists them, so a service
+/// starting next can create them afresh.
+async fn delete_topics(infra: &Infra, topics: &[&str]) -> Result<(), StackError> {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let bootstrap = infra.kafka_bootstrap(crate::infra::HARNESS_CLIENT)?;
+    let kafka_error = |action: &str| {
+        let action = action.to_string();
+        move |e: rdkafka::error::KafkaError| StackError::Io {
+            action,
+            message: e.to_string(),
+        }
+    };
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("log_level", "3")
+        .create()
+        .map_err(kafka_error("connecting to Kafka to delete topics"))?;
+    // Unknown topics are fine: a run may not have created them.
+    let _ = admin
+        .delete_topics(topics, &AdminOptions::new())
+        .await
+        .map_err(kafka_error("deleting topics"))?;
+    let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+    let gone = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(metadata) = admin.inner().fetch_metadata(None, Duration::from_secs(5)) {
+                if !metadata
+                    .topics()
+                    .iter()
+                    .any(|t| topics.iter().any(|name| name == t.name()))
+                {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    if gone {
         Ok(())
+    } else {
+        Err(StackError::Io {
+            action: "deleting Kafka topics".into(),
+            message: "still listed after 30 s".into(),
+        })
     }
 }
 

@@ -313,15 +313,28 @@ async fn chaos_run(path: &std::path::Path, seed: Option<u64>, out: &std::path::P
         }
         let _ = interrupt_tx.send(true);
     });
+    let interrupt = {
+        let mut interrupted = interrupt_rx.clone();
+        async move {
+            let _ = interrupted.wait_for(|&stop| stop).await;
+        }
+    };
+    // One scenario gets a stack of its own; several share one, reset between runs.
+    let results: Vec<Result<runner::RunOutcome, runner::RunError>> = if scenarios.len() == 1 {
+        let (file, scenario) = &scenarios[0];
+        progress(&format!("── {} ({})", scenario.name, file.display()));
+        vec![runner::run_until(scenario, seed, out, interrupt, &progress).await]
+    } else {
+        let all: Vec<Scenario> = scenarios.iter().map(|(_, s)| s.clone()).collect();
+        match runner::run_all_until(&all, seed, out, interrupt, &progress).await {
+            Ok(results) => results,
+            Err(error) => vec![Err(error)],
+        }
+    };
     let mut summary = Vec::new();
     let mut failed = false;
-    for (file, scenario) in &scenarios {
-        let mut interrupted = interrupt_rx.clone();
-        let interrupt = async move {
-            let _ = interrupted.wait_for(|&stop| stop).await;
-        };
-        progress(&format!("── {} ({})", scenario.name, file.display()));
-        match runner::run_until(scenario, seed, out, interrupt, &progress).await {
+    for ((_, scenario), result) in scenarios.iter().zip(results) {
+        match result {
             Ok(outcome) => {
                 for verdict in &outcome.verdicts {
                     eprintln!(
