@@ -153,6 +153,57 @@ pub fn check(
         notes.push(format!("opened {}", at(opens[0])));
     }
 
+    if expectation.opens && !opens.is_empty() {
+        // Fails fast while open: calls were refused without reaching the dependency.
+        if breaker.rejected_calls_total == 0 {
+            counterexamples.push(Counterexample::new(
+                format!("{client}'s breaker for {server} opened but refused no call: calls did not fail fast while it was OPEN"),
+                vec![],
+                events.clone(),
+            ));
+        } else {
+            notes.push(format!(
+                "failed fast {} times",
+                breaker.rejected_calls_total
+            ));
+        }
+        // Half-opens after its wait, not before.
+        if breaker.wait_in_open_ms > 0 {
+            let mut entered_open = None;
+            let mut half_opens = 0;
+            for t in &breaker.transitions {
+                if t.from == "OPEN" && t.to == "HALF_OPEN" {
+                    if let Some(opened) = entered_open {
+                        let waited = t.at_unix_ms.saturating_sub(opened);
+                        if waited < breaker.wait_in_open_ms {
+                            counterexamples.push(Counterexample::new(
+                                format!(
+                                    "{client}'s breaker for {server} half-opened {} after opening, before its wait of {} ({})",
+                                    ms(Duration::from_millis(waited)),
+                                    ms(Duration::from_millis(breaker.wait_in_open_ms)),
+                                    at(t.at_unix_ms)
+                                ),
+                                vec![],
+                                events.clone(),
+                            ));
+                        } else {
+                            half_opens += 1;
+                        }
+                    }
+                }
+                if t.to == "OPEN" {
+                    entered_open = Some(t.at_unix_ms);
+                }
+            }
+            if half_opens > 0 {
+                notes.push(format!(
+                    "half-opened {half_opens} times, each after its {} wait",
+                    ms(Duration::from_millis(breaker.wait_in_open_ms))
+                ));
+            }
+        }
+    }
+
     if let Some(within) = expectation.closes_within {
         let last_heal = windows.iter().map(|w| w.2).max();
         match (last_heal.and_then(to_unix), last_heal) {
@@ -245,6 +296,8 @@ mod tests {
             service: "order".into(),
             dependency: "payment".into(),
             state: transitions.last().map_or("CLOSED", |t| t.1).into(),
+            rejected_calls_total: 1,
+            wait_in_open_ms: 0,
             transitions: transitions
                 .iter()
                 .map(|(from, to, at_ms)| CircuitTransitionRecord {
@@ -376,5 +429,58 @@ mod tests {
         let verdict = check(&expectation, &scenario, &history, &Observed::default());
         assert!(!verdict.ok);
         assert!(verdict.summary.contains("no circuit breaker for payment"));
+    }
+    #[test]
+    fn an_open_breaker_that_refused_nothing_did_not_fail_fast() {
+        let (scenario, expectation) = expecting("opens = true");
+        let (history, _) = faulted();
+        let mut observed = observed(&[
+            ("CLOSED", "OPEN", 6_000),
+            ("OPEN", "HALF_OPEN", 12_000),
+            ("HALF_OPEN", "CLOSED", 13_000),
+        ]);
+        observed.circuits[0].rejected_calls_total = 0;
+        let verdict = check(&expectation, &scenario, &history, &observed);
+        assert!(!verdict.ok, "{verdict:?}");
+        assert!(
+            verdict.counterexamples[0]
+                .description
+                .contains("did not fail fast"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn half_opening_before_the_wait_is_a_violation_and_after_it_is_not() {
+        let (scenario, expectation) = expecting("opens = true");
+        let (history, _) = faulted();
+        let transitions = [
+            ("CLOSED", "OPEN", 6_000),
+            ("OPEN", "HALF_OPEN", 8_000),
+            ("HALF_OPEN", "CLOSED", 9_000),
+        ];
+        let mut early = observed(&transitions);
+        early.circuits[0].wait_in_open_ms = 5_000;
+        let verdict = check(&expectation, &scenario, &history, &early);
+        assert!(!verdict.ok, "{verdict:?}");
+        assert!(
+            verdict.counterexamples[0]
+                .description
+                .contains("before its wait"),
+            "{verdict:?}"
+        );
+
+        let mut patient = observed(&[
+            ("CLOSED", "OPEN", 6_000),
+            ("OPEN", "HALF_OPEN", 11_500),
+            ("HALF_OPEN", "CLOSED", 12_000),
+        ]);
+        patient.circuits[0].wait_in_open_ms = 5_000;
+        let verdict = check(&expectation, &scenario, &history, &patient);
+        assert!(verdict.ok, "{verdict:?}");
+        assert!(
+            verdict.summary.contains("half-opened 1 times"),
+            "{verdict:?}"
+        );
     }
 }

@@ -129,6 +129,13 @@ pub struct CircuitRecord {
     pub dependency: String,
     /// `CLOSED`, `OPEN` or `HALF_OPEN` when read.
     pub state: String,
+    /// Calls the breaker refused since it was created: how often it failed fast (0 when the
+    /// service does not report it).
+    #[serde(default)]
+    pub rejected_calls_total: u64,
+    /// Its wait in OPEN before probing, in milliseconds (0 when the service does not say).
+    #[serde(default)]
+    pub wait_in_open_ms: u64,
     /// The most recent transitions, oldest first. The breaker keeps a bounded number, and a
     /// restarted process starts with none.
     pub transitions: Vec<CircuitTransitionRecord>,

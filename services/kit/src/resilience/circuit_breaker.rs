@@ -320,6 +320,10 @@ pub struct CircuitSnapshot {
     pub slow_calls: u32,
     /// Calls rejected since the current window began.
     pub not_permitted_calls: u64,
+    /// Calls rejected since the breaker was created: how often it failed fast.
+    pub rejected_calls_total: u64,
+    /// How long it stays OPEN before letting probe calls through, in milliseconds.
+    pub wait_in_open_ms: u64,
     /// The most recent transitions, oldest first.
     pub transitions: Vec<CircuitTransition>,
 }
@@ -354,6 +358,7 @@ struct Machine {
     opened_at: Option<Instant>,
     half_open_slots_left: u32,
     not_permitted_calls: u64,
+    rejected_calls_total: u64,
     transitions: VecDeque<CircuitTransition>,
 }
 
@@ -438,6 +443,7 @@ impl CircuitBreaker {
                     opened_at: None,
                     half_open_slots_left: 0,
                     not_permitted_calls: 0,
+                    rejected_calls_total: 0,
                     transitions: VecDeque::new(),
                 }),
             }),
@@ -484,6 +490,7 @@ impl CircuitBreaker {
         };
         if !permitted {
             machine.not_permitted_calls += 1;
+            machine.rejected_calls_total += 1;
             return Err(CallNotPermitted {
                 dependency: self.shared.dependency.clone(),
                 state: machine.state,
@@ -510,6 +517,8 @@ impl CircuitBreaker {
             failed_calls: machine.window.failed as u32,
             slow_calls: machine.window.slow as u32,
             not_permitted_calls: machine.not_permitted_calls,
+            rejected_calls_total: machine.rejected_calls_total,
+            wait_in_open_ms: self.shared.config.wait_duration_in_open_state.as_millis() as u64,
             transitions: machine.transitions.iter().cloned().collect(),
         }
     }
@@ -746,6 +755,22 @@ mod tests {
 
     fn succeed(breaker: &CircuitBreaker) {
         call(breaker, CallOutcome::Success, MS).unwrap();
+    }
+
+    #[test]
+    fn rejections_are_counted_for_good_across_transitions() {
+        let (breaker, clock) = breaker(small_config());
+        trip(&breaker);
+        assert!(call(&breaker, CallOutcome::Success, MS).is_err(), "OPEN fails fast");
+        assert_eq!(breaker.snapshot().rejected_calls_total, 1);
+        clock.advance(1001 * MS);
+        succeed(&breaker);
+        succeed(&breaker);
+        let snapshot = breaker.snapshot();
+        assert_eq!(snapshot.state, CircuitState::Closed);
+        assert_eq!(snapshot.not_permitted_calls, 0, "the window's count starts again");
+        assert_eq!(snapshot.rejected_calls_total, 1, "the total does not");
+        assert_eq!(snapshot.wait_in_open_ms, 1000);
     }
 
     fn trip(breaker: &CircuitBreaker) {
