@@ -71,9 +71,18 @@ fn reader(bootstrap: &str, topic: &str) -> anyhow::Result<StreamConsumer> {
 }
 
 async fn next_message(consumer: &StreamConsumer) -> anyhow::Result<ReceivedLike> {
-    let message = tokio::time::timeout(WAIT, consumer.recv())
-        .await
-        .context("no message within 30 s")??;
+    // librdkafka reports passing conditions (a topic not yet in its metadata) as errors and
+    // keeps consuming: skip them until the deadline.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let message = loop {
+        match tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .context("no message within 30 s")?
+        {
+            Ok(message) => break message,
+            Err(error) => eprintln!("consumer reported (transient): {error}"),
+        }
+    };
     let headers = message
         .headers()
         .map(|h| {

@@ -761,14 +761,20 @@ mod tests {
     fn rejections_are_counted_for_good_across_transitions() {
         let (breaker, clock) = breaker(small_config());
         trip(&breaker);
-        assert!(call(&breaker, CallOutcome::Success, MS).is_err(), "OPEN fails fast");
+        assert!(
+            call(&breaker, CallOutcome::Success, MS).is_err(),
+            "OPEN fails fast"
+        );
         assert_eq!(breaker.snapshot().rejected_calls_total, 1);
         clock.advance(1001 * MS);
         succeed(&breaker);
         succeed(&breaker);
         let snapshot = breaker.snapshot();
         assert_eq!(snapshot.state, CircuitState::Closed);
-        assert_eq!(snapshot.not_permitted_calls, 0, "the window's count starts again");
+        assert_eq!(
+            snapshot.not_permitted_calls, 0,
+            "the window's count starts again"
+        );
         assert_eq!(snapshot.rejected_calls_total, 1, "the total does not");
         assert_eq!(snapshot.wait_in_open_ms, 1000);
     }
