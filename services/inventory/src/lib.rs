@@ -23,11 +23,9 @@ pub mod api;
 pub use faultline_kit::reply;
 pub mod store;
 
-use std::net::SocketAddr;
-
 use anyhow::Context;
 use axum::Router;
-use faultline_kit::config::{redact_url, ConfigErrors, EnvReader};
+use faultline_kit::config::{redact_url, ConfigErrors, EnvReader, HttpDatabaseConfig};
 use faultline_kit::db;
 use faultline_kit::health::ReadyCheck;
 use faultline_kit::server::{BoundServer, Server};
@@ -52,25 +50,12 @@ Environment variables:
   RUST_LOG                            log filter [default: info]";
 
 /// The service's configuration.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct InventoryConfig {
-    pub http_addr: SocketAddr,
-    /// Contains the password: show it only through [`redact_url`].
-    pub database_url: String,
-    pub database_max_connections: u32,
+    /// Listen address and database, as every HTTP service with a database reads them.
+    pub base: HttpDatabaseConfig,
     /// Serve the test-mode endpoints (`PUT /admin/stock/{sku}`).
     pub test_mode: bool,
-}
-
-impl std::fmt::Debug for InventoryConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InventoryConfig")
-            .field("http_addr", &self.http_addr)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("database_max_connections", &self.database_max_connections)
-            .field("test_mode", &self.test_mode)
-            .finish()
-    }
 }
 
 impl InventoryConfig {
@@ -82,22 +67,9 @@ impl InventoryConfig {
     /// Reads the variables through `env`; every bad one is reported at once.
     pub fn from_reader(mut env: EnvReader) -> Result<Self, ConfigErrors> {
         let config = Self {
-            http_addr: env.parse_or(
-                "HTTP_ADDR",
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                "a socket address such as 127.0.0.1:8080",
-            ),
-            database_url: env.postgres_url("DATABASE_URL"),
-            database_max_connections: env.parse_or(
-                "DATABASE_MAX_CONNECTIONS",
-                10,
-                "a whole number of connections",
-            ),
+            base: HttpDatabaseConfig::read(&mut env),
             test_mode: env.parse_or("TEST_MODE", false, "true or false"),
         };
-        if config.database_max_connections == 0 {
-            env.invalid("DATABASE_MAX_CONNECTIONS", "at least 1 connection");
-        }
         env.finish()?;
         Ok(config)
     }
@@ -118,13 +90,14 @@ pub fn router(state: AppState, test_mode: bool) -> Router {
 /// Connects to the database, runs the migrations and binds the listener; serve with
 /// [`BoundServer::run`]. [`BoundServer::local_addr`] tells where (useful with port 0).
 pub async fn bind(config: &InventoryConfig) -> anyhow::Result<BoundServer> {
-    tracing::info!(database = %redact_url(&config.database_url), test_mode = config.test_mode, "connecting to the database");
-    let pool = db::connect(&config.database_url, config.database_max_connections).await?;
+    let base = &config.base;
+    tracing::info!(database = %redact_url(&base.database_url), test_mode = config.test_mode, "connecting to the database");
+    let pool = db::connect(&base.database_url, base.database_max_connections).await?;
     db::migrate(&pool, &MIGRATOR).await?;
     let app = router(AppState { pool: pool.clone() }, config.test_mode);
     let server = Server::new(SERVICE, app)
         .ready_checks(vec![ReadyCheck::database(pool)])
-        .bind(config.http_addr)
+        .bind(base.http_addr)
         .await?;
     Ok(server)
 }

@@ -3,7 +3,7 @@
 //! `.faultline/images.env`:
 //! `source .faultline/images.env && cargo test -p faultline-inventory --test api`.
 
-use std::net::SocketAddr;
+use faultline_kit::config::HttpDatabaseConfig;
 use std::process::Command;
 
 use anyhow::{ensure, Context};
@@ -49,9 +49,7 @@ impl Running {
     /// Starts one more instance on the same database; its base URL.
     async fn serve(&mut self, test_mode: bool) -> anyhow::Result<String> {
         let config = InventoryConfig {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: self.infra.postgres_url("inventory")?,
-            database_max_connections: 10,
+            base: HttpDatabaseConfig::local(self.infra.postgres_url("inventory")?),
             test_mode,
         };
         let server = faultline_inventory::bind(&config).await?;

@@ -239,6 +239,59 @@ pub fn redact(variable: &str, value: &str) -> String {
     redact_url(value)
 }
 
+/// The settings every HTTP service with a database reads: `<PREFIX>_HTTP_ADDR` (default
+/// `127.0.0.1:0`, any free port), `<PREFIX>_DATABASE_URL` (required) and
+/// `<PREFIX>_DATABASE_MAX_CONNECTIONS` (default 10, at least 1). `Debug` hides the password.
+#[derive(Clone)]
+pub struct HttpDatabaseConfig {
+    pub http_addr: std::net::SocketAddr,
+    /// Contains the password: show it only through [`redact_url`].
+    pub database_url: String,
+    pub database_max_connections: u32,
+}
+
+impl HttpDatabaseConfig {
+    /// Reads the three variables through `env`, recording every bad one there.
+    pub fn read(env: &mut EnvReader) -> Self {
+        let config = Self {
+            http_addr: env.parse_or(
+                "HTTP_ADDR",
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                "a socket address such as 127.0.0.1:8080",
+            ),
+            database_url: env.postgres_url("DATABASE_URL"),
+            database_max_connections: env.parse_or(
+                "DATABASE_MAX_CONNECTIONS",
+                10,
+                "a whole number of connections",
+            ),
+        };
+        if config.database_max_connections == 0 {
+            env.invalid("DATABASE_MAX_CONNECTIONS", "at least 1 connection");
+        }
+        config
+    }
+
+    /// Any free port on 127.0.0.1, the default pool, and `database_url`: what tests start with.
+    pub fn local(database_url: impl Into<String>) -> Self {
+        Self {
+            http_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            database_max_connections: 10,
+        }
+    }
+}
+
+impl fmt::Debug for HttpDatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpDatabaseConfig")
+            .field("http_addr", &self.http_addr)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .finish()
+    }
+}
+
 /// `scheme://user:password@host/...` → `scheme://user:***@host/...`; other text unchanged.
 pub fn redact_url(value: &str) -> String {
     let Some(scheme_end) = value.find("://") else {

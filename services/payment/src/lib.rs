@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! let config = faultline_payment::PaymentConfig::from_env().map_err(anyhow::Error::msg)?;
+//! let config = faultline_payment::config_from_env().map_err(anyhow::Error::msg)?;
 //! faultline_payment::run(config, faultline_kit::server::shutdown_on_signals()).await
 //! # }
 //! ```
@@ -22,11 +22,9 @@ pub mod api;
 pub use faultline_kit::reply;
 pub mod store;
 
-use std::net::SocketAddr;
-
 use anyhow::Context;
 use axum::Router;
-use faultline_kit::config::{redact_url, ConfigErrors, EnvReader};
+use faultline_kit::config::{redact_url, ConfigErrors, EnvReader, HttpDatabaseConfig};
 use faultline_kit::db;
 use faultline_kit::health::ReadyCheck;
 use faultline_kit::server::{BoundServer, Server};
@@ -49,52 +47,19 @@ Environment variables:
   PAYMENT_DATABASE_MAX_CONNECTIONS  database pool size [default: 10]
   RUST_LOG                          log filter [default: info]";
 
-/// The service's configuration.
-#[derive(Clone)]
-pub struct PaymentConfig {
-    pub http_addr: SocketAddr,
-    /// Contains the password: show it only through [`redact_url`].
-    pub database_url: String,
-    pub database_max_connections: u32,
+/// The service's configuration: only what every HTTP service with a database reads.
+pub type PaymentConfig = HttpDatabaseConfig;
+
+/// Reads the `PAYMENT_*` variables of the process environment; every bad one is reported at once.
+pub fn config_from_env() -> Result<PaymentConfig, ConfigErrors> {
+    config_from_reader(EnvReader::from_env(ENV_PREFIX))
 }
 
-impl std::fmt::Debug for PaymentConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PaymentConfig")
-            .field("http_addr", &self.http_addr)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("database_max_connections", &self.database_max_connections)
-            .finish()
-    }
-}
-
-impl PaymentConfig {
-    /// Reads the `PAYMENT_*` variables of the process environment.
-    pub fn from_env() -> Result<Self, ConfigErrors> {
-        Self::from_reader(EnvReader::from_env(ENV_PREFIX))
-    }
-
-    /// Reads the variables through `env`; every bad one is reported at once.
-    pub fn from_reader(mut env: EnvReader) -> Result<Self, ConfigErrors> {
-        let config = Self {
-            http_addr: env.parse_or(
-                "HTTP_ADDR",
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                "a socket address such as 127.0.0.1:8080",
-            ),
-            database_url: env.postgres_url("DATABASE_URL"),
-            database_max_connections: env.parse_or(
-                "DATABASE_MAX_CONNECTIONS",
-                10,
-                "a whole number of connections",
-            ),
-        };
-        if config.database_max_connections == 0 {
-            env.invalid("DATABASE_MAX_CONNECTIONS", "at least 1 connection");
-        }
-        env.finish()?;
-        Ok(config)
-    }
+/// Reads the variables through `env`; every bad one is reported at once.
+pub fn config_from_reader(mut env: EnvReader) -> Result<PaymentConfig, ConfigErrors> {
+    let config = HttpDatabaseConfig::read(&mut env);
+    env.finish()?;
+    Ok(config)
 }
 
 /// What the handlers share.

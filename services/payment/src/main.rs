@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use faultline_payment::{PaymentConfig, ENVIRONMENT_HELP, SERVICE};
+use faultline_payment::{config_from_env, ENVIRONMENT_HELP, SERVICE};
 
 /// Charges and refunds orders, each at most once (idempotent by the Idempotency-Key header).
 ///
@@ -16,5 +16,5 @@ struct Cli {}
 
 fn main() -> ExitCode {
     Cli::parse();
-    faultline_kit::service::run_main(SERVICE, PaymentConfig::from_env(), faultline_payment::run)
+    faultline_kit::service::run_main(SERVICE, config_from_env(), faultline_payment::run)
 }

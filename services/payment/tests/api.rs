@@ -3,7 +3,6 @@
 //! `.faultline/images.env`:
 //! `source .faultline/images.env && cargo test -p faultline-payment --test api`.
 
-use std::net::SocketAddr;
 use std::process::Command;
 
 use anyhow::{ensure, Context};
@@ -33,11 +32,7 @@ impl Running {
             ..InfraConfig::with_clients(["payment"])
         })
         .await?;
-        let config = PaymentConfig {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: infra.postgres_url("payment")?,
-            database_max_connections: 10,
-        };
+        let config = PaymentConfig::local(infra.postgres_url("payment")?);
         let server = faultline_payment::bind(&config).await?;
         let base = format!("http://{}", server.local_addr());
         let shutdown = CancellationToken::new();
