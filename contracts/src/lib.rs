@@ -59,10 +59,12 @@
 
 pub mod catalogue;
 pub mod compat;
+pub mod consumer;
 pub mod error;
 pub mod matching;
 pub mod model;
 pub mod path;
+pub mod verify;
 
 pub use error::PactError;
 pub use matching::{

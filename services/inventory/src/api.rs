@@ -28,7 +28,8 @@ const RESERVE_SCOPE: &str = "POST /inventory/reservations";
 /// The longest SKU accepted.
 pub const MAX_SKU_LEN: usize = 64;
 
-/// The inventory routes; `PUT /admin/stock/{sku}` only with `test_mode`.
+/// The inventory routes; `PUT /admin/stock/{sku}` and `POST /admin/provider-states` only with
+/// `test_mode`.
 pub fn routes(state: AppState, test_mode: bool) -> Router {
     let mut router = Router::new()
         .route("/inventory/reservations", post(reserve))
@@ -42,7 +43,13 @@ pub fn routes(state: AppState, test_mode: bool) -> Router {
     if test_mode {
         router = router.route("/admin/stock/{sku}", put(set_stock));
     }
-    router.with_state(state)
+    let pool = state.pool.clone();
+    let router = router.with_state(state);
+    if test_mode {
+        router.merge(crate::states::provider_states(pool).router())
+    } else {
+        router
+    }
 }
 
 /// A validated reservation request.
@@ -229,6 +236,25 @@ async fn decide_reservation(
     )
     .with("sku", request.sku.clone())
     .with("available", available))
+}
+
+/// Reserves `quantity` of `sku` for `order_id` through the same decision as `POST
+/// /inventory/reservations` (without an idempotency key): what provider states use.
+pub(crate) async fn reserve_for_order(
+    pool: &sqlx::PgPool,
+    order_id: Uuid,
+    sku: &str,
+    quantity: i32,
+) -> Result<Reply, Reply> {
+    let request = ReserveRequest {
+        order_id,
+        sku: sku.to_string(),
+        quantity,
+    };
+    let mut tx = pool.begin().await?;
+    let reply = decide_reservation(&mut tx, &request).await?;
+    tx.commit().await?;
+    Ok(reply)
 }
 
 async fn release(State(state): State<AppState>, Path(order_id): Path<String>) -> Reply {

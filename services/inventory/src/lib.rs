@@ -21,6 +21,7 @@
 
 pub mod api;
 pub use faultline_kit::reply;
+pub mod states;
 pub mod store;
 
 use anyhow::Context;
@@ -45,17 +46,17 @@ pub const ENVIRONMENT_HELP: &str = "\
 Environment variables:
   INVENTORY_DATABASE_URL              postgres://user:password@host:port/database (required)
   INVENTORY_HTTP_ADDR                 listen address [default: 127.0.0.1:0, any free port]
-  INVENTORY_TEST_MODE                 true enables PUT /admin/stock/{sku} [default: false]
+  INVENTORY_TEST_MODE                 true enables PUT /admin/stock/{sku} and
+                                      POST /admin/provider-states [default: false]
   INVENTORY_DATABASE_MAX_CONNECTIONS  database pool size [default: 10]
   RUST_LOG                            log filter [default: info]";
 
 /// The service's configuration.
 #[derive(Debug, Clone)]
 pub struct InventoryConfig {
-    /// Listen address and database, as every HTTP service with a database reads them.
+    /// Listen address, database and test mode (`PUT /admin/stock/{sku}`, provider states),
+    /// as every HTTP service with a database reads them.
     pub base: HttpDatabaseConfig,
-    /// Serve the test-mode endpoints (`PUT /admin/stock/{sku}`).
-    pub test_mode: bool,
 }
 
 impl InventoryConfig {
@@ -68,7 +69,6 @@ impl InventoryConfig {
     pub fn from_reader(mut env: EnvReader) -> Result<Self, ConfigErrors> {
         let config = Self {
             base: HttpDatabaseConfig::read(&mut env),
-            test_mode: env.parse_or("TEST_MODE", false, "true or false"),
         };
         env.finish()?;
         Ok(config)
@@ -91,10 +91,10 @@ pub fn router(state: AppState, test_mode: bool) -> Router {
 /// [`BoundServer::run`]. [`BoundServer::local_addr`] tells where (useful with port 0).
 pub async fn bind(config: &InventoryConfig) -> anyhow::Result<BoundServer> {
     let base = &config.base;
-    tracing::info!(database = %redact_url(&base.database_url), test_mode = config.test_mode, "connecting to the database");
+    tracing::info!(database = %redact_url(&base.database_url), test_mode = base.test_mode, "connecting to the database");
     let pool = db::connect(&base.database_url, base.database_max_connections).await?;
     db::migrate(&pool, &MIGRATOR).await?;
-    let app = router(AppState { pool: pool.clone() }, config.test_mode);
+    let app = router(AppState { pool: pool.clone() }, base.test_mode);
     let server = Server::new(SERVICE, app)
         .ready_checks(vec![ReadyCheck::database(pool)])
         .bind(base.http_addr)

@@ -49,8 +49,10 @@ impl Running {
     /// Starts one more instance on the same database; its base URL.
     async fn serve(&mut self, test_mode: bool) -> anyhow::Result<String> {
         let config = InventoryConfig {
-            base: HttpDatabaseConfig::local(self.infra.postgres_url("inventory")?),
-            test_mode,
+            base: HttpDatabaseConfig {
+                test_mode,
+                ..HttpDatabaseConfig::local(self.infra.postgres_url("inventory")?)
+            },
         };
         let server = faultline_inventory::bind(&config).await?;
         let base = format!("http://{}", server.local_addr());

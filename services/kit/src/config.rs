@@ -241,17 +241,20 @@ pub fn redact(variable: &str, value: &str) -> String {
 
 /// The settings every HTTP service with a database reads: `<PREFIX>_HTTP_ADDR` (default
 /// `127.0.0.1:0`, any free port), `<PREFIX>_DATABASE_URL` (required) and
-/// `<PREFIX>_DATABASE_MAX_CONNECTIONS` (default 10, at least 1). `Debug` hides the password.
+/// `<PREFIX>_DATABASE_MAX_CONNECTIONS` (default 10, at least 1) and `<PREFIX>_TEST_MODE`
+/// (default false: the test-mode `/admin/...` endpoints stay off). `Debug` hides the password.
 #[derive(Clone)]
 pub struct HttpDatabaseConfig {
     pub http_addr: std::net::SocketAddr,
     /// Contains the password: show it only through [`redact_url`].
     pub database_url: String,
     pub database_max_connections: u32,
+    /// Serve the test-mode endpoints (provider states, seeding); never in production.
+    pub test_mode: bool,
 }
 
 impl HttpDatabaseConfig {
-    /// Reads the three variables through `env`, recording every bad one there.
+    /// Reads the four variables through `env`, recording every bad one there.
     pub fn read(env: &mut EnvReader) -> Self {
         let config = Self {
             http_addr: env.parse_or(
@@ -265,6 +268,7 @@ impl HttpDatabaseConfig {
                 10,
                 "a whole number of connections",
             ),
+            test_mode: env.parse_or("TEST_MODE", false, "true or false"),
         };
         if config.database_max_connections == 0 {
             env.invalid("DATABASE_MAX_CONNECTIONS", "at least 1 connection");
@@ -278,6 +282,7 @@ impl HttpDatabaseConfig {
             http_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.into(),
             database_max_connections: 10,
+            test_mode: false,
         }
     }
 }
@@ -288,6 +293,7 @@ impl fmt::Debug for HttpDatabaseConfig {
             .field("http_addr", &self.http_addr)
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
+            .field("test_mode", &self.test_mode)
             .finish()
     }
 }

@@ -8,6 +8,7 @@
 //! - [`kafka`]: idempotent producer; consumer committing after success, with a dead-letter topic.
 //! - [`outbox`]: the transactional outbox and the relay that publishes it.
 //! - [`idempotency`]: idempotency keys for requests, processed-event records for consumers.
+//! - [`provider_states`]: the test-mode `POST /admin/provider-states` endpoint for contract verification.
 //! - [`reply`]: what a handler answers (status + JSON, replayable by idempotency keys) and body checks.
 //! - [`telemetry`]: JSON logs with trace ids; the HTTP middleware for traces, logs and metrics.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
@@ -23,6 +24,7 @@ pub mod idempotency;
 pub mod kafka;
 pub mod metrics;
 pub mod outbox;
+pub mod provider_states;
 pub mod reply;
 pub mod resilience;
 pub mod server;

@@ -20,6 +20,7 @@
 pub mod api;
 pub mod clients;
 pub mod saga;
+pub mod states;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -70,6 +71,7 @@ Environment (every bad variable is reported at once):
   ORDER_STEP_BACKOFF_MS         saga: first retry backoff ceiling          [200]
   ORDER_STEP_BACKOFF_MAX_MS     saga: backoff cap (compensations retry
                                 forever at this pace)                      [2000]
+  ORDER_TEST_MODE               true enables POST /admin/provider-states   [false]
   RUST_LOG                      log filter                                 [info]";
 
 /// The order service's configuration, from `ORDER_*` variables.
@@ -92,6 +94,8 @@ pub struct Config {
     /// calls, probes again after 5 s) rather than Resilience4j's production defaults.
     pub circuit_breaker: CircuitBreakerConfig,
     pub saga: SagaSettings,
+    /// Serve `POST /admin/provider-states` (contract verification); never in production.
+    pub test_mode: bool,
 }
 
 impl Config {
@@ -174,6 +178,7 @@ impl Config {
                 retry_base_delay: env.millis_or("STEP_BACKOFF_MS", Duration::from_millis(200)),
                 retry_max_delay: env.millis_or("STEP_BACKOFF_MAX_MS", Duration::from_secs(2)),
             },
+            test_mode: env.parse_or("TEST_MODE", false, "true or false"),
         };
         for (name, zero) in [
             ("DB_MAX_CONNECTIONS", config.db_max_connections == 0),
@@ -273,10 +278,13 @@ impl Service {
             sagas.submit(order_id);
         }
 
-        let app = api::router(api::ApiState {
-            store,
+        let mut app = api::router(api::ApiState {
+            store: store.clone(),
             sagas: sagas.clone(),
         });
+        if config.test_mode {
+            app = app.merge(states::provider_states(store).router());
+        }
         let server = Server::new("order", app)
             .ready_checks(vec![
                 ReadyCheck::database(pool),

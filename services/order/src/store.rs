@@ -294,36 +294,26 @@ impl Store {
             idempotency::Begin::InProgress => return Ok(CreateOutcome::InProgress),
             idempotency::Begin::Conflict => return Ok(CreateOutcome::KeyReused),
         }
-        let order_id = Uuid::new_v4();
-        let row = sqlx::query(concat!(
-            "INSERT INTO orders AS o (order_id, customer_id, sku, quantity, amount_cents, card, status)
-             VALUES ($1, $2, $3, $4, $5, $6, 'PENDING') RETURNING ",
-            order_columns!()
-        ))
-        .bind(order_id)
-        .bind(&new_order.customer_id)
-        .bind(&new_order.sku)
-        .bind(new_order.quantity)
-        .bind(new_order.amount_cents)
-        .bind(&new_order.card)
-        .fetch_one(&mut *tx)
-        .await?;
-        let order = order_from_row(&row)?;
+        let order = insert_order(&mut tx, new_order).await?;
+        let order_id = order.order_id;
         sqlx::query("INSERT INTO sagas (order_id, step) VALUES ($1, 'RESERVE')")
             .bind(order_id)
             .execute(&mut *tx)
             .await?;
-        outbox::enqueue(
-            &mut tx,
-            ORDERS_TOPIC,
-            &order_id.to_string(),
-            &order.event("OrderCreated"),
-        )
-        .await?;
         let body = json!({"order_id": order_id, "status": "PENDING"});
         idempotency::complete(&mut tx, CREATE_SCOPE, idempotency_key, 202, &body).await?;
         tx.commit().await?;
         Ok(CreateOutcome::Created { order_id, body })
+    }
+
+    /// Creates a PENDING order and its OrderCreated event, in one transaction, with no saga
+    /// and no idempotency key: nothing will move it on. Test mode only (provider states); the
+    /// order then ends by [`Store::confirm`] / [`Store::cancel`] like any other.
+    pub async fn create_unsupervised(&self, new_order: &NewOrder) -> Result<Order, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let order = insert_order(&mut tx, new_order).await?;
+        tx.commit().await?;
+        Ok(order)
     }
 
     /// The order `order_id`, if it exists.
@@ -502,4 +492,31 @@ async fn finish_order(
     .fetch_optional(conn)
     .await?;
     row.as_ref().map(order_from_row).transpose()
+}
+
+/// Inserts a PENDING order and enqueues its OrderCreated event, inside the caller's transaction.
+async fn insert_order(conn: &mut PgConnection, new_order: &NewOrder) -> Result<Order, sqlx::Error> {
+    let order_id = Uuid::new_v4();
+    let row = sqlx::query(concat!(
+        "INSERT INTO orders AS o (order_id, customer_id, sku, quantity, amount_cents, card, status)
+         VALUES ($1, $2, $3, $4, $5, $6, 'PENDING') RETURNING ",
+        order_columns!()
+    ))
+    .bind(order_id)
+    .bind(&new_order.customer_id)
+    .bind(&new_order.sku)
+    .bind(new_order.quantity)
+    .bind(new_order.amount_cents)
+    .bind(&new_order.card)
+    .fetch_one(&mut *conn)
+    .await?;
+    let order = order_from_row(&row)?;
+    outbox::enqueue(
+        conn,
+        ORDERS_TOPIC,
+        &order_id.to_string(),
+        &order.event("OrderCreated"),
+    )
+    .await?;
+    Ok(order)
 }

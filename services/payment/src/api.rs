@@ -152,6 +152,25 @@ async fn claim_key(
     )
 }
 
+/// Charges `order_id` through the same decision as `POST /payments/charges` (without an
+/// idempotency key): what provider states use.
+pub(crate) async fn charge_for_order(
+    pool: &sqlx::PgPool,
+    order_id: Uuid,
+    amount_cents: i64,
+    card: &str,
+) -> Result<Reply, Reply> {
+    let request = ChargeRequest {
+        order_id,
+        amount_cents,
+        card: card.to_string(),
+    };
+    let mut tx = pool.begin().await?;
+    let reply = decide_charge(&mut tx, &request).await?;
+    tx.commit().await?;
+    Ok(reply)
+}
+
 /// Charges, declines or refuses, inside the caller's transaction.
 async fn decide_charge(conn: &mut PgConnection, request: &ChargeRequest) -> Result<Reply, Reply> {
     store::lock_order(conn, request.order_id).await?;

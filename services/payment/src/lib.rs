@@ -20,6 +20,7 @@
 
 pub mod api;
 pub use faultline_kit::reply;
+pub mod states;
 pub mod store;
 
 use anyhow::Context;
@@ -45,6 +46,7 @@ Environment variables:
   PAYMENT_DATABASE_URL              postgres://user:password@host:port/database (required)
   PAYMENT_HTTP_ADDR                 listen address [default: 127.0.0.1:0, any free port]
   PAYMENT_DATABASE_MAX_CONNECTIONS  database pool size [default: 10]
+  PAYMENT_TEST_MODE                 true enables POST /admin/provider-states [default: false]
   RUST_LOG                          log filter [default: info]";
 
 /// The service's configuration: only what every HTTP service with a database reads.
@@ -68,9 +70,16 @@ pub struct AppState {
     pub pool: PgPool,
 }
 
-/// The service's own routes (the server adds health, metrics and the telemetry middleware).
-pub fn router(state: AppState) -> Router {
-    api::routes(state)
+/// The service's own routes, with `POST /admin/provider-states` when `test_mode` (the server
+/// adds health, metrics and the telemetry middleware).
+pub fn router(state: AppState, test_mode: bool) -> Router {
+    let pool = state.pool.clone();
+    let routes = api::routes(state);
+    if test_mode {
+        routes.merge(states::provider_states(pool).router())
+    } else {
+        routes
+    }
 }
 
 /// Connects to the database, runs the migrations and binds the listener; serve with
@@ -79,10 +88,13 @@ pub async fn bind(config: &PaymentConfig) -> anyhow::Result<BoundServer> {
     tracing::info!(database = %redact_url(&config.database_url), "connecting to the database");
     let pool = db::connect(&config.database_url, config.database_max_connections).await?;
     db::migrate(&pool, &MIGRATOR).await?;
-    let server = Server::new(SERVICE, router(AppState { pool: pool.clone() }))
-        .ready_checks(vec![ReadyCheck::database(pool)])
-        .bind(config.http_addr)
-        .await?;
+    let server = Server::new(
+        SERVICE,
+        router(AppState { pool: pool.clone() }, config.test_mode),
+    )
+    .ready_checks(vec![ReadyCheck::database(pool)])
+    .bind(config.http_addr)
+    .await?;
     Ok(server)
 }
 
