@@ -61,6 +61,7 @@ pub mod catalogue;
 pub mod compat;
 pub mod consumer;
 pub mod error;
+pub mod files;
 pub mod matching;
 pub mod model;
 pub mod path;

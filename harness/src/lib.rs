@@ -4,6 +4,8 @@
 //!   run's own, or external servers), with each client's links running through Toxiproxy.
 //! - [`stack`] runs the reference system on it: five service processes, every link through
 //!   Toxiproxy, processes that can be killed, paused and restarted.
+//! - [`contracts`] verifies pact files against the running reference system
+//!   (`faultline contracts verify`).
 //! - [`bench`] measures how long that takes (`faultline bench infra`).
 //! - A chaos run ([`runner`]) drives the stack with a [`workload`] while a [`nemesis`] injects a
 //!   scenario's faults, records both in a [`history`], and hands it to the [`checkers`].
@@ -13,6 +15,7 @@
 
 pub mod bench;
 pub mod checkers;
+pub mod contracts;
 pub mod history;
 pub mod infra;
 pub mod nemesis;

@@ -442,6 +442,14 @@ impl MessageBuilder {
                                 .rules
                                 .insert(Category::Metadata, key.clone(), rules);
                         }
+                        if let Some(generator) = marked.generator {
+                            extracted
+                                .generators
+                                .categories
+                                .entry(Category::Metadata)
+                                .or_default()
+                                .insert(key.clone(), generator);
+                        }
                         marked.example
                     }
                     None => value.clone(),

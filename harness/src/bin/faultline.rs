@@ -38,7 +38,7 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// Contracts: event schema compatibility.
+    /// Contracts: provider verification of pact files, schema and pact compatibility.
     Contracts {
         #[command(subcommand)]
         command: ContractsCommand,
@@ -47,6 +47,29 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ContractsCommand {
+    /// Verify pact files against the real providers: starts the reference system (real
+    /// Postgres, Kafka, Toxiproxy; services in test mode), sets each interaction's provider
+    /// states, replays it, reads message interactions from Kafka. Writes verification.json and
+    /// verification.junit.xml. Exit 0 when every interaction holds, 1 when one fails, 2 for
+    /// unreadable pacts (nothing is started), 130 when interrupted.
+    Verify {
+        /// Only the pacts whose provider is P.
+        #[arg(long)]
+        provider: Option<String>,
+        /// A folder of *.json pact files, or one file [default: contracts/pacts].
+        #[arg(long)]
+        pacts: Option<PathBuf>,
+        /// Verify against this already running provider instead of starting the reference
+        /// system (needs --provider; states go to URL/admin/provider-states).
+        #[arg(long, requires = "provider")]
+        provider_url: Option<String>,
+        /// With --provider-url: Kafka bootstrap servers to read the provider's messages from.
+        #[arg(long, requires = "provider_url")]
+        kafka_bootstrap: Option<String>,
+        /// Where the results go [default: reports/contracts-<unix time>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Compare two versions of an event's JSON Schema; exit 0 when compatible, 1 when a
     /// change breaks (each shown with a counterexample payload), 2 for unreadable input.
     Diff {
@@ -150,6 +173,19 @@ async fn main() -> ExitCode {
     } = cli.command
     {
         return contracts_diff(&old, &new, mode, &history, json);
+    }
+    if let Command::Contracts {
+        command:
+            ContractsCommand::Verify {
+                provider,
+                pacts,
+                provider_url,
+                kafka_bootstrap,
+                out,
+            },
+    } = cli.command
+    {
+        return contracts_verify(provider, pacts, provider_url, kafka_bootstrap, out).await;
     }
     if let Command::Chaos {
         command: ChaosCommand::Run { path, seed, out },
@@ -450,6 +486,98 @@ async fn stack_up(
     let took = stack.shutdown().await?;
     eprintln!("torn down in {:.1} s", took.as_secs_f64());
     Ok(())
+}
+
+/// `contracts/pacts` of the working directory, or of the source tree this binary was built from.
+fn shipped_pacts() -> PathBuf {
+    let local = PathBuf::from("contracts/pacts");
+    if local.is_dir() {
+        local
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/pacts"))
+    }
+}
+
+/// `faultline contracts verify`; see its help for the exit codes.
+async fn contracts_verify(
+    provider: Option<String>,
+    pacts: Option<PathBuf>,
+    provider_url: Option<String>,
+    kafka_bootstrap: Option<String>,
+    out: Option<PathBuf>,
+) -> ExitCode {
+    use faultline_contracts::verify::ProviderTarget;
+    use faultline_harness::contracts::{self, KafkaMessages};
+    use faultline_harness::stack::{Stack, StackConfig};
+
+    let dir = pacts.unwrap_or_else(shipped_pacts);
+    let mut pacts = match faultline_contracts::files::read_pacts(&dir) {
+        Ok(pacts) => pacts,
+        Err(error) => {
+            eprintln!("error: {error}\nnothing was started");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(provider) = &provider {
+        pacts.retain(|(_, pact)| &pact.provider.name == provider);
+        if pacts.is_empty() {
+            eprintln!(
+                "error: no pact in {} has provider {provider:?}\nnothing was started",
+                dir.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let out = out.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("reports/contracts-{now}"))
+    });
+    let work = async {
+        let mut overrides = std::collections::BTreeMap::new();
+        if let (Some(url), Some(provider)) = (&provider_url, &provider) {
+            let mut target = ProviderTarget::http(provider, url);
+            if let Some(bootstrap) = &kafka_bootstrap {
+                target = target.with_messages(std::sync::Arc::new(KafkaMessages::new(bootstrap)));
+            }
+            overrides.insert(provider.clone(), target);
+            return Ok::<_, anyhow::Error>(contracts::verify_pacts(None, &pacts, &overrides).await);
+        }
+        eprintln!("starting the reference system (Postgres, Kafka, Toxiproxy, five services)…");
+        let stack = Stack::start(StackConfig::default()).await?;
+        let report = contracts::verify_pacts(Some(&stack), &pacts, &overrides).await;
+        stack.shutdown().await?;
+        Ok(report)
+    };
+    let report = match until_interrupted(work).await {
+        Some(Ok(report)) => report,
+        Some(Err(error)) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+        None => {
+            eprintln!("interrupted: removing this run's containers and network");
+            if let Err(error) = infra::remove_own_resources().await {
+                eprintln!("error: cleanup after interrupt: {error:#} (the next run sweeps them)");
+            }
+            return ExitCode::from(130);
+        }
+    };
+    print!("{}", report.to_text());
+    if let Err(error) = contracts::write_report(&report, &out) {
+        eprintln!("error: writing the results to {}: {error}", out.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "wrote {0}/verification.json and {0}/verification.junit.xml",
+        out.display()
+    );
+    if report.holds() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `faultline contracts diff`: exit 0 when compatible, 1 when something breaks (or a

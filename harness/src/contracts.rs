@@ -1,0 +1,250 @@
+//! Contract verification against the running reference system: every pact's provider is the
+//! stack's service of that name, its states set through the service's test-mode
+//! `POST /admin/provider-states`, its messages read from the real Kafka topic
+//! ([`KafkaMessages`]). `faultline contracts verify` is [`verify_pacts`] plus the output files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use faultline_contracts::verify::{
+    ActualMessage, BoxFuture, InteractionResult, MessageSource, Outcome, PactResult,
+    ProviderTarget, Report, Verifier,
+};
+use faultline_contracts::Pact;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Map, Value};
+
+use crate::infra::HARNESS_CLIENT;
+use crate::stack::Stack;
+
+/// Reads the messages providers publish from real Kafka topics, without a consumer group
+/// (nothing is committed, nothing competes with the services' consumers).
+#[derive(Debug, Clone)]
+pub struct KafkaMessages {
+    bootstrap: String,
+}
+
+impl KafkaMessages {
+    pub fn new(bootstrap: impl Into<String>) -> Self {
+        Self {
+            bootstrap: bootstrap.into(),
+        }
+    }
+
+    fn consumer(&self) -> Result<BaseConsumer, String> {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("group.id", "faultline-contract-verifier")
+            .set("enable.auto.commit", "false")
+            .set("log_level", "3")
+            .create()
+            .map_err(|e| format!("creating a Kafka consumer for {}: {e}", self.bootstrap))
+    }
+
+    /// Partition → high watermark of `topic` now (empty when the topic does not exist yet).
+    fn ends(consumer: &BaseConsumer, topic: &str) -> Result<BTreeMap<i32, i64>, String> {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map_err(|e| format!("reading the metadata of topic {topic}: {e}"))?;
+        let mut ends = BTreeMap::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
+                .map_err(|e| format!("reading the end of {topic}/{}: {e}", partition.id()))?;
+            ends.insert(partition.id(), high);
+        }
+        Ok(ends)
+    }
+
+    fn read_since(
+        &self,
+        topic: &str,
+        mark: &Value,
+        key: Option<&str>,
+    ) -> Result<Vec<ActualMessage>, String> {
+        let consumer = self.consumer()?;
+        let ends = Self::ends(&consumer, topic)?;
+        let mut assignment = TopicPartitionList::new();
+        let mut remaining = BTreeMap::new();
+        for (&partition, &end) in &ends {
+            let start = mark
+                .get(partition.to_string())
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            if start < end {
+                assignment
+                    .add_partition_offset(topic, partition, Offset::Offset(start))
+                    .map_err(|e| e.to_string())?;
+                remaining.insert(partition, end);
+            }
+        }
+        let mut found = Vec::new();
+        if remaining.is_empty() {
+            return Ok(found);
+        }
+        consumer.assign(&assignment).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !remaining.is_empty() && Instant::now() < deadline {
+            let Some(polled) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            // Transient reports (a partition not yet in the client's metadata) are retried.
+            let Ok(record) = polled else { continue };
+            if let Some(&end) = remaining.get(&record.partition()) {
+                if record.offset() + 1 >= end {
+                    remaining.remove(&record.partition());
+                }
+            }
+            let record_key = record
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned());
+            if key.is_some() && record_key.as_deref() != key {
+                continue;
+            }
+            let payload = record.payload().unwrap_or_default();
+            let contents = serde_json::from_slice(payload)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()));
+            let mut metadata = BTreeMap::from([("topic".to_string(), json!(topic))]);
+            if let Some(k) = record_key {
+                metadata.insert("key".into(), json!(k));
+            }
+            if let Some(headers) = record.headers() {
+                for header in headers.iter() {
+                    let value = header.value.unwrap_or_default();
+                    metadata.insert(
+                        header.key.to_string(),
+                        json!(String::from_utf8_lossy(value)),
+                    );
+                }
+            }
+            found.push(ActualMessage { contents, metadata });
+        }
+        Ok(found)
+    }
+}
+
+impl MessageSource for KafkaMessages {
+    fn mark<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Value, String>> {
+        let this = self.clone();
+        let topic = topic.to_string();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let consumer = this.consumer()?;
+                let ends = Self::ends(&consumer, &topic)?;
+                Ok(Value::Object(
+                    ends.into_iter()
+                        .map(|(p, end)| (p.to_string(), json!(end)))
+                        .collect::<Map<_, _>>(),
+                ))
+            })
+            .await
+            .map_err(|e| format!("the Kafka reader stopped: {e}"))?
+        })
+    }
+
+    fn since<'a>(
+        &'a self,
+        topic: &'a str,
+        mark: &'a Value,
+        key: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<ActualMessage>, String>> {
+        let this = self.clone();
+        let (topic, mark, key) = (topic.to_string(), mark.clone(), key.map(str::to_string));
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.read_since(&topic, &mark, key.as_deref()))
+                .await
+                .map_err(|e| format!("the Kafka reader stopped: {e}"))?
+        })
+    }
+}
+
+/// The services of the reference system a pact may name as its provider.
+pub const PROVIDERS: [&str; 5] = ["gateway", "order", "payment", "inventory", "notification"];
+
+/// The verification target for `provider` on `stack` (its messages read from Kafka).
+pub fn target(stack: &Stack, provider: &str) -> Option<ProviderTarget> {
+    let url = stack.service_url(provider).ok()?;
+    let mut target = ProviderTarget::http(provider, &url);
+    if let Ok(bootstrap) = stack.infra().kafka_bootstrap(HARNESS_CLIENT) {
+        target = target.with_messages(Arc::new(KafkaMessages::new(bootstrap)));
+    }
+    Some(target)
+}
+
+/// Verifies `pacts` against `stack` (or, for a provider in `overrides`, against that target).
+pub async fn verify_pacts(
+    stack: Option<&Stack>,
+    pacts: &[(PathBuf, Pact)],
+    overrides: &BTreeMap<String, ProviderTarget>,
+) -> Report {
+    let verifier = Verifier::new();
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for (path, pact) in pacts {
+        let name = &pact.provider.name;
+        let source = path.display().to_string();
+        let found = overrides
+            .get(name)
+            .cloned()
+            .or_else(|| stack.and_then(|s| target(s, name)));
+        let result = match found {
+            Some(target) => verifier.verify_pact(pact, &source, &target).await,
+            None => unknown_provider(pact, &source),
+        };
+        results.push(result);
+    }
+    Report {
+        pacts: results,
+        duration: started.elapsed(),
+    }
+}
+
+fn unknown_provider(pact: &Pact, source: &str) -> PactResult {
+    let why = format!(
+        "no provider named {:?} to verify against (the reference system has {})",
+        pact.provider.name,
+        PROVIDERS.join(", ")
+    );
+    PactResult {
+        source: source.to_string(),
+        consumer: pact.consumer.name.clone(),
+        provider: pact.provider.name.clone(),
+        interactions: pact
+            .interactions
+            .iter()
+            .map(|i| InteractionResult {
+                description: i.description().to_string(),
+                kind: i.kind().to_string(),
+                provider_states: i
+                    .info()
+                    .provider_states
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect(),
+                pending: i.info().pending,
+                outcome: Outcome::Error(why.clone()),
+                duration: Duration::ZERO,
+            })
+            .collect(),
+        duration: Duration::ZERO,
+    }
+}
+
+/// Writes `verification.json` and `verification.junit.xml` into `dir`, each atomically.
+pub fn write_report(report: &Report, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(&report.to_json()).expect("JSON always serialises");
+    for (name, text) in [
+        ("verification.json", json),
+        ("verification.junit.xml", report.to_junit()),
+    ] {
+        let temporary = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&temporary, text)?;
+        std::fs::rename(&temporary, dir.join(name))?;
+    }
+    Ok(())
+}
