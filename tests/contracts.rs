@@ -1,0 +1,212 @@
+//! The reference system's contracts against the real providers (five service processes on
+//! real Postgres and Kafka, started by the harness in test mode).
+//!
+//! Needs the service binaries (`cargo build --workspace --bins`) and the images of `ci/setup`;
+//! the interoperability test also needs the official `pact_verifier_cli` (`pact-verifier`),
+//! which `ci/setup` installs into `.faultline/tools/bin`.
+//!
+//! Each test starts its own stack; a lock keeps them from running at once on a small machine.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use faultline_contracts::files::read_pacts;
+use faultline_contracts::verify::{Outcome, ProviderTarget, Report};
+use faultline_contracts::Pact;
+use faultline_harness::contracts::{verify_pacts, write_report};
+use faultline_harness::stack::{Stack, StackConfig};
+use serde_json::Value;
+
+static ONE_STACK_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ONE_STACK_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn committed_pacts() -> Vec<(PathBuf, Pact)> {
+    read_pacts(&workspace().join("contracts/pacts")).expect("the committed pacts read")
+}
+
+fn pact_named(name: &str) -> Vec<(PathBuf, Pact)> {
+    committed_pacts()
+        .into_iter()
+        .filter(|(path, _)| path.file_name().is_some_and(|f| f == name))
+        .collect()
+}
+
+/// Outcome per (pact file, interaction), `true` for passed.
+fn verdicts(report: &Report) -> BTreeMap<(String, String), bool> {
+    report
+        .pacts
+        .iter()
+        .flat_map(|p| {
+            let file = Path::new(&p.source)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            p.interactions.iter().map(move |i| {
+                (
+                    (file.clone(), i.description.clone()),
+                    i.outcome == Outcome::Passed,
+                )
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_committed_pact_verifies_against_the_real_providers() {
+    let _serial = lock();
+    let pacts = committed_pacts();
+    let names: Vec<String> = pacts
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "gateway-order.json",
+            "notification-order.json",
+            "order-inventory.json",
+            "order-payment.json"
+        ]
+    );
+    let stack = Stack::start(StackConfig::default()).await.unwrap();
+    let report = verify_pacts(Some(&stack), &pacts, &BTreeMap::new()).await;
+    stack.shutdown().await.unwrap();
+    assert!(report.holds(), "{}", report.to_text());
+    let (interactions, passed, ..) = report.counts();
+    assert_eq!(interactions, passed);
+    assert!(interactions >= 14, "{}", report.to_text());
+    let kinds: Vec<&str> = report
+        .pacts
+        .iter()
+        .flat_map(|p| p.interactions.iter().map(|i| i.kind.as_str()))
+        .collect();
+    assert!(kinds.contains(&"Asynchronous/Messages") && kinds.contains(&"Synchronous/HTTP"));
+
+    let out = std::env::temp_dir().join(format!("faultline-verification-{}", std::process::id()));
+    write_report(&report, &out).unwrap();
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("verification.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["summary"]["interactions"], interactions);
+    let junit = std::fs::read_to_string(out.join("verification.junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), interactions);
+    assert!(!junit.contains("<failure"));
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+/// A payment that renamed `status` to `state` and answers charges with 200 instead of 201:
+/// a proxy in front of the real one that rewrites the answers of `POST /payments/charges`.
+#[derive(Clone)]
+struct Rewriter {
+    upstream: String,
+    client: reqwest::Client,
+}
+
+async fn rewrite(State(proxy): State<Rewriter>, request: Request) -> Response {
+    let method = request.method().clone();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let headers: HeaderMap = request.headers().clone();
+    let body: Bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let mut forward = proxy
+        .client
+        .request(method.clone(), format!("{}{path}", proxy.upstream))
+        .body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            forward = forward.header(name, value);
+        }
+    }
+    let Ok(answer) = forward.send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let mut status = answer.status();
+    let bytes = answer.bytes().await.unwrap_or_default();
+    let mut body = bytes.to_vec();
+    if method == "POST" && path.starts_with("/payments/charges") {
+        if let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(&bytes) {
+            if let Some(value) = fields.remove("status") {
+                fields.insert("state".into(), value);
+            }
+            body = serde_json::to_vec(&fields).unwrap();
+        }
+        if status == StatusCode::CREATED {
+            status = StatusCode::OK;
+        }
+    }
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+async fn rewriting_payment(upstream: String) -> String {
+    let app = axum::Router::new().fallback(rewrite).with_state(Rewriter {
+        upstream,
+        client: reqwest::Client::new(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn a_provider_that_renames_a_field_and_changes_a_status_fails_naming_interaction_and_path() {
+    let _serial = lock();
+    let stack = Stack::start(StackConfig::default()).await.unwrap();
+    let broken = rewriting_payment(stack.service_url("payment").unwrap()).await;
+    let overrides = BTreeMap::from([(
+        "payment".to_string(),
+        ProviderTarget::http("payment", &broken),
+    )]);
+    let report = verify_pacts(Some(&stack), &pact_named("order-payment.json"), &overrides).await;
+    stack.shutdown().await.unwrap();
+
+    assert!(!report.holds());
+    let text = report.to_text();
+    let charge = &report.pacts[0].interactions[0];
+    assert_eq!(charge.description, "a charge of an order");
+    let Outcome::Failed(mismatches) = &charge.outcome else {
+        panic!("the charge fails: {text}")
+    };
+    let paths: Vec<(String, &str)> = mismatches
+        .iter()
+        .map(|m| (m.part.to_string(), m.path.as_str()))
+        .collect();
+    assert!(paths.contains(&("body".to_string(), "$.status")), "{text}");
+    assert!(paths.iter().any(|(part, _)| part == "status"), "{text}");
+    let problems = charge.problems().join("\n");
+    assert!(
+        problems.contains("interaction \"a charge of an order\""),
+        "{problems}"
+    );
+    assert!(problems.contains("$.status"), "{problems}");
+    // The refund, which the change does not touch, still holds.
+    let refund = &report.pacts[0].interactions[2];
+    assert_eq!(
+        (refund.description.as_str(), &refund.outcome),
+        ("a refund of a charged order", &Outcome::Passed)
+    );
+}
