@@ -210,3 +210,65 @@ async fn a_provider_that_renames_a_field_and_changes_a_status_fails_naming_inter
         ("a refund of a charged order", &Outcome::Passed)
     );
 }
+
+/// Faultline's verdicts on one pact, by interaction description.
+fn by_description(report: &Report) -> BTreeMap<String, bool> {
+    verdicts(report)
+        .into_iter()
+        .map(|((_, description), passed)| (description, passed))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_official_pact_verifier_gives_the_same_verdicts_as_faultline_on_the_same_files() {
+    let _serial = lock();
+    let binary = faultline_harness::contracts::pact_verifier_binary();
+    assert!(
+        binary.is_file(),
+        "{} is missing: ci/setup installs pact_verifier_cli there (or set FAULTLINE_PACT_VERIFIER)",
+        binary.display()
+    );
+    let stack = Stack::start(StackConfig::default()).await.unwrap();
+    let broken_payment = rewriting_payment(stack.service_url("payment").unwrap()).await;
+    // The HTTP pacts: the official verifier asks providers for messages over HTTP, which the
+    // reference system's Kafka producer does not serve, so the message pact is faultline's only.
+    let cases = [
+        ("gateway-order.json", None),
+        ("order-inventory.json", None),
+        ("order-payment.json", None),
+        ("order-payment.json", Some(broken_payment)),
+    ];
+    let mut compared = 0;
+    let mut failures_seen = 0;
+    for (file, url) in cases {
+        let pacts = pact_named(file);
+        let provider = pacts[0].1.provider.name.clone();
+        let target = match &url {
+            Some(url) => ProviderTarget::http(&provider, url),
+            None => faultline_harness::contracts::target(&stack, &provider).unwrap(),
+        };
+        let overrides = BTreeMap::from([(provider.clone(), target.clone())]);
+        let ours = by_description(&verify_pacts(Some(&stack), &pacts, &overrides).await);
+        let official =
+            faultline_harness::contracts::run_pact_verifier(&binary, &pacts[0].0, &target)
+                .await
+                .unwrap();
+        let theirs: BTreeMap<String, bool> = official
+            .iter()
+            .map(|(d, v)| (d.clone(), v.is_ok()))
+            .collect();
+        assert_eq!(
+            ours, theirs,
+            "{file} against {}: {official:#?}",
+            target.base_url
+        );
+        compared += ours.len();
+        failures_seen += ours.values().filter(|passed| !**passed).count();
+    }
+    stack.shutdown().await.unwrap();
+    assert_eq!(compared, 14);
+    assert!(
+        failures_seen >= 1,
+        "the broken provider fails for both verifiers"
+    );
+}

@@ -248,3 +248,83 @@ pub fn write_report(report: &Report, dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Where the official `pact_verifier_cli` binary is: `$FAULTLINE_PACT_VERIFIER`, else
+/// `.faultline/tools/bin/pact-verifier` of the source tree (where `ci/setup` installs it).
+pub fn pact_verifier_binary() -> PathBuf {
+    std::env::var_os("FAULTLINE_PACT_VERIFIER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.faultline/tools/bin/pact-verifier")
+        })
+}
+
+/// What the official verifier said, by interaction description: `Ok` when it passed, else its
+/// mismatches as JSON text.
+pub type OfficialVerdicts = BTreeMap<String, Result<(), String>>;
+
+/// Runs the official `pact_verifier_cli` on `pact` against `target` (its base URL and
+/// state-change URL) and reads its JSON report.
+pub async fn run_pact_verifier(
+    binary: &Path,
+    pact: &Path,
+    target: &ProviderTarget,
+) -> Result<OfficialVerdicts, String> {
+    let url =
+        reqwest::Url::parse(&target.base_url).map_err(|e| format!("{}: {e}", target.base_url))?;
+    let report = std::env::temp_dir().join(format!(
+        "faultline-pact-verifier-{}-{}.json",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .arg("--file")
+        .arg(pact)
+        .args(["--hostname", url.host_str().unwrap_or("127.0.0.1")])
+        .args([
+            "--port",
+            &url.port_or_known_default().unwrap_or(80).to_string(),
+        ])
+        .args(["--provider-name", &target.name])
+        .arg("--no-colour")
+        .arg("--json")
+        .arg(&report)
+        .kill_on_drop(true);
+    if let Some(states) = &target.state_change_url {
+        command.args(["--state-change-url", states]);
+    }
+    let output = command.output().await.map_err(|e| {
+        format!(
+            "running {}: {e}\nhint: ci/setup installs pact_verifier_cli into .faultline/tools, or set FAULTLINE_PACT_VERIFIER",
+            binary.display()
+        )
+    })?;
+    let text = std::fs::read_to_string(&report).map_err(|e| {
+        format!(
+            "{} wrote no JSON report ({e}); it exited {:?}: {}",
+            binary.display(),
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })?;
+    let _ = std::fs::remove_file(&report);
+    let json: Value = serde_json::from_str(&text).map_err(|e| format!("its report: {e}"))?;
+    let results = json["interactionResults"]
+        .as_array()
+        .ok_or_else(|| format!("its report has no interactionResults: {text}"))?;
+    Ok(results
+        .iter()
+        .map(|r| {
+            let verdict = if r["result"] == "OK" {
+                Ok(())
+            } else {
+                Err(r["mismatch"].to_string())
+            };
+            (
+                r["description"].as_str().unwrap_or_default().to_string(),
+                verdict,
+            )
+        })
+        .collect())
+}
