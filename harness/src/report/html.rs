@@ -43,6 +43,7 @@ h1{font-size:20px;margin:8px 0}h2{font-size:16px;margin:24px 0 8px;border-bottom
 th,td{border:1px solid #dde;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f3f5f7}tr.failed td.verdict{color:#b3261e;font-weight:600}tr.passed td.verdict{color:#1f7a3f}
 details{margin:4px 0}summary{cursor:pointer}pre,code{font:12px/1.4 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-all}
+#invariants td:first-child{width:24%}#invariants td.verdict{white-space:nowrap}
 table.history td{font:12px/1.4 ui-monospace,Menlo,Consolas,monospace}
 svg.chart{display:block;margin:6px 0;background:#fbfcfd;border:1px solid #e4e7ea}
 svg text{font:11px system-ui,sans-serif;fill:#333}.legend span{display:inline-block;margin-right:14px}
@@ -173,7 +174,7 @@ fn invariants(page: &mut String, verdicts: &[ReportVerdict]) {
 
 /// Plot area geometry of every time chart, so they line up.
 const WIDTH: f64 = 960.0;
-const LEFT: f64 = 56.0;
+const LEFT: f64 = 120.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 28.0;
 const PLOT_HEIGHT: f64 = 150.0;

@@ -50,6 +50,36 @@ pub fn list_runs(reports_dir: &Path) -> Result<Vec<RunEntry>, ReportError> {
     Ok(runs)
 }
 
+/// The run folder `run` names: a path to a run folder or its `report.json`, a folder name in
+/// `reports_dir`, or the start of one (`saga-compensation-payment-down` names that scenario's
+/// newest run).
+pub fn find_run(reports_dir: &Path, run: &str) -> Result<PathBuf, ReportError> {
+    let as_path = Path::new(run);
+    if as_path.is_file() {
+        if let Some(parent) = as_path.parent() {
+            return Ok(parent.to_path_buf());
+        }
+    }
+    if as_path.join("report.json").is_file() {
+        return Ok(as_path.to_path_buf());
+    }
+    if reports_dir.join(run).join("report.json").is_file() {
+        return Ok(reports_dir.join(run));
+    }
+    let not_found = || ReportError::NoSuchRun {
+        run: run.to_string(),
+        dir: reports_dir.to_path_buf(),
+    };
+    if !reports_dir.is_dir() {
+        return Err(not_found());
+    }
+    list_runs(reports_dir)?
+        .into_iter()
+        .find(|r| r.name().starts_with(run))
+        .map(|r| r.dir)
+        .ok_or_else(not_found)
+}
+
 /// Writes `reports_dir/index.html` from the runs there.
 pub fn write_index(reports_dir: &Path) -> Result<(), ReportError> {
     let runs = list_runs(reports_dir)?;

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use index::{list_runs, write_index, RunEntry};
+pub use index::{find_run, list_runs, write_index, RunEntry};
 pub use model::{Report, RunFacts, StackFacts, Versions, REPORT_VERSION};
 
 /// The JSON Schema of `report.json`, version 1 (committed in `harness/schemas/`).
