@@ -72,6 +72,13 @@ pub fn render(report: &Report) -> String {
             report.placement_error_rate().unwrap_or(0.0) * 100.0
         );
     }
+    if let Some(sagas) = report.latency.iter().find(|h| h.op == "saga") {
+        let _ = writeln!(
+            md,
+            "**Sagas** (created to final status): {} · p50 {:.0} ms · p99 {:.0} ms · max {:.0} ms\n",
+            sagas.count, sagas.p50_ms, sagas.p99_ms, sagas.max_ms
+        );
+    }
     if !report.faults.is_empty() {
         let faults: Vec<String> = report
             .faults

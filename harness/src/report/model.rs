@@ -35,7 +35,8 @@ pub struct Report {
     pub faults: Vec<AppliedFault>,
     /// Client operations by kind: how many were invoked and how they ended.
     pub operations: Vec<OperationSummary>,
-    /// Latency of completed order placements (HDR histograms).
+    /// HDR histograms: the workload's order placements (the answer to `POST /orders`), and
+    /// whole sagas (creation to final status, from order's database) when it was read.
     pub latency: Vec<LatencyHistogram>,
     pub timeseries: TimeSeries,
     /// Circuit breakers' state changes, per link.
@@ -99,7 +100,8 @@ pub struct AppliedFault {
 pub struct OperationSummary {
     /// `place_order`, `read_order` or `probe`.
     pub op: String,
-    /// For `place_order`, the workload's intent (`good`, `declining`, `out_of_stock`).
+    /// For `place_order`, the workload's intent (`good`, `declining`, `out_of_stock`), or
+    /// `probe` for the steady-state probes' orders.
     pub kind: Option<String>,
     pub invoked: u64,
     pub ok: u64,
@@ -111,7 +113,7 @@ pub struct OperationSummary {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencyHistogram {
-    /// The operation measured, e.g. `place_order`.
+    /// What was measured: `place_order` or `saga`.
     pub op: String,
     /// Which completions: `ok` or `all`.
     pub outcome: String,
@@ -308,7 +310,7 @@ impl Report {
             stack: facts.stack.clone(),
             faults: applied_faults(facts.scenario, history),
             operations: operations(history),
-            latency: latency(history),
+            latency: latency(history, facts.observed),
             timeseries: timeseries(history),
             circuits: facts
                 .observed
@@ -331,12 +333,12 @@ impl Report {
             .find(|h| h.op == "place_order" && h.outcome == "all")
     }
 
-    /// Errors (fail + info) over completed order placements.
+    /// Errors (fail + info) over the workload's completed order placements.
     pub fn placement_error_rate(&self) -> Option<f64> {
         let (done, errors) = self
             .operations
             .iter()
-            .filter(|o| o.op == "place_order")
+            .filter(|o| o.op == "place_order" && o.kind.as_deref() != Some("probe"))
             .fold((0, 0), |(d, e), o| {
                 (d + o.ok + o.fail + o.info, e + o.fail + o.info)
             });
@@ -438,7 +440,10 @@ fn operations(history: &History) -> Vec<OperationSummary> {
         if event.process == Process::Nemesis {
             continue;
         }
-        let (op, kind) = op_name(&event.op);
+        let (op, mut kind) = op_name(&event.op);
+        if event.process == Process::Probe && kind.is_some() {
+            kind = Some("probe".into());
+        }
         let summary = by_op
             .entry((op, kind.clone()))
             .or_insert_with(|| OperationSummary {
@@ -492,9 +497,9 @@ fn quantile_ms(histogram: &Histogram<u64>, q: f64) -> f64 {
     histogram.value_at_quantile(q) as f64 / 1000.0
 }
 
-fn latency(history: &History) -> Vec<LatencyHistogram> {
+fn latency(history: &History, observed: Option<&Observed>) -> Vec<LatencyHistogram> {
     let placements = placements(history);
-    [("all", false), ("ok", true)]
+    let mut histograms: Vec<LatencyHistogram> = [("all", false), ("ok", true)]
         .into_iter()
         .filter_map(|(outcome, only_ok)| {
             let mut histogram = new_histogram();
@@ -505,7 +510,17 @@ fn latency(history: &History) -> Vec<LatencyHistogram> {
             }
             (!histogram.is_empty()).then(|| summarise("place_order", outcome, &histogram))
         })
-        .collect()
+        .collect();
+    let mut sagas = new_histogram();
+    for order in observed.into_iter().flat_map(|o| o.orders.values()) {
+        if let Some(took) = order.saga_duration_ms {
+            record(&mut sagas, took as f64);
+        }
+    }
+    if !sagas.is_empty() {
+        histograms.push(summarise("saga", "all", &sagas));
+    }
+    histograms
 }
 
 fn summarise(op: &str, outcome: &str, histogram: &Histogram<u64>) -> LatencyHistogram {
@@ -605,7 +620,7 @@ fn circuits(observed: &Observed, started_unix_ms: u64) -> Vec<CircuitTimeline> {
                     to: t.to.to_ascii_lowercase(),
                     at_unix_ms: t.at_unix_ms,
                     at_ms: (started_unix_ms > 0)
-                        .then(|| t.at_unix_ms as f64 - started_unix_ms as f64),
+                        .then_some(t.at_unix_ms as f64 - started_unix_ms as f64),
                 })
                 .collect(),
         })

@@ -173,6 +173,7 @@ impl SyntheticRun {
                         sku: order.sku.clone(),
                         quantity: i64::from(order.quantity),
                         amount_cents: order.amount_cents,
+                        saga_duration_ms: Some(40 + u64::from(order.number * 11 % 90)),
                         ..OrderRow::default()
                     },
                 );
