@@ -14,7 +14,8 @@ use std::fmt::Write;
 
 use super::model::{AppliedFault, CircuitTimeline, Report, ReportVerdict};
 
-/// Escapes text for HTML element content and attribute values.
+/// Escapes text for HTML and XML element content and attribute values, and drops the control
+/// characters XML 1.0 cannot hold (a recorded payload may carry any byte).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -24,6 +25,8 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
             c => out.push(c),
         }
     }
@@ -208,7 +211,8 @@ fn nice_max(max: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
-fn fault_windows(svg: &mut String, axis: &Axis, faults: &[AppliedFault], label: bool) {
+/// Shades each applied fault's window over a plot `height` high, labelling it when `label`.
+fn fault_windows(svg: &mut String, axis: &Axis, faults: &[AppliedFault], height: f64, label: bool) {
     for fault in faults {
         let Some(start) = fault.applied_ms else {
             continue;
@@ -217,7 +221,7 @@ fn fault_windows(svg: &mut String, axis: &Axis, faults: &[AppliedFault], label: 
         let (x0, x1) = (axis.x(start), axis.x(end));
         let _ = write!(
             svg,
-            "<rect class=\"fault-window\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{PLOT_HEIGHT}\" fill=\"#d93025\" fill-opacity=\"0.12\"><title>{}</title></rect>",
+            "<rect class=\"fault-window\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{height:.1}\" fill=\"#d93025\" fill-opacity=\"0.12\"><title>{}</title></rect>",
             (x1 - x0).max(1.0),
             escape(&format!("fault #{}: {}", fault.index, fault.description))
         );
@@ -273,7 +277,7 @@ fn line_chart(
         escape(title),
         escape(title)
     );
-    fault_windows(&mut svg, &axis, &report.faults, true);
+    fault_windows(&mut svg, &axis, &report.faults, PLOT_HEIGHT, true);
     for i in 0..=4 {
         let value = max * f64::from(i) / 4.0;
         let y = bottom - PLOT_HEIGHT * f64::from(i) / 4.0;
@@ -453,21 +457,7 @@ fn circuits(page: &mut String, report: &Report) {
     let mut svg = format!(
         "<svg class=\"chart\" id=\"circuit-chart\" role=\"img\" aria-label=\"circuit breaker states\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\"><text x=\"{LEFT}\" y=\"16\" font-weight=\"600\">Circuit-breaker state per link</text>"
     );
-    for fault in &report.faults {
-        if let Some(start) = fault.applied_ms {
-            let (x0, x1) = (
-                axis.x(start),
-                axis.x(fault.healed_ms.unwrap_or(axis.end_ms)),
-            );
-            let _ = write!(
-                svg,
-                "<rect class=\"fault-window\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#d93025\" fill-opacity=\"0.08\"><title>{}</title></rect>",
-                (x1 - x0).max(1.0),
-                bottom - TOP,
-                escape(&format!("fault #{}: {}", fault.index, fault.description))
-            );
-        }
-    }
+    fault_windows(&mut svg, &axis, &report.faults, bottom - TOP, false);
     for (i, circuit) in report.circuits.iter().enumerate() {
         let y = TOP + row * i as f64 + 4.0;
         for (from, to, state) in segments(circuit, axis.end_ms) {

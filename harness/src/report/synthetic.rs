@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use super::model::{RunFacts, StackFacts, Versions};
 use crate::checkers::{CircuitRecord, CircuitTransitionRecord, Observed, OrderRow, Verdict};
 use crate::history::{Event, EventType, History, Op, Process};
-use crate::nemesis::{self, Action, Nemesis};
+use crate::nemesis::Nemesis;
 use crate::workload::{self, OrderKind};
 
 /// The wall clock a synthetic run starts at (2023-11-14 22:13:20 UTC).
@@ -96,25 +96,9 @@ impl SyntheticRun {
                 invoke: Some(invoke),
             });
         };
-        for step in Nemesis::new(scenario.faults.clone()).timeline() {
-            let fault = &scenario.faults[step.fault];
-            let (index, target, kind) = (
-                step.fault,
-                nemesis::target_name(&fault.target),
-                nemesis::kind_name(&fault.kind),
-            );
-            let op = match step.action {
-                Action::Start => Op::StartFault {
-                    index,
-                    target,
-                    kind,
-                },
-                Action::Heal => Op::HealFault {
-                    index,
-                    target,
-                    kind,
-                },
-            };
+        let nemesis = Nemesis::new(scenario.faults.clone());
+        for step in nemesis.timeline() {
+            let op = nemesis.op(step.fault, step.action);
             pair(
                 &mut drafts,
                 LOAD_START + step.at,
