@@ -355,7 +355,10 @@ fn report_command(command: ReportCommand) -> ExitCode {
             };
             let page = found.join("report.html");
             if !page.is_file() {
-                eprintln!("error: {} is missing; `faultline report index --dir {}` does not rebuild it: re-run the scenario", page.display(), dir.display());
+                eprintln!(
+                    "error: {} is missing although report.json is there\nhint: re-run the scenario (`faultline chaos run`) to write its report again",
+                    page.display()
+                );
                 return ExitCode::from(2);
             }
             let page = page.canonicalize().unwrap_or(page);

@@ -47,7 +47,7 @@ th,td{border:1px solid #dde;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f3f5f7}tr.failed td.verdict{color:#b3261e;font-weight:600}tr.passed td.verdict{color:#1f7a3f}
 details{margin:4px 0}summary{cursor:pointer}pre,code{font:12px/1.4 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-all}
 #invariants td:first-child{width:24%}#invariants td.verdict{white-space:nowrap}
-table.history td{font:12px/1.4 ui-monospace,Menlo,Consolas,monospace}
+table.history td:nth-child(5){min-width:18em}table.history td{font:12px/1.4 ui-monospace,Menlo,Consolas,monospace}
 svg.chart{display:block;margin:6px 0;background:#fbfcfd;border:1px solid #e4e7ea}
 svg text{font:11px system-ui,sans-serif;fill:#333}.legend span{display:inline-block;margin-right:14px}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
