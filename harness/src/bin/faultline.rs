@@ -345,7 +345,8 @@ fn report_command(command: ReportCommand) -> ExitCode {
                     Err(error) => println!("unreadable  {}: {error}", run.name()),
                 }
             }
-            println!("{} runs in {}", runs.len(), dir.display());
+            let plural = if runs.len() == 1 { "" } else { "s" };
+            println!("{} run{plural} in {}", runs.len(), dir.display());
             ExitCode::SUCCESS
         }
         ReportCommand::Open { run, dir, browser } => {

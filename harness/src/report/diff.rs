@@ -66,6 +66,9 @@ impl ReportDiff {
             if b.run.passed { "passed" } else { "FAILED" },
             b.run.seed
         );
+        if a.run.scenario != b.run.scenario {
+            out.push_str("note: the runs are of different scenarios\n\n");
+        }
         if self.verdicts.is_empty() {
             out.push_str("verdicts: unchanged\n");
         } else {
