@@ -1,6 +1,8 @@
 //! Chaos scenarios end to end: a fast subset of the shipped scenarios (`chaos/scenarios/`) runs
 //! on the reference system — real service processes, Postgres, Kafka and Toxiproxy — and every
-//! verdict must pass; and a seed reproduces its plan.
+//! verdict must pass, and the run's report (`report.json` valid against the committed schema,
+//! `report.html`, `junit.xml`, `summary.md`, the folder's `index.html`) says so; and a seed
+//! reproduces its plan.
 //!
 //! Needs the service binaries (`cargo build --workspace --bins`) and the images of `ci/setup`
 //! (`source .faultline/images.env`). The whole set runs with `faultline chaos run chaos/scenarios`.
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use faultline_chaos::scenario::Scenario;
 use faultline_harness::nemesis::Nemesis;
+use faultline_harness::report;
 use faultline_harness::runner;
 use faultline_harness::workload;
 
@@ -103,7 +106,47 @@ async fn run_and_require_every_verdict(scenario: Scenario) -> runner::RunOutcome
         history.contains("start_fault") && history.contains("heal_fault"),
         "the fault was applied and healed"
     );
+    require_a_report_of(&outcome);
     outcome
+}
+
+/// The run's report is complete, matches the schema and agrees with the run's outcome.
+fn require_a_report_of(outcome: &runner::RunOutcome) {
+    for file in report::FILES {
+        assert!(
+            outcome.out_dir.join(file).is_file(),
+            "{file} in {}",
+            outcome.out_dir.display()
+        );
+    }
+    let text = std::fs::read_to_string(outcome.out_dir.join("report.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let problems = report::schema_problems(&value);
+    assert!(
+        problems.is_empty(),
+        "report.json against the schema: {problems:#?}"
+    );
+    let report = report::load(&outcome.out_dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.version, report::REPORT_VERSION);
+    assert!(report.run.passed, "the report says the run passed");
+    assert_eq!(report.verdicts.len(), outcome.verdicts.len());
+    assert!(
+        report
+            .faults
+            .iter()
+            .all(|f| f.applied_ms.is_some() && f.healed_ms.is_some()),
+        "faults as applied: {:?}",
+        report.faults
+    );
+    let sagas = report.sagas.as_ref().expect("saga outcomes were read");
+    assert!(sagas.stuck.is_empty() && sagas.orders > 0, "{sagas:?}");
+    let latency = report.placement_latency().expect("placement latency");
+    assert!(latency.count > 0 && latency.p50_ms <= latency.p99_ms);
+    assert!(!report.timeseries.points.is_empty());
+    let junit = std::fs::read_to_string(outcome.out_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    let index = std::fs::read_to_string(reports_dir().join("index.html")).unwrap();
+    assert!(index.contains(&report.run.id), "the index lists the run");
 }
 
 /// The partition outlasts order's payment step deadline (20 s by default), so sagas that

@@ -9,9 +9,10 @@
 //! - [`bench`] measures how long that takes (`faultline bench infra`).
 //! - A chaos run ([`runner`]) drives the stack with a [`workload`] while a [`nemesis`] injects a
 //!   scenario's faults, records both in a [`history`], and hands it to the [`checkers`].
+//! - Each run's [`report`]: `report.json` (the source of truth, with a JSON Schema),
+//!   `report.html`, `junit.xml`, `summary.md`, and the reports folder's `index.html`.
 //!
-//! Later parts of a chaos run (stack runner, workload, history, checkers, reports) join here;
-//! faults themselves live in the `faultline-chaos` crate.
+//! Faults themselves live in the `faultline-chaos` crate.
 
 pub mod bench;
 pub mod checkers;
@@ -19,6 +20,7 @@ pub mod contracts;
 pub mod history;
 pub mod infra;
 pub mod nemesis;
+pub mod report;
 pub mod runner;
 pub mod stack;
 pub mod workload;

@@ -186,7 +186,8 @@ impl Nemesis {
         errors
     }
 
-    fn op(&self, index: usize, action: Action) -> Op {
+    /// The history operation of starting or healing fault `index`.
+    pub fn op(&self, index: usize, action: Action) -> Op {
         let fault = &self.schedule[index];
         let (target, kind) = (target_name(&fault.target), kind_name(&fault.kind));
         match action {

@@ -33,8 +33,10 @@
 //! # What a run leaves in `<out>/<scenario>-<run id>/`
 //!
 //! `history.json` (every operation and fault), `verdicts.json`, `plan.json` (the planned orders
-//! and fault timeline: what the seed produced), `outcome.json` (seed, timings, counts) and
-//! `logs/` (each service's log, the host Toxiproxy's, the containers').
+//! and fault timeline: what the seed produced), `outcome.json` (seed, timings, counts),
+//! `logs/` (each service's log, the host Toxiproxy's, the containers') and, when the run got
+//! as far as its verdicts, the [report](crate::report) (`report.json`, `report.html`,
+//! `junit.xml`, `summary.md`); `<out>/index.html` is then rewritten to list it.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -74,6 +76,9 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+
+    #[error("report: {0}")]
+    Report(#[from] crate::report::ReportError),
 
     #[error("interrupted: faults healed and the stack shut down; the history so far is in {}", out_dir.display())]
     Interrupted { out_dir: PathBuf },
@@ -326,7 +331,44 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
         unhealed,
     };
     write_json(&out_dir.join("outcome.json"), &outcome)?;
+    write_report(
+        scenario,
+        &outcome,
+        &history,
+        (state.started_unix_ms, state.observed.as_ref()),
+        reports_dir,
+    )?;
     Ok(outcome)
+}
+
+/// Writes the run's report into its folder and lists it in the reports folder's index.
+fn write_report(
+    scenario: &Scenario,
+    outcome: &RunOutcome,
+    history: &History,
+    (started_unix_ms, observed): (u64, Option<&Observed>),
+    reports_dir: &Path,
+) -> Result<(), RunError> {
+    let id = outcome
+        .out_dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let report = crate::report::Report::build(&crate::report::RunFacts {
+        scenario,
+        id,
+        seed: outcome.seed,
+        started_unix_ms,
+        duration_ms: outcome.timings.total_ms,
+        history,
+        verdicts: &outcome.verdicts,
+        observed,
+        unhealed: &outcome.unhealed,
+        versions: crate::report::Versions::of_this_run(),
+        stack: crate::report::StackFacts::reference_system(),
+    });
+    crate::report::write(&outcome.out_dir, &report)?;
+    crate::report::write_index(reports_dir)?;
+    Ok(())
 }
 
 /// What the phases of a run hand to the end of it.
@@ -337,6 +379,8 @@ struct RunState {
     load: LoadSummary,
     settlement: Settlement,
     verdicts: Vec<Verdict>,
+    /// The services' final state, once the checkers have read it.
+    observed: Option<Observed>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -469,6 +513,7 @@ async fn execute(
     state
         .verdicts
         .extend(checkers::check(scenario, &history, &observed));
+    state.observed = Some(observed);
     timings.checking_ms = ms(phase_clock.elapsed());
     Ok(())
 }

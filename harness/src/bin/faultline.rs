@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Resilience reports of chaos runs (the folders `chaos run` writes).
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Contracts: provider verification of pact files, schema and pact compatibility.
     Contracts {
         #[command(subcommand)]
@@ -133,6 +138,39 @@ enum ChaosCommand {
 }
 
 #[derive(Subcommand)]
+enum ReportCommand {
+    /// The runs in the reports folder, newest first, with their verdicts.
+    List {
+        /// The reports folder.
+        #[arg(long, default_value = "reports")]
+        dir: PathBuf,
+    },
+    /// Print the path of a run's report.html (and open it in a browser with --browser).
+    Open {
+        /// A run folder, its name in the reports folder, or the start of one (a scenario's
+        /// name gives its newest run).
+        run: String,
+        #[arg(long, default_value = "reports")]
+        dir: PathBuf,
+        /// Open the page with $BROWSER, or xdg-open.
+        #[arg(long)]
+        browser: bool,
+    },
+    /// What changed from run A to run B: verdicts, order-placement latency and error rate.
+    Diff {
+        a: String,
+        b: String,
+        #[arg(long, default_value = "reports")]
+        dir: PathBuf,
+    },
+    /// Rewrite the reports folder's index.html from the runs there.
+    Index {
+        #[arg(long, default_value = "reports")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchCommand {
     /// Orders per second and p50/p99 through the gateway at several concurrencies, beside
     /// pgbench on the same Postgres.
@@ -186,6 +224,9 @@ async fn main() -> ExitCode {
     } = cli.command
     {
         return contracts_verify(provider, pacts, provider_url, kafka_bootstrap, out).await;
+    }
+    if let Command::Report { command } = cli.command {
+        return report_command(command);
     }
     if let Command::Chaos {
         command: ChaosCommand::Run { path, seed, out },
@@ -249,6 +290,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ChaosCommand::Run { .. },
         } => unreachable!("main runs chaos scenarios itself"),
         Command::Contracts { .. } => unreachable!("main runs contract commands itself"),
+        Command::Report { .. } => unreachable!("main runs report commands itself"),
         Command::Chaos {
             command: ChaosCommand::List { dir },
         } => {
@@ -303,6 +345,86 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// `faultline report …`: exit 0 on success, 2 when a report cannot be found or read (the
+/// message names the file and what is wrong), 1 when a browser cannot be started.
+fn report_command(command: ReportCommand) -> ExitCode {
+    use faultline_harness::report::{self, diff::ReportDiff, index::utc};
+    let bad_input = |error: report::ReportError| {
+        eprintln!("error: {error}");
+        ExitCode::from(2)
+    };
+    match command {
+        ReportCommand::List { dir } => {
+            let runs = match report::list_runs(&dir) {
+                Ok(runs) => runs,
+                Err(error) => return bad_input(error),
+            };
+            for run in &runs {
+                match &run.report {
+                    Ok(r) => {
+                        let failed: Vec<&str> = r.failures().map(|v| v.checker.as_str()).collect();
+                        println!(
+                            "{}  {:<6}  {}{}",
+                            utc(r.run.started_unix_ms),
+                            if r.run.passed { "passed" } else { "FAILED" },
+                            run.name(),
+                            if failed.is_empty() {
+                                String::new()
+                            } else {
+                                format!("  ({})", failed.join(", "))
+                            }
+                        );
+                    }
+                    Err(error) => println!("unreadable  {}: {error}", run.name()),
+                }
+            }
+            let plural = if runs.len() == 1 { "" } else { "s" };
+            println!("{} run{plural} in {}", runs.len(), dir.display());
+            ExitCode::SUCCESS
+        }
+        ReportCommand::Open { run, dir, browser } => {
+            let found = match report::find_run(&dir, &run) {
+                Ok(found) => found,
+                Err(error) => return bad_input(error),
+            };
+            let page = found.join("report.html");
+            if !page.is_file() {
+                eprintln!(
+                    "error: {} is missing although report.json is there\nhint: re-run the scenario (`faultline chaos run`) to write its report again",
+                    page.display()
+                );
+                return ExitCode::from(2);
+            }
+            let page = page.canonicalize().unwrap_or(page);
+            println!("{}", page.display());
+            if browser {
+                let program = std::env::var("BROWSER").unwrap_or_else(|_| "xdg-open".into());
+                if let Err(error) = std::process::Command::new(&program).arg(&page).spawn() {
+                    eprintln!("error: starting {program} {}: {error}\nhint: set BROWSER to your browser's command", page.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        ReportCommand::Diff { a, b, dir } => {
+            let load = |run: &str| report::find_run(&dir, run).and_then(|d| report::load(&d));
+            let (a, b) = match (load(&a), load(&b)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(error), _) | (_, Err(error)) => return bad_input(error),
+            };
+            print!("{}", ReportDiff::between(&a, &b).render(&a, &b));
+            ExitCode::SUCCESS
+        }
+        ReportCommand::Index { dir } => match report::write_index(&dir) {
+            Ok(()) => {
+                println!("{}", dir.join("index.html").display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => bad_input(error),
+        },
     }
 }
 
@@ -424,9 +546,10 @@ async fn chaos_run(path: &std::path::Path, seed: Option<u64>, out: &std::path::P
         println!("{line}");
     }
     println!(
-        "{} scenarios in {:.1}s",
+        "{} scenarios in {:.1}s; reports listed in {}",
         scenarios.len(),
-        clock.elapsed().as_secs_f64()
+        clock.elapsed().as_secs_f64(),
+        out.join("index.html").display()
     );
     if failed {
         ExitCode::FAILURE

@@ -1,0 +1,2 @@
+//! Helpers shared by the harness's integration tests.
+pub mod chromium;
