@@ -118,3 +118,118 @@ fn bad_input_exits_2_naming_the_file_and_path() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+const ORDER_PAYMENT: &str = include_str!("../../contracts/pacts/order-payment.json");
+
+#[test]
+fn a_pact_whose_response_field_was_renamed_exits_1_with_the_verified_answer_as_counterexample() {
+    let dir = folder("pact");
+    let old = dir.join("old.json");
+    let new = dir.join("new.json");
+    std::fs::write(&old, ORDER_PAYMENT).unwrap();
+    std::fs::write(
+        &new,
+        ORDER_PAYMENT.replacen("\"status\": \"CHARGED\"", "\"state\": \"CHARGED\"", 1),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = diff(&[&old, &new], &[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("CHANGED \"a charge of an order\" (response.body)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("counterexample (response)"), "{stdout}");
+    assert!(
+        stdout.contains("body $.state: expected key \"state\" is missing"),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = diff(&[&old, &old], &[]);
+    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
+    assert!(stderr.contains("nothing new is asked"), "{stderr}");
+
+    // An unreadable pact: exit 2, naming the file and where.
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, &ORDER_PAYMENT[..200]).unwrap();
+    let (code, _, stderr) = diff(&[&old, &broken], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("broken.json") && stderr.contains("line"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs ci/check-contracts in a throw-away git repository holding a copy of the contracts.
+fn check_contracts(change: impl FnOnce(&Path)) -> (i32, String) {
+    let repo = folder("check-contracts");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::create_dir_all(repo.join("ci")).unwrap();
+    std::fs::copy(
+        root.join("ci/check-contracts"),
+        repo.join("ci/check-contracts"),
+    )
+    .unwrap();
+    for sub in ["contracts/schemas", "contracts/pacts"] {
+        std::fs::create_dir_all(repo.join(sub)).unwrap();
+        for entry in std::fs::read_dir(root.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, repo.join(sub).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "git {args:?}: {status:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "contracts"]);
+    change(&repo);
+    let output = Command::new("bash")
+        .arg(repo.join("ci/check-contracts"))
+        .env("FAULTLINE_BIN", env!("CARGO_BIN_EXE_faultline"))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&repo).unwrap();
+    (
+        output.status.code().unwrap(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[test]
+fn ci_check_contracts_fails_a_breaking_schema_change_and_shows_pact_changes() {
+    let (code, out) = check_contracts(|_| {});
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no breaking change"), "{out}");
+
+    let (code, out) = check_contracts(|repo| {
+        let path = repo.join("contracts/schemas/order-created.json");
+        let mut schema: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        schema["required"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|f| f != "sku");
+        std::fs::write(&path, serde_json::to_string_pretty(&schema).unwrap()).unwrap();
+        let pact = repo.join("contracts/pacts/order-payment.json");
+        let text = std::fs::read_to_string(&pact).unwrap();
+        std::fs::write(
+            &pact,
+            text.replacen("\"status\": \"CHARGED\"", "\"state\": \"CHARGED\"", 1),
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("BREAKING forward $.sku"), "{out}");
+    assert!(out.contains("CHANGED \"a charge of an order\""), "{out}");
+}

@@ -51,6 +51,7 @@
 //! breaks on every writer property it does not declare.
 
 mod engine;
+pub mod pact;
 mod schema;
 #[cfg(test)]
 mod tests;

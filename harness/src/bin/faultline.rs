@@ -75,8 +75,11 @@ enum ContractsCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Compare two versions of an event's JSON Schema; exit 0 when compatible, 1 when a
-    /// change breaks (each shown with a counterexample payload), 2 for unreadable input.
+    /// Compare two versions of an event's JSON Schema, or of a pact file. Schemas: exit 0 when
+    /// compatible, 1 when a change breaks (each shown with a counterexample payload). Pacts:
+    /// exit 0 when the new one asks nothing new of the provider, 1 when it does (each changed
+    /// interaction with a counterexample where the matching rules show one). 2 for unreadable
+    /// input.
     Diff {
         /// The earlier schema.
         old: PathBuf,
@@ -703,6 +706,72 @@ async fn contracts_verify(
     }
 }
 
+/// A JSON document with `interactions` (or Pact's `metadata.pactSpecification`): a pact.
+fn is_pact_file(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|doc| {
+            doc.get("interactions").is_some() || doc["metadata"].get("pactSpecification").is_some()
+        })
+}
+
+/// `faultline contracts diff OLD.json NEW.json` for pacts: exit 0 when the new pact asks
+/// nothing new of the provider, 1 when it does, 2 when a pact cannot be read.
+fn pact_diff(old: &std::path::Path, new: &std::path::Path, json: bool) -> ExitCode {
+    use faultline_contracts::compat::pact::diff_pacts;
+    use faultline_contracts::files::read_pact;
+    let (before, after) = match (read_pact(old), read_pact(new)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(error), _) | (_, Err(error)) => {
+            eprintln!("error: {error}\nnothing was compared");
+            return ExitCode::from(2);
+        }
+    };
+    let diff = diff_pacts(&before, &after);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&diff).expect("a diff serialises")
+        );
+    } else {
+        if let Some(renamed) = &diff.renamed {
+            println!("RENAMED {renamed}");
+        }
+        for change in &diff.changes {
+            let kind = change.kind.to_string().to_uppercase();
+            println!(
+                "{kind} {:?} ({})",
+                change.interaction,
+                change.parts.join(", ")
+            );
+            for c in &change.counterexamples {
+                println!("    counterexample ({}): {}", c.side, c.example);
+                for m in &c.mismatches {
+                    println!("        {m}");
+                }
+            }
+        }
+    }
+    if diff.needs_verification() {
+        eprintln!(
+            "{} -> {}: {} change(s); the new pact asks something the provider was not verified for",
+            diff.consumer,
+            diff.provider,
+            diff.changes.len()
+        );
+        ExitCode::FAILURE
+    } else {
+        eprintln!(
+            "{} -> {}: {} change(s); nothing new is asked of the provider",
+            diff.consumer,
+            diff.provider,
+            diff.changes.len()
+        );
+        ExitCode::SUCCESS
+    }
+}
+
 /// `faultline contracts diff`: exit 0 when compatible, 1 when something breaks (or a
 /// suspected break could not be shown), 2 when a schema cannot be read or is unsupported.
 fn contracts_diff(
@@ -713,6 +782,13 @@ fn contracts_diff(
     json: bool,
 ) -> ExitCode {
     use faultline_contracts::compat::{self, Schema};
+    if is_pact_file(old) || is_pact_file(new) {
+        if !history.is_empty() {
+            eprintln!("error: --history applies to JSON Schemas, not to pact files");
+            return ExitCode::from(2);
+        }
+        return pact_diff(old, new, json);
+    }
     let mut files = Vec::new();
     for entry in history {
         if entry.is_dir() {
