@@ -387,3 +387,176 @@ mod tests {
         assert!(Phase::from_samples("z", &[]).is_none());
     }
 }
+
+/// One verifier's runs in `faultline bench contracts`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifierRuns {
+    pub verifier: String,
+    /// What it verified.
+    pub pacts: String,
+    pub interactions: usize,
+    /// Wall time of each run, milliseconds.
+    pub runs_ms: Vec<f64>,
+    pub median_ms: f64,
+    pub interactions_per_second: f64,
+    /// Interactions that did not pass in any run (should be 0).
+    pub not_passed: usize,
+}
+
+/// The result of `faultline bench contracts`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContractsBench {
+    pub iterations: usize,
+    pub stack_start_ms: f64,
+    pub verifiers: Vec<VerifierRuns>,
+    pub note: Option<String>,
+}
+
+impl ContractsBench {
+    /// A plain table for people.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<26} {:<28} {:>12} {:>10} {:>16} {:>10}\n",
+            "verifier", "pacts", "interactions", "median ms", "interactions/s", "not passed"
+        );
+        for v in &self.verifiers {
+            out.push_str(&format!(
+                "{:<26} {:<28} {:>12} {:>10.0} {:>16.1} {:>10}\n",
+                v.verifier,
+                v.pacts,
+                v.interactions,
+                v.median_ms,
+                v.interactions_per_second,
+                v.not_passed
+            ));
+        }
+        out.push_str(&format!(
+            "stack start: {:.0} ms (not included above)\n",
+            self.stack_start_ms
+        ));
+        if let Some(note) = &self.note {
+            out.push_str(&format!("{note}\n"));
+        }
+        out
+    }
+}
+
+fn verifier_runs(
+    verifier: &str,
+    pacts: &str,
+    interactions: usize,
+    runs: Vec<Duration>,
+    not_passed: usize,
+) -> VerifierRuns {
+    let mut ms: Vec<f64> = runs.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    let runs_ms = ms.clone();
+    ms.sort_by(f64::total_cmp);
+    let median_ms = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
+    VerifierRuns {
+        verifier: verifier.into(),
+        pacts: pacts.into(),
+        interactions,
+        runs_ms,
+        interactions_per_second: if median_ms > 0.0 {
+            interactions as f64 / (median_ms / 1000.0)
+        } else {
+            0.0
+        },
+        median_ms,
+        not_passed,
+    }
+}
+
+/// Verifies `pacts_dir` against one reference stack `iterations` times with faultline's
+/// verifier (all pacts, and the HTTP ones alone) and with the official `pact_verifier_cli`
+/// (the HTTP pacts: it cannot read the reference system's Kafka messages), in one run.
+pub async fn contracts(
+    iterations: usize,
+    pacts_dir: &std::path::Path,
+    pact_verifier: &std::path::Path,
+) -> anyhow::Result<ContractsBench> {
+    use crate::contracts::{run_pact_verifier, target, verify_pacts};
+    use faultline_contracts::model::Interaction;
+
+    let pacts = faultline_contracts::files::read_pacts(pacts_dir)?;
+    let http: Vec<_> = pacts
+        .iter()
+        .filter(|(_, p)| {
+            p.interactions
+                .iter()
+                .all(|i| matches!(i, Interaction::Http(_)))
+        })
+        .cloned()
+        .collect();
+    let count = |set: &[(std::path::PathBuf, faultline_contracts::Pact)]| {
+        set.iter().map(|(_, p)| p.interactions.len()).sum::<usize>()
+    };
+    let started = Instant::now();
+    let stack = Stack::start(StackConfig::default()).await?;
+    let stack_start_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let none = std::collections::BTreeMap::new();
+    let (mut all_runs, mut http_runs, mut official_runs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut all_failed, mut http_failed, mut official_failed) = (0, 0, 0);
+    let official_available = pact_verifier.is_file();
+    for _ in 0..iterations.max(1) {
+        let report = verify_pacts(Some(&stack), &pacts, &none).await;
+        all_failed += report.counts().0 - report.counts().1;
+        all_runs.push(report.duration);
+        let report = verify_pacts(Some(&stack), &http, &none).await;
+        http_failed += report.counts().0 - report.counts().1;
+        http_runs.push(report.duration);
+        if official_available {
+            let began = Instant::now();
+            for (path, pact) in &http {
+                let Some(t) = target(&stack, &pact.provider.name) else {
+                    continue;
+                };
+                match run_pact_verifier(pact_verifier, path, &t).await {
+                    Ok(verdicts) => {
+                        official_failed += verdicts.values().filter(|v| v.is_err()).count()
+                    }
+                    Err(_) => official_failed += pact.interactions.len(),
+                }
+            }
+            official_runs.push(began.elapsed());
+        }
+    }
+    stack.shutdown().await?;
+    let mut verifiers = vec![
+        verifier_runs(
+            "faultline",
+            "all (HTTP + messages)",
+            count(&pacts),
+            all_runs,
+            all_failed,
+        ),
+        verifier_runs(
+            "faultline",
+            "HTTP pacts",
+            count(&http),
+            http_runs,
+            http_failed,
+        ),
+    ];
+    let note = if official_available {
+        verifiers.push(verifier_runs(
+            "pact_verifier_cli 1.4.0",
+            "HTTP pacts (one process each)",
+            count(&http),
+            official_runs,
+            official_failed,
+        ));
+        None
+    } else {
+        Some(format!(
+            "{} not found: ci/setup installs pact_verifier_cli there",
+            pact_verifier.display()
+        ))
+    };
+    Ok(ContractsBench {
+        iterations,
+        stack_start_ms,
+        verifiers,
+        note,
+    })
+}

@@ -188,6 +188,19 @@ enum BenchCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Contract verification throughput and wall time on one reference stack: faultline's
+    /// verifier beside the official pact_verifier_cli on the same pacts and providers.
+    Contracts {
+        /// Verification rounds (each: every verifier once).
+        #[arg(long, default_value_t = 3)]
+        iterations: usize,
+        /// A folder of pact files [default: contracts/pacts].
+        #[arg(long)]
+        pacts: Option<PathBuf>,
+        /// Also write the JSON result to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Cold start of each container to ready, whole stack to ready, and teardown.
     Infra {
         /// How many times to start and tear down the stack.
@@ -325,6 +338,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             eprintln!("starting the reference system and placing {orders} orders at each of {concurrency:?}…");
             let result = bench::saga(&concurrency, orders).await?;
+            let json = serde_json::to_string_pretty(&result)?;
+            print!("{}", result.table());
+            println!("{json}");
+            if let Some(path) = out {
+                std::fs::write(&path, json)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Contracts {
+                    iterations,
+                    pacts,
+                    out,
+                },
+        } => {
+            eprintln!("starting the reference system and verifying the pacts {iterations} times with each verifier…");
+            let pacts = pacts.unwrap_or_else(shipped_pacts);
+            let binary = faultline_harness::contracts::pact_verifier_binary();
+            let result = bench::contracts(iterations, &pacts, &binary).await?;
             let json = serde_json::to_string_pretty(&result)?;
             print!("{}", result.table());
             println!("{json}");
