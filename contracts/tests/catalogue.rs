@@ -109,3 +109,41 @@ fn invalid_payloads_are_rejected_naming_the_field() {
         assert!(error.contains(field), "{payload}: {error}");
     }
 }
+
+/// Every message interaction of the committed pacts carries an example that is a valid event
+/// of the catalogue: a consumer cannot expect a payload the producer's schema rules out.
+#[test]
+fn every_committed_message_example_validates_against_the_catalogue() {
+    use faultline_contracts::model::Interaction;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pacts");
+    let pacts = faultline_contracts::files::read_pacts(&dir).unwrap();
+    let mut checked = 0;
+    for (path, pact) in &pacts {
+        for interaction in &pact.interactions {
+            if let Interaction::Message(message) = interaction {
+                faultline_contracts::catalogue::validate_event(&message.contents.content)
+                    .unwrap_or_else(|e| {
+                        panic!("{}: {:?}: {e}", path.display(), message.info.description)
+                    });
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(
+        checked, 3,
+        "the three order events of notification-order.json"
+    );
+    // And a payload that breaks the schema is refused, so the check above can fail.
+    let mut bad = match &pacts
+        .iter()
+        .find(|(p, _)| p.ends_with("notification-order.json"))
+        .unwrap()
+        .1
+        .interactions[0]
+    {
+        Interaction::Message(m) => m.contents.content.clone(),
+        Interaction::Http(_) => unreachable!(),
+    };
+    bad["quantity"] = serde_json::json!("two");
+    assert!(faultline_contracts::catalogue::validate_event(&bad).is_err());
+}

@@ -506,6 +506,9 @@ async fn execute(
 
     progress("checking");
     let phase_clock = Instant::now();
+    // Events still in the outbox, or on their way to notification, are not lost: wait (bounded)
+    // for the system to catch up before judging it.
+    Observed::await_quiescent(stack, Duration::from_secs(30)).await?;
     let mut observed = Observed::collect(stack).await?;
     observed.initial_stock = state.initial_stock.clone();
     observed.run_started_unix_ms = Some(state.started_unix_ms);

@@ -194,6 +194,43 @@ impl Observed {
     }
 }
 
+impl Observed {
+    /// Waits, at most `within`, until the asynchronous part of the system has caught up:
+    /// order's outbox has no unpublished row and notification has as many notifications as
+    /// there are published order events. The checkers judge the state the system settles
+    /// in; one that never settles is judged as it stands when the wait ends (a lost event
+    /// then shows as a violation). Returns how long it waited.
+    pub async fn await_quiescent(
+        stack: &Stack,
+        within: std::time::Duration,
+    ) -> Result<std::time::Duration, CheckError> {
+        let started = std::time::Instant::now();
+        let mut order = connect(stack, "order").await?;
+        let mut notification = connect(stack, "notification").await?;
+        loop {
+            let (unpublished, published): (i64, i64) = sqlx::query_as(
+                "SELECT count(*) FILTER (WHERE published_at IS NULL),
+                        count(*) FILTER (WHERE published_at IS NOT NULL)
+                   FROM outbox WHERE topic = 'orders'",
+            )
+            .fetch_one(&mut order)
+            .await
+            .map_err(db_error("order", "outbox"))?;
+            let (notified,): (i64,) = sqlx::query_as("SELECT count(*) FROM notifications")
+                .fetch_one(&mut notification)
+                .await
+                .map_err(db_error("notification", "notifications"))?;
+            if (unpublished == 0 && notified >= published) || started.elapsed() >= within {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let _ = order.close().await;
+        let _ = notification.close().await;
+        Ok(started.elapsed())
+    }
+}
+
 async fn connect(stack: &Stack, service: &'static str) -> Result<PgConnection, CheckError> {
     let url = stack.database_url(service)?;
     PgConnection::connect(&url)
