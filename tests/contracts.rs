@@ -106,6 +106,8 @@ async fn every_committed_pact_verifies_against_the_real_providers() {
     let junit = std::fs::read_to_string(out.join("verification.junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase ").count(), interactions);
     assert!(!junit.contains("<failure"));
+    let html = std::fs::read_to_string(out.join("verification.html")).unwrap();
+    assert!(html.contains("banner passed"), "{html}");
     std::fs::remove_dir_all(out).unwrap();
 }
 

@@ -234,13 +234,18 @@ fn unknown_provider(pact: &Pact, source: &str) -> PactResult {
     }
 }
 
-/// Writes `verification.json` and `verification.junit.xml` into `dir`, each atomically.
+/// Writes `verification.json`, `verification.junit.xml` and `verification.html` into `dir`,
+/// each atomically.
 pub fn write_report(report: &Report, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_string_pretty(&report.to_json()).expect("JSON always serialises");
     for (name, text) in [
         ("verification.json", json),
         ("verification.junit.xml", report.to_junit()),
+        (
+            "verification.html",
+            crate::report::contracts_html::render(report),
+        ),
     ] {
         let temporary = dir.join(format!(".{name}.tmp"));
         std::fs::write(&temporary, text)?;

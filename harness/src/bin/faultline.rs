@@ -54,8 +54,8 @@ enum Command {
 enum ContractsCommand {
     /// Verify pact files against the real providers: starts the reference system (real
     /// Postgres, Kafka, Toxiproxy; services in test mode), sets each interaction's provider
-    /// states, replays it, reads message interactions from Kafka. Writes verification.json and
-    /// verification.junit.xml. Exit 0 when every interaction holds, 1 when one fails, 2 for
+    /// states, replays it, reads message interactions from Kafka. Writes verification.json,
+    /// verification.junit.xml and verification.html. Exit 0 when every interaction holds, 1 when one fails, 2 for
     /// unreadable pacts (nothing is started), 130 when interrupted.
     Verify {
         /// Only the pacts whose provider is P.
@@ -730,7 +730,7 @@ async fn contracts_verify(
         return ExitCode::FAILURE;
     }
     eprintln!(
-        "wrote {0}/verification.json and {0}/verification.junit.xml",
+        "wrote {0}/verification.json, {0}/verification.junit.xml and {0}/verification.html",
         out.display()
     );
     if report.holds() {

@@ -34,10 +34,10 @@ pub fn escape(text: &str) -> String {
 }
 
 /// No script, no fetch of any kind; inline styles and data: images only.
-const CONTENT_SECURITY_POLICY: &str =
+pub(crate) const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1000px;padding:16px;color:#1d232a;background:#fff}
 h1{font-size:20px;margin:8px 0}h2{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #dde;padding-bottom:4px}
 .banner{padding:12px 16px;border-radius:6px;font-size:18px;font-weight:600;color:#fff}

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod contracts_html;
 pub mod diff;
 pub mod html;
 pub mod index;
