@@ -49,13 +49,19 @@
 //!   a JSON Schema; every break comes with a counterexample payload, checked by the validator
 //!   (`faultline contracts diff`).
 //!
-//! ## What comes later
+//! - [`consumer`]: the consumer side — [`consumer::PactBuilder`], example values with matchers
+//!   and provider-state generators, a `wiremock` mock provider that answers by the pact's
+//!   rules and fails on anything else, message examples handed to the consumer's handler, and
+//!   the pact file written deterministically.
+//! - [`verify`]: the provider side — provider states through a state-change URL,
+//!   `ProviderState` generators filled in, the request replayed against the real provider, a
+//!   message read from where the provider published it ([`verify::MessageSource`]; the harness
+//!   reads Kafka), results per interaction as JSON and JUnit.
+//! - [`files`]: reading pact files with errors that name the file.
 //!
-//! The consumer-side builder and wiremock-backed consumer tests, the provider verifier
-//! (provider states, replay, Kafka messages, JSON/JUnit results), compatibility of pact
-//! files, `ci/` checks against the committed contracts, and `faultline contracts verify`. Generators
-//! are read and written but not yet applied. Not planned: XML, multipart and plugin content,
-//! the `contentType` (binary sniffing) matcher, `Synchronous/Messages` interactions.
+//! Not supported: XML, multipart and plugin content, the `contentType` (binary sniffing)
+//! matcher, `Synchronous/Messages` interactions; generators other than `ProviderState` are
+//! read and written but not applied.
 
 pub mod catalogue;
 pub mod compat;
