@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -21,14 +20,10 @@ use faultline_contracts::Pact;
 use faultline_harness::contracts::{verify_pacts, write_report};
 use faultline_harness::stack::{Stack, StackConfig};
 use serde_json::Value;
+use tokio::sync::Mutex;
 
-static ONE_STACK_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    ONE_STACK_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+/// Tests run on threads of their own, each with its own runtime; tokio's mutex does not care.
+static ONE_STACK_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -67,7 +62,7 @@ fn verdicts(report: &Report) -> BTreeMap<(String, String), bool> {
 
 #[tokio::test]
 async fn every_committed_pact_verifies_against_the_real_providers() {
-    let _serial = lock();
+    let _serial = ONE_STACK_AT_A_TIME.lock().await;
     let pacts = committed_pacts();
     let names: Vec<String> = pacts
         .iter()
@@ -176,7 +171,7 @@ async fn rewriting_payment(upstream: String) -> String {
 
 #[tokio::test]
 async fn a_provider_that_renames_a_field_and_changes_a_status_fails_naming_interaction_and_path() {
-    let _serial = lock();
+    let _serial = ONE_STACK_AT_A_TIME.lock().await;
     let stack = Stack::start(StackConfig::default()).await.unwrap();
     let broken = rewriting_payment(stack.service_url("payment").unwrap()).await;
     let overrides = BTreeMap::from([(
@@ -223,7 +218,7 @@ fn by_description(report: &Report) -> BTreeMap<String, bool> {
 
 #[tokio::test]
 async fn the_official_pact_verifier_gives_the_same_verdicts_as_faultline_on_the_same_files() {
-    let _serial = lock();
+    let _serial = ONE_STACK_AT_A_TIME.lock().await;
     let binary = faultline_harness::contracts::pact_verifier_binary();
     assert!(
         binary.is_file(),
