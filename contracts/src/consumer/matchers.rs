@@ -114,7 +114,7 @@ pub fn from_state(expression: &str, example: Value) -> Value {
 }
 
 /// What one marker says: the example, its rules, its generator.
-pub(crate) struct Marked {
+pub struct Marked {
     pub example: Value,
     pub rules: Option<RuleList>,
     pub generator: Option<Generator>,

@@ -121,21 +121,26 @@ struct Extracted {
 }
 
 impl Extracted {
+    /// Records a marker's rules and generator under `key`; its example.
+    fn take(&mut self, category: Category, key: &str, marked: matchers::Marked) -> Value {
+        if let Some(rules) = marked.rules {
+            self.rules.insert(category, key, rules);
+        }
+        if let Some(generator) = marked.generator {
+            self.generators
+                .categories
+                .entry(category)
+                .or_default()
+                .insert(key.to_string(), generator);
+        }
+        marked.example
+    }
+
     /// A body: rules keyed by JSON path.
     fn body(&mut self, category: Category, value: &Value, at: &str) -> Result<Value, String> {
         if let Some(marked) = matchers::unmark(value)? {
-            if let Some(rules) = marked.rules {
-                self.rules.insert(category, at, rules);
-            }
-            if let Some(generator) = marked.generator {
-                self.generators
-                    .categories
-                    .entry(category)
-                    .or_default()
-                    .insert(at.to_string(), generator);
-            }
             // An array example under a matcher: rules inside apply to every element.
-            return match marked.example {
+            return match self.take(category, at, marked) {
                 Value::Array(items) => items
                     .iter()
                     .map(|item| self.body(category, item, &format!("{at}[*]")))
@@ -166,19 +171,7 @@ impl Extracted {
     /// A single string (path, header value, query value): rules keyed by `key`.
     fn string(&mut self, category: Category, value: &Value, key: &str) -> Result<String, String> {
         let example = match matchers::unmark(value)? {
-            Some(marked) => {
-                if let Some(rules) = marked.rules {
-                    self.rules.insert(category, key, rules);
-                }
-                if let Some(generator) = marked.generator {
-                    self.generators
-                        .categories
-                        .entry(category)
-                        .or_default()
-                        .insert(key.to_string(), generator);
-                }
-                marked.example
-            }
+            Some(marked) => self.take(category, key, marked),
             None => value.clone(),
         };
         match example {
@@ -187,6 +180,16 @@ impl Extracted {
             Value::Bool(b) => Ok(b.to_string()),
             other => Err(format!("expected a string example, got {other}")),
         }
+    }
+}
+
+fn provider_state(name: &str, params: Value) -> ProviderState {
+    ProviderState {
+        name: name.into(),
+        params: match params {
+            Value::Object(m) => m.into_iter().collect(),
+            _ => BTreeMap::new(),
+        },
     }
 }
 
@@ -240,14 +243,7 @@ impl HttpInteractionBuilder {
 
     /// A provider state with parameters (a JSON object).
     pub fn given_with(mut self, state: &str, params: Value) -> Self {
-        let params = match params {
-            Value::Object(m) => m.into_iter().collect(),
-            _ => BTreeMap::new(),
-        };
-        self.states.push(ProviderState {
-            name: state.into(),
-            params,
-        });
+        self.states.push(provider_state(state, params));
         self
     }
 
@@ -404,14 +400,7 @@ impl MessageBuilder {
 
     /// A provider state with parameters (a JSON object).
     pub fn given_with(mut self, state: &str, params: Value) -> Self {
-        let params = match params {
-            Value::Object(m) => m.into_iter().collect(),
-            _ => BTreeMap::new(),
-        };
-        self.states.push(ProviderState {
-            name: state.into(),
-            params,
-        });
+        self.states.push(provider_state(state, params));
         self
     }
 
@@ -436,22 +425,7 @@ impl MessageBuilder {
         for (key, value) in &self.metadata {
             let example =
                 match matchers::unmark(value).map_err(|e| (format!("$.metadata.{key}"), e))? {
-                    Some(marked) => {
-                        if let Some(rules) = marked.rules {
-                            extracted
-                                .rules
-                                .insert(Category::Metadata, key.clone(), rules);
-                        }
-                        if let Some(generator) = marked.generator {
-                            extracted
-                                .generators
-                                .categories
-                                .entry(Category::Metadata)
-                                .or_default()
-                                .insert(key.clone(), generator);
-                        }
-                        marked.example
-                    }
+                    Some(marked) => extracted.take(Category::Metadata, key, marked),
                     None => value.clone(),
                 };
             metadata.insert(key.clone(), example);
