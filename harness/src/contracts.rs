@@ -333,3 +333,202 @@ pub async fn run_pact_verifier(
         })
         .collect())
 }
+
+/// Lets the official `pact_verifier_cli` verify message pacts against a provider that
+/// publishes to Kafka. That verifier asks the provider for a message over HTTP (`POST /` with
+/// `{"description", "providerStates"}`, the message in the answer, its metadata base64 JSON in
+/// the `Pact-Message-Metadata` header); the reference system publishes through its outbox to
+/// Kafka instead. The bridge stands where the verifier expects the provider:
+///
+/// - `POST /admin/provider-states` notes where each of the pact's topics ends, forwards the
+///   state to the real provider (which makes the real producer publish) and keeps the values
+///   the state answered;
+/// - `POST /` reads the topic the described message names, from that mark, for records with
+///   the key the state made, and answers the first record that matches the interaction (the
+///   producer publishes several events per key), else the last one seen — so a provider that
+///   broke the contract is answered with what it really published, and the official verifier
+///   judges it. Nothing is invented: every answer is a record read from Kafka.
+pub struct MessageBridge {
+    address: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct BridgeState {
+    pact: Arc<Pact>,
+    provider_states_url: String,
+    messages: KafkaMessages,
+    http: reqwest::Client,
+    /// The values of the last state set up, and the topic marks taken before it.
+    last: Arc<tokio::sync::Mutex<(Map<String, Value>, BTreeMap<String, Value>)>>,
+}
+
+impl MessageBridge {
+    /// Serves the bridge on 127.0.0.1 for `pact`'s messages, published by the provider whose
+    /// states are at `provider_states_url` to the Kafka at `bootstrap`.
+    pub async fn start(
+        pact: Pact,
+        provider_states_url: &str,
+        bootstrap: &str,
+    ) -> std::io::Result<Self> {
+        use axum::routing::post;
+        let state = BridgeState {
+            pact: Arc::new(pact),
+            provider_states_url: provider_states_url.to_string(),
+            messages: KafkaMessages::new(bootstrap),
+            http: reqwest::Client::new(),
+            last: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .route("/admin/provider-states", post(bridge_state))
+            .route("/", post(bridge_message))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { address, task })
+    }
+
+    /// The bridge's base URL: give it to the verifier as the provider.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for MessageBridge {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn bridge_error(status: u16, message: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY),
+        axum::Json(json!({"error": message})),
+    )
+        .into_response()
+}
+
+async fn bridge_state(
+    axum::extract::State(bridge): axum::extract::State<BridgeState>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut marks = BTreeMap::new();
+    for interaction in &bridge.pact.interactions {
+        if let faultline_contracts::Interaction::Message(m) = interaction {
+            if let Some(topic) = m.metadata.get("topic").and_then(Value::as_str) {
+                if !marks.contains_key(topic) {
+                    match bridge.messages.mark(topic).await {
+                        Ok(mark) => {
+                            marks.insert(topic.to_string(), mark);
+                        }
+                        Err(e) => return bridge_error(502, e),
+                    }
+                }
+            }
+        }
+    }
+    let answer = bridge
+        .http
+        .post(&bridge.provider_states_url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => return bridge_error(502, format!("{}: {e}", bridge.provider_states_url)),
+    };
+    let status = answer.status().as_u16();
+    let text = answer.text().await.unwrap_or_default();
+    let values = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(values)) => values,
+        _ => Map::new(),
+    };
+    if (200..300).contains(&status) {
+        let mut last = bridge.last.lock().await;
+        // Several states for one interaction: their values add up; a new mark starts a new one.
+        last.0.extend(values);
+        last.1 = marks;
+    }
+    (
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY),
+        [("content-type", "application/json")],
+        text,
+    )
+        .into_response()
+}
+
+async fn bridge_message(
+    axum::extract::State(bridge): axum::extract::State<BridgeState>,
+    axum::Json(request): axum::Json<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use base64::Engine as _;
+    let description = request["description"].as_str().unwrap_or_default();
+    let Some(message) = bridge.pact.interactions.iter().find_map(|i| match i {
+        faultline_contracts::Interaction::Message(m) if m.info.description == description => {
+            Some(m)
+        }
+        _ => None,
+    }) else {
+        return bridge_error(
+            404,
+            format!("no message interaction {description:?} in the pact"),
+        );
+    };
+    let (values, marks) = std::mem::take(&mut *bridge.last.lock().await);
+    let expected = match faultline_contracts::verify::expected_message(message, &values) {
+        Ok(expected) => expected,
+        Err(e) => return bridge_error(500, e),
+    };
+    let Some(topic) = expected.metadata.get("topic").and_then(Value::as_str) else {
+        return bridge_error(500, "the message has no `topic` metadata".into());
+    };
+    let key = expected.metadata.get("key").and_then(Value::as_str);
+    let mark = marks.get(topic).cloned().unwrap_or(Value::Null);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen: Option<ActualMessage> = None;
+    loop {
+        let found = match bridge.messages.since(topic, &mark, key).await {
+            Ok(found) => found,
+            Err(e) => return bridge_error(502, e),
+        };
+        if let Some(hit) = found.iter().find(|a| {
+            faultline_contracts::match_message(&expected, &a.contents, &a.metadata).is_empty()
+        }) {
+            seen = Some(hit.clone());
+            break;
+        }
+        if let Some(last) = found.last() {
+            seen = Some(last.clone());
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(record) = seen else {
+        return bridge_error(
+            404,
+            format!("nothing was published to {topic} with key {key:?} after the provider state"),
+        );
+    };
+    let metadata = serde_json::to_vec(&record.metadata).expect("JSON always serialises");
+    (
+        axum::http::StatusCode::OK,
+        [
+            ("content-type", "application/json".to_string()),
+            (
+                "pact-message-metadata",
+                base64::engine::general_purpose::STANDARD.encode(metadata),
+            ),
+        ],
+        record.contents.to_string(),
+    )
+        .into_response()
+}

@@ -301,23 +301,12 @@ impl Verifier {
         let values = self
             .set_up_states(&message.info.provider_states, target)
             .await?;
-        let mut metadata: Map<String, Value> = message.metadata.clone().into_iter().collect();
-        if let Some(generators) = message.generators.categories.get(&Category::Metadata) {
-            for (key, generator) in generators {
-                let name = key.trim_start_matches("$.");
-                if let Some(v) = generate(generator, &values)? {
-                    metadata.insert(name.to_string(), v);
-                }
-            }
-        }
-        let key = metadata
+        let expected = expected_message(message, &values).map_err(Broken)?;
+        let key = expected
+            .metadata
             .get("key")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let expected = Message {
-            metadata: metadata.into_iter().collect(),
-            ..message.clone()
-        };
         let deadline = Instant::now() + target.message_wait;
         let mut closest: Option<Vec<Mismatch>> = None;
         loop {
@@ -354,6 +343,21 @@ impl Verifier {
             }]
         }))
     }
+}
+
+/// The message with its metadata `ProviderState` generators filled in from `values` (e.g. the
+/// record `key` a provider state made): what the provider is expected to publish.
+pub fn expected_message(message: &Message, values: &Map<String, Value>) -> Result<Message, String> {
+    let mut expected = message.clone();
+    if let Some(generators) = message.generators.categories.get(&Category::Metadata) {
+        for (key, generator) in generators {
+            let name = key.trim_start_matches("$.");
+            if let Some(v) = generate(generator, values).map_err(|Broken(why)| why)? {
+                expected.metadata.insert(name.to_string(), v);
+            }
+        }
+    }
+    Ok(expected)
 }
 
 fn body_bytes(body: &Body) -> Result<Vec<u8>, Broken> {

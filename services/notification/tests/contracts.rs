@@ -5,7 +5,7 @@
 //! `contracts/pacts/notification-order.json`. Run with `source .faultline/images.env` first.
 
 use faultline_contracts::catalogue::validate_event;
-use faultline_contracts::consumer::matchers::{from_state, integer, like, timestamp, uuid};
+use faultline_contracts::consumer::matchers::{from_state, integer, like, term, uuid};
 use faultline_contracts::consumer::{pacts_dir, write_pact, PactBuilder};
 use faultline_harness::infra::{Infra, InfraConfig};
 use faultline_kit::db;
@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 const ORDER_ID: &str = "6f1c8a43-4c4e-4b3c-9a55-0e7f8f2f0b11";
+/// An RFC 3339 date-time, as order writes `occurred_at` (`to_rfc3339`).
+const RFC3339: &str =
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$";
 const EVENT_ID: &str = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d";
 
 fn event(kind: &str) -> Value {
@@ -30,7 +33,10 @@ fn event(kind: &str) -> Value {
         "quantity": integer(1),
         "amount_cents": integer(1200),
         "reason": reason,
-        "occurred_at": timestamp(None, "2026-01-01T12:00:00.000000+00:00"),
+        // A regex rather than a format-less timestamp rule: faultline reads that as any
+        // ISO-8601 date-time, pact_verifier_cli 1.4.0 as `yyyy-MM-dd'T'HH:mm:ssXXX` (no
+        // fraction), and order writes RFC 3339 with a fraction. A regex means one thing to both.
+        "occurred_at": term(RFC3339, "2026-01-01T12:00:00.000000+00:00"),
     })
 }
 
