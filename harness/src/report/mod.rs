@@ -145,10 +145,15 @@ pub fn load(path: &Path) -> Result<Report, ReportError> {
 /// Writes the run's four files into `dir` (which must exist), each atomically.
 pub fn write(dir: &Path, report: &Report) -> Result<(), ReportError> {
     let json = serde_json::to_string_pretty(report).expect("a report serialises");
-    debug_assert!(
-        schema_problems(&serde_json::from_str(&json).expect("JSON")).is_empty(),
-        "a built report matches its schema"
-    );
+    // Every report written is checked against the committed schema, in every build: one that
+    // does not match is an error naming the problems, and nothing of it is written.
+    let problems = schema_problems(&serde_json::from_str(&json).expect("JSON"));
+    if !problems.is_empty() {
+        return Err(ReportError::Schema {
+            path: dir.join("report.json"),
+            problems,
+        });
+    }
     let contents = [
         html::render(report),
         junit::render(report),
