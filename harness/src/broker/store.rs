@@ -188,6 +188,16 @@ pub async fn publish(
     let vid = version_id(&mut tx, consumer, version).await?;
     if let Some(branch) = branch {
         add_branch(&mut tx, vid, branch).await?;
+        // As the Pact Broker does: a first publication from a conventional main branch makes it
+        // the pacticipant's main branch, unless one was set.
+        sqlx::query(
+            "UPDATE pacticipants SET main_branch = $2
+             WHERE name = $1 AND main_branch IS NULL AND $2 IN ('main', 'master', 'develop', 'trunk')",
+        )
+        .bind(consumer)
+        .bind(branch)
+        .execute(&mut *tx)
+        .await?;
     }
     for tag in tags {
         add_tag(&mut tx, vid, tag).await?;
