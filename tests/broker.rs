@@ -513,3 +513,99 @@ fn base64_of(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// Runs `ci/publish-contracts` against `broker` with the built `faultline` binary.
+async fn publish_contracts_script(broker: &str, args: &[&str]) -> (i32, String) {
+    let faultline = faultline_harness::stack::service_bin_dir().join("faultline");
+    let output = tokio::process::Command::new(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ci/publish-contracts"),
+    )
+    .args(args)
+    .env("FAULTLINE_BIN", &faultline)
+    .env("FAULTLINE_BROKER_URL", broker)
+    .env("FAULTLINE_BROKER_TOKEN", WRITE)
+    .kill_on_drop(true)
+    .output()
+    .await
+    .expect("ci/publish-contracts runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[tokio::test]
+async fn ci_publish_contracts_publishes_then_says_whether_each_consumer_may_deploy() {
+    let infra = Infra::start(InfraConfig {
+        kafka: false,
+        ..InfraConfig::with_clients(["broker"])
+    })
+    .await
+    .unwrap();
+    let database = broker_database(&infra).await;
+    let broker = start_broker(&database, 0).await;
+    let client = BrokerClient::new(&broker.url(), Some(WRITE.into()));
+    client.ensure_environment("production", true).await.unwrap();
+    let args = [
+        "--to-environment",
+        "production",
+        "--version",
+        "r1",
+        "--branch",
+        "main",
+    ];
+
+    // Nothing of the providers is in production yet: every consumer may go.
+    let (code, text) = publish_contracts_script(&broker.url(), &args).await;
+    assert_eq!(code, 0, "{text}");
+    for consumer in ["gateway", "notification", "order"] {
+        assert!(
+            text.contains(&format!("can-i-deploy {consumer} r1 to production")),
+            "{text}"
+        );
+    }
+    let pact = client
+        .send(
+            reqwest::Method::GET,
+            "/pacts/provider/payment/consumer/order/version/r1",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pact["consumer"]["name"], "order");
+
+    // A payment version that never verified order's pact goes to production (recorded with
+    // the CLI): order r1 may no longer follow, and the script says what is missing.
+    client
+        .send(
+            reqwest::Method::PUT,
+            "/pacticipants/payment/branches/main/versions/p9",
+            Some(&json!({})),
+        )
+        .await
+        .unwrap();
+    let faultline = faultline_harness::stack::service_bin_dir().join("faultline");
+    let recorded = tokio::process::Command::new(&faultline)
+        .args(["contracts", "record-deployment", "--pacticipant", "payment"])
+        .args(["--version", "p9", "--environment", "production"])
+        .args(["--broker-url", &broker.url(), "--token", WRITE])
+        .output()
+        .await
+        .unwrap();
+    assert!(recorded.status.success(), "{recorded:?}");
+    let (code, text) = publish_contracts_script(&broker.url(), &args).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("no: order r1 cannot be deployed to production")
+            && text.contains("payment p9"),
+        "{text}"
+    );
+    assert!(
+        text.contains("already published with the same content"),
+        "a second publication of the same pacts is idempotent: {text}"
+    );
+
+    broker.stop().await;
+    infra.shutdown().await.unwrap();
+}
