@@ -124,7 +124,10 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
     )
     .await
     .unwrap();
-    eprintln!("faultline verified through the broker in {:?}", started.elapsed());
+    eprintln!(
+        "faultline verified through the broker in {:?}",
+        started.elapsed()
+    );
     assert_eq!(first.pacts.len(), 1, "order's pact with payment, once");
     assert!(first.pacts[0].pending, "never verified before: pending");
     assert!(first.report.holds(), "{}", first.report.to_text());
@@ -159,17 +162,25 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
         .await
         .expect("pact_verifier_cli finishes")
         .expect("pact_verifier_cli runs (ci/setup installs it)");
-    eprintln!("pact_verifier_cli through the broker in {:?}", started.elapsed());
+    eprintln!(
+        "pact_verifier_cli through the broker in {:?}",
+        started.elapsed()
+    );
     let text = String::from_utf8_lossy(&output.stdout).to_string()
         + &String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "pact_verifier_cli failed:\n{text}");
     let matrix = client
-        .send(reqwest::Method::GET, "/matrix?pacticipant=payment&version=p2", None)
+        .send(
+            reqwest::Method::GET,
+            "/matrix?pacticipant=payment&version=p2",
+            None,
+        )
         .await
         .unwrap();
     let rows = matrix["matrix"].as_array().unwrap();
     assert!(
-        rows.iter().any(|r| r["consumer"] == "order" && r["success"] == true),
+        rows.iter()
+            .any(|r| r["consumer"] == "order" && r["success"] == true),
         "pact_verifier_cli published a successful result for p2: {matrix}\n{text}"
     );
 
@@ -178,14 +189,20 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
         .record_deployment("payment", "p2", "production", false)
         .await
         .unwrap();
-    let yes = client.can_i_deploy("order", "c1", "production").await.unwrap();
+    let yes = client
+        .can_i_deploy("order", "c1", "production")
+        .await
+        .unwrap();
     assert!(yes.deployable, "{:?}", yes.raw);
     assert!(
         yes.notices.iter().any(|n| n.contains("inventory")),
         "inventory, not deployed, is named as not checked: {:?}",
         yes.notices
     );
-    let payment_ok = client.can_i_deploy("payment", "p2", "production").await.unwrap();
+    let payment_ok = client
+        .can_i_deploy("payment", "p2", "production")
+        .await
+        .unwrap();
     assert!(payment_ok.deployable, "{:?}", payment_ok.raw);
 
     // Order c2 (a feature branch) adds an interaction nobody has verified.
@@ -197,7 +214,10 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
         .publish("order", "c2", Some("feature-euros"), &order_pacts)
         .await
         .unwrap();
-    let no = client.can_i_deploy("order", "c2", "production").await.unwrap();
+    let no = client
+        .can_i_deploy("order", "c2", "production")
+        .await
+        .unwrap();
     assert!(!no.deployable, "{:?}", no.raw);
     assert!(
         no.reason.contains("\"a charge in euros\"") && no.reason.contains("payment p2"),
@@ -236,7 +256,11 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
         .iter()
         .find(|i| i.description == "a charge in euros")
         .unwrap();
-    assert!(matches!(euros.outcome, Outcome::Failed(_)), "{:?}", euros.outcome);
+    assert!(
+        matches!(euros.outcome, Outcome::Failed(_)),
+        "{:?}",
+        euros.outcome
+    );
     assert!(euros.pending);
     assert!(
         feature.report.holds(),
@@ -277,16 +301,23 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
         .record_deployment("payment", "p3", "production", false)
         .await
         .unwrap();
-    let failed = client.can_i_deploy("order", "c2", "production").await.unwrap();
+    let failed = client
+        .can_i_deploy("order", "c2", "production")
+        .await
+        .unwrap();
     assert!(!failed.deployable);
     assert!(
-        failed.reason.contains("verification failed") && failed.reason.contains("a charge in euros"),
+        failed.reason.contains("verification failed")
+            && failed.reason.contains("a charge in euros"),
         "{}",
         failed.reason
     );
 
     // p3 never verified c1's pact, so with p3 in production c1 may no longer follow there.
-    let c1_now = client.can_i_deploy("order", "c1", "production").await.unwrap();
+    let c1_now = client
+        .can_i_deploy("order", "c1", "production")
+        .await
+        .unwrap();
     assert!(!c1_now.deployable);
     assert!(c1_now.reason.contains("payment p3"), "{}", c1_now.reason);
 
@@ -295,13 +326,23 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
     let broker = start_broker(&database, port).await;
     let client = BrokerClient::new(&broker.url(), Some(READ.into()));
     for (version, before) in [("c1", &c1_now), ("c2", &failed)] {
-        let after = client.can_i_deploy("order", version, "production").await.unwrap();
+        let after = client
+            .can_i_deploy("order", version, "production")
+            .await
+            .unwrap();
         assert_eq!(after.raw, before.raw, "order {version} after the restart");
     }
-    let p2 = client.can_i_deploy("payment", "p2", "production").await.unwrap();
+    let p2 = client
+        .can_i_deploy("payment", "p2", "production")
+        .await
+        .unwrap();
     assert!(p2.deployable, "{:?}", p2.raw);
     let version = client
-        .send(reqwest::Method::GET, "/pacticipants/order/versions/c2", None)
+        .send(
+            reqwest::Method::GET,
+            "/pacticipants/order/versions/c2",
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(version["branches"], json!(["feature-euros"]));
@@ -353,8 +394,10 @@ async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
         (&stranger, StatusCode::UNAUTHORIZED),
         (&reader, StatusCode::FORBIDDEN),
     ] {
-        let (status, message) =
-            refused(who.send(reqwest::Method::PUT, publish_path, Some(&pact_json)).await);
+        let (status, message) = refused(
+            who.send(reqwest::Method::PUT, publish_path, Some(&pact_json))
+                .await,
+        );
         assert_eq!(status, expected, "{message}");
         let (status, _) = refused(
             who.send(
@@ -370,7 +413,11 @@ async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     reader.send(reqwest::Method::GET, "/", None).await.unwrap();
     let (status, _) = refused(reader.send(reqwest::Method::GET, publish_path, None).await);
-    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was written by refused requests");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "nothing was written by refused requests"
+    );
 
     // Published contracts are immutable: the same content again is fine, another is a 409.
     writer
@@ -384,10 +431,16 @@ async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
     let sha = again["pactVersionSha"].as_str().unwrap().to_string();
     let mut changed = pact_json.clone();
     changed["interactions"][0]["description"] = json!("a charge, renamed");
-    let (status, message) =
-        refused(writer.send(reqwest::Method::PUT, publish_path, Some(&changed)).await);
+    let (status, message) = refused(
+        writer
+            .send(reqwest::Method::PUT, publish_path, Some(&changed))
+            .await,
+    );
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(message.contains("immutable") && message.contains(&sha), "{message}");
+    assert!(
+        message.contains("immutable") && message.contains(&sha),
+        "{message}"
+    );
     let (status, _) = refused(
         writer
             .publish("order", "v1", None, &[pact_with_a_new_interaction()])
@@ -398,8 +451,15 @@ async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
         .send(reqwest::Method::GET, publish_path, None)
         .await
         .unwrap();
-    assert_eq!(stored["pactVersionSha"], json!(sha), "the first content stays");
-    assert_eq!(stored["interactions"][0]["description"], "a charge of an order");
+    assert_eq!(
+        stored["pactVersionSha"],
+        json!(sha),
+        "the first content stays"
+    );
+    assert_eq!(
+        stored["interactions"][0]["description"],
+        "a charge of an order"
+    );
 
     // Malformed pacts are refused with the reason.
     let mut bad_matcher = pact_json.clone();
@@ -420,7 +480,9 @@ async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
         "names the interaction and the matcher: {message}"
     );
     let response = reqwest::Client::new()
-        .put(format!("{url}/pacts/provider/payment/consumer/order/version/v2"))
+        .put(format!(
+            "{url}/pacts/provider/payment/consumer/order/version/v2"
+        ))
         .bearer_auth(WRITE)
         .body("{\n  \"consumer\": {\"name\": \"order\"},\n  \"provider\": \n}")
         .send()
@@ -475,7 +537,7 @@ async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
     }
     // A conflict in the second pact also undoes the first.
     writer
-        .publish("order", "v4", None, &[payment.clone()])
+        .publish("order", "v4", None, std::slice::from_ref(&payment))
         .await
         .unwrap();
     let (status, _) = refused(
@@ -500,7 +562,11 @@ async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
     );
     assert_eq!(status, StatusCode::NOT_FOUND);
     let v4 = reader
-        .send(reqwest::Method::GET, "/pacticipants/order/versions/v4", None)
+        .send(
+            reqwest::Method::GET,
+            "/pacticipants/order/versions/v4",
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(v4["branches"], json!([]), "the refused branch was not kept");

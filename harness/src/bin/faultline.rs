@@ -891,7 +891,6 @@ async fn contracts_verify(
     }
 }
 
-
 /// A JSON document with `interactions` (or Pact's `metadata.pactSpecification`): a pact.
 fn is_pact_file(path: &std::path::Path) -> bool {
     std::fs::read_to_string(path)
@@ -1185,7 +1184,10 @@ async fn broker_serve(addr: std::net::SocketAddr) -> ExitCode {
         }
     };
     println!("faultline broker listening on {}", broker.url());
-    if until_interrupted(std::future::pending::<()>()).await.is_none() {
+    if until_interrupted(std::future::pending::<()>())
+        .await
+        .is_none()
+    {
         eprintln!("stopping the broker");
     }
     broker.stop().await;

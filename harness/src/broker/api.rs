@@ -98,7 +98,10 @@ pub fn router(pool: PgPool, config: &BrokerConfig) -> Router {
             get(for_verification_resource).post(for_verification),
         )
         .route("/contracts/publish", post(publish_contracts))
-        .route("/environments", get(list_environments).post(create_environment))
+        .route(
+            "/environments",
+            get(list_environments).post(create_environment),
+        )
         .route("/environments/{e}", get(get_environment))
         .route("/matrix", get(matrix))
         .route("/can-i-deploy", get(can_i_deploy))
@@ -278,7 +281,11 @@ struct PacticipantBody {
     main_branch: Option<String>,
 }
 
-async fn create_pacticipant(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn create_pacticipant(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let body: PacticipantBody = parse_json(&body, "pacticipant")?;
     let name = body
         .name
@@ -395,7 +402,10 @@ async fn publish_pact(
     } else {
         StatusCode::OK
     };
-    hal(status, pact_document(&base(&headers), &p, &c, &one.sha, &content))
+    hal(
+        status,
+        pact_document(&base(&headers), &p, &c, &one.sha, &content),
+    )
 }
 
 async fn get_pact_for_version(
@@ -404,7 +414,10 @@ async fn get_pact_for_version(
     Path((p, c, v)): Path<(String, String, String)>,
 ) -> ApiResult {
     let (sha, content) = store::pact_for_version(&s.pool, &p, &c, &v).await?;
-    hal(StatusCode::OK, pact_document(&base(&headers), &p, &c, &sha, &content))
+    hal(
+        StatusCode::OK,
+        pact_document(&base(&headers), &p, &c, &sha, &content),
+    )
 }
 
 async fn get_pact_by_sha(
@@ -413,7 +426,10 @@ async fn get_pact_by_sha(
     Path((p, c, sha)): Path<(String, String, String)>,
 ) -> ApiResult {
     let content = store::pact_by_sha(&s.pool, &p, &c, &sha).await?;
-    hal(StatusCode::OK, pact_document(&base(&headers), &p, &c, &sha, &content))
+    hal(
+        StatusCode::OK,
+        pact_document(&base(&headers), &p, &c, &sha, &content),
+    )
 }
 
 async fn post_verification(
@@ -453,7 +469,10 @@ async fn latest_pacts(
         })
         .collect();
     if pacts.is_empty() {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no pacts for provider {p}")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no pacts for provider {p}"),
+        ));
     }
     hal(
         StatusCode::OK,
@@ -538,7 +557,11 @@ struct Contract {
     content: String,
 }
 
-async fn publish_contracts(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn publish_contracts(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let body: PublishContracts = parse_json(&body, "contracts/publish")?;
     let mut pacts = Vec::new();
     for (i, contract) in body.contracts.iter().enumerate() {
@@ -553,7 +576,10 @@ async fn publish_contracts(State(s): State<AppState>, headers: HeaderMap, body: 
         let text = String::from_utf8(bytes)
             .map_err(|e| bad_request(format!("contracts[{i}].content: not UTF-8: {e}")))?;
         pacts.push((
-            Some((contract.consumer_name.clone(), contract.provider_name.clone())),
+            Some((
+                contract.consumer_name.clone(),
+                contract.provider_name.clone(),
+            )),
             text,
         ));
     }
@@ -691,9 +717,17 @@ fn required<'a>(query: &'a HashMap<String, String>, name: &str) -> Result<&'a st
         .ok_or_else(|| bad_request(format!("query parameter {name} is required")))
 }
 
-async fn matrix(State(s): State<AppState>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
+async fn matrix(
+    State(s): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
     let pacticipant = required(&query, "pacticipant")?;
-    let rows = store::matrix(&s.pool, pacticipant, query.get("version").map(String::as_str)).await?;
+    let rows = store::matrix(
+        &s.pool,
+        pacticipant,
+        query.get("version").map(String::as_str),
+    )
+    .await?;
     hal(StatusCode::OK, json!({"matrix": rows, "_links": {}}))
 }
 

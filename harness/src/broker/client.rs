@@ -139,7 +139,10 @@ impl BrokerClient {
             ))
         })?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| transport(e.to_string()))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport(e.to_string()))?;
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
         if !status.is_success() {
             let message = json["error"].as_str().map(str::to_string).unwrap_or(text);
@@ -186,7 +189,11 @@ impl BrokerClient {
     }
 
     /// Sets a pacticipant's main branch (creating it).
-    pub async fn set_main_branch(&self, pacticipant: &str, branch: &str) -> Result<(), ClientError> {
+    pub async fn set_main_branch(
+        &self,
+        pacticipant: &str,
+        branch: &str,
+    ) -> Result<(), ClientError> {
         self.send(
             Method::PUT,
             &format!("/pacticipants/{}", enc(pacticipant)),
@@ -197,7 +204,11 @@ impl BrokerClient {
     }
 
     /// Creates `name` unless it exists; its uuid.
-    pub async fn ensure_environment(&self, name: &str, production: bool) -> Result<String, ClientError> {
+    pub async fn ensure_environment(
+        &self,
+        name: &str,
+        production: bool,
+    ) -> Result<String, ClientError> {
         if let Some(uuid) = self.environment_uuid(name).await? {
             return Ok(uuid);
         }
@@ -231,16 +242,17 @@ impl BrokerClient {
         environment: &str,
         release: bool,
     ) -> Result<Value, ClientError> {
-        let uuid = self.environment_uuid(environment).await?.ok_or_else(|| {
-            ClientError::Refused {
-                method: Method::GET,
-                url: format!("{}/environments", self.base),
-                status: StatusCode::NOT_FOUND,
-                message: format!(
-                    "no environment {environment:?}; create it first (POST /environments)"
-                ),
-            }
-        })?;
+        let uuid =
+            self.environment_uuid(environment)
+                .await?
+                .ok_or_else(|| ClientError::Refused {
+                    method: Method::GET,
+                    url: format!("{}/environments", self.base),
+                    status: StatusCode::NOT_FOUND,
+                    message: format!(
+                        "no environment {environment:?}; create it first (POST /environments)"
+                    ),
+                })?;
         let kind = if release {
             "released-versions"
         } else {
@@ -323,7 +335,11 @@ impl BrokerClient {
         }
         let answer = self.send(Method::POST, &url, Some(&body)).await?;
         let mut out = Vec::new();
-        for entry in answer["_embedded"]["pacts"].as_array().into_iter().flatten() {
+        for entry in answer["_embedded"]["pacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let href = entry["_links"]["self"]["href"].as_str().unwrap_or_default();
             let pending = entry["verificationProperties"]["pending"] == true;
             let notices = entry["verificationProperties"]["notices"]
@@ -407,7 +423,10 @@ impl BrokerClient {
                 entry
             })
             .collect();
-        let success = result.interactions.iter().all(|i| i.outcome == Outcome::Passed);
+        let success = result
+            .interactions
+            .iter()
+            .all(|i| i.outcome == Outcome::Passed);
         let mut body = json!({
             "success": success,
             "providerApplicationVersion": version,
@@ -417,6 +436,7 @@ impl BrokerClient {
         if let Some(url) = build_url {
             body["buildUrl"] = json!(url);
         }
-        self.send(Method::POST, &pact.publish_url, Some(&body)).await
+        self.send(Method::POST, &pact.publish_url, Some(&body))
+            .await
     }
 }

@@ -80,7 +80,10 @@ impl std::fmt::Debug for BrokerConfig {
         f.debug_struct("BrokerConfig")
             .field("database_url", &"<redacted>")
             .field("write_token", &"<redacted>")
-            .field("read_token", &self.read_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "read_token",
+                &self.read_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -113,8 +116,7 @@ impl BrokerConfig {
             "FAULTLINE_BROKER_DATABASE_URL",
             "a Postgres URL such as postgres://user:password@127.0.0.1:5432/broker",
         )?;
-        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://")
-        {
+        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
             return Err(BrokerError::Config {
                 variable: "FAULTLINE_BROKER_DATABASE_URL",
                 problem: "expected a postgres:// URL".into(),

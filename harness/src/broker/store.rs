@@ -116,11 +116,13 @@ async fn find_version(pool: &PgPool, pacticipant: &str, number: &str) -> Result<
 
 async fn add_branch(tx: &mut PgConnection, version: i64, branch: &str) -> Result<()> {
     check_name("branch", branch)?;
-    sqlx::query("INSERT INTO version_branches (version_id, branch) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(version)
-        .bind(branch)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO version_branches (version_id, branch) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(version)
+    .bind(branch)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -253,7 +255,11 @@ pub async fn publish(
 }
 
 /// Creates the pacticipant (and sets its main branch when given).
-pub async fn upsert_pacticipant(pool: &PgPool, name: &str, main_branch: Option<&str>) -> Result<()> {
+pub async fn upsert_pacticipant(
+    pool: &PgPool,
+    name: &str,
+    main_branch: Option<&str>,
+) -> Result<()> {
     let mut tx = pool.begin().await?;
     let id = pacticipant_id(&mut tx, name).await?;
     if let Some(branch) = main_branch {
@@ -319,10 +325,11 @@ pub async fn version(pool: &PgPool, pacticipant: &str, number: &str) -> Result<V
     .bind(id)
     .fetch_all(pool)
     .await?;
-    let tags = sqlx::query_scalar("SELECT tag FROM version_tags WHERE version_id = $1 ORDER BY tag")
-        .bind(id)
-        .fetch_all(pool)
-        .await?;
+    let tags =
+        sqlx::query_scalar("SELECT tag FROM version_tags WHERE version_id = $1 ORDER BY tag")
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
     Ok(VersionInfo {
         number: number.into(),
         branches,
@@ -358,7 +365,12 @@ pub async fn pact_for_version(
 }
 
 /// The pact content `sha` between `consumer` and `provider`.
-pub async fn pact_by_sha(pool: &PgPool, provider: &str, consumer: &str, sha: &str) -> Result<String> {
+pub async fn pact_by_sha(
+    pool: &PgPool,
+    provider: &str,
+    consumer: &str,
+    sha: &str,
+) -> Result<String> {
     sqlx::query_scalar(
         "SELECT pc.content FROM pact_contents pc
          JOIN pacticipants c ON c.id = pc.consumer_id JOIN pacticipants p ON p.id = pc.provider_id
@@ -370,7 +382,9 @@ pub async fn pact_by_sha(pool: &PgPool, provider: &str, consumer: &str, sha: &st
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| {
-        StoreError::NotFound(format!("no pact version {sha} between {consumer} and {provider}"))
+        StoreError::NotFound(format!(
+            "no pact version {sha} between {consumer} and {provider}"
+        ))
     })
 }
 
@@ -468,7 +482,8 @@ impl Selector {
             Some(e) => names.contains(e),
             None => !names.is_empty(),
         };
-        let in_consumer = |r: &&PublicationRow| self.consumer.as_ref().is_none_or(|c| &r.consumer == c);
+        let in_consumer =
+            |r: &&PublicationRow| self.consumer.as_ref().is_none_or(|c| &r.consumer == c);
         let rows = rows.iter().filter(in_consumer);
         let where_env = self
             .environment
@@ -477,8 +492,12 @@ impl Selector {
             .unwrap_or_default();
         let (picked, why, latest_only): (Vec<_>, String, bool) = if self.main_branch == Some(true) {
             (
-                rows.filter(|r| r.main_branch.as_ref().is_some_and(|m| r.branches.contains(m)))
-                    .collect(),
+                rows.filter(|r| {
+                    r.main_branch
+                        .as_ref()
+                        .is_some_and(|m| r.branches.contains(m))
+                })
+                .collect(),
                 "latest version from the main branch".into(),
                 true,
             )
@@ -495,13 +514,15 @@ impl Selector {
                 ));
             };
             (
-                rows.filter(|r| r.branches.iter().any(|b| b == branch)).collect(),
+                rows.filter(|r| r.branches.iter().any(|b| b == branch))
+                    .collect(),
                 format!("latest version from the branch matching the provider's ({branch})"),
                 true,
             )
         } else if self.deployed_or_released == Some(true) {
             (
-                rows.filter(|r| env_ok(&r.deployed) || env_ok(&r.released)).collect(),
+                rows.filter(|r| env_ok(&r.deployed) || env_ok(&r.released))
+                    .collect(),
                 format!("deployed or released{where_env}"),
                 false,
             )
@@ -607,7 +628,9 @@ pub async fn pacts_for_verification(
     }
     let mut out = Vec::new();
     for sha in order {
-        let mut pact = by_sha.remove(&sha).expect("every ordered sha is in the map");
+        let mut pact = by_sha
+            .remove(&sha)
+            .expect("every ordered sha is in the map");
         if request.include_pending_status {
             pact.pending = !verified_on_branch(
                 pool,
@@ -711,10 +734,18 @@ pub async fn environment(pool: &PgPool, key: &str) -> Result<Environment> {
     match found {
         Some(e) => Ok(e),
         None => {
-            let known: Vec<String> = environments(pool).await?.into_iter().map(|e| e.name).collect();
+            let known: Vec<String> = environments(pool)
+                .await?
+                .into_iter()
+                .map(|e| e.name)
+                .collect();
             Err(StoreError::NotFound(format!(
                 "no environment {key:?} (known: {})",
-                if known.is_empty() { "none".into() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
             )))
         }
     }
@@ -806,7 +837,11 @@ pub struct MatrixRow {
 
 /// Every publication where `pacticipant` (at `version`, when given) is consumer or provider,
 /// with each verification of it.
-pub async fn matrix(pool: &PgPool, pacticipant: &str, version: Option<&str>) -> Result<Vec<MatrixRow>> {
+pub async fn matrix(
+    pool: &PgPool,
+    pacticipant: &str,
+    version: Option<&str>,
+) -> Result<Vec<MatrixRow>> {
     Ok(sqlx::query_as(
         "SELECT c.name AS consumer, cv.number AS consumer_version, p.name AS provider,
                 pv.number AS provider_version, pp.sha, vf.success, vf.build_url
@@ -850,7 +885,11 @@ pub struct Decision {
 }
 
 /// The versions of `pacticipant_id` currently deployed or released in `env`.
-async fn in_environment(pool: &PgPool, pacticipant_id: i64, env: Uuid) -> Result<Vec<(i64, String)>> {
+async fn in_environment(
+    pool: &PgPool,
+    pacticipant_id: i64,
+    env: Uuid,
+) -> Result<Vec<(i64, String)>> {
     Ok(sqlx::query_as(
         "SELECT DISTINCT v.id, v.number FROM deployments d JOIN versions v ON v.id = d.version_id
          WHERE d.environment_uuid = $1 AND d.currently AND v.pacticipant_id = $2 ORDER BY v.id",
@@ -900,10 +939,11 @@ async fn judge(
             }))
         }
         None => {
-            let content: String = sqlx::query_scalar("SELECT content FROM pact_contents WHERE sha = $1")
-                .bind(sha)
-                .fetch_one(pool)
-                .await?;
+            let content: String =
+                sqlx::query_scalar("SELECT content FROM pact_contents WHERE sha = $1")
+                    .bind(sha)
+                    .fetch_one(pool)
+                    .await?;
             let verified: Vec<String> = sqlx::query_scalar(
                 "SELECT pc.content FROM verifications vf JOIN pact_contents pc ON pc.sha = vf.sha
                  WHERE vf.provider_version_id = $1 AND vf.success AND pc.consumer_id = $2",
@@ -1056,12 +1096,10 @@ pub async fn can_i_deploy(
 
 /// A pacticipant exists (for links and 404s).
 pub async fn pacticipant_exists(pool: &PgPool, name: &str) -> Result<bool> {
-    Ok(
-        sqlx::query("SELECT 1 FROM pacticipants WHERE name = $1")
-            .bind(name)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| r.len() > 0)
-            .unwrap_or(false),
-    )
+    Ok(sqlx::query("SELECT 1 FROM pacticipants WHERE name = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .map(|r| r.len() > 0)
+        .unwrap_or(false))
 }
