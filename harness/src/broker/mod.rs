@@ -161,7 +161,11 @@ impl Broker {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(&config.database_url)
             .await
-            .map_err(|e| BrokerError::Database(format!("connecting: {e}")))?;
+            .map_err(|e| {
+                BrokerError::Database(format!(
+                    "connecting to the server FAULTLINE_BROKER_DATABASE_URL names: {e}; is Postgres running there, and does the database exist?"
+                ))
+            })?;
         MIGRATOR
             .run(&pool)
             .await
