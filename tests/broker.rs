@@ -184,6 +184,41 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
         "pact_verifier_cli published a successful result for p2: {matrix}\n{text}"
     );
 
+    // `faultline contracts verify --broker-url … --publish` does the same from the command
+    // line, here against the running payment service.
+    let out = std::env::temp_dir().join(format!("faultline-broker-verify-{}", std::process::id()));
+    let verified =
+        tokio::process::Command::new(faultline_harness::stack::service_bin_dir().join("faultline"))
+            .args(["contracts", "verify", "--broker-url", &broker.url()])
+            .args(["--token", WRITE, "--provider", "payment"])
+            .args(["--provider-version", "p2-cli", "--provider-branch", "main"])
+            .args(["--provider-url", &stack.service_url("payment").unwrap()])
+            .arg("--publish")
+            .arg("--out")
+            .arg(&out)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+    let text = String::from_utf8_lossy(&verified.stdout).to_string()
+        + &String::from_utf8_lossy(&verified.stderr);
+    assert!(verified.status.success(), "{text}");
+    assert!(
+        text.contains("published the results of 1 pact(s) as payment p2-cli"),
+        "{text}"
+    );
+    assert!(out.join("verification.json").is_file());
+    let _ = std::fs::remove_dir_all(&out);
+    let matrix = client
+        .send(
+            reqwest::Method::GET,
+            "/matrix?pacticipant=payment&version=p2-cli",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(matrix["matrix"][0]["success"], true, "{matrix}");
+
     // Payment p2 goes to production; order c1 may follow.
     client
         .record_deployment("payment", "p2", "production", false)
@@ -671,6 +706,34 @@ async fn ci_publish_contracts_publishes_then_says_whether_each_consumer_may_depl
         text.contains("already published with the same content"),
         "a second publication of the same pacts is idempotent: {text}"
     );
+
+    // Another content under a published version: `faultline contracts publish` exits 1 with
+    // the broker's reason.
+    let dir = std::env::temp_dir().join(format!("faultline-broker-publish-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("order-payment.json"),
+        pact_with_a_new_interaction().to_json_string(),
+    )
+    .unwrap();
+    let publish = tokio::process::Command::new(&faultline)
+        .args([
+            "contracts",
+            "publish",
+            "--version",
+            "r1",
+            "--branch",
+            "main",
+        ])
+        .arg(&dir)
+        .args(["--broker-url", &broker.url(), "--token", WRITE])
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&publish.stderr);
+    assert_eq!(publish.status.code(), Some(1), "{text}");
+    assert!(text.contains("409") && text.contains("immutable"), "{text}");
 
     broker.stop().await;
     infra.shutdown().await.unwrap();

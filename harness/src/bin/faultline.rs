@@ -111,7 +111,7 @@ enum ContractsCommand {
         out: Option<PathBuf>,
         /// Fetch the pacts for verification from this broker instead of files (needs
         /// --provider and --provider-version; pending pacts do not fail the run).
-        #[arg(long, requires_all = ["provider", "provider_version"], conflicts_with = "pacts", env = "FAULTLINE_BROKER_URL")]
+        #[arg(long, requires_all = ["provider", "provider_version"], conflicts_with = "pacts")]
         broker_url: Option<String>,
         /// Bearer token for the broker.
         #[arg(long, env = "FAULTLINE_BROKER_TOKEN", hide_env_values = true)]
