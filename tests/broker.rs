@@ -606,6 +606,24 @@ async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
         .unwrap();
     assert_eq!(v4["branches"], json!([]), "the refused branch was not kept");
 
+    // Branch names may hold slashes (they travel percent-encoded); versions may not.
+    writer
+        .publish("order", "v5", Some("feature/slashes"), &[inventory.clone()])
+        .await
+        .unwrap();
+    let v5 = reader
+        .send(
+            reqwest::Method::GET,
+            "/pacticipants/order/versions/v5",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v5["branches"], json!(["feature/slashes"]));
+    let (status, message) = refused(writer.publish("order", "v/6", None, &[inventory]).await);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("without '/'"), "{message}");
+
     broker.stop().await;
     infra.shutdown().await.unwrap();
 }

@@ -70,10 +70,19 @@ fn descriptions(content: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Pacticipant and version names: non-empty, at most 200 characters, no `/` (they are path
+/// segments of every resource). Branches and tags may hold `/` (`feature/x`): they travel
+/// percent-encoded.
 fn check_name(what: &str, name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.len() > 200 || name.contains('/') {
+    let slash_allowed = matches!(what, "branch" | "tag" | "mainBranch");
+    if name.trim().is_empty()
+        || name.len() > 200
+        || name.chars().any(char::is_control)
+        || (!slash_allowed && name.contains('/'))
+    {
         return Err(StoreError::Invalid(format!(
-            "{what} {name:?}: expected a non-empty name without '/' (at most 200 characters)"
+            "{what} {name:?}: expected a non-empty name of at most 200 characters{}",
+            if slash_allowed { "" } else { " without '/'" }
         )));
     }
     Ok(())
