@@ -1112,3 +1112,125 @@ pub async fn pacticipant_exists(pool: &PgPool, name: &str) -> Result<bool> {
         .map(|r| r.len() > 0)
         .unwrap_or(false))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        consumer: &str,
+        version_id: i64,
+        branches: &[&str],
+        deployed: &[&str],
+    ) -> PublicationRow {
+        PublicationRow {
+            consumer: consumer.into(),
+            main_branch: Some("main".into()),
+            version: format!("v{version_id}"),
+            version_id,
+            sha: format!("sha-{consumer}-{version_id}"),
+            branches: branches.iter().map(|b| b.to_string()).collect(),
+            tags: Vec::new(),
+            deployed: deployed.iter().map(|e| e.to_string()).collect(),
+            released: Vec::new(),
+        }
+    }
+
+    fn rows() -> Vec<PublicationRow> {
+        vec![
+            row("order", 1, &["main"], &["production"]),
+            row("order", 2, &["main"], &[]),
+            row("order", 3, &["feature/x"], &["staging"]),
+            row("gateway", 4, &["main"], &[]),
+        ]
+    }
+
+    fn picked(selector: Selector, provider_branch: Option<&str>) -> Vec<String> {
+        let rows = rows();
+        let (picked, _) = selector.pick(&rows, provider_branch).unwrap();
+        let mut versions: Vec<String> = picked
+            .iter()
+            .map(|r| format!("{}:{}", r.consumer, r.version))
+            .collect();
+        versions.sort();
+        versions
+    }
+
+    #[test]
+    fn main_branch_picks_the_latest_main_version_of_each_consumer() {
+        let selector = Selector {
+            main_branch: Some(true),
+            ..Selector::default()
+        };
+        assert_eq!(picked(selector, None), ["gateway:v4", "order:v2"]);
+    }
+
+    #[test]
+    fn branch_and_matching_branch_pick_the_latest_on_that_branch() {
+        let branch = Selector {
+            branch: Some("feature/x".into()),
+            ..Selector::default()
+        };
+        assert_eq!(picked(branch, None), ["order:v3"]);
+        let matching = Selector {
+            matching_branch: Some(true),
+            ..Selector::default()
+        };
+        assert_eq!(
+            picked(matching.clone(), Some("main")),
+            ["gateway:v4", "order:v2"]
+        );
+        let rows = rows();
+        assert!(matches!(
+            matching.pick(&rows, None),
+            Err(StoreError::Invalid(m)) if m.contains("providerVersionBranch")
+        ));
+    }
+
+    #[test]
+    fn deployed_picks_every_version_in_the_environment_or_any() {
+        let production = Selector {
+            deployed: Some(true),
+            environment: Some("production".into()),
+            ..Selector::default()
+        };
+        assert_eq!(picked(production, None), ["order:v1"]);
+        let anywhere = Selector {
+            deployed_or_released: Some(true),
+            ..Selector::default()
+        };
+        assert_eq!(picked(anywhere, None), ["order:v1", "order:v3"]);
+    }
+
+    #[test]
+    fn a_consumer_filter_narrows_and_an_empty_selector_is_refused() {
+        let gateway = Selector {
+            consumer: Some("gateway".into()),
+            main_branch: Some(true),
+            ..Selector::default()
+        };
+        assert_eq!(picked(gateway, None), ["gateway:v4"]);
+        let rows = rows();
+        assert!(matches!(
+            Selector::default().pick(&rows, None),
+            Err(StoreError::Invalid(m)) if m.contains("selects nothing")
+        ));
+    }
+
+    #[test]
+    fn the_same_contract_has_the_same_sha_whatever_its_whitespace() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../contracts/pacts/order-payment.json"
+        ))
+        .unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let compact = serde_json::to_string(&value).unwrap();
+        let a = CanonicalPact::parse(&text).unwrap();
+        let b = CanonicalPact::parse(&compact).unwrap();
+        assert_eq!(a.sha, b.sha);
+        assert_eq!(a.sha.len(), 64);
+        let changed = compact.replace("a charge of an order", "a charge");
+        assert_ne!(CanonicalPact::parse(&changed).unwrap().sha, a.sha);
+    }
+}
