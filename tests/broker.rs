@@ -725,6 +725,25 @@ async fn ci_publish_contracts_publishes_then_says_whether_each_consumer_may_depl
         "a second publication of the same pacts is idempotent: {text}"
     );
 
+    // A release counts as being in the environment: with order r1 released in production, a
+    // payment version that never verified its pact may not go there.
+    client
+        .record_deployment("order", "r1", "production", true)
+        .await
+        .unwrap();
+    let payment = client
+        .can_i_deploy("payment", "p9", "production")
+        .await
+        .unwrap();
+    assert!(!payment.deployable);
+    assert!(
+        payment
+            .reason
+            .contains("pact order r1 (in production) -> payment"),
+        "{}",
+        payment.reason
+    );
+
     // Another content under a published version: `faultline contracts publish` exits 1 with
     // the broker's reason.
     let dir = std::env::temp_dir().join(format!("faultline-broker-publish-{}", std::process::id()));
