@@ -373,16 +373,10 @@ fn pact_document(b: &str, provider: &str, consumer: &str, sha: &str, content: &s
     doc
 }
 
-#[derive(Deserialize, Default)]
-struct PublishQuery {
-    branch: Option<String>,
-}
-
 async fn publish_pact(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((p, c, v)): Path<(String, String, String)>,
-    Query(query): Query<PublishQuery>,
     body: Bytes,
 ) -> ApiResult {
     let text = std::str::from_utf8(&body).map_err(|e| bad_request(format!("pact: {e}")))?;
@@ -390,7 +384,7 @@ async fn publish_pact(
         &s.pool,
         &c,
         &v,
-        query.branch.as_deref(),
+        None,
         &[],
         &[(Some((c.clone(), p.clone())), text.to_string())],
     )

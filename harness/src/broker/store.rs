@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgPool;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// Why a request was refused; the API turns each into its status.
@@ -1101,16 +1101,6 @@ pub async fn can_i_deploy(
         checks,
         notes,
     })
-}
-
-/// A pacticipant exists (for links and 404s).
-pub async fn pacticipant_exists(pool: &PgPool, name: &str) -> Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM pacticipants WHERE name = $1")
-        .bind(name)
-        .fetch_optional(pool)
-        .await?
-        .map(|r| r.len() > 0)
-        .unwrap_or(false))
 }
 
 #[cfg(test)]
