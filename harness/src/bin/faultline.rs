@@ -1085,7 +1085,8 @@ async fn contracts_verify_from_broker(
     broker: BrokerVerify,
 ) -> ExitCode {
     use faultline_contracts::verify::ProviderTarget;
-    use faultline_harness::contracts::{self, BrokerSource, KafkaMessages};
+    use faultline_harness::broker::verification::{verify_from_broker, BrokerSource};
+    use faultline_harness::contracts::KafkaMessages;
     use faultline_harness::stack::{Stack, StackConfig};
 
     let source = BrokerSource {
@@ -1111,13 +1112,11 @@ async fn contracts_verify_from_broker(
                 target = target.with_messages(std::sync::Arc::new(KafkaMessages::new(bootstrap)));
             }
             overrides.insert(provider.to_string(), target);
-            return Ok::<_, anyhow::Error>(
-                contracts::verify_from_broker(&source, None, &overrides).await?,
-            );
+            return Ok::<_, anyhow::Error>(verify_from_broker(&source, None, &overrides).await?);
         }
         eprintln!("starting the reference system (Postgres, Kafka, Toxiproxy, five services)…");
         let stack = Stack::start(StackConfig::default()).await?;
-        let verification = contracts::verify_from_broker(&source, Some(&stack), &overrides).await;
+        let verification = verify_from_broker(&source, Some(&stack), &overrides).await;
         stack.shutdown().await?;
         Ok(verification?)
     };
@@ -1155,7 +1154,7 @@ async fn contracts_verify_from_broker(
             verification.published, broker.provider_version
         );
     }
-    if let Err(error) = contracts::write_report(report, &out) {
+    if let Err(error) = faultline_harness::contracts::write_report(report, &out) {
         eprintln!("error: writing the results to {}: {error}", out.display());
         return ExitCode::FAILURE;
     }

@@ -11,7 +11,9 @@
 //! - [`store`]: the tables and the decisions made on them — immutable pact contents identified by
 //!   their SHA-256, pending pacts, selectors, the matrix, can-i-deploy;
 //! - [`client`]: the client the `faultline contracts publish|can-i-deploy|record-deployment`
-//!   commands and the tests use.
+//!   commands and the tests use;
+//! - [`verification`]: a provider's verification through the broker (`faultline contracts
+//!   verify --broker-url`): fetch, verify against the reference system, publish.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -38,6 +40,7 @@
 pub mod api;
 pub mod client;
 pub mod store;
+pub mod verification;
 
 use std::net::SocketAddr;
 
