@@ -609,7 +609,12 @@ async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
 
     // Branch names may hold slashes (they travel percent-encoded); versions may not.
     writer
-        .publish("order", "v5", Some("feature/slashes"), &[inventory.clone()])
+        .publish(
+            "order",
+            "v5",
+            Some("feature/slashes"),
+            std::slice::from_ref(&inventory),
+        )
         .await
         .unwrap();
     let v5 = reader
@@ -743,6 +748,21 @@ async fn ci_publish_contracts_publishes_then_says_whether_each_consumer_may_depl
             .contains("pact order r1 (in production) -> payment"),
         "{}",
         payment.reason
+    );
+
+    // `faultline broker serve` names what its configuration lacks.
+    let serve = tokio::process::Command::new(&faultline)
+        .args(["broker", "serve", "--addr", "127.0.0.1:0"])
+        .env_remove("FAULTLINE_BROKER_DATABASE_URL")
+        .env("FAULTLINE_BROKER_WRITE_TOKEN", WRITE)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&serve.stderr);
+    assert_eq!(serve.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("FAULTLINE_BROKER_DATABASE_URL: is not set"),
+        "{text}"
     );
 
     // Another content under a published version: `faultline contracts publish` exits 1 with
