@@ -6,6 +6,8 @@
 //!   Toxiproxy, processes that can be killed, paused and restarted.
 //! - [`contracts`] verifies pact files against the running reference system
 //!   (`faultline contracts verify`).
+//! - [`broker`] is the contract broker (`faultline broker serve`): published pacts,
+//!   verification results, deployments, can-i-deploy; Pact Broker compatible.
 //! - [`bench`] measures how long that takes (`faultline bench infra`).
 //! - A chaos run ([`runner`]) drives the stack with a [`workload`] while a [`nemesis`] injects a
 //!   scenario's faults, records both in a [`history`], and hands it to the [`checkers`].
@@ -15,6 +17,7 @@
 //! Faults themselves live in the `faultline-chaos` crate.
 
 pub mod bench;
+pub mod broker;
 pub mod checkers;
 pub mod contracts;
 pub mod history;

@@ -48,6 +48,41 @@ enum Command {
         #[command(subcommand)]
         command: ContractsCommand,
     },
+    /// The contract broker (published pacts, verification results, deployments).
+    Broker {
+        #[command(subcommand)]
+        command: BrokerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BrokerCommand {
+    /// Serve the broker until interrupted. Configuration from the environment:
+    /// FAULTLINE_BROKER_DATABASE_URL (its own Postgres database; migrated at start),
+    /// FAULTLINE_BROKER_WRITE_TOKEN (bearer token for writes), FAULTLINE_BROKER_READ_TOKEN
+    /// (optional: then reads need a token too).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9292")]
+        addr: std::net::SocketAddr,
+    },
+}
+
+/// Where the broker is and how to authenticate.
+#[derive(clap::Args, Clone)]
+struct BrokerArgs {
+    /// The broker's base URL.
+    #[arg(long, env = "FAULTLINE_BROKER_URL")]
+    broker_url: String,
+    /// Bearer token (the write token for publishing and recording).
+    #[arg(long, env = "FAULTLINE_BROKER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl BrokerArgs {
+    fn client(&self) -> faultline_harness::broker::BrokerClient {
+        faultline_harness::broker::BrokerClient::new(&self.broker_url, self.token.clone())
+    }
 }
 
 #[derive(Subcommand)]
@@ -74,6 +109,76 @@ enum ContractsCommand {
         /// Where the results go [default: reports/contracts-<unix time>].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Fetch the pacts for verification from this broker instead of files (needs
+        /// --provider and --provider-version; pending pacts do not fail the run).
+        #[arg(long, requires_all = ["provider", "provider_version"], conflicts_with = "pacts")]
+        broker_url: Option<String>,
+        /// Bearer token for the broker.
+        #[arg(long, env = "FAULTLINE_BROKER_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The provider version being verified (recorded with published results).
+        #[arg(long)]
+        provider_version: Option<String>,
+        /// The provider's branch (pending pacts are judged per branch).
+        #[arg(long)]
+        provider_branch: Option<String>,
+        /// Consumer version selectors as JSON objects (repeatable) [default: {"mainBranch":
+        /// true} and {"deployedOrReleased": true}].
+        #[arg(long)]
+        consumer_version_selectors: Vec<String>,
+        /// Publish the results to the broker.
+        #[arg(long, requires = "broker_url")]
+        publish: bool,
+        /// The CI build's URL, recorded with published results.
+        #[arg(long)]
+        build_url: Option<String>,
+    },
+    /// Publish pact files to the broker for a consumer version and branch (one request per
+    /// consumer, each all or nothing). Exit 0 published (or already published identically),
+    /// 1 refused (a different pact for the same version: 409; a malformed pact: 400), 2 for
+    /// unreadable files (nothing sent).
+    Publish {
+        /// The consumer version (e.g. the git commit).
+        #[arg(long)]
+        version: String,
+        /// The consumer's branch.
+        #[arg(long)]
+        branch: Option<String>,
+        /// A folder of *.json pact files, or one file [default: contracts/pacts].
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
+    /// Can this version of a pacticipant be deployed to an environment? Exit 0 yes, 1 no
+    /// (printing what is missing or failed), 2 when the broker cannot answer.
+    CanIDeploy {
+        #[arg(long)]
+        pacticipant: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        to_environment: String,
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
+    /// Record that a version is now deployed to (or, with --release, released in) an
+    /// environment.
+    RecordDeployment {
+        #[arg(long)]
+        pacticipant: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        environment: String,
+        /// A release (stays supported beside other releases) rather than a deployment
+        /// (replaces the version deployed there before).
+        #[arg(long)]
+        release: bool,
+        /// Create the environment when the broker does not know it.
+        #[arg(long)]
+        create_environment: bool,
+        #[command(flatten)]
+        broker: BrokerArgs,
     },
     /// Compare two versions of an event's JSON Schema, or of a pact file. Schemas: exit 0 when
     /// compatible, 1 when a change breaks (each shown with a counterexample payload). Pacts:
@@ -236,10 +341,49 @@ async fn main() -> ExitCode {
                 provider_url,
                 kafka_bootstrap,
                 out,
+                broker_url,
+                token,
+                provider_version,
+                provider_branch,
+                consumer_version_selectors,
+                publish,
+                build_url,
             },
     } = cli.command
     {
-        return contracts_verify(provider, pacts, provider_url, kafka_bootstrap, out).await;
+        let broker = match broker_url {
+            None => None,
+            Some(url) => {
+                let mut selectors = Vec::new();
+                for text in &consumer_version_selectors {
+                    match serde_json::from_str(text) {
+                        Ok(selector) => selectors.push(selector),
+                        Err(error) => {
+                            eprintln!("error: --consumer-version-selectors {text}: {error}\nnothing was started");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+                Some(BrokerVerify {
+                    client: faultline_harness::broker::BrokerClient::new(&url, token),
+                    provider_version: provider_version.unwrap_or_default(),
+                    provider_branch,
+                    selectors,
+                    publish,
+                    build_url,
+                })
+            }
+        };
+        return contracts_verify(provider, pacts, provider_url, kafka_bootstrap, out, broker).await;
+    }
+    if let Command::Contracts { command } = cli.command {
+        return contracts_broker_command(command).await;
+    }
+    if let Command::Broker {
+        command: BrokerCommand::Serve { addr },
+    } = cli.command
+    {
+        return broker_serve(addr).await;
     }
     if let Command::Report { command } = cli.command {
         return report_command(command);
@@ -306,6 +450,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ChaosCommand::Run { .. },
         } => unreachable!("main runs chaos scenarios itself"),
         Command::Contracts { .. } => unreachable!("main runs contract commands itself"),
+        Command::Broker { .. } => unreachable!("main runs the broker itself"),
         Command::Report { .. } => unreachable!("main runs report commands itself"),
         Command::Chaos {
             command: ChaosCommand::List { dir },
@@ -665,11 +810,17 @@ async fn contracts_verify(
     provider_url: Option<String>,
     kafka_bootstrap: Option<String>,
     out: Option<PathBuf>,
+    broker: Option<BrokerVerify>,
 ) -> ExitCode {
     use faultline_contracts::verify::ProviderTarget;
     use faultline_harness::contracts::{self, KafkaMessages};
     use faultline_harness::stack::{Stack, StackConfig};
 
+    if let Some(broker) = broker {
+        let provider = provider.unwrap_or_default();
+        return contracts_verify_from_broker(&provider, provider_url, kafka_bootstrap, out, broker)
+            .await;
+    }
     let dir = pacts.unwrap_or_else(shipped_pacts);
     let mut pacts = match faultline_contracts::files::read_pacts(&dir) {
         Ok(pacts) => pacts,
@@ -911,5 +1062,247 @@ fn contracts_diff(
             report.unverified.len()
         );
         ExitCode::FAILURE
+    }
+}
+
+/// `contracts verify --broker-url`: what to fetch and where to publish.
+struct BrokerVerify {
+    client: faultline_harness::broker::BrokerClient,
+    provider_version: String,
+    provider_branch: Option<String>,
+    selectors: Vec<faultline_harness::broker::store::Selector>,
+    publish: bool,
+    build_url: Option<String>,
+}
+
+/// `faultline contracts verify --broker-url`: the broker's pacts for verification of
+/// `provider`, verified like files, the results published with `--publish`.
+async fn contracts_verify_from_broker(
+    provider: &str,
+    provider_url: Option<String>,
+    kafka_bootstrap: Option<String>,
+    out: Option<PathBuf>,
+    broker: BrokerVerify,
+) -> ExitCode {
+    use faultline_contracts::verify::ProviderTarget;
+    use faultline_harness::broker::verification::{verify_from_broker, BrokerSource};
+    use faultline_harness::contracts::KafkaMessages;
+    use faultline_harness::stack::{Stack, StackConfig};
+
+    let source = BrokerSource {
+        client: &broker.client,
+        provider,
+        selectors: broker.selectors.clone(),
+        provider_version: &broker.provider_version,
+        provider_branch: broker.provider_branch.as_deref(),
+        publish: broker.publish,
+        build_url: broker.build_url.as_deref(),
+    };
+    let out = out.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("reports/contracts-{now}"))
+    });
+    let work = async {
+        let mut overrides = std::collections::BTreeMap::new();
+        if let Some(url) = &provider_url {
+            let mut target = ProviderTarget::http(provider, url);
+            if let Some(bootstrap) = &kafka_bootstrap {
+                target = target.with_messages(std::sync::Arc::new(KafkaMessages::new(bootstrap)));
+            }
+            overrides.insert(provider.to_string(), target);
+            return Ok::<_, anyhow::Error>(verify_from_broker(&source, None, &overrides).await?);
+        }
+        eprintln!("starting the reference system (Postgres, Kafka, Toxiproxy, five services)…");
+        let stack = Stack::start(StackConfig::default()).await?;
+        let verification = verify_from_broker(&source, Some(&stack), &overrides).await;
+        stack.shutdown().await?;
+        Ok(verification?)
+    };
+    let verification = match until_interrupted(work).await {
+        Some(Ok(v)) => v,
+        Some(Err(error)) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+        None => {
+            eprintln!("interrupted: removing this run's containers and network");
+            if let Err(error) = infra::remove_own_resources().await {
+                eprintln!("error: cleanup after interrupt: {error:#} (the next run sweeps them)");
+            }
+            return ExitCode::from(130);
+        }
+    };
+    for pact in &verification.pacts {
+        eprintln!(
+            "{} -> {} ({}){}",
+            pact.pact.consumer.name,
+            pact.pact.provider.name,
+            pact.url,
+            if pact.pending { ": pending" } else { "" }
+        );
+        for notice in &pact.notices {
+            eprintln!("  {notice}");
+        }
+    }
+    let report = &verification.report;
+    print!("{}", report.to_text());
+    if broker.publish {
+        eprintln!(
+            "published the results of {} pact(s) as {provider} {}",
+            verification.published, broker.provider_version
+        );
+    }
+    if let Err(error) = faultline_harness::contracts::write_report(report, &out) {
+        eprintln!("error: writing the results to {}: {error}", out.display());
+        return ExitCode::FAILURE;
+    }
+    if report.holds() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `faultline broker serve`.
+async fn broker_serve(addr: std::net::SocketAddr) -> ExitCode {
+    use faultline_harness::broker::{Broker, BrokerConfig};
+    let config = match BrokerConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let broker = match Broker::start(config, addr).await {
+        Ok(broker) => broker,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("faultline broker listening on {}", broker.url());
+    if until_interrupted(std::future::pending::<()>())
+        .await
+        .is_none()
+    {
+        eprintln!("stopping the broker");
+    }
+    broker.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// `contracts publish | can-i-deploy | record-deployment`.
+async fn contracts_broker_command(command: ContractsCommand) -> ExitCode {
+    match command {
+        ContractsCommand::Publish {
+            version,
+            branch,
+            dir,
+            broker,
+        } => {
+            let dir = dir.unwrap_or_else(shipped_pacts);
+            let pacts = match faultline_contracts::files::read_pacts(&dir) {
+                Ok(pacts) => pacts,
+                Err(error) => {
+                    eprintln!("error: {error}\nnothing was published");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut by_consumer: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+            for (_, pact) in pacts {
+                by_consumer
+                    .entry(pact.consumer.name.clone())
+                    .or_default()
+                    .push(pact);
+            }
+            let client = broker.client();
+            for (consumer, pacts) in &by_consumer {
+                match client
+                    .publish(consumer, &version, branch.as_deref(), pacts)
+                    .await
+                {
+                    Ok(answer) => {
+                        for notice in answer["notices"].as_array().into_iter().flatten() {
+                            println!("{}", notice["text"].as_str().unwrap_or_default());
+                        }
+                    }
+                    Err(error) => {
+                        eprintln!("error: publishing {consumer} {version}: {error}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        ContractsCommand::CanIDeploy {
+            pacticipant,
+            version,
+            to_environment,
+            broker,
+        } => match broker
+            .client()
+            .can_i_deploy(&pacticipant, &version, &to_environment)
+            .await
+        {
+            Ok(answer) => {
+                println!(
+                    "{}: {}",
+                    if answer.deployable { "yes" } else { "no" },
+                    answer.reason
+                );
+                for failure in &answer.failures {
+                    println!("  missing or failed: {failure}");
+                }
+                for notice in &answer.notices {
+                    println!("  note: {notice}");
+                }
+                if answer.deployable {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        },
+        ContractsCommand::RecordDeployment {
+            pacticipant,
+            version,
+            environment,
+            release,
+            create_environment,
+            broker,
+        } => {
+            let client = broker.client();
+            if create_environment {
+                if let Err(error) = client.ensure_environment(&environment, false).await {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            match client
+                .record_deployment(&pacticipant, &version, &environment, release)
+                .await
+            {
+                Ok(_) => {
+                    println!(
+                        "recorded {pacticipant} {version} as {} in {environment}",
+                        if release { "released" } else { "deployed" }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ContractsCommand::Verify { .. } | ContractsCommand::Diff { .. } => {
+            unreachable!("main runs verify and diff itself")
+        }
     }
 }

@@ -1,0 +1,798 @@
+//! The contract broker on real Postgres: publish → verify (by faultline and by the official
+//! `pact_verifier_cli`, both through the broker) → can-i-deploy; a new interaction nobody has
+//! verified makes can-i-deploy say no and name it; a pending pact does not fail the provider's
+//! build; every safety rule (tokens, immutability, malformed pacts, nothing half-written);
+//! a restarted broker keeps everything.
+//!
+//! Needs the service binaries (`cargo build --workspace --bins`), the images of `ci/setup`, and
+//! `pact_verifier_cli` (`ci/setup` installs it into `.faultline/tools/bin`, or
+//! `FAULTLINE_PACT_VERIFIER`). The broker runs in the test process on 127.0.0.1.
+
+use std::path::PathBuf;
+
+use faultline_contracts::files::read_pacts;
+use faultline_contracts::verify::Outcome;
+use faultline_contracts::{Interaction, Pact};
+use faultline_harness::broker::client::ClientError;
+use faultline_harness::broker::store::Selector;
+use faultline_harness::broker::verification::{verify_from_broker, BrokerSource};
+use faultline_harness::broker::{Broker, BrokerClient, BrokerConfig};
+use faultline_harness::contracts::pact_verifier_binary;
+use faultline_harness::infra::{Infra, InfraConfig};
+use faultline_harness::stack::{Stack, StackConfig};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+const WRITE: &str = "write-token-for-tests";
+const READ: &str = "read-token-for-tests";
+/// How long one pact_verifier_cli run may take (it takes about a second).
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn committed_pacts() -> Vec<Pact> {
+    read_pacts(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contracts/pacts"))
+        .expect("the committed pacts read")
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+fn pact_between(consumer: &str, provider: &str) -> Pact {
+    committed_pacts()
+        .into_iter()
+        .find(|p| p.consumer.name == consumer && p.provider.name == provider)
+        .expect("the committed pact exists")
+}
+
+/// Creates the broker's own database on the run's Postgres and returns its URL.
+async fn broker_database(infra: &Infra) -> String {
+    let mut admin = sqlx::PgConnection::connect(&infra.postgres_admin_url().unwrap())
+        .await
+        .unwrap();
+    sqlx::query("CREATE DATABASE broker")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    infra.postgres_admin_url_for("broker").unwrap()
+}
+
+async fn start_broker(database_url: &str, port: u16) -> Broker {
+    Broker::start(
+        BrokerConfig {
+            database_url: database_url.to_string(),
+            write_token: WRITE.into(),
+            read_token: Some(READ.into()),
+        },
+        format!("127.0.0.1:{port}").parse().unwrap(),
+    )
+    .await
+    .expect("the broker starts")
+}
+
+/// The order -> payment pact of a later order version: one more charge interaction, which the
+/// real payment service does not satisfy (it answers 201, the pact asks 299).
+fn pact_with_a_new_interaction() -> Pact {
+    let mut pact = pact_between("order", "payment");
+    let mut extra = pact.interactions[0].clone();
+    if let Interaction::Http(http) = &mut extra {
+        http.info.description = "a charge in euros".into();
+        http.info.key = None;
+        http.response.status = 299;
+        http.response.matching_rules = Default::default();
+    }
+    pact.interactions.push(extra);
+    pact
+}
+
+#[tokio::test]
+async fn publish_verify_and_can_i_deploy_through_the_broker() {
+    let stack = Stack::start(StackConfig::default()).await.unwrap();
+    let database = broker_database(stack.infra()).await;
+    let broker = start_broker(&database, 0).await;
+    let port = broker.addr().port();
+    let client = BrokerClient::new(&broker.url(), Some(WRITE.into()));
+
+    // The consumers publish version c1 from main.
+    let published = std::time::Instant::now();
+    for consumer in ["gateway", "order", "notification"] {
+        let pacts: Vec<Pact> = committed_pacts()
+            .into_iter()
+            .filter(|p| p.consumer.name == consumer)
+            .collect();
+        client
+            .publish(consumer, "c1", Some("main"), &pacts)
+            .await
+            .unwrap();
+    }
+    eprintln!("published 4 pacts in {:?}", published.elapsed());
+    client.ensure_environment("production", true).await.unwrap();
+
+    // Payment p1 verifies with faultline through the broker: the pact is pending until then.
+    let started = std::time::Instant::now();
+    let first = verify_from_broker(
+        &BrokerSource {
+            client: &client,
+            provider: "payment",
+            selectors: Vec::new(),
+            provider_version: "p1",
+            provider_branch: Some("main"),
+            publish: true,
+            build_url: Some("https://ci.invalid/build/1"),
+        },
+        Some(&stack),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    eprintln!(
+        "faultline verified through the broker in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(first.pacts.len(), 1, "order's pact with payment, once");
+    assert!(first.pacts[0].pending, "never verified before: pending");
+    assert!(first.report.holds(), "{}", first.report.to_text());
+    assert_eq!(first.published, 1);
+
+    // The official verifier fetches the same pact through the broker (now not pending) and
+    // publishes its results as payment p2.
+    let payment = reqwest::Url::parse(&stack.service_url("payment").unwrap()).unwrap();
+    let official = |selector: &str, version: &str| {
+        // tokio's process: the broker answers on this test's runtime while the verifier runs.
+        tokio::process::Command::new(pact_verifier_binary())
+            .args(["--broker-url", &broker.url()])
+            .args(["--provider-name", "payment"])
+            .args(["--consumer-version-selectors", selector])
+            .arg("--enable-pending")
+            .args(["--token", WRITE])
+            .args(["--hostname", payment.host_str().unwrap()])
+            .args(["--port", &payment.port().unwrap().to_string()])
+            .args([
+                "--state-change-url",
+                &format!("{}admin/provider-states", payment),
+            ])
+            .arg("--publish")
+            .args(["--provider-version", version])
+            .args(["--provider-branch", "main"])
+            .arg("--no-colour")
+            .kill_on_drop(true)
+            .output()
+    };
+    let started = std::time::Instant::now();
+    let output = tokio::time::timeout(LIMIT, official(r#"{"mainBranch": true}"#, "p2"))
+        .await
+        .expect("pact_verifier_cli finishes")
+        .expect("pact_verifier_cli runs (ci/setup installs it)");
+    eprintln!(
+        "pact_verifier_cli through the broker in {:?}",
+        started.elapsed()
+    );
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "pact_verifier_cli failed:\n{text}");
+    let matrix = client
+        .send(
+            reqwest::Method::GET,
+            "/matrix?pacticipant=payment&version=p2",
+            None,
+        )
+        .await
+        .unwrap();
+    let rows = matrix["matrix"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["consumer"] == "order" && r["success"] == true),
+        "pact_verifier_cli published a successful result for p2: {matrix}\n{text}"
+    );
+
+    // `faultline contracts verify --broker-url … --publish` does the same from the command
+    // line, here against the running payment service.
+    let out = std::env::temp_dir().join(format!("faultline-broker-verify-{}", std::process::id()));
+    let verified =
+        tokio::process::Command::new(faultline_harness::stack::service_bin_dir().join("faultline"))
+            .args(["contracts", "verify", "--broker-url", &broker.url()])
+            .args(["--token", WRITE, "--provider", "payment"])
+            .args(["--provider-version", "p2-cli", "--provider-branch", "main"])
+            .args(["--provider-url", &stack.service_url("payment").unwrap()])
+            .arg("--publish")
+            .arg("--out")
+            .arg(&out)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+    let text = String::from_utf8_lossy(&verified.stdout).to_string()
+        + &String::from_utf8_lossy(&verified.stderr);
+    assert!(verified.status.success(), "{text}");
+    assert!(
+        text.contains("published the results of 1 pact(s) as payment p2-cli"),
+        "{text}"
+    );
+    assert!(out.join("verification.json").is_file());
+    let _ = std::fs::remove_dir_all(&out);
+    let matrix = client
+        .send(
+            reqwest::Method::GET,
+            "/matrix?pacticipant=payment&version=p2-cli",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(matrix["matrix"][0]["success"], true, "{matrix}");
+
+    // Payment p2 goes to production; order c1 may follow.
+    client
+        .record_deployment("payment", "p2", "production", false)
+        .await
+        .unwrap();
+    let yes = client
+        .can_i_deploy("order", "c1", "production")
+        .await
+        .unwrap();
+    assert!(yes.deployable, "{:?}", yes.raw);
+    assert!(
+        yes.notices.iter().any(|n| n.contains("inventory")),
+        "inventory, not deployed, is named as not checked: {:?}",
+        yes.notices
+    );
+    let payment_ok = client
+        .can_i_deploy("payment", "p2", "production")
+        .await
+        .unwrap();
+    assert!(payment_ok.deployable, "{:?}", payment_ok.raw);
+
+    // Order c2 (a feature branch) adds an interaction nobody has verified.
+    let order_pacts = vec![
+        pact_with_a_new_interaction(),
+        pact_between("order", "inventory"),
+    ];
+    client
+        .publish("order", "c2", Some("feature-euros"), &order_pacts)
+        .await
+        .unwrap();
+    let no = client
+        .can_i_deploy("order", "c2", "production")
+        .await
+        .unwrap();
+    assert!(!no.deployable, "{:?}", no.raw);
+    assert!(
+        no.reason.contains("\"a charge in euros\"") && no.reason.contains("payment p2"),
+        "names the missing interaction and the deployed provider: {}",
+        no.reason
+    );
+    assert!(
+        !no.reason.contains("\"a charge of an order\""),
+        "only what is missing: {}",
+        no.reason
+    );
+
+    // Payment verifies the feature branch's pact: pending (never verified), so its failing
+    // interaction does not fail the build — with faultline and with pact_verifier_cli.
+    let feature = verify_from_broker(
+        &BrokerSource {
+            client: &client,
+            provider: "payment",
+            selectors: vec![Selector {
+                branch: Some("feature-euros".into()),
+                ..Selector::default()
+            }],
+            provider_version: "p3",
+            provider_branch: Some("main"),
+            publish: true,
+            build_url: None,
+        },
+        Some(&stack),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(feature.pacts[0].pending);
+    let euros = feature.report.pacts[0]
+        .interactions
+        .iter()
+        .find(|i| i.description == "a charge in euros")
+        .unwrap();
+    assert!(
+        matches!(euros.outcome, Outcome::Failed(_)),
+        "{:?}",
+        euros.outcome
+    );
+    assert!(euros.pending);
+    assert!(
+        feature.report.holds(),
+        "a pending pact's failure does not fail the provider: {}",
+        feature.report.to_text()
+    );
+    let output = tokio::time::timeout(LIMIT, official(r#"{"branch": "feature-euros"}"#, "p4"))
+        .await
+        .expect("pact_verifier_cli finishes")
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "pact_verifier_cli: a pending pact's failure does not fail the build:\n{text}"
+    );
+    assert!(text.contains("a charge in euros"), "{text}");
+
+    // The main branch's pact, which payment verified, is no longer pending: a failure there
+    // would fail the build.
+    let again = client
+        .pacts_for_verification(
+            "payment",
+            &[Selector {
+                main_branch: Some(true),
+                ..Selector::default()
+            }],
+            true,
+            Some("main"),
+        )
+        .await
+        .unwrap();
+    assert!(!again[0].pending);
+
+    // Payment p3 (main) published its failure for c2: can-i-deploy now names the failed
+    // interaction once p3 is deployed.
+    client
+        .record_deployment("payment", "p3", "production", false)
+        .await
+        .unwrap();
+    let failed = client
+        .can_i_deploy("order", "c2", "production")
+        .await
+        .unwrap();
+    assert!(!failed.deployable);
+    assert!(
+        failed.reason.contains("verification failed")
+            && failed.reason.contains("a charge in euros"),
+        "{}",
+        failed.reason
+    );
+
+    // p3 never verified c1's pact, so with p3 in production c1 may no longer follow there.
+    let c1_now = client
+        .can_i_deploy("order", "c1", "production")
+        .await
+        .unwrap();
+    assert!(!c1_now.deployable);
+    assert!(c1_now.reason.contains("payment p3"), "{}", c1_now.reason);
+
+    // A restarted broker keeps everything.
+    broker.stop().await;
+    let broker = start_broker(&database, port).await;
+    let client = BrokerClient::new(&broker.url(), Some(READ.into()));
+    for (version, before) in [("c1", &c1_now), ("c2", &failed)] {
+        let after = client
+            .can_i_deploy("order", version, "production")
+            .await
+            .unwrap();
+        assert_eq!(after.raw, before.raw, "order {version} after the restart");
+    }
+    let p2 = client
+        .can_i_deploy("payment", "p2", "production")
+        .await
+        .unwrap();
+    assert!(p2.deployable, "{:?}", p2.raw);
+    let version = client
+        .send(
+            reqwest::Method::GET,
+            "/pacticipants/order/versions/c2",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(version["branches"], json!(["feature-euros"]));
+    let pact = client
+        .send(
+            reqwest::Method::GET,
+            "/pacts/provider/payment/consumer/order/version/c1",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pact["interactions"].as_array().unwrap().len(), 3);
+    broker.stop().await;
+    stack.shutdown().await.unwrap();
+}
+
+fn refused(result: Result<Value, ClientError>) -> (StatusCode, String) {
+    match result {
+        Err(ClientError::Refused {
+            status, message, ..
+        }) => (status, message),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
+    let infra = Infra::start(InfraConfig {
+        kafka: false,
+        ..InfraConfig::with_clients(["broker"])
+    })
+    .await
+    .unwrap();
+    let database = broker_database(&infra).await;
+    let broker = start_broker(&database, 0).await;
+    let url = broker.url();
+    let writer = BrokerClient::new(&url, Some(WRITE.into()));
+    let reader = BrokerClient::new(&url, Some(READ.into()));
+    let nobody = BrokerClient::new(&url, None);
+    let stranger = BrokerClient::new(&url, Some("not-a-token".into()));
+    let payment = pact_between("order", "payment");
+    let inventory = pact_between("order", "inventory");
+    let publish_path = "/pacts/provider/payment/consumer/order/version/v1";
+    let pact_json = serde_json::from_str::<Value>(&payment.to_json_string()).unwrap();
+
+    // Tokens: writes need the write token; reads need a token when a read token is set.
+    for (who, expected) in [
+        (&nobody, StatusCode::UNAUTHORIZED),
+        (&stranger, StatusCode::UNAUTHORIZED),
+        (&reader, StatusCode::FORBIDDEN),
+    ] {
+        let (status, message) = refused(
+            who.send(reqwest::Method::PUT, publish_path, Some(&pact_json))
+                .await,
+        );
+        assert_eq!(status, expected, "{message}");
+        let (status, _) = refused(
+            who.send(
+                reqwest::Method::POST,
+                "/environments",
+                Some(&json!({"name": "staging"})),
+            )
+            .await,
+        );
+        assert_eq!(status, expected);
+    }
+    let (status, _) = refused(nobody.send(reqwest::Method::GET, "/", None).await);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    reader.send(reqwest::Method::GET, "/", None).await.unwrap();
+    let (status, _) = refused(reader.send(reqwest::Method::GET, publish_path, None).await);
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "nothing was written by refused requests"
+    );
+
+    // Published contracts are immutable: the same content again is fine, another is a 409.
+    writer
+        .send(reqwest::Method::PUT, publish_path, Some(&pact_json))
+        .await
+        .unwrap();
+    let again = writer
+        .send(reqwest::Method::PUT, publish_path, Some(&pact_json))
+        .await
+        .unwrap();
+    let sha = again["pactVersionSha"].as_str().unwrap().to_string();
+    let mut changed = pact_json.clone();
+    changed["interactions"][0]["description"] = json!("a charge, renamed");
+    let (status, message) = refused(
+        writer
+            .send(reqwest::Method::PUT, publish_path, Some(&changed))
+            .await,
+    );
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        message.contains("immutable") && message.contains(&sha),
+        "{message}"
+    );
+    let (status, _) = refused(
+        writer
+            .publish("order", "v1", None, &[pact_with_a_new_interaction()])
+            .await,
+    );
+    assert_eq!(status, StatusCode::CONFLICT);
+    let stored = reader
+        .send(reqwest::Method::GET, publish_path, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["pactVersionSha"],
+        json!(sha),
+        "the first content stays"
+    );
+    assert_eq!(
+        stored["interactions"][0]["description"],
+        "a charge of an order"
+    );
+
+    // Malformed pacts are refused with the reason.
+    let mut bad_matcher = pact_json.clone();
+    bad_matcher["interactions"][0]["response"]["matchingRules"] =
+        json!({"body": {"$.status": {"combine": "AND", "matchers": [{"match": "telepathy"}]}}});
+    let (status, message) = refused(
+        writer
+            .send(
+                reqwest::Method::PUT,
+                "/pacts/provider/payment/consumer/order/version/v2",
+                Some(&bad_matcher),
+            )
+            .await,
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        message.contains("a charge of an order") && message.contains("telepathy"),
+        "names the interaction and the matcher: {message}"
+    );
+    let response = reqwest::Client::new()
+        .put(format!(
+            "{url}/pacts/provider/payment/consumer/order/version/v2"
+        ))
+        .bearer_auth(WRITE)
+        .body("{\n  \"consumer\": {\"name\": \"order\"},\n  \"provider\": \n}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let message = response.text().await.unwrap();
+    assert!(
+        message.contains("line 4, column 1"),
+        "names line and column: {message}"
+    );
+    let (status, message) = refused(
+        writer
+            .send(
+                reqwest::Method::PUT,
+                "/pacts/provider/inventory/consumer/order/version/v2",
+                Some(&pact_json),
+            )
+            .await,
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("payment"), "{message}");
+
+    // Nothing half-written: a publication of two pacts with a bad second one stores neither,
+    // nor the version or its branch.
+    let body = json!({
+        "pacticipantName": "order",
+        "pacticipantVersionNumber": "v3",
+        "branch": "feature-half",
+        "contracts": [
+            {"consumerName": "order", "providerName": "inventory", "specification": "pact",
+             "contentType": "application/json",
+             "content": base64_of(&inventory.to_json_string())},
+            {"consumerName": "order", "providerName": "payment", "specification": "pact",
+             "contentType": "application/json",
+             "content": base64_of(&bad_matcher.to_string())},
+        ]
+    });
+    let (status, message) = refused(
+        writer
+            .send(reqwest::Method::POST, "/contracts/publish", Some(&body))
+            .await,
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("contracts[1]"), "{message}");
+    for path in [
+        "/pacts/provider/inventory/consumer/order/version/v3",
+        "/pacticipants/order/versions/v3",
+    ] {
+        let (status, _) = refused(reader.send(reqwest::Method::GET, path, None).await);
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path} was not written");
+    }
+    // A conflict in the second pact also undoes the first.
+    writer
+        .publish("order", "v4", None, std::slice::from_ref(&payment))
+        .await
+        .unwrap();
+    let (status, _) = refused(
+        writer
+            .publish(
+                "order",
+                "v4",
+                Some("feature-late"),
+                &[inventory.clone(), pact_with_a_new_interaction()],
+            )
+            .await,
+    );
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = refused(
+        reader
+            .send(
+                reqwest::Method::GET,
+                "/pacts/provider/inventory/consumer/order/version/v4",
+                None,
+            )
+            .await,
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let v4 = reader
+        .send(
+            reqwest::Method::GET,
+            "/pacticipants/order/versions/v4",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v4["branches"], json!([]), "the refused branch was not kept");
+
+    // Branch names may hold slashes (they travel percent-encoded); versions may not.
+    writer
+        .publish(
+            "order",
+            "v5",
+            Some("feature/slashes"),
+            std::slice::from_ref(&inventory),
+        )
+        .await
+        .unwrap();
+    let v5 = reader
+        .send(
+            reqwest::Method::GET,
+            "/pacticipants/order/versions/v5",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v5["branches"], json!(["feature/slashes"]));
+    let (status, message) = refused(writer.publish("order", "v/6", None, &[inventory]).await);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("without '/'"), "{message}");
+
+    broker.stop().await;
+    infra.shutdown().await.unwrap();
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Runs `ci/publish-contracts` against `broker` with the built `faultline` binary.
+async fn publish_contracts_script(broker: &str, args: &[&str]) -> (i32, String) {
+    let faultline = faultline_harness::stack::service_bin_dir().join("faultline");
+    let output = tokio::process::Command::new(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ci/publish-contracts"),
+    )
+    .args(args)
+    .env("FAULTLINE_BIN", &faultline)
+    .env("FAULTLINE_BROKER_URL", broker)
+    .env("FAULTLINE_BROKER_TOKEN", WRITE)
+    .kill_on_drop(true)
+    .output()
+    .await
+    .expect("ci/publish-contracts runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[tokio::test]
+async fn ci_publish_contracts_publishes_then_says_whether_each_consumer_may_deploy() {
+    let infra = Infra::start(InfraConfig {
+        kafka: false,
+        ..InfraConfig::with_clients(["broker"])
+    })
+    .await
+    .unwrap();
+    let database = broker_database(&infra).await;
+    let broker = start_broker(&database, 0).await;
+    let client = BrokerClient::new(&broker.url(), Some(WRITE.into()));
+    client.ensure_environment("production", true).await.unwrap();
+    let args = [
+        "--to-environment",
+        "production",
+        "--version",
+        "r1",
+        "--branch",
+        "main",
+    ];
+
+    // Nothing of the providers is in production yet: every consumer may go.
+    let (code, text) = publish_contracts_script(&broker.url(), &args).await;
+    assert_eq!(code, 0, "{text}");
+    for consumer in ["gateway", "notification", "order"] {
+        assert!(
+            text.contains(&format!("can-i-deploy {consumer} r1 to production")),
+            "{text}"
+        );
+    }
+    let pact = client
+        .send(
+            reqwest::Method::GET,
+            "/pacts/provider/payment/consumer/order/version/r1",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pact["consumer"]["name"], "order");
+
+    // A payment version that never verified order's pact goes to production (recorded with
+    // the CLI): order r1 may no longer follow, and the script says what is missing.
+    client
+        .send(
+            reqwest::Method::PUT,
+            "/pacticipants/payment/branches/main/versions/p9",
+            Some(&json!({})),
+        )
+        .await
+        .unwrap();
+    let faultline = faultline_harness::stack::service_bin_dir().join("faultline");
+    let recorded = tokio::process::Command::new(&faultline)
+        .args(["contracts", "record-deployment", "--pacticipant", "payment"])
+        .args(["--version", "p9", "--environment", "production"])
+        .args(["--broker-url", &broker.url(), "--token", WRITE])
+        .output()
+        .await
+        .unwrap();
+    assert!(recorded.status.success(), "{recorded:?}");
+    let (code, text) = publish_contracts_script(&broker.url(), &args).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("no: order r1 cannot be deployed to production")
+            && text.contains("payment p9"),
+        "{text}"
+    );
+    assert!(
+        text.contains("already published with the same content"),
+        "a second publication of the same pacts is idempotent: {text}"
+    );
+
+    // A release counts as being in the environment: with order r1 released in production, a
+    // payment version that never verified its pact may not go there.
+    client
+        .record_deployment("order", "r1", "production", true)
+        .await
+        .unwrap();
+    let payment = client
+        .can_i_deploy("payment", "p9", "production")
+        .await
+        .unwrap();
+    assert!(!payment.deployable);
+    assert!(
+        payment
+            .reason
+            .contains("pact order r1 (in production) -> payment"),
+        "{}",
+        payment.reason
+    );
+
+    // `faultline broker serve` names what its configuration lacks.
+    let serve = tokio::process::Command::new(&faultline)
+        .args(["broker", "serve", "--addr", "127.0.0.1:0"])
+        .env_remove("FAULTLINE_BROKER_DATABASE_URL")
+        .env("FAULTLINE_BROKER_WRITE_TOKEN", WRITE)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&serve.stderr);
+    assert_eq!(serve.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("FAULTLINE_BROKER_DATABASE_URL: is not set"),
+        "{text}"
+    );
+
+    // Another content under a published version: `faultline contracts publish` exits 1 with
+    // the broker's reason.
+    let dir = std::env::temp_dir().join(format!("faultline-broker-publish-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("order-payment.json"),
+        pact_with_a_new_interaction().to_json_string(),
+    )
+    .unwrap();
+    let publish = tokio::process::Command::new(&faultline)
+        .args([
+            "contracts",
+            "publish",
+            "--version",
+            "r1",
+            "--branch",
+            "main",
+        ])
+        .arg(&dir)
+        .args(["--broker-url", &broker.url(), "--token", WRITE])
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&publish.stderr);
+    assert_eq!(publish.status.code(), Some(1), "{text}");
+    assert!(text.contains("409") && text.contains("immutable"), "{text}");
+
+    broker.stop().await;
+    infra.shutdown().await.unwrap();
+}
