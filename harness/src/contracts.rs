@@ -353,6 +353,9 @@ pub struct MessageBridge {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A state's values, and each topic's end when it was set up.
+type LastState = (Map<String, Value>, BTreeMap<String, Value>);
+
 #[derive(Clone)]
 struct BridgeState {
     pact: Arc<Pact>,
@@ -360,7 +363,7 @@ struct BridgeState {
     messages: KafkaMessages,
     http: reqwest::Client,
     /// The values of the last state set up, and the topic marks taken before it.
-    last: Arc<tokio::sync::Mutex<(Map<String, Value>, BTreeMap<String, Value>)>>,
+    last: Arc<tokio::sync::Mutex<LastState>>,
 }
 
 impl MessageBridge {

@@ -16,8 +16,7 @@ use uuid::Uuid;
 
 const ORDER_ID: &str = "6f1c8a43-4c4e-4b3c-9a55-0e7f8f2f0b11";
 /// An RFC 3339 date-time, as order writes `occurred_at` (`to_rfc3339`).
-const RFC3339: &str =
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$";
+const RFC3339: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$";
 const EVENT_ID: &str = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d";
 
 fn event(kind: &str) -> Value {
