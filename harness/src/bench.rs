@@ -448,10 +448,11 @@ fn verifier_runs(
     runs: Vec<Duration>,
     not_passed: usize,
 ) -> VerifierRuns {
-    let mut ms: Vec<f64> = runs.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-    let runs_ms = ms.clone();
-    ms.sort_by(f64::total_cmp);
-    let median_ms = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
+    let runs_ms = runs
+        .iter()
+        .map(|d| round(d.as_secs_f64() * 1000.0))
+        .collect();
+    let median_ms = Phase::from_samples(verifier, &runs).map_or(0.0, |p| p.median_ms);
     VerifierRuns {
         verifier: verifier.into(),
         pacts: pacts.into(),

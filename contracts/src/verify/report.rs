@@ -201,7 +201,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errs}\" time=\"{:.3}\">",
-                xml(&format!("{} -> {}", pact.consumer, pact.provider)),
+                escape_markup(&format!("{} -> {}", pact.consumer, pact.provider)),
                 pact.interactions.len(),
                 pact.duration.as_secs_f64()
             );
@@ -209,8 +209,8 @@ impl Report {
                 let _ = write!(
                     out,
                     "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-                    xml(&format!("{}.{}", pact.consumer, pact.provider)),
-                    xml(&i.description),
+                    escape_markup(&format!("{}.{}", pact.consumer, pact.provider)),
+                    escape_markup(&i.description),
                     i.duration.as_secs_f64()
                 );
                 let body = i.problems().join("\n");
@@ -220,7 +220,7 @@ impl Report {
                         let _ = write!(
                             out,
                             ">\n      <skipped message=\"pending interaction failed\">{}</skipped>\n    </testcase>\n",
-                            xml(&body)
+                            escape_markup(&body)
                         );
                     }
                     (Outcome::Failed(m), false) => {
@@ -228,15 +228,15 @@ impl Report {
                             out,
                             ">\n      <failure message=\"{} mismatch(es)\" type=\"mismatch\">{}</failure>\n    </testcase>\n",
                             m.len(),
-                            xml(&body)
+                            escape_markup(&body)
                         );
                     }
                     (Outcome::Error(why), false) => {
                         let _ = write!(
                             out,
                             ">\n      <error message=\"{}\" type=\"error\">{}</error>\n    </testcase>\n",
-                            xml(why),
-                            xml(&body)
+                            escape_markup(why),
+                            escape_markup(&body)
                         );
                     }
                 }
@@ -288,8 +288,10 @@ impl Report {
     }
 }
 
-/// Escapes text for XML attributes and content.
-fn xml(text: &str) -> String {
+/// Escapes text for HTML and XML element content and attribute values, and drops the control
+/// characters XML 1.0 cannot hold (a recorded payload may carry any byte). Every report format
+/// faultline writes (JUnit, HTML) escapes through this one function.
+pub fn escape_markup(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -297,8 +299,9 @@ fn xml(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {}
+            '\'' => out.push_str("&#39;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
             c => out.push(c),
         }
     }

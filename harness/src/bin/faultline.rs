@@ -395,12 +395,20 @@ async fn main() -> ExitCode {
         // A chaos run handles interrupts itself: it heals and saves before it stops.
         return chaos_run(&path, seed, &out).await;
     }
-    let outcome = until_interrupted(run(cli)).await;
-    match outcome {
-        Some(Ok(())) => ExitCode::SUCCESS,
+    match interruptible(run(cli)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// Runs `work` until it finishes or the process is interrupted. An error is printed and is
+/// exit 1; an interrupt removes what the run started and is exit 130.
+async fn interruptible<T>(work: impl Future<Output = anyhow::Result<T>>) -> Result<T, ExitCode> {
+    match until_interrupted(work).await {
+        Some(Ok(value)) => Ok(value),
         Some(Err(error)) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            Err(ExitCode::FAILURE)
         }
         None => {
             // The run's future was dropped, which removes what it had registered; whatever
@@ -409,7 +417,7 @@ async fn main() -> ExitCode {
             if let Err(error) = infra::remove_own_resources().await {
                 eprintln!("error: cleanup after interrupt: {error:#} (the next run sweeps them)");
             }
-            ExitCode::from(130)
+            Err(ExitCode::from(130))
         }
     }
 }
@@ -861,19 +869,9 @@ async fn contracts_verify(
         stack.shutdown().await?;
         Ok(report)
     };
-    let report = match until_interrupted(work).await {
-        Some(Ok(report)) => report,
-        Some(Err(error)) => {
-            eprintln!("error: {error:#}");
-            return ExitCode::FAILURE;
-        }
-        None => {
-            eprintln!("interrupted: removing this run's containers and network");
-            if let Err(error) = infra::remove_own_resources().await {
-                eprintln!("error: cleanup after interrupt: {error:#} (the next run sweeps them)");
-            }
-            return ExitCode::from(130);
-        }
+    let report = match interruptible(work).await {
+        Ok(value) => value,
+        Err(code) => return code,
     };
     print!("{}", report.to_text());
     if let Err(error) = contracts::write_report(&report, &out) {
@@ -1120,19 +1118,9 @@ async fn contracts_verify_from_broker(
         stack.shutdown().await?;
         Ok(verification?)
     };
-    let verification = match until_interrupted(work).await {
-        Some(Ok(v)) => v,
-        Some(Err(error)) => {
-            eprintln!("error: {error:#}");
-            return ExitCode::FAILURE;
-        }
-        None => {
-            eprintln!("interrupted: removing this run's containers and network");
-            if let Err(error) = infra::remove_own_resources().await {
-                eprintln!("error: cleanup after interrupt: {error:#} (the next run sweeps them)");
-            }
-            return ExitCode::from(130);
-        }
+    let verification = match interruptible(work).await {
+        Ok(value) => value,
+        Err(code) => return code,
     };
     for pact in &verification.pacts {
         eprintln!(

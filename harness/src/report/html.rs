@@ -14,24 +14,9 @@ use std::fmt::Write;
 
 use super::model::{AppliedFault, CircuitTimeline, Report, ReportVerdict};
 
-/// Escapes text for HTML and XML element content and attribute values, and drops the control
-/// characters XML 1.0 cannot hold (a recorded payload may carry any byte).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML and XML element content and attribute values (the contracts crate's
+/// [`escape_markup`], shared with contract verification's JUnit output).
+pub use faultline_contracts::verify::report::escape_markup as escape;
 
 /// No script, no fetch of any kind; inline styles and data: images only.
 pub(crate) const CONTENT_SECURITY_POLICY: &str =
