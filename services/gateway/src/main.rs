@@ -11,18 +11,9 @@ use faultline_gateway::config::{GatewayConfig, VARIABLES};
     name = "gateway",
     version,
     about = "The reference system's API gateway: JWT validation, rate limit per client, trace start, routing /api/orders to the order service.",
-    after_help = help_variables()
+    after_help = faultline_kit::service::variables_help(VARIABLES)
 )]
 struct Cli {}
-
-fn help_variables() -> String {
-    let mut text = String::from("Environment variables:\n");
-    for (name, meaning) in VARIABLES {
-        text.push_str(&format!("  {name:<32} {meaning}\n"));
-    }
-    text.push_str("  RUST_LOG                         log filter (default info)");
-    text
-}
 
 fn main() -> ExitCode {
     Cli::parse();

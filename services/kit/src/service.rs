@@ -53,3 +53,14 @@ where
         }
     }
 }
+
+/// The `--help` text listing a service's environment variables (name, meaning), `RUST_LOG`
+/// last.
+pub fn variables_help(variables: &[(&str, &str)]) -> String {
+    let mut text = String::from("Environment variables:\n");
+    for (name, meaning) in variables {
+        text.push_str(&format!("  {name:<32} {meaning}\n"));
+    }
+    text.push_str("  RUST_LOG                         log filter (default info)");
+    text
+}

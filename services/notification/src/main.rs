@@ -11,18 +11,9 @@ use faultline_notification::config::{NotificationConfig, VARIABLES};
     name = "notification",
     version,
     about = "The reference system's notification service: consumes order events from Kafka topic `orders` (group `notification`) and records one notification per event; GET /notifications?order_id=... lists them.",
-    after_help = help_variables()
+    after_help = faultline_kit::service::variables_help(VARIABLES)
 )]
 struct Cli {}
-
-fn help_variables() -> String {
-    let mut text = String::from("Environment variables:\n");
-    for (name, meaning) in VARIABLES {
-        text.push_str(&format!("  {name:<32} {meaning}\n"));
-    }
-    text.push_str("  RUST_LOG                         log filter (default info)");
-    text
-}
 
 fn main() -> ExitCode {
     Cli::parse();
