@@ -24,6 +24,14 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Connection;
 
+/// The reference system, as its description gives it.
+fn reference() -> faultline_harness::system::System {
+    faultline_harness::system::System::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/faultline.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 const WRITE: &str = "write-token-for-tests";
 const READ: &str = "read-token-for-tests";
 /// How long one pact_verifier_cli run may take (it takes about a second).
@@ -87,7 +95,9 @@ fn pact_with_a_new_interaction() -> Pact {
 
 #[tokio::test]
 async fn publish_verify_and_can_i_deploy_through_the_broker() {
-    let stack = Stack::start(StackConfig::default()).await.unwrap();
+    let stack = Stack::start(&reference(), StackConfig::default())
+        .await
+        .unwrap();
     let database = broker_database(stack.infra()).await;
     let broker = start_broker(&database, 0).await;
     let port = broker.addr().port();

@@ -21,9 +21,17 @@ use faultline_harness::report;
 use faultline_harness::runner;
 use faultline_harness::workload;
 
+/// The reference system, as its description gives it.
+fn reference() -> faultline_harness::system::System {
+    faultline_harness::system::System::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/faultline.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn shipped(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("chaos/scenarios/{name}.toml"));
-    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    Scenario::load(&path, reference().topology()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The scenario with `orders` orders over `load`, its single fault starting at `fault_start`
@@ -55,6 +63,7 @@ async fn run_and_require_every_verdict(scenario: Scenario) -> runner::RunOutcome
     let clock = Instant::now();
     let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
     let outcome = runner::run_until(
+        &reference(),
         &scenario,
         None,
         &reports_dir(),
@@ -189,7 +198,7 @@ async fn sagas_resume_after_the_order_process_is_killed_mid_run() {
 #[test]
 fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos/scenarios");
-    for (_, scenario) in Scenario::load_dir(&dir).unwrap() {
+    for (_, scenario) in Scenario::load_dir(&dir, reference().topology()).unwrap() {
         let seed = scenario.seed;
         assert_eq!(
             workload::plan(&scenario, seed),
@@ -203,7 +212,11 @@ fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
             "{}",
             scenario.name
         );
-        let again = Scenario::load(&dir.join(format!("{}.toml", scenario.name))).unwrap();
+        let again = Scenario::load(
+            &dir.join(format!("{}.toml", scenario.name)),
+            reference().topology(),
+        )
+        .unwrap();
         assert_eq!(
             Nemesis::new(scenario.faults.clone()).timeline(),
             Nemesis::new(again.faults).timeline()

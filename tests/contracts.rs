@@ -22,6 +22,14 @@ use faultline_harness::stack::{Stack, StackConfig};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+/// The reference system, as its description gives it.
+fn reference() -> faultline_harness::system::System {
+    faultline_harness::system::System::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/faultline.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Tests run on threads of their own, each with its own runtime; tokio's mutex does not care.
 static ONE_STACK_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
@@ -77,7 +85,9 @@ async fn every_committed_pact_verifies_against_the_real_providers() {
             "order-payment.json"
         ]
     );
-    let stack = Stack::start(StackConfig::default()).await.unwrap();
+    let stack = Stack::start(&reference(), StackConfig::default())
+        .await
+        .unwrap();
     let report = verify_pacts(Some(&stack), &pacts, &BTreeMap::new()).await;
     stack.shutdown().await.unwrap();
     assert!(report.holds(), "{}", report.to_text());
@@ -172,7 +182,9 @@ async fn rewriting_payment(upstream: String) -> String {
 #[tokio::test]
 async fn a_provider_that_renames_a_field_and_changes_a_status_fails_naming_interaction_and_path() {
     let _serial = ONE_STACK_AT_A_TIME.lock().await;
-    let stack = Stack::start(StackConfig::default()).await.unwrap();
+    let stack = Stack::start(&reference(), StackConfig::default())
+        .await
+        .unwrap();
     let broken = rewriting_payment(stack.service_url("payment").unwrap()).await;
     let overrides = BTreeMap::from([(
         "payment".to_string(),
@@ -225,7 +237,9 @@ async fn the_official_pact_verifier_gives_the_same_verdicts_as_faultline_on_the_
         "{} is missing: ci/setup installs pact_verifier_cli there (or set FAULTLINE_PACT_VERIFIER)",
         binary.display()
     );
-    let stack = Stack::start(StackConfig::default()).await.unwrap();
+    let stack = Stack::start(&reference(), StackConfig::default())
+        .await
+        .unwrap();
     let broken_payment = rewriting_payment(stack.service_url("payment").unwrap()).await;
     // The official verifier asks a provider for messages over HTTP; the reference system
     // publishes them to Kafka, so for the message pact it talks to a bridge that reads them

@@ -17,12 +17,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::infra::{Infra, InfraConfig, InfraError};
+use crate::infra::{Infra, InfraError};
 use crate::stack::{Stack, StackConfig, StackError, JWT_SECRET};
-
-/// Clients the benchmark stack is started with: one per reference service.
-pub const REFERENCE_CLIENTS: [&str; 5] =
-    ["gateway", "order", "payment", "inventory", "notification"];
+use crate::system::System;
 
 /// Minimum, median and maximum of one phase, in milliseconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -86,9 +83,10 @@ impl InfraBench {
     }
 }
 
-/// Starts and tears down the full stack `iterations` times (sequentially) and summarises.
-pub async fn infra(iterations: usize) -> Result<InfraBench, InfraError> {
-    let config = InfraConfig::with_clients(REFERENCE_CLIENTS);
+/// Starts and tears down the infrastructure `system` needs `iterations` times (sequentially)
+/// and summarises.
+pub async fn infra(system: &System, iterations: usize) -> Result<InfraBench, InfraError> {
+    let config = system.infra_config();
     let mut toxiproxy = Vec::new();
     let mut postgres = Vec::new();
     let mut kafka = Vec::new();
@@ -168,6 +166,7 @@ impl SagaBench {
 /// Places `orders_per_level` orders at each concurrency through the gateway of a fresh stack.
 /// Bounded: every order waits at most 60 s for its outcome.
 pub async fn saga(
+    system: &System,
     concurrencies: &[usize],
     orders_per_level: usize,
 ) -> Result<SagaBench, StackError> {
@@ -180,7 +179,7 @@ pub async fn saga(
         )],
         ..StackConfig::default()
     };
-    let stack = Stack::start(config).await?;
+    let stack = Stack::start(system, config).await?;
     let result = run_saga_levels(&stack, concurrencies, orders_per_level).await;
     stack.shutdown().await?;
     result
@@ -216,7 +215,7 @@ async fn run_saga_levels(
         "faultline",
         Duration::from_secs(3600),
     );
-    let gateway = stack.gateway_url();
+    let gateway = stack.service_url("gateway")?;
     let mut levels = Vec::new();
     let mut pgbench_note = None;
     for (level, &concurrency) in concurrencies.iter().enumerate() {
@@ -472,6 +471,7 @@ fn verifier_runs(
 /// verifier and with the official `pact_verifier_cli` (message pacts through
 /// [`crate::contracts::MessageBridge`]), all pacts and the HTTP ones alone, in one run.
 pub async fn contracts(
+    system: &System,
     iterations: usize,
     pacts_dir: &std::path::Path,
     pact_verifier: &std::path::Path,
@@ -493,7 +493,7 @@ pub async fn contracts(
         set.iter().map(|(_, p)| p.interactions.len()).sum::<usize>()
     };
     let started = Instant::now();
-    let stack = Stack::start(StackConfig::default()).await?;
+    let stack = Stack::start(system, StackConfig::default()).await?;
     let stack_start_ms = started.elapsed().as_secs_f64() * 1000.0;
     let none = std::collections::BTreeMap::new();
     let mut runs: [Vec<Duration>; 4] = Default::default();

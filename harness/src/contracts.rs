@@ -162,9 +162,6 @@ impl MessageSource for KafkaMessages {
     }
 }
 
-/// The services of the reference system a pact may name as its provider.
-pub const PROVIDERS: [&str; 5] = ["gateway", "order", "payment", "inventory", "notification"];
-
 /// The verification target for `provider` on `stack` (its messages read from Kafka).
 pub fn target(stack: &Stack, provider: &str) -> Option<ProviderTarget> {
     let url = stack.service_url(provider).ok()?;
@@ -193,7 +190,10 @@ pub async fn verify_pacts(
             .or_else(|| stack.and_then(|s| target(s, name)));
         let result = match found {
             Some(target) => verifier.verify_pact(pact, &source, &target).await,
-            None => unknown_provider(pact, &source),
+            None => {
+                let known: Vec<&str> = stack.map(|s| s.system().start_order()).unwrap_or_default();
+                unknown_provider(pact, &source, &known)
+            }
         };
         results.push(result);
     }
@@ -203,11 +203,11 @@ pub async fn verify_pacts(
     }
 }
 
-fn unknown_provider(pact: &Pact, source: &str) -> PactResult {
+fn unknown_provider(pact: &Pact, source: &str, known: &[&str]) -> PactResult {
     let why = format!(
-        "no provider named {:?} to verify against (the reference system has {})",
+        "no provider named {:?} to verify against (the system has {})",
         pact.provider.name,
-        PROVIDERS.join(", ")
+        known.join(", ")
     );
     PactResult {
         source: source.to_string(),

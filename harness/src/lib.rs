@@ -2,7 +2,9 @@
 //!
 //! - [`infra`] starts real Postgres, Apache Kafka and Toxiproxy (containers on a network of the
 //!   run's own, or external servers), with each client's links running through Toxiproxy.
-//! - [`stack`] runs the reference system on it: five service processes, every link through
+//! - [`system`] reads a system description (`faultline.toml`): shared servers, services, how
+//!   to start them, and so the links faults can target.
+//! - [`stack`] runs a described system on it: a process per service, every link through
 //!   Toxiproxy, processes that can be killed, paused and restarted.
 //! - [`contracts`] verifies pact files against the running reference system
 //!   (`faultline contracts verify`).
@@ -26,4 +28,5 @@ pub mod nemesis;
 pub mod report;
 pub mod runner;
 pub mod stack;
+pub mod system;
 pub mod workload;

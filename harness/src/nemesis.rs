@@ -5,7 +5,8 @@
 //! ```no_run
 //! use faultline_harness::{history::Recorder, nemesis::Nemesis, stack::{Stack, StackConfig}};
 //! # async fn demo(scenario: faultline_chaos::scenario::Scenario) -> anyhow::Result<()> {
-//! let mut stack = Stack::start(StackConfig::default()).await?;
+//! let system = faultline_harness::system::System::load("services/faultline.toml".as_ref())?;
+//! let mut stack = Stack::start(&system, StackConfig::default()).await?;
 //! let recorder = Recorder::new();
 //! let mut nemesis = Nemesis::new(scenario.faults.clone());
 //! nemesis.run(&mut stack, tokio::time::Instant::now(), &recorder).await;
@@ -367,6 +368,7 @@ mod tests {
     fn schedule() -> Vec<Fault> {
         Scenario::parse(
             "t.toml",
+            crate::system::reference().topology(),
             r#"
             name = "t"
             description = "d"

@@ -6,15 +6,21 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use faultline_chaos::scenario::Scenario;
-//! let scenario = Scenario::load("chaos/scenarios/saga-compensation-payment-down.toml".as_ref())?;
-//! let outcome = faultline_harness::runner::run(&scenario, None, "reports".as_ref()).await?;
+//! use faultline_harness::system::System;
+//! let system = System::load("services/faultline.toml".as_ref())?;
+//! let scenario = Scenario::load(
+//!     "chaos/scenarios/saga-compensation-payment-down.toml".as_ref(),
+//!     system.topology(),
+//! )?;
+//! let outcome = faultline_harness::runner::run(&system, &scenario, None, "reports".as_ref()).await?;
 //! println!("{} → {}", if outcome.ok { "passed" } else { "FAILED" }, outcome.out_dir.display());
 //! # Ok(()) }
 //! ```
 //!
 //! # A run, in order
 //!
-//! 1. Start a fresh [`Stack`] (gateway rate limiting lifted: the workload is not an attack).
+//! 1. Start a fresh [`Stack`] of the described system (gateway rate limiting lifted: the
+//!    workload is not an attack).
 //! 2. Seed stock: [`workload::STOCKED_SKU`] with enough for every planned order and probe,
 //!    [`workload::EMPTY_SKU`] with 0.
 //! 3. Steady state before the faults: the scenario's probes (or, when it names none, `ready`
@@ -50,7 +56,8 @@ use serde_json::json;
 use crate::checkers::{self, CheckError, Observed, Verdict};
 use crate::history::{History, Op, Process, Recorder};
 use crate::nemesis::{self, Nemesis};
-use crate::stack::{Stack, StackConfig, StackError, JWT_SECRET, SERVICES};
+use crate::stack::{Stack, StackConfig, StackError, JWT_SECRET};
+use crate::system::System;
 use crate::workload::{
     self, GatewayClient, LoadSummary, OrderKind, Outcome, PlannedOrder, Settlement,
 };
@@ -125,16 +132,26 @@ impl RunOutcome {
 /// Runs `scenario` with `seed` (the scenario's own when `None`), writing into
 /// `<reports_dir>/<scenario>-<run id>/`.
 pub async fn run(
+    system: &System,
     scenario: &Scenario,
     seed: Option<u64>,
     reports_dir: &Path,
 ) -> Result<RunOutcome, RunError> {
-    run_until(scenario, seed, reports_dir, std::future::pending(), &|_| {}).await
+    run_until(
+        system,
+        scenario,
+        seed,
+        reports_dir,
+        std::future::pending(),
+        &|_| {},
+    )
+    .await
 }
 
 /// [`run`], stopping early (healing, saving and shutting down all the same) when `interrupt`
 /// completes, and telling `progress` what it is doing.
 pub async fn run_until(
+    system: &System,
     scenario: &Scenario,
     seed: Option<u64>,
     reports_dir: &Path,
@@ -152,7 +169,7 @@ pub async fn run_until(
         plan.len()
     ));
     let mut stack = tokio::select! {
-        started = Stack::start(runner_stack_config()) => started?,
+        started = Stack::start(system, runner_stack_config()) => started?,
         // Dropping a half-started stack removes what it had started.
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
     };
@@ -186,6 +203,7 @@ pub async fn run_until(
 /// (services restarted on fresh databases and topics, every proxy cleared) instead of started
 /// anew; each outcome's `stack_start_ms` is then the reset's time. Stops at an interrupt.
 pub async fn run_all_until(
+    system: &System,
     scenarios: &[Scenario],
     seed: Option<u64>,
     reports_dir: &Path,
@@ -196,7 +214,7 @@ pub async fn run_all_until(
     let clock = Instant::now();
     progress("starting the stack (shared by every scenario)");
     let mut stack = tokio::select! {
-        started = Stack::start(runner_stack_config()) => started?,
+        started = Stack::start(system, runner_stack_config()) => started?,
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
     };
     let mut start_ms = ms(clock.elapsed());
@@ -333,6 +351,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
     write_json(&out_dir.join("outcome.json"), &outcome)?;
     write_report(
         scenario,
+        stack.system().topology(),
         &outcome,
         &history,
         (state.started_unix_ms, state.observed.as_ref()),
@@ -344,6 +363,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
 /// Writes the run's report into its folder and lists it in the reports folder's index.
 fn write_report(
     scenario: &Scenario,
+    stack_topology: &faultline_chaos::topology::Topology,
     outcome: &RunOutcome,
     history: &History,
     (started_unix_ms, observed): (u64, Option<&Observed>),
@@ -364,7 +384,7 @@ fn write_report(
         observed,
         unhealed: &outcome.unhealed,
         versions: crate::report::Versions::of_this_run(),
-        stack: crate::report::StackFacts::reference_system(),
+        stack: crate::report::StackFacts::of(stack_topology),
     });
     crate::report::write(&outcome.out_dir, &report)?;
     crate::report::write_index(reports_dir)?;
@@ -418,10 +438,11 @@ async fn execute(
         "faultline",
         Duration::from_secs(3600),
     );
-    let client = GatewayClient::new(stack.gateway_url(), token).map_err(|e| RunError::Setup {
-        action: "building the workload's client".into(),
-        message: e.to_string(),
-    })?;
+    let client =
+        GatewayClient::new(stack.service_url("gateway")?, token).map_err(|e| RunError::Setup {
+            action: "building the workload's client".into(),
+            message: e.to_string(),
+        })?;
 
     progress("steady state before the faults");
     let phase_clock = Instant::now();
@@ -661,24 +682,15 @@ async fn steady_state(
 }
 
 async fn probe_ready(stack: &Stack) -> (bool, String) {
-    let http = reqwest::Client::new();
+    let services = stack.system().start_order();
     let mut not_ready = Vec::new();
-    for service in SERVICES {
-        let url = match stack.service_url(service) {
-            Ok(url) => format!("{url}/health/ready"),
-            Err(e) => {
-                not_ready.push(format!("{service}: {e}"));
-                continue;
-            }
-        };
-        match http.get(&url).timeout(Duration::from_secs(5)).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => not_ready.push(format!("{service}: {}", r.status())),
-            Err(e) => not_ready.push(format!("{service}: {e}")),
+    for service in &services {
+        if let Err(why) = stack.check_ready(service).await {
+            not_ready.push(format!("{service}: {why}"));
         }
     }
     if not_ready.is_empty() {
-        (true, format!("all {} services ready", SERVICES.len()))
+        (true, format!("all {} services ready", services.len()))
     } else {
         (false, format!("not ready: {}", not_ready.join("; ")))
     }

@@ -1,33 +1,36 @@
-//! The system under test, running: the infrastructure plus the five reference services, each
-//! its own OS process, with every link between them through a Toxiproxy proxy.
+//! A described system, running: the infrastructure its description asks for plus each of its
+//! services as its own OS process, with every link between them through a Toxiproxy proxy.
 //!
 //! ```no_run
 //! use faultline_harness::stack::{Stack, StackConfig};
+//! use faultline_harness::system::System;
 //! # async fn demo() -> anyhow::Result<()> {
-//! let mut stack = Stack::start(StackConfig::default()).await?;
-//! let gateway = stack.gateway_url();                 // http://127.0.0.1:PORT
+//! let system = System::load("services/faultline.toml".as_ref())?;
+//! let mut stack = Stack::start(&system, StackConfig::default()).await?;
+//! let gateway = stack.service_url("gateway")?;       // http://127.0.0.1:PORT
 //! stack.kill("order")?;                             // SIGKILL: a real crash
 //! stack.restart("order").await?;                    // same port, same configuration
 //! let (toxiproxy, proxy) = stack.link("order->payment")?;
 //! toxiproxy.disable(&proxy).await?;                 // partition order from payment
-//! stack.shutdown().await?;                          // SIGTERM, then containers removed
+//! stack.shutdown().await?;                          // stop signals, then containers removed
 //! # Ok(()) }
 //! ```
 //!
 //! # Where the links are
 //!
-//! Services run on the host and listen on 127.0.0.1. Their links to Postgres and Kafka are the
+//! Services run on the host and listen on 127.0.0.1, each on a port chosen before anything
+//! starts (so each side can be told the other's, and a restarted process is found where it
+//! was) and handed to it as `{port}`. Their links to Postgres and Kafka are the
 //! infrastructure's proxies ([`crate::infra`]), in the Toxiproxy container. Their links to each
-//! other (`gateway->order`, `order->payment`, `order->inventory`) are proxies of a second
-//! Toxiproxy, the same server binary taken from the Toxiproxy image and run as a host process
-//! on 127.0.0.1, because a container cannot reach the host's loopback. [`Stack::link`] hands
-//! out the right client for either kind, so a fault schedule does not need to care.
+//! other (`{link:order->payment}`) are proxies of a second Toxiproxy, the same server binary
+//! taken from the Toxiproxy image and run as a host process on 127.0.0.1, because a container
+//! cannot reach the host's loopback. [`Stack::link`] hands out the right client for either
+//! kind, so a fault schedule does not need to care.
 //!
-//! Each service has a database of its own (`order`, `payment`, `inventory`, `notification`)
-//! on the one Postgres server, a fixed free port (so a restarted process is found where it
-//! was), and its output in `<run dir>/<service>.log`. Binaries are looked up next to the
-//! running executable's target folder (`target/debug`), or in `FAULTLINE_SERVICE_BIN_DIR`;
-//! `cargo build --workspace --bins` builds them (`ci/test` does).
+//! The databases and topics the description declares are created before the services start,
+//! and created afresh by [`Stack::reset`]. Each service's output goes to
+//! `<run dir>/<service>.log`. `{bin:NAME}` binaries are looked up next to the running
+//! executable's target folder (`target/debug`), or in `FAULTLINE_SERVICE_BIN_DIR`.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -39,43 +42,19 @@ use faultline_chaos::toxiproxy::{NewProxy, ToxiproxyClient};
 use sqlx::Connection;
 use tokio::process::{Child, Command};
 
-use crate::infra::{Images, Infra, InfraConfig, InfraError};
+use crate::infra::{Images, Infra, InfraError};
+use crate::system::{Placeholder, Readiness, ServiceSpec, System};
 
-/// The reference services in start order: dependencies before their callers.
-pub const SERVICES: [&str; 5] = ["payment", "inventory", "notification", "order", "gateway"];
-
-/// Services that own a database.
-const WITH_DATABASE: [&str; 4] = ["payment", "inventory", "notification", "order"];
-
-/// The service-to-service links, each a proxy on the host Toxiproxy.
-pub const SERVICE_LINKS: [(&str, &str); 3] = [
-    ("gateway", "order"),
-    ("order", "payment"),
-    ("order", "inventory"),
-];
-
-/// The secret the stack's gateway signs tokens with; tests and the workload mint tokens with it.
+/// The secret the reference system's gateway signs tokens with (its description sets
+/// `GATEWAY_JWT_SECRET` to it); the reference workload and tests mint tokens with it.
 pub const JWT_SECRET: &str = "faultline-stack-secret-not-for-production";
 
-/// How to start the stack.
-#[derive(Debug, Clone)]
+/// How to start the stack, beyond what the description says.
+#[derive(Debug, Clone, Default)]
 pub struct StackConfig {
-    /// Enables the services' test-mode endpoints (stock seeding and the like).
-    pub test_mode: bool,
-    /// Extra environment per service, e.g. `("order", "ORDER_STEP_DEADLINE_MS", "5000")`.
+    /// Extra environment per service, e.g. `("order", "ORDER_STEP_DEADLINE_MS", "5000")`;
+    /// it overrides the description's.
     pub env: Vec<(String, String, String)>,
-    /// How long each service may take to answer `/health/ready`.
-    pub ready_timeout: Duration,
-}
-
-impl Default for StackConfig {
-    fn default() -> Self {
-        Self {
-            test_mode: true,
-            env: Vec::new(),
-            ready_timeout: Duration::from_secs(60),
-        }
-    }
 }
 
 /// Why the stack could not start or be driven.
@@ -84,8 +63,12 @@ pub enum StackError {
     #[error(transparent)]
     Infra(#[from] InfraError),
 
-    #[error("service binary `{binary}` not found in {dir}\nhint: build the services with `cargo build --workspace --bins` (ci/test does), or set FAULTLINE_SERVICE_BIN_DIR")]
-    BinaryMissing { binary: String, dir: String },
+    #[error("{service}: program `{program}` not found\nhint: {hint}")]
+    BinaryMissing {
+        service: String,
+        program: String,
+        hint: String,
+    },
 
     #[error("{service}: {message}\n--- last lines of {log} ---\n{tail}")]
     Service {
@@ -100,6 +83,13 @@ pub enum StackError {
         what: &'static str,
         name: String,
         known: String,
+    },
+
+    #[error("{file}: services.{service}: {message}")]
+    Resolve {
+        file: String,
+        service: String,
+        message: String,
     },
 
     #[error("{action}: {message}")]
@@ -119,10 +109,11 @@ fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> StackEr
 
 /// One service process and how to start it again.
 struct ServiceProcess {
-    name: String,
-    binary: PathBuf,
+    spec: ServiceSpec,
+    program: PathBuf,
+    args: Vec<String>,
     env: Vec<(String, String)>,
-    port: u16,
+    port: Option<u16>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -137,16 +128,18 @@ impl ServiceProcess {
         let stderr = log
             .try_clone()
             .map_err(io_error("duplicating a log handle"))?;
-        let mut command = Command::new(&self.binary);
+        let mut command = Command::new(&self.program);
         die_with_parent(&mut command);
         let child = command
+            .args(&self.args)
+            .current_dir(&self.spec.workdir)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true)
             .spawn()
-            .map_err(io_error(format!("starting {}", self.binary.display())))?;
+            .map_err(io_error(format!("starting {}", self.program.display())))?;
         self.child = Some(child);
         Ok(())
     }
@@ -158,8 +151,8 @@ impl ServiceProcess {
             .map(|pid| pid as i32)
     }
 
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+    fn url(&self) -> Option<String> {
+        self.port.map(|port| format!("http://127.0.0.1:{port}"))
     }
 
     fn tail(&self, lines: usize) -> String {
@@ -170,26 +163,27 @@ impl ServiceProcess {
 
     fn failure(&self, message: impl Into<String>) -> StackError {
         StackError::Service {
-            service: self.name.clone(),
+            service: self.spec.name.clone(),
             message: message.into(),
             log: self.log.display().to_string(),
             tail: self.tail(30),
         }
     }
 
-    /// Polls `/health/ready` until it answers 200; fails early if the process exits.
+    /// Waits until the service is ready as its description says; fails early if the process
+    /// exits. `log_from` is the log's length when this start began (a log check only looks
+    /// at what this start wrote).
     async fn await_ready(
         &mut self,
         http: &reqwest::Client,
-        timeout: Duration,
+        log_from: u64,
     ) -> Result<Duration, StackError> {
         let clock = Instant::now();
-        let url = format!("{}/health/ready", self.url());
+        let timeout = self.spec.ready_timeout;
         loop {
-            let last = match http.get(&url).timeout(Duration::from_secs(2)).send().await {
-                Ok(response) if response.status().is_success() => return Ok(clock.elapsed()),
-                Ok(response) => format!("{url} answered {}", response.status()),
-                Err(e) => format!("{url}: {e}"),
+            let last = match self.check_ready(http, log_from).await {
+                Ok(()) => return Ok(clock.elapsed()),
+                Err(last) => last,
             };
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -201,7 +195,35 @@ impl ServiceProcess {
                     self.failure(format!("not ready within {timeout:?}; last check: {last}"))
                 );
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn check_ready(&self, http: &reqwest::Client, log_from: u64) -> Result<(), String> {
+        let address = self.port.map(|port| format!("127.0.0.1:{port}"));
+        match (&self.spec.ready, address) {
+            (Readiness::Http { path }, Some(address)) => {
+                let url = format!("http://{address}{path}");
+                match http.get(&url).timeout(Duration::from_secs(2)).send().await {
+                    Ok(response) if response.status().is_success() => Ok(()),
+                    Ok(response) => Err(format!("{url} answered {}", response.status())),
+                    Err(e) => Err(format!("{url}: {e}")),
+                }
+            }
+            (Readiness::Tcp, Some(address)) => tokio::net::TcpStream::connect(&address)
+                .await
+                .map(drop)
+                .map_err(|e| format!("connecting to {address}: {e}")),
+            (Readiness::Log { text }, _) => {
+                let written = std::fs::read(&self.log).unwrap_or_default();
+                let new = written.get(log_from as usize..).unwrap_or_default();
+                if String::from_utf8_lossy(new).contains(text.as_str()) {
+                    Ok(())
+                } else {
+                    Err(format!("its log does not say {text:?} yet"))
+                }
+            }
+            (_, None) => Err("it has no {port} to check".into()),
         }
     }
 }
@@ -212,33 +234,54 @@ struct HostToxiproxy {
     client: ToxiproxyClient,
 }
 
-/// A running reference system. Dropping it kills every process and removes the containers.
+/// A running system. Dropping it kills every process and removes the containers.
 pub struct Stack {
+    system: System,
     infra: Option<Infra>,
     host_proxy: HostToxiproxy,
     services: BTreeMap<String, ServiceProcess>,
     link_ports: BTreeMap<String, u16>,
     run_dir: PathBuf,
     http: reqwest::Client,
-    ready_timeout: Duration,
     timings: BTreeMap<String, Duration>,
 }
 
 impl Stack {
-    /// Starts the infrastructure, the host Toxiproxy, the databases and the five services,
-    /// and waits until each service answers `/health/ready`.
-    pub async fn start(config: StackConfig) -> Result<Self, StackError> {
+    /// Starts the infrastructure `system` needs, the host Toxiproxy, its databases and topics
+    /// and its services in start order, each awaited until ready.
+    ///
+    /// Every program is found and every placeholder resolved before anything starts: a
+    /// missing binary or an unset `{env:…}` variable is an error with nothing to clean up.
+    pub async fn start(system: &System, config: StackConfig) -> Result<Self, StackError> {
         let clock = Instant::now();
         let bin_dir = service_bin_dir();
-        for service in SERVICES {
-            if !bin_dir.join(service).is_file() {
-                return Err(StackError::BinaryMissing {
-                    binary: service.to_string(),
-                    dir: bin_dir.display().to_string(),
-                });
+        // The ports first: every service's environment may name any other's.
+        let mut service_ports = BTreeMap::new();
+        for spec in &system.services {
+            if spec.listens {
+                service_ports.insert(spec.name.clone(), free_port()?);
             }
         }
-        let infra_config = InfraConfig::with_clients(SERVICES);
+        let mut link_ports = BTreeMap::new();
+        for link in system.topology().service_links() {
+            link_ports.insert(link.name(), free_port()?);
+        }
+        // Programs and the placeholders that need no infrastructure, checked up front.
+        for spec in &system.services {
+            let values = Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports);
+            resolve_command(system, spec, &values)?;
+            for (key, template) in &spec.env {
+                template
+                    .render(&values)
+                    .map_err(|message| StackError::Resolve {
+                        file: system.file.display().to_string(),
+                        service: spec.name.clone(),
+                        message: format!("env.{key}: {message}"),
+                    })?;
+            }
+        }
+
+        let infra_config = system.infra_config();
         let images = infra_config.images.clone();
         let infra = Infra::start(infra_config).await?;
         let mut timings = BTreeMap::from([("infrastructure".to_string(), clock.elapsed())]);
@@ -247,93 +290,70 @@ impl Stack {
         std::fs::create_dir_all(&run_dir)
             .map_err(io_error(format!("creating {}", run_dir.display())))?;
 
-        create_databases(&infra).await?;
+        create_databases(system, &infra).await?;
+        create_topics(system, &infra).await?;
         let host_proxy = start_host_toxiproxy(&infra, &images, &run_dir).await?;
-
-        // Every port is chosen before anything starts, so each side can be told the other's.
-        let service_ports: BTreeMap<&str, u16> = SERVICES
-            .iter()
-            .map(|s| Ok((*s, free_port()?)))
-            .collect::<Result<_, StackError>>()?;
-        let mut link_ports = BTreeMap::new();
-        for (client, server) in SERVICE_LINKS {
-            let port = free_port()?;
+        for link in system.topology().service_links() {
+            let port = link_ports[&link.name()];
             host_proxy
                 .client
                 .create_proxy(&NewProxy::new(
-                    format!("{client}-{server}"),
+                    proxy_name(&link.client, &link.server),
                     format!("127.0.0.1:{port}"),
-                    format!("127.0.0.1:{}", service_ports[server]),
+                    format!("127.0.0.1:{}", service_ports[&link.server]),
                 ))
                 .await?;
-            link_ports.insert(format!("{client}->{server}"), port);
         }
 
-        let bin = |name: &str| bin_dir.join(name);
         let mut services = BTreeMap::new();
-        for service in SERVICES {
-            let prefix = service.to_ascii_uppercase();
-            let mut env = vec![
-                (
-                    format!("{prefix}_HTTP_ADDR"),
-                    format!("127.0.0.1:{}", service_ports[service]),
-                ),
-                (format!("{prefix}_TEST_MODE"), config.test_mode.to_string()),
-                ("RUST_LOG".to_string(), "info".to_string()),
-            ];
-            if WITH_DATABASE.contains(&service) {
-                env.push((
-                    format!("{prefix}_DATABASE_URL"),
-                    infra.postgres_url_for(service, service)?,
-                ));
-            }
-            if matches!(service, "order" | "notification") {
-                env.push((
-                    format!("{prefix}_KAFKA_BOOTSTRAP"),
-                    infra.kafka_bootstrap(service)?,
-                ));
-            }
-            let via = |link: &str| format!("http://127.0.0.1:{}", link_ports[link]);
-            match service {
-                "order" => {
-                    env.push(("ORDER_PAYMENT_URL".into(), via("order->payment")));
-                    env.push(("ORDER_INVENTORY_URL".into(), via("order->inventory")));
-                }
-                "gateway" => {
-                    env.push(("GATEWAY_ORDER_URL".into(), via("gateway->order")));
-                    env.push(("GATEWAY_JWT_SECRET".into(), JWT_SECRET.into()));
-                }
-                _ => {}
+        for spec in &system.services {
+            let values = Values {
+                infra: Some(&infra),
+                ..Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports)
+            };
+            let (program, args) = resolve_command(system, spec, &values)?;
+            let mut env = Vec::new();
+            for (key, template) in &spec.env {
+                let value = template
+                    .render(&values)
+                    .map_err(|message| StackError::Resolve {
+                        file: system.file.display().to_string(),
+                        service: spec.name.clone(),
+                        message: format!("env.{key}: {message}"),
+                    })?;
+                env.push((key.clone(), value));
             }
             for (target, key, value) in &config.env {
-                if target == service {
+                if target == &spec.name {
+                    env.retain(|(k, _)| k != key);
                     env.push((key.clone(), value.clone()));
                 }
             }
             services.insert(
-                service.to_string(),
+                spec.name.clone(),
                 ServiceProcess {
-                    name: service.to_string(),
-                    binary: bin(service),
+                    spec: spec.clone(),
+                    program,
+                    args,
                     env,
-                    port: service_ports[service],
-                    log: run_dir.join(format!("{service}.log")),
+                    port: service_ports.get(&spec.name).copied(),
+                    log: run_dir.join(format!("{}.log", spec.name)),
                     child: None,
                 },
             );
         }
 
         let mut stack = Stack {
+            system: system.clone(),
             infra: Some(infra),
             host_proxy,
             services,
             link_ports,
             run_dir,
             http: reqwest::Client::new(),
-            ready_timeout: config.ready_timeout,
             timings: BTreeMap::new(),
         };
-        for service in SERVICES {
+        for service in system.start_order() {
             let took = stack.start_service(service).await?;
             timings.insert(service.to_string(), took);
         }
@@ -342,13 +362,34 @@ impl Stack {
         Ok(stack)
     }
 
+    /// The description this stack was started from.
+    pub fn system(&self) -> &System {
+        &self.system
+    }
+
     async fn start_service(&mut self, name: &str) -> Result<Duration, StackError> {
+        let known = self.known_services();
         let process = self
             .services
             .get_mut(name)
-            .ok_or_else(|| unknown_service(name))?;
+            .ok_or_else(|| unknown_service(name, &known))?;
+        let log_from = std::fs::metadata(&process.log).map_or(0, |m| m.len());
         process.spawn()?;
-        process.await_ready(&self.http, self.ready_timeout).await
+        process.await_ready(&self.http, log_from).await
+    }
+
+    /// Whether `service` passes its readiness check now (a log check: whether its log ever
+    /// said so); why not, when it does not.
+    pub async fn check_ready(&self, service: &str) -> Result<(), String> {
+        let process = self
+            .services
+            .get(service)
+            .ok_or_else(|| unknown_service(service, &self.known_services()).to_string())?;
+        process.check_ready(&self.http, 0).await
+    }
+
+    fn known_services(&self) -> String {
+        self.system.start_order().join(", ")
     }
 
     /// The infrastructure under the services.
@@ -356,36 +397,49 @@ impl Stack {
         self.infra.as_ref().expect("present until shutdown")
     }
 
-    /// The gateway, where clients send requests.
-    pub fn gateway_url(&self) -> String {
-        self.services["gateway"].url()
-    }
-
-    /// A service's own address, bypassing every proxy (for checkers and set-up).
+    /// A service's own address, `http://127.0.0.1:{port}`, bypassing every proxy (for
+    /// workloads, checkers and set-up).
     pub fn service_url(&self, service: &str) -> Result<String, StackError> {
-        self.services
+        let process = self
+            .services
             .get(service)
-            .map(ServiceProcess::url)
-            .ok_or_else(|| unknown_service(service))
+            .ok_or_else(|| unknown_service(service, &self.known_services()))?;
+        process.url().ok_or_else(|| StackError::Unknown {
+            what: "listening service",
+            name: service.to_string(),
+            known: self
+                .services
+                .values()
+                .filter(|p| p.port.is_some())
+                .map(|p| p.spec.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
-    /// A direct (unproxied) URL to a service's database, for checkers.
-    pub fn database_url(&self, service: &str) -> Result<String, StackError> {
-        if !WITH_DATABASE.contains(&service) {
+    /// A direct (unproxied) URL to one of the described databases, for checkers.
+    pub fn database_url(&self, database: &str) -> Result<String, StackError> {
+        let databases = self
+            .system
+            .postgres
+            .as_ref()
+            .map(|p| p.databases.clone())
+            .unwrap_or_default();
+        if !databases.iter().any(|d| d == database) {
             return Err(StackError::Unknown {
                 what: "database",
-                name: service.to_string(),
-                known: WITH_DATABASE.join(", "),
+                name: database.to_string(),
+                known: databases.join(", "),
             });
         }
-        Ok(self.infra().postgres_admin_url_for(service)?)
+        Ok(self.infra().postgres_admin_url_for(database)?)
     }
 
     /// The Toxiproxy client and proxy name that carry `link` (`client->server`).
     pub fn link(&self, link: &str) -> Result<(ToxiproxyClient, String), StackError> {
         if self.link_ports.contains_key(link) {
             let (client, server) = link.split_once("->").expect("service links have an arrow");
-            return Ok((self.host_proxy.client.clone(), format!("{client}-{server}")));
+            return Ok((self.host_proxy.client.clone(), proxy_name(client, server)));
         }
         match self.infra().link(link).and_then(|l| l.proxy.clone()) {
             Some(proxy) => Ok((self.infra().toxiproxy_client(), proxy)),
@@ -411,7 +465,7 @@ impl Stack {
         let process = self
             .services
             .get(service)
-            .ok_or_else(|| unknown_service(service))?;
+            .ok_or_else(|| unknown_service(service, &self.known_services()))?;
         let pid = process
             .pid()
             .ok_or_else(|| process.failure("is not running"))?;
@@ -455,10 +509,11 @@ impl Stack {
         service: &str,
         timeout: Duration,
     ) -> Result<String, StackError> {
+        let known = self.known_services();
         let process = self
             .services
             .get_mut(service)
-            .ok_or_else(|| unknown_service(service))?;
+            .ok_or_else(|| unknown_service(service, &known))?;
         let Some(child) = process.child.as_mut() else {
             return Err(process.failure("is not running"));
         };
@@ -485,10 +540,11 @@ impl Stack {
     /// Starts a killed service again with the same port and configuration, and waits until
     /// it is ready.
     pub async fn restart(&mut self, service: &str) -> Result<Duration, StackError> {
+        let known = self.known_services();
         let running = self
             .services
             .get_mut(service)
-            .ok_or_else(|| unknown_service(service))?;
+            .ok_or_else(|| unknown_service(service, &known))?;
         if let Some(child) = running.child.as_mut() {
             if child.try_wait().ok().flatten().is_none() {
                 return Err(running.failure("is still running; kill it before restarting"));
@@ -502,7 +558,7 @@ impl Stack {
         let process = self
             .services
             .get(service)
-            .ok_or_else(|| unknown_service(service))?;
+            .ok_or_else(|| unknown_service(service, &self.known_services()))?;
         std::fs::read_to_string(&process.log)
             .map_err(io_error(format!("reading {}", process.log.display())))
     }
@@ -517,9 +573,9 @@ impl Stack {
         &self.timings
     }
 
-    /// Stops every service with SIGTERM (graceful: requests in flight finish, offsets are
-    /// committed), waits for each (killing it after 10 s), stops the host Toxiproxy and tears
-    /// the infrastructure down.
+    /// Stops every service with its stop signal (graceful: requests in flight finish, offsets
+    /// are committed), waits for each (killing it after its grace period), stops the host
+    /// Toxiproxy and tears the infrastructure down.
     pub async fn shutdown(mut self) -> Result<(), StackError> {
         self.stop_services().await;
         let _ = self.host_proxy.child.kill().await;
@@ -531,11 +587,11 @@ impl Stack {
 }
 
 impl Stack {
-    /// Stops every service with SIGTERM, in reverse start order, killing one that has not
-    /// stopped after 10 s.
+    /// Stops every service with its stop signal, in reverse start order, killing one that has
+    /// not stopped after its grace period.
     async fn stop_services(&mut self) {
-        for service in SERVICES.iter().rev() {
-            let Some(process) = self.services.get_mut(*service) else {
+        for service in self.system.start_order().into_iter().rev() {
+            let Some(process) = self.services.get_mut(service) else {
                 continue;
             };
             let Some(mut child) = process.child.take() else {
@@ -543,9 +599,9 @@ impl Stack {
             };
             if let Some(pid) = child.id() {
                 // SAFETY: as in `signal`.
-                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                unsafe { libc::kill(pid as i32, process.spec.stop_signal.number) };
             }
-            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+            if tokio::time::timeout(process.spec.stop_grace, child.wait())
                 .await
                 .is_err()
             {
@@ -556,24 +612,41 @@ impl Stack {
 
     /// Makes the running stack as good as new for another run, without restarting its
     /// containers: stops the services, removes every toxic and re-enables every proxy, drops
-    /// and recreates the services' databases, deletes their Kafka topics (and so the consumer
-    /// offsets on them), and starts the services again. Returns how long it took.
+    /// and recreates the described databases, deletes and recreates the described Kafka topics
+    /// (and so the consumer offsets on them), and starts the services again. Returns how long
+    /// it took.
     pub async fn reset(&mut self) -> Result<Duration, StackError> {
         let clock = Instant::now();
         self.stop_services().await;
         self.host_proxy.client.reset().await?;
         self.infra().toxiproxy_client().reset().await?;
-        drop_databases(self.infra()).await?;
-        create_databases(self.infra()).await?;
-        delete_topics(self.infra(), &["orders", "orders.dlt"]).await?;
-        for service in SERVICES {
+        drop_databases(&self.system, self.infra()).await?;
+        create_databases(&self.system, self.infra()).await?;
+        let topics: Vec<String> = self
+            .system
+            .kafka
+            .iter()
+            .flat_map(|k| k.topics.iter().map(|t| t.name.clone()))
+            .collect();
+        delete_topics(self.infra(), &topics).await?;
+        create_topics(&self.system, self.infra()).await?;
+        let order: Vec<String> = self
+            .system
+            .start_order()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for service in &order {
             self.start_service(service).await?;
         }
         Ok(clock.elapsed())
     }
 }
 
-async fn drop_databases(infra: &Infra) -> Result<(), StackError> {
+async fn drop_databases(system: &System, infra: &Infra) -> Result<(), StackError> {
+    let Some(postgres) = &system.postgres else {
+        return Ok(());
+    };
     let url = infra.postgres_admin_url()?;
     let mut admin = sqlx::postgres::PgConnection::connect(&url)
         .await
@@ -581,8 +654,8 @@ async fn drop_databases(infra: &Infra) -> Result<(), StackError> {
             action: "connecting to Postgres to drop databases".into(),
             message: e.to_string(),
         })?;
-    for database in WITH_DATABASE {
-        // The names are this module's constants, not input.
+    for database in &postgres.databases {
+        // The names were validated when the description was read (a-z, 0-9, `_`, `-`).
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
         )))
@@ -597,30 +670,79 @@ async fn drop_databases(infra: &Infra) -> Result<(), StackError> {
     Ok(())
 }
 
-/// Deletes `topics` and waits (bounded) until the broker no longer lists them, so a service
-/// starting next can create them afresh.
-async fn delete_topics(infra: &Infra, topics: &[&str]) -> Result<(), StackError> {
-    use rdkafka::admin::{AdminClient, AdminOptions};
-    use rdkafka::client::DefaultClientContext;
+fn kafka_admin(
+    infra: &Infra,
+    action: &str,
+) -> Result<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>, StackError> {
     let bootstrap = infra.kafka_bootstrap(crate::infra::HARNESS_CLIENT)?;
-    let kafka_error = |action: &str| {
-        let action = action.to_string();
-        move |e: rdkafka::error::KafkaError| StackError::Io {
-            action,
-            message: e.to_string(),
-        }
-    };
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+    rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("log_level", "3")
         .create()
-        .map_err(kafka_error("connecting to Kafka to delete topics"))?;
+        .map_err(|e: rdkafka::error::KafkaError| StackError::Io {
+            action: action.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// Creates the described topics (a topic that exists already is fine).
+async fn create_topics(system: &System, infra: &Infra) -> Result<(), StackError> {
+    use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::types::RDKafkaErrorCode;
+    let Some(kafka) = &system.kafka else {
+        return Ok(());
+    };
+    if kafka.topics.is_empty() {
+        return Ok(());
+    }
+    let admin = kafka_admin(infra, "connecting to Kafka to create topics")?;
+    let new_topics: Vec<NewTopic<'_>> = kafka
+        .topics
+        .iter()
+        .map(|t| NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(|e| StackError::Io {
+            action: "creating Kafka topics".into(),
+            message: e.to_string(),
+        })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(StackError::Io {
+                    action: format!("creating Kafka topic {topic}"),
+                    message: code.to_string(),
+                })
+            }
+        }
+    }
+    // Closing an rdkafka client blocks while it talks to the broker.
+    let _ = tokio::task::spawn_blocking(move || drop(admin)).await;
+    Ok(())
+}
+
+/// Deletes `topics` and waits (bounded) until the broker no longer lists them, so they can
+/// be created afresh.
+async fn delete_topics(infra: &Infra, topics: &[String]) -> Result<(), StackError> {
+    use rdkafka::admin::AdminOptions;
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let admin = kafka_admin(infra, "connecting to Kafka to delete topics")?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     // Unknown topics are fine: a run may not have created them.
     let _ = admin
-        .delete_topics(topics, &AdminOptions::new())
+        .delete_topics(&names, &AdminOptions::new())
         .await
-        .map_err(kafka_error("deleting topics"))?;
-    let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        .map_err(|e| StackError::Io {
+            action: "deleting topics".into(),
+            message: e.to_string(),
+        })?;
+    let topics = topics.to_vec();
     let gone = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -664,11 +786,151 @@ fn die_with_parent(command: &mut Command) {
     }
 }
 
-fn unknown_service(name: &str) -> StackError {
+fn unknown_service(name: &str, known: &str) -> StackError {
     StackError::Unknown {
         what: "service",
         name: name.to_string(),
-        known: SERVICES.join(", "),
+        known: known.to_string(),
+    }
+}
+
+/// The Toxiproxy proxy carrying `client->server`.
+fn proxy_name(client: &str, server: &str) -> String {
+    format!("{client}-{server}")
+}
+
+/// What one service's placeholders resolve to. Before the infrastructure runs (`infra` is
+/// `None`) only the placeholders that need none resolve; the others render as themselves,
+/// which is enough to find programs and unset variables before anything starts.
+struct Values<'a> {
+    system: &'a System,
+    service: &'a ServiceSpec,
+    bin_dir: &'a Path,
+    ports: &'a BTreeMap<String, u16>,
+    link_ports: &'a BTreeMap<String, u16>,
+    infra: Option<&'a Infra>,
+}
+
+impl<'a> Values<'a> {
+    fn preflight(
+        system: &'a System,
+        service: &'a ServiceSpec,
+        bin_dir: &'a Path,
+        ports: &'a BTreeMap<String, u16>,
+        link_ports: &'a BTreeMap<String, u16>,
+    ) -> Self {
+        Self {
+            system,
+            service,
+            bin_dir,
+            ports,
+            link_ports,
+            infra: None,
+        }
+    }
+}
+
+impl crate::system::template::Resolve for Values<'_> {
+    fn resolve(&self, placeholder: &Placeholder) -> Result<String, String> {
+        let name = &self.service.name;
+        let postgres = |part: &dyn Fn(&crate::infra::PostgresServer, &str) -> String| {
+            let Some(infra) = self.infra else {
+                return Ok("{postgres}".to_string());
+            };
+            let server = infra.postgres().map_err(|e| e.to_string())?;
+            let address = infra
+                .link(&format!("{name}->postgres"))
+                .map(|l| l.address.clone())
+                .ok_or_else(|| format!("no link {name}->postgres"))?;
+            Ok(part(server, &address))
+        };
+        match placeholder {
+            Placeholder::Port => self
+                .ports
+                .get(name)
+                .map(u16::to_string)
+                .ok_or_else(|| "{port}: the service has no port".to_string()),
+            Placeholder::Dir => Ok(self.system.dir.display().to_string()),
+            Placeholder::Bin(binary) => Ok(self.bin_dir.join(binary).display().to_string()),
+            Placeholder::Env(variable) => std::env::var(variable).map_err(|_| {
+                format!("{{env:{variable}}}: the variable {variable} is not set for faultline")
+            }),
+            Placeholder::Link { client, server } => self
+                .link_ports
+                .get(&format!("{client}->{server}"))
+                .map(|port| format!("http://127.0.0.1:{port}"))
+                .ok_or_else(|| format!("no link {client}->{server}")),
+            Placeholder::PostgresUrl(database) => {
+                postgres(&|server, address| server.url_to(address, database))
+            }
+            Placeholder::PostgresHost => postgres(&|_, address| {
+                address
+                    .rsplit_once(':')
+                    .map_or(address, |(h, _)| h)
+                    .to_string()
+            }),
+            Placeholder::PostgresPort => {
+                postgres(&|_, address| address.rsplit_once(':').map_or("", |(_, p)| p).to_string())
+            }
+            Placeholder::PostgresUser => postgres(&|server, _| server.user.clone()),
+            Placeholder::PostgresPassword => postgres(&|server, _| server.password.clone()),
+            Placeholder::KafkaBootstrap => match self.infra {
+                None => Ok("{kafka}".to_string()),
+                Some(infra) => infra.kafka_bootstrap(name).map_err(|e| e.to_string()),
+            },
+        }
+    }
+}
+
+/// The program and arguments of `spec`'s command; the program must exist (a bare name is
+/// looked up on `PATH`).
+fn resolve_command(
+    system: &System,
+    spec: &ServiceSpec,
+    values: &Values<'_>,
+) -> Result<(PathBuf, Vec<String>), StackError> {
+    let mut argv = Vec::new();
+    for (i, template) in spec.command.iter().enumerate() {
+        argv.push(
+            template
+                .render(values)
+                .map_err(|message| StackError::Resolve {
+                    file: system.file.display().to_string(),
+                    service: spec.name.clone(),
+                    message: format!("command[{i}]: {message}"),
+                })?,
+        );
+    }
+    let program = argv.remove(0);
+    let found = if program.contains('/') {
+        let path = spec.workdir.join(&program);
+        path.is_file().then_some(path)
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(&program))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    let uses_bin = spec
+        .command
+        .first()
+        .is_some_and(|t| t.placeholders().any(|p| matches!(p, Placeholder::Bin(_))));
+    match found {
+        Some(path) => Ok((path, argv)),
+        None => Err(StackError::BinaryMissing {
+            service: spec.name.clone(),
+            program,
+            hint: if uses_bin {
+                "build the binaries with `cargo build --workspace --bins` (ci/test does), or set FAULTLINE_SERVICE_BIN_DIR".into()
+            } else {
+                format!(
+                    "the first element of services.{}.command in {} must be a program on PATH or a path relative to the service's workdir",
+                    spec.name,
+                    system.file.display()
+                )
+            },
+        }),
     }
 }
 
@@ -696,7 +958,10 @@ fn free_port() -> Result<u16, StackError> {
         .port())
 }
 
-async fn create_databases(infra: &Infra) -> Result<(), StackError> {
+async fn create_databases(system: &System, infra: &Infra) -> Result<(), StackError> {
+    let Some(postgres) = &system.postgres else {
+        return Ok(());
+    };
     let url = infra.postgres_admin_url()?;
     let mut admin = sqlx::postgres::PgConnection::connect(&url)
         .await
@@ -704,8 +969,8 @@ async fn create_databases(infra: &Infra) -> Result<(), StackError> {
             action: "connecting to Postgres to create databases".into(),
             message: e.to_string(),
         })?;
-    for database in WITH_DATABASE {
-        // The names are this module's constants, not input.
+    for database in &postgres.databases {
+        // The names were validated when the description was read (a-z, 0-9, `_`, `-`).
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "CREATE DATABASE \"{database}\""
         )))

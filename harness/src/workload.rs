@@ -8,7 +8,8 @@
 //! ```
 //! use faultline_chaos::scenario::Scenario;
 //! use faultline_harness::workload::plan;
-//! let scenario = Scenario::parse("s.toml", r#"
+//! # use faultline_chaos::topology::Topology;
+//! let scenario = Scenario::parse("s.toml", &Topology::default(), r#"
 //!     name = "s"
 //!     description = "d"
 //!     [workload]
@@ -490,6 +491,7 @@ mod tests {
     fn scenario(orders: u32) -> Scenario {
         Scenario::parse(
             "test.toml",
+            &faultline_chaos::topology::Topology::default(),
             &format!(
                 r#"
                 name = "workload-test"

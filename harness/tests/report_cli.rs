@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use faultline_chaos::scenario::Scenario;
 use faultline_harness::report::{self, synthetic::SyntheticRun, Report};
+use faultline_harness::system::System;
 
 fn faultline(args: &[&str]) -> (Output, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
@@ -21,16 +22,18 @@ fn faultline(args: &[&str]) -> (Output, String, String) {
 fn reports_folder() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-cli");
     let _ = std::fs::remove_dir_all(&dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let system = System::load(&root.join("services/faultline.toml")).unwrap();
     let scenario = Scenario::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../chaos/scenarios/saga-compensation-payment-down.toml"),
+        &root.join("chaos/scenarios/saga-compensation-payment-down.toml"),
+        system.topology(),
     )
     .unwrap();
     for (id, started, fail) in [
         ("saga-compensation-payment-down-aaaa", 1_000, false),
         ("saga-compensation-payment-down-bbbb", 2_000, true),
     ] {
-        let mut run = SyntheticRun::of(&scenario, scenario.seed);
+        let mut run = SyntheticRun::of(&scenario, scenario.seed, system.topology());
         if fail {
             let last = run.verdicts.len() - 1;
             run.verdicts[last].ok = false;

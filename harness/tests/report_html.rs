@@ -14,6 +14,7 @@ use faultline_chaos::scenario::Scenario;
 use faultline_harness::checkers::{Counterexample, Verdict};
 use faultline_harness::history::{EventType, History, Op};
 use faultline_harness::report::{self, synthetic::SyntheticRun, Report};
+use faultline_harness::system::System;
 use serde_json::json;
 use support::chromium::Chromium;
 
@@ -34,8 +35,11 @@ fn artefacts(name: &str) -> PathBuf {
 fn failing_report_with_payload() -> Report {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../chaos/scenarios/circuit-breaker-payment-latency.toml");
-    let scenario = Scenario::load(&path).unwrap();
-    let mut run = SyntheticRun::of(&scenario, scenario.seed);
+    let system =
+        System::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/faultline.toml"))
+            .unwrap();
+    let scenario = Scenario::load(&path, system.topology()).unwrap();
+    let mut run = SyntheticRun::of(&scenario, scenario.seed, system.topology());
     let mut events = run.history.events().to_vec();
     let completion = events
         .iter()

@@ -1,6 +1,7 @@
 //! Reading a TOML table field by field, so every error names the field's full path
 //! (`faults[2].latency`) and a table's leftover keys are reported as unknown fields with the
-//! ones that were expected.
+//! ones that were expected. Scenarios are read with it, and so is every other file faultline
+//! reads strictly (the harness's system description).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use toml::{Table, Value};
 use super::ScenarioError;
 
 /// A table being read, with the path it sits at and the keys read so far.
-pub(crate) struct Fields<'a> {
+pub struct Fields<'a> {
     file: &'a str,
     path: String,
     table: Table,
@@ -17,7 +18,8 @@ pub(crate) struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    pub(crate) fn new(file: &'a str, path: impl Into<String>, table: Table) -> Self {
+    /// Starts reading `table`, found at `path` (empty for the file's top level) of `file`.
+    pub fn new(file: &'a str, path: impl Into<String>, table: Table) -> Self {
         Self {
             file,
             path: path.into(),
@@ -27,7 +29,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The full path of `key` in this table.
-    pub(crate) fn path_of(&self, key: &str) -> String {
+    pub fn path_of(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_string()
         } else {
@@ -35,7 +37,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub(crate) fn error(&self, key: &str, reason: impl Into<String>) -> ScenarioError {
+    /// An error about `key` of this table.
+    pub fn error(&self, key: &str, reason: impl Into<String>) -> ScenarioError {
         ScenarioError::new(self.file, self.path_of(key), reason)
     }
 
@@ -52,7 +55,8 @@ impl<'a> Fields<'a> {
         self.error(key, format!("expected {what}, found {}", describe(found)))
     }
 
-    pub(crate) fn string(
+    /// An optional string; `what` says what was expected, for errors.
+    pub fn string(
         &mut self,
         key: &'static str,
         what: &str,
@@ -64,7 +68,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub(crate) fn required_string(
+    /// A required string.
+    pub fn required_string(
         &mut self,
         key: &'static str,
         what: &str,
@@ -73,11 +78,8 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| self.missing(key, what))
     }
 
-    pub(crate) fn integer(
-        &mut self,
-        key: &'static str,
-        what: &str,
-    ) -> Result<Option<i64>, ScenarioError> {
+    /// An optional integer.
+    pub fn integer(&mut self, key: &'static str, what: &str) -> Result<Option<i64>, ScenarioError> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Integer(i)) => Ok(Some(i)),
@@ -86,7 +88,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An integer within `range`.
-    pub(crate) fn integer_in(
+    pub fn integer_in(
         &mut self,
         key: &'static str,
         range: std::ops::RangeInclusive<i64>,
@@ -101,7 +103,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A number (integer or float) within `range`.
-    pub(crate) fn number_in(
+    pub fn number_in(
         &mut self,
         key: &'static str,
         range: std::ops::RangeInclusive<f64>,
@@ -119,7 +121,8 @@ impl<'a> Fields<'a> {
         Ok(Some(number))
     }
 
-    pub(crate) fn boolean(&mut self, key: &'static str) -> Result<Option<bool>, ScenarioError> {
+    /// An optional boolean.
+    pub fn boolean(&mut self, key: &'static str) -> Result<Option<bool>, ScenarioError> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Boolean(b)) => Ok(Some(b)),
@@ -128,10 +131,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A duration written as a string with a unit: `"250ms"`, `"2s"`, `"1.5s"`, `"3m"`.
-    pub(crate) fn duration(
-        &mut self,
-        key: &'static str,
-    ) -> Result<Option<Duration>, ScenarioError> {
+    pub fn duration(&mut self, key: &'static str) -> Result<Option<Duration>, ScenarioError> {
         const WHAT: &str = "a duration such as \"250ms\", \"2s\" or \"1m\"";
         match self.string(key, WHAT)? {
             None => Ok(None),
@@ -141,16 +141,14 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub(crate) fn required_duration(
-        &mut self,
-        key: &'static str,
-    ) -> Result<Duration, ScenarioError> {
+    /// A required duration.
+    pub fn required_duration(&mut self, key: &'static str) -> Result<Duration, ScenarioError> {
         self.duration(key)?
             .ok_or_else(|| self.missing(key, "a duration such as \"250ms\", \"2s\" or \"1m\""))
     }
 
     /// A sub-table, read with its own [`Fields`].
-    pub(crate) fn table(&mut self, key: &'static str) -> Result<Option<Fields<'a>>, ScenarioError> {
+    pub fn table(&mut self, key: &'static str) -> Result<Option<Fields<'a>>, ScenarioError> {
         let path = self.path_of(key);
         match self.take(key) {
             None => Ok(None),
@@ -160,7 +158,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An array of tables (`[[key]]`), each read with its own [`Fields`].
-    pub(crate) fn tables(&mut self, key: &'static str) -> Result<Vec<Fields<'a>>, ScenarioError> {
+    pub fn tables(&mut self, key: &'static str) -> Result<Vec<Fields<'a>>, ScenarioError> {
         let path = self.path_of(key);
         match self.take(key) {
             None => Ok(Vec::new()),
@@ -183,10 +181,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An array of strings.
-    pub(crate) fn strings(
-        &mut self,
-        key: &'static str,
-    ) -> Result<Option<Vec<String>>, ScenarioError> {
+    pub fn strings(&mut self, key: &'static str) -> Result<Option<Vec<String>>, ScenarioError> {
         let path = self.path_of(key);
         match self.take(key) {
             None => Ok(None),
@@ -207,8 +202,37 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Every entry not read yet, each a table named by its key (`[services.order]`), in key
+    /// order. Afterwards the table has no unknown keys left.
+    pub fn named_tables(&mut self) -> Result<Vec<(String, Fields<'a>)>, ScenarioError> {
+        let table = std::mem::take(&mut self.table);
+        table
+            .into_iter()
+            .map(|(key, value)| match value {
+                Value::Table(table) => {
+                    let fields = Fields::new(self.file, self.path_of(&key), table);
+                    Ok((key, fields))
+                }
+                other => Err(self.wrong_type(&key, "a table", &other)),
+            })
+            .collect()
+    }
+
+    /// Every entry not read yet, each a string named by its key (`[services.order.env]`), in
+    /// key order.
+    pub fn named_strings(&mut self) -> Result<Vec<(String, String)>, ScenarioError> {
+        let table = std::mem::take(&mut self.table);
+        table
+            .into_iter()
+            .map(|(key, value)| match value {
+                Value::String(text) => Ok((key, text)),
+                other => Err(self.wrong_type(&key, "a string", &other)),
+            })
+            .collect()
+    }
+
     /// Fails on the first key nobody asked for, naming the keys that are allowed here.
-    pub(crate) fn finish(self) -> Result<(), ScenarioError> {
+    pub fn finish(self) -> Result<(), ScenarioError> {
         match self.table.keys().next() {
             None => Ok(()),
             Some(unknown) => {

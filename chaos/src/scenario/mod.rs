@@ -6,7 +6,13 @@
 //!
 //! ```
 //! use faultline_chaos::scenario::{Scenario, FaultKind, Target};
-//! let scenario = Scenario::parse("example.toml", r#"
+//! use faultline_chaos::topology::Topology;
+//! let topology = Topology::new(
+//!     ["payment", "order"],
+//!     ["postgres"],
+//!     [("order", "payment"), ("order", "postgres"), ("payment", "postgres")],
+//! );
+//! let scenario = Scenario::parse("example.toml", &topology, r#"
 //!     name = "payment-latency-opens-circuit"
 //!     description = "Slow payments open order->payment's circuit, which recovers after healing."
 //!     seed = 7
@@ -27,15 +33,17 @@
 //!
 //! Parsing is strict: an unknown field, an unknown target or fault kind, a value out of its
 //! range or a fault outside the run is a [`ScenarioError`] naming the file, the field
-//! (`faults[1].latency`) and what was expected — before anything starts. The README has the
-//! reference of every field.
+//! (`faults[1].latency`) and what was expected — before anything starts. Targets are checked
+//! against the [`Topology`] of the system the scenario runs on: a fault can only hit a
+//! service, shared server or link that system has. The README has the reference of every
+//! field.
 
-mod fields;
+pub mod fields;
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::topology;
+use crate::topology::Topology;
 use crate::toxiproxy::{Stream, ToxicKind};
 pub use fields::parse_duration;
 use fields::Fields;
@@ -242,18 +250,21 @@ pub struct Slo {
 }
 
 impl Scenario {
-    /// Reads and validates the scenario file at `path`.
-    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+    /// Reads and validates the scenario file at `path` for a system of `topology`.
+    pub fn load(path: &Path, topology: &Topology) -> Result<Self, ScenarioError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ScenarioError::new(&file, "(file)", format!("cannot read: {e}")))?;
-        Self::parse(&file, &text)
+        Self::parse(&file, topology, &text)
     }
 
     /// Reads every `*.toml` scenario in `dir`, sorted by file name. The first bad file is the
     /// error; a scenario whose `name` differs from its file name is one too, so a run's name
     /// always finds its file.
-    pub fn load_dir(dir: &Path) -> Result<Vec<(std::path::PathBuf, Self)>, ScenarioError> {
+    pub fn load_dir(
+        dir: &Path,
+        topology: &Topology,
+    ) -> Result<Vec<(std::path::PathBuf, Self)>, ScenarioError> {
         let dir_name = dir.display().to_string();
         let entries = std::fs::read_dir(dir).map_err(|e| {
             ScenarioError::new(&dir_name, "(directory)", format!("cannot read: {e}"))
@@ -266,7 +277,7 @@ impl Scenario {
         paths
             .into_iter()
             .map(|path| {
-                let scenario = Self::load(&path)?;
+                let scenario = Self::load(&path, topology)?;
                 let stem = path
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
@@ -286,8 +297,9 @@ impl Scenario {
             .collect()
     }
 
-    /// Parses and validates scenario text; `file` names it in errors.
-    pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
+    /// Parses and validates scenario text for a system of `topology`; `file` names it in
+    /// errors.
+    pub fn parse(file: &str, topology: &Topology, text: &str) -> Result<Self, ScenarioError> {
         let table: toml::Table = toml::from_str(text).map_err(|e| {
             ScenarioError::new(
                 file,
@@ -320,7 +332,7 @@ impl Scenario {
 
         let mut faults = Vec::new();
         for mut fault_fields in top.tables("faults")? {
-            let fault = read_fault(&mut fault_fields, workload.duration)?;
+            let fault = read_fault(&mut fault_fields, topology, workload.duration)?;
             fault_fields.finish()?;
             faults.push(fault);
         }
@@ -336,7 +348,7 @@ impl Scenario {
 
         let expectations = match top.table("expectations")? {
             Some(mut section) => {
-                let expectations = read_expectations(&mut section, &faults)?;
+                let expectations = read_expectations(&mut section, topology, &faults)?;
                 section.finish()?;
                 expectations
             }
@@ -406,19 +418,19 @@ fn read_workload(fields: &mut Fields<'_>) -> Result<Workload, ScenarioError> {
     })
 }
 
-fn read_target(fields: &mut Fields<'_>) -> Result<Target, ScenarioError> {
+fn read_target(fields: &mut Fields<'_>, topology: &Topology) -> Result<Target, ScenarioError> {
     let text = fields.required_string(
         "target",
         "a link (\"order->payment\"), a service or a container",
     )?;
     if let Some((client, server)) = text.split_once("->") {
         let (client, server) = (client.trim(), server.trim());
-        if !topology::is_link(client, server) {
+        if !topology.is_link(client, server) {
             return Err(fields.error(
                 "target",
                 format!(
                     "unknown link {text:?}; links are: {}",
-                    topology::links().join(", ")
+                    topology.link_names().join(", ")
                 ),
             ));
         }
@@ -427,18 +439,18 @@ fn read_target(fields: &mut Fields<'_>) -> Result<Target, ScenarioError> {
             server: server.into(),
         });
     }
-    if topology::SERVICES.contains(&text.as_str()) {
+    if topology.is_service(&text) {
         return Ok(Target::Process { service: text });
     }
-    if topology::CONTAINERS.contains(&text.as_str()) {
+    if topology.is_server(&text) {
         return Ok(Target::Container { name: text });
     }
     Err(fields.error(
         "target",
         format!(
             "unknown target {text:?}; expected a link such as \"order->payment\", a service ({}) or a container ({})",
-            topology::SERVICES.join(", "),
-            topology::CONTAINERS.join(", ")
+            topology.services().join(", "),
+            topology.servers().join(", ")
         ),
     ))
 }
@@ -451,7 +463,11 @@ fn millis(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-fn read_fault(fields: &mut Fields<'_>, run: Duration) -> Result<Fault, ScenarioError> {
+fn read_fault(
+    fields: &mut Fields<'_>,
+    topology: &Topology,
+    run: Duration,
+) -> Result<Fault, ScenarioError> {
     let start = fields.required_duration("start")?;
     let duration = fields.required_duration("duration")?;
     if duration.is_zero() {
@@ -466,7 +482,7 @@ fn read_fault(fields: &mut Fields<'_>, run: Duration) -> Result<Fault, ScenarioE
             ),
         ));
     }
-    let target = read_target(fields)?;
+    let target = read_target(fields, topology)?;
     let kind_name = fields.required_string("kind", FAULT_KINDS)?;
     let link_only = |fields: &Fields<'_>| -> Result<(), ScenarioError> {
         match target {
@@ -566,9 +582,9 @@ fn read_fault(fields: &mut Fields<'_>, run: Duration) -> Result<Fault, ScenarioE
         );
         if !fits {
             let example = match wanted {
-                "link" => "a link such as \"order->payment\"",
-                "process" => "a service such as \"order\"",
-                _ => "a container: \"postgres\" or \"kafka\"",
+                "link" => "a link (\"client->server\")".to_string(),
+                "process" => format!("a service ({})", topology.services().join(", ")),
+                _ => format!("a shared server ({})", topology.servers().join(", ")),
             };
             return Err(fields.error("target", format!("kind {kind_name:?} applies to {example}")));
         }
@@ -609,6 +625,7 @@ fn read_probe(fields: &mut Fields<'_>) -> Result<Probe, ScenarioError> {
 
 fn read_expectations(
     fields: &mut Fields<'_>,
+    topology: &Topology,
     faults: &[Fault],
 ) -> Result<Expectations, ScenarioError> {
     let invariants = match fields.strings("invariants")? {
@@ -631,14 +648,11 @@ fn read_expectations(
     let mut circuits = Vec::new();
     for mut circuit in fields.tables("circuits")? {
         let link = circuit.required_string("link", "a service link such as \"order->payment\"")?;
-        let is_service_link = link
-            .split_once("->")
-            .is_some_and(|(c, s)| topology::SERVICE_LINKS.contains(&(c.trim(), s.trim())));
+        let is_service_link = link.split_once("->").is_some_and(|(c, s)| {
+            topology.is_link(c.trim(), s.trim()) && topology.is_service(s.trim())
+        });
         if !is_service_link {
-            let known: Vec<String> = topology::SERVICE_LINKS
-                .iter()
-                .map(|(c, s)| format!("{c}->{s}"))
-                .collect();
+            let known: Vec<String> = topology.service_links().map(|l| l.name()).collect();
             return Err(circuit.error(
                 "link",
                 format!(

@@ -1,5 +1,22 @@
 use super::*;
 
+/// A system shaped like the reference one, as far as these tests need: services with links
+/// between them and to Postgres and Kafka.
+fn shop() -> Topology {
+    Topology::new(
+        ["payment", "inventory", "order", "gateway"],
+        ["postgres", "kafka"],
+        [
+            ("gateway", "order"),
+            ("order", "payment"),
+            ("order", "inventory"),
+            ("order", "postgres"),
+            ("payment", "postgres"),
+            ("order", "kafka"),
+        ],
+    )
+}
+
 const FULL: &str = r#"
 name = "payment-latency-opens-circuit"
 description = "Slow payments open the circuit; it closes after healing."
@@ -59,7 +76,7 @@ error_rate = 0.2
 "#;
 
 fn error_of(text: &str) -> ScenarioError {
-    Scenario::parse("s.toml", text).expect_err("must be rejected")
+    Scenario::parse("s.toml", &shop(), text).expect_err("must be rejected")
 }
 
 /// `FULL` with `old` replaced by `new` (which must occur).
@@ -70,7 +87,7 @@ fn full_with(old: &str, new: &str) -> String {
 
 #[test]
 fn a_full_scenario_reads_into_typed_values() {
-    let s = Scenario::parse("s.toml", FULL).unwrap();
+    let s = Scenario::parse("s.toml", &shop(), FULL).unwrap();
     assert_eq!(s.name, "payment-latency-opens-circuit");
     assert_eq!(s.seed, 42);
     assert_eq!(s.workload.orders, 200);
@@ -126,6 +143,7 @@ fn a_full_scenario_reads_into_typed_values() {
 fn defaults_apply_when_optional_fields_are_left_out() {
     let s = Scenario::parse(
         "s.toml",
+        &shop(),
         "name = \"x\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"1s\"\n",
     )
     .unwrap();
@@ -186,7 +204,8 @@ fn every_toxic_kind_maps_to_its_toxiproxy_toxic() {
             "kind = \"latency\"\nlatency = \"2s\"\njitter = \"100ms\"",
             fields,
         );
-        let s = Scenario::parse("s.toml", &text).unwrap_or_else(|e| panic!("{fields}: {e}"));
+        let s =
+            Scenario::parse("s.toml", &shop(), &text).unwrap_or_else(|e| panic!("{fields}: {e}"));
         match &s.faults[0].kind {
             FaultKind::Toxic { toxic, .. } => assert_eq!(toxic, &expected),
             other => panic!("{fields}: got {other:?}"),
@@ -328,7 +347,7 @@ fn impossible_values_are_rejected() {
 }
 
 #[test]
-fn expectations_are_checked_against_the_reference_system() {
+fn expectations_are_checked_against_the_system_topology() {
     let e = error_of(&full_with(
         "\"charged-at-most-once\"]",
         "\"charged-twice\"]",
@@ -369,7 +388,7 @@ fn missing_required_fields_and_bad_toml_are_reported() {
 
 #[test]
 fn a_missing_file_is_an_error_naming_it() {
-    let e = Scenario::load(Path::new("/nonexistent/scenario.toml")).unwrap_err();
+    let e = Scenario::load(Path::new("/nonexistent/scenario.toml"), &shop()).unwrap_err();
     assert_eq!(e.file, "/nonexistent/scenario.toml");
     assert!(
         e.to_string()

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use faultline_chaos::scenario::Scenario;
-use faultline_harness::infra::{self, Infra, InfraConfig};
+use faultline_harness::infra::{self, Infra};
 use faultline_harness::{bench, nemesis, runner};
 
 #[derive(Parser)]
@@ -17,8 +17,32 @@ use faultline_harness::{bench, nemesis, runner};
     about = "Contract testing and chaos engineering for microservices, on real Postgres, Kafka and Toxiproxy."
 )]
 struct Cli {
+    /// The system description, for the commands that start or validate against a system
+    /// [default: ./faultline.toml]. The reference system: services/faultline.toml.
+    #[arg(long, global = true, env = "FAULTLINE_SYSTEM", value_name = "FILE")]
+    system: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Reads the system description named by `--system` (or `./faultline.toml`); a description
+/// that cannot be read is exit 2 with nothing started.
+fn load_system(
+    flag: Option<&std::path::Path>,
+) -> Result<faultline_harness::system::System, ExitCode> {
+    use faultline_harness::system::{System, DEFAULT_FILE};
+    let path = flag.map_or_else(|| PathBuf::from(DEFAULT_FILE), std::path::Path::to_path_buf);
+    if flag.is_none() && !path.is_file() {
+        eprintln!(
+            "error: no system description: {DEFAULT_FILE} is not in the current folder; pass --system FILE \
+             (`faultline init` writes a starter; the reference system is services/faultline.toml)\nnothing was started"
+        );
+        return Err(ExitCode::from(2));
+    }
+    System::load(&path).map_err(|error| {
+        eprintln!("error: {error}\nnothing was started");
+        ExitCode::from(2)
+    })
 }
 
 #[derive(Subcommand)]
@@ -205,12 +229,10 @@ enum ContractsCommand {
 
 #[derive(Subcommand)]
 enum StackCommand {
-    /// Start the stack, print where everything listens, then tear it down (or hold it until
-    /// Ctrl-C with --hold).
+    /// Start the infrastructure the system description asks for (Postgres, Kafka, Toxiproxy,
+    /// a proxy per link), print where everything listens, then tear it down (or hold it
+    /// until Ctrl-C with --hold).
     Up {
-        /// Clients to create links for (one per service); `faultline` is always added.
-        #[arg(long, value_delimiter = ',', default_values_t = bench::REFERENCE_CLIENTS.map(String::from))]
-        clients: Vec<String>,
         /// Keep the stack running until interrupted.
         #[arg(long)]
         hold: bool,
@@ -320,6 +342,7 @@ enum BenchCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let system_flag = cli.system.clone();
     if let Command::Contracts {
         command:
             ContractsCommand::Diff {
@@ -374,7 +397,16 @@ async fn main() -> ExitCode {
                 })
             }
         };
-        return contracts_verify(provider, pacts, provider_url, kafka_bootstrap, out, broker).await;
+        return contracts_verify(
+            system_flag.as_deref(),
+            provider,
+            pacts,
+            provider_url,
+            kafka_bootstrap,
+            out,
+            broker,
+        )
+        .await;
     }
     if let Command::Contracts { command } = cli.command {
         return contracts_broker_command(command).await;
@@ -393,9 +425,27 @@ async fn main() -> ExitCode {
     } = cli.command
     {
         // A chaos run handles interrupts itself: it heals and saves before it stops.
-        return chaos_run(&path, seed, &out).await;
+        return match load_system(system_flag.as_deref()) {
+            Ok(system) => chaos_run(&system, &path, seed, &out).await,
+            Err(code) => code,
+        };
     }
-    match interruptible(run(cli)).await {
+    let needs_system = matches!(
+        cli.command,
+        Command::Stack {
+            command: StackCommand::Up { .. }
+        } | Command::Chaos { .. }
+            | Command::Bench { .. }
+    );
+    let system = if needs_system {
+        match load_system(system_flag.as_deref()) {
+            Ok(system) => Some(system),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    match interruptible(run(cli, system)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
     }
@@ -433,17 +483,12 @@ async fn until_interrupted<T>(work: impl Future<Output = T>) -> Option<T> {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, system: Option<faultline_harness::system::System>) -> anyhow::Result<()> {
+    let system = || system.as_ref().expect("loaded by main for this command");
     match cli.command {
         Command::Stack {
-            command:
-                StackCommand::Up {
-                    clients,
-                    hold,
-                    json,
-                    logs,
-                },
-        } => stack_up(clients, hold, json, logs).await,
+            command: StackCommand::Up { hold, json, logs },
+        } => stack_up(system(), hold, json, logs).await,
         Command::Stack {
             command: StackCommand::Sweep,
         } => {
@@ -464,7 +509,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ChaosCommand::List { dir },
         } => {
             let dir = dir.unwrap_or_else(shipped_scenarios);
-            let scenarios = Scenario::load_dir(&dir)?;
+            let scenarios = Scenario::load_dir(&dir, system().topology())?;
             for (path, scenario) in &scenarios {
                 println!("{}  ({})", scenario.name, path.display());
                 println!("    {}", scenario.description);
@@ -489,8 +534,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     out,
                 },
         } => {
-            eprintln!("starting the reference system and placing {orders} orders at each of {concurrency:?}…");
-            let result = bench::saga(&concurrency, orders).await?;
+            eprintln!(
+                "starting {} and placing {orders} orders at each of {concurrency:?}…",
+                system().name
+            );
+            let result = bench::saga(system(), &concurrency, orders).await?;
             let json = serde_json::to_string_pretty(&result)?;
             print!("{}", result.table());
             println!("{json}");
@@ -508,10 +556,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     out,
                 },
         } => {
-            eprintln!("starting the reference system and verifying the pacts {iterations} times with each verifier…");
+            eprintln!(
+                "starting {} and verifying the pacts {iterations} times with each verifier…",
+                system().name
+            );
             let pacts = pacts.unwrap_or_else(shipped_pacts);
             let binary = faultline_harness::contracts::pact_verifier_binary();
-            let result = bench::contracts(iterations, &pacts, &binary).await?;
+            let result = bench::contracts(system(), iterations, &pacts, &binary).await?;
             let json = serde_json::to_string_pretty(&result)?;
             print!("{}", result.table());
             println!("{json}");
@@ -525,7 +576,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: BenchCommand::Infra { iterations, out },
         } => {
             eprintln!("starting and tearing down the stack {iterations} times…");
-            let result = bench::infra(iterations).await?;
+            let result = bench::infra(system(), iterations).await?;
             let json = serde_json::to_string_pretty(&result)?;
             print!("{}", result.table());
             println!("{json}");
@@ -631,11 +682,16 @@ fn shipped_scenarios() -> PathBuf {
 /// `faultline chaos run`: exit 0 when every run passed, 1 when a verdict failed or a run could
 /// not be carried out, 2 for a scenario that does not load (nothing is started), 130 when
 /// interrupted.
-async fn chaos_run(path: &std::path::Path, seed: Option<u64>, out: &std::path::Path) -> ExitCode {
+async fn chaos_run(
+    system: &faultline_harness::system::System,
+    path: &std::path::Path,
+    seed: Option<u64>,
+    out: &std::path::Path,
+) -> ExitCode {
     let scenarios = if path.is_dir() {
-        Scenario::load_dir(path)
+        Scenario::load_dir(path, system.topology())
     } else {
-        Scenario::load(path).map(|s| vec![(path.to_path_buf(), s)])
+        Scenario::load(path, system.topology()).map(|s| vec![(path.to_path_buf(), s)])
     };
     let scenarios = match scenarios {
         Ok(scenarios) if scenarios.is_empty() => {
@@ -671,10 +727,10 @@ async fn chaos_run(path: &std::path::Path, seed: Option<u64>, out: &std::path::P
     let results: Vec<Result<runner::RunOutcome, runner::RunError>> = if scenarios.len() == 1 {
         let (file, scenario) = &scenarios[0];
         progress(&format!("── {} ({})", scenario.name, file.display()));
-        vec![runner::run_until(scenario, seed, out, interrupt, &progress).await]
+        vec![runner::run_until(system, scenario, seed, out, interrupt, &progress).await]
     } else {
         let all: Vec<Scenario> = scenarios.iter().map(|(_, s)| s.clone()).collect();
-        match runner::run_all_until(&all, seed, out, interrupt, &progress).await {
+        match runner::run_all_until(system, &all, seed, out, interrupt, &progress).await {
             Ok(results) => results,
             Err(error) => vec![Err(error)],
         }
@@ -749,13 +805,13 @@ async fn chaos_run(path: &std::path::Path, seed: Option<u64>, out: &std::path::P
 }
 
 async fn stack_up(
-    clients: Vec<String>,
+    system: &faultline_harness::system::System,
     hold: bool,
     json: bool,
     logs: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    eprintln!("starting Postgres, Kafka and Toxiproxy…");
-    let stack = Infra::start(InfraConfig::with_clients(clients)).await?;
+    eprintln!("starting the infrastructure of {}…", system.name);
+    let stack = Infra::start(system.infra_config()).await?;
     if json {
         let endpoints = serde_json::json!({
             "run": stack.run_id(),
@@ -813,6 +869,7 @@ fn shipped_pacts() -> PathBuf {
 
 /// `faultline contracts verify`; see its help for the exit codes.
 async fn contracts_verify(
+    system_flag: Option<&std::path::Path>,
     provider: Option<String>,
     pacts: Option<PathBuf>,
     provider_url: Option<String>,
@@ -826,8 +883,15 @@ async fn contracts_verify(
 
     if let Some(broker) = broker {
         let provider = provider.unwrap_or_default();
-        return contracts_verify_from_broker(&provider, provider_url, kafka_bootstrap, out, broker)
-            .await;
+        return contracts_verify_from_broker(
+            system_flag,
+            &provider,
+            provider_url,
+            kafka_bootstrap,
+            out,
+            broker,
+        )
+        .await;
     }
     let dir = pacts.unwrap_or_else(shipped_pacts);
     let mut pacts = match faultline_contracts::files::read_pacts(&dir) {
@@ -853,6 +917,13 @@ async fn contracts_verify(
             .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("reports/contracts-{now}"))
     });
+    let system = match provider_url {
+        Some(_) => None,
+        None => match load_system(system_flag) {
+            Ok(system) => Some(system),
+            Err(code) => return code,
+        },
+    };
     let work = async {
         let mut overrides = std::collections::BTreeMap::new();
         if let (Some(url), Some(provider)) = (&provider_url, &provider) {
@@ -863,8 +934,11 @@ async fn contracts_verify(
             overrides.insert(provider.clone(), target);
             return Ok::<_, anyhow::Error>(contracts::verify_pacts(None, &pacts, &overrides).await);
         }
-        eprintln!("starting the reference system (Postgres, Kafka, Toxiproxy, five services)…");
-        let stack = Stack::start(StackConfig::default()).await?;
+        let system = system
+            .as_ref()
+            .expect("loaded when no --provider-url is given");
+        eprintln!("starting {} from {}…", system.name, system.file.display());
+        let stack = Stack::start(system, StackConfig::default()).await?;
         let report = contracts::verify_pacts(Some(&stack), &pacts, &overrides).await;
         stack.shutdown().await?;
         Ok(report)
@@ -1076,6 +1150,7 @@ struct BrokerVerify {
 /// `faultline contracts verify --broker-url`: the broker's pacts for verification of
 /// `provider`, verified like files, the results published with `--publish`.
 async fn contracts_verify_from_broker(
+    system_flag: Option<&std::path::Path>,
     provider: &str,
     provider_url: Option<String>,
     kafka_bootstrap: Option<String>,
@@ -1102,6 +1177,13 @@ async fn contracts_verify_from_broker(
             .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("reports/contracts-{now}"))
     });
+    let system = match provider_url {
+        Some(_) => None,
+        None => match load_system(system_flag) {
+            Ok(system) => Some(system),
+            Err(code) => return code,
+        },
+    };
     let work = async {
         let mut overrides = std::collections::BTreeMap::new();
         if let Some(url) = &provider_url {
@@ -1112,8 +1194,11 @@ async fn contracts_verify_from_broker(
             overrides.insert(provider.to_string(), target);
             return Ok::<_, anyhow::Error>(verify_from_broker(&source, None, &overrides).await?);
         }
-        eprintln!("starting the reference system (Postgres, Kafka, Toxiproxy, five services)…");
-        let stack = Stack::start(StackConfig::default()).await?;
+        let system = system
+            .as_ref()
+            .expect("loaded when no --provider-url is given");
+        eprintln!("starting {} from {}…", system.name, system.file.display());
+        let stack = Stack::start(system, StackConfig::default()).await?;
         let verification = verify_from_broker(&source, Some(&stack), &overrides).await;
         stack.shutdown().await?;
         Ok(verification?)

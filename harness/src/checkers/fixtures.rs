@@ -33,7 +33,8 @@ pub fn scenario_with_faults(faults: &str, expectations: &str) -> Scenario {
     let text = format!(
         "name = \"t\"\ndescription = \"d\"\n[workload]\norders = 10\nduration = \"60s\"\n{faults}\n{expectations}"
     );
-    Scenario::parse("test.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    Scenario::parse("test.toml", crate::system::reference().topology(), &text)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// Builds a history event by event; each method returns the indexes it appended.

@@ -84,13 +84,42 @@ pub struct Image {
 }
 
 impl Image {
-    fn from_env(variable: &'static str, default: &str) -> Self {
+    fn from_env(variable: &'static str, default: &str, built: &BTreeMap<String, String>) -> Self {
         let name = std::env::var(variable)
             .ok()
             .filter(|v| !v.trim().is_empty())
+            .or_else(|| built.get(variable).cloned())
             .unwrap_or_else(|| default.to_string());
         Self { name, variable }
     }
+}
+
+/// The image names `ci/setup` wrote to `.faultline/images.env`, found in the current folder or
+/// one above it, or above the running executable (a test binary in `target/debug/deps`): so a
+/// plain `cargo test` after `ci/setup` uses the locally built images without anyone having to
+/// `source` the file first. Lines are `export NAME=value`; anything else is ignored.
+fn images_built_by_setup() -> BTreeMap<String, String> {
+    let mut starts: Vec<std::path::PathBuf> = Vec::new();
+    starts.extend(std::env::current_dir().ok());
+    starts.extend(std::env::current_exe().ok());
+    for start in starts {
+        for dir in start.ancestors() {
+            let file = dir.join(".faultline").join("images.env");
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                return parse_images_env(&text);
+            }
+        }
+    }
+    BTreeMap::new()
+}
+
+fn parse_images_env(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("export "))
+        .filter_map(|assignment| assignment.split_once('='))
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .filter(|(name, value)| name.starts_with("FAULTLINE_") && !value.is_empty())
+        .collect()
 }
 
 /// The three images of a stack.
@@ -102,12 +131,18 @@ pub struct Images {
 }
 
 impl Images {
-    /// Reads `FAULTLINE_{POSTGRES,KAFKA,TOXIPROXY}_IMAGE`, defaulting to the official images.
+    /// Reads `FAULTLINE_{POSTGRES,KAFKA,TOXIPROXY}_IMAGE`; where one is unset, the image
+    /// `ci/setup` built (its `.faultline/images.env`), else the official image.
     pub fn from_env() -> Self {
+        let built = images_built_by_setup();
         Self {
-            postgres: Image::from_env("FAULTLINE_POSTGRES_IMAGE", DEFAULT_POSTGRES_IMAGE),
-            kafka: Image::from_env("FAULTLINE_KAFKA_IMAGE", DEFAULT_KAFKA_IMAGE),
-            toxiproxy: Image::from_env("FAULTLINE_TOXIPROXY_IMAGE", DEFAULT_TOXIPROXY_IMAGE),
+            postgres: Image::from_env("FAULTLINE_POSTGRES_IMAGE", DEFAULT_POSTGRES_IMAGE, &built),
+            kafka: Image::from_env("FAULTLINE_KAFKA_IMAGE", DEFAULT_KAFKA_IMAGE, &built),
+            toxiproxy: Image::from_env(
+                "FAULTLINE_TOXIPROXY_IMAGE",
+                DEFAULT_TOXIPROXY_IMAGE,
+                &built,
+            ),
         }
     }
 }
@@ -121,6 +156,10 @@ pub struct InfraConfig {
     pub kafka: bool,
     /// Named clients, one per service. [`HARNESS_CLIENT`] is always added.
     pub clients: Vec<String>,
+    /// When set, only these `(client, server)` pairs get a link (a system description says
+    /// which service uses which server); when `None`, every client gets one to each server.
+    /// The harness's own client always has both.
+    pub only_links: Option<std::collections::BTreeSet<(String, String)>>,
     pub images: Images,
     /// How long each server may take to become ready.
     pub ready_timeout: Duration,
@@ -137,6 +176,7 @@ impl InfraConfig {
             postgres: true,
             kafka: true,
             clients: clients.into_iter().map(Into::into).collect(),
+            only_links: None,
             images: Images::from_env(),
             ready_timeout: Duration::from_secs(120),
         }
@@ -161,6 +201,20 @@ impl InfraConfig {
         clients
     }
 
+    /// Whether `client` gets a link to `server` (`"postgres"` or `"kafka"`).
+    fn wants(&self, client: &str, server: &str) -> bool {
+        let enabled = match server {
+            "postgres" => self.postgres,
+            _ => self.kafka,
+        };
+        enabled
+            && (client == HARNESS_CLIENT
+                || self
+                    .only_links
+                    .as_ref()
+                    .is_none_or(|only| only.contains(&(client.to_string(), server.to_string()))))
+    }
+
     fn validate(&self) -> Result<(), InfraError> {
         for client in &self.clients {
             let valid = !client.is_empty()
@@ -175,8 +229,11 @@ impl InfraConfig {
                 )));
             }
         }
-        let needed =
-            self.all_clients().len() * (usize::from(self.postgres) + usize::from(self.kafka));
+        let needed = self
+            .all_clients()
+            .iter()
+            .map(|c| usize::from(self.wants(c, "postgres")) + usize::from(self.wants(c, "kafka")))
+            .sum::<usize>();
         let available = PROXY_PORTS.len();
         if needed > available {
             return Err(InfraError::Config(format!(
@@ -362,8 +419,8 @@ impl Infra {
         // Plan every link before starting servers, so Kafka can advertise them.
         let mut planned = Vec::new();
         for client in &clients {
-            for (server, enabled) in [("postgres", config.postgres), ("kafka", config.kafka)] {
-                if enabled {
+            for server in ["postgres", "kafka"] {
+                if config.wants(client, server) {
                     let port = next_port();
                     planned.push((client.clone(), server, port));
                 }
@@ -546,6 +603,9 @@ impl Infra {
                 direct_address: upstream.clone(),
             };
             for client_name in config.all_clients() {
+                if !config.wants(&client_name, "postgres") {
+                    continue;
+                }
                 let proxy = format!("{}-{}", proxy_name(&client_name, "postgres"), infra.run_id);
                 let created = client
                     .create_proxy(&NewProxy {
@@ -567,6 +627,9 @@ impl Infra {
             let clock = Instant::now();
             let bootstrap = required_env("FAULTLINE_KAFKA_BOOTSTRAP")?;
             for client_name in config.all_clients() {
+                if !config.wants(&client_name, "kafka") {
+                    continue;
+                }
                 infra.add_link(&client_name, "kafka", None, bootstrap.clone());
             }
             poll_until(config.ready_timeout, "kafka", || {
@@ -1102,8 +1165,37 @@ mod tests {
     #[test]
     fn images_default_to_the_official_ones() {
         // Only the defaulting rule is tested; the environment of the test process may set them.
-        let image = Image::from_env("FAULTLINE_TEST_UNSET_IMAGE_VARIABLE", DEFAULT_KAFKA_IMAGE);
+        let image = Image::from_env(
+            "FAULTLINE_TEST_UNSET_IMAGE_VARIABLE",
+            DEFAULT_KAFKA_IMAGE,
+            &BTreeMap::new(),
+        );
         assert_eq!(image.name, DEFAULT_KAFKA_IMAGE);
         assert_eq!(image.variable, "FAULTLINE_TEST_UNSET_IMAGE_VARIABLE");
+    }
+
+    #[test]
+    fn images_built_by_setup_are_taken_when_the_variable_is_unset() {
+        let built = parse_images_env(
+            "# Written by ci/setup\nexport FAULTLINE_TEST_UNSET_IMAGE_VARIABLE=faultline/kafka:abc\n\
+             export PATH=/nope\nnot an export\n",
+        );
+        assert_eq!(built.len(), 1, "only FAULTLINE_ names: {built:?}");
+        let image = Image::from_env(
+            "FAULTLINE_TEST_UNSET_IMAGE_VARIABLE",
+            DEFAULT_KAFKA_IMAGE,
+            &built,
+        );
+        assert_eq!(image.name, "faultline/kafka:abc");
+    }
+
+    #[test]
+    fn only_described_links_get_proxies_and_the_harness_keeps_both() {
+        let mut config = InfraConfig::with_clients(["order", "gateway"]);
+        config.only_links = Some([("order".to_string(), "postgres".to_string())].into());
+        assert!(config.wants("order", "postgres"));
+        assert!(!config.wants("order", "kafka"));
+        assert!(!config.wants("gateway", "postgres"));
+        assert!(config.wants(HARNESS_CLIENT, "kafka"));
     }
 }

@@ -257,13 +257,11 @@ impl Versions {
 
 impl StackFacts {
     /// The reference system's services and links.
-    pub fn reference_system() -> Self {
+    /// The services and links of a system's topology.
+    pub fn of(topology: &faultline_chaos::topology::Topology) -> Self {
         Self {
-            services: faultline_chaos::topology::SERVICES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            links: faultline_chaos::topology::links(),
+            services: topology.services().to_vec(),
+            links: topology.link_names(),
         }
     }
 }

@@ -12,9 +12,13 @@
 //!
 //! ```
 //! use faultline_harness::report::{synthetic::SyntheticRun, Report};
-//! # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../chaos/scenarios/saga-compensation-payment-down.toml");
-//! let scenario = faultline_chaos::scenario::Scenario::load(path.as_ref()).unwrap();
-//! let run = SyntheticRun::of(&scenario, scenario.seed);
+//! # let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+//! # let system_file = format!("{root}/services/faultline.toml");
+//! # let path = format!("{root}/chaos/scenarios/saga-compensation-payment-down.toml");
+//! let system = faultline_harness::system::System::load(system_file.as_ref()).unwrap();
+//! let scenario =
+//!     faultline_chaos::scenario::Scenario::load(path.as_ref(), system.topology()).unwrap();
+//! let run = SyntheticRun::of(&scenario, scenario.seed, system.topology());
 //! let report = Report::build(&run.facts(&scenario));
 //! assert!(report.run.passed);
 //! ```
@@ -43,6 +47,8 @@ pub struct SyntheticRun {
     pub observed: Observed,
     pub verdicts: Vec<Verdict>,
     pub unhealed: Vec<String>,
+    /// The system the run is on.
+    pub stack: StackFacts,
 }
 
 struct Draft {
@@ -58,8 +64,12 @@ struct Draft {
 }
 
 impl SyntheticRun {
-    /// Plays `scenario`'s plan for `seed`.
-    pub fn of(scenario: &Scenario, seed: u64) -> Self {
+    /// Plays `scenario`'s plan for `seed` on a system of `topology`.
+    pub fn of(
+        scenario: &Scenario,
+        seed: u64,
+        topology: &faultline_chaos::topology::Topology,
+    ) -> Self {
         let plan = workload::plan(scenario, seed);
         let faults: Vec<(usize, Duration, Duration)> = scenario
             .faults
@@ -212,6 +222,7 @@ impl SyntheticRun {
             history,
             observed,
             unhealed: Vec::new(),
+            stack: StackFacts::of(topology),
         }
     }
 
@@ -243,7 +254,7 @@ impl SyntheticRun {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             },
-            stack: StackFacts::reference_system(),
+            stack: self.stack.clone(),
         }
     }
 }

@@ -16,7 +16,11 @@ fn scenarios_dir() -> PathBuf {
 }
 
 fn shipped(name: &str) -> Scenario {
-    Scenario::load(&scenarios_dir().join(format!("{name}.toml"))).unwrap()
+    Scenario::load(
+        &scenarios_dir().join(format!("{name}.toml")),
+        crate::system::reference().topology(),
+    )
+    .unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -33,7 +37,11 @@ fn scratch(name: &str) -> PathBuf {
 /// charged twice, shown by its placement (whose recorded error holds markup).
 fn failing_run() -> (Scenario, SyntheticRun, usize) {
     let scenario = shipped("saga-compensation-payment-down");
-    let mut run = SyntheticRun::of(&scenario, scenario.seed);
+    let mut run = SyntheticRun::of(
+        &scenario,
+        scenario.seed,
+        crate::system::reference().topology(),
+    );
     let completion = run
         .history
         .events()
@@ -74,8 +82,12 @@ fn every_shipped_scenario_report_validates_against_the_schema() {
         if path.extension().is_none_or(|e| e != "toml") {
             continue;
         }
-        let scenario = Scenario::load(&path).unwrap();
-        let run = SyntheticRun::of(&scenario, scenario.seed);
+        let scenario = Scenario::load(&path, crate::system::reference().topology()).unwrap();
+        let run = SyntheticRun::of(
+            &scenario,
+            scenario.seed,
+            crate::system::reference().topology(),
+        );
         let report = Report::build(&run.facts(&scenario));
         let value = serde_json::to_value(&report).unwrap();
         let problems = schema_problems(&value);
@@ -98,7 +110,7 @@ fn every_shipped_scenario_report_validates_against_the_schema() {
 #[test]
 fn the_schema_rejects_what_is_not_a_report() {
     let scenario = shipped("saga-recovery-order-killed");
-    let run = SyntheticRun::of(&scenario, 1);
+    let run = SyntheticRun::of(&scenario, 1, crate::system::reference().topology());
     let good = serde_json::to_value(Report::build(&run.facts(&scenario))).unwrap();
 
     let mut missing = good.clone();
@@ -156,7 +168,11 @@ fn loading_a_malformed_report_is_an_error_naming_file_and_place() {
 #[test]
 fn writing_leaves_the_four_files_and_no_temporary_ones() {
     let scenario = shipped("bulkhead-payment-overloaded");
-    let run = SyntheticRun::of(&scenario, scenario.seed);
+    let run = SyntheticRun::of(
+        &scenario,
+        scenario.seed,
+        crate::system::reference().topology(),
+    );
     let dir = scratch("files");
     write(&dir, &Report::build(&run.facts(&scenario))).unwrap();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -238,7 +254,11 @@ fn the_summary_and_junit_of_a_failing_run_match_their_snapshots() {
 #[test]
 fn the_summary_and_junit_of_a_passing_run_match_their_snapshots() {
     let scenario = shipped("circuit-breaker-payment-latency");
-    let run = SyntheticRun::of(&scenario, scenario.seed);
+    let run = SyntheticRun::of(
+        &scenario,
+        scenario.seed,
+        crate::system::reference().topology(),
+    );
     let report = Report::build(&run.facts(&scenario));
     insta::with_settings!({filters => redactions()}, {
         insta::assert_snapshot!("passing_summary_md", markdown::render(&report));
@@ -268,7 +288,11 @@ fn recorded_markup_is_escaped_in_every_format() {
 #[test]
 fn the_page_has_its_charts_and_fetches_nothing() {
     let scenario = shipped("circuit-breaker-payment-latency");
-    let run = SyntheticRun::of(&scenario, scenario.seed);
+    let run = SyntheticRun::of(
+        &scenario,
+        scenario.seed,
+        crate::system::reference().topology(),
+    );
     let report = Report::build(&run.facts(&scenario));
     let page = html::render(&report);
     for id in [
@@ -298,7 +322,7 @@ fn the_index_lists_runs_newest_first_and_names_unreadable_ones() {
     let dir = scratch("index");
     let scenario = shipped("saga-recovery-order-killed");
     for (name, started, fail) in [("old", 1_000, false), ("new", 9_000, true)] {
-        let mut run = SyntheticRun::of(&scenario, 1);
+        let mut run = SyntheticRun::of(&scenario, 1, crate::system::reference().topology());
         if fail {
             run.verdicts[0].ok = false;
         }
@@ -328,7 +352,11 @@ fn the_index_lists_runs_newest_first_and_names_unreadable_ones() {
 #[test]
 fn diff_names_flipped_verdicts_and_latency_changes() {
     let scenario = shipped("saga-compensation-payment-down");
-    let run = SyntheticRun::of(&scenario, scenario.seed);
+    let run = SyntheticRun::of(
+        &scenario,
+        scenario.seed,
+        crate::system::reference().topology(),
+    );
     let before = Report::build(&run.facts(&scenario));
     let (_, failing, _) = failing_run();
     let after = Report::build(&failing.facts(&scenario));
@@ -353,7 +381,11 @@ fn diff_names_flipped_verdicts_and_latency_changes() {
 #[test]
 fn the_time_series_and_histogram_account_for_every_placement() {
     let scenario = shipped("retry-inventory-connection-resets");
-    let run = SyntheticRun::of(&scenario, scenario.seed);
+    let run = SyntheticRun::of(
+        &scenario,
+        scenario.seed,
+        crate::system::reference().topology(),
+    );
     let report = Report::build(&run.facts(&scenario));
     let placed: u64 = report
         .operations

@@ -1,13 +1,23 @@
-//! Every scenario shipped under `chaos/scenarios/` is valid, and together they cover the
-//! patterns the reference system must demonstrate.
+//! Every scenario shipped under `chaos/scenarios/` is valid for the reference system its
+//! description (`services/faultline.toml`) gives, and together they cover the patterns the
+//! reference system must demonstrate.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use faultline_chaos::scenario::{FaultKind, Scenario, Target};
+use faultline_harness::system::System;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn reference() -> System {
+    System::load(&root().join("services/faultline.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
 
 fn shipped() -> Vec<Scenario> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    Scenario::load_dir(&dir)
+    let dir = root().join("chaos/scenarios");
+    Scenario::load_dir(&dir, reference().topology())
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
         .map(|(_, scenario)| scenario)
@@ -54,7 +64,7 @@ fn a_directory_with_a_misnamed_scenario_is_refused() {
         "name = \"wrong-name\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"1s\"\n",
     )
     .unwrap();
-    let error = Scenario::load_dir(&dir).unwrap_err();
+    let error = Scenario::load_dir(&dir, reference().topology()).unwrap_err();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(error.field, "name");
     assert!(error.file.ends_with("right-name.toml"), "{error}");

@@ -1,0 +1,679 @@
+//! System descriptions: the one place that says what a system under test is.
+//!
+//! A description (`faultline.toml` by default) names the shared servers (a Postgres with the
+//! databases to create, a Kafka with the topics to create) and the services: how to start
+//! each one (a command run as a host process), its environment with
+//! [placeholders](template) for the addresses faultline hands out, how to tell it is ready,
+//! and how to stop it. Every connection a placeholder makes — `{postgres.url:orders}`,
+//! `{kafka.bootstrap}`, `{link:checkout->stock}` — is a link with its own Toxiproxy proxy, so
+//! the [`Topology`] that scenarios are validated against is derived from the description and
+//! nothing is listed twice. Services start in dependency order: after the services they link
+//! to and those they name in `depends_on`.
+//!
+//! ```
+//! use faultline_harness::system::System;
+//! let system = System::parse("faultline.toml", ".".as_ref(), r#"
+//!     name = "shop"
+//!     [postgres]
+//!     databases = ["stock"]
+//!     [services.stock]
+//!     command = ["./stock-server", "--listen", "127.0.0.1:{port}"]
+//!     env = { DATABASE_URL = "{postgres.url:stock}" }
+//!     ready = { http = "/health" }
+//!     [services.checkout]
+//!     command = ["./checkout-server"]
+//!     env = { PORT = "{port}", STOCK_URL = "{link:checkout->stock}" }
+//! "#).unwrap();
+//! assert_eq!(system.start_order(), ["stock", "checkout"]);
+//! assert_eq!(system.topology().link_names(), ["stock->postgres", "checkout->stock"]);
+//! ```
+//!
+//! Reading is as strict as for scenarios: an unknown field, an unknown placeholder, a link to
+//! a service that is not described, a database that is not declared, a dependency cycle is a
+//! [`DescriptionError`] naming the file and the field, before anything starts.
+//! `docs/system-description.md` is the reference of every field.
+
+pub mod template;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use faultline_chaos::scenario::fields::Fields;
+use faultline_chaos::scenario::ScenarioError;
+use faultline_chaos::topology::Topology;
+pub use template::{Placeholder, Template};
+
+/// The file name a description has when none is given.
+pub const DEFAULT_FILE: &str = "faultline.toml";
+
+/// Names that cannot be services: the shared servers and the harness's own client.
+const RESERVED: [&str; 3] = ["postgres", "kafka", crate::infra::HARNESS_CLIENT];
+
+/// A description that could not be read, with where and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {field}: {reason}")]
+pub struct DescriptionError {
+    /// The file.
+    pub file: String,
+    /// The field's path, such as `services.order.env.DATABASE_URL`; `(file)` for the whole.
+    pub field: String,
+    /// What was wrong and what was expected.
+    pub reason: String,
+}
+
+impl From<ScenarioError> for DescriptionError {
+    fn from(e: ScenarioError) -> Self {
+        Self {
+            file: e.file,
+            field: e.field,
+            reason: e.reason,
+        }
+    }
+}
+
+/// A described system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct System {
+    /// The description file.
+    pub file: PathBuf,
+    /// The folder relative paths (and `{dir}`) are taken from: the file's folder.
+    pub dir: PathBuf,
+    /// The system's name, for reports.
+    pub name: String,
+    /// The shared Postgres server, if the system has one.
+    pub postgres: Option<PostgresSpec>,
+    /// The shared Kafka broker, if the system has one.
+    pub kafka: Option<KafkaSpec>,
+    /// The services, in start order.
+    pub services: Vec<ServiceSpec>,
+    topology: Topology,
+}
+
+/// The shared Postgres server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSpec {
+    /// Databases created before the services start (and recreated by a reset).
+    pub databases: Vec<String>,
+}
+
+/// The shared Kafka broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSpec {
+    /// Topics created before the services start (and recreated by a reset).
+    pub topics: Vec<TopicSpec>,
+}
+
+/// A Kafka topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+}
+
+/// How to tell that a service is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// `GET http://127.0.0.1:{port}<path>` answers 2xx.
+    Http { path: String },
+    /// `127.0.0.1:{port}` accepts a TCP connection.
+    Tcp,
+    /// The service's output contains this text.
+    Log { text: String },
+}
+
+/// One service, as the description gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    /// Program and arguments; the program is looked up on `PATH` unless it holds a `/`.
+    pub command: Vec<Template>,
+    /// Where the command runs (the description's folder when not given).
+    pub workdir: PathBuf,
+    /// Environment, added to faultline's own.
+    pub env: Vec<(String, Template)>,
+    pub ready: Readiness,
+    pub ready_timeout: Duration,
+    /// Sent to stop the service; it is killed if it has not exited after `stop_grace`.
+    pub stop_signal: Signal,
+    pub stop_grace: Duration,
+    /// Services started before this one: those named in `depends_on` and those it links to.
+    pub depends_on: Vec<String>,
+    /// What the service connects to, each a link `<service>->X`, in the order first used.
+    pub uses: Vec<String>,
+    /// Whether its command or environment uses `{port}`: only then does it listen where
+    /// faultline can find it.
+    pub listens: bool,
+}
+
+/// A stop signal, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal {
+    pub name: &'static str,
+    pub number: i32,
+}
+
+const SIGNALS: [(&str, i32); 7] = [
+    ("SIGTERM", libc::SIGTERM),
+    ("SIGINT", libc::SIGINT),
+    ("SIGQUIT", libc::SIGQUIT),
+    ("SIGHUP", libc::SIGHUP),
+    ("SIGUSR1", libc::SIGUSR1),
+    ("SIGUSR2", libc::SIGUSR2),
+    ("SIGKILL", libc::SIGKILL),
+];
+
+impl System {
+    /// Reads and validates the description at `path`.
+    pub fn load(path: &Path) -> Result<Self, DescriptionError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| DescriptionError {
+            file: file.clone(),
+            field: "(file)".into(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        Self::parse(&file, &dir, &text)
+    }
+
+    /// Parses and validates description text; `file` names it in errors, `dir` is where
+    /// relative paths start.
+    pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Self, DescriptionError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| DescriptionError {
+            file: file.into(),
+            field: "(file)".into(),
+            reason: format!("not valid TOML: {}", e.to_string().trim()),
+        })?;
+        let mut top = Fields::new(file, "", table);
+        let name = top.string("name", "the system's name")?.unwrap_or_else(|| {
+            dir.file_name()
+                .map_or_else(|| "system".into(), |n| n.to_string_lossy().into_owned())
+        });
+
+        let postgres = match top.table("postgres")? {
+            None => None,
+            Some(mut fields) => {
+                let databases = fields.strings("databases")?.unwrap_or_default();
+                for (i, database) in databases.iter().enumerate() {
+                    if !is_name(database, b"_-") || databases[..i].contains(database) {
+                        return Err(fields
+                            .error(
+                                "databases",
+                                format!("{database:?}: expected distinct names of a-z, 0-9, `_` and `-`"),
+                            )
+                            .into());
+                    }
+                }
+                fields.finish()?;
+                Some(PostgresSpec { databases })
+            }
+        };
+        let kafka = match top.table("kafka")? {
+            None => None,
+            Some(mut fields) => {
+                let mut topics: Vec<TopicSpec> = Vec::new();
+                for mut topic in fields.tables("topics")? {
+                    let name = topic.required_string("name", "the topic's name")?;
+                    if !is_topic_name(&name) || topics.iter().any(|t| t.name == name) {
+                        return Err(topic
+                            .error(
+                                "name",
+                                format!("{name:?}: expected a distinct topic name of letters, digits, `.`, `_` and `-`"),
+                            )
+                            .into());
+                    }
+                    let partitions = topic.integer_in("partitions", 1..=1000)?.unwrap_or(1) as i32;
+                    topic.finish()?;
+                    topics.push(TopicSpec { name, partitions });
+                }
+                fields.finish()?;
+                Some(KafkaSpec { topics })
+            }
+        };
+
+        let mut services_fields = top
+            .table("services")?
+            .ok_or_else(|| top.error("services", "required: at least one [services.NAME] table"))?;
+        let named = services_fields.named_tables()?;
+        services_fields.finish()?;
+        if named.is_empty() {
+            return Err(top
+                .error("services", "expected at least one [services.NAME] table")
+                .into());
+        }
+        let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+        let mut services = Vec::new();
+        for (service, fields) in named {
+            services.push(read_service(
+                file,
+                &service,
+                fields,
+                dir,
+                &names,
+                postgres.as_ref(),
+                kafka.is_some(),
+            )?);
+        }
+        top.finish()?;
+
+        for service in &services {
+            for server in &service.uses {
+                let called = services.iter().find(|s| &s.name == server);
+                if called.is_some_and(|s| !s.listens) {
+                    return Err(DescriptionError {
+                        file: file.into(),
+                        field: format!("services.{server}"),
+                        reason: format!(
+                            "{} links to {server}, which does not listen on {{port}}: use {{port}} in its command or env",
+                            service.name
+                        ),
+                    });
+                }
+            }
+        }
+        let services = in_start_order(file, services)?;
+        let mut servers = Vec::new();
+        if postgres.is_some() {
+            servers.push("postgres");
+        }
+        if kafka.is_some() {
+            servers.push("kafka");
+        }
+        let topology = Topology::new(
+            services.iter().map(|s| s.name.clone()),
+            servers,
+            services
+                .iter()
+                .flat_map(|s| s.uses.iter().map(|u| (s.name.clone(), u.clone()))),
+        );
+        Ok(Self {
+            file: PathBuf::from(file),
+            dir: dir.to_path_buf(),
+            name,
+            postgres,
+            kafka,
+            services,
+            topology,
+        })
+    }
+
+    /// The faults' view of the system: services, shared servers, links.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Service names in start order.
+    pub fn start_order(&self) -> Vec<&str> {
+        self.services.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// The service called `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The infrastructure this system needs: Postgres and Kafka if described, a client per
+    /// service that uses either, and a proxy for each of those links only.
+    pub fn infra_config(&self) -> crate::infra::InfraConfig {
+        let server_links = self.server_links();
+        let mut config = crate::infra::InfraConfig::with_clients(
+            self.services
+                .iter()
+                .filter(|s| server_links.iter().any(|(client, _)| client == &s.name))
+                .map(|s| s.name.clone()),
+        );
+        config.postgres = self.postgres.is_some();
+        config.kafka = self.kafka.is_some();
+        config.only_links = Some(server_links);
+        config
+    }
+
+    /// The `(client, server)` pairs that need a proxy on the infrastructure (links to
+    /// Postgres and Kafka).
+    pub fn server_links(&self) -> BTreeSet<(String, String)> {
+        self.topology
+            .links()
+            .iter()
+            .filter(|l| self.topology.is_server(&l.server))
+            .map(|l| (l.client.clone(), l.server.clone()))
+            .collect()
+    }
+}
+
+fn read_service(
+    file: &str,
+    service: &str,
+    mut fields: Fields<'_>,
+    dir: &Path,
+    services: &[String],
+    postgres: Option<&PostgresSpec>,
+    has_kafka: bool,
+) -> Result<ServiceSpec, DescriptionError> {
+    let error = |field: &str, reason: String| DescriptionError {
+        file: file.to_string(),
+        field: if field.is_empty() {
+            format!("services.{service}")
+        } else {
+            format!("services.{service}.{field}")
+        },
+        reason,
+    };
+    if !is_name(service, b"-") || service.len() > 32 || service.starts_with('-') {
+        return Err(error(
+            "",
+            format!("service name {service:?}: expected 1 to 32 characters of a-z, 0-9 and `-`"),
+        ));
+    }
+    if RESERVED.contains(&service) {
+        return Err(error(
+            "",
+            format!("{service:?} is reserved (shared servers and faultline's own client)"),
+        ));
+    }
+
+    let argv = fields.strings("command")?.ok_or_else(|| {
+        error(
+            "command",
+            "required: the program and its arguments, e.g. [\"./server\", \"--port\", \"{port}\"]"
+                .into(),
+        )
+    })?;
+    if argv.is_empty() || argv[0].trim().is_empty() {
+        return Err(error(
+            "command",
+            "expected the program first, then its arguments".into(),
+        ));
+    }
+    let mut command = Vec::new();
+    for (i, arg) in argv.iter().enumerate() {
+        command.push(Template::parse(arg).map_err(|e| error(&format!("command[{i}]"), e))?);
+    }
+    let workdir = match fields.string("workdir", "a folder, relative to the description's")? {
+        None => dir.to_path_buf(),
+        Some(w) => {
+            let full = dir.join(&w);
+            if !full.is_dir() {
+                return Err(error(
+                    "workdir",
+                    format!("{} is not a folder", full.display()),
+                ));
+            }
+            full
+        }
+    };
+    let mut env = Vec::new();
+    if let Some(mut env_fields) = fields.table("env")? {
+        for (key, value) in env_fields.named_strings()? {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(error(
+                    &format!("env.{key}"),
+                    "expected a variable name without `=`".into(),
+                ));
+            }
+            let template = Template::parse(&value).map_err(|e| error(&format!("env.{key}"), e))?;
+            env.push((key, template));
+        }
+        env_fields.finish()?;
+    }
+
+    // What the placeholders connect to, checked against what the description has.
+    let mut uses: Vec<String> = Vec::new();
+    let mut listens = false;
+    let located = command
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("command[{i}]"), t))
+        .chain(env.iter().map(|(k, t)| (format!("env.{k}"), t)));
+    for (field, template) in located {
+        for placeholder in template.placeholders() {
+            match placeholder {
+                Placeholder::Port => listens = true,
+                Placeholder::PostgresUrl(database) => match postgres {
+                    None => {
+                        return Err(error(
+                            &field,
+                            "uses Postgres, but the description has no [postgres]".into(),
+                        ))
+                    }
+                    Some(pg) if !pg.databases.contains(database) => {
+                        return Err(error(
+                            &field,
+                            format!(
+                                "database {database:?} is not declared; [postgres] databases: {}",
+                                pg.databases.join(", ")
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                },
+                Placeholder::PostgresHost
+                | Placeholder::PostgresPort
+                | Placeholder::PostgresUser
+                | Placeholder::PostgresPassword
+                    if postgres.is_none() =>
+                {
+                    return Err(error(
+                        &field,
+                        "uses Postgres, but the description has no [postgres]".into(),
+                    ))
+                }
+                Placeholder::KafkaBootstrap if !has_kafka => {
+                    return Err(error(
+                        &field,
+                        "uses Kafka, but the description has no [kafka]".into(),
+                    ))
+                }
+                Placeholder::Link { client, server } => {
+                    if client != service {
+                        return Err(error(
+                            &field,
+                            format!("{{link:{client}->{server}}}: a service's links start at itself: {{link:{service}->{server}}}"),
+                        ));
+                    }
+                    if server == service || !services.contains(server) {
+                        return Err(error(
+                            &field,
+                            format!(
+                                "{{link:{client}->{server}}}: {server:?} is not another described service; services: {}",
+                                services.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            if let Some(server) = placeholder.server() {
+                if !uses.iter().any(|u| u == server) {
+                    uses.push(server.to_string());
+                }
+            }
+        }
+    }
+
+    let mut depends_on = fields.strings("depends_on")?.unwrap_or_default();
+    for (i, other) in depends_on.iter().enumerate() {
+        if !services.contains(other) || other == service {
+            return Err(error(
+                &format!("depends_on[{i}]"),
+                format!(
+                    "{other:?} is not another described service; services: {}",
+                    services.join(", ")
+                ),
+            ));
+        }
+    }
+    for server in &uses {
+        if services.contains(server) && !depends_on.contains(server) {
+            depends_on.push(server.clone());
+        }
+    }
+
+    let ready = match fields.table("ready")? {
+        None => Readiness::Tcp,
+        Some(mut ready_fields) => {
+            let http = ready_fields.string("http", "a path such as \"/health\"")?;
+            let tcp = ready_fields.boolean("tcp")?;
+            let log = ready_fields.string("log", "text the service writes once it is ready")?;
+            ready_fields.finish()?;
+            match (http, tcp, log) {
+                (Some(path), None, None) if path.starts_with('/') => Readiness::Http { path },
+                (Some(path), None, None) => {
+                    return Err(error(
+                        "ready.http",
+                        format!("expected a path starting with `/`, found {path:?}"),
+                    ))
+                }
+                (None, Some(true), None) => Readiness::Tcp,
+                (None, None, Some(text)) if !text.is_empty() => Readiness::Log { text },
+                _ => {
+                    return Err(error(
+                        "ready",
+                        "expected exactly one of: http = \"/path\", tcp = true, log = \"text\""
+                            .into(),
+                    ))
+                }
+            }
+        }
+    };
+    if matches!(ready, Readiness::Http { .. } | Readiness::Tcp) && !listens {
+        return Err(error(
+            "ready",
+            "checking readiness over HTTP or TCP needs the service to listen on {port}: use {port} in its command or env, or use ready = { log = \"…\" }".into(),
+        ));
+    }
+    let ready_timeout = fields
+        .duration("ready_timeout")?
+        .unwrap_or(Duration::from_secs(60));
+    let stop_grace = fields
+        .duration("stop_grace")?
+        .unwrap_or(Duration::from_secs(10));
+    for (field, value) in [("ready_timeout", ready_timeout), ("stop_grace", stop_grace)] {
+        if value.is_zero() || value > Duration::from_secs(3600) {
+            return Err(error(field, "expected more than 0s and at most 1h".into()));
+        }
+    }
+    let stop_signal = match fields.string("stop_signal", "a signal name such as \"SIGTERM\"")? {
+        None => Signal {
+            name: "SIGTERM",
+            number: libc::SIGTERM,
+        },
+        Some(name) => SIGNALS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(name, number)| Signal {
+                name,
+                number: *number,
+            })
+            .ok_or_else(|| {
+                error(
+                    "stop_signal",
+                    format!(
+                        "unknown signal {name:?}; expected one of: {}",
+                        SIGNALS.map(|(n, _)| n).join(", ")
+                    ),
+                )
+            })?,
+    };
+    fields.finish()?;
+    Ok(ServiceSpec {
+        name: service.to_string(),
+        command,
+        workdir,
+        env,
+        ready,
+        ready_timeout,
+        stop_signal,
+        stop_grace,
+        depends_on,
+        uses,
+        listens,
+    })
+}
+
+/// Orders services so each comes after its dependencies (ties by name); a cycle is an error
+/// naming it.
+fn in_start_order(
+    file: &str,
+    services: Vec<ServiceSpec>,
+) -> Result<Vec<ServiceSpec>, DescriptionError> {
+    let mut pending: BTreeMap<String, ServiceSpec> =
+        services.into_iter().map(|s| (s.name.clone(), s)).collect();
+    let mut ordered: Vec<ServiceSpec> = Vec::new();
+    while !pending.is_empty() {
+        let ready = pending
+            .values()
+            .find(|s| {
+                s.depends_on
+                    .iter()
+                    .all(|d| ordered.iter().any(|o| &o.name == d))
+            })
+            .map(|s| s.name.clone());
+        match ready {
+            Some(name) => ordered.push(pending.remove(&name).expect("found above")),
+            None => {
+                let cycle = find_cycle(&pending);
+                return Err(DescriptionError {
+                    file: file.into(),
+                    field: format!("services.{}.depends_on", cycle[0]),
+                    reason: format!(
+                        "dependency cycle {}: services start after what they link to and what they name in depends_on",
+                        cycle.join(" -> ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(ordered)
+}
+
+/// A cycle among `pending` services (each has a dependency that is still pending).
+fn find_cycle(pending: &BTreeMap<String, ServiceSpec>) -> Vec<String> {
+    let mut path: Vec<String> = Vec::new();
+    let mut current = pending.keys().next().cloned().unwrap_or_default();
+    loop {
+        if let Some(at) = path.iter().position(|p| p == &current) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(current);
+            return cycle;
+        }
+        path.push(current.clone());
+        match pending
+            .get(&current)
+            .and_then(|s| s.depends_on.iter().find(|d| pending.contains_key(*d)))
+        {
+            Some(next) => current = next.clone(),
+            None => return path,
+        }
+    }
+}
+
+fn is_name(text: &str, extra: &[u8]) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(&b))
+}
+
+fn is_topic_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 249
+        && text != "."
+        && text != ".."
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// The reference system's description, for the harness's own unit tests.
+#[cfg(test)]
+pub(crate) fn reference() -> System {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/faultline.toml");
+    System::load(&file).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,261 @@
+//! Values with placeholders (`"{postgres.url:orders}"`), parsed once when a description is
+//! read and resolved when the stack knows the addresses it hands out.
+//!
+//! | placeholder | becomes | link it makes |
+//! |---|---|---|
+//! | `{port}` | the service's own port on 127.0.0.1 | — |
+//! | `{postgres.url:DB}` | `postgres://user:password@127.0.0.1:PORT/DB`, through the service's proxy | `<service>->postgres` |
+//! | `{postgres.host}`, `{postgres.port}`, `{postgres.user}`, `{postgres.password}` | the parts of that URL | `<service>->postgres` |
+//! | `{kafka.bootstrap}` | `127.0.0.1:PORT`, the service's own Kafka proxy | `<service>->kafka` |
+//! | `{link:A->B}` | `http://127.0.0.1:PORT`, the proxy of service A's link to service B | `A->B` |
+//! | `{bin:NAME}` | a binary cargo built: `FAULTLINE_SERVICE_BIN_DIR/NAME`, else next to the running executable's target folder | — |
+//! | `{dir}` | the folder of the description file | — |
+//! | `{env:NAME}` | the environment variable `NAME` of the faultline process (an error at start when unset) | — |
+//!
+//! `{{` and `}}` stand for literal braces.
+
+/// A placeholder inside a [`Template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placeholder {
+    /// `{port}`.
+    Port,
+    /// `{postgres.url:DB}`.
+    PostgresUrl(String),
+    /// `{postgres.host}`.
+    PostgresHost,
+    /// `{postgres.port}`.
+    PostgresPort,
+    /// `{postgres.user}`.
+    PostgresUser,
+    /// `{postgres.password}`.
+    PostgresPassword,
+    /// `{kafka.bootstrap}`.
+    KafkaBootstrap,
+    /// `{link:client->server}`.
+    Link { client: String, server: String },
+    /// `{bin:NAME}`.
+    Bin(String),
+    /// `{dir}`.
+    Dir,
+    /// `{env:NAME}`.
+    Env(String),
+}
+
+impl Placeholder {
+    /// The server this placeholder connects its service to, if any: `postgres`, `kafka`, or
+    /// the called service of a `{link:…}`.
+    pub fn server(&self) -> Option<&str> {
+        match self {
+            Self::PostgresUrl(_)
+            | Self::PostgresHost
+            | Self::PostgresPort
+            | Self::PostgresUser
+            | Self::PostgresPassword => Some("postgres"),
+            Self::KafkaBootstrap => Some("kafka"),
+            Self::Link { server, .. } => Some(server),
+            _ => None,
+        }
+    }
+}
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Text taken as it is.
+    Text(String),
+    /// A placeholder resolved at start.
+    Placeholder(Placeholder),
+}
+
+/// A string with placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    segments: Vec<Segment>,
+}
+
+/// What the placeholders of one service resolve to.
+pub trait Resolve {
+    /// The text for `placeholder`, or why there is none.
+    fn resolve(&self, placeholder: &Placeholder) -> Result<String, String>;
+}
+
+const KNOWN: &str = "{port}, {postgres.url:DB}, {postgres.host}, {postgres.port}, \
+    {postgres.user}, {postgres.password}, {kafka.bootstrap}, {link:CLIENT->SERVER}, {bin:NAME}, \
+    {dir}, {env:NAME}";
+
+impl Template {
+    /// Parses `text`; the error says which placeholder is wrong and what is allowed.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find(['{', '}']) {
+            literal.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if let Some(after) = tail.strip_prefix("{{") {
+                literal.push('{');
+                rest = after;
+                continue;
+            }
+            if let Some(after) = tail.strip_prefix("}}") {
+                literal.push('}');
+                rest = after;
+                continue;
+            }
+            if tail.starts_with('}') {
+                return Err(format!(
+                    "a lone `}}` in {text:?}: write `}}}}` for a literal brace"
+                ));
+            }
+            let Some(end) = tail.find('}') else {
+                return Err(format!(
+                    "an unclosed `{{` in {text:?}: write `{{{{` for a literal brace"
+                ));
+            };
+            let inner = &tail[1..end];
+            if !literal.is_empty() {
+                segments.push(Segment::Text(std::mem::take(&mut literal)));
+            }
+            segments.push(Segment::Placeholder(parse_placeholder(inner)?));
+            rest = &tail[end + 1..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            segments.push(Segment::Text(literal));
+        }
+        Ok(Self { segments })
+    }
+
+    /// The placeholders, in order.
+    pub fn placeholders(&self) -> impl Iterator<Item = &Placeholder> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Placeholder(p) => Some(p),
+            Segment::Text(_) => None,
+        })
+    }
+
+    /// The text with every placeholder resolved.
+    pub fn render(&self, values: &dyn Resolve) -> Result<String, String> {
+        let mut out = String::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Text(text) => out.push_str(text),
+                Segment::Placeholder(p) => out.push_str(&values.resolve(p)?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
+    let (head, argument) = match inner.split_once(':') {
+        Some((head, argument)) => (head.trim(), Some(argument.trim())),
+        None => (inner.trim(), None),
+    };
+    let needs = |what: &str| -> Result<String, String> {
+        match argument {
+            Some(a) if !a.is_empty() => Ok(a.to_string()),
+            _ => Err(format!(
+                "placeholder {{{inner}}} needs {what}: {{{head}:…}}"
+            )),
+        }
+    };
+    let bare = |p: Placeholder| -> Result<Placeholder, String> {
+        match argument {
+            None => Ok(p),
+            Some(_) => Err(format!("placeholder {{{head}}} takes no argument")),
+        }
+    };
+    match head {
+        "port" => bare(Placeholder::Port),
+        "dir" => bare(Placeholder::Dir),
+        "postgres.url" => Ok(Placeholder::PostgresUrl(needs("a database name")?)),
+        "postgres.host" => bare(Placeholder::PostgresHost),
+        "postgres.port" => bare(Placeholder::PostgresPort),
+        "postgres.user" => bare(Placeholder::PostgresUser),
+        "postgres.password" => bare(Placeholder::PostgresPassword),
+        "kafka.bootstrap" => bare(Placeholder::KafkaBootstrap),
+        "bin" => Ok(Placeholder::Bin(needs("a binary's name")?)),
+        "env" => Ok(Placeholder::Env(needs("a variable's name")?)),
+        "link" => {
+            let link = needs("a link, CLIENT->SERVER")?;
+            match link.split_once("->") {
+                Some((client, server))
+                    if !client.trim().is_empty() && !server.trim().is_empty() =>
+                {
+                    Ok(Placeholder::Link {
+                        client: client.trim().to_string(),
+                        server: server.trim().to_string(),
+                    })
+                }
+                _ => Err(format!(
+                    "placeholder {{{inner}}}: expected a link such as {{link:order->payment}}"
+                )),
+            }
+        }
+        _ => Err(format!(
+            "unknown placeholder {{{inner}}}; known placeholders: {KNOWN}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed;
+    impl Resolve for Fixed {
+        fn resolve(&self, p: &Placeholder) -> Result<String, String> {
+            match p {
+                Placeholder::Port => Ok("4000".into()),
+                Placeholder::PostgresUrl(db) => Ok(format!("postgres://u:p@127.0.0.1:5/{db}")),
+                Placeholder::Link { client, server } => Ok(format!("http://{client}-{server}")),
+                other => Err(format!("no value for {other:?}")),
+            }
+        }
+    }
+
+    #[test]
+    fn placeholders_render_between_literal_text() {
+        let t = Template::parse("127.0.0.1:{port}").unwrap();
+        assert_eq!(t.render(&Fixed).unwrap(), "127.0.0.1:4000");
+        let t = Template::parse("{postgres.url:orders}?sslmode=disable").unwrap();
+        assert_eq!(
+            t.render(&Fixed).unwrap(),
+            "postgres://u:p@127.0.0.1:5/orders?sslmode=disable"
+        );
+        let t = Template::parse("{link: order -> payment }/v1").unwrap();
+        assert_eq!(t.render(&Fixed).unwrap(), "http://order-payment/v1");
+        let t = Template::parse("{{literal}} and }}").unwrap();
+        assert_eq!(t.render(&Fixed).unwrap(), "{literal} and }");
+        assert_eq!(t.placeholders().count(), 0);
+    }
+
+    #[test]
+    fn placeholders_name_the_server_they_connect_to() {
+        let t = Template::parse("{postgres.host}:{postgres.port} {kafka.bootstrap} {link:a->b}")
+            .unwrap();
+        let servers: Vec<_> = t.placeholders().filter_map(|p| p.server()).collect();
+        assert_eq!(servers, ["postgres", "postgres", "kafka", "b"]);
+    }
+
+    #[test]
+    fn malformed_placeholders_say_what_is_allowed() {
+        for (text, says) in [
+            (
+                "{nope}",
+                "unknown placeholder {nope}; known placeholders: {port}",
+            ),
+            ("{postgres.url}", "needs a database name"),
+            ("{postgres.url:}", "needs a database name"),
+            ("{port:1}", "takes no argument"),
+            ("{link:order}", "expected a link such as"),
+            ("{link:->x}", "expected a link such as"),
+            ("abc{port", "an unclosed `{`"),
+            ("abc}", "a lone `}`"),
+        ] {
+            let error = Template::parse(text).unwrap_err();
+            assert!(error.contains(says), "{text}: {error}");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+use super::*;
+
+const SHOP: &str = r#"
+name = "shop"
+[postgres]
+databases = ["stock", "orders"]
+[kafka]
+topics = [{ name = "orders", partitions = 3 }, { name = "orders.dlt" }]
+
+[services.stock]
+command = ["./stock", "--listen", "127.0.0.1:{port}"]
+env = { DATABASE_URL = "{postgres.url:stock}" }
+ready = { http = "/health" }
+
+[services.checkout]
+command = ["python3", "-m", "checkout"]
+env = { PORT = "{port}", DB = "{postgres.url:orders}", BROKERS = "{kafka.bootstrap}", STOCK = "{link:checkout->stock}" }
+stop_signal = "SIGINT"
+stop_grace = "3s"
+ready_timeout = "20s"
+
+[services.mailer]
+command = ["./mailer"]
+env = { BROKERS = "{kafka.bootstrap}" }
+ready = { log = "consuming" }
+depends_on = ["checkout"]
+"#;
+
+fn parse(text: &str) -> Result<System, DescriptionError> {
+    System::parse("shop.toml", Path::new("."), text)
+}
+
+fn error_of(text: &str) -> DescriptionError {
+    parse(text).expect_err("must be rejected")
+}
+
+/// `SHOP` with `old` replaced by `new` (which must occur).
+fn shop_with(old: &str, new: &str) -> String {
+    assert!(SHOP.contains(old), "fixture lacks {old:?}");
+    SHOP.replacen(old, new, 1)
+}
+
+#[test]
+fn a_description_reads_into_services_in_dependency_order_with_derived_links() {
+    let system = parse(SHOP).unwrap();
+    assert_eq!(system.name, "shop");
+    assert_eq!(system.start_order(), ["stock", "checkout", "mailer"]);
+    let kafka = system.kafka.as_ref().unwrap();
+    assert_eq!(kafka.topics[0].partitions, 3);
+    assert_eq!(kafka.topics[1].partitions, 1);
+    let topology = system.topology();
+    assert_eq!(
+        topology.link_names(),
+        [
+            "stock->postgres",
+            "checkout->kafka",
+            "checkout->postgres",
+            "checkout->stock",
+            "mailer->kafka"
+        ]
+    );
+    assert_eq!(topology.servers(), ["postgres", "kafka"]);
+    let checkout = system.service("checkout").unwrap();
+    assert_eq!(checkout.depends_on, ["stock"]);
+    assert_eq!(checkout.stop_signal.name, "SIGINT");
+    assert_eq!(checkout.stop_grace, Duration::from_secs(3));
+    assert_eq!(checkout.ready, Readiness::Tcp, "TCP on {{port}} by default");
+    let mailer = system.service("mailer").unwrap();
+    assert!(!mailer.listens);
+    assert_eq!(
+        mailer.ready,
+        Readiness::Log {
+            text: "consuming".into()
+        }
+    );
+    // Only the described server links get proxies.
+    let config = system.infra_config();
+    assert_eq!(config.clients, ["stock", "checkout", "mailer"]);
+    assert!(config
+        .only_links
+        .as_ref()
+        .unwrap()
+        .contains(&("mailer".into(), "kafka".into())));
+    assert!(!config
+        .only_links
+        .as_ref()
+        .unwrap()
+        .contains(&("mailer".into(), "postgres".into())));
+}
+
+#[test]
+fn the_reference_description_gives_the_reference_topology() {
+    let system = reference();
+    assert_eq!(
+        system.start_order(),
+        ["inventory", "notification", "payment", "order", "gateway"]
+    );
+    let topology = system.topology();
+    for link in [
+        "gateway->order",
+        "order->payment",
+        "order->inventory",
+        "order->postgres",
+        "order->kafka",
+        "payment->postgres",
+        "inventory->postgres",
+        "notification->postgres",
+        "notification->kafka",
+    ] {
+        let (client, server) = link.split_once("->").unwrap();
+        assert!(topology.is_link(client, server), "{link}");
+    }
+    assert_eq!(topology.links().len(), 9);
+    let circuits: Vec<String> = topology.service_links().map(|l| l.name()).collect();
+    assert_eq!(
+        circuits,
+        ["order->inventory", "order->payment", "gateway->order"]
+    );
+}
+
+#[test]
+fn each_class_of_bad_description_names_the_field_and_what_was_expected() {
+    let cases = [
+        // Unknown field, at any depth.
+        (
+            shop_with("stop_grace = \"3s\"", "stop_grace = \"3s\"\nretries = 2"),
+            "services.checkout.retries",
+            "unknown field",
+        ),
+        (
+            shop_with("[postgres]", "[postgres]\nversion = 17"),
+            "postgres.version",
+            "unknown field",
+        ),
+        // Unknown placeholder.
+        (
+            shop_with("{postgres.url:stock}", "{postgres.uri:stock}"),
+            "services.stock.env.DATABASE_URL",
+            "unknown placeholder {postgres.uri:stock}",
+        ),
+        // A link to a service that is not described.
+        (
+            shop_with("{link:checkout->stock}", "{link:checkout->pricing}"),
+            "services.checkout.env.STOCK",
+            "\"pricing\" is not another described service",
+        ),
+        // A link that does not start at the service whose environment names it.
+        (
+            shop_with("{link:checkout->stock}", "{link:mailer->stock}"),
+            "services.checkout.env.STOCK",
+            "a service's links start at itself",
+        ),
+        // A database that is not declared.
+        (
+            shop_with("{postgres.url:orders}", "{postgres.url:payments}"),
+            "services.checkout.env.DB",
+            "database \"payments\" is not declared",
+        ),
+        // A dependency on an unknown service.
+        (
+            shop_with("depends_on = [\"checkout\"]", "depends_on = [\"billing\"]"),
+            "services.mailer.depends_on[0]",
+            "not another described service",
+        ),
+        // A dependency cycle (through a link and a depends_on).
+        (
+            shop_with(
+                "ready = { http = \"/health\" }",
+                "ready = { http = \"/health\" }\ndepends_on = [\"mailer\"]",
+            ),
+            "services.checkout.depends_on",
+            "dependency cycle checkout -> stock -> mailer -> checkout",
+        ),
+        // Readiness over HTTP for a service that never learns its port.
+        (
+            shop_with(
+                "ready = { log = \"consuming\" }",
+                "ready = { http = \"/ready\" }",
+            ),
+            "services.mailer.ready",
+            "needs the service to listen on {port}",
+        ),
+        (
+            shop_with(
+                "ready = { log = \"consuming\" }",
+                "ready = { log = \"x\", tcp = true }",
+            ),
+            "services.mailer.ready",
+            "exactly one of",
+        ),
+        (
+            shop_with("stop_signal = \"SIGINT\"", "stop_signal = \"SIGSTOP\""),
+            "services.checkout.stop_signal",
+            "unknown signal \"SIGSTOP\"",
+        ),
+        (
+            shop_with("command = [\"./mailer\"]", "command = []"),
+            "services.mailer.command",
+            "the program first",
+        ),
+        (
+            shop_with(
+                "[services.mailer]",
+                "[services.mailer]\nworkdir = \"no/such/dir\"",
+            ),
+            "services.mailer.workdir",
+            "is not a folder",
+        ),
+        (
+            shop_with("[services.mailer]", "[services.Mailer]"),
+            "services.Mailer",
+            "expected 1 to 32 characters",
+        ),
+        (
+            shop_with("[services.mailer]", "[services.kafka]"),
+            "services.kafka",
+            "reserved",
+        ),
+        (
+            shop_with("{ name = \"orders.dlt\" }", "{ name = \"orders\" }"),
+            "kafka.topics[1].name",
+            "distinct topic name",
+        ),
+        (
+            shop_with("partitions = 3", "partitions = 0"),
+            "kafka.topics[0].partitions",
+            "an integer from 1 to 1000",
+        ),
+    ];
+    for (text, field, says) in cases {
+        let e = error_of(&text);
+        assert_eq!(e.file, "shop.toml");
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(says), "{field}: {e}");
+    }
+}
+
+#[test]
+fn servers_must_be_described_before_a_service_uses_them() {
+    let without_kafka = SHOP.replace(
+        "[kafka]\ntopics = [{ name = \"orders\", partitions = 3 }, { name = \"orders.dlt\" }]\n",
+        "",
+    );
+    let e = error_of(&without_kafka);
+    assert_eq!(e.field, "services.checkout.env.BROKERS");
+    assert!(e.reason.contains("no [kafka]"), "{e}");
+}
+
+#[test]
+fn a_linked_service_must_listen() {
+    let e = error_of(
+        &shop_with(
+            "command = [\"./stock\", \"--listen\", \"127.0.0.1:{port}\"]",
+            "command = [\"./stock\"]\nready = { log = \"up\" }",
+        )
+        .replace("ready = { http = \"/health\" }\n", ""),
+    );
+    assert_eq!(e.field, "services.stock");
+    assert!(e.reason.contains("checkout links to stock"), "{e}");
+}
+
+#[test]
+fn bad_toml_and_missing_sections_are_reported() {
+    let e = error_of("name = \"x\"\n");
+    assert_eq!(e.field, "services");
+    let e = error_of("[services]\n");
+    assert_eq!(e.field, "services");
+    let e = error_of("name = \"x\nbroken");
+    assert_eq!(e.field, "(file)");
+    assert!(e.reason.contains("not valid TOML"), "{e}");
+    let e = System::load(Path::new("/nonexistent/faultline.toml")).unwrap_err();
+    assert_eq!(e.field, "(file)");
+    assert!(e.reason.contains("cannot read"), "{e}");
+}
