@@ -46,6 +46,7 @@ pub struct Topology {
     services: Vec<String>,
     servers: Vec<String>,
     links: Vec<Link>,
+    databases: Vec<String>,
 }
 
 impl Topology {
@@ -77,7 +78,22 @@ impl Topology {
             services: services.into_iter().map(Into::into).collect(),
             servers: servers.into_iter().map(Into::into).collect(),
             links: unique,
+            databases: Vec::new(),
         }
+    }
+
+    /// The same topology with these databases on its Postgres (what SQL invariants may read).
+    pub fn with_databases<D: Into<String>>(
+        mut self,
+        databases: impl IntoIterator<Item = D>,
+    ) -> Self {
+        self.databases = databases.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The databases SQL invariants may read.
+    pub fn databases(&self) -> &[String] {
+        &self.databases
     }
 
     /// The services, in start order.

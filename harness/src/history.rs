@@ -48,6 +48,14 @@ pub enum Op {
     },
     /// `GET /api/orders/{id}`.
     ReadOrder { order_id: String },
+    /// One request of a declarative HTTP workload: the operation's name, method, the path
+    /// as sent, and the planned request's key (`{key}`: the same on duplicates and retries).
+    Request {
+        operation: String,
+        method: String,
+        path: String,
+        key: String,
+    },
     /// A fault applied: `index` into the scenario's schedule, with a human description.
     StartFault {
         index: usize,
@@ -62,6 +70,14 @@ pub enum Op {
     },
     /// A steady-state probe.
     Probe { name: String, phase: String },
+}
+
+impl Op {
+    /// Whether this is a call of the workload proper (an order placement, or a request of a
+    /// declarative workload): what SLOs and latency figures are about.
+    pub fn is_workload_call(&self) -> bool {
+        matches!(self, Op::PlaceOrder { .. } | Op::Request { .. })
+    }
 }
 
 /// Where an operation is in its life.

@@ -23,6 +23,7 @@ pub mod broker;
 pub mod checkers;
 pub mod contracts;
 pub mod history;
+pub mod http_workload;
 pub mod infra;
 pub mod nemesis;
 pub mod report;

@@ -55,6 +55,7 @@ use serde_json::json;
 
 use crate::checkers::{self, CheckError, Observed, Verdict};
 use crate::history::{History, Op, Process, Recorder};
+use crate::http_workload::{self, HttpClient};
 use crate::nemesis::{self, Nemesis};
 use crate::stack::{Stack, StackConfig, StackError, JWT_SECRET};
 use crate::system::System;
@@ -306,6 +307,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
 
     let body = execute(
         scenario,
+        seed,
         &plan,
         stack,
         &mut nemesis,
@@ -406,6 +408,7 @@ struct RunState {
 #[allow(clippy::too_many_arguments)]
 async fn execute(
     scenario: &Scenario,
+    seed: u64,
     plan: &[PlannedOrder],
     stack: &mut Stack,
     nemesis: &mut Nemesis,
@@ -414,6 +417,16 @@ async fn execute(
     timings: &mut RunTimings,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), RunError> {
+    if let Some(http) = &scenario.workload.http {
+        let run = HttpRun {
+            scenario,
+            http,
+            seed,
+        };
+        return run
+            .execute(stack, nemesis, recorder, state, timings, progress)
+            .await;
+    }
     let probes = probes_of(scenario);
     let probe_orders: u32 = probes
         .iter()
@@ -540,6 +553,226 @@ async fn execute(
     state.observed = Some(observed);
     timings.checking_ms = ms(phase_clock.elapsed());
     Ok(())
+}
+
+/// A run of a declarative HTTP workload on any described system: no system-specific set-up,
+/// the workload's own requests as probes, and the scenario's SQL invariants and SLOs as the
+/// checkers.
+struct HttpRun<'a> {
+    scenario: &'a Scenario,
+    http: &'a faultline_chaos::scenario::request::HttpWorkload,
+    seed: u64,
+}
+
+impl HttpRun<'_> {
+    async fn execute(
+        &self,
+        stack: &mut Stack,
+        nemesis: &mut Nemesis,
+        recorder: &Recorder,
+        state: &mut RunState,
+        timings: &mut RunTimings,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), RunError> {
+        let scenario = self.scenario;
+        let externals =
+            http_workload::Externals::read(self.http).map_err(|message| RunError::Setup {
+                action: "reading the workload's headers".into(),
+                message,
+            })?;
+        let mut services = BTreeMap::new();
+        for operation in &self.http.operations {
+            services.insert(
+                operation.service.clone(),
+                stack.service_url(&operation.service)?,
+            );
+        }
+        let client = HttpClient::new(services, externals).map_err(|e| RunError::Setup {
+            action: "building the workload's client".into(),
+            message: e.to_string(),
+        })?;
+        let workload = &scenario.workload;
+        let plan = http_workload::plan(
+            self.http,
+            workload.duration,
+            workload.duplicate_rate,
+            workload.retry_rate,
+            self.seed,
+        );
+        let probes = if scenario.steady_state.is_empty() {
+            vec![Probe {
+                name: "ready".into(),
+                check: ProbeCheck::Ready,
+            }]
+        } else {
+            scenario.steady_state.clone()
+        };
+
+        progress("steady state before the faults");
+        let phase_clock = Instant::now();
+        let before = self
+            .steady_state(&probes, "before", stack, &client, recorder)
+            .await;
+        timings.steady_state_before_ms = ms(phase_clock.elapsed());
+        let holds = before.iter().all(|v| v.ok);
+        state.verdicts.extend(before);
+        if !holds {
+            progress("the steady state does not hold before the faults: no faults injected");
+            return Ok(());
+        }
+
+        progress(&format!(
+            "load: {} requests over at most {:.0}s, {} clients; {} faults scheduled",
+            plan.len(),
+            workload.duration.as_secs_f64(),
+            workload.concurrency,
+            scenario.faults.len()
+        ));
+        let phase_clock = Instant::now();
+        let load_start = tokio::time::Instant::now();
+        let (load, ()) = tokio::join!(
+            http_workload::drive(
+                &plan,
+                &client,
+                workload.concurrency,
+                load_start,
+                workload.duration,
+                recorder
+            ),
+            nemesis.run_reporting(stack, load_start, recorder, progress),
+        );
+        timings.load_ms = ms(phase_clock.elapsed());
+        progress(&format!(
+            "load done: {} of {} requests sent, {} ok",
+            load.sent, load.planned, load.ok
+        ));
+        state.load.planned = load.planned;
+        state.load.sent = load.sent;
+
+        let phase_clock = Instant::now();
+        nemesis.heal_all(stack, recorder).await;
+        timings.heal_and_settle_ms = ms(phase_clock.elapsed());
+
+        progress("steady state after healing");
+        let phase_clock = Instant::now();
+        let after = self
+            .steady_state(&probes, "after", stack, &client, recorder)
+            .await;
+        timings.steady_state_after_ms = ms(phase_clock.elapsed());
+        state.verdicts.extend(after);
+
+        progress("checking");
+        let phase_clock = Instant::now();
+        let history = recorder.finish();
+        for check in &scenario.expectations.sql {
+            state
+                .verdicts
+                .push(checkers::sql::check(check, stack, &history).await);
+        }
+        if let Some(slo) = &scenario.expectations.slo {
+            state.verdicts.push(checkers::slo::check(slo, &history));
+        }
+        timings.checking_ms = ms(phase_clock.elapsed());
+        Ok(())
+    }
+
+    /// Each probe once in `phase`. `success_rate` and `p99_latency` send `sample` requests of
+    /// the workload (planned from the seed and the phase, so they differ from the load's).
+    async fn steady_state(
+        &self,
+        probes: &[Probe],
+        phase: &str,
+        stack: &Stack,
+        client: &HttpClient,
+        recorder: &Recorder,
+    ) -> Vec<Verdict> {
+        use futures_util::StreamExt;
+        let mut verdicts = Vec::new();
+        for (index, probe) in probes.iter().enumerate() {
+            let pending = recorder.invoke(
+                Process::Probe,
+                Op::Probe {
+                    name: probe.name.clone(),
+                    phase: phase.to_string(),
+                },
+            );
+            let sample_of = |sample: u32| {
+                let salt = if phase == "before" { 1 } else { 2 } + 10 * index as u64;
+                let mut requests = faultline_chaos::scenario::request::HttpWorkload {
+                    requests: sample,
+                    operations: self.http.operations.clone(),
+                };
+                requests.requests = sample;
+                http_workload::plan(
+                    &requests,
+                    Duration::ZERO,
+                    0.0,
+                    0.0,
+                    self.seed.wrapping_mul(31).wrapping_add(salt),
+                )
+            };
+            let send = |requests: Vec<http_workload::PlannedRequest>| async move {
+                futures_util::stream::iter(requests)
+                    .map(|request| async move {
+                        let clock = Instant::now();
+                        let outcome = client.send(Process::Probe, &request, recorder).await;
+                        (outcome, clock.elapsed())
+                    })
+                    .buffer_unordered(4)
+                    .collect::<Vec<_>>()
+                    .await
+            };
+            let (ok, summary) = match probe.check {
+                ProbeCheck::Ready => probe_ready(stack).await,
+                ProbeCheck::SuccessRate { sample, min } => {
+                    let outcomes = send(sample_of(sample)).await;
+                    let good = outcomes
+                        .iter()
+                        .filter(|(o, _)| *o == http_workload::Outcome::Ok)
+                        .count();
+                    let rate = good as f64 / f64::from(sample.max(1));
+                    (
+                        rate >= min,
+                        format!(
+                            "{good} of {sample} requests ok ({:.0}%, at least {:.0}% expected)",
+                            rate * 100.0,
+                            min * 100.0
+                        ),
+                    )
+                }
+                ProbeCheck::P99Latency { sample, max } => {
+                    let outcomes = send(sample_of(sample)).await;
+                    let mut latencies: Vec<Duration> = outcomes.iter().map(|(_, d)| *d).collect();
+                    latencies.sort();
+                    let p99 = latencies
+                        .get(((latencies.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
+                        .copied()
+                        .unwrap_or_default();
+                    (
+                        p99 <= max,
+                        format!(
+                            "p99 latency {:.0} ms over {sample} requests (at most {:.0} ms expected)",
+                            p99.as_secs_f64() * 1000.0,
+                            max.as_secs_f64() * 1000.0
+                        ),
+                    )
+                }
+            };
+            let value = json!({"ok": ok, "summary": summary});
+            if ok {
+                pending.ok(value);
+            } else {
+                pending.fail(value);
+            }
+            verdicts.push(Verdict {
+                checker: format!("steady-state {phase}: {}", probe.name),
+                ok,
+                summary,
+                counterexamples: Vec::new(),
+            });
+        }
+        verdicts
+    }
 }
 
 /// Ids of the orders order's database holds as PENDING (read directly, not through a proxy).
@@ -755,6 +988,13 @@ async fn save(
             "run_started_unix_ms": state.started_unix_ms,
             "faults": nemesis.timeline(),
             "orders": plan,
+            "requests": scenario.workload.http.as_ref().map(|http| http_workload::plan(
+                http,
+                scenario.workload.duration,
+                scenario.workload.duplicate_rate,
+                scenario.workload.retry_rate,
+                seed,
+            )),
         }),
     )?;
     let logs = out_dir.join("logs");

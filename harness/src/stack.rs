@@ -852,9 +852,14 @@ impl crate::system::template::Resolve for Values<'_> {
                 .ok_or_else(|| "{port}: the service has no port".to_string()),
             Placeholder::Dir => Ok(self.system.dir.display().to_string()),
             Placeholder::Bin(binary) => Ok(self.bin_dir.join(binary).display().to_string()),
-            Placeholder::Env(variable) => std::env::var(variable).map_err(|_| {
-                format!("{{env:{variable}}}: the variable {variable} is not set for faultline")
-            }),
+            Placeholder::Env { name, default } => match (std::env::var(name), default) {
+                (Ok(value), _) if !value.is_empty() || default.is_none() => Ok(value),
+                (_, Some(default)) => Ok(default.clone()),
+                (Err(_), None) => Err(format!(
+                    "{{env:{name}}}: the variable {name} is not set for faultline"
+                )),
+                (Ok(value), None) => Ok(value),
+            },
             Placeholder::Link { client, server } => self
                 .link_ports
                 .get(&format!("{client}->{server}"))
@@ -949,13 +954,43 @@ pub fn service_bin_dir() -> PathBuf {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, for a service or proxy to listen on later.
+///
+/// Between choosing a port and its listener binding it there are seconds (the infrastructure
+/// starts in between), so the port is taken below the kernel's ephemeral range — where
+/// outgoing connections (to Postgres, Kafka, the services) get their local ports and would
+/// otherwise steal it — and never handed out twice by this process, so stacks started side by
+/// side in one test binary do not collide either.
 fn free_port() -> Result<u16, StackError> {
+    use rand::Rng;
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<std::collections::BTreeSet<u16>> =
+        Mutex::new(std::collections::BTreeSet::new());
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_from.max(12_000) - 1);
+    let mut rng = rand::rng();
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..1000 {
+        let port = rng.random_range(low..=high);
+        if handed_out.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
+            return Ok(port);
+        }
+    }
+    // Everything tried is taken: fall back on a port the kernel picks.
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io_error("finding a free port"))?;
-    Ok(listener
+    let port = listener
         .local_addr()
         .map_err(io_error("finding a free port"))?
-        .port())
+        .port();
+    handed_out.insert(port);
+    Ok(port)
 }
 
 async fn create_databases(system: &System, infra: &Infra) -> Result<(), StackError> {

@@ -1,9 +1,160 @@
-//! `faultline chaos run` refuses a malformed scenario before anything starts: exit code 2, an
-//! error naming the file and the field, and no container created by the command.
+//! `faultline chaos run` refuses a malformed scenario, or a malformed system description,
+//! before anything starts: exit code 2, an error naming the file and the field, and no
+//! container created by the command.
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use faultline_harness::infra::docker::{Engine, LABEL_PID};
+
+fn reference_description() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/faultline.toml")
+}
+
+/// Runs `faultline` with `args` in `dir`; its output and pid.
+fn faultline(dir: &Path, args: &[&str]) -> (Output, u32) {
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("FAULTLINE_SYSTEM")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    (child.wait_with_output().unwrap(), pid)
+}
+
+/// Asserts that no container or network carries `pid`'s label.
+async fn nothing_started_by(pid: u32) {
+    if let Ok(engine) = Engine::connect().await {
+        let (containers, networks) = engine.labelled(LABEL_PID, &pid.to_string()).await.unwrap();
+        assert!(
+            containers.is_empty() && networks.is_empty(),
+            "{containers:?} {networks:?}"
+        );
+    }
+}
+
+const SCENARIO: &str =
+    "name = \"ok\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"10s\"\n";
+
+#[tokio::test]
+async fn every_class_of_bad_description_exits_2_naming_file_and_field_and_starts_nothing() {
+    let dir = std::env::temp_dir().join(format!("faultline-system-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ok.toml"), SCENARIO).unwrap();
+    let service = |extra: &str| {
+        format!(
+            "[postgres]\ndatabases = [\"a\"]\n[services.a]\ncommand = [\"./a\"]\n\
+             env = {{ PORT = \"{{port}}\", DB = \"{{postgres.url:a}}\" }}\n{extra}\n\
+             [services.b]\ncommand = [\"./b\"]\nenv = {{ PORT = \"{{port}}\", A = \"{{link:b->a}}\" }}\n"
+        )
+    };
+    let cases = [
+        (
+            "unknown-field",
+            service("colour = \"red\""),
+            "services.a.colour",
+            "unknown field",
+        ),
+        (
+            "unknown-placeholder",
+            service("").replace("{postgres.url:a}", "{postgres.link:a}"),
+            "services.a.env.DB",
+            "unknown placeholder",
+        ),
+        (
+            "cycle",
+            service("depends_on = [\"b\"]"),
+            "services.a.depends_on",
+            "dependency cycle",
+        ),
+        (
+            "unknown-link",
+            service("").replace("{link:b->a}", "{link:b->c}"),
+            "services.b.env.A",
+            "not another described service",
+        ),
+        (
+            "not-toml",
+            "[services\n".to_string(),
+            "(file)",
+            "not valid TOML",
+        ),
+    ];
+    for (name, text, field, says) in cases {
+        let file = dir.join(format!("{name}.faultline.toml"));
+        std::fs::write(&file, text).unwrap();
+        let (output, pid) = faultline(
+            &dir,
+            &[
+                "--system",
+                &file.display().to_string(),
+                "chaos",
+                "run",
+                "ok.toml",
+                "--out",
+                "out",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}.faultline.toml: {field}: ")),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains(says), "{name}: {stderr}");
+        assert!(stderr.contains("nothing was started"), "{name}: {stderr}");
+        nothing_started_by(pid).await;
+        assert!(!dir.join("out").exists(), "{name}: no report folder");
+    }
+
+    // Without --system, a folder with no faultline.toml is refused the same way.
+    let (output, pid) = faultline(&dir, &["chaos", "run", "ok.toml"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no system description: faultline.toml"),
+        "{stderr}"
+    );
+    nothing_started_by(pid).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_scenario_targeting_what_the_description_lacks_exits_2() {
+    let dir = std::env::temp_dir().join(format!("faultline-topology-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // payment->kafka is no link of the reference system: payment does not use Kafka.
+    std::fs::write(
+        dir.join("ok.toml"),
+        format!("{SCENARIO}[[faults]]\nstart = \"1s\"\nduration = \"1s\"\ntarget = \"payment->kafka\"\nkind = \"partition\"\n"),
+    )
+    .unwrap();
+    let (output, pid) = faultline(
+        &dir,
+        &[
+            "--system",
+            &reference_description().display().to_string(),
+            "chaos",
+            "run",
+            "ok.toml",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ok.toml: faults[0].target: unknown link \"payment->kafka\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("order->payment"),
+        "lists the links there are: {stderr}"
+    );
+    nothing_started_by(pid).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
 
 #[tokio::test]
 async fn a_malformed_scenario_exits_2_naming_file_and_field_and_starts_nothing() {
@@ -18,6 +169,8 @@ async fn a_malformed_scenario_exits_2_naming_file_and_field_and_starts_nothing()
     .unwrap();
 
     let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("--system")
+        .arg(reference_description())
         .args(["chaos", "run"])
         .arg(&file)
         .args(["--out", &dir.join("out").display().to_string()])

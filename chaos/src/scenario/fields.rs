@@ -37,6 +37,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The file being read.
+    pub fn file(&self) -> &str {
+        self.file
+    }
+
+    /// A value of any type, as TOML has it.
+    pub fn value(&mut self, key: &'static str) -> Option<Value> {
+        self.take(key)
+    }
+
     /// An error about `key` of this table.
     pub fn error(&self, key: &str, reason: impl Into<String>) -> ScenarioError {
         ScenarioError::new(self.file, self.path_of(key), reason)

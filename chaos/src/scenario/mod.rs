@@ -39,6 +39,7 @@
 //! field.
 
 pub mod fields;
+pub mod request;
 
 use std::path::Path;
 use std::time::Duration;
@@ -89,11 +90,15 @@ pub struct Scenario {
     pub expectations: Expectations,
 }
 
-/// The client operations the workload generator produces.
+/// The client operations the workload generator produces: the reference system's orders
+/// (`orders`, `mix`), or a declarative HTTP workload (`requests`, `operations`) for any
+/// described system.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
-    /// How many orders to place in all.
+    /// How many orders to place in all (0 for an HTTP workload).
     pub orders: u32,
+    /// The declarative HTTP workload, when the scenario gives `operations`.
+    pub http: Option<request::HttpWorkload>,
     /// How many clients place orders at once.
     pub concurrency: u32,
     /// Upper bound of the load phase; the run stops placing orders when it passes.
@@ -215,6 +220,24 @@ pub struct Expectations {
     pub circuits: Vec<CircuitExpectation>,
     /// Service-level objectives over the whole run.
     pub slo: Option<Slo>,
+    /// SQL invariants on the described databases.
+    pub sql: Vec<SqlCheck>,
+}
+
+/// An invariant written as SQL, judged on one of the system's databases after the run:
+/// `query` must return no rows (each row is a counterexample), or, with `equals`, both
+/// queries must return the same single value (conservation: `SELECT sum(balance) …` equals
+/// `SELECT 1000`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlCheck {
+    /// The verdict's name, `kebab-case`.
+    pub name: String,
+    /// A database of the system description's `[postgres]`.
+    pub database: String,
+    /// The SELECT that must return no rows (or the value compared with `equals`).
+    pub query: String,
+    /// A second SELECT whose single value must equal the query's.
+    pub equals: Option<String>,
 }
 
 /// Invariant checkers a scenario can name.
@@ -327,7 +350,7 @@ impl Scenario {
         let mut workload_fields = top
             .table("workload")?
             .ok_or_else(|| top.error("workload", "required: a [workload] table"))?;
-        let workload = read_workload(&mut workload_fields)?;
+        let workload = read_workload(&mut workload_fields, topology)?;
         workload_fields.finish()?;
 
         let mut faults = Vec::new();
@@ -348,10 +371,12 @@ impl Scenario {
 
         let expectations = match top.table("expectations")? {
             Some(mut section) => {
-                let expectations = read_expectations(&mut section, topology, &faults)?;
+                let expectations =
+                    read_expectations(&mut section, topology, &faults, workload.http.is_some())?;
                 section.finish()?;
                 expectations
             }
+            None if workload.http.is_some() => Expectations::default(),
             None => Expectations {
                 invariants: INVARIANTS.iter().map(|s| s.to_string()).collect(),
                 ..Default::default()
@@ -371,10 +396,53 @@ impl Scenario {
     }
 }
 
-fn read_workload(fields: &mut Fields<'_>) -> Result<Workload, ScenarioError> {
-    let orders = fields
-        .integer_in("orders", 1..=1_000_000)?
-        .ok_or_else(|| fields.error("orders", "required: how many orders to place"))?;
+fn read_workload(fields: &mut Fields<'_>, topology: &Topology) -> Result<Workload, ScenarioError> {
+    let operations = fields.tables("operations")?;
+    let http = if operations.is_empty() {
+        None
+    } else {
+        let requests = fields
+            .integer_in("requests", 1..=1_000_000)?
+            .ok_or_else(|| {
+                fields.error("requests", "required: how many operations to send in all")
+            })? as u32;
+        let mut read = Vec::new();
+        for mut operation in operations {
+            read.push(read_operation(&mut operation, topology)?);
+            operation.finish()?;
+        }
+        for (i, op) in read.iter().enumerate() {
+            if read[..i].iter().any(|o| o.name == op.name) {
+                return Err(fields.error(
+                    &format!("operations[{i}].name"),
+                    format!(
+                        "{:?} is the name of an earlier operation: names must be distinct",
+                        op.name
+                    ),
+                ));
+            }
+        }
+        Some(request::HttpWorkload {
+            requests,
+            operations: read,
+        })
+    };
+    let orders = if http.is_some() {
+        if fields.integer("orders", "")?.is_some() {
+            return Err(fields.error(
+                "orders",
+                "a workload has either orders (the reference system's) or operations, not both",
+            ));
+        }
+        0
+    } else {
+        fields.integer_in("orders", 1..=1_000_000)?.ok_or_else(|| {
+            fields.error(
+                "orders",
+                "required: how many orders to place, or [[workload.operations]] with requests",
+            )
+        })?
+    };
     let concurrency = fields.integer_in("concurrency", 1..=256)?.unwrap_or(1);
     let duration = fields.required_duration("duration")?;
     if duration.is_zero() || duration > Duration::from_secs(3600) {
@@ -384,7 +452,9 @@ fn read_workload(fields: &mut Fields<'_>) -> Result<Workload, ScenarioError> {
         .number_in("duplicate_rate", 0.0..=1.0)?
         .unwrap_or(0.0);
     let retry_rate = fields.number_in("retry_rate", 0.0..=1.0)?.unwrap_or(0.0);
-    let mix = match fields.table("mix")? {
+    let mix_fields = fields.table("mix")?;
+    let mix_given = mix_fields.is_some();
+    let mix = match mix_fields {
         None => OrderMix {
             good: 1.0,
             declining: 0.0,
@@ -408,13 +478,94 @@ fn read_workload(fields: &mut Fields<'_>) -> Result<Workload, ScenarioError> {
             mix
         }
     };
+    if http.is_some() && mix_given {
+        return Err(fields.error("mix", "the order mix applies to orders, not to operations"));
+    }
     Ok(Workload {
         orders: orders as u32,
+        http,
         concurrency: concurrency as u32,
         duration,
         duplicate_rate,
         retry_rate,
         mix,
+    })
+}
+
+fn read_operation(
+    fields: &mut Fields<'_>,
+    topology: &Topology,
+) -> Result<request::Operation, ScenarioError> {
+    let name = fields.required_string("name", "the operation's name")?;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
+        return Err(fields.error(
+            "name",
+            format!("expected letters, digits, `-` and `_`, found {name:?}"),
+        ));
+    }
+    let service =
+        fields.required_string("service", "a described service the request is sent to")?;
+    if !topology.is_service(&service) {
+        return Err(fields.error(
+            "service",
+            format!(
+                "unknown service {service:?}; services: {}",
+                topology.services().join(", ")
+            ),
+        ));
+    }
+    let method = fields
+        .string("method", "an HTTP method such as \"POST\"")?
+        .unwrap_or_else(|| "GET".into());
+    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
+        return Err(fields.error(
+            "method",
+            format!("expected GET, POST, PUT, PATCH, DELETE or HEAD, found {method:?}"),
+        ));
+    }
+    let path_text = fields.required_string("path", "the request's path, starting with `/`")?;
+    if !path_text.starts_with('/') {
+        return Err(fields.error(
+            "path",
+            format!("expected a path starting with `/`, found {path_text:?}"),
+        ));
+    }
+    let path = request::Text::parse(&path_text, false).map_err(|e| fields.error("path", e))?;
+    let weight = fields.number_in("weight", 0.0..=1e6)?.unwrap_or(1.0);
+    if weight <= 0.0 {
+        return Err(fields.error("weight", "expected a weight above 0"));
+    }
+    let idempotency_key =
+        fields.string("idempotency_key", "the name of the header carrying {key}")?;
+    let mut headers = Vec::new();
+    if let Some(mut header_fields) = fields.table("headers")? {
+        for (key, value) in header_fields.named_strings()? {
+            let text =
+                request::Text::parse(&value, true).map_err(|e| header_fields.error(&key, e))?;
+            headers.push((key, text));
+        }
+        header_fields.finish()?;
+    }
+    let body = match fields.value("body") {
+        None => None,
+        Some(value) => Some(
+            request::body_of(&value, &fields.path_of("body"))
+                .map_err(|(field, reason)| ScenarioError::new(fields.file(), field, reason))?,
+        ),
+    };
+    Ok(request::Operation {
+        name,
+        service,
+        method,
+        path,
+        weight,
+        idempotency_key,
+        headers,
+        body,
     })
 }
 
@@ -627,8 +778,18 @@ fn read_expectations(
     fields: &mut Fields<'_>,
     topology: &Topology,
     faults: &[Fault],
+    http: bool,
 ) -> Result<Expectations, ScenarioError> {
+    let reference_only = |fields: &Fields<'_>, key: &str| {
+        fields.error(
+            key,
+            "judges the reference system's orders, and this workload sends operations: \
+             state its invariants as [[expectations.sql]]",
+        )
+    };
     let invariants = match fields.strings("invariants")? {
+        None if http => Vec::new(),
+        Some(_) if http => return Err(reference_only(fields, "invariants")),
         None => INVARIANTS.iter().map(|s| s.to_string()).collect(),
         Some(names) => {
             for name in &names {
@@ -646,7 +807,11 @@ fn read_expectations(
         }
     };
     let mut circuits = Vec::new();
-    for mut circuit in fields.tables("circuits")? {
+    let circuit_tables = fields.tables("circuits")?;
+    if http && !circuit_tables.is_empty() {
+        return Err(reference_only(fields, "circuits"));
+    }
+    for mut circuit in circuit_tables {
         let link = circuit.required_string("link", "a service link such as \"order->payment\"")?;
         let is_service_link = link.split_once("->").is_some_and(|(c, s)| {
             topology.is_link(c.trim(), s.trim()) && topology.is_service(s.trim())
@@ -679,6 +844,57 @@ fn read_expectations(
             closes_within,
         });
     }
+    let mut sql = Vec::new();
+    for mut check in fields.tables("sql")? {
+        let name = check.required_string("name", "the invariant's name")?;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(check.error(
+                "name",
+                format!("expected kebab-case (a-z, 0-9, -), found {name:?}"),
+            ));
+        }
+        let database =
+            check.required_string("database", "a database of the system's [postgres]")?;
+        if !topology.databases().iter().any(|d| d == &database) {
+            return Err(check.error(
+                "database",
+                format!(
+                    "unknown database {database:?}; the system's databases: {}",
+                    if topology.databases().is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        topology.databases().join(", ")
+                    }
+                ),
+            ));
+        }
+        let query = check.required_string(
+            "query",
+            "a SELECT that returns no rows when the invariant holds",
+        )?;
+        let equals = check.string(
+            "equals",
+            "a second SELECT whose single value must equal the query's",
+        )?;
+        for (field, text) in [("query", Some(&query)), ("equals", equals.as_ref())] {
+            if let Some(text) = text {
+                if text.trim().is_empty() || text.contains('\0') {
+                    return Err(check.error(field, "expected a SQL query"));
+                }
+            }
+        }
+        check.finish()?;
+        sql.push(SqlCheck {
+            name,
+            database,
+            query,
+            equals,
+        });
+    }
     let slo = match fields.table("slo")? {
         None => None,
         Some(mut slo_fields) => {
@@ -694,6 +910,7 @@ fn read_expectations(
         invariants,
         circuits,
         slo,
+        sql,
     })
 }
 

@@ -42,6 +42,7 @@ mod observed;
 pub mod saga_outcomes;
 pub mod sagas_terminate;
 pub mod slo;
+pub mod sql;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! `slo`: the scenario's service-level objectives over the whole run, on order placement
-//! (`PlaceOrder`, through the gateway):
+//! `slo`: the scenario's service-level objectives over the whole run, on the workload's calls
+//! (order placements through the gateway, or a declarative workload's requests):
 //!
 //! - p99 latency: nearest-rank 99th percentile of invocation → completion over every completed
 //!   PlaceOrder (ok, fail and info alike), at most `slo.p99_latency`;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use faultline_chaos::scenario::Slo;
 
 use super::{ms, order_id_of, percentile, Counterexample, Verdict};
-use crate::history::{EventType, History, Op};
+use crate::history::{EventType, History};
 
 pub const NAME: &str = "slo";
 
@@ -21,12 +21,12 @@ pub fn check(slo: &Slo, history: &History) -> Verdict {
     let placements: Vec<_> = history
         .pairs()
         .into_iter()
-        .filter(|(i, _)| matches!(i.op, Op::PlaceOrder { .. }))
+        .filter(|(i, _)| i.op.is_workload_call())
         .collect();
     let pending: Vec<usize> = history
         .pending()
         .iter()
-        .filter(|e| matches!(e.op, Op::PlaceOrder { .. }))
+        .filter(|e| e.op.is_workload_call())
         .map(|e| e.index)
         .collect();
     let total = placements.len() + pending.len();

@@ -421,6 +421,7 @@ fn op_name(op: &Op) -> (&'static str, Option<String>) {
     match op {
         Op::PlaceOrder { kind, .. } => ("place_order", Some(kind.clone())),
         Op::ReadOrder { .. } => ("read_order", None),
+        Op::Request { operation, .. } => ("request", Some(operation.clone())),
         Op::StartFault { .. } => ("start_fault", None),
         Op::HealFault { .. } => ("heal_fault", None),
         Op::Probe { .. } => ("probe", None),
@@ -474,8 +475,7 @@ fn placements(history: &History) -> Vec<(&Event, f64)> {
         .pairs()
         .into_iter()
         .filter(|(invoke, _)| {
-            matches!(invoke.process, Process::Client(_))
-                && matches!(invoke.op, Op::PlaceOrder { .. })
+            matches!(invoke.process, Process::Client(_)) && invoke.op.is_workload_call()
         })
         .map(|(invoke, completion)| (completion, ms(completion.time.saturating_sub(invoke.time))))
         .collect()
@@ -506,7 +506,11 @@ fn latency(history: &History, observed: Option<&Observed>) -> Vec<LatencyHistogr
                     record(&mut histogram, *latency);
                 }
             }
-            (!histogram.is_empty()).then(|| summarise("place_order", outcome, &histogram))
+            let op = match placements.first() {
+                Some((completion, _)) if matches!(completion.op, Op::Request { .. }) => "request",
+                _ => "place_order",
+            };
+            (!histogram.is_empty()).then(|| summarise(op, outcome, &histogram))
         })
         .collect();
     let mut sagas = new_histogram();
@@ -715,6 +719,12 @@ fn history_line(event: &Event) -> HistoryLine {
                 ..
             } => format!("place_order key={key} sku={sku} x{quantity} ({kind})"),
             Op::ReadOrder { order_id } => format!("read_order {order_id}"),
+            Op::Request {
+                operation,
+                method,
+                path,
+                key,
+            } => format!("{operation}: {method} {path} key={key}"),
             Op::StartFault {
                 index,
                 target,

@@ -289,7 +289,8 @@ impl System {
             services
                 .iter()
                 .flat_map(|s| s.uses.iter().map(|u| (s.name.clone(), u.clone()))),
-        );
+        )
+        .with_databases(postgres.iter().flat_map(|p| p.databases.clone()));
         Ok(Self {
             file: PathBuf::from(file),
             dir: dir.to_path_buf(),

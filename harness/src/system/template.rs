@@ -11,6 +11,7 @@
 //! | `{bin:NAME}` | a binary cargo built: `FAULTLINE_SERVICE_BIN_DIR/NAME`, else next to the running executable's target folder | — |
 //! | `{dir}` | the folder of the description file | — |
 //! | `{env:NAME}` | the environment variable `NAME` of the faultline process (an error at start when unset) | — |
+//! | `{env:NAME:-DEFAULT}` | the same, or `DEFAULT` when it is unset or empty | — |
 //!
 //! `{{` and `}}` stand for literal braces.
 
@@ -37,8 +38,11 @@ pub enum Placeholder {
     Bin(String),
     /// `{dir}`.
     Dir,
-    /// `{env:NAME}`.
-    Env(String),
+    /// `{env:NAME}`, or `{env:NAME:-DEFAULT}`.
+    Env {
+        name: String,
+        default: Option<String>,
+    },
 }
 
 impl Placeholder {
@@ -176,7 +180,17 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
         "postgres.password" => bare(Placeholder::PostgresPassword),
         "kafka.bootstrap" => bare(Placeholder::KafkaBootstrap),
         "bin" => Ok(Placeholder::Bin(needs("a binary's name")?)),
-        "env" => Ok(Placeholder::Env(needs("a variable's name")?)),
+        "env" => {
+            let argument = needs("a variable's name")?;
+            let (name, default) = match argument.split_once(":-") {
+                Some((name, default)) => (name.trim().to_string(), Some(default.to_string())),
+                None => (argument, None),
+            };
+            if name.is_empty() {
+                return Err(format!("placeholder {{{inner}}} needs a variable's name"));
+            }
+            Ok(Placeholder::Env { name, default })
+        }
         "link" => {
             let link = needs("a link, CLIENT->SERVER")?;
             match link.split_once("->") {
@@ -226,6 +240,14 @@ mod tests {
         );
         let t = Template::parse("{link: order -> payment }/v1").unwrap();
         assert_eq!(t.render(&Fixed).unwrap(), "http://order-payment/v1");
+        let t = Template::parse("{env:FAULTLINE_TEST_SURELY_UNSET:-on}").unwrap();
+        assert_eq!(
+            t.placeholders().next(),
+            Some(&Placeholder::Env {
+                name: "FAULTLINE_TEST_SURELY_UNSET".into(),
+                default: Some("on".into())
+            })
+        );
         let t = Template::parse("{{literal}} and }}").unwrap();
         assert_eq!(t.render(&Fixed).unwrap(), "{literal} and }");
         assert_eq!(t.placeholders().count(), 0);

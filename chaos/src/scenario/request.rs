@@ -1,0 +1,323 @@
+//! Declarative HTTP workloads: named operations a scenario sends to a described system's
+//! services, with seeded generators for what varies between requests.
+//!
+//! ```toml
+//! [workload]
+//! requests = 200          # operations in all
+//! concurrency = 4
+//! duration = "20s"
+//! retry_rate = 0.3        # fraction of operations a client sends again after an unknown outcome
+//! duplicate_rate = 0.1    # fraction sent twice at once, with the same idempotency key
+//! [[workload.operations]]
+//! name = "transfer"
+//! service = "api"                       # a described service; requests go to its own port
+//! method = "POST"
+//! path = "/transfers"
+//! weight = 3
+//! idempotency_key = "Idempotency-Key"   # header carrying {key}
+//! headers = { Authorization = "Bearer {env:API_TOKEN}" }
+//! body = { id = "{key}", from = "{pick:alice|bob}", amount = "{int:1..50}" }
+//! ```
+//!
+//! Generators, in paths, header values and body strings:
+//!
+//! | generator | gives |
+//! |---|---|
+//! | `{key}` | the operation's idempotency key (a UUID from the seed; the same on duplicates and retries) |
+//! | `{uuid}` | a fresh UUID from the seed |
+//! | `{int:A..B}` | an integer from A to B inclusive |
+//! | `{pick:a\|b\|c}` | one of the choices |
+//! | `{seq}` | the operation's number in the plan |
+//! | `{env:NAME}` | faultline's environment variable NAME (headers only; read once at start) |
+//! | `{file:PATH}` | the trimmed contents of a file, relative to the current folder (headers only) |
+//!
+//! A body string that is exactly one generator takes the generator's type (`"{int:1..5}"` is
+//! a JSON number); inside longer text it is rendered as text. `{{` and `}}` are literal braces.
+
+use std::fmt;
+
+/// A workload of named HTTP operations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpWorkload {
+    /// Operations to send in all.
+    pub requests: u32,
+    /// The operations, picked by weight.
+    pub operations: Vec<Operation>,
+}
+
+/// One kind of request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    /// The operation's name, in the history and reports.
+    pub name: String,
+    /// The described service it is sent to (directly, on the service's own port).
+    pub service: String,
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, with generators.
+    pub path: Text,
+    /// How often it is picked, relative to the other operations.
+    pub weight: f64,
+    /// The header carrying the operation's `{key}`, if any.
+    pub idempotency_key: Option<String>,
+    /// Extra headers, with generators.
+    pub headers: Vec<(String, Text)>,
+    /// The JSON body, if any.
+    pub body: Option<Body>,
+}
+
+/// One generator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Generator {
+    /// `{key}`.
+    Key,
+    /// `{uuid}`.
+    Uuid,
+    /// `{int:A..B}`.
+    Int {
+        /// Smallest value.
+        from: i64,
+        /// Largest value.
+        to: i64,
+    },
+    /// `{pick:a|b}`.
+    Pick(Vec<String>),
+    /// `{seq}`.
+    Seq,
+    /// `{env:NAME}`.
+    Env(String),
+    /// `{file:PATH}`.
+    File(String),
+}
+
+/// A piece of a [`Text`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Text as it is.
+    Literal(String),
+    /// A generator's value.
+    Generate(Generator),
+}
+
+/// A string with generators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    /// The pieces, in order.
+    pub pieces: Vec<Piece>,
+}
+
+/// A JSON body template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A string: text, or exactly one generator (typed).
+    Text(Text),
+    /// A number.
+    Number(serde_json::Number),
+    /// `true` or `false`.
+    Bool(bool),
+    /// An array.
+    Array(Vec<Body>),
+    /// An object, in key order.
+    Object(Vec<(String, Body)>),
+}
+
+impl Text {
+    /// Parses `text`; `allow_external` admits `{env:…}` and `{file:…}` (headers only).
+    pub fn parse(text: &str, allow_external: bool) -> Result<Self, String> {
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find(['{', '}']) {
+            literal.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if let Some(after) = tail.strip_prefix("{{") {
+                literal.push('{');
+                rest = after;
+                continue;
+            }
+            if let Some(after) = tail.strip_prefix("}}") {
+                literal.push('}');
+                rest = after;
+                continue;
+            }
+            if tail.starts_with('}') {
+                return Err(format!(
+                    "a lone `}}` in {text:?}: write `}}}}` for a literal brace"
+                ));
+            }
+            let end = tail.find('}').ok_or_else(|| {
+                format!("an unclosed `{{` in {text:?}: write `{{{{` for a literal brace")
+            })?;
+            if !literal.is_empty() {
+                pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+            }
+            pieces.push(Piece::Generate(parse_generator(
+                &tail[1..end],
+                allow_external,
+            )?));
+            rest = &tail[end + 1..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal));
+        }
+        Ok(Self { pieces })
+    }
+
+    /// The generator, when the text is exactly one.
+    pub fn single(&self) -> Option<&Generator> {
+        match self.pieces.as_slice() {
+            [Piece::Generate(g)] => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The generators it uses.
+    pub fn generators(&self) -> impl Iterator<Item = &Generator> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Generate(g) => Some(g),
+            Piece::Literal(_) => None,
+        })
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => {
+                    write!(f, "{}", text.replace('{', "{{").replace('}', "}}"))?
+                }
+                Piece::Generate(g) => write!(f, "{{{g}}}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Generator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Key => write!(f, "key"),
+            Self::Uuid => write!(f, "uuid"),
+            Self::Int { from, to } => write!(f, "int:{from}..{to}"),
+            Self::Pick(choices) => write!(f, "pick:{}", choices.join("|")),
+            Self::Seq => write!(f, "seq"),
+            Self::Env(name) => write!(f, "env:{name}"),
+            Self::File(path) => write!(f, "file:{path}"),
+        }
+    }
+}
+
+const GENERATORS: &str =
+    "{key}, {uuid}, {int:A..B}, {pick:a|b}, {seq}; in headers also {env:NAME} and {file:PATH}";
+
+fn parse_generator(inner: &str, allow_external: bool) -> Result<Generator, String> {
+    let (head, argument) = match inner.split_once(':') {
+        Some((h, a)) => (h.trim(), Some(a)),
+        None => (inner.trim(), None),
+    };
+    let bare = |g: Generator| match argument {
+        None => Ok(g),
+        Some(_) => Err(format!("generator {{{head}}} takes no argument")),
+    };
+    match (head, argument) {
+        ("key", _) => bare(Generator::Key),
+        ("uuid", _) => bare(Generator::Uuid),
+        ("seq", _) => bare(Generator::Seq),
+        ("int", Some(range)) => {
+            let parsed = range.split_once("..").and_then(|(a, b)| {
+                Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?))
+            });
+            match parsed {
+                Some((from, to)) if from <= to => Ok(Generator::Int { from, to }),
+                _ => Err(format!(
+                    "{{int:{range}}}: expected a range A..B of integers with A <= B"
+                )),
+            }
+        }
+        ("pick", Some(choices)) => {
+            let choices: Vec<String> = choices.split('|').map(|c| c.trim().to_string()).collect();
+            if choices.iter().any(String::is_empty) {
+                return Err(format!(
+                    "{{pick:{}}}: expected choices a|b|c, none empty",
+                    choices.join("|")
+                ));
+            }
+            Ok(Generator::Pick(choices))
+        }
+        ("env" | "file", Some(_)) if !allow_external => Err(format!(
+            "{{{head}:…}} is read once at start and only allowed in header values"
+        )),
+        ("env", Some(name)) if !name.trim().is_empty() => Ok(Generator::Env(name.trim().into())),
+        ("file", Some(path)) if !path.trim().is_empty() => Ok(Generator::File(path.trim().into())),
+        _ => Err(format!(
+            "unknown generator {{{inner}}}; known: {GENERATORS}"
+        )),
+    }
+}
+
+/// The body template of a TOML value; `path` names it in errors.
+pub fn body_of(value: &toml::Value, path: &str) -> Result<Body, (String, String)> {
+    Ok(match value {
+        toml::Value::String(s) => {
+            Body::Text(Text::parse(s, false).map_err(|e| (path.to_string(), e))?)
+        }
+        toml::Value::Integer(i) => Body::Number((*i).into()),
+        toml::Value::Float(f) => Body::Number(
+            serde_json::Number::from_f64(*f)
+                .ok_or_else(|| (path.to_string(), format!("{f} is not a JSON number")))?,
+        ),
+        toml::Value::Boolean(b) => Body::Bool(*b),
+        toml::Value::Datetime(d) => Body::Text(Text {
+            pieces: vec![Piece::Literal(d.to_string())],
+        }),
+        toml::Value::Array(items) => Body::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| body_of(v, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        toml::Value::Table(table) => Body::Object(
+            table
+                .iter()
+                .map(|(k, v)| {
+                    Ok::<_, (String, String)>((k.clone(), body_of(v, &format!("{path}.{k}"))?))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generators_parse_inside_text_and_alone() {
+        let t = Text::parse("/accounts/{pick:alice|bob}/x{{y}}", false).unwrap();
+        assert_eq!(t.generators().count(), 1);
+        assert_eq!(t.to_string(), "/accounts/{pick:alice|bob}/x{{y}}");
+        let t = Text::parse("{int:1..20}", false).unwrap();
+        assert_eq!(t.single(), Some(&Generator::Int { from: 1, to: 20 }));
+        let t = Text::parse("Bearer {env:TOKEN}", true).unwrap();
+        assert_eq!(t.generators().next(), Some(&Generator::Env("TOKEN".into())));
+    }
+
+    #[test]
+    fn malformed_generators_say_what_is_allowed() {
+        for (text, external, says) in [
+            ("{nope}", false, "unknown generator {nope}; known: {key}"),
+            ("{int:5..1}", false, "A <= B"),
+            ("{int:a..b}", false, "range A..B"),
+            ("{pick:a||b}", false, "none empty"),
+            ("{key:1}", false, "takes no argument"),
+            ("{env:TOKEN}", false, "only allowed in header values"),
+            ("{uuid", false, "unclosed"),
+        ] {
+            let e = Text::parse(text, external).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+"""The teller: the bank's front door. POST /transfers forwards a transfer to the ledger with
+a per-attempt timeout, and retries (same transfer id, so the ledger applies it once) after a
+timeout, a transport error or a 5xx: up to TELLER_ATTEMPTS attempts with a short backoff.
+Answers the ledger's status, or 502 when no attempt got an answer.
+
+Environment: TELLER_PORT, TELLER_LEDGER_URL, TELLER_TIMEOUT_MS (default 1000),
+TELLER_ATTEMPTS (default 3).
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LEDGER_URL = os.environ["TELLER_LEDGER_URL"].rstrip("/")
+TIMEOUT = int(os.environ.get("TELLER_TIMEOUT_MS", "1000")) / 1000
+ATTEMPTS = int(os.environ.get("TELLER_ATTEMPTS", "3"))
+
+
+def forward(body):
+    last = "no attempt"
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(0.1 * attempt)
+        request = urllib.request.Request(
+            LEDGER_URL + "/transfers",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            if error.code < 500:
+                return error.code, error.read()
+            last = f"ledger answered {error.code}"
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            last = f"ledger: {error}"
+    return 502, json.dumps({"error": last}).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def answer(self, status, data):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/health":
+            return self.answer(200, b'{"status": "ok"}')
+        return self.answer(404, b'{"error": "no such route"}')
+
+    def do_POST(self):
+        if self.path != "/transfers":
+            return self.answer(404, b'{"error": "no such route"}')
+        length = int(self.headers.get("Content-Length", "0"))
+        status, data = forward(self.rfile.read(length))
+        return self.answer(status, data)
+
+    def log_message(self, format, *args):
+        sys.stderr.write("teller: " + (format % args) + "\n")
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["TELLER_PORT"])), Handler)
+    print("teller listening", flush=True)
+    server.serve_forever()

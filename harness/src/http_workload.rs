@@ -1,0 +1,518 @@
+//! The declarative HTTP workload: a scenario's `[[workload.operations]]` (see
+//! [`faultline_chaos::scenario::request`]) planned from a seed and sent to a described
+//! system's services, every request recorded in the [`History`](crate::history::History).
+//!
+//! Planning is pure: [`plan`] turns the workload and a seed into the exact requests — which
+//! operation, its path, headers and body with every generator drawn, its idempotency key,
+//! whether it is duplicated or retried, when it is sent — so the same seed sends the same
+//! requests. [`drive`] only carries the plan out, like the order workload does: `concurrency`
+//! clients, requests spread over the duration, a duplicated request sent twice at the same
+//! moment by a second process, a retrying client sending the same request (same key) again,
+//! at most [`MAX_ATTEMPTS`] times, after an outcome that may be transient.
+//!
+//! Outcomes follow Jepsen: a 2xx is *ok*; a 4xx is *fail* (it certainly did not take effect;
+//! 409 and 429 may be retried); a timeout, a transport error or a 5xx is *info* — it may have
+//! taken effect, which is what the invariants must account for.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use faultline_chaos::scenario::request::{Body, Generator, HttpWorkload, Piece, Text};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::history::{Op, Process, Recorder};
+
+/// Attempts per request (the first send plus retries) for a client that retries.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// How long a client waits for an answer before it counts the outcome as unknown.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One request the workload will send.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedRequest {
+    /// Position in the plan.
+    pub number: u32,
+    /// When it is sent, from the start of the load phase.
+    pub send_at: Duration,
+    /// The operation's name.
+    pub operation: String,
+    /// The service it goes to.
+    pub service: String,
+    pub method: String,
+    pub path: String,
+    /// Headers with every generator drawn; `{env:…}` and `{file:…}` are filled in at send
+    /// time from [`Externals`] (they are not part of the plan, which may be saved).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+    pub key: String,
+    /// The header that carries `key`, if the operation has one.
+    pub key_header: Option<String>,
+    pub duplicated: bool,
+    pub retries: bool,
+}
+
+/// The requests `workload` describes, for `seed`, over `duration`, with these duplicate and
+/// retry rates. Pure.
+pub fn plan(
+    workload: &HttpWorkload,
+    duration: Duration,
+    duplicate_rate: f64,
+    retry_rate: f64,
+    seed: u64,
+) -> Vec<PlannedRequest> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let total: f64 = workload.operations.iter().map(|o| o.weight).sum();
+    let spacing = duration.as_secs_f64() / f64::from(workload.requests.max(1));
+    (0..workload.requests)
+        .map(|number| {
+            let mut pick = rng.random::<f64>() * total;
+            let operation = workload
+                .operations
+                .iter()
+                .find(|o| {
+                    pick -= o.weight;
+                    pick < 0.0
+                })
+                .unwrap_or_else(|| workload.operations.last().expect("at least one operation"));
+            let key = uuid_from(&mut rng);
+            let mut draw = Draw {
+                rng: &mut rng,
+                key: &key,
+                number,
+            };
+            let path = draw.text(&operation.path);
+            let headers = operation
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), draw.text(value)))
+                .collect();
+            let body = operation.body.as_ref().map(|b| draw.body(b));
+            PlannedRequest {
+                number,
+                send_at: Duration::from_secs_f64(spacing * f64::from(number) * 0.9),
+                operation: operation.name.clone(),
+                service: operation.service.clone(),
+                method: operation.method.clone(),
+                path,
+                headers,
+                body,
+                key_header: operation.idempotency_key.clone(),
+                key,
+                duplicated: rng.random::<f64>() < duplicate_rate,
+                retries: rng.random::<f64>() < retry_rate,
+            }
+        })
+        .collect()
+}
+
+fn uuid_from(rng: &mut StdRng) -> String {
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
+}
+
+/// Draws generators for one planned request.
+struct Draw<'a> {
+    rng: &'a mut StdRng,
+    key: &'a str,
+    number: u32,
+}
+
+impl Draw<'_> {
+    fn value(&mut self, generator: &Generator) -> Value {
+        match generator {
+            Generator::Key => Value::String(self.key.to_string()),
+            Generator::Uuid => Value::String(uuid_from(self.rng)),
+            Generator::Int { from, to } => json!(self.rng.random_range(*from..=*to)),
+            Generator::Pick(choices) => {
+                Value::String(choices[self.rng.random_range(0..choices.len())].clone())
+            }
+            Generator::Seq => json!(self.number),
+            // Read at send time (see `Externals`); kept as the placeholder in the plan.
+            Generator::Env(_) | Generator::File(_) => Value::String(format!("{{{generator}}}")),
+        }
+    }
+
+    fn text(&mut self, text: &Text) -> String {
+        let mut out = String::new();
+        for piece in &text.pieces {
+            match piece {
+                Piece::Literal(literal) => out.push_str(literal),
+                Piece::Generate(generator) => match self.value(generator) {
+                    Value::String(s) => out.push_str(&s),
+                    other => out.push_str(&other.to_string()),
+                },
+            }
+        }
+        out
+    }
+
+    fn body(&mut self, body: &Body) -> Value {
+        match body {
+            Body::Text(text) => match text.single() {
+                Some(generator) => self.value(generator),
+                None => Value::String(self.text(text)),
+            },
+            Body::Number(n) => Value::Number(n.clone()),
+            Body::Bool(b) => Value::Bool(*b),
+            Body::Array(items) => Value::Array(items.iter().map(|b| self.body(b)).collect()),
+            Body::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.body(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The values of `{env:…}` and `{file:…}` in the workload's headers, read once before the
+/// run starts.
+#[derive(Debug, Clone, Default)]
+pub struct Externals {
+    values: BTreeMap<String, String>,
+}
+
+impl Externals {
+    /// Reads every `{env:…}` and `{file:…}` the workload's headers use; the error names the
+    /// operation and header.
+    pub fn read(workload: &HttpWorkload) -> Result<Self, String> {
+        let mut values = BTreeMap::new();
+        for operation in &workload.operations {
+            for (header, text) in &operation.headers {
+                for generator in text.generators() {
+                    let value = match generator {
+                        Generator::Env(name) => std::env::var(name).map_err(|_| {
+                            format!(
+                                "operation {:?}, header {header}: the variable {name} is not set",
+                                operation.name
+                            )
+                        })?,
+                        Generator::File(path) => std::fs::read_to_string(path)
+                            .map_err(|e| {
+                                format!(
+                                    "operation {:?}, header {header}: reading {path}: {e}",
+                                    operation.name
+                                )
+                            })?
+                            .trim()
+                            .to_string(),
+                        _ => continue,
+                    };
+                    values.insert(format!("{{{generator}}}"), value);
+                }
+            }
+        }
+        Ok(Self { values })
+    }
+
+    fn fill(&self, value: &str) -> String {
+        let mut out = value.to_string();
+        for (placeholder, replacement) in &self.values {
+            out = out.replace(placeholder, replacement);
+        }
+        out
+    }
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Certainly not taken effect (4xx); `retryable` for 409 and 429.
+    Fail {
+        retryable: bool,
+    },
+    /// Unknown: timeout, transport error, 5xx.
+    Info,
+}
+
+/// Sends planned requests to the services' own addresses.
+#[derive(Clone)]
+pub struct HttpClient {
+    http: reqwest::Client,
+    /// Service name → `http://127.0.0.1:PORT`.
+    services: BTreeMap<String, String>,
+    externals: Externals,
+}
+
+impl HttpClient {
+    pub fn new(
+        services: BTreeMap<String, String>,
+        externals: Externals,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build()?,
+            services,
+            externals,
+        })
+    }
+
+    /// Sends `request` once, recorded as an `Op::Request` of `process`.
+    pub async fn send(
+        &self,
+        process: Process,
+        request: &PlannedRequest,
+        recorder: &Recorder,
+    ) -> Outcome {
+        let pending = recorder.invoke(
+            process,
+            Op::Request {
+                operation: request.operation.clone(),
+                method: request.method.clone(),
+                path: request.path.clone(),
+                key: request.key.clone(),
+            },
+        );
+        let Some(base) = self.services.get(&request.service) else {
+            pending.fail(json!({"error": format!("service {} has no address", request.service)}));
+            return Outcome::Fail { retryable: false };
+        };
+        let method =
+            reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut builder = self.http.request(method, format!("{base}{}", request.path));
+        for (name, value) in &request.headers {
+            builder = builder.header(name, self.externals.fill(value));
+        }
+        if let Some(header) = &request.key_header {
+            builder = builder.header(header, &request.key);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        let sent = Instant::now();
+        match builder.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                let answer: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+                let value = json!({
+                    "status": status.as_u16(),
+                    "body": answer,
+                    "latency_ms": sent.elapsed().as_secs_f64() * 1000.0,
+                });
+                if status.is_success() {
+                    pending.ok(value);
+                    Outcome::Ok
+                } else if status.is_client_error() {
+                    pending.fail(value);
+                    Outcome::Fail {
+                        retryable: matches!(status.as_u16(), 409 | 429),
+                    }
+                } else {
+                    pending.info(value);
+                    Outcome::Info
+                }
+            }
+            Err(error) => {
+                pending.info(json!({
+                    "error": error.to_string(),
+                    "timeout": error.is_timeout(),
+                }));
+                Outcome::Info
+            }
+        }
+    }
+
+    /// Sends `request`, and again (same key) after an unknown or retryable outcome when the
+    /// plan says this client retries.
+    pub async fn send_with_retries(
+        &self,
+        process: Process,
+        request: &PlannedRequest,
+        recorder: &Recorder,
+    ) -> Outcome {
+        let attempts = if request.retries { MAX_ATTEMPTS } else { 1 };
+        let mut outcome = Outcome::Info;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                // A short pause, as a real client's backoff would have.
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+            outcome = self.send(process, request, recorder).await;
+            match outcome {
+                Outcome::Ok | Outcome::Fail { retryable: false } => break,
+                Outcome::Fail { retryable: true } | Outcome::Info => {}
+            }
+        }
+        outcome
+    }
+}
+
+/// What the load phase did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HttpLoadSummary {
+    pub planned: usize,
+    pub sent: usize,
+    /// Planned requests whose last attempt was ok.
+    pub ok: usize,
+}
+
+/// Carries `plan` out: `concurrency` clients take planned requests in order, each sent at its
+/// planned time after `load_start`; nothing new is sent once `duration` has passed.
+pub async fn drive(
+    plan: &[PlannedRequest],
+    client: &HttpClient,
+    concurrency: u32,
+    load_start: tokio::time::Instant,
+    duration: Duration,
+    recorder: &Recorder,
+) -> HttpLoadSummary {
+    let next = AtomicUsize::new(0);
+    let sent = AtomicUsize::new(0);
+    let ok = AtomicUsize::new(0);
+    let deadline = load_start + duration;
+    let concurrency = concurrency.max(1);
+    let workers = (0..concurrency).map(|worker| {
+        let (next, sent, ok) = (&next, &sent, &ok);
+        async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(request) = plan.get(index) else {
+                    return;
+                };
+                let send_at = load_start + request.send_at;
+                if send_at >= deadline {
+                    return;
+                }
+                tokio::time::sleep_until(send_at).await;
+                if tokio::time::Instant::now() >= deadline {
+                    return;
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+                let first = client.send_with_retries(Process::Client(worker), request, recorder);
+                let outcome = if request.duplicated {
+                    let second = client.send_with_retries(
+                        Process::Client(concurrency + worker),
+                        request,
+                        recorder,
+                    );
+                    futures_util::future::join(first, second).await.0
+                } else {
+                    first.await
+                };
+                if outcome == Outcome::Ok {
+                    ok.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    });
+    futures_util::future::join_all(workers).await;
+    HttpLoadSummary {
+        planned: plan.len(),
+        sent: sent.load(Ordering::SeqCst),
+        ok: ok.load(Ordering::SeqCst),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_chaos::scenario::Scenario;
+    use faultline_chaos::topology::Topology;
+
+    fn workload() -> HttpWorkload {
+        let topology = Topology::new(
+            ["api"],
+            Vec::<String>::new(),
+            Vec::<(String, String)>::new(),
+        );
+        let scenario = Scenario::parse(
+            "s.toml",
+            &topology,
+            r#"
+            name = "s"
+            description = "d"
+            [workload]
+            requests = 50
+            duration = "10s"
+            [[workload.operations]]
+            name = "transfer"
+            service = "api"
+            method = "POST"
+            path = "/transfers/{seq}"
+            weight = 3
+            idempotency_key = "Idempotency-Key"
+            headers = { Authorization = "Bearer {env:FAULTLINE_TEST_TOKEN}" }
+            body = { id = "{key}", from = "{pick:alice|bob}", amount = "{int:1..5}", note = "n{seq}", fixed = [1, true] }
+            [[workload.operations]]
+            name = "balance"
+            service = "api"
+            path = "/accounts/{pick:alice|bob}"
+            "#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        scenario.workload.http.unwrap()
+    }
+
+    #[test]
+    fn the_same_seed_plans_the_same_requests_and_another_seed_others() {
+        let w = workload();
+        let a = plan(&w, Duration::from_secs(10), 0.2, 0.3, 7);
+        assert_eq!(a, plan(&w, Duration::from_secs(10), 0.2, 0.3, 7));
+        assert_ne!(a, plan(&w, Duration::from_secs(10), 0.2, 0.3, 8));
+        assert_eq!(a.len(), 50);
+        assert!(a.windows(2).all(|p| p[0].send_at <= p[1].send_at));
+        assert!(a.iter().all(|r| r.send_at < Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn generators_give_typed_values_within_their_ranges() {
+        let requests = plan(&workload(), Duration::from_secs(10), 0.0, 0.0, 1);
+        let transfers: Vec<_> = requests
+            .iter()
+            .filter(|r| r.operation == "transfer")
+            .collect();
+        let balances = requests.len() - transfers.len();
+        assert!(
+            transfers.len() > balances,
+            "weights 3:1 ({} vs {balances})",
+            transfers.len()
+        );
+        for r in &transfers {
+            let body = r.body.as_ref().unwrap();
+            assert_eq!(body["id"], r.key.as_str(), "{{key}} is the idempotency key");
+            assert!(uuid::Uuid::parse_str(&r.key).is_ok());
+            let amount = body["amount"].as_i64().expect("a number, not a string");
+            assert!((1..=5).contains(&amount));
+            assert!(["alice", "bob"].contains(&body["from"].as_str().unwrap()));
+            assert_eq!(body["note"], format!("n{}", r.number));
+            assert_eq!(body["fixed"], json!([1, true]));
+            assert_eq!(r.path, format!("/transfers/{}", r.number));
+            assert_eq!(r.key_header.as_deref(), Some("Idempotency-Key"));
+            assert_eq!(r.headers[0].1, "Bearer {env:FAULTLINE_TEST_TOKEN}");
+        }
+        let keys: std::collections::BTreeSet<_> = requests.iter().map(|r| &r.key).collect();
+        assert_eq!(keys.len(), requests.len(), "every request its own key");
+    }
+
+    #[test]
+    fn rates_decide_duplicates_and_retries() {
+        let all = plan(&workload(), Duration::from_secs(10), 1.0, 1.0, 3);
+        assert!(all.iter().all(|r| r.duplicated && r.retries));
+        let none = plan(&workload(), Duration::from_secs(10), 0.0, 0.0, 3);
+        assert!(none.iter().all(|r| !r.duplicated && !r.retries));
+    }
+
+    #[test]
+    fn externals_fill_headers_at_send_time_and_name_what_is_missing() {
+        let w = workload();
+        let error = Externals::read(&w).unwrap_err();
+        assert!(error.contains("FAULTLINE_TEST_TOKEN is not set"), "{error}");
+        let externals = Externals {
+            values: BTreeMap::from([(
+                "{env:FAULTLINE_TEST_TOKEN}".to_string(),
+                "t0k3n".to_string(),
+            )]),
+        };
+        assert_eq!(
+            externals.fill("Bearer {env:FAULTLINE_TEST_TOKEN}"),
+            "Bearer t0k3n"
+        );
+    }
+}

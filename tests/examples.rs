@@ -1,0 +1,143 @@
+//! faultline on a system it did not grow up with: `examples/bank`, two Python services (a
+//! teller that retries, a ledger that applies each transfer once) on Postgres, described by
+//! its own `faultline.toml` and judged by SQL invariants of its own scenarios.
+//!
+//! Both shipped scenarios pass through `faultline chaos run`, exactly as a user runs them; the
+//! deliberately broken ledger (`BANK_LEDGER_DEDUPE=off`: a retried transfer is applied again)
+//! is caught by the retry scenario, naming the duplicated transfers.
+//!
+//! Needs the `faultline` binary (`cargo build --workspace --bins`), the images and the Python
+//! venv with psycopg that `ci/setup` prepares.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn faultline() -> PathBuf {
+    faultline_harness::stack::service_bin_dir().join("faultline")
+}
+
+/// `faultline --system examples/bank/faultline.toml chaos run ARGS --out OUT`, with `env`.
+async fn chaos_run(args: &[&str], out: &Path, env: &[(&str, &str)]) -> Output {
+    tokio::process::Command::new(faultline())
+        .current_dir(root())
+        .arg("--system")
+        .arg(root().join("examples/bank/faultline.toml"))
+        .args(["chaos", "run"])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .envs(env.iter().copied())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("faultline runs")
+}
+
+/// The `report.json` of the one run of `scenario` in `out`.
+fn report_of(out: &Path, scenario: &str) -> Value {
+    let run = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{scenario}-")))
+        })
+        .unwrap_or_else(|| panic!("no run of {scenario} in {}", out.display()));
+    let text = std::fs::read_to_string(run.join("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn verdicts(report: &Value) -> Vec<(String, bool)> {
+    report["verdicts"]
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .map(|v| {
+            (
+                v["checker"].as_str().unwrap().to_string(),
+                v["passed"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples-bank");
+    let _ = std::fs::remove_dir_all(&out);
+
+    // Both scenarios, on one stack reset between them.
+    let output = chaos_run(&["examples/bank/scenarios"], &out.join("correct"), &[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let retries = report_of(&out.join("correct"), "retried-transfers-apply-once");
+    assert_eq!(
+        verdicts(&retries),
+        [
+            ("steady-state before: ready".to_string(), true),
+            ("steady-state after: ready".to_string(), true),
+            ("sql each-transfer-applied-once".to_string(), true),
+            ("sql money-conserved".to_string(), true),
+        ]
+    );
+    assert_eq!(
+        retries["stack"]["services"],
+        serde_json::json!(["ledger", "teller"])
+    );
+    assert_eq!(
+        retries["stack"]["links"],
+        serde_json::json!(["ledger->postgres", "teller->ledger"])
+    );
+    let outage = report_of(&out.join("correct"), "ledger-database-outage");
+    assert!(
+        verdicts(&outage).iter().all(|(_, ok)| *ok),
+        "{:?}",
+        verdicts(&outage)
+    );
+    assert!(
+        verdicts(&outage)
+            .iter()
+            .any(|(name, _)| name == "sql balances-match-transfers"),
+        "{:?}",
+        verdicts(&outage)
+    );
+
+    // The broken ledger applies a retried transfer again: the same scenario catches it (which
+    // also shows the fault made the teller retry, so the correct ledger's pass means something).
+    let output = chaos_run(
+        &["examples/bank/scenarios/retried-transfers-apply-once.toml"],
+        &out.join("broken"),
+        &[("BANK_LEDGER_DEDUPE", "off")],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report = report_of(&out.join("broken"), "retried-transfers-apply-once");
+    let failed: Vec<&Value> = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["checker"], "sql each-transfer-applied-once");
+    let examples = failed[0]["counterexamples"].as_array().unwrap();
+    assert!(!examples.is_empty());
+    let first = examples[0]["description"].as_str().unwrap();
+    assert!(
+        first.contains("\"transfer_id\"") && first.contains("\"times\""),
+        "a counterexample is a duplicated transfer's row: {first}"
+    );
+    assert!(
+        !examples[0]["events"].as_array().unwrap().is_empty(),
+        "and names the requests that carried its key"
+    );
+}
