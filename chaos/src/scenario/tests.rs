@@ -396,3 +396,113 @@ fn a_missing_file_is_an_error_naming_it() {
         "{e}"
     );
 }
+
+const HTTP: &str = r#"
+name = "transfers"
+description = "d"
+[workload]
+requests = 10
+duration = "10s"
+[[workload.operations]]
+name = "transfer"
+service = "payment"
+method = "POST"
+path = "/transfers"
+idempotency_key = "Idempotency-Key"
+body = { id = "{key}", amount = "{int:1..5}", to = ["{pick:a|b}"] }
+[expectations]
+[[expectations.sql]]
+name = "money-conserved"
+database = "payment"
+query = "SELECT sum(balance) FROM accounts"
+equals = "SELECT 100"
+"#;
+
+fn http_with(old: &str, new: &str) -> String {
+    assert!(HTTP.contains(old), "fixture lacks {old:?}");
+    HTTP.replacen(old, new, 1)
+}
+
+fn databases() -> Topology {
+    shop().with_databases(["payment", "order"])
+}
+
+#[test]
+fn an_http_workload_and_sql_invariants_read_into_typed_values() {
+    let s = Scenario::parse("s.toml", &databases(), HTTP).unwrap();
+    let http = s.workload.http.as_ref().unwrap();
+    assert_eq!((http.requests, s.workload.orders), (10, 0));
+    let op = &http.operations[0];
+    assert_eq!((op.name.as_str(), op.method.as_str()), ("transfer", "POST"));
+    assert_eq!(op.idempotency_key.as_deref(), Some("Idempotency-Key"));
+    assert!(matches!(op.body, Some(request::Body::Object(_))));
+    assert!(
+        s.expectations.invariants.is_empty(),
+        "no reference invariants by default"
+    );
+    assert_eq!(s.expectations.sql[0].equals.as_deref(), Some("SELECT 100"));
+}
+
+#[test]
+fn bad_http_workloads_and_sql_invariants_name_the_field() {
+    let cases = [
+        (
+            http_with("service = \"payment\"", "service = \"billing\""),
+            "workload.operations[0].service",
+            "unknown service \"billing\"",
+        ),
+        (
+            http_with("requests = 10", "requests = 10\norders = 5"),
+            "workload.orders",
+            "either orders",
+        ),
+        (
+            http_with("requests = 10\n", ""),
+            "workload.requests",
+            "required",
+        ),
+        (
+            http_with("{int:1..5}", "{int:5..1}"),
+            "workload.operations[0].body.amount",
+            "A <= B",
+        ),
+        (
+            http_with("{pick:a|b}", "{env:X}"),
+            "workload.operations[0].body.to[0]",
+            "only allowed in header",
+        ),
+        (
+            http_with("path = \"/transfers\"", "path = \"transfers\""),
+            "workload.operations[0].path",
+            "starting with `/`",
+        ),
+        (
+            http_with("method = \"POST\"", "method = \"BREW\""),
+            "workload.operations[0].method",
+            "expected GET",
+        ),
+        (
+            http_with(
+                "[expectations]",
+                "[expectations]\ninvariants = [\"sagas-terminate\"]",
+            ),
+            "expectations.invariants",
+            "[[expectations.sql]]",
+        ),
+        (
+            http_with("database = \"payment\"", "database = \"ledger\""),
+            "expectations.sql[0].database",
+            "unknown database \"ledger\"",
+        ),
+        (
+            http_with("name = \"money-conserved\"", "name = \"Money\""),
+            "expectations.sql[0].name",
+            "kebab-case",
+        ),
+    ];
+    for (text, field, says) in cases {
+        let e = Scenario::parse("s.toml", &databases(), &text).expect_err(field);
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(says), "{field}: {e}");
+    }
+}
