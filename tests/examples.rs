@@ -141,3 +141,35 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         "and names the requests that carried its key"
     );
 }
+
+/// A repository of its own (`examples/bank-cargo-test`, its own Cargo workspace depending on
+/// faultline by path) runs the bank's scenarios from its own `cargo test` through the library.
+/// Built in `target/examples` beside the workspace's target, so a rerun reuses its build.
+#[tokio::test]
+async fn a_users_own_cargo_test_runs_the_banks_scenarios_through_the_library() {
+    let target = faultline_harness::stack::service_bin_dir()
+        .parent()
+        .map(|t| t.join("examples"))
+        .expect("the binaries live in a target folder");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let run = tokio::process::Command::new(cargo)
+        .current_dir(root().join("examples/bank-cargo-test"))
+        .args(["test", "--locked"])
+        .env("CARGO_TARGET_DIR", &target)
+        .kill_on_drop(true)
+        .output();
+    // Bounded: a first build of faultline's dependency tree takes minutes on 2 cores.
+    let output = tokio::time::timeout(std::time::Duration::from_secs(25 * 60), run)
+        .await
+        .expect("cargo test of examples/bank-cargo-test finished within 25 minutes")
+        .expect("cargo runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    for test in [
+        "the_bank_keeps_its_promises_through_a_database_outage_and_slow_answers ... ok",
+        "a_scenario_that_targets_what_the_bank_lacks_is_refused_before_anything_starts ... ok",
+    ] {
+        assert!(text.contains(test), "{test}\n{text}");
+    }
+}

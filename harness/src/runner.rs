@@ -264,6 +264,40 @@ pub async fn run_all_until(
     Ok(outcomes)
 }
 
+/// Runs `scenario` on a stack that is already up, started with [`stack_config`] (the caller
+/// [resets](Stack::reset) it between runs): what the library's `RunningSystem::run` does.
+pub async fn run_on_stack(
+    stack: &mut Stack,
+    scenario: &Scenario,
+    seed: Option<u64>,
+    reports_dir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<RunOutcome, RunError> {
+    let clock = Instant::now();
+    let seed = seed.unwrap_or(scenario.seed);
+    let mut interrupt = std::pin::pin!(std::future::pending::<()>());
+    let mut outcome = run_on(
+        stack,
+        scenario,
+        seed,
+        reports_dir,
+        &mut interrupt,
+        progress,
+        RunTimings::default(),
+        clock,
+    )
+    .await?;
+    outcome.timings.total_ms = ms(clock.elapsed());
+    write_json(&outcome.out_dir.join("outcome.json"), &outcome)?;
+    Ok(outcome)
+}
+
+/// How the runner starts a stack: the system's description, with the reference gateway's
+/// rate limit lifted (the workload is not an attack; other systems have no such service).
+pub fn stack_config() -> StackConfig {
+    runner_stack_config()
+}
+
 fn runner_stack_config() -> StackConfig {
     StackConfig {
         env: vec![(

@@ -1,0 +1,222 @@
+//! faultline from a `cargo test`: start a described system on real Postgres, Kafka and
+//! Toxiproxy, run chaos scenarios on it, and fail the test when a promise broke.
+//!
+//! ```no_run
+//! #[tokio::test]
+//! async fn payment_outage_compensates() -> Result<(), faultline::Error> {
+//!     let mut system = faultline::System::load("faultline.toml")?.start().await?;
+//!     let run = system.run(&faultline::Scenario::load("chaos/payment-down.toml")?).await?;
+//!     run.assert_held(); // panics listing each violated expectation with counterexamples
+//!     system.stop().await
+//! }
+//! ```
+//!
+//! The system description (`faultline.toml`) and the scenario files are the same ones
+//! `faultline chaos run` reads; see the repository's `docs/system-description.md` and
+//! `docs/scenarios.md`. A scenario is validated against the system it runs on, so
+//! [`RunningSystem::run`] is where a scenario that targets a link the system lacks is refused.
+//! Several runs on one [`RunningSystem`] share its containers: the stack is reset between
+//! runs (fresh databases and topics, proxies cleared, services restarted). Each run writes its
+//! report folder under `reports/` (see [`RunningSystem::reports_in`]). Dropping a
+//! `RunningSystem` kills its processes and removes its containers; [`RunningSystem::stop`]
+//! stops the services gracefully first.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use faultline_harness::runner::{self, RunError, RunOutcome};
+use faultline_harness::stack::{Stack, StackError};
+use faultline_harness::system::DescriptionError;
+
+pub use faultline_chaos::scenario::ScenarioError;
+
+/// Why a system could not be loaded, started or run. A failed expectation is not an error:
+/// it is a [`Run`] that did not hold.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The system description is malformed.
+    #[error(transparent)]
+    Description(#[from] DescriptionError),
+    /// A scenario is malformed, or does not fit the system.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The system could not be started or driven.
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    /// A run could not be carried out.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// A system description, read and validated.
+#[derive(Debug, Clone)]
+pub struct System {
+    description: faultline_harness::system::System,
+}
+
+impl System {
+    /// Reads the description at `path` (relative paths in it start at its folder).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Ok(Self {
+            description: faultline_harness::system::System::load(path.as_ref())?,
+        })
+    }
+
+    /// The description as the engine reads it.
+    pub fn description(&self) -> &faultline_harness::system::System {
+        &self.description
+    }
+
+    /// Checks that `scenario` is valid for this system (its targets, services, databases
+    /// exist) without starting anything.
+    pub fn validate(&self, scenario: &Scenario) -> Result<(), Error> {
+        scenario.parse(&self.description)?;
+        Ok(())
+    }
+
+    /// Starts the system: its infrastructure, then its services in dependency order, each
+    /// awaited until ready.
+    pub async fn start(&self) -> Result<RunningSystem, Error> {
+        let stack = Stack::start(&self.description, runner::stack_config()).await?;
+        Ok(RunningSystem {
+            description: self.description.clone(),
+            stack,
+            runs: 0,
+            reports: PathBuf::from("reports"),
+        })
+    }
+}
+
+/// A scenario file, read; it is validated against the system it runs on.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    path: PathBuf,
+    text: String,
+}
+
+impl Scenario {
+    /// Reads the scenario at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref().to_path_buf();
+        let text = std::fs::read_to_string(&path).map_err(|e| ScenarioError {
+            file: path.display().to_string(),
+            field: "(file)".into(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Ok(Self { path, text })
+    }
+
+    fn parse(
+        &self,
+        system: &faultline_harness::system::System,
+    ) -> Result<faultline_chaos::scenario::Scenario, ScenarioError> {
+        faultline_chaos::scenario::Scenario::parse(
+            &self.path.display().to_string(),
+            system.topology(),
+            &self.text,
+        )
+    }
+}
+
+/// A started system.
+pub struct RunningSystem {
+    description: faultline_harness::system::System,
+    stack: Stack,
+    runs: usize,
+    reports: PathBuf,
+}
+
+impl RunningSystem {
+    /// Writes each run's report folder under `dir` (default: `reports`).
+    pub fn reports_in(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.reports = dir.into();
+        self
+    }
+
+    /// Runs `scenario` with its own seed; the stack is reset first unless this is its first
+    /// run. Progress goes to standard error (a test shows it when it fails).
+    pub async fn run(&mut self, scenario: &Scenario) -> Result<Run, Error> {
+        self.run_with_seed(scenario, None).await
+    }
+
+    /// [`run`](Self::run) with another seed.
+    pub async fn run_with_seed(
+        &mut self,
+        scenario: &Scenario,
+        seed: Option<u64>,
+    ) -> Result<Run, Error> {
+        let parsed = scenario.parse(&self.description)?;
+        if self.runs > 0 {
+            self.stack.reset().await?;
+        }
+        self.runs += 1;
+        let clock = Instant::now();
+        let progress =
+            |line: &str| eprintln!("[faultline {:>6.1}s] {line}", clock.elapsed().as_secs_f64());
+        let outcome =
+            runner::run_on_stack(&mut self.stack, &parsed, seed, &self.reports, &progress).await?;
+        Ok(Run { outcome })
+    }
+
+    /// The running stack: service addresses, links, processes (for what a scenario cannot say).
+    pub fn stack(&mut self) -> &mut Stack {
+        &mut self.stack
+    }
+
+    /// Stops the services gracefully and removes the containers.
+    pub async fn stop(self) -> Result<(), Error> {
+        self.stack.shutdown().await?;
+        Ok(())
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    outcome: RunOutcome,
+}
+
+impl Run {
+    /// Whether every expectation held.
+    pub fn held(&self) -> bool {
+        self.outcome.ok
+    }
+
+    /// Panics unless every expectation held, listing each violated one with its
+    /// counterexamples and where the run's report is.
+    #[track_caller]
+    pub fn assert_held(&self) {
+        if self.held() {
+            return;
+        }
+        let mut text = format!(
+            "scenario {} (seed {}) broke a promise; report: {}\n",
+            self.outcome.scenario,
+            self.outcome.seed,
+            self.outcome.out_dir.join("report.html").display()
+        );
+        for verdict in self.outcome.failures() {
+            text.push_str(&format!(
+                "  FAILED {}: {}\n",
+                verdict.checker, verdict.summary
+            ));
+            for example in verdict.counterexamples.iter().take(10) {
+                text.push_str(&format!("    - {}\n", example.description));
+            }
+        }
+        for line in &self.outcome.unhealed {
+            text.push_str(&format!("  could not heal: {line}\n"));
+        }
+        panic!("{text}");
+    }
+
+    /// Everything the run found.
+    pub fn outcome(&self) -> &RunOutcome {
+        &self.outcome
+    }
+
+    /// The run's report folder.
+    pub fn report_dir(&self) -> &Path {
+        &self.outcome.out_dir
+    }
+}
