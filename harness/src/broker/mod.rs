@@ -50,6 +50,19 @@ use tokio::task::JoinHandle;
 
 pub use client::BrokerClient;
 
+/// A name as one path segment, percent-encoded (names may hold `/`, spaces, anything).
+pub(crate) fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Why the broker could not start or serve.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
