@@ -2,8 +2,8 @@
 //! real Postgres and Kafka, started by the harness in test mode).
 //!
 //! Needs the service binaries (`cargo build --workspace --bins`) and the images of `ci/setup`;
-//! the interoperability test also needs the official `pact_verifier_cli` (`pact-verifier`),
-//! which `ci/setup` installs into `.faultline/tools/bin`.
+//! the interoperability test also needs the official verifier, `pact verifier` of the `pact`
+//! command that `ci/setup` installs (PyPI's `pact-python-cli`) into `.faultline/tools/pact-cli`.
 //!
 //! Each test starts its own stack; a lock keeps them from running at once on a small machine.
 
@@ -219,10 +219,10 @@ fn by_description(report: &Report) -> BTreeMap<String, bool> {
 #[tokio::test]
 async fn the_official_pact_verifier_gives_the_same_verdicts_as_faultline_on_the_same_files() {
     let _serial = ONE_STACK_AT_A_TIME.lock().await;
-    let binary = faultline_harness::contracts::pact_verifier_binary();
+    let binary = faultline_harness::contracts::pact_binary();
     assert!(
         binary.is_file(),
-        "{} is missing: ci/setup installs pact_verifier_cli there (or set FAULTLINE_PACT_VERIFIER)",
+        "{} is missing: ci/setup installs pact-python-cli there (or set FAULTLINE_PACT_CLI)",
         binary.display()
     );
     let stack = Stack::start(StackConfig::default()).await.unwrap();
