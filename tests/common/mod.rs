@@ -1,0 +1,17 @@
+//! What the broker suites share.
+
+use faultline_harness::infra::Infra;
+use sqlx::Connection;
+
+/// Creates the broker's own database on the run's Postgres and returns its URL.
+pub async fn broker_database(infra: &Infra) -> String {
+    let mut admin = sqlx::PgConnection::connect(&infra.postgres_admin_url().unwrap())
+        .await
+        .unwrap();
+    sqlx::query("CREATE DATABASE broker")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    infra.postgres_admin_url_for("broker").unwrap()
+}
