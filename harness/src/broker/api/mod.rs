@@ -1,5 +1,5 @@
 //! The broker's HTTP resources, HAL+JSON with `_links` as the Pact Broker serves them: what
-//! `pact_verifier_cli`, the official `pact broker …` client and faultline's own client use.
+//! the official `pact verifier` and `pact broker …` client and faultline's own client use.
 //! Links are absolute, built from the request's `Host`.
 //!
 //! | resource | methods |
