@@ -1,14 +1,20 @@
 //! The contract broker on real Postgres: publish → verify (by faultline and by the official
-//! `pact_verifier_cli`, both through the broker) → can-i-deploy; a new interaction nobody has
+//! verifier, `pact verifier`, both through the broker) → can-i-deploy; a new interaction nobody has
 //! verified makes can-i-deploy say no and name it; a pending pact does not fail the provider's
 //! build; every safety rule (tokens, immutability, malformed pacts, nothing half-written);
-//! a restarted broker keeps everything.
+//! a restarted broker keeps everything; every route refuses bad input (wrong methods, oversized and non-UTF-8 input, NUL bytes)
+//! with a JSON error and the broker stays healthy.
 //!
 //! Needs the service binaries (`cargo build --workspace --bins`), the images of `ci/setup`, and
-//! `pact_verifier_cli` (`ci/setup` installs it into `.faultline/tools/bin`, or
-//! `FAULTLINE_PACT_VERIFIER`). The broker runs in the test process on 127.0.0.1.
+//! the official `pact` command (`ci/setup` installs PyPI's `pact-python-cli` into
+//! `.faultline/tools/pact-cli`, or `FAULTLINE_PACT_CLI`). The broker runs in the test process on
+//! 127.0.0.1.
+
+mod common;
 
 use std::path::PathBuf;
+
+use common::broker_database;
 
 use faultline_contracts::files::read_pacts;
 use faultline_contracts::verify::Outcome;
@@ -17,24 +23,16 @@ use faultline_harness::broker::client::ClientError;
 use faultline_harness::broker::store::Selector;
 use faultline_harness::broker::verification::{verify_from_broker, BrokerSource};
 use faultline_harness::broker::{Broker, BrokerClient, BrokerConfig};
-use faultline_harness::contracts::pact_verifier_binary;
+use faultline_harness::contracts::{pact_binary, pact_verifier};
 use faultline_harness::infra::{Infra, InfraConfig};
 use faultline_harness::stack::{Stack, StackConfig};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-/// The reference system, as its description gives it.
-fn reference() -> faultline_harness::system::System {
-    faultline_harness::system::System::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/faultline.toml"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
 const WRITE: &str = "write-token-for-tests";
 const READ: &str = "read-token-for-tests";
-/// How long one pact_verifier_cli run may take (it takes about a second).
+/// How long one `pact verifier` run may take (it takes about a second).
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn committed_pacts() -> Vec<Pact> {
@@ -52,19 +50,6 @@ fn pact_between(consumer: &str, provider: &str) -> Pact {
         .expect("the committed pact exists")
 }
 
-/// Creates the broker's own database on the run's Postgres and returns its URL.
-async fn broker_database(infra: &Infra) -> String {
-    let mut admin = sqlx::PgConnection::connect(&infra.postgres_admin_url().unwrap())
-        .await
-        .unwrap();
-    sqlx::query("CREATE DATABASE broker")
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    infra.postgres_admin_url_for("broker").unwrap()
-}
-
 async fn start_broker(database_url: &str, port: u16) -> Broker {
     Broker::start(
         BrokerConfig {
@@ -76,6 +61,19 @@ async fn start_broker(database_url: &str, port: u16) -> Broker {
     )
     .await
     .expect("the broker starts")
+}
+
+/// Postgres alone (no Kafka, no services) and a broker on it, on a free port.
+async fn broker_on_postgres() -> (Infra, Broker) {
+    let infra = Infra::start(InfraConfig {
+        kafka: false,
+        ..InfraConfig::with_clients(["broker"])
+    })
+    .await
+    .unwrap();
+    let database = broker_database(&infra).await;
+    let broker = start_broker(&database, 0).await;
+    (infra, broker)
 }
 
 /// The order -> payment pact of a later order version: one more charge interaction, which the
@@ -95,7 +93,7 @@ fn pact_with_a_new_interaction() -> Pact {
 
 #[tokio::test]
 async fn publish_verify_and_can_i_deploy_through_the_broker() {
-    let stack = Stack::start(&reference(), StackConfig::default())
+    let stack = Stack::start(&common::reference(), StackConfig::default())
         .await
         .unwrap();
     let database = broker_database(stack.infra()).await;
@@ -149,7 +147,7 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
     let payment = reqwest::Url::parse(&stack.service_url("payment").unwrap()).unwrap();
     let official = |selector: &str, version: &str| {
         // tokio's process: the broker answers on this test's runtime while the verifier runs.
-        tokio::process::Command::new(pact_verifier_binary())
+        pact_verifier(&pact_binary())
             .args(["--broker-url", &broker.url()])
             .args(["--provider-name", "payment"])
             .args(["--consumer-version-selectors", selector])
@@ -171,15 +169,15 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
     let started = std::time::Instant::now();
     let output = tokio::time::timeout(LIMIT, official(r#"{"mainBranch": true}"#, "p2"))
         .await
-        .expect("pact_verifier_cli finishes")
-        .expect("pact_verifier_cli runs (ci/setup installs it)");
+        .expect("pact verifier finishes")
+        .expect("pact verifier runs (ci/setup installs it)");
     eprintln!(
-        "pact_verifier_cli through the broker in {:?}",
+        "pact verifier through the broker in {:?}",
         started.elapsed()
     );
     let text = String::from_utf8_lossy(&output.stdout).to_string()
         + &String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "pact_verifier_cli failed:\n{text}");
+    assert!(output.status.success(), "pact verifier failed:\n{text}");
     let matrix = client
         .send(
             reqwest::Method::GET,
@@ -192,7 +190,7 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
     assert!(
         rows.iter()
             .any(|r| r["consumer"] == "order" && r["success"] == true),
-        "pact_verifier_cli published a successful result for p2: {matrix}\n{text}"
+        "pact verifier published a successful result for p2: {matrix}\n{text}"
     );
 
     // `faultline contracts verify --broker-url … --publish` does the same from the command
@@ -277,7 +275,7 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
     );
 
     // Payment verifies the feature branch's pact: pending (never verified), so its failing
-    // interaction does not fail the build — with faultline and with pact_verifier_cli.
+    // interaction does not fail the build — with faultline and with pact verifier.
     let feature = verify_from_broker(
         &BrokerSource {
             client: &client,
@@ -315,13 +313,13 @@ async fn publish_verify_and_can_i_deploy_through_the_broker() {
     );
     let output = tokio::time::timeout(LIMIT, official(r#"{"branch": "feature-euros"}"#, "p4"))
         .await
-        .expect("pact_verifier_cli finishes")
+        .expect("pact verifier finishes")
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout).to_string()
         + &String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "pact_verifier_cli: a pending pact's failure does not fail the build:\n{text}"
+        "pact verifier: a pending pact's failure does not fail the build:\n{text}"
     );
     assert!(text.contains("a charge in euros"), "{text}");
 
@@ -416,14 +414,7 @@ fn refused(result: Result<Value, ClientError>) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn the_broker_refuses_what_it_must_and_writes_nothing_then() {
-    let infra = Infra::start(InfraConfig {
-        kafka: false,
-        ..InfraConfig::with_clients(["broker"])
-    })
-    .await
-    .unwrap();
-    let database = broker_database(&infra).await;
-    let broker = start_broker(&database, 0).await;
+    let (infra, broker) = broker_on_postgres().await;
     let url = broker.url();
     let writer = BrokerClient::new(&url, Some(WRITE.into()));
     let reader = BrokerClient::new(&url, Some(READ.into()));
@@ -672,14 +663,7 @@ async fn publish_contracts_script(broker: &str, args: &[&str]) -> (i32, String) 
 
 #[tokio::test]
 async fn ci_publish_contracts_publishes_then_says_whether_each_consumer_may_deploy() {
-    let infra = Infra::start(InfraConfig {
-        kafka: false,
-        ..InfraConfig::with_clients(["broker"])
-    })
-    .await
-    .unwrap();
-    let database = broker_database(&infra).await;
-    let broker = start_broker(&database, 0).await;
+    let (infra, broker) = broker_on_postgres().await;
     let client = BrokerClient::new(&broker.url(), Some(WRITE.into()));
     client.ensure_environment("production", true).await.unwrap();
     let args = [
@@ -802,6 +786,400 @@ async fn ci_publish_contracts_publishes_then_says_whether_each_consumer_may_depl
     let text = String::from_utf8_lossy(&publish.stderr);
     assert_eq!(publish.status.code(), Some(1), "{text}");
     assert!(text.contains("409") && text.contains("immutable"), "{text}");
+
+    broker.stop().await;
+    infra.shutdown().await.unwrap();
+}
+
+/// Sends `request` (the request line and headers, without the final blank line) as it is,
+/// bytes and all, so nothing client-side normalises the path: the status and the body.
+async fn raw_request(addr: std::net::SocketAddr, request: &[u8], body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "\r\nHost: {addr}\r\nAuthorization: Bearer {WRITE}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A refusal: a 4xx whose body is the JSON error, with nothing of the server's internals.
+#[track_caller]
+fn assert_json_refusal(what: &str, status: u16, content_type: Option<&str>, body: &str) {
+    assert!(
+        (400..500).contains(&status),
+        "{what}: expected a 4xx, got {status}: {body}"
+    );
+    if let Some(content_type) = content_type {
+        assert!(
+            content_type.starts_with("application/json"),
+            "{what}: {status} with Content-Type {content_type}: {body}"
+        );
+    }
+    let json: Value = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("{what}: {status} body is not JSON ({e}): {body:?}"));
+    assert!(json["error"].is_string(), "{what}: {json}");
+    assert!(json["errors"].is_array(), "{what}: {json}");
+    for internal in ["sqlx", "postgres", "SQLSTATE", "database:"] {
+        assert!(
+            !body.to_lowercase().contains(&internal.to_lowercase()),
+            "{what}: the body shows internals ({internal}): {body}"
+        );
+    }
+}
+
+async fn send_raw(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    content_type: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> (u16, Option<String>, String) {
+    let mut request = http.request(method, url).bearer_auth(WRITE);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_route_refuses_bad_input_with_a_json_error_and_the_broker_stays_healthy() {
+    use faultline_harness::broker::api::{MAX_BODY, MAX_URI, ROUTES};
+    let (infra, broker) = broker_on_postgres().await;
+    let url = broker.url();
+    let writer = BrokerClient::new(&url, Some(WRITE.into()));
+    let reader = BrokerClient::new(&url, Some(READ.into()));
+    writer
+        .publish(
+            "order",
+            "c1",
+            Some("main"),
+            &[pact_between("order", "payment")],
+        )
+        .await
+        .unwrap();
+    let env = writer.ensure_environment("staging", false).await.unwrap();
+    let http = reqwest::Client::new();
+    let value = |name: &str| -> String {
+        match name {
+            "p" => "payment".into(),
+            "c" => "order".into(),
+            "v" => "c1".into(),
+            "b" => "main".into(),
+            "t" => "rc".into(),
+            "e" => env.clone(),
+            "sha" => "0".repeat(64),
+            "id" => "1".into(),
+            _ => uuid::Uuid::new_v4().to_string(),
+        }
+    };
+    // A body holding a NUL in every field a write reads: names, branch, display name,
+    // build URL, test results.
+    let nul = "a\u{0}b";
+    let nul_body = json!({
+        "name": nul, "mainBranch": nul, "displayName": nul, "repositoryUrl": nul,
+        "pacticipantName": nul, "pacticipantVersionNumber": nul, "branch": nul, "tags": [nul],
+        "contracts": [], "success": true, "providerApplicationVersion": nul, "buildUrl": nul,
+        "testResults": [{"interactionDescription": nul, "success": true}],
+        "currentlyDeployed": false, "currentlySupported": false,
+    })
+    .to_string()
+    .into_bytes();
+    let oversized = {
+        let mut body = b"{\"name\": \"".to_vec();
+        body.resize(MAX_BODY + 16, b'a');
+        body.extend_from_slice(b"\"}");
+        body
+    };
+    let mut walked = 0;
+    for (template, methods) in ROUTES {
+        let segments: Vec<&str> = template.split('/').collect();
+        let fill = |bad: Option<(usize, &str)>| -> String {
+            segments
+                .iter()
+                .enumerate()
+                .map(
+                    |(i, s)| match (s.strip_prefix('{').and_then(|s| s.strip_suffix('}')), bad) {
+                        (Some(_), Some((at, text))) if at == i => text.to_string(),
+                        (Some(name), _) => value(name),
+                        (None, _) => s.to_string(),
+                    },
+                )
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let path = fill(None);
+        // A method the route does not answer.
+        let wrong = ["DELETE", "PUT", "POST", "PATCH", "GET"]
+            .into_iter()
+            .find(|m| !methods.contains(m))
+            .unwrap();
+        let (status, content_type, body) = send_raw(
+            &http,
+            wrong.parse().unwrap(),
+            &format!("{url}{path}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 405, "{wrong} {template}: {body}");
+        assert_json_refusal(
+            &format!("{wrong} {template}"),
+            status,
+            content_type.as_deref(),
+            &body,
+        );
+        for method in methods.iter() {
+            let method: reqwest::Method = method.parse().unwrap();
+            let what = |case: &str| format!("{method} {template} ({case})");
+            // A NUL, and bytes that are not UTF-8, in each path parameter; a NUL in the query.
+            for (i, s) in segments
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.starts_with('{'))
+            {
+                for (case, text) in [("NUL in {s}", "a%00b"), ("not UTF-8 in {s}", "%FF%FE")] {
+                    let (status, content_type, body) = send_raw(
+                        &http,
+                        method.clone(),
+                        &format!("{url}{}", fill(Some((i, text)))),
+                        None,
+                        None,
+                    )
+                    .await;
+                    assert_eq!(status, 400, "{}: {body}", what(case));
+                    assert_json_refusal(
+                        &what(&case.replace("{s}", s)),
+                        status,
+                        content_type.as_deref(),
+                        &body,
+                    );
+                }
+            }
+            let (status, content_type, body) = send_raw(
+                &http,
+                method.clone(),
+                &format!("{url}{path}?pacticipant=a%00b"),
+                None,
+                None,
+            )
+            .await;
+            assert_eq!(status, 400, "{}: {body}", what("NUL in the query"));
+            assert_json_refusal(
+                &what("NUL in the query"),
+                status,
+                content_type.as_deref(),
+                &body,
+            );
+            if method == reqwest::Method::GET {
+                continue;
+            }
+            // Bodies: oversized, not JSON, and JSON with a NUL in every field.
+            for (case, content_type, body, expected) in [
+                (
+                    "oversized body",
+                    Some("application/json"),
+                    oversized.clone(),
+                    Some(413),
+                ),
+                (
+                    "XML body",
+                    Some("application/xml"),
+                    b"<pact/>".to_vec(),
+                    Some(415),
+                ),
+                (
+                    "NUL in the body",
+                    Some("application/json"),
+                    nul_body.clone(),
+                    None,
+                ),
+            ] {
+                let (status, answer_type, answer) = send_raw(
+                    &http,
+                    method.clone(),
+                    &format!("{url}{path}"),
+                    content_type,
+                    Some(body),
+                )
+                .await;
+                if let Some(expected) = expected {
+                    assert_eq!(status, expected, "{}: {answer}", what(case));
+                }
+                assert_json_refusal(&what(case), status, answer_type.as_deref(), &answer);
+            }
+        }
+        walked += 1;
+    }
+    assert_eq!(walked, ROUTES.len());
+
+    // An unknown route, a huge path, `.` and `..` as names (sent raw: HTTP clients resolve
+    // dot segments before sending).
+    let (status, content_type, body) = send_raw(
+        &http,
+        reqwest::Method::GET,
+        &format!("{url}/no/such/resource"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_json_refusal("unknown route", status, content_type.as_deref(), &body);
+    let huge = format!("{url}/pacticipants/{}", "a".repeat(MAX_URI + 1));
+    let (status, content_type, body) =
+        send_raw(&http, reqwest::Method::GET, &huge, None, None).await;
+    assert_eq!(status, 414, "{body}");
+    assert_json_refusal("huge path", status, content_type.as_deref(), &body);
+    for name in [".", ".."] {
+        let (status, body) = raw_request(
+            broker.addr(),
+            format!("PUT /pacticipants/{name} HTTP/1.1\r\nContent-Type: application/json")
+                .as_bytes(),
+            b"{}",
+        )
+        .await;
+        assert_eq!(status, 400, "PUT /pacticipants/{name}: {body}");
+        assert_json_refusal(&format!("PUT /pacticipants/{name}"), status, None, &body);
+        let (status, _, body) = send_raw(
+            &http,
+            reqwest::Method::POST,
+            &format!("{url}/pacticipants"),
+            Some("application/json"),
+            Some(json!({"name": name}).to_string().into_bytes()),
+        )
+        .await;
+        assert_eq!(status, 400, "POST /pacticipants {name}: {body}");
+    }
+    let (status, body) =
+        raw_request(broker.addr(), b"GET /pacticipants/\xFF\xFE HTTP/1.1", b"").await;
+    assert_eq!(
+        status, 400,
+        "raw bytes that are not UTF-8 in the path: {body}"
+    );
+    // Control characters other than NUL in free text are refused before the database too.
+    let (status, content_type, body) = send_raw(
+        &http,
+        reqwest::Method::POST,
+        &format!("{url}/environments"),
+        Some("application/json"),
+        Some(
+            json!({"name": "qa", "displayName": "q\u{1}a"})
+                .to_string()
+                .into_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_json_refusal(
+        "control character in displayName",
+        status,
+        content_type.as_deref(),
+        &body,
+    );
+    // A pact sent as XML is refused and not stored.
+    let (status, content_type, body) = send_raw(
+        &http,
+        reqwest::Method::PUT,
+        &format!("{url}/pacts/provider/payment/consumer/order/version/x1"),
+        Some("application/xml"),
+        Some(
+            pact_between("order", "payment")
+                .to_json_string()
+                .into_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    assert_json_refusal("a pact as XML", status, content_type.as_deref(), &body);
+    let (status, _) = refused(
+        reader
+            .send(
+                reqwest::Method::GET,
+                "/pacts/provider/payment/consumer/order/version/x1",
+                None,
+            )
+            .await,
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A fault of the server (its database refuses connections) is a 500 that says so and no
+    // more.
+    let mut admin = sqlx::PgConnection::connect(&infra.postgres_admin_url().unwrap())
+        .await
+        .unwrap();
+    for statement in [
+        "ALTER DATABASE broker ALLOW_CONNECTIONS false",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'broker'",
+    ] {
+        sqlx::query(statement).execute(&mut admin).await.unwrap();
+    }
+    let (status, content_type, body) = send_raw(
+        &http,
+        reqwest::Method::GET,
+        &format!("{url}/pacticipants/order"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(content_type
+        .unwrap_or_default()
+        .starts_with("application/json"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"],
+        "the broker failed to answer; the details are in its log"
+    );
+    sqlx::query("ALTER DATABASE broker ALLOW_CONNECTIONS true")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+
+    // Healthy afterwards: reads and writes work.
+    let order = reader
+        .send(reqwest::Method::GET, "/pacticipants/order", None)
+        .await
+        .unwrap();
+    assert_eq!(order["name"], "order");
+    writer
+        .publish(
+            "order",
+            "c2",
+            Some("main"),
+            &[pact_between("order", "payment")],
+        )
+        .await
+        .unwrap();
 
     broker.stop().await;
     infra.shutdown().await.unwrap();

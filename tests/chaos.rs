@@ -12,6 +12,8 @@
 //! with its order kept (fault during load, heal before the load ends, so traffic meets the
 //! healed system). Everything else — targets, kinds, workload mix, expectations — is the file's.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,17 +23,9 @@ use faultline_harness::report;
 use faultline_harness::runner;
 use faultline_harness::workload;
 
-/// The reference system, as its description gives it.
-fn reference() -> faultline_harness::system::System {
-    faultline_harness::system::System::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/faultline.toml"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn shipped(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("chaos/scenarios/{name}.toml"));
-    Scenario::load(&path, reference().topology()).unwrap_or_else(|e| panic!("{e}"))
+    Scenario::load(&path, common::reference().topology()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The scenario with `orders` orders over `load`, its single fault starting at `fault_start`
@@ -63,7 +57,7 @@ async fn run_and_require_every_verdict(scenario: Scenario) -> runner::RunOutcome
     let clock = Instant::now();
     let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
     let outcome = runner::run_until(
-        &reference(),
+        &common::reference(),
         &scenario,
         None,
         &reports_dir(),
@@ -198,7 +192,7 @@ async fn sagas_resume_after_the_order_process_is_killed_mid_run() {
 #[test]
 fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos/scenarios");
-    for (_, scenario) in Scenario::load_dir(&dir, reference().topology()).unwrap() {
+    for (_, scenario) in Scenario::load_dir(&dir, common::reference().topology()).unwrap() {
         let seed = scenario.seed;
         assert_eq!(
             workload::plan(&scenario, seed),
@@ -214,7 +208,7 @@ fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
         );
         let again = Scenario::load(
             &dir.join(format!("{}.toml", scenario.name)),
-            reference().topology(),
+            common::reference().topology(),
         )
         .unwrap();
         assert_eq!(

@@ -2,10 +2,12 @@
 //! real Postgres and Kafka, started by the harness in test mode).
 //!
 //! Needs the service binaries (`cargo build --workspace --bins`) and the images of `ci/setup`;
-//! the interoperability test also needs the official `pact_verifier_cli` (`pact-verifier`),
-//! which `ci/setup` installs into `.faultline/tools/bin`.
+//! the interoperability test also needs the official verifier, `pact verifier` of the `pact`
+//! command that `ci/setup` installs (PyPI's `pact-python-cli`) into `.faultline/tools/pact-cli`.
 //!
 //! Each test starts its own stack; a lock keeps them from running at once on a small machine.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,14 +23,6 @@ use faultline_harness::contracts::{verify_pacts, write_report};
 use faultline_harness::stack::{Stack, StackConfig};
 use serde_json::Value;
 use tokio::sync::Mutex;
-
-/// The reference system, as its description gives it.
-fn reference() -> faultline_harness::system::System {
-    faultline_harness::system::System::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/faultline.toml"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Tests run on threads of their own, each with its own runtime; tokio's mutex does not care.
 static ONE_STACK_AT_A_TIME: Mutex<()> = Mutex::const_new(());
@@ -85,7 +79,7 @@ async fn every_committed_pact_verifies_against_the_real_providers() {
             "order-payment.json"
         ]
     );
-    let stack = Stack::start(&reference(), StackConfig::default())
+    let stack = Stack::start(&common::reference(), StackConfig::default())
         .await
         .unwrap();
     let report = verify_pacts(Some(&stack), &pacts, &BTreeMap::new()).await;
@@ -182,7 +176,7 @@ async fn rewriting_payment(upstream: String) -> String {
 #[tokio::test]
 async fn a_provider_that_renames_a_field_and_changes_a_status_fails_naming_interaction_and_path() {
     let _serial = ONE_STACK_AT_A_TIME.lock().await;
-    let stack = Stack::start(&reference(), StackConfig::default())
+    let stack = Stack::start(&common::reference(), StackConfig::default())
         .await
         .unwrap();
     let broken = rewriting_payment(stack.service_url("payment").unwrap()).await;
@@ -231,13 +225,13 @@ fn by_description(report: &Report) -> BTreeMap<String, bool> {
 #[tokio::test]
 async fn the_official_pact_verifier_gives_the_same_verdicts_as_faultline_on_the_same_files() {
     let _serial = ONE_STACK_AT_A_TIME.lock().await;
-    let binary = faultline_harness::contracts::pact_verifier_binary();
+    let binary = faultline_harness::contracts::pact_binary();
     assert!(
         binary.is_file(),
-        "{} is missing: ci/setup installs pact_verifier_cli there (or set FAULTLINE_PACT_VERIFIER)",
+        "{} is missing: ci/setup installs pact-python-cli there (or set FAULTLINE_PACT_CLI)",
         binary.display()
     );
-    let stack = Stack::start(&reference(), StackConfig::default())
+    let stack = Stack::start(&common::reference(), StackConfig::default())
         .await
         .unwrap();
     let broken_payment = rewriting_payment(stack.service_url("payment").unwrap()).await;

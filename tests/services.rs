@@ -4,6 +4,8 @@
 //! Needs the service binaries (`cargo build --workspace --bins`; `ci/test` builds them) and the
 //! images of `ci/setup`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -14,14 +16,6 @@ use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{json, Value};
-
-/// The reference system, as its description gives it.
-fn reference() -> faultline_harness::system::System {
-    faultline_harness::system::System::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/faultline.toml"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 const DECLINING_CARD: &str = "4000000000000002";
 const GOOD_CARD: &str = "4242424242424242";
@@ -238,7 +232,7 @@ fn events_by_order(messages: &[OwnedMessage]) -> BTreeMap<String, Vec<String>> {
 
 #[tokio::test]
 async fn orders_confirm_cancel_and_deduplicate_through_the_gateway() -> anyhow::Result<()> {
-    let stack = Stack::start(&reference(), StackConfig::default()).await?;
+    let stack = Stack::start(&common::reference(), StackConfig::default()).await?;
     let client = Client::new(&stack);
     seed_stock(&stack, "sku-book", 10).await;
     seed_stock(&stack, "sku-rare", 1).await;
@@ -406,7 +400,7 @@ async fn orders_confirm_cancel_and_deduplicate_through_the_gateway() -> anyhow::
 
 #[tokio::test]
 async fn an_order_process_killed_mid_saga_finishes_it_after_restart() -> anyhow::Result<()> {
-    let mut stack = Stack::start(&reference(), StackConfig::default()).await?;
+    let mut stack = Stack::start(&common::reference(), StackConfig::default()).await?;
     let client = Client::new(&stack);
     seed_stock(&stack, "sku-crash", 5).await;
 
@@ -478,7 +472,7 @@ async fn notification_takes_each_event_once_across_a_crash_and_dead_letters_pois
         )],
         ..StackConfig::default()
     };
-    let mut stack = Stack::start(&reference(), config).await?;
+    let mut stack = Stack::start(&common::reference(), config).await?;
     let client = Client::new(&stack);
     seed_stock(&stack, "sku-note", 100).await;
 

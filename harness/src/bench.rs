@@ -468,7 +468,7 @@ fn verifier_runs(
 }
 
 /// Verifies `pacts_dir` against one reference stack `iterations` times with faultline's
-/// verifier and with the official `pact_verifier_cli` (message pacts through
+/// verifier and with the official verifier, `pact verifier` (message pacts through
 /// [`crate::contracts::MessageBridge`]), all pacts and the HTTP ones alone, in one run.
 pub async fn contracts(
     system: &System,
@@ -570,23 +570,23 @@ pub async fn contracts(
     ];
     let note = if official_available {
         verifiers.push(verifier_runs(
-            "pact_verifier_cli 1.4.0",
+            "pact verifier",
             "all (messages via the bridge)",
             count(&pacts),
             official_all,
             failed[2],
         ));
         verifiers.push(verifier_runs(
-            "pact_verifier_cli 1.4.0",
+            "pact verifier",
             "HTTP pacts",
             count(&http),
             official_http,
             failed[3],
         ));
-        Some("pact_verifier_cli runs as one process per pact file".to_string())
+        Some("pact verifier runs as one process per pact file".to_string())
     } else {
         Some(format!(
-            "{} not found: ci/setup installs pact_verifier_cli there",
+            "{} not found: ci/setup installs pact-python-cli there",
             pact_verifier.display()
         ))
     };

@@ -254,22 +254,32 @@ pub fn write_report(report: &Report, dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Where the official `pact_verifier_cli` binary is: `$FAULTLINE_PACT_VERIFIER`, else
-/// `.faultline/tools/bin/pact-verifier` of the source tree (where `ci/setup` installs it).
-pub fn pact_verifier_binary() -> PathBuf {
-    std::env::var_os("FAULTLINE_PACT_VERIFIER")
+/// Where the official consolidated `pact` command is (PyPI's `pact-python-cli`, prebuilt:
+/// `pact verifier` is the official Pact verifier, `pact broker …` the official broker client):
+/// `$FAULTLINE_PACT_CLI`, else `.faultline/tools/pact-cli/bin/pact` of the source tree, where
+/// `ci/setup` installs the pinned version.
+pub fn pact_binary() -> PathBuf {
+    std::env::var_os("FAULTLINE_PACT_CLI")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.faultline/tools/bin/pact-verifier")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.faultline/tools/pact-cli/bin/pact")
         })
+}
+
+/// The official verifier, `pact verifier` of the `pact` command at `binary`, ready for its
+/// arguments.
+pub fn pact_verifier(binary: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary);
+    command.arg("verifier");
+    command
 }
 
 /// What the official verifier said, by interaction description: `Ok` when it passed, else its
 /// mismatches as JSON text.
 pub type OfficialVerdicts = BTreeMap<String, Result<(), String>>;
 
-/// Runs the official `pact_verifier_cli` on `pact` against `target` (its base URL and
-/// state-change URL) and reads its JSON report.
+/// Runs the official verifier (`pact verifier` of the `pact` command at `binary`) on `pact`
+/// against `target` (its base URL and state-change URL) and reads its JSON report.
 pub async fn run_pact_verifier(
     binary: &Path,
     pact: &Path,
@@ -282,7 +292,7 @@ pub async fn run_pact_verifier(
         std::process::id(),
         uuid::Uuid::new_v4()
     ));
-    let mut command = tokio::process::Command::new(binary);
+    let mut command = pact_verifier(binary);
     command
         .arg("--file")
         .arg(pact)
@@ -301,7 +311,7 @@ pub async fn run_pact_verifier(
     }
     let output = command.output().await.map_err(|e| {
         format!(
-            "running {}: {e}\nhint: ci/setup installs pact_verifier_cli into .faultline/tools, or set FAULTLINE_PACT_VERIFIER",
+            "running {}: {e}\nhint: ci/setup installs pact-python-cli into .faultline/tools/pact-cli, or set FAULTLINE_PACT_CLI",
             binary.display()
         )
     })?;
@@ -334,7 +344,7 @@ pub async fn run_pact_verifier(
         .collect())
 }
 
-/// Lets the official `pact_verifier_cli` verify message pacts against a provider that
+/// Lets the official verifier (`pact verifier`) verify message pacts against a provider that
 /// publishes to Kafka. That verifier asks the provider for a message over HTTP (`POST /` with
 /// `{"description", "providerStates"}`, the message in the answer, its metadata base64 JSON in
 /// the `Pact-Message-Metadata` header); the reference system publishes through its outbox to

@@ -316,7 +316,7 @@ enum BenchCommand {
         out: Option<PathBuf>,
     },
     /// Contract verification throughput and wall time on one reference stack: faultline's
-    /// verifier beside the official pact_verifier_cli on the same pacts and providers.
+    /// verifier beside the official `pact verifier` on the same pacts and providers.
     Contracts {
         /// Verification rounds (each: every verifier once).
         #[arg(long, default_value_t = 3)]
@@ -561,7 +561,7 @@ async fn run(cli: Cli, system: Option<faultline_harness::system::System>) -> any
                 system().name
             );
             let pacts = pacts.unwrap_or_else(shipped_pacts);
-            let binary = faultline_harness::contracts::pact_verifier_binary();
+            let binary = faultline_harness::contracts::pact_binary();
             let result = bench::contracts(system(), iterations, &pacts, &binary).await?;
             let json = serde_json::to_string_pretty(&result)?;
             print!("{}", result.table());

@@ -10,6 +10,7 @@ use faultline_contracts::{Interaction, Pact};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use super::enc;
 use super::store::Selector;
 
 /// A request the broker refused, or could not be sent.
@@ -74,18 +75,6 @@ pub struct BrokerClient {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
-}
-
-fn enc(segment: &str) -> String {
-    let mut out = String::new();
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl BrokerClient {
@@ -270,7 +259,8 @@ impl BrokerClient {
         .await
     }
 
-    /// Asks whether `pacticipant` `version` can be deployed to `environment`.
+    /// Asks whether `pacticipant` `version` can be deployed to `environment`, with the
+    /// question the Pact Broker's own `can-i-deploy --to-environment` sends.
     pub async fn can_i_deploy(
         &self,
         pacticipant: &str,
@@ -281,7 +271,7 @@ impl BrokerClient {
             .send(
                 Method::GET,
                 &format!(
-                    "/can-i-deploy?pacticipant={}&version={}&environment={}",
+                    "/matrix?q[][pacticipant]={}&q[][version]={}&latestby=cvpv&environment={}",
                     enc(pacticipant),
                     enc(version),
                     enc(environment)
@@ -289,24 +279,20 @@ impl BrokerClient {
                 None,
             )
             .await?;
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array()
+        let notices = |kind: &str| -> Vec<String> {
+            raw["notices"]
+                .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|s| s.as_str().map(str::to_string))
+                .filter(|n| n["type"] == kind)
+                .filter_map(|n| n["text"].as_str().map(str::to_string))
                 .collect()
         };
         Ok(CanIDeploy {
             deployable: raw["summary"]["deployable"] == true,
             reason: raw["summary"]["reason"].as_str().unwrap_or_default().into(),
-            failures: raw["matrix"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|c| c["ok"] == false)
-                .filter_map(|c| c["reason"].as_str().map(str::to_string))
-                .collect(),
-            notices: strings(&raw["notices"]),
+            failures: notices("error"),
+            notices: notices("warning"),
             raw,
         })
     }

@@ -1,10 +1,12 @@
 //! The contract broker: where consumers publish their pacts before a release and where anyone
 //! asks, before deploying a version, whether everything it talks to has verified against it.
 //!
-//! It speaks the part of the [Pact Broker](https://docs.pact.io/pact_broker) HTTP API (HAL+JSON,
-//! `_links`) that the standard Pact tools use, so the official `pact_verifier_cli` fetches
-//! "pacts for verification" from it and publishes its results back, beside faultline's own
-//! verifier (`faultline contracts verify --broker-url`). Everything lives in its own Postgres
+//! It speaks the [Pact Broker](https://docs.pact.io/pact_broker) HTTP API (HAL+JSON, `_links`)
+//! far enough that the official Pact tools work against it unchanged: the official broker
+//! client (`pact broker publish|can-i-deploy|record-deployment|…`) runs a release pipeline,
+//! and the official verifier (`pact verifier --broker-url`) fetches "pacts for verification"
+//! and publishes its results back, beside faultline's own verifier (`faultline contracts
+//! verify --broker-url`). `docs/broker.md` has the resources, rules and limits. Everything lives in its own Postgres
 //! database; the migrations in `harness/migrations/broker/` run at start.
 //!
 //! - [`api`]: the HTTP resources (see its docs for the list) and the bearer-token rules;
@@ -26,16 +28,18 @@
 //! ```
 //!
 //! Decisions written down here:
-//! - A pact is stored in faultline's canonical form (sorted keys, strictly read), so the same
-//!   contract always has the same sha; a body that is not a V4 pact faultline reads is a 400
-//!   naming the interaction and JSON path.
+//! - A pact is read strictly and stored in faultline's canonical form (sorted keys); its sha
+//!   covers its consumer, provider and interactions but not its metadata, so the same contract
+//!   written by two tools has the same sha; a body that is not a V4 pact faultline reads is a
+//!   400 naming the interaction and JSON path.
 //! - Published contracts are immutable: a consumer version publishes one content per provider;
 //!   the same content again is a 200, another content a 409. A publication is one transaction,
 //!   so a refused request writes nothing (also `POST /contracts/publish` with several pacts).
 //! - A pact content is *pending* for a provider branch until a version of the provider on that
 //!   branch (any version when no branch is given) verified it successfully.
-//! - can-i-deploy considers the integrations whose other side is deployed (or released) in the
-//!   environment; an integration with nothing there is reported but does not block.
+//! - can-i-deploy considers the integrations whose other side has a version in the target (an
+//!   environment's deployed or released versions, the latest with a tag, the latest, or named
+//!   versions); an integration with nothing there is reported but does not block.
 
 pub mod api;
 pub mod client;
@@ -49,6 +53,19 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use client::BrokerClient;
+
+/// A name as one path segment, percent-encoded (names may hold `/`, spaces, anything).
+pub(crate) fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// Why the broker could not start or serve.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use faultline_contracts::Pact;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,9 +24,26 @@ pub enum StoreError {
     /// 404.
     #[error("{0}")]
     NotFound(String),
-    /// 500.
+    /// 500: a fault of the server; the message is for its log, never for the answer.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Postgres refuses some values as data exceptions (SQLSTATE class 22: a NUL character in
+    /// text, an invalid byte sequence, a value out of range). Those came from the request, so
+    /// they are the client's to fix, not a fault of the server.
+    fn from(e: sqlx::Error) -> Self {
+        if let Some(db) = e.as_database_error() {
+            if db.code().is_some_and(|c| c.starts_with("22")) {
+                return StoreError::Invalid(
+                    "the request holds a value the broker cannot store (such as a NUL character)"
+                        .into(),
+                );
+            }
+        }
+        StoreError::Database(e)
+    }
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -41,11 +59,20 @@ pub struct CanonicalPact {
 
 impl CanonicalPact {
     /// Reads `text` strictly (a 400 names the interaction and JSON path, or line and column).
+    ///
+    /// The sha identifies the contract, not the file: as the Pact Broker does, it covers the
+    /// consumer, the provider and the interactions but not the metadata, which each writing
+    /// library stamps with its own name and version. The same contract published by two tools
+    /// is one content; the first text published is the one kept.
     pub fn parse(text: &str) -> Result<Self> {
         let pact = Pact::from_json_str(text)
             .map_err(|e| StoreError::Invalid(format!("not a pact faultline accepts: {e}")))?;
+        let mut identity = pact.to_json();
+        if let Some(doc) = identity.as_object_mut() {
+            doc.remove("metadata");
+        }
+        let sha = hex(&Sha256::digest(identity.to_string().as_bytes()));
         let text = pact.to_json_string();
-        let sha = hex(&Sha256::digest(text.as_bytes()));
         Ok(Self {
             consumer: pact.consumer.name,
             provider: pact.provider.name,
@@ -73,16 +100,35 @@ fn descriptions(content: &str) -> Vec<String> {
 /// Pacticipant and version names: non-empty, at most 200 characters, no `/` (they are path
 /// segments of every resource). Branches and tags may hold `/` (`feature/x`): they travel
 /// percent-encoded.
-fn check_name(what: &str, name: &str) -> Result<()> {
+///
+/// `.` and `..` are refused everywhere: as path segments they would resolve to other resources.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
     let slash_allowed = matches!(what, "branch" | "tag" | "mainBranch");
     if name.trim().is_empty()
         || name.len() > 200
         || name.chars().any(char::is_control)
+        || name == "."
+        || name == ".."
         || (!slash_allowed && name.contains('/'))
     {
         return Err(StoreError::Invalid(format!(
-            "{what} {name:?}: expected a non-empty name of at most 200 characters{}",
-            if slash_allowed { "" } else { " without '/'" }
+            "{what} {name:?}: expected a non-empty name of at most 200 characters, without control characters, not \".\" or \"..\"{}",
+            if slash_allowed { "" } else { ", without '/'" }
+        )));
+    }
+    Ok(())
+}
+
+/// Free text a person reads (display names, build URLs): at most 2000 characters, no control
+/// characters other than tab and newline.
+pub fn check_text(what: &str, text: &str) -> Result<()> {
+    if text.len() > 2000
+        || text
+            .chars()
+            .any(|c| c.is_control() && c != '\t' && c != '\n')
+    {
+        return Err(StoreError::Invalid(format!(
+            "{what}: expected at most 2000 characters without control characters"
         )));
     }
     Ok(())
@@ -263,34 +309,107 @@ pub async fn publish(
     Ok(done)
 }
 
-/// Creates the pacticipant (and sets its main branch when given).
+/// What a pacticipant's `PUT`, `PATCH` or `POST` may set; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PacticipantFields {
+    pub name: Option<String>,
+    pub main_branch: Option<String>,
+    pub display_name: Option<String>,
+    pub repository_url: Option<String>,
+}
+
+/// Creates the pacticipant and sets the fields given.
 pub async fn upsert_pacticipant(
     pool: &PgPool,
     name: &str,
-    main_branch: Option<&str>,
+    fields: &PacticipantFields,
 ) -> Result<()> {
+    if let Some(branch) = &fields.main_branch {
+        check_name("mainBranch", branch)?;
+    }
+    if let Some(display) = &fields.display_name {
+        check_text("displayName", display)?;
+    }
+    if let Some(url) = &fields.repository_url {
+        check_text("repositoryUrl", url)?;
+    }
     let mut tx = pool.begin().await?;
     let id = pacticipant_id(&mut tx, name).await?;
-    if let Some(branch) = main_branch {
-        check_name("mainBranch", branch)?;
-        sqlx::query("UPDATE pacticipants SET main_branch = $2 WHERE id = $1")
-            .bind(id)
-            .bind(branch)
-            .execute(&mut *tx)
-            .await?;
-    }
+    sqlx::query(
+        "UPDATE pacticipants SET main_branch = COALESCE($2, main_branch),
+           display_name = COALESCE($3, display_name), repository_url = COALESCE($4, repository_url)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&fields.main_branch)
+    .bind(&fields.display_name)
+    .bind(&fields.repository_url)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// A pacticipant's name and main branch.
-pub async fn pacticipant(pool: &PgPool, name: &str) -> Result<Option<Option<String>>> {
-    Ok(
-        sqlx::query_scalar("SELECT main_branch FROM pacticipants WHERE name = $1")
-            .bind(name)
-            .fetch_optional(pool)
-            .await?,
-    )
+/// A pacticipant as the broker keeps it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PacticipantInfo {
+    pub name: String,
+    pub main_branch: Option<String>,
+    pub display_name: Option<String>,
+    pub repository_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+// Column lists as macros: sqlx takes only literal SQL, which `concat!` of literals is.
+macro_rules! pacticipant_columns {
+    () => {
+        "name, main_branch, display_name, repository_url, created_at"
+    };
+}
+
+/// The pacticipant `name`, if the broker knows it.
+pub async fn pacticipant(pool: &PgPool, name: &str) -> Result<Option<PacticipantInfo>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        pacticipant_columns!(),
+        " FROM pacticipants WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Every pacticipant, by name.
+pub async fn pacticipants(pool: &PgPool) -> Result<Vec<PacticipantInfo>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        pacticipant_columns!(),
+        " FROM pacticipants ORDER BY name"
+    ))
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Creates `version` of `pacticipant` (and the pacticipant), on `branch` and with `tags` when
+/// given; a version that exists keeps what it had and gains them.
+pub async fn put_version(
+    pool: &PgPool,
+    pacticipant: &str,
+    version: &str,
+    branch: Option<&str>,
+    tags: &[String],
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let vid = version_id(&mut tx, pacticipant, version).await?;
+    if let Some(branch) = branch {
+        add_branch(&mut tx, vid, branch).await?;
+    }
+    for tag in tags {
+        add_tag(&mut tx, vid, tag).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Puts `version` of `pacticipant` on `branch` (creating both).
@@ -322,12 +441,15 @@ pub struct VersionInfo {
     pub number: String,
     pub branches: Vec<String>,
     pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
 }
 
-pub async fn version(pool: &PgPool, pacticipant: &str, number: &str) -> Result<VersionInfo> {
-    let id = find_version(pool, pacticipant, number)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("{pacticipant} has no version {number}")))?;
+async fn version_by_id(pool: &PgPool, id: i64) -> Result<VersionInfo> {
+    let (number, created_at): (String, DateTime<Utc>) =
+        sqlx::query_as("SELECT number, created_at FROM versions WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
     let branches = sqlx::query_scalar(
         "SELECT branch FROM version_branches WHERE version_id = $1 ORDER BY branch",
     )
@@ -340,10 +462,63 @@ pub async fn version(pool: &PgPool, pacticipant: &str, number: &str) -> Result<V
             .fetch_all(pool)
             .await?;
     Ok(VersionInfo {
-        number: number.into(),
+        number,
         branches,
         tags,
+        created_at,
     })
+}
+
+pub async fn version(pool: &PgPool, pacticipant: &str, number: &str) -> Result<VersionInfo> {
+    let id = find_version(pool, pacticipant, number)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("{pacticipant} has no version {number}")))?;
+    version_by_id(pool, id).await
+}
+
+/// Which of a pacticipant's versions is meant, when no number is given: the latest one, or the
+/// latest with a tag, on a branch, or on its main branch.
+#[derive(Debug, Clone, Default)]
+pub struct LatestOf {
+    pub tag: Option<String>,
+    pub branch: Option<String>,
+    pub main_branch: bool,
+}
+
+/// The latest version of `pacticipant` (the last one the broker learnt of) that `which` picks.
+pub async fn latest_version(
+    pool: &PgPool,
+    pacticipant: &str,
+    which: &LatestOf,
+) -> Result<VersionInfo> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "SELECT v.id FROM versions v JOIN pacticipants p ON p.id = v.pacticipant_id
+         WHERE p.name = $1
+           AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM version_tags t WHERE t.version_id = v.id AND t.tag = $2))
+           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM version_branches b WHERE b.version_id = v.id AND b.branch = $3))
+           AND (NOT $4 OR EXISTS (SELECT 1 FROM version_branches b WHERE b.version_id = v.id AND b.branch = p.main_branch))
+         ORDER BY v.id DESC LIMIT 1",
+    )
+    .bind(pacticipant)
+    .bind(&which.tag)
+    .bind(&which.branch)
+    .bind(which.main_branch)
+    .fetch_optional(pool)
+    .await?;
+    let id = id.ok_or_else(|| {
+        let mut what = String::new();
+        if let Some(tag) = &which.tag {
+            what.push_str(&format!(" tagged {tag}"));
+        }
+        if let Some(branch) = &which.branch {
+            what.push_str(&format!(" on branch {branch}"));
+        }
+        if which.main_branch {
+            what.push_str(" on its main branch");
+        }
+        StoreError::NotFound(format!("{pacticipant} has no version{what}"))
+    })?;
+    version_by_id(pool, id).await
 }
 
 /// The pact `consumer` version `version` published for `provider`: (sha, content).
@@ -439,6 +614,31 @@ pub async fn latest_pacts(pool: &PgPool, provider: &str) -> Result<Vec<(String, 
         latest.insert(row.consumer, (row.version, row.sha));
     }
     Ok(latest.into_iter().map(|(c, (v, s))| (c, v, s)).collect())
+}
+
+/// The latest pact of an integration.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LatestPact {
+    pub consumer: String,
+    pub consumer_version: String,
+    pub provider: String,
+    pub sha: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The latest pact of every integration (consumer and provider), by consumer then provider.
+pub async fn latest_pacts_of_every_integration(pool: &PgPool) -> Result<Vec<LatestPact>> {
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT ON (c.name, p.name) c.name AS consumer, v.number AS consumer_version,
+                p.name AS provider, pp.sha, pp.created_at
+         FROM pact_publications pp
+         JOIN versions v ON v.id = pp.consumer_version_id
+         JOIN pacticipants c ON c.id = v.pacticipant_id
+         JOIN pacticipants p ON p.id = pp.provider_id
+         ORDER BY c.name, p.name, v.id DESC",
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// A consumer version selector (the Pact Broker's fields faultline honours).
@@ -675,6 +875,9 @@ pub async fn record_verification(
     sha: &str,
     body: &VerificationBody,
 ) -> Result<i64> {
+    if let Some(url) = &body.build_url {
+        check_text("buildUrl", url)?;
+    }
     pact_by_sha(pool, provider, consumer, sha).await?;
     let mut tx = pool.begin().await?;
     let pvid = version_id(&mut tx, provider, &body.provider_application_version).await?;
@@ -694,6 +897,43 @@ pub async fn record_verification(
     Ok(id)
 }
 
+/// A verification result as it was published, with when it was recorded.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VerificationRecord {
+    pub id: i64,
+    pub provider_version: String,
+    pub success: bool,
+    pub build_url: Option<String>,
+    pub test_results: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Verification `id` of content `sha` between `consumer` and `provider`.
+pub async fn verification(
+    pool: &PgPool,
+    provider: &str,
+    consumer: &str,
+    sha: &str,
+    id: i64,
+) -> Result<VerificationRecord> {
+    sqlx::query_as(
+        "SELECT vf.id, pv.number AS provider_version, vf.success, vf.build_url, vf.test_results, vf.created_at
+         FROM verifications vf
+         JOIN versions pv ON pv.id = vf.provider_version_id
+         JOIN pacticipants p ON p.id = pv.pacticipant_id
+         JOIN pact_contents pc ON pc.sha = vf.sha
+         JOIN pacticipants c ON c.id = pc.consumer_id
+         WHERE vf.id = $1 AND vf.sha = $2 AND p.name = $3 AND c.name = $4",
+    )
+    .bind(id)
+    .bind(sha)
+    .bind(provider)
+    .bind(consumer)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("no verification result {id} of pact version {sha}")))
+}
+
 /// An environment.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Environment {
@@ -701,6 +941,13 @@ pub struct Environment {
     pub name: String,
     pub display_name: Option<String>,
     pub production: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+macro_rules! environment_columns {
+    () => {
+        "uuid, name, display_name, production, created_at"
+    };
 }
 
 pub async fn create_environment(
@@ -710,10 +957,14 @@ pub async fn create_environment(
     production: bool,
 ) -> Result<Environment> {
     check_name("environment", name)?;
-    let created: Option<Environment> = sqlx::query_as(
+    if let Some(display) = display_name {
+        check_text("displayName", display)?;
+    }
+    let created: Option<Environment> = sqlx::query_as(concat!(
         "INSERT INTO environments (uuid, name, display_name, production) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (name) DO NOTHING RETURNING uuid, name, display_name, production",
-    )
+         ON CONFLICT (name) DO NOTHING RETURNING ",
+        environment_columns!()
+    ))
     .bind(Uuid::new_v4())
     .bind(name)
     .bind(display_name)
@@ -724,18 +975,23 @@ pub async fn create_environment(
 }
 
 pub async fn environments(pool: &PgPool) -> Result<Vec<Environment>> {
-    Ok(sqlx::query_as(
-        "SELECT uuid, name, display_name, production FROM environments ORDER BY name",
-    )
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        environment_columns!(),
+        " FROM environments ORDER BY name"
+    ))
     .fetch_all(pool)
     .await?)
 }
 
+/// The environment whose uuid or name is `key`.
 pub async fn environment(pool: &PgPool, key: &str) -> Result<Environment> {
     let uuid = Uuid::parse_str(key).ok();
-    let found: Option<Environment> = sqlx::query_as(
-        "SELECT uuid, name, display_name, production FROM environments WHERE uuid = $1 OR name = $2",
-    )
+    let found: Option<Environment> = sqlx::query_as(concat!(
+        "SELECT ",
+        environment_columns!(),
+        " FROM environments WHERE uuid = $1 OR name = $2"
+    ))
     .bind(uuid)
     .bind(key)
     .fetch_optional(pool)
@@ -767,6 +1023,39 @@ pub enum DeploymentKind {
     Release,
 }
 
+impl DeploymentKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeploymentKind::Deployment => "deployment",
+            DeploymentKind::Release => "release",
+        }
+    }
+}
+
+/// A deployed version (kind deployment) or a released version (kind release) of a
+/// pacticipant in an environment.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Deployment {
+    pub uuid: Uuid,
+    pub pacticipant: String,
+    pub version: String,
+    pub environment: Uuid,
+    /// Deployed (deployment) or supported (release) now.
+    pub currently: bool,
+    pub created_at: DateTime<Utc>,
+    /// When it was undeployed, or its support ended.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! deployment_select {
+    () => {
+        "SELECT d.uuid, p.name AS pacticipant, v.number AS version,
+            d.environment_uuid AS environment, d.currently, d.created_at, d.ended_at
+         FROM deployments d JOIN versions v ON v.id = d.version_id
+         JOIN pacticipants p ON p.id = v.pacticipant_id"
+    };
+}
+
 /// Records that `pacticipant` `version` is deployed (replacing the version deployed there
 /// before) or released (beside the others) in `environment`.
 pub async fn record_deployment(
@@ -775,17 +1064,14 @@ pub async fn record_deployment(
     version: &str,
     environment: &str,
     kind: DeploymentKind,
-) -> Result<Uuid> {
+) -> Result<Deployment> {
     let env = self::environment(pool, environment).await?;
     let vid = find_version(pool, pacticipant, version).await?.ok_or_else(|| {
         StoreError::NotFound(format!(
             "{pacticipant} has no version {version} in the broker: publish its pacts or verification results first"
         ))
     })?;
-    let kind = match kind {
-        DeploymentKind::Deployment => "deployment",
-        DeploymentKind::Release => "release",
-    };
+    let kind = kind.as_str();
     let mut tx = pool.begin().await?;
     // Serialises deployments to one environment, so two at once never both stay current.
     sqlx::query("SELECT uuid FROM environments WHERE uuid = $1 FOR UPDATE")
@@ -794,8 +1080,8 @@ pub async fn record_deployment(
         .await?;
     if kind == "deployment" {
         sqlx::query(
-            "UPDATE deployments SET currently = false
-             WHERE environment_uuid = $1 AND kind = 'deployment' AND currently
+            "UPDATE deployments SET currently = false, ended_at = now()
+             WHERE environment_uuid = $1 AND kind = 'deployment' AND currently AND version_id <> $2
                AND version_id IN (SELECT id FROM versions WHERE pacticipant_id =
                    (SELECT pacticipant_id FROM versions WHERE id = $2))",
         )
@@ -829,7 +1115,71 @@ pub async fn record_deployment(
         }
     };
     tx.commit().await?;
-    Ok(uuid)
+    deployment(
+        pool,
+        uuid,
+        if kind == "deployment" {
+            DeploymentKind::Deployment
+        } else {
+            DeploymentKind::Release
+        },
+    )
+    .await
+}
+
+/// Deployed (or released) version `uuid`.
+pub async fn deployment(pool: &PgPool, uuid: Uuid, kind: DeploymentKind) -> Result<Deployment> {
+    sqlx::query_as(concat!(
+        deployment_select!(),
+        " WHERE d.uuid = $1 AND d.kind = $2"
+    ))
+    .bind(uuid)
+    .bind(kind.as_str())
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "no {} version {uuid}",
+            if kind == DeploymentKind::Deployment {
+                "deployed"
+            } else {
+                "released"
+            }
+        ))
+    })
+}
+
+/// The versions currently deployed (or supported releases) in environment `env`, of
+/// `pacticipant` when given.
+pub async fn current_deployments(
+    pool: &PgPool,
+    env: Uuid,
+    kind: DeploymentKind,
+    pacticipant: Option<&str>,
+) -> Result<Vec<Deployment>> {
+    Ok(sqlx::query_as(concat!(
+        deployment_select!(),
+        " WHERE d.environment_uuid = $1 AND d.kind = $2 AND d.currently
+           AND ($3::text IS NULL OR p.name = $3) ORDER BY d.created_at, d.uuid"
+    ))
+    .bind(env)
+    .bind(kind.as_str())
+    .bind(pacticipant)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Ends deployment (undeploys) or release (support ended) `uuid`; ending it again changes
+/// nothing. An ended one cannot be made current again: record a new deployment instead.
+pub async fn end_deployment(pool: &PgPool, uuid: Uuid, kind: DeploymentKind) -> Result<Deployment> {
+    deployment(pool, uuid, kind).await?;
+    sqlx::query(
+        "UPDATE deployments SET currently = false, ended_at = now() WHERE uuid = $1 AND currently",
+    )
+    .bind(uuid)
+    .execute(pool)
+    .await?;
+    deployment(pool, uuid, kind).await
 }
 
 /// One row of the matrix: a pact publication and a verification of it (if any).
@@ -870,6 +1220,14 @@ pub async fn matrix(
     .await?)
 }
 
+/// A verification can-i-deploy relied on.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerificationRef {
+    pub id: i64,
+    pub success: bool,
+    pub verified_at: DateTime<Utc>,
+}
+
 /// One integration can-i-deploy judged.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -881,6 +1239,8 @@ pub struct Check {
     /// `true` verified, `false` failed or missing.
     pub ok: bool,
     pub reason: String,
+    /// The latest verification of the pact by that provider version, if any.
+    pub verification: Option<VerificationRef>,
 }
 
 /// can-i-deploy's answer.
@@ -889,93 +1249,181 @@ pub struct Decision {
     pub deployable: bool,
     pub reason: String,
     pub checks: Vec<Check>,
-    /// Integrations not judged because nothing of the other side is in the environment.
+    /// Integrations not judged because the other side has no version to judge against.
     pub notes: Vec<String>,
 }
 
-/// The versions of `pacticipant_id` currently deployed or released in `env`.
-async fn in_environment(
-    pool: &PgPool,
-    pacticipant_id: i64,
-    env: Uuid,
-) -> Result<Vec<(i64, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT DISTINCT v.id, v.number FROM deployments d JOIN versions v ON v.id = d.version_id
-         WHERE d.environment_uuid = $1 AND d.currently AND v.pacticipant_id = $2 ORDER BY v.id",
-    )
-    .bind(env)
-    .bind(pacticipant_id)
-    .fetch_all(pool)
-    .await?)
+/// What a pacticipant version is judged against (the Pact Broker's matrix questions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The versions currently deployed or released in an environment (name or uuid):
+    /// `--to-environment`.
+    Environment(String),
+    /// The latest version of each other pacticipant with this tag: `--to TAG`.
+    Tag(String),
+    /// The latest version of each other pacticipant.
+    Latest,
+    /// Exactly these versions (pacticipant, version); other pacticipants are not part of the
+    /// question: `--pacticipant A --version 1 --pacticipant B --version 2`.
+    Versions(Vec<(String, String)>),
 }
 
-/// Judges whether `provider_version_id` verified `sha` (of consumer `consumer_id`): `Ok` or
-/// the reason, naming failed or never-verified interactions.
+/// A target with its environment looked up.
+enum Resolved {
+    Environment(Environment),
+    Tag(String),
+    Latest,
+    Versions(Vec<(String, String)>),
+}
+
+impl Resolved {
+    /// Where the other side's version comes from, as a reason says it: "in production".
+    fn place(&self) -> String {
+        match self {
+            Resolved::Environment(env) => format!("in {}", env.name),
+            Resolved::Tag(tag) => format!("latest tagged {tag}"),
+            Resolved::Latest => "latest".into(),
+            Resolved::Versions(_) => "selected".into(),
+        }
+    }
+
+    /// The question, as the decision's reason says it: "to production".
+    fn question(&self) -> String {
+        match self {
+            Resolved::Environment(env) => format!("to {}", env.name),
+            Resolved::Tag(tag) => format!("with the latest versions tagged {tag}"),
+            Resolved::Latest => "with the latest versions".into(),
+            Resolved::Versions(versions) => format!(
+                "with {}",
+                versions
+                    .iter()
+                    .map(|(p, v)| format!("{p} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// The versions of `pacticipant` (id, name) to judge against.
+    async fn versions_of(
+        &self,
+        pool: &PgPool,
+        pacticipant: (i64, &str),
+    ) -> Result<Vec<(i64, String)>> {
+        let (id, name) = pacticipant;
+        Ok(match self {
+            Resolved::Environment(env) => sqlx::query_as(
+                "SELECT DISTINCT v.id, v.number FROM deployments d JOIN versions v ON v.id = d.version_id
+                 WHERE d.environment_uuid = $1 AND d.currently AND v.pacticipant_id = $2 ORDER BY v.id",
+            )
+            .bind(env.uuid)
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+            Resolved::Tag(_) | Resolved::Latest => {
+                let tag = match self {
+                    Resolved::Tag(tag) => Some(tag.as_str()),
+                    _ => None,
+                };
+                sqlx::query_as(
+                    "SELECT v.id, v.number FROM versions v WHERE v.pacticipant_id = $1
+                       AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM version_tags t WHERE t.version_id = v.id AND t.tag = $2))
+                     ORDER BY v.id DESC LIMIT 1",
+                )
+                .bind(id)
+                .bind(tag)
+                .fetch_all(pool)
+                .await?
+            }
+            Resolved::Versions(versions) => {
+                let mut found = Vec::new();
+                for (p, v) in versions.iter().filter(|(p, _)| p == name) {
+                    if let Some(vid) = find_version(pool, p, v).await? {
+                        found.push((vid, v.clone()));
+                    }
+                }
+                found
+            }
+        })
+    }
+}
+
+/// Judges whether `provider_version_id` verified `sha` (of consumer `consumer_id`): the
+/// latest verification, and `Ok` or the reason, naming failed or never-verified interactions.
 async fn judge(
     pool: &PgPool,
     sha: &str,
     consumer_id: i64,
     provider_version_id: i64,
-) -> Result<std::result::Result<(), String>> {
-    let latest: Option<(bool, Value)> = sqlx::query_as(
-        "SELECT success, test_results FROM verifications WHERE sha = $1 AND provider_version_id = $2
+) -> Result<(Option<VerificationRef>, std::result::Result<(), String>)> {
+    let latest: Option<(i64, bool, Value, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, success, test_results, created_at FROM verifications WHERE sha = $1 AND provider_version_id = $2
          ORDER BY id DESC LIMIT 1",
     )
     .bind(sha)
     .bind(provider_version_id)
     .fetch_optional(pool)
     .await?;
-    match latest {
-        Some((true, _)) => Ok(Ok(())),
-        Some((false, results)) => {
-            let failed: Vec<String> = results
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["success"] == Value::Bool(false))
-                .map(|r| {
-                    r["interactionDescription"]
-                        .as_str()
-                        .or(r["interactionId"].as_str())
-                        .unwrap_or("?")
-                        .to_string()
-                })
-                .collect();
-            Ok(Err(if failed.is_empty() {
-                "the verification failed".to_string()
-            } else {
-                format!("the verification failed: {}", quote_list(&failed))
-            }))
-        }
-        None => {
-            let content: String =
-                sqlx::query_scalar("SELECT content FROM pact_contents WHERE sha = $1")
-                    .bind(sha)
-                    .fetch_one(pool)
-                    .await?;
-            let verified: Vec<String> = sqlx::query_scalar(
-                "SELECT pc.content FROM verifications vf JOIN pact_contents pc ON pc.sha = vf.sha
-                 WHERE vf.provider_version_id = $1 AND vf.success AND pc.consumer_id = $2",
-            )
-            .bind(provider_version_id)
-            .bind(consumer_id)
-            .fetch_all(pool)
-            .await?;
-            let known: BTreeSet<String> = verified.iter().flat_map(|c| descriptions(c)).collect();
-            let missing: Vec<String> = descriptions(&content)
-                .into_iter()
-                .filter(|d| !known.contains(d))
-                .collect();
-            Ok(Err(if missing.is_empty() || known.is_empty() {
+    let Some((id, success, results, verified_at)) = latest else {
+        let content: String =
+            sqlx::query_scalar("SELECT content FROM pact_contents WHERE sha = $1")
+                .bind(sha)
+                .fetch_one(pool)
+                .await?;
+        let verified: Vec<String> = sqlx::query_scalar(
+            "SELECT pc.content FROM verifications vf JOIN pact_contents pc ON pc.sha = vf.sha
+             WHERE vf.provider_version_id = $1 AND vf.success AND pc.consumer_id = $2",
+        )
+        .bind(provider_version_id)
+        .bind(consumer_id)
+        .fetch_all(pool)
+        .await?;
+        let known: BTreeSet<String> = verified.iter().flat_map(|c| descriptions(c)).collect();
+        let missing: Vec<String> = descriptions(&content)
+            .into_iter()
+            .filter(|d| !known.contains(d))
+            .collect();
+        return Ok((
+            None,
+            Err(if missing.is_empty() || known.is_empty() {
                 "no verification result".to_string()
             } else {
                 format!(
                     "no verification result; never verified: {}",
                     quote_list(&missing)
                 )
-            }))
-        }
+            }),
+        ));
+    };
+    let verification = Some(VerificationRef {
+        id,
+        success,
+        verified_at,
+    });
+    if success {
+        return Ok((verification, Ok(())));
     }
+    let failed: Vec<String> = results
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["success"] == Value::Bool(false))
+        .map(|r| {
+            r["interactionDescription"]
+                .as_str()
+                .or(r["interactionId"].as_str())
+                .unwrap_or("?")
+                .to_string()
+        })
+        .collect();
+    Ok((
+        verification,
+        Err(if failed.is_empty() {
+            "the verification failed".to_string()
+        } else {
+            format!("the verification failed: {}", quote_list(&failed))
+        }),
+    ))
 }
 
 fn quote_list(items: &[String]) -> String {
@@ -986,15 +1434,23 @@ fn quote_list(items: &[String]) -> String {
         .join(", ")
 }
 
-/// Can `pacticipant` `version` be deployed to `environment`? See the module docs of
+/// Can `pacticipant` `version` be deployed, judged against `target`? Checks with the
+/// pacticipants in `ignore` are left out (and said so). See the module docs of
 /// [`crate::broker`] for the rules.
 pub async fn can_i_deploy(
     pool: &PgPool,
     pacticipant: &str,
     version: &str,
-    environment: &str,
+    target: &Target,
+    ignore: &[String],
 ) -> Result<Decision> {
-    let env = self::environment(pool, environment).await?;
+    let target = match target {
+        Target::Environment(e) => Resolved::Environment(self::environment(pool, e).await?),
+        Target::Tag(tag) => Resolved::Tag(tag.clone()),
+        Target::Latest => Resolved::Latest,
+        Target::Versions(versions) => Resolved::Versions(versions.clone()),
+    };
+    let place = target.place();
     let Some(vid) = find_version(pool, pacticipant, version).await? else {
         return Ok(Decision {
             deployable: false,
@@ -1009,7 +1465,8 @@ pub async fn can_i_deploy(
         .await?;
     let mut checks = Vec::new();
     let mut notes = Vec::new();
-    // As consumer: each pact this version published, against the provider versions there.
+    let ignored = |name: &str| ignore.iter().any(|i| i == name);
+    // As consumer: each pact this version published, against the provider's versions there.
     let pacts: Vec<(String, i64, String)> = sqlx::query_as(
         "SELECT pp.sha, p.id, p.name FROM pact_publications pp JOIN pacticipants p ON p.id = pp.provider_id
          WHERE pp.consumer_version_id = $1 ORDER BY p.name",
@@ -1018,15 +1475,20 @@ pub async fn can_i_deploy(
     .fetch_all(pool)
     .await?;
     for (sha, provider_id, provider) in pacts {
-        let there = in_environment(pool, provider_id, env.uuid).await?;
-        if there.is_empty() {
+        if ignored(&provider) {
             notes.push(format!(
-                "{provider} has no version in {}; the pact with it was not checked",
-                env.name
+                "{provider} is ignored: the pact with it was not checked"
+            ));
+            continue;
+        }
+        let there = target.versions_of(pool, (provider_id, &provider)).await?;
+        if there.is_empty() && !matches!(target, Resolved::Versions(_)) {
+            notes.push(format!(
+                "{provider} has no version {place}; the pact with it was not checked"
             ));
         }
         for (pvid, pversion) in there {
-            let verdict = judge(pool, &sha, me, pvid).await?;
+            let (verification, verdict) = judge(pool, &sha, me, pvid).await?;
             checks.push(Check {
                 consumer: pacticipant.into(),
                 consumer_version: version.into(),
@@ -1035,64 +1497,148 @@ pub async fn can_i_deploy(
                 sha: Some(sha.clone()),
                 ok: verdict.is_ok(),
                 reason: match verdict {
-                    Ok(()) => format!("verified by {provider} {pversion} (in {})", env.name),
+                    Ok(()) => format!("verified by {provider} {pversion} ({place})"),
                     Err(why) => format!(
-                        "pact {pacticipant} {version} -> {provider} (sha {}): {why} by {provider} {pversion} (in {})",
-                        &sha[..12],
-                        env.name
+                        "pact {pacticipant} {version} -> {provider} (sha {}): {why} by {provider} {pversion} ({place})",
+                        &sha[..12]
                     ),
                 },
+                verification,
             });
         }
     }
-    // As provider: each consumer version there whose pact with this pacticipant exists.
-    let consumers: Vec<(String, i64, String, String)> = sqlx::query_as(
-        "SELECT DISTINCT c.name, c.id, cv.number, pp.sha FROM deployments d
-         JOIN versions cv ON cv.id = d.version_id
+    // As provider: each consumer's versions there whose pact with this pacticipant exists.
+    let consumers: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT DISTINCT c.id, c.name FROM pact_publications pp
+         JOIN versions cv ON cv.id = pp.consumer_version_id
          JOIN pacticipants c ON c.id = cv.pacticipant_id
-         JOIN pact_publications pp ON pp.consumer_version_id = cv.id AND pp.provider_id = $2
-         WHERE d.environment_uuid = $1 AND d.currently ORDER BY c.name, cv.number",
+         WHERE pp.provider_id = $1 ORDER BY c.name",
     )
-    .bind(env.uuid)
     .bind(me)
     .fetch_all(pool)
     .await?;
-    for (consumer, consumer_id, cversion, sha) in consumers {
-        let verdict = judge(pool, &sha, consumer_id, vid).await?;
-        checks.push(Check {
-            consumer: consumer.clone(),
-            consumer_version: cversion.clone(),
-            provider: pacticipant.into(),
-            provider_version: Some(version.into()),
-            sha: Some(sha.clone()),
-            ok: verdict.is_ok(),
-            reason: match verdict {
-                Ok(()) => format!("verified the pact of {consumer} {cversion} (in {})", env.name),
-                Err(why) => format!(
-                    "pact {consumer} {cversion} (in {}) -> {pacticipant} (sha {}): {why} by {pacticipant} {version}",
-                    env.name,
-                    &sha[..12]
-                ),
-            },
-        });
+    for (consumer_id, consumer) in consumers {
+        if ignored(&consumer) {
+            continue;
+        }
+        for (cvid, cversion) in target.versions_of(pool, (consumer_id, &consumer)).await? {
+            let sha: Option<String> = sqlx::query_scalar(
+                "SELECT sha FROM pact_publications WHERE consumer_version_id = $1 AND provider_id = $2",
+            )
+            .bind(cvid)
+            .bind(me)
+            .fetch_optional(pool)
+            .await?;
+            let Some(sha) = sha else { continue };
+            let (verification, verdict) = judge(pool, &sha, consumer_id, vid).await?;
+            checks.push(Check {
+                consumer: consumer.clone(),
+                consumer_version: cversion.clone(),
+                provider: pacticipant.into(),
+                provider_version: Some(version.into()),
+                sha: Some(sha.clone()),
+                ok: verdict.is_ok(),
+                reason: match verdict {
+                    Ok(()) => format!("verified the pact of {consumer} {cversion} ({place})"),
+                    Err(why) => format!(
+                        "pact {consumer} {cversion} ({place}) -> {pacticipant} (sha {}): {why} by {pacticipant} {version}",
+                        &sha[..12]
+                    ),
+                },
+                verification,
+            });
+        }
     }
     let failing: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
     let deployable = failing.is_empty();
+    let question = target.question();
     let reason = if deployable {
         format!(
-            "{pacticipant} {version} can be deployed to {}: {} integration(s) verified",
-            env.name,
+            "{pacticipant} {version} can be deployed {question}: {} integration(s) verified",
             checks.len()
         )
     } else {
         format!(
-            "{pacticipant} {version} cannot be deployed to {}: {}",
-            env.name,
+            "{pacticipant} {version} cannot be deployed {question}: {}",
             failing
                 .iter()
                 .map(|c| c.reason.as_str())
                 .collect::<Vec<_>>()
                 .join("; ")
+        )
+    };
+    Ok(Decision {
+        deployable,
+        reason,
+        checks,
+        notes,
+    })
+}
+
+/// Can these versions (pacticipant, version) be deployed together? Each is judged against
+/// the others; a check seen from both sides counts once.
+pub async fn can_i_deploy_together(
+    pool: &PgPool,
+    versions: &[(String, String)],
+    ignore: &[String],
+) -> Result<Decision> {
+    let mut checks: Vec<Check> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for (i, (pacticipant, version)) in versions.iter().enumerate() {
+        let others: Vec<(String, String)> = versions
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let one = can_i_deploy(
+            pool,
+            pacticipant,
+            version,
+            &Target::Versions(others),
+            ignore,
+        )
+        .await?;
+        if one.checks.is_empty() && !one.deployable {
+            return Ok(one);
+        }
+        for check in one.checks {
+            let seen = checks.iter().any(|c| {
+                c.consumer == check.consumer
+                    && c.consumer_version == check.consumer_version
+                    && c.provider == check.provider
+                    && c.provider_version == check.provider_version
+            });
+            if !seen {
+                checks.push(check);
+            }
+        }
+        for note in one.notes {
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
+    }
+    let named = versions
+        .iter()
+        .map(|(p, v)| format!("{p} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let failing: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.reason.as_str())
+        .collect();
+    let deployable = failing.is_empty();
+    let reason = if deployable {
+        format!(
+            "{named} can be deployed together: {} integration(s) verified",
+            checks.len()
+        )
+    } else {
+        format!(
+            "{named} cannot be deployed together: {}",
+            failing.join("; ")
         )
     };
     Ok(Decision {
@@ -1222,5 +1768,20 @@ mod tests {
         assert_eq!(a.sha.len(), 64);
         let changed = compact.replace("a charge of an order", "a charge");
         assert_ne!(CanonicalPact::parse(&changed).unwrap().sha, a.sha);
+    }
+
+    #[test]
+    fn the_same_contract_written_by_another_library_has_the_same_sha() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../contracts/pacts/order-payment.json"
+        ))
+        .unwrap();
+        let mut other: Value = serde_json::from_str(&text).unwrap();
+        other["metadata"]["pactRust"] = serde_json::json!({"models": "1.3.16"});
+        let a = CanonicalPact::parse(&text).unwrap();
+        let b = CanonicalPact::parse(&other.to_string()).unwrap();
+        assert_eq!(a.sha, b.sha, "metadata is not part of the contract");
+        assert_ne!(a.text, b.text, "the text kept is the one published");
     }
 }
