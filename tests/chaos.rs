@@ -5,7 +5,8 @@
 //! reproduces its plan.
 //!
 //! Needs the service binaries (`cargo build --workspace --bins`) and the images of `ci/setup`
-//! (`source .faultline/images.env`). The whole set runs with `faultline chaos run chaos/scenarios`.
+//! (found by themselves in `.faultline/images.env`). The whole set runs with
+//! `faultline --system services/faultline.toml chaos run chaos/scenarios`.
 //!
 //! To keep `cargo test` within a few minutes, the scenarios here are the shipped files with a
 //! shorter load phase: fewer orders over fewer seconds, and the fault schedule moved to fit,

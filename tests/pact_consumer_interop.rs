@@ -2,7 +2,7 @@
 //! library (`pact_consumer`), against the real payment service on a real Postgres.
 //!
 //! The consumer side here is pact_consumer's own: its builder, its mock server, its pact file.
-//! Run with `source .faultline/images.env` first.
+//! Needs the images `ci/setup` builds (found by themselves in `.faultline/images.env`).
 
 use std::time::Duration;
 

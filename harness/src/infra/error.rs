@@ -20,8 +20,8 @@ pub enum InfraError {
 
     #[error(
         "image `{image}` (from {variable}) is not available: {reason}\n\
-         hint: run `ci/setup` to build the local images and `source .faultline/images.env`, \
-         or set {variable} to an image this Docker engine has"
+         hint: run `ci/setup` to build the local images (faultline finds them in \
+         .faultline/images.env), or set {variable} to an image this Docker engine has"
     )]
     ImageUnavailable {
         variable: &'static str,
