@@ -470,7 +470,6 @@ async fn notification_takes_each_event_once_across_a_crash_and_dead_letters_pois
             "NOTIFICATION_TEST_CRASH_AFTER_EFFECT_FOR_CUSTOMER".into(),
             "crash-me".into(),
         )],
-        ..StackConfig::default()
     };
     let mut stack = Stack::start(&common::reference(), config).await?;
     let client = Client::new(&stack);

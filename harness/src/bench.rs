@@ -177,7 +177,6 @@ pub async fn saga(
             "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
             "1000000".into(),
         )],
-        ..StackConfig::default()
     };
     let stack = Stack::start(system, config).await?;
     let result = run_saga_levels(&stack, concurrencies, orders_per_level).await;

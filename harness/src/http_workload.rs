@@ -289,8 +289,7 @@ impl HttpClient {
             Ok(response) => {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
-                let answer: Value =
-                    serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+                let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
                 let value = json!({
                     "status": status.as_u16(),
                     "body": answer,

@@ -305,7 +305,6 @@ fn runner_stack_config() -> StackConfig {
             "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
             "1000000".into(),
         )],
-        ..StackConfig::default()
     }
 }
 
