@@ -124,8 +124,11 @@ async fn no_pact_for_the_named_provider_exits_2() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A pact with `interaction` replaced by the `changes` (JSON pointer → new value, or removal).
-fn pact_with(changes: &[(&str, Option<serde_json::Value>)]) -> String {
+/// A JSON pointer into a pact and its new value (`None`: removed; `/-`: appended).
+type Change<'a> = (&'a str, Option<serde_json::Value>);
+
+/// A one-interaction pact with the `changes` made.
+fn pact_with(changes: &[Change]) -> String {
     let mut doc: serde_json::Value = serde_json::from_str(&pact_text(
         r#"{"type": "Synchronous/HTTP", "description": "get",
             "request": {"method": "GET", "path": "/x"},
@@ -158,7 +161,9 @@ async fn pacts_that_pass_the_json_shape_but_mean_nothing_exit_2_naming_the_path(
     let rules = |rules: serde_json::Value| Some(json!({"body": rules}));
     let message = json!({"type": "Asynchronous/Messages", "description": "an event",
                          "metadata": {"topic": "t"}});
-    let cases: Vec<(&str, Vec<(&str, Option<serde_json::Value>)>, &str)> = vec![
+    // (file name, changes to the pact, what the error must say)
+    type Case<'a> = (&'a str, Vec<Change<'a>>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "status-0",
             vec![("/interactions/0/response/status", Some(json!(0)))],
