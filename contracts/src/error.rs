@@ -32,6 +32,15 @@ pub enum PactError {
         /// The version found in the file.
         found: String,
     },
+    /// The specification version is written as a number (`4.0`) rather than a string.
+    #[error(
+        "$.metadata.pactSpecification.version is the number {found}; it must be a string: \"4.0\" \
+         (faultline reads V4 files)"
+    )]
+    SpecVersionNotString {
+        /// The number found, as written.
+        found: String,
+    },
     /// An interaction has a `type` faultline does not handle.
     #[error(
         "interaction {interaction:?} at {path}: unsupported interaction type {kind:?}; \
@@ -94,7 +103,9 @@ impl PactError {
             | PactError::UnsupportedMatcher { path, .. }
             | PactError::UnsupportedFeature { path, .. }
             | PactError::Invalid { path, .. } => Some(path),
-            PactError::MissingSpecVersion | PactError::UnsupportedSpecVersion { .. } => {
+            PactError::MissingSpecVersion
+            | PactError::UnsupportedSpecVersion { .. }
+            | PactError::SpecVersionNotString { .. } => {
                 Some("$.metadata.pactSpecification.version")
             }
             PactError::MalformedJson { .. } => None,

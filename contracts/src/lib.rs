@@ -79,3 +79,6 @@ pub use matching::{
     Mismatch, Part, UnexpectedKeys,
 };
 pub use model::{Interaction, Pact};
+
+#[cfg(test)]
+mod properties;

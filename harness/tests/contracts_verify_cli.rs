@@ -123,3 +123,142 @@ async fn no_pact_for_the_named_provider_exits_2() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A JSON pointer into a pact and its new value (`None`: removed; `/-`: appended).
+type Change<'a> = (&'a str, Option<serde_json::Value>);
+
+/// A one-interaction pact with the `changes` made.
+fn pact_with(changes: &[Change]) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(&pact_text(
+        r#"{"type": "Synchronous/HTTP", "description": "get",
+            "request": {"method": "GET", "path": "/x"},
+            "response": {"status": 200, "body": {"content": {"id": "a1"}, "contentType": "application/json"}}}"#,
+        "4.0",
+    ))
+    .unwrap();
+    for (pointer, value) in changes {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let parent = doc
+            .pointer_mut(parent)
+            .unwrap_or_else(|| panic!("{pointer}"));
+        match (parent, value) {
+            (serde_json::Value::Array(items), Some(v)) => items.push(v.clone()),
+            (serde_json::Value::Object(map), Some(v)) => {
+                map.insert(key.to_string(), v.clone());
+            }
+            (serde_json::Value::Object(map), None) => {
+                map.remove(key);
+            }
+            _ => panic!("{pointer}"),
+        }
+    }
+    doc.to_string()
+}
+
+#[tokio::test]
+async fn pacts_that_pass_the_json_shape_but_mean_nothing_exit_2_naming_the_path() {
+    use serde_json::json;
+    let rules = |rules: serde_json::Value| Some(json!({"body": rules}));
+    let message = json!({"type": "Asynchronous/Messages", "description": "an event",
+                         "metadata": {"topic": "t"}});
+    // (file name, changes to the pact, what the error must say)
+    type Case<'a> = (&'a str, Vec<Change<'a>>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "status-0",
+            vec![("/interactions/0/response/status", Some(json!(0)))],
+            "$.interactions[0].response.status",
+        ),
+        (
+            "status-999",
+            vec![("/interactions/0/response/status", Some(json!(999)))],
+            "$.interactions[0].response.status",
+        ),
+        (
+            "duplicate",
+            vec![(
+                "/interactions/-",
+                Some(json!({"type": "Synchronous/HTTP", "description": "get",
+            "request": {"method": "GET", "path": "/y"}, "response": {"status": 200}})),
+            )],
+            "$.interactions[1].description",
+        ),
+        (
+            "no-contents",
+            vec![("/interactions/-", Some(message))],
+            "$.interactions[1].contents",
+        ),
+        (
+            "own-regex",
+            vec![(
+                "/interactions/0/response/matchingRules",
+                rules(json!({"$.id": {"matchers": [{"match": "regex", "regex": "\\d+"}]}})),
+            )],
+            "$.interactions[0].response.matchingRules.body",
+        ),
+        (
+            "absent-path",
+            vec![(
+                "/interactions/0/response/matchingRules",
+                rules(json!({"$.name": {"matchers": [{"match": "type"}]}})),
+            )],
+            "$.interactions[0].response.matchingRules.body['$.name']",
+        ),
+        (
+            "min-above-max",
+            vec![(
+                "/interactions/0/response/matchingRules",
+                rules(json!({"$.id": {"matchers": [{"match": "type", "min": 2, "max": 1}]}})),
+            )],
+            "matchers[0].min",
+        ),
+        (
+            "wrapped-regex",
+            vec![(
+                "/interactions/0/response/matchingRules",
+                rules(json!({"$.id": {"matchers": [{"match": "regex", "regex": "a1)|(b"}]}})),
+            )],
+            "matchers[0].regex",
+        ),
+        (
+            "not-base64",
+            vec![(
+                "/interactions/0/response/body",
+                Some(
+                    json!({"content": "*** not base64 ***", "contentType": "application/octet-stream", "encoded": "base64"}),
+                ),
+            )],
+            "$.interactions[0].response.body.content",
+        ),
+        (
+            "not-json",
+            vec![(
+                "/interactions/0/response/body",
+                Some(
+                    json!({"content": "{\"id\": ", "contentType": "application/json", "encoded": "json"}),
+                ),
+            )],
+            "$.interactions[0].response.body.content",
+        ),
+        (
+            "method-space",
+            vec![("/interactions/0/request/method", Some(json!("GET ALL")))],
+            "$.interactions[0].request.method",
+        ),
+        (
+            "version-number",
+            vec![("/metadata/pactSpecification/version", Some(json!(4.0)))],
+            "must be a string",
+        ),
+    ];
+    for (name, changes, expected) in cases {
+        let (code, stderr) = verify(name, &pact_with(&changes)).await;
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}.json")),
+            "{name}: names the file: {stderr}"
+        );
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(stderr.contains("nothing was started"), "{name}: {stderr}");
+    }
+}

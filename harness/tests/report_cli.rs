@@ -19,8 +19,8 @@ fn faultline(args: &[&str]) -> (Output, String, String) {
 }
 
 /// A reports folder with a passing run (older) and a failing run (newer) of one scenario.
-fn reports_folder() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-cli");
+fn reports_folder(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let system = System::load(&root.join("services/faultline.toml")).unwrap();
@@ -49,7 +49,7 @@ fn reports_folder() -> PathBuf {
 
 #[test]
 fn list_open_diff_and_index_read_the_reports_folder() {
-    let dir = reports_folder();
+    let dir = reports_folder("report-cli");
     let d = dir.to_str().unwrap();
 
     let (out, stdout, stderr) = faultline(&["report", "list", "--dir", d]);
@@ -130,4 +130,50 @@ fn a_malformed_or_missing_report_is_exit_2_naming_the_file() {
     let (out, stdout, _) = faultline(&["report", "list", "--dir", d]);
     assert!(out.status.success());
     assert!(stdout.contains("unreadable  cut-short"), "{stdout}");
+}
+
+#[test]
+fn report_open_refuses_a_report_that_does_not_read_with_exit_2() {
+    let good = reports_folder("report-cli-open-source").join("saga-compensation-payment-down-aaaa");
+    let text = std::fs::read_to_string(good.join("report.json")).unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-cli-open");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut other_version: serde_json::Value = serde_json::from_str(&text).unwrap();
+    other_version["version"] = 2.into();
+    let mut off_schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    off_schema["run"]["seed"] = "seven".into();
+    let cases = [
+        (
+            "malformed",
+            "{\"version\": 1,, }".to_string(),
+            "malformed/report.json:1:",
+        ),
+        (
+            "truncated",
+            text[..text.len() / 2].to_string(),
+            "truncated/report.json:",
+        ),
+        (
+            "other-version",
+            other_version.to_string(),
+            "report version 2",
+        ),
+        (
+            "off-schema",
+            off_schema.to_string(),
+            "does not match the report schema",
+        ),
+    ];
+    for (name, report, expected) in cases {
+        let run = dir.join(name);
+        std::fs::create_dir_all(&run).unwrap();
+        // A page is there; the report it is drawn from is not sound.
+        std::fs::copy(good.join("report.html"), run.join("report.html")).unwrap();
+        std::fs::write(run.join("report.json"), report).unwrap();
+        let (out, stdout, stderr) =
+            faultline(&["report", "open", name, "--dir", dir.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(stdout.is_empty(), "{name}: no page offered: {stdout}");
+    }
 }

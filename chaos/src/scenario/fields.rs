@@ -9,6 +9,10 @@ use toml::{Table, Value};
 
 use super::ScenarioError;
 
+/// The longest duration any scenario field may hold: a run's load phase is at most this
+/// long, and no bound, delay or fault beyond it means anything inside one.
+pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+
 /// A table being read, with the path it sits at and the keys read so far.
 pub struct Fields<'a> {
     file: &'a str,
@@ -140,14 +144,20 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A duration written as a string with a unit: `"250ms"`, `"2s"`, `"1.5s"`, `"3m"`.
+    /// A duration written as a string with a unit: `"250ms"`, `"2s"`, `"1.5s"`, `"3m"`, at
+    /// most [`MAX_DURATION`], so that every sum of scenario durations a run computes fits.
     pub fn duration(&mut self, key: &'static str) -> Result<Option<Duration>, ScenarioError> {
         const WHAT: &str = "a duration such as \"250ms\", \"2s\" or \"1m\"";
         match self.string(key, WHAT)? {
             None => Ok(None),
-            Some(text) => parse_duration(&text)
-                .map(Some)
-                .ok_or_else(|| self.error(key, format!("expected {WHAT}, found {text:?}"))),
+            Some(text) => match parse_duration(&text) {
+                None => Err(self.error(key, format!("expected {WHAT}, found {text:?}"))),
+                Some(d) if d > MAX_DURATION => Err(self.error(
+                    key,
+                    format!("expected at most 1h (the longest run), found {text:?}"),
+                )),
+                Some(d) => Ok(Some(d)),
+            },
         }
     }
 
@@ -270,7 +280,8 @@ fn describe(value: &Value) -> String {
     }
 }
 
-/// Parses `"250ms"`, `"2s"`, `"1.5s"`, `"3m"`, `"1h"`, `"500us"`; `None` when malformed.
+/// Parses `"250ms"`, `"2s"`, `"1.5s"`, `"3m"`, `"1h"`, `"500us"`; `None` when malformed or
+/// too large for a [`Duration`].
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -284,8 +295,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "h" => 3600.0,
         _ => return None,
     };
-    let seconds = number * seconds_per_unit;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(number * seconds_per_unit).ok()
 }
 
 #[cfg(test)]
@@ -298,7 +308,17 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
-        for bad in ["", "5", "ms", "1.2.3s", "-1s", "3 days", "2sec"] {
+        for bad in [
+            "",
+            "5",
+            "ms",
+            "1.2.3s",
+            "-1s",
+            "3 days",
+            "2sec",
+            "99999999999999999999999h",
+            "1e400s",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

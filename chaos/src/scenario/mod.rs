@@ -46,8 +46,8 @@ use std::time::Duration;
 
 use crate::topology::Topology;
 use crate::toxiproxy::{Stream, ToxicKind};
-pub use fields::parse_duration;
 use fields::Fields;
+pub use fields::{parse_duration, MAX_DURATION};
 
 /// A scenario file that could not be read, with where and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -273,17 +273,33 @@ pub struct Slo {
 }
 
 impl Scenario {
-    /// Reads and validates the scenario file at `path` for a system of `topology`.
+    /// Reads and validates the scenario file at `path` for a system of `topology`. A
+    /// scenario whose `name` differs from its file name is an error, so a run's name always
+    /// finds its file.
     pub fn load(path: &Path, topology: &Topology) -> Result<Self, ScenarioError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ScenarioError::new(&file, "(file)", format!("cannot read: {e}")))?;
-        Self::parse(&file, topology, &text)
+        let scenario = Self::parse(&file, topology, &text)?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        if scenario.name != stem {
+            return Err(ScenarioError::new(
+                &file,
+                "name",
+                format!(
+                    "expected {stem:?}, the file's name, found {:?}",
+                    scenario.name
+                ),
+            ));
+        }
+        Ok(scenario)
     }
 
-    /// Reads every `*.toml` scenario in `dir`, sorted by file name. The first bad file is the
-    /// error; a scenario whose `name` differs from its file name is one too, so a run's name
-    /// always finds its file.
+    /// Reads every `*.toml` scenario in `dir` with [`Scenario::load`], sorted by file name;
+    /// the first bad file is the error.
     pub fn load_dir(
         dir: &Path,
         topology: &Topology,
@@ -299,37 +315,15 @@ impl Scenario {
         paths.sort();
         paths
             .into_iter()
-            .map(|path| {
-                let scenario = Self::load(&path, topology)?;
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                if scenario.name != stem {
-                    return Err(ScenarioError::new(
-                        &path.display().to_string(),
-                        "name",
-                        format!(
-                            "expected {stem:?}, the file's name, found {:?}",
-                            scenario.name
-                        ),
-                    ));
-                }
-                Ok((path, scenario))
-            })
+            .map(|path| Self::load(&path, topology).map(|scenario| (path, scenario)))
             .collect()
     }
 
     /// Parses and validates scenario text for a system of `topology`; `file` names it in
     /// errors.
     pub fn parse(file: &str, topology: &Topology, text: &str) -> Result<Self, ScenarioError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| {
-            ScenarioError::new(
-                file,
-                "(file)",
-                format!("not valid TOML: {}", e.to_string().trim()),
-            )
-        })?;
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| ScenarioError::new(file, "(file)", toml_error(text, &e)))?;
         let mut top = Fields::new(file, "", table);
 
         let name = top.required_string("name", "the scenario's name in kebab-case")?;
@@ -396,6 +390,43 @@ impl Scenario {
     }
 }
 
+/// The longest piece of a line an error shows: enough to recognise the spot, never a whole
+/// generated file squeezed onto one line.
+const EXCERPT_CHARS: usize = 60;
+
+/// "not valid TOML at line L, column C: what", with a short excerpt around the spot.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    let Some(span) = error.span() else {
+        return format!("not valid TOML: {message}");
+    };
+    let mut at = span.start.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line_number = text[..line_start].matches('\n').count() + 1;
+    let before: Vec<char> = text[line_start..at].chars().collect();
+    let after: Vec<char> = text[at..line_end].chars().collect();
+    let column = before.len() + 1;
+    let half = EXCERPT_CHARS / 2;
+    let from = before.len().saturating_sub(half);
+    let mut excerpt = String::new();
+    if from > 0 {
+        excerpt.push('…');
+    }
+    excerpt.extend(&before[from..]);
+    excerpt.extend(after.iter().take(half));
+    if after.len() > half {
+        excerpt.push('…');
+    }
+    format!(
+        "not valid TOML at line {line_number}, column {column}: {message}\n    {}",
+        excerpt.trim_end()
+    )
+}
+
 fn read_workload(fields: &mut Fields<'_>, topology: &Topology) -> Result<Workload, ScenarioError> {
     let operations = fields.tables("operations")?;
     let http = if operations.is_empty() {
@@ -445,7 +476,7 @@ fn read_workload(fields: &mut Fields<'_>, topology: &Topology) -> Result<Workloa
     };
     let concurrency = fields.integer_in("concurrency", 1..=256)?.unwrap_or(1);
     let duration = fields.required_duration("duration")?;
-    if duration.is_zero() || duration > Duration::from_secs(3600) {
+    if duration.is_zero() || duration > MAX_DURATION {
         return Err(fields.error("duration", "expected more than 0s and at most 1h"));
     }
     let duplicate_rate = fields
@@ -624,14 +655,17 @@ fn read_fault(
     if duration.is_zero() {
         return Err(fields.error("duration", "expected more than 0s: a fault must last"));
     }
-    if start + duration > run {
-        return Err(fields.error(
-            "duration",
-            format!(
-                "the fault ends at {:?}, after the workload's duration of {run:?}: every fault must heal within the run",
-                start + duration
-            ),
-        ));
+    match start.checked_add(duration) {
+        Some(end) if end <= run => {}
+        end => {
+            let end = end.map_or_else(|| "beyond any time".to_string(), |end| format!("{end:?}"));
+            return Err(fields.error(
+                "duration",
+                format!(
+                    "the fault ends at {end}, after the workload's duration of {run:?}: every fault must heal within the run"
+                ),
+            ));
+        }
     }
     let target = read_target(fields, topology)?;
     let kind_name = fields.required_string("kind", FAULT_KINDS)?;
@@ -914,5 +948,7 @@ fn read_expectations(
     })
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

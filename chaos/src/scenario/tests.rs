@@ -2,7 +2,7 @@ use super::*;
 
 /// A system shaped like the reference one, as far as these tests need: services with links
 /// between them and to Postgres and Kafka.
-fn shop() -> Topology {
+pub(super) fn shop() -> Topology {
     Topology::new(
         ["payment", "inventory", "order", "gateway"],
         ["postgres", "kafka"],
@@ -395,6 +395,87 @@ fn a_missing_file_is_an_error_naming_it() {
             .starts_with("/nonexistent/scenario.toml: (file): cannot read"),
         "{e}"
     );
+}
+
+#[test]
+fn huge_durations_in_any_field_are_errors_naming_the_field() {
+    const HUGE: &str = "\"99999999999999999999999h\"";
+    let cases = [
+        ("duration = \"60s\"", "workload.duration"),
+        ("start = \"10s\"", "faults[0].start"),
+        ("duration = \"20s\"", "faults[0].duration"),
+        ("latency = \"2s\"", "faults[0].latency"),
+        ("jitter = \"100ms\"", "faults[0].jitter"),
+        (
+            "opens_within = \"5s\"",
+            "expectations.circuits[0].opens_within",
+        ),
+        (
+            "closes_within = \"30s\"",
+            "expectations.circuits[0].closes_within",
+        ),
+        ("p99_latency = \"3s\"", "expectations.slo.p99_latency"),
+    ];
+    for (old, field) in cases {
+        let key = old.split(" = ").next().unwrap();
+        let e = error_of(&full_with(old, &format!("{key} = {HUGE}")));
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains("99999999999999999999999h"), "{e}");
+    }
+    // Large enough to parse as a Duration, but beyond any run.
+    let e = error_of(&full_with("latency = \"2s\"", "latency = \"2h\""));
+    assert_eq!(e.field, "faults[0].latency");
+    assert!(e.reason.contains("at most 1h"), "{e}");
+}
+
+#[test]
+fn a_fault_whose_start_plus_duration_overflows_is_an_error() {
+    let text = full_with(
+        "start = \"10s\"\nduration = \"20s\"",
+        "start = \"5000000000000000h\"\nduration = \"5000000000000000h\"",
+    );
+    let e = error_of(&text);
+    assert!(e.field.starts_with("faults[0]."), "{e}");
+}
+
+#[test]
+fn a_probe_sample_duration_beyond_the_longest_run_is_an_error() {
+    let text = full_with(
+        "probe = \"ready\"",
+        "probe = \"p99_latency\"\nmax = \"99999999999999999999999h\"",
+    );
+    let e = error_of(&text);
+    assert_eq!(e.field, "steady_state.probes[0].max", "{e}");
+}
+
+#[test]
+fn a_toml_error_on_a_long_line_shows_a_short_excerpt() {
+    // A deeply nested file on one line: the parser gives up somewhere inside it.
+    let text = format!("name = {}", "[".repeat(40_000));
+    let e = error_of(&text);
+    assert_eq!(e.field, "(file)");
+    assert!(e.reason.contains("line 1, column"), "{e}");
+    assert!(
+        e.reason.len() < 400,
+        "the excerpt is short: {} bytes",
+        e.reason.len()
+    );
+}
+
+#[test]
+fn a_single_file_whose_name_differs_from_its_file_name_is_refused() {
+    let dir = std::env::temp_dir().join(format!("faultline-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("right-name.toml");
+    std::fs::write(
+        &path,
+        "name = \"wrong-name\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"1s\"\n",
+    )
+    .unwrap();
+    let e = Scenario::load(&path, &shop()).unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(e.field, "name");
+    assert!(e.reason.contains("\"right-name\""), "{e}");
 }
 
 const HTTP: &str = r#"

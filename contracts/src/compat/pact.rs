@@ -32,14 +32,13 @@
 //! assert_eq!(change.counterexamples[0].mismatches[0].path, "$.status");
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::matching::{match_request, match_response, ActualRequest, ActualResponse, Mismatch};
-use crate::model::{Body, BodyEncoding, HttpInteraction, Interaction};
+use crate::matching::{example_request, example_response, match_request, match_response, Mismatch};
+use crate::model::{HttpInteraction, Interaction};
 use crate::Pact;
 
 /// How an interaction changed.
@@ -112,30 +111,9 @@ impl PactDiff {
     }
 }
 
-fn body_bytes(body: Option<&Body>) -> Vec<u8> {
-    match body {
-        None => Vec::new(),
-        Some(b) => match (&b.content, b.encoding) {
-            (Value::String(s), BodyEncoding::Json) => s.clone().into_bytes(),
-            (Value::String(s), BodyEncoding::None) if !b.is_json() => s.clone().into_bytes(),
-            (other, _) => serde_json::to_vec(other).unwrap_or_default(),
-        },
-    }
-}
-
-fn headers(map: &BTreeMap<String, Vec<String>>) -> Vec<(String, String)> {
-    map.iter()
-        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
-        .collect()
-}
-
 fn http_counterexamples(old: &HttpInteraction, new: &HttpInteraction) -> Vec<Counterexample> {
     let mut out = Vec::new();
-    let verified = ActualResponse {
-        status: old.response.status,
-        headers: headers(&old.response.headers),
-        body: body_bytes(old.response.body.as_ref()),
-    };
+    let verified = example_response(&old.response);
     let rejected = match_response(&new.response, &verified);
     if !rejected.is_empty() {
         out.push(Counterexample {
@@ -147,18 +125,7 @@ fn http_counterexamples(old: &HttpInteraction, new: &HttpInteraction) -> Vec<Cou
             mismatches: rejected,
         });
     }
-    let sent = ActualRequest {
-        method: new.request.method.clone(),
-        path: new.request.path.clone(),
-        query: new
-            .request
-            .query
-            .iter()
-            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
-            .collect(),
-        headers: headers(&new.request.headers),
-        body: body_bytes(new.request.body.as_ref()),
-    };
+    let sent = example_request(&new.request);
     let uncovered = match_request(&old.request, &sent);
     if !uncovered.is_empty() {
         out.push(Counterexample {

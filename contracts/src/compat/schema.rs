@@ -195,6 +195,12 @@ impl Node {
                         })?;
                         types.push(ty);
                     }
+                    if types.is_empty() {
+                        return Err(invalid(
+                            at,
+                            "expected at least one type name: `type: []` admits no value".into(),
+                        ));
+                    }
                     node.types = Some(types);
                 }
                 "properties" => {
@@ -230,6 +236,14 @@ impl Node {
                     let values = v
                         .as_array()
                         .ok_or_else(|| invalid(at.clone(), "expected an array".into()))?;
+                    if values.is_empty() {
+                        return Err(invalid(
+                            at,
+                            "expected at least one value: `enum: []` admits no value, so no \
+                             event could ever be written under it"
+                                .into(),
+                        ));
+                    }
                     node.enum_values = Some(values.clone());
                 }
                 "const" => node.const_value = Some(v.clone()),
@@ -324,7 +338,7 @@ impl Node {
         if self.types.is_none() && (!self.properties.is_empty() || !self.required.is_empty()) {
             return self.example_of(Ty::Object);
         }
-        let ty = self.value_types()[0];
+        let ty = self.value_types().first().copied().unwrap_or(Ty::Null);
         self.example_of(ty)
     }
 

@@ -340,3 +340,27 @@ fn the_false_schema_is_reported_unsupported() {
     let error = Schema::from_value("f.json", json!({"properties": {"a": false}})).unwrap_err();
     assert!(error.to_string().contains("$.properties.a"), "{error}");
 }
+
+#[test]
+fn schemas_that_say_nothing_of_array_elements_compare_without_end() {
+    // `{}` admits arrays of anything on both sides: once a stack overflow.
+    let report = check(
+        &schema("a.json", json!({})),
+        &schema("b.json", json!({})),
+        Mode::Full,
+    );
+    assert!(report.is_compatible(), "{report:?}");
+}
+
+#[test]
+fn an_empty_enum_or_type_list_is_refused_naming_the_path() {
+    for (keyword, value) in [("enum", json!([])), ("type", json!([]))] {
+        let doc = json!({"type": "object", "properties": {"state": {keyword: value}}});
+        let err = Schema::from_value("s.json", doc).unwrap_err();
+        assert!(
+            matches!(&err, SchemaError::Invalid { path, .. } if path.ends_with(&format!("state.{keyword}"))),
+            "{err}"
+        );
+        assert!(err.to_string().contains("admits no value"), "{err}");
+    }
+}

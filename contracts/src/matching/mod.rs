@@ -145,6 +145,50 @@ pub struct ActualResponse {
     pub body: Vec<u8>,
 }
 
+/// The request exactly as the pact's example describes it: what a consumer following the
+/// example sends.
+pub(crate) fn example_request(request: &HttpRequest) -> ActualRequest {
+    ActualRequest {
+        method: request.method.clone(),
+        path: request.path.clone(),
+        query: request
+            .query
+            .iter()
+            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+            .collect(),
+        headers: header_pairs(&request.headers),
+        body: example_bytes(request.body.as_ref()),
+    }
+}
+
+/// The response exactly as the pact's example describes it.
+pub(crate) fn example_response(response: &HttpResponse) -> ActualResponse {
+    ActualResponse {
+        status: response.status,
+        headers: header_pairs(&response.headers),
+        body: example_bytes(response.body.as_ref()),
+    }
+}
+
+fn header_pairs(map: &BTreeMap<String, Vec<String>>) -> Vec<(String, String)> {
+    map.iter()
+        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+        .collect()
+}
+
+/// The bytes of an example body on the wire.
+fn example_bytes(body: Option<&Body>) -> Vec<u8> {
+    match body {
+        None => Vec::new(),
+        Some(b) => match (&b.content, b.encoding) {
+            (Value::String(s), BodyEncoding::Json) => s.clone().into_bytes(),
+            (Value::String(s), BodyEncoding::Base64) => base64_decode(s).unwrap_or_default(),
+            (Value::String(s), BodyEncoding::None) if !b.is_json() => s.clone().into_bytes(),
+            (other, _) => serde_json::to_vec(other).unwrap_or_default(),
+        },
+    }
+}
+
 /// Compares a response from the provider with the pact's expected response.
 pub fn match_response(expected: &HttpResponse, actual: &ActualResponse) -> Vec<Mismatch> {
     let mut out = Vec::new();
@@ -644,7 +688,7 @@ fn match_query(
 }
 
 /// Standard base64 (with or without padding); `None` on invalid input.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut buffer = 0u32;
     let mut bits = 0;

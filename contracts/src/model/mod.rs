@@ -27,6 +27,7 @@
 //! ```
 
 pub mod rules;
+mod validate;
 
 use std::collections::BTreeMap;
 
@@ -342,6 +343,11 @@ impl Pact {
             .ok_or(PactError::MissingSpecVersion)?;
         match version.as_str() {
             Some(SPEC_VERSION) => {}
+            None if version.is_number() => {
+                return Err(PactError::SpecVersionNotString {
+                    found: version.to_string(),
+                })
+            }
             _ => {
                 let found = version
                     .as_str()
@@ -368,11 +374,26 @@ impl Pact {
             Some(Value::Array(a)) => a,
             Some(_) => return Err(scope.invalid(&at_i, "expected an array of interactions")),
         };
-        let interactions = list
+        let interactions: Vec<Interaction> = list
             .iter()
             .enumerate()
             .map(|(i, v)| interaction(v, &at_i.index(i)))
             .collect::<Result<_, _>>()?;
+        // Descriptions identify interactions: in verification results, in the broker's
+        // records and when two versions of a pact are compared.
+        let mut seen = BTreeMap::new();
+        for (i, one) in interactions.iter().enumerate() {
+            if let Some(first) = seen.insert(one.description(), i) {
+                return Err(PactError::Invalid {
+                    interaction: Some(one.description().to_string()),
+                    path: at_i.index(i).field("description").to_string(),
+                    problem: format!(
+                        "the description is also that of $.interactions[{first}]; each interaction \
+                         of a pact needs its own description"
+                    ),
+                });
+            }
+        }
         Ok(Pact {
             consumer,
             provider,
@@ -602,11 +623,13 @@ fn interaction(value: &Value, at: &Location) -> Result<Interaction, PactError> {
             check_keys(obj, &allowed(&["request", "response"]), at, &scope)?;
             let request = http_request(obj.get("request"), &at.field("request"), &scope)?;
             let response = http_response(obj.get("response"), &at.field("response"), &scope)?;
-            Ok(Interaction::Http(HttpInteraction {
+            let http = HttpInteraction {
                 info,
                 request,
                 response,
-            }))
+            };
+            validate::http(&http, at, &scope)?;
+            Ok(Interaction::Http(http))
         }
         "Asynchronous/Messages" => {
             check_keys(
@@ -618,21 +641,24 @@ fn interaction(value: &Value, at: &Location) -> Result<Interaction, PactError> {
             let contents = match obj.get("contents") {
                 None => None,
                 Some(v) => Body::from_json(v, &at.field("contents"), &scope)?,
-            }
-            .unwrap_or(Body {
+            };
+            let has_contents = contents.is_some();
+            let contents = contents.unwrap_or(Body {
                 content: Value::Null,
                 content_type: None,
                 encoding: BodyEncoding::None,
             });
             let metadata = value_map(obj, "metadata", at, &scope)?;
             let (matching_rules, generators) = rules_and_generators(obj, at, &scope)?;
-            Ok(Interaction::Message(Message {
+            let message = Message {
                 info,
                 contents,
                 metadata,
                 matching_rules,
                 generators,
-            }))
+            };
+            validate::message(&message, has_contents, at, &scope)?;
+            Ok(Interaction::Message(message))
         }
         other => Err(PactError::UnsupportedInteractionType {
             interaction: description.into(),

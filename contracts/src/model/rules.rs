@@ -367,15 +367,30 @@ impl Matcher {
             "equality" => Matcher::Equality,
             "regex" => {
                 let r = text("regex")?;
-                crate::matching::value::compile_regex(&r).map_err(|e| PactError::UnsupportedMatcher {
-                    interaction: scope.interaction.clone(),
-                    path: at.field("regex").to_string(),
-                    matcher: format!("regex /{r}/"),
-                    hint: format!("the pattern does not compile with the Rust regex crate: {e}"),
-                })?;
+                // Compiled alone first: a pattern such as `a)|(b` only compiles inside the
+                // `^(?:…)$` the matcher wraps it in, and would then mean something else.
+                regex::Regex::new(&r)
+                    .and_then(|_| crate::matching::value::compile_regex(&r))
+                    .map_err(|e| PactError::UnsupportedMatcher {
+                        interaction: scope.interaction.clone(),
+                        path: at.field("regex").to_string(),
+                        matcher: format!("regex /{r}/"),
+                        hint: format!("the pattern does not compile with the Rust regex crate: {e}"),
+                    })?;
                 Matcher::Regex(r)
             }
-            "type" => Matcher::Type { min: count("min")?, max: count("max")? },
+            "type" => {
+                let (min, max) = (count("min")?, count("max")?);
+                if let (Some(min), Some(max)) = (min, max) {
+                    if min > max {
+                        return Err(scope.invalid(
+                            &at.field("min"),
+                            &format!("type matcher with min {min} above max {max}: no array has such a length"),
+                        ));
+                    }
+                }
+                Matcher::Type { min, max }
+            }
             "integer" => Matcher::Integer,
             "decimal" | "real" => Matcher::Decimal,
             "number" => Matcher::Number,
@@ -678,10 +693,13 @@ impl MatchingRules {
             } else {
                 rule_map_from_json(rules, &at_c, scope)?
             };
-            categories
-                .entry(category)
-                .or_insert_with(BTreeMap::new)
-                .extend(map);
+            // An empty category says nothing; keeping it would make two equal pacts differ.
+            if !map.is_empty() {
+                categories
+                    .entry(category)
+                    .or_insert_with(BTreeMap::new)
+                    .extend(map);
+            }
         }
         Ok(MatchingRules { categories })
     }
@@ -840,7 +858,9 @@ impl Generators {
                     );
                 }
             }
-            categories.insert(category, map);
+            if !map.is_empty() {
+                categories.insert(category, map);
+            }
         }
         Ok(Generators { categories })
     }

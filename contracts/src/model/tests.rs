@@ -33,7 +33,7 @@ fn realistic() -> Value {
                 "response": {
                     "status": 201,
                     "headers": {"Content-Type": ["application/json"]},
-                    "body": {"content": {"id": 42, "items": [{"sku": "X-1", "at": "2024-05-01T10:00:00Z"}]}, "contentType": "application/json", "encoded": false},
+                    "body": {"content": {"id": 42, "items": [{"sku": "X-1", "at": "2024-05-01T10:00:00Z"}], "tags": {"k": "v"}}, "contentType": "application/json", "encoded": false},
                     "matchingRules": {
                         "status": {"$": {"combine": "AND", "matchers": [{"match": "statusCode", "status": "success"}]}},
                         "body": {
@@ -276,4 +276,192 @@ fn bad_rule_key_is_reported_at_the_key() {
         err.json_path(),
         Some("$.interactions[0].response.matchingRules.body['$.items[x']")
     );
+}
+
+/// The problem of `realistic()` after `change`: (JSON path, message).
+fn refused(change: impl FnOnce(&mut Value)) -> (String, String) {
+    let mut doc = realistic();
+    change(&mut doc);
+    let err = Pact::from_json(&doc).expect_err("must be refused");
+    (
+        err.json_path().unwrap_or_default().to_string(),
+        err.to_string(),
+    )
+}
+
+#[test]
+fn a_status_outside_100_to_599_is_refused() {
+    for status in [0, 99, 600, 999] {
+        let (path, message) =
+            refused(|doc| doc["interactions"][0]["response"]["status"] = json!(status));
+        assert_eq!(path, "$.interactions[0].response.status");
+        assert!(
+            message.contains("from 100 to 599") && message.contains(&status.to_string()),
+            "{message}"
+        );
+        assert!(message.contains("create an order"), "{message}");
+    }
+}
+
+#[test]
+fn a_method_that_is_not_an_http_token_is_refused() {
+    for method in ["GET STUFF", "", "PO\u{0}ST", "GET\n"] {
+        let (path, message) =
+            refused(|doc| doc["interactions"][0]["request"]["method"] = json!(method));
+        assert_eq!(
+            path, "$.interactions[0].request.method",
+            "{method:?}: {message}"
+        );
+    }
+}
+
+#[test]
+fn two_interactions_with_one_description_are_refused() {
+    let (path, message) = refused(|doc| {
+        doc["interactions"][1]["description"] = json!("create an order");
+    });
+    assert_eq!(path, "$.interactions[1].description");
+    assert!(message.contains("$.interactions[0]"), "{message}");
+}
+
+#[test]
+fn a_message_without_contents_is_refused() {
+    let (path, message) = refused(|doc| {
+        let message = doc["interactions"][1].as_object_mut().unwrap();
+        message.remove("contents");
+        message.remove("matchingRules");
+    });
+    assert_eq!(path, "$.interactions[1].contents");
+    assert!(message.contains("order paid event"), "{message}");
+}
+
+#[test]
+fn a_regex_its_own_example_does_not_match_is_refused() {
+    let (path, message) = refused(|doc| {
+        doc["interactions"][0]["response"]["matchingRules"]["body"]["$.id"]["matchers"][0] =
+            json!({"match": "regex", "regex": "[a-z]+"});
+    });
+    assert_eq!(path, "$.interactions[0].response.matchingRules.body");
+    assert!(
+        message.contains("$.id") && message.contains("regex /[a-z]+/"),
+        "{message}"
+    );
+    let (path, _) = refused(|doc| {
+        doc["interactions"][1]["matchingRules"]["metadata"]["key"]["matchers"][0] =
+            json!({"match": "regex", "regex": "[a-z]+"});
+    });
+    assert_eq!(path, "$.interactions[1].matchingRules.metadata");
+    let (path, _) = refused(|doc| {
+        doc["interactions"][0]["request"]["matchingRules"]["path"]["matchers"][0] =
+            json!({"match": "regex", "regex": "/carts/\\d+"});
+    });
+    assert_eq!(path, "$.interactions[0].request.matchingRules.path");
+}
+
+#[test]
+fn a_regex_valid_only_inside_the_anchors_it_is_wrapped_in_is_refused() {
+    // `^(?:7)|(8)$` compiles; `7)|(8` alone does not.
+    let (path, message) = refused(|doc| {
+        doc["interactions"][0]["response"]["matchingRules"]["body"]["$.id"]["matchers"][0] =
+            json!({"match": "regex", "regex": "42)|(43"});
+    });
+    assert_eq!(
+        path,
+        "$.interactions[0].response.matchingRules.body['$.id'].matchers[0].regex"
+    );
+    assert!(message.contains("does not compile"), "{message}");
+}
+
+#[test]
+fn rules_on_paths_the_example_lacks_are_refused() {
+    let (path, message) = refused(|doc| {
+        doc["interactions"][0]["response"]["matchingRules"]["body"]["$.nope"] =
+            json!({"matchers": [{"match": "type"}]});
+    });
+    assert_eq!(
+        path,
+        "$.interactions[0].response.matchingRules.body['$.nope']"
+    );
+    assert!(message.contains("does not have"), "{message}");
+    let (path, _) = refused(|doc| {
+        doc["interactions"][0]["response"]["matchingRules"]["body"]["$.items[3].sku"] =
+            json!({"matchers": [{"match": "type"}]});
+    });
+    assert_eq!(
+        path,
+        "$.interactions[0].response.matchingRules.body['$.items[3].sku']"
+    );
+    let (path, _) = refused(|doc| {
+        doc["interactions"][0]["request"]["matchingRules"]["header"] =
+            json!({"X-Missing": {"matchers": [{"match": "type"}]}});
+    });
+    assert_eq!(
+        path,
+        "$.interactions[0].request.matchingRules.header['X-Missing']"
+    );
+    let (path, _) = refused(|doc| {
+        doc["interactions"][1]["matchingRules"]["metadata"]["partition"] =
+            json!({"matchers": [{"match": "type"}]});
+    });
+    assert_eq!(path, "$.interactions[1].matchingRules.metadata.partition");
+    // Wildcards reach what the example has; header names ignore case.
+    let mut doc = realistic();
+    doc["interactions"][0]["response"]["matchingRules"]["body"]["$.items[*].sku"] =
+        json!({"matchers": [{"match": "type"}]});
+    doc["interactions"][0]["response"]["matchingRules"]["header"] =
+        json!({"content-type": {"matchers": [{"match": "type"}]}});
+    Pact::from_json(&doc).unwrap();
+}
+
+#[test]
+fn a_type_matcher_with_min_above_max_is_refused() {
+    let (path, message) = refused(|doc| {
+        doc["interactions"][0]["response"]["matchingRules"]["body"]["$.items"]["matchers"][0] =
+            json!({"match": "type", "min": 3, "max": 1});
+    });
+    assert_eq!(
+        path,
+        "$.interactions[0].response.matchingRules.body['$.items'].matchers[0].min"
+    );
+    assert!(message.contains("min 3 above max 1"), "{message}");
+}
+
+#[test]
+fn bodies_declared_base64_or_json_must_be_so() {
+    let (path, message) = refused(|doc| {
+        doc["interactions"][0]["response"]["body"] = json!({"content": "not base64!", "contentType": "application/octet-stream", "encoded": "base64"});
+        doc["interactions"][0]["response"]["matchingRules"] = json!({});
+        doc["interactions"][0]["response"]["generators"] = json!({});
+    });
+    assert_eq!(path, "$.interactions[0].response.body.content");
+    assert!(message.contains("not base64"), "{message}");
+    let (path, message) = refused(|doc| {
+        doc["interactions"][0]["request"]["body"] =
+            json!({"content": "{\"sku\": ", "contentType": "application/json", "encoded": "json"});
+    });
+    assert_eq!(path, "$.interactions[0].request.body.content");
+    assert!(message.contains("not JSON"), "{message}");
+    let (path, message) = refused(|doc| {
+        // "hello" in base64, declared JSON.
+        doc["interactions"][0]["request"]["body"] =
+            json!({"content": "aGVsbG8=", "contentType": "application/json", "encoded": "base64"});
+        doc["interactions"][0]["request"]["matchingRules"]["body"] = json!({});
+    });
+    assert_eq!(path, "$.interactions[0].request.body.content");
+    assert!(message.contains("not JSON"), "{message}");
+}
+
+#[test]
+fn a_spec_version_written_as_a_number_says_it_must_be_a_string() {
+    let (path, message) =
+        refused(|doc| doc["metadata"]["pactSpecification"]["version"] = json!(4.0));
+    assert_eq!(path, "$.metadata.pactSpecification.version");
+    assert!(message.contains("must be a string"), "{message}");
+}
+
+#[test]
+fn the_committed_pacts_pass_every_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pacts");
+    let pacts = crate::files::read_pacts(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert!(pacts.len() >= 4);
 }

@@ -60,6 +60,14 @@ pub enum InfraError {
     #[error("toxiproxy: {0}")]
     Toxiproxy(#[from] ToxiproxyError),
 
+    /// An environment variable the user sets is missing or malformed: input to fix, found
+    /// before anything starts.
+    #[error("{variable}: {problem}")]
+    Environment {
+        variable: &'static str,
+        problem: String,
+    },
+
     #[error("configuration: {0}")]
     Config(String),
 

@@ -215,6 +215,14 @@ impl InfraConfig {
                     .is_none_or(|only| only.contains(&(client.to_string(), server.to_string()))))
     }
 
+    /// Checks the environment this infrastructure would be started from — `FAULTLINE_INFRA`
+    /// and, in external mode, the addresses of the servers it asks for — without starting
+    /// anything, so a command can refuse a bad setting before it begins. [`Infra::start`]
+    /// makes the same check.
+    pub fn check_environment(&self) -> Result<(), InfraError> {
+        environment_mode(self.postgres, self.kafka).map(|_| ())
+    }
+
     fn validate(&self) -> Result<(), InfraError> {
         for client in &self.clients {
             let valid = !client.is_empty()
@@ -330,12 +338,9 @@ impl Infra {
     /// [`docker::Engine::sweep_leftovers`]).
     pub async fn start(config: InfraConfig) -> Result<Self, InfraError> {
         config.validate()?;
-        match std::env::var("FAULTLINE_INFRA").as_deref() {
-            Ok("external") => Self::start_external(config).await,
-            Ok("containers") | Ok("") | Err(_) => Self::start_containers(config).await,
-            Ok(other) => Err(InfraError::Config(format!(
-                "FAULTLINE_INFRA=`{other}`: expected `containers` (default) or `external`"
-            ))),
+        match environment_mode(config.postgres, config.kafka)? {
+            Mode::External => Self::start_external(config).await,
+            Mode::Containers => Self::start_containers(config).await,
         }
     }
 
@@ -965,9 +970,50 @@ fn required_env(name: &'static str) -> Result<String, InfraError> {
     std::env::var(name)
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
-            InfraError::Config(format!("{name} is required with FAULTLINE_INFRA=external"))
+        .ok_or_else(|| InfraError::Environment {
+            variable: name,
+            problem: "is required with FAULTLINE_INFRA=external".into(),
         })
+}
+
+/// The mode `FAULTLINE_INFRA` selects, with the variables that mode needs checked.
+fn environment_mode(postgres: bool, kafka: bool) -> Result<Mode, InfraError> {
+    let mode = match std::env::var("FAULTLINE_INFRA").as_deref() {
+        Ok("external") => Mode::External,
+        Ok("containers") | Ok("") | Err(std::env::VarError::NotPresent) => Mode::Containers,
+        Ok(other) => {
+            return Err(InfraError::Environment {
+                variable: "FAULTLINE_INFRA",
+                problem: format!("`{other}`: expected `containers` (default) or `external`"),
+            })
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(InfraError::Environment {
+                variable: "FAULTLINE_INFRA",
+                problem: "is not valid UTF-8: expected `containers` (default) or `external`".into(),
+            })
+        }
+    };
+    if mode == Mode::External {
+        let url = required_env("FAULTLINE_TOXIPROXY_URL")?;
+        let host = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split([':', '/']).next())
+            .filter(|h| !h.is_empty());
+        if host.is_none() || ToxiproxyClient::new(&url).is_err() {
+            return Err(InfraError::Environment {
+                variable: "FAULTLINE_TOXIPROXY_URL",
+                problem: format!("`{url}`: expected http://HOST:PORT"),
+            });
+        }
+        if postgres {
+            required_env("FAULTLINE_POSTGRES_ADDR")?;
+        }
+        if kafka {
+            required_env("FAULTLINE_KAFKA_BOOTSTRAP")?;
+        }
+    }
+    Ok(mode)
 }
 
 /// Broker settings in the official `apache/kafka` image's environment convention, which the

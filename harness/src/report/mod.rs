@@ -36,6 +36,8 @@ pub mod model;
 pub mod synthetic;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
@@ -119,13 +121,20 @@ pub fn load(path: &Path) -> Result<Report, ReportError> {
         path: path.clone(),
         source,
     })?;
+    from_json_str(&path, &text)
+}
+
+/// Reads the text of a `report.json`: parsed, version-checked and validated against the
+/// schema; `path` names it in errors.
+pub fn from_json_str(path: &Path, text: &str) -> Result<Report, ReportError> {
+    let path = path.to_path_buf();
     let parse_error = |e: serde_json::Error, path: &Path| ReportError::Parse {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
     };
-    let value: Value = serde_json::from_str(&text).map_err(|e| parse_error(e, &path))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| parse_error(e, &path))?;
     match value.get("version") {
         Some(Value::Number(n)) if n.as_u64() == Some(u64::from(REPORT_VERSION)) => {}
         found => {

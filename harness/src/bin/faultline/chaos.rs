@@ -1,0 +1,155 @@
+//! `faultline chaos list | run`: scenarios validated and listed, or run with their verdicts.
+
+use std::path::Path;
+
+use faultline_chaos::scenario::{Scenario, ScenarioError};
+use faultline_chaos::topology::Topology;
+use faultline_harness::{nemesis, runner};
+
+use crate::error::{CliError, Then, NOTHING_STARTED};
+use crate::flags::{ChaosCommand, ChaosListArgs, ChaosRunArgs};
+use crate::interrupt::{remove_own_resources, Interrupt};
+use faultline_harness::system::System;
+
+pub async fn exec(
+    command: ChaosCommand,
+    system: Option<&Path>,
+    interrupt: &Interrupt,
+) -> Result<(), CliError> {
+    let system = crate::system(system)?;
+    match command {
+        ChaosCommand::List(args) => list(args, system.topology()),
+        ChaosCommand::Run(args) => run(args, &system, interrupt).await,
+    }
+}
+
+fn list(args: ChaosListArgs, topology: &Topology) -> Result<(), CliError> {
+    let dir = args
+        .dir
+        .unwrap_or_else(|| crate::shipped("chaos/scenarios"));
+    let scenarios = Scenario::load_dir(&dir, topology)?;
+    for (path, scenario) in &scenarios {
+        println!("{}  ({})", scenario.name, path.display());
+        println!("    {}", scenario.description);
+        for fault in &scenario.faults {
+            println!(
+                "    at {:>5.1}s for {:>5.1}s  {:<16} {}",
+                fault.start.as_secs_f64(),
+                fault.duration.as_secs_f64(),
+                nemesis::kind_name(&fault.kind),
+                nemesis::target_name(&fault.target)
+            );
+        }
+    }
+    println!("{} scenarios in {}", scenarios.len(), dir.display());
+    Ok(())
+}
+
+/// The scenario file, or every one in the folder.
+fn load(path: &Path, topology: &Topology) -> Result<Vec<(std::path::PathBuf, Scenario)>, CliError> {
+    let scenarios = if path.is_dir() {
+        Scenario::load_dir(path, topology)?
+    } else {
+        vec![(path.to_path_buf(), Scenario::load(path, topology)?)]
+    };
+    if scenarios.is_empty() {
+        return Err(CliError::input(ScenarioError {
+            file: path.display().to_string(),
+            field: "(directory)".into(),
+            reason: "no *.toml scenarios".into(),
+        }));
+    }
+    Ok(scenarios)
+}
+
+/// A single scenario gets a stack of its own; several share one, reset between runs. An
+/// interrupt heals the faults and saves the history before the run stops.
+async fn run(args: ChaosRunArgs, system: &System, interrupt: &Interrupt) -> Result<(), CliError> {
+    let scenarios = load(&args.path, system.topology()).then(NOTHING_STARTED)?;
+    system
+        .infra_config()
+        .check_environment()
+        .then(NOTHING_STARTED)?;
+    let (seed, out) = (args.seed, args.out.as_path());
+    let clock = std::time::Instant::now();
+    let progress = |line: &str| eprintln!("[{:>7.1}s] {line}", clock.elapsed().as_secs_f64());
+    let stop = interrupt.handled_by_command();
+    let results: Vec<Result<runner::RunOutcome, runner::RunError>> = if scenarios.len() == 1 {
+        let (file, scenario) = &scenarios[0];
+        progress(&format!("── {} ({})", scenario.name, file.display()));
+        vec![runner::run_until(system, scenario, seed, out, stop, &progress).await]
+    } else {
+        let all: Vec<Scenario> = scenarios.iter().map(|(_, s)| s.clone()).collect();
+        match runner::run_all_until(system, &all, seed, out, stop, &progress).await {
+            Ok(results) => results,
+            Err(error) => vec![Err(error)],
+        }
+    };
+    let mut summary = Vec::new();
+    let mut failed = false;
+    for ((_, scenario), result) in scenarios.iter().zip(results) {
+        match result {
+            Ok(outcome) => {
+                print_verdicts(&outcome);
+                failed |= !outcome.ok;
+                summary.push(format!(
+                    "{} {:<40} seed {:<6} {:>6.1}s  {}",
+                    if outcome.ok { "passed" } else { "FAILED" },
+                    scenario.name,
+                    outcome.seed,
+                    outcome.timings.total_ms as f64 / 1000.0,
+                    outcome.out_dir.display()
+                ));
+            }
+            Err(error @ runner::RunError::Interrupted { .. }) => {
+                eprintln!("{error}");
+                // Interrupted while the stack was starting: what it had created is this
+                // process's, removed by label.
+                remove_own_resources().await;
+                return Err(error.into());
+            }
+            Err(error) => {
+                eprintln!("error: {}: {error}", scenario.name);
+                failed = true;
+                summary.push(format!("ERROR  {:<40} {error}", scenario.name));
+            }
+        }
+    }
+    println!();
+    for line in &summary {
+        println!("{line}");
+    }
+    println!(
+        "{} scenarios in {:.1}s; reports listed in {}",
+        scenarios.len(),
+        clock.elapsed().as_secs_f64(),
+        out.join("index.html").display()
+    );
+    if failed {
+        Err(CliError::CheckFailed)
+    } else {
+        Ok(())
+    }
+}
+
+fn print_verdicts(outcome: &runner::RunOutcome) {
+    for verdict in &outcome.verdicts {
+        eprintln!(
+            "  {} {}: {}",
+            if verdict.ok { "ok  " } else { "FAIL" },
+            verdict.checker,
+            verdict.summary
+        );
+        for example in &verdict.counterexamples {
+            eprintln!(
+                "       - {} (orders: {}; history events: {:?})",
+                example.description,
+                example.orders.join(", "),
+                example.events
+            );
+        }
+    }
+    for line in &outcome.unhealed {
+        eprintln!("  FAIL could not heal: {line}");
+    }
+}
