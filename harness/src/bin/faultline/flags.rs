@@ -23,6 +23,13 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Write a commented starter faultline.toml and a first scenario into DIR (default: the
+    /// current folder), both valid as written. Never overwrites a file.
+    Init {
+        /// Where to write them.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// The run's infrastructure: Postgres, Kafka and Toxiproxy.
     Stack {
         #[command(subcommand)]

@@ -9,6 +9,7 @@ mod chaos;
 mod contracts;
 mod error;
 mod flags;
+mod init;
 mod interrupt;
 mod report;
 mod stack;
@@ -45,6 +46,7 @@ async fn exec(
     interrupt: &Interrupt,
 ) -> Result<(), CliError> {
     match command {
+        Command::Init { dir } => init::exec(&dir),
         Command::Stack { command } => stack::exec(command, system).await,
         Command::Chaos { command } => chaos::exec(command, system, interrupt).await,
         Command::Bench { command } => bench::exec(command, system).await,
