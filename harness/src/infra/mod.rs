@@ -821,11 +821,17 @@ impl Infra {
         let clock = Instant::now();
         let removals = std::mem::take(&mut self.containers)
             .into_iter()
-            .map(RunningContainer::remove);
+            .map(|container| async {
+                let id = container.id.clone();
+                (id, container.remove().await)
+            });
         let mut first_error = None;
-        for result in futures_util::future::join_all(removals).await {
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
+        for (id, result) in futures_util::future::join_all(removals).await {
+            match result {
+                Ok(()) => self.cleanup.containers.retain(|c| *c != id),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         // The network, and whatever carries the run's label but was never handed back (a
