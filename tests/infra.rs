@@ -16,6 +16,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 use sqlx::{Connection, PgConnection};
+use testcontainers::bollard::query_parameters::InspectContainerOptions;
+use testcontainers::bollard::Docker;
 
 fn postgres_only(clients: &[&str]) -> InfraConfig {
     InfraConfig {
@@ -335,4 +337,147 @@ async fn an_image_neither_present_nor_pullable_names_its_variable() {
         "{message}"
     );
     assert!(message.contains("ci/setup"), "{message}");
+}
+
+#[tokio::test]
+async fn every_container_publishes_its_ports_on_loopback_only() -> anyhow::Result<()> {
+    let infra = Infra::start(postgres_only(&["a"])).await?;
+    let (containers, _) = Engine::connect()
+        .await?
+        .labelled(LABEL_RUN, infra.run_id())
+        .await?;
+    assert_eq!(containers.len(), 2, "toxiproxy and postgres");
+    let docker = Docker::connect_with_defaults()?;
+    for id in containers {
+        let inspect = docker
+            .inspect_container(&id, None::<InspectContainerOptions>)
+            .await?;
+        let name = inspect.name.unwrap_or_default();
+        let publish_all = inspect.host_config.and_then(|h| h.publish_all_ports);
+        assert_ne!(publish_all, Some(true), "{name} publishes every port");
+        let published: Vec<_> = inspect
+            .network_settings
+            .and_then(|settings| settings.ports)
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(port, bindings)| {
+                bindings
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |b| (port.clone(), b.host_ip))
+            })
+            .collect();
+        assert!(!published.is_empty(), "{name} publishes no port");
+        for (port, host_ip) in published {
+            assert_eq!(
+                host_ip.as_deref(),
+                Some("127.0.0.1"),
+                "{name} publishes {port} beyond loopback"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A fresh connection and a round trip on it (sqlx's ping), given at most `within`.
+async fn answers_within(url: &str, within: Duration) -> Result<(), String> {
+    let attempt = async { PgConnection::connect(url).await?.ping().await };
+    match tokio::time::timeout(within, attempt).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {within:?}")),
+    }
+}
+
+/// Retries [`answers_within`] until Postgres answers, for at most `timeout`.
+async fn await_answer(url: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match answers_within(url, Duration::from_secs(2)).await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn pausing_and_stopping_the_postgres_container_silence_it_until_healed() -> anyhow::Result<()>
+{
+    let infra = Infra::start(postgres_only(&["a"])).await?;
+    // Through the client's proxy, which reaches the container by its name on the run network:
+    // a restarted container gets a new host port from the engine, so the direct address would
+    // not survive the stop.
+    let url = infra.postgres_url("a")?;
+    answers_within(&url, Duration::from_secs(5))
+        .await
+        .map_err(anyhow::Error::msg)?;
+
+    infra.pause_container("postgres").await?;
+    let paused = answers_within(&url, Duration::from_secs(2)).await;
+    assert!(paused.is_err(), "a paused Postgres answered");
+    infra.unpause_container("postgres").await?;
+    answers_within(&url, Duration::from_secs(5))
+        .await
+        .map_err(|e| anyhow::anyhow!("after unpause: {e}"))?;
+
+    infra.stop_container("postgres").await?;
+    let stopped = answers_within(&url, Duration::from_secs(2)).await;
+    assert!(stopped.is_err(), "a stopped Postgres answered");
+    infra.start_container("postgres").await?;
+    await_answer(&url, Duration::from_secs(60))
+        .await
+        .map_err(|e| anyhow::anyhow!("after start: {e}"))?;
+
+    let error = infra.pause_container("no-such").await.unwrap_err();
+    assert!(error.to_string().contains("postgres"), "{error}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_toxiproxy_binary_is_copied_out_of_its_image_and_runs() -> anyhow::Result<()> {
+    let infra = Infra::start(InfraConfig::toxiproxy_only()).await?;
+    let dir = std::env::temp_dir().join(format!("faultline-extract-{}", infra.run_id()));
+    let images = faultline_harness::infra::Images::from_env();
+    let binary = infra.toxiproxy_binary(&images, &dir).await?;
+    let again = infra.toxiproxy_binary(&images, &dir).await?;
+    assert_eq!(binary, again, "a second call reuses the copy");
+    let output = std::process::Command::new(&binary)
+        .arg("-version")
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{} -version: {text}",
+        binary.display()
+    );
+    assert!(text.contains("2."), "a Toxiproxy version: {text}");
+    let (containers, _) = Engine::connect()
+        .await?
+        .labelled(LABEL_RUN, "extract")
+        .await?;
+    assert!(
+        containers.is_empty(),
+        "extraction containers left: {containers:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_stack_dropped_outside_any_runtime_still_removes_everything() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let infra = runtime.block_on(Infra::start(InfraConfig::toxiproxy_only()))?;
+    let run_id = infra.run_id().to_string();
+    drop(runtime);
+    drop(infra);
+
+    let check = tokio::runtime::Runtime::new()?;
+    let (containers, networks) =
+        check.block_on(async { Engine::connect().await?.labelled(LABEL_RUN, &run_id).await })?;
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "left behind: {containers:?} {networks:?}"
+    );
+    Ok(())
 }

@@ -1,28 +1,53 @@
 //! The Docker engine as the infrastructure module needs it: connect, make sure an image is
-//! there, run labelled containers on a run network, read their logs, remove them, and sweep
-//! what a crashed run left behind.
+//! there, run labelled containers on a run network, read their logs, fault them, remove them,
+//! and sweep what a crashed run left behind.
 //!
-//! Why bollard and not testcontainers: testcontainers-rs fixes the Docker API version its
-//! bollard client asks for (1.53 in 0.28; 1.43 or newer in every release since 0.15) and never
-//! negotiates it down, so it cannot talk to the engine Debian ships (20.10, API 1.41), which is
-//! the engine `ci/setup` installs where none runs. This module negotiates the version with the
-//! engine and otherwise does what testcontainers would: label, map ports on 127.0.0.1 only,
-//! remove on drop.
+//! Containers are testcontainers': each is a [`GenericImage`] turned into a `ContainerRequest`
+//! (image, environment, command, hostname, labels, mapped ports, the run network) and started
+//! with [`AsyncRunner`]; its host ports, logs, pause/unpause/stop/start, copying a file out and
+//! removal — on [`super::Infra::shutdown`] and on drop — go through the [`ContainerAsync`] it
+//! hands back. Readiness is not testcontainers' `WaitFor`: the caller polls a real request
+//! (see [`super::Infra::start`]).
+//!
+//! What testcontainers does not do is added here, with the bollard client (the same bollard
+//! 0.21 testcontainers is built on):
+//!
+//! - **Labels on networks.** testcontainers creates networks without labels, so the run network
+//!   is created here, labelled, and handed to testcontainers by name; it uses an existing
+//!   network as it is and leaves its removal to its creator.
+//! - **Finding by label**: the sweep of leftovers of crashed runs, the removal of everything of a
+//!   run or of this process (an interrupt), and of a container whose start failed half-way —
+//!   testcontainers does not remove a container when starting it fails.
+//! - **Ports on 127.0.0.1 only.** testcontainers binds mapped ports on every interface, and
+//!   publishes every port an image declares when none is mapped; a host-config modifier
+//!   ([`loopback_only`]) rewrites both before the container is created.
+//! - **Whether an image is present locally**, so a missing one is reported with the variable it
+//!   came from.
+//! - **In-network names.** testcontainers sets no network aliases, so on the run network a
+//!   container is reached by its container name ([`in_network_name`]); its hostname is the
+//!   short name, for what it says about itself.
+//!
+//! The Docker API version: testcontainers builds its client with bollard's fixed version
+//! (1.53 in 0.28) and never negotiates it, which an engine older than that (Debian's docker.io
+//! 20.10 speaks 1.41) would refuse. It does not come to that, because bollard joins each
+//! absolute request path onto its versioned base URL, which replaces the versioned path, so
+//! requests carry no version prefix and the engine answers in its own newest version.
+//! `tests/testcontainers_engine.rs` shows the round trip (start on a named network, published
+//! port, exec, removal of container and network) on the engine `ci/setup` installs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
-    PortBinding,
-};
+use bollard::models::{HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions,
-    ListContainersOptions, ListNetworksOptions, LogsOptions, RemoveContainerOptions,
+    ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
-use futures_util::StreamExt;
+use testcontainers::core::IntoContainerPort;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use tokio::io::AsyncReadExt;
 
 use super::error::InfraError;
 
@@ -44,10 +69,12 @@ pub struct Engine {
     docker: Docker,
 }
 
-/// What to run: the part of a container definition the stack varies.
+/// What to run: the part of a container definition a stack varies. Nothing in it is specific to
+/// the servers faultline starts itself, so an image a system description names runs the same way.
 #[derive(Debug, Clone, Default)]
 pub struct ContainerSpec {
-    /// Container name, also its DNS alias on the run network.
+    /// The short name: the container's hostname, and part of its name on the run network
+    /// (see [`in_network_name`]).
     pub name: String,
     pub image: String,
     pub env: Vec<(String, String)>,
@@ -56,12 +83,147 @@ pub struct ContainerSpec {
     pub ports: Vec<u16>,
 }
 
-/// A started container: its id and the host ports its container ports were mapped to.
-#[derive(Debug, Clone)]
+/// A started container: its ids, the host ports its container ports were mapped to, and the
+/// testcontainers handle that faults, reads and removes it. Dropping it removes the container.
 pub struct RunningContainer {
     pub id: String,
     pub name: String,
+    /// The name other containers on the run network reach it by.
+    pub network_name: String,
     pub host_ports: HashMap<u16, u16>,
+    container: ContainerAsync<GenericImage>,
+}
+
+impl std::fmt::Debug for RunningContainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningContainer")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("network_name", &self.network_name)
+            .field("host_ports", &self.host_ports)
+            .finish()
+    }
+}
+
+impl RunningContainer {
+    /// Whether the container is still running, and its exit code when it is not.
+    pub async fn state(&self) -> Result<(bool, Option<i64>), InfraError> {
+        let exit_code = self
+            .container
+            .exit_code()
+            .await
+            .map_err(|source| tc_error(format!("inspect container {}", self.name), source))?;
+        Ok((exit_code.is_none(), exit_code))
+    }
+
+    /// Freezes every process of the container (cgroup freezer); [`Self::unpause`] thaws it.
+    pub async fn pause(&self) -> Result<(), InfraError> {
+        self.act("pause", self.container.pause()).await
+    }
+
+    /// Thaws a container frozen by [`Self::pause`].
+    pub async fn unpause(&self) -> Result<(), InfraError> {
+        self.act("unpause", self.container.unpause()).await
+    }
+
+    /// Stops the container (SIGTERM, then SIGKILL after the engine's grace period).
+    pub async fn stop(&self) -> Result<(), InfraError> {
+        self.act("stop", self.container.stop()).await
+    }
+
+    /// Starts a stopped container again. The engine maps its ports anew: host ports read
+    /// before the stop may no longer lead to it, its name on the run network still does.
+    pub async fn start(&self) -> Result<(), InfraError> {
+        self.act("start", self.container.start()).await
+    }
+
+    async fn act(
+        &self,
+        action: &str,
+        call: impl std::future::Future<Output = Result<(), testcontainers::TestcontainersError>>,
+    ) -> Result<(), InfraError> {
+        call.await
+            .map_err(|source| tc_error(format!("{action} container {}", self.name), source))
+    }
+
+    /// The container's output so far: stdout, then stderr under a marker line (testcontainers
+    /// reads the two streams apart). With `tail`, the last `tail` lines of each.
+    pub async fn logs(&self, tail: Option<usize>) -> String {
+        let read = |mut stream: std::pin::Pin<Box<dyn tokio::io::AsyncBufRead + Send>>| async move {
+            let mut bytes = Vec::new();
+            match stream.read_to_end(&mut bytes).await {
+                Ok(_) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) => format!(
+                    "{}\n[log stream ended: {e}]\n",
+                    String::from_utf8_lossy(&bytes)
+                ),
+            }
+        };
+        let (stdout, stderr) = tokio::join!(
+            read(self.container.stdout(false)),
+            read(self.container.stderr(false))
+        );
+        let (stdout, stderr) = match tail {
+            Some(n) => (last_lines(&stdout, n), last_lines(&stderr, n)),
+            None => (stdout, stderr),
+        };
+        if stderr.is_empty() {
+            stdout
+        } else {
+            format!("{stdout}--- stderr ---\n{stderr}")
+        }
+    }
+
+    /// Removes the container (forcefully, with its anonymous volumes).
+    pub async fn remove(self) -> Result<(), InfraError> {
+        let name = self.name;
+        self.container
+            .rm()
+            .await
+            .map_err(|source| tc_error(format!("remove container {name}"), source))
+    }
+}
+
+/// The last `n` lines of `text`, each ending in a newline.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// The name a container started from `spec_name` on `network` has, and is reached by from the
+/// other containers there.
+pub fn in_network_name(network: &str, spec_name: &str) -> String {
+    format!("{network}-{spec_name}")
+}
+
+/// Publishes every mapped port on 127.0.0.1 only, at a port the engine picks, and nothing else.
+pub fn loopback_only(host_config: &mut HostConfig) {
+    host_config.publish_all_ports = Some(false);
+    for binding in host_config
+        .port_bindings
+        .iter_mut()
+        .flat_map(|bindings| bindings.values_mut())
+        .flatten()
+        .flatten()
+    {
+        binding.host_ip = Some("127.0.0.1".to_string());
+        binding.host_port = Some(String::new());
+    }
+}
+
+fn tc_error(action: String, source: testcontainers::TestcontainersError) -> InfraError {
+    InfraError::Testcontainers {
+        action,
+        source: Box::new(source),
+    }
+}
+
+fn generic_image(image: &str) -> GenericImage {
+    let (repository, tag) = split_image(image);
+    GenericImage::new(repository, tag)
 }
 
 impl Engine {
@@ -94,23 +256,13 @@ impl Engine {
             image: image.to_string(),
             reason,
         };
-        let (from_image, tag) = split_image(image);
-        let options = CreateImageOptions {
-            from_image: Some(from_image.to_string()),
-            tag: Some(tag.to_string()),
-            ..Default::default()
-        };
-        let pull = async {
-            let mut progress = self.docker.create_image(Some(options), None, None);
-            while let Some(step) = progress.next().await {
-                step.map_err(|e| {
-                    unavailable(format!("not present locally, and pulling failed: {e}"))
-                })?;
+        match tokio::time::timeout(PULL_TIMEOUT, generic_image(image).pull_image()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(unavailable(format!(
+                    "not present locally, and pulling failed: {e}"
+                )))
             }
-            Ok::<(), InfraError>(())
-        };
-        match tokio::time::timeout(PULL_TIMEOUT, pull).await {
-            Ok(result) => result?,
             Err(_) => {
                 return Err(unavailable(format!(
                     "not present locally, and pulling did not finish within {PULL_TIMEOUT:?}"
@@ -144,101 +296,55 @@ impl Engine {
         Ok(())
     }
 
-    /// Creates and starts a container on `network`, reachable there as `spec.name`, with its
-    /// ports mapped on 127.0.0.1. The container id is pushed to `created` as soon as it exists,
-    /// so the caller's cleanup covers a container whose start then fails.
+    /// Starts a container of `spec` on `network`, carrying `labels`, with its ports mapped on
+    /// 127.0.0.1. A container whose start fails after its creation carries the labels, so the
+    /// caller's cleanup by label removes it.
     pub async fn run(
         &self,
         spec: &ContainerSpec,
         network: &str,
         labels: &HashMap<String, String>,
-        created: &mut Vec<String>,
     ) -> Result<RunningContainer, InfraError> {
-        let port_key = |port: u16| format!("{port}/tcp");
-        let port_bindings = spec
-            .ports
-            .iter()
-            .map(|&port| {
-                let binding = PortBinding {
-                    host_ip: Some("127.0.0.1".to_string()),
-                    host_port: Some(String::new()),
-                };
-                (port_key(port), Some(vec![binding]))
-            })
-            .collect();
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            hostname: Some(spec.name.clone()),
-            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            cmd: spec.cmd.clone(),
-            labels: Some(labels.clone()),
-            exposed_ports: Some(spec.ports.iter().map(|&p| port_key(p)).collect()),
-            host_config: Some(HostConfig {
-                network_mode: Some(network.to_string()),
-                port_bindings: Some(port_bindings),
-                ..Default::default()
-            }),
-            networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(
-                    network.to_string(),
-                    EndpointSettings {
-                        aliases: Some(vec![spec.name.clone()]),
-                        ..Default::default()
-                    },
-                )])),
-            }),
-            ..Default::default()
-        };
-        let options = CreateContainerOptions {
-            name: Some(format!("{network}-{}", spec.name)),
-            ..Default::default()
-        };
-        let id = self
-            .docker
-            .create_container(Some(options), body)
+        let network_name = in_network_name(network, &spec.name);
+        let mut request = generic_image(&spec.image)
+            .with_container_name(&network_name)
+            .with_hostname(&spec.name)
+            .with_network(network)
+            .with_labels(labels.clone())
+            .with_host_config_modifier(loopback_only);
+        for (name, value) in &spec.env {
+            request = request.with_env_var(name, value);
+        }
+        if let Some(cmd) = &spec.cmd {
+            request = request.with_cmd(cmd);
+        }
+        for &port in &spec.ports {
+            request = request.with_mapped_port(0, port.tcp());
+        }
+        let container = request
+            .start()
             .await
-            .map_err(|source| {
-                InfraError::docker(format!("create container {}", spec.name), source)
-            })?
-            .id;
-        created.push(id.clone());
-        self.docker
-            .start_container(&id, None)
+            .map_err(|source| tc_error(format!("start container {}", spec.name), source))?;
+        let ports = container
+            .ports()
             .await
-            .map_err(|source| {
-                InfraError::docker(format!("start container {}", spec.name), source)
-            })?;
-
-        let inspect = self
-            .docker
-            .inspect_container(&id, None)
-            .await
-            .map_err(|source| {
-                InfraError::docker(format!("inspect container {}", spec.name), source)
-            })?;
-        let mapped = inspect
-            .network_settings
-            .and_then(|settings| settings.ports)
-            .unwrap_or_default();
+            .map_err(|source| tc_error(format!("inspect container {}", spec.name), source))?;
         let mut host_ports = HashMap::new();
         for &port in &spec.ports {
-            let host_port = mapped
-                .get(&port_key(port))
-                .and_then(|bindings| bindings.as_ref())
-                .and_then(|bindings| bindings.iter().find_map(|b| b.host_port.as_deref()))
-                .and_then(|p| p.parse::<u16>().ok())
-                .ok_or_else(|| {
-                    InfraError::Config(format!(
-                        "container {} started but the engine reported no host port for {port}/tcp",
-                        spec.name
-                    ))
-                })?;
+            let host_port = ports.map_to_host_port_ipv4(port.tcp()).ok_or_else(|| {
+                InfraError::Config(format!(
+                    "container {} started but the engine reported no host port for {port}/tcp",
+                    spec.name
+                ))
+            })?;
             host_ports.insert(port, host_port);
         }
         Ok(RunningContainer {
-            id,
+            id: container.id().to_string(),
             name: spec.name.clone(),
+            network_name,
             host_ports,
+            container,
         })
     }
 
@@ -270,50 +376,28 @@ impl Engine {
         if target.is_file() {
             return Ok(target);
         }
-        let body = ContainerCreateBody {
-            image: Some(image.to_string()),
-            labels: Some(run_labels("extract")),
-            ..Default::default()
-        };
-        let container = self
-            .docker
-            .create_container(None::<CreateContainerOptions>, body)
+        // testcontainers copies files only out of a container it started; this one runs for
+        // the copy alone.
+        let container = generic_image(image)
+            .with_labels(run_labels("extract"))
+            .with_host_config_modifier(loopback_only)
+            .start()
             .await
             .map_err(|source| {
-                InfraError::docker(
-                    format!("create a container of {image} to copy {path}"),
+                tc_error(
+                    format!("start a container of {image} to copy {path}"),
                     source,
                 )
-            })?
-            .id;
-        let mut archive = Vec::new();
-        let mut stream = self.docker.download_from_container(
-            &container,
-            Some(DownloadFromContainerOptions {
-                path: path.to_string(),
-            }),
-        );
-        let mut failure = None;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(bytes) => archive.extend_from_slice(&bytes),
-                Err(source) => {
-                    failure = Some(InfraError::docker(
-                        format!("copy {path} out of {image}"),
-                        source,
-                    ));
-                    break;
-                }
-            }
-        }
-        self.remove(&[container], None).await?;
-        if let Some(failure) = failure {
-            return Err(failure);
-        }
-        let content = first_file_in_tar(&archive).ok_or_else(|| {
-            InfraError::Config(format!(
-                "{path} in {image}: the engine's archive holds no file"
-            ))
+            })?;
+        let copied = container.copy_file_from(path, Vec::new()).await;
+        let removed = container.rm().await;
+        let content =
+            copied.map_err(|source| tc_error(format!("copy {path} out of {image}"), source))?;
+        removed.map_err(|source| {
+            tc_error(
+                format!("remove the container of {image} {path} was copied from"),
+                source,
+            )
         })?;
         std::fs::create_dir_all(dir)
             .map_err(|e| InfraError::Config(format!("creating {}: {e}", dir.display())))?;
@@ -326,72 +410,6 @@ impl Engine {
             .and_then(|()| std::fs::rename(&partial, &target))
             .map_err(|e| InfraError::Config(format!("writing {}: {e}", target.display())))?;
         Ok(target)
-    }
-
-    /// Whether the container is still running, and its exit code when it is not.
-    pub async fn state(&self, id: &str) -> Result<(bool, Option<i64>), InfraError> {
-        let inspect = self
-            .docker
-            .inspect_container(id, None)
-            .await
-            .map_err(|source| InfraError::docker(format!("inspect container {id}"), source))?;
-        let state = inspect.state.unwrap_or_default();
-        Ok((state.running.unwrap_or(false), state.exit_code))
-    }
-
-    /// Freezes every process of the container (cgroup freezer); [`Self::unpause_container`]
-    /// thaws it.
-    pub async fn pause_container(&self, id: &str) -> Result<(), InfraError> {
-        self.docker
-            .pause_container(id)
-            .await
-            .map_err(|source| InfraError::docker(format!("pause container {id}"), source))
-    }
-
-    /// Thaws a container frozen by [`Self::pause_container`].
-    pub async fn unpause_container(&self, id: &str) -> Result<(), InfraError> {
-        self.docker
-            .unpause_container(id)
-            .await
-            .map_err(|source| InfraError::docker(format!("unpause container {id}"), source))
-    }
-
-    /// Stops the container (SIGTERM, then SIGKILL after the engine's grace period).
-    pub async fn stop_container(&self, id: &str) -> Result<(), InfraError> {
-        self.docker
-            .stop_container(id, None::<bollard::query_parameters::StopContainerOptions>)
-            .await
-            .map_err(|source| InfraError::docker(format!("stop container {id}"), source))
-    }
-
-    /// Starts a stopped container again.
-    pub async fn start_container(&self, id: &str) -> Result<(), InfraError> {
-        self.docker
-            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-            .await
-            .map_err(|source| InfraError::docker(format!("start container {id}"), source))
-    }
-
-    /// The container's stdout and stderr so far (the last `tail` lines, or all).
-    pub async fn logs(&self, id: &str, tail: Option<usize>) -> String {
-        let options = LogsOptions {
-            stdout: true,
-            stderr: true,
-            tail: tail.map_or_else(|| "all".to_string(), |n| n.to_string()),
-            ..Default::default()
-        };
-        let mut stream = self.docker.logs(id, Some(options));
-        let mut text = String::new();
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(output) => text.push_str(&String::from_utf8_lossy(&output.into_bytes())),
-                Err(e) => {
-                    text.push_str(&format!("\n[log stream ended: {e}]\n"));
-                    break;
-                }
-            }
-        }
-        text
     }
 
     /// Removes containers (forcefully, with their anonymous volumes) and then the network.
@@ -537,28 +555,6 @@ pub fn docker_host() -> String {
     }
 }
 
-/// The content of the first regular file in a tar archive (ustar: 512-byte headers, the size in
-/// octal at bytes 124..136, the type flag at 156).
-fn first_file_in_tar(archive: &[u8]) -> Option<&[u8]> {
-    let mut offset = 0;
-    while offset + 512 <= archive.len() {
-        let header = &archive[offset..offset + 512];
-        if header.iter().all(|&b| b == 0) {
-            return None;
-        }
-        let size_field = std::str::from_utf8(&header[124..136]).ok()?;
-        let size =
-            usize::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
-                .ok()?;
-        let data = offset + 512;
-        if matches!(header[156], b'0' | b'\0') {
-            return archive.get(data..data + size);
-        }
-        offset = data + size.div_ceil(512) * 512;
-    }
-    None
-}
-
 fn split_image(image: &str) -> (&str, &str) {
     // A colon after the last slash separates the tag; one before it belongs to a registry port.
     match image.rfind(':') {
@@ -603,6 +599,35 @@ mod tests {
             split_image("ghcr.io/shopify/toxiproxy:2.12.0"),
             ("ghcr.io/shopify/toxiproxy", "2.12.0")
         );
+    }
+
+    #[test]
+    fn mapped_ports_are_bound_on_loopback_and_nothing_else_is_published() {
+        use bollard::models::PortBinding;
+        let mut host_config = HostConfig {
+            publish_all_ports: Some(true),
+            port_bindings: Some(HashMap::from([(
+                "5432/tcp".to_string(),
+                Some(vec![PortBinding {
+                    host_ip: None,
+                    host_port: Some("0".to_string()),
+                }]),
+            )])),
+            ..Default::default()
+        };
+        loopback_only(&mut host_config);
+        assert_eq!(host_config.publish_all_ports, Some(false));
+        let bindings = host_config.port_bindings.expect("bindings kept");
+        let binding = &bindings["5432/tcp"].as_ref().expect("one binding")[0];
+        assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(binding.host_port.as_deref(), Some(""), "the engine picks");
+    }
+
+    #[test]
+    fn a_log_tail_keeps_the_last_lines() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(last_lines("only", 5), "only\n");
+        assert_eq!(last_lines("", 3), "");
     }
 
     #[test]

@@ -36,6 +36,14 @@ pub enum InfraError {
         source: bollard::errors::Error,
     },
 
+    /// Boxed: testcontainers' error is large, and this one travels up through every run error.
+    #[error("testcontainers: {action}: {source}")]
+    Testcontainers {
+        action: String,
+        #[source]
+        source: Box<testcontainers::TestcontainersError>,
+    },
+
     #[error(
         "{service} did not become ready within {timeout:?}; last check: {last_error}\n\
          --- last lines of the {service} container log ---\n{log_tail}"

@@ -16,9 +16,10 @@
 //! # How it is laid out
 //!
 //! In the default (container) mode every run creates a bridge network `faultline-<run>` and on
-//! it three containers, each labelled (see [`docker`]) and removed when the [`Infra`] is shut
-//! down or dropped, also when start-up fails half-way. Containers publish ports on 127.0.0.1
-//! only. Toxiproxy publishes its API (8474) and the container ports
+//! it three containers, started through testcontainers, each labelled (see [`docker`]) and
+//! removed when the [`Infra`] is shut down or dropped, also when start-up fails half-way.
+//! Containers publish ports on 127.0.0.1 only and reach each other by container name
+//! (`faultline-<run>-postgres`). Toxiproxy publishes its API (8474) and the container ports
 //! [`PROXY_PORTS`] that its proxies listen on.
 //!
 //! Kafka tells clients where to reconnect (advertised listeners), which would bypass a proxy.
@@ -391,14 +392,8 @@ impl Infra {
             ..Default::default()
         };
         let clock = Instant::now();
-        let toxiproxy = engine
-            .run(
-                &toxiproxy_spec,
-                &network,
-                &labels,
-                &mut infra.cleanup.containers,
-            )
-            .await?;
+        let toxiproxy = engine.run(&toxiproxy_spec, &network, &labels).await?;
+        infra.cleanup.containers.push(toxiproxy.id.clone());
         infra.toxiproxy_url = format!(
             "http://127.0.0.1:{}",
             toxiproxy.host_ports[&TOXIPROXY_API_PORT]
@@ -406,7 +401,7 @@ impl Infra {
         infra.toxiproxy = Some(ToxiproxyClient::new(&infra.toxiproxy_url)?);
         infra.toxiproxy_ports = toxiproxy.host_ports.iter().map(|(c, h)| (*c, *h)).collect();
         let client = infra.toxiproxy_client();
-        await_ready(&engine, &toxiproxy, config.ready_timeout, || async {
+        await_ready(&toxiproxy, config.ready_timeout, || async {
             client
                 .version()
                 .await
@@ -471,14 +466,17 @@ impl Infra {
         // Proxies exist before the servers answer; a client may connect as soon as it likes.
         for (client, server, port) in &planned {
             let upstream = match *server {
-                "postgres" => format!("postgres:{POSTGRES_PORT}"),
+                "postgres" => format!(
+                    "{}:{POSTGRES_PORT}",
+                    docker::in_network_name(&network, "postgres")
+                ),
                 _ => {
                     let listener = kafka_clients
                         .iter()
                         .find(|(c, ..)| c == client)
                         .expect("planned")
                         .1;
-                    format!("kafka:{listener}")
+                    format!("{}:{listener}", docker::in_network_name(&network, "kafka"))
                 }
             };
             let proxy = proxy_name(client, server);
@@ -499,17 +497,16 @@ impl Infra {
             );
         }
 
-        // Postgres and Kafka start side by side. Each hands back the ids it created whatever
-        // happened, so a failure in one still leaves both for the cleanup.
+        // Postgres and Kafka start side by side. A container whose start fails half-way carries
+        // the run's label, which the cleanup removes by.
         let ready_timeout = config.ready_timeout;
         let postgres_start = async {
-            let mut created = Vec::new();
             let Some(spec) = &postgres_spec else {
-                return (created, None);
+                return None;
             };
             let clock = Instant::now();
             let outcome = async {
-                let container = engine.run(spec, &network, &labels, &mut created).await?;
+                let container = engine.run(spec, &network, &labels).await?;
                 let server = PostgresServer {
                     user: CREDENTIAL.into(),
                     password: CREDENTIAL.into(),
@@ -517,46 +514,39 @@ impl Infra {
                     direct_address: format!("127.0.0.1:{}", container.host_ports[&POSTGRES_PORT]),
                 };
                 let url = server.url(&server.direct_address);
-                await_ready(&engine, &container, ready_timeout, || postgres_ready(&url)).await?;
+                await_ready(&container, ready_timeout, || postgres_ready(&url)).await?;
                 Ok::<_, InfraError>((container, server, clock.elapsed()))
             }
             .await;
-            (created, Some(outcome))
+            Some(outcome)
         };
         let kafka_start = async {
-            let mut created = Vec::new();
             let Some(spec) = &kafka_spec else {
-                return (created, None);
+                return None;
             };
             let clock = Instant::now();
             let bootstrap = infra.links[&format!("{HARNESS_CLIENT}->kafka")]
                 .address
                 .clone();
             let outcome = async {
-                let container = engine.run(spec, &network, &labels, &mut created).await?;
-                await_ready(&engine, &container, ready_timeout, || {
-                    kafka_ready(bootstrap.clone())
-                })
-                .await?;
+                let container = engine.run(spec, &network, &labels).await?;
+                await_ready(&container, ready_timeout, || kafka_ready(bootstrap.clone())).await?;
                 Ok::<_, InfraError>((container, clock.elapsed()))
             }
             .await;
-            (created, Some(outcome))
+            Some(outcome)
         };
-        let ((postgres_created, postgres), (kafka_created, kafka)) =
-            tokio::join!(postgres_start, kafka_start);
-        infra
-            .cleanup
-            .containers
-            .extend(postgres_created.into_iter().chain(kafka_created));
+        let (postgres, kafka) = tokio::join!(postgres_start, kafka_start);
         if let Some(outcome) = postgres {
             let (container, server, took) = outcome?;
+            infra.cleanup.containers.push(container.id.clone());
             infra.containers.push(container);
             infra.postgres = Some(server);
             infra.timings.postgres = Some(took);
         }
         if let Some(outcome) = kafka {
             let (container, took) = outcome?;
+            infra.cleanup.containers.push(container.id.clone());
             infra.containers.push(container);
             infra.timings.kafka = Some(took);
         }
@@ -769,14 +759,11 @@ impl Infra {
 
     /// The logs of every container of this run so far.
     pub async fn container_logs(&self) -> Vec<ContainerLog> {
-        let Some(engine) = &self.engine else {
-            return Vec::new();
-        };
         let mut logs = Vec::new();
         for container in &self.containers {
             logs.push(ContainerLog {
                 container: container.name.clone(),
-                text: engine.logs(&container.id, None).await,
+                text: container.logs(None).await,
             });
         }
         logs
@@ -791,15 +778,14 @@ impl Infra {
         Ok(())
     }
 
-    /// The engine and id of this run's container `name` (`postgres`, `kafka`, `toxiproxy`).
-    fn container(&self, name: &str) -> Result<(&Engine, &str), InfraError> {
-        let engine = self.engine.as_ref().ok_or_else(|| {
-            InfraError::Config(format!(
+    /// This run's container `name` (`postgres`, `kafka`, `toxiproxy`).
+    fn container(&self, name: &str) -> Result<&RunningContainer, InfraError> {
+        if self.mode == Mode::External {
+            return Err(InfraError::Config(format!(
                 "container `{name}`: external infrastructure has no containers to fault"
-            ))
-        })?;
-        let container = self
-            .containers
+            )));
+        }
+        self.containers
             .iter()
             .find(|c| c.name == name)
             .ok_or_else(|| {
@@ -811,40 +797,80 @@ impl Infra {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ))
-            })?;
-        Ok((engine, &container.id))
+            })
     }
 
     /// Freezes this run's container `name` (a chaos fault); see [`Self::unpause_container`].
     pub async fn pause_container(&self, name: &str) -> Result<(), InfraError> {
-        let (engine, id) = self.container(name)?;
-        engine.pause_container(id).await
+        self.container(name)?.pause().await
     }
 
     /// Thaws a container frozen by [`Self::pause_container`].
     pub async fn unpause_container(&self, name: &str) -> Result<(), InfraError> {
-        let (engine, id) = self.container(name)?;
-        engine.unpause_container(id).await
+        self.container(name)?.unpause().await
     }
 
     /// Stops this run's container `name` (a chaos fault); see [`Self::start_container`].
     pub async fn stop_container(&self, name: &str) -> Result<(), InfraError> {
-        let (engine, id) = self.container(name)?;
-        engine.stop_container(id).await
+        self.container(name)?.stop().await
     }
 
     /// Starts a container stopped by [`Self::stop_container`] again.
     pub async fn start_container(&self, name: &str) -> Result<(), InfraError> {
-        let (engine, id) = self.container(name)?;
-        engine.start_container(id).await
+        self.container(name)?.start().await
     }
 
     /// Removes every container, the network and (external mode) the proxies this run created,
     /// and says how long that took.
     pub async fn shutdown(mut self) -> Result<Duration, InfraError> {
         let clock = Instant::now();
+        let removals = std::mem::take(&mut self.containers)
+            .into_iter()
+            .map(|container| async {
+                let id = container.id.clone();
+                (id, container.remove().await)
+            });
+        let mut first_error = None;
+        for (id, result) in futures_util::future::join_all(removals).await {
+            match result {
+                Ok(()) => self.cleanup.containers.retain(|c| *c != id),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        // The network, and whatever carries the run's label but was never handed back (a
+        // container whose start failed): testcontainers knows neither.
         self.cleanup.run(self.engine.clone()).await?;
-        Ok(clock.elapsed())
+        first_error.map_or(Ok(clock.elapsed()), Err)
+    }
+}
+
+impl Drop for Infra {
+    // testcontainers removes a dropped container from within the tokio runtime it is dropped
+    // in, and panics outside one; dropped outside, the containers go on a runtime of their
+    // own. What they leave (the network, a half-started container) goes with `Cleanup`.
+    fn drop(&mut self) {
+        let containers = std::mem::take(&mut self.containers);
+        if containers.is_empty() || tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        let outcome = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                futures_util::future::join_all(
+                    containers.into_iter().map(RunningContainer::remove),
+                )
+                .await;
+            });
+            Ok::<(), std::io::Error>(())
+        })
+        .join();
+        if !matches!(outcome, Ok(Ok(()))) {
+            eprintln!("faultline: removing containers after drop failed (a later run sweeps them)");
+        }
     }
 }
 
@@ -1104,7 +1130,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// Polls `check` until it succeeds. With a container, fails early when it exits, and with its
 /// log tail when `timeout` passes; without one (external servers) just with the last error.
 async fn await_ready<F, Fut>(
-    engine: &Engine,
     container: &RunningContainer,
     timeout: Duration,
     check: F,
@@ -1113,7 +1138,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
-    poll_ready(Some((engine, container)), &container.name, timeout, check).await
+    poll_ready(Some(container), &container.name, timeout, check).await
 }
 
 async fn poll_until<F, Fut>(timeout: Duration, service: &str, check: F) -> Result<(), InfraError>
@@ -1125,7 +1150,7 @@ where
 }
 
 async fn poll_ready<F, Fut>(
-    container: Option<(&Engine, &RunningContainer)>,
+    container: Option<&RunningContainer>,
     service: &str,
     timeout: Duration,
     mut check: F,
@@ -1140,19 +1165,19 @@ where
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        if let Some((engine, container)) = container {
-            let (running, exit_code) = engine.state(&container.id).await?;
+        if let Some(container) = container {
+            let (running, exit_code) = container.state().await?;
             if !running {
                 return Err(InfraError::Exited {
                     service: service.to_string(),
                     exit_code,
-                    log_tail: engine.logs(&container.id, Some(40)).await,
+                    log_tail: container.logs(Some(40)).await,
                 });
             }
         }
         if Instant::now() >= deadline {
             let log_tail = match container {
-                Some((engine, container)) => engine.logs(&container.id, Some(40)).await,
+                Some(container) => container.logs(Some(40)).await,
                 None => "(external server: no container log)".to_string(),
             };
             return Err(InfraError::NotReady {
