@@ -270,15 +270,7 @@ impl Stack {
         for spec in &system.services {
             let values = Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports);
             resolve_command(system, spec, &values)?;
-            for (key, template) in &spec.env {
-                template
-                    .render(&values)
-                    .map_err(|message| StackError::Resolve {
-                        file: system.file.display().to_string(),
-                        service: spec.name.clone(),
-                        message: format!("env.{key}: {message}"),
-                    })?;
-            }
+            resolve_env(system, spec, &values)?;
         }
 
         let infra_config = system.infra_config();
@@ -312,17 +304,7 @@ impl Stack {
                 ..Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports)
             };
             let (program, args) = resolve_command(system, spec, &values)?;
-            let mut env = Vec::new();
-            for (key, template) in &spec.env {
-                let value = template
-                    .render(&values)
-                    .map_err(|message| StackError::Resolve {
-                        file: system.file.display().to_string(),
-                        service: spec.name.clone(),
-                        message: format!("env.{key}: {message}"),
-                    })?;
-                env.push((key.clone(), value));
-            }
+            let mut env = resolve_env(system, spec, &values)?;
             for (target, key, value) in &config.env {
                 if target == &spec.name {
                     env.retain(|(k, _)| k != key);
@@ -885,6 +867,27 @@ impl crate::system::template::Resolve for Values<'_> {
             },
         }
     }
+}
+
+/// `spec`'s environment with every placeholder resolved.
+fn resolve_env(
+    system: &System,
+    spec: &ServiceSpec,
+    values: &Values<'_>,
+) -> Result<Vec<(String, String)>, StackError> {
+    spec.env
+        .iter()
+        .map(|(key, template)| {
+            let value = template
+                .render(values)
+                .map_err(|message| StackError::Resolve {
+                    file: system.file.display().to_string(),
+                    service: spec.name.clone(),
+                    message: format!("env.{key}: {message}"),
+                })?;
+            Ok((key.clone(), value))
+        })
+        .collect()
 }
 
 /// The program and arguments of `spec`'s command; the program must exist (a bare name is

@@ -280,6 +280,56 @@ fn describe(value: &Value) -> String {
     }
 }
 
+/// A piece of a string with `{…}` placeholders: text as it is, or a placeholder's inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Braced<'a> {
+    /// Literal text (`{{` and `}}` already turned into single braces).
+    Text(String),
+    /// What stood between `{` and `}`.
+    Placeholder(&'a str),
+}
+
+/// Splits `text` into literal text and `{…}` placeholders, `{{` and `}}` standing for literal
+/// braces: the one reading of braces that scenarios' generators and system descriptions'
+/// placeholders share. An unclosed `{` or a lone `}` is an error saying how to write a brace.
+pub fn split_braces(text: &str) -> Result<Vec<Braced<'_>>, String> {
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['{', '}']) {
+        literal.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix("{{") {
+            literal.push('{');
+            rest = after;
+            continue;
+        }
+        if let Some(after) = tail.strip_prefix("}}") {
+            literal.push('}');
+            rest = after;
+            continue;
+        }
+        if tail.starts_with('}') {
+            return Err(format!(
+                "a lone `}}` in {text:?}: write `}}}}` for a literal brace"
+            ));
+        }
+        let end = tail.find('}').ok_or_else(|| {
+            format!("an unclosed `{{` in {text:?}: write `{{{{` for a literal brace")
+        })?;
+        if !literal.is_empty() {
+            pieces.push(Braced::Text(std::mem::take(&mut literal)));
+        }
+        pieces.push(Braced::Placeholder(&tail[1..end]));
+        rest = &tail[end + 1..];
+    }
+    literal.push_str(rest);
+    if !literal.is_empty() {
+        pieces.push(Braced::Text(literal));
+    }
+    Ok(pieces)
+}
+
 /// Parses `"250ms"`, `"2s"`, `"1.5s"`, `"3m"`, `"1h"`, `"500us"`; `None` when malformed or
 /// too large for a [`Duration`].
 pub fn parse_duration(text: &str) -> Option<Duration> {

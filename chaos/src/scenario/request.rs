@@ -124,43 +124,15 @@ pub enum Body {
 impl Text {
     /// Parses `text`; `allow_external` admits `{env:…}` and `{file:…}` (headers only).
     pub fn parse(text: &str, allow_external: bool) -> Result<Self, String> {
-        let mut pieces = Vec::new();
-        let mut literal = String::new();
-        let mut rest = text;
-        while let Some(i) = rest.find(['{', '}']) {
-            literal.push_str(&rest[..i]);
-            let tail = &rest[i..];
-            if let Some(after) = tail.strip_prefix("{{") {
-                literal.push('{');
-                rest = after;
-                continue;
-            }
-            if let Some(after) = tail.strip_prefix("}}") {
-                literal.push('}');
-                rest = after;
-                continue;
-            }
-            if tail.starts_with('}') {
-                return Err(format!(
-                    "a lone `}}` in {text:?}: write `}}}}` for a literal brace"
-                ));
-            }
-            let end = tail.find('}').ok_or_else(|| {
-                format!("an unclosed `{{` in {text:?}: write `{{{{` for a literal brace")
-            })?;
-            if !literal.is_empty() {
-                pieces.push(Piece::Literal(std::mem::take(&mut literal)));
-            }
-            pieces.push(Piece::Generate(parse_generator(
-                &tail[1..end],
-                allow_external,
-            )?));
-            rest = &tail[end + 1..];
-        }
-        literal.push_str(rest);
-        if !literal.is_empty() {
-            pieces.push(Piece::Literal(literal));
-        }
+        let pieces = super::fields::split_braces(text)?
+            .into_iter()
+            .map(|piece| match piece {
+                super::fields::Braced::Text(literal) => Ok(Piece::Literal(literal)),
+                super::fields::Braced::Placeholder(inner) => {
+                    parse_generator(inner, allow_external).map(Piece::Generate)
+                }
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self { pieces })
     }
 

@@ -90,43 +90,14 @@ const KNOWN: &str = "{port}, {postgres.url:DB}, {postgres.host}, {postgres.port}
 impl Template {
     /// Parses `text`; the error says which placeholder is wrong and what is allowed.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut segments = Vec::new();
-        let mut literal = String::new();
-        let mut rest = text;
-        while let Some(i) = rest.find(['{', '}']) {
-            literal.push_str(&rest[..i]);
-            let tail = &rest[i..];
-            if let Some(after) = tail.strip_prefix("{{") {
-                literal.push('{');
-                rest = after;
-                continue;
-            }
-            if let Some(after) = tail.strip_prefix("}}") {
-                literal.push('}');
-                rest = after;
-                continue;
-            }
-            if tail.starts_with('}') {
-                return Err(format!(
-                    "a lone `}}` in {text:?}: write `}}}}` for a literal brace"
-                ));
-            }
-            let Some(end) = tail.find('}') else {
-                return Err(format!(
-                    "an unclosed `{{` in {text:?}: write `{{{{` for a literal brace"
-                ));
-            };
-            let inner = &tail[1..end];
-            if !literal.is_empty() {
-                segments.push(Segment::Text(std::mem::take(&mut literal)));
-            }
-            segments.push(Segment::Placeholder(parse_placeholder(inner)?));
-            rest = &tail[end + 1..];
-        }
-        literal.push_str(rest);
-        if !literal.is_empty() {
-            segments.push(Segment::Text(literal));
-        }
+        use faultline_chaos::scenario::fields::{split_braces, Braced};
+        let segments = split_braces(text)?
+            .into_iter()
+            .map(|piece| match piece {
+                Braced::Text(literal) => Ok(Segment::Text(literal)),
+                Braced::Placeholder(inner) => parse_placeholder(inner).map(Segment::Placeholder),
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self { segments })
     }
 
