@@ -87,34 +87,34 @@ impl System {
     }
 }
 
-/// A scenario file, read; it is validated against the system it runs on.
+/// A scenario file; it is read and validated (strictly, as `faultline chaos run` does: its
+/// name must be its file's) against the system it runs on.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     path: PathBuf,
-    text: String,
 }
 
 impl Scenario {
-    /// Reads the scenario at `path`.
+    /// The scenario at `path`; a file that is not there is an error now, anything else when
+    /// it is validated or run.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref().to_path_buf();
-        let text = std::fs::read_to_string(&path).map_err(|e| ScenarioError {
-            file: path.display().to_string(),
-            field: "(file)".into(),
-            reason: format!("cannot read: {e}"),
-        })?;
-        Ok(Self { path, text })
+        if let Err(e) = std::fs::metadata(&path) {
+            return Err(ScenarioError {
+                file: path.display().to_string(),
+                field: "(file)".into(),
+                reason: format!("cannot read: {e}"),
+            }
+            .into());
+        }
+        Ok(Self { path })
     }
 
     fn parse(
         &self,
         system: &faultline_harness::system::System,
     ) -> Result<faultline_chaos::scenario::Scenario, ScenarioError> {
-        faultline_chaos::scenario::Scenario::parse(
-            &self.path.display().to_string(),
-            system.topology(),
-            &self.text,
-        )
+        faultline_chaos::scenario::Scenario::load(&self.path, system.topology())
     }
 }
 

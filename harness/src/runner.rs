@@ -170,7 +170,7 @@ pub async fn run_until(
         plan.len()
     ));
     let mut stack = tokio::select! {
-        started = Stack::start(system, runner_stack_config()) => started?,
+        started = Stack::start(system, stack_config()) => started?,
         // Dropping a half-started stack removes what it had started.
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
     };
@@ -215,7 +215,7 @@ pub async fn run_all_until(
     let clock = Instant::now();
     progress("starting the stack (shared by every scenario)");
     let mut stack = tokio::select! {
-        started = Stack::start(system, runner_stack_config()) => started?,
+        started = Stack::start(system, stack_config()) => started?,
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
     };
     let mut start_ms = ms(clock.elapsed());
@@ -295,10 +295,6 @@ pub async fn run_on_stack(
 /// How the runner starts a stack: the system's description, with the reference gateway's
 /// rate limit lifted (the workload is not an attack; other systems have no such service).
 pub fn stack_config() -> StackConfig {
-    runner_stack_config()
-}
-
-fn runner_stack_config() -> StackConfig {
     StackConfig {
         env: vec![(
             "gateway".into(),
@@ -731,11 +727,10 @@ impl HttpRun<'_> {
             );
             let sample_of = |sample: u32| {
                 let salt = if phase == "before" { 1 } else { 2 } + 10 * index as u64;
-                let mut requests = faultline_chaos::scenario::request::HttpWorkload {
+                let requests = faultline_chaos::scenario::request::HttpWorkload {
                     requests: sample,
                     operations: self.http.operations.clone(),
                 };
-                requests.requests = sample;
                 http_workload::plan(
                     &requests,
                     Duration::ZERO,
@@ -775,34 +770,15 @@ impl HttpRun<'_> {
                 }
                 ProbeCheck::P99Latency { sample, max } => {
                     let outcomes = send(sample_of(sample)).await;
-                    let mut latencies: Vec<Duration> = outcomes.iter().map(|(_, d)| *d).collect();
-                    latencies.sort();
-                    let p99 = latencies
-                        .get(((latencies.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
-                        .copied()
-                        .unwrap_or_default();
-                    (
-                        p99 <= max,
-                        format!(
-                            "p99 latency {:.0} ms over {sample} requests (at most {:.0} ms expected)",
-                            p99.as_secs_f64() * 1000.0,
-                            max.as_secs_f64() * 1000.0
-                        ),
-                    )
+                    let latencies: Vec<Duration> = outcomes
+                        .iter()
+                        .filter(|(o, _)| *o == http_workload::Outcome::Ok)
+                        .map(|(_, d)| *d)
+                        .collect();
+                    p99_verdict(&latencies, sample, max, "requests")
                 }
             };
-            let value = json!({"ok": ok, "summary": summary});
-            if ok {
-                pending.ok(value);
-            } else {
-                pending.fail(value);
-            }
-            verdicts.push(Verdict {
-                checker: format!("steady-state {phase}: {}", probe.name),
-                ok,
-                summary,
-                counterexamples: Vec::new(),
-            });
+            verdicts.push(probe_verdict(pending, phase, probe, ok, summary));
         }
         verdicts
     }
@@ -912,39 +888,62 @@ async fn steady_state(
             }
             ProbeCheck::P99Latency { sample, max } => {
                 let placed = place_probe_orders(client, recorder, phase, index, sample).await;
-                let mut latencies: Vec<Duration> = placed
+                let latencies: Vec<Duration> = placed
                     .iter()
                     .filter(|(id, _)| id.is_some())
                     .map(|(_, d)| *d)
                     .collect();
-                latencies.sort();
-                let accepted = latencies.len();
-                let p99 = latencies
-                    .get(((accepted as f64 * 0.99).ceil() as usize).saturating_sub(1))
-                    .copied();
-                match p99 {
-                    Some(p99) if accepted == sample as usize => (
-                        p99 <= max,
-                        format!("p99 placement latency {:.0} ms over {sample} orders (at most {:.0} ms expected)", p99.as_secs_f64() * 1000.0, max.as_secs_f64() * 1000.0),
-                    ),
-                    _ => (false, format!("only {accepted} of {sample} probe orders were accepted")),
-                }
+                p99_verdict(&latencies, sample, max, "orders")
             }
         };
-        let value = json!({"ok": ok, "summary": summary});
-        if ok {
-            pending.ok(value);
-        } else {
-            pending.fail(value);
-        }
-        verdicts.push(Verdict {
-            checker: format!("steady-state {phase}: {}", probe.name),
-            ok,
-            summary,
-            counterexamples: Vec::new(),
-        });
+        verdicts.push(probe_verdict(pending, phase, probe, ok, summary));
     }
     verdicts
+}
+
+/// Records how a probe came out in the history and gives its verdict,
+/// `steady-state <phase>: <name>`.
+fn probe_verdict(
+    pending: crate::history::Pending,
+    phase: &str,
+    probe: &Probe,
+    ok: bool,
+    summary: String,
+) -> Verdict {
+    let value = json!({"ok": ok, "summary": summary});
+    if ok {
+        pending.ok(value);
+    } else {
+        pending.fail(value);
+    }
+    Verdict {
+        checker: format!("steady-state {phase}: {}", probe.name),
+        ok,
+        summary,
+        counterexamples: Vec::new(),
+    }
+}
+
+/// A p99 probe's verdict on the latencies of the `sample` calls that succeeded: every one must
+/// have, and the nearest-rank 99th percentile must be within `max`.
+fn p99_verdict(latencies: &[Duration], sample: u32, max: Duration, what: &str) -> (bool, String) {
+    match checkers::percentile(latencies, 0.99) {
+        Some(p99) if latencies.len() == sample as usize => (
+            p99 <= max,
+            format!(
+                "p99 latency {:.0} ms over {sample} {what} (at most {:.0} ms expected)",
+                p99.as_secs_f64() * 1000.0,
+                max.as_secs_f64() * 1000.0
+            ),
+        ),
+        _ => (
+            false,
+            format!(
+                "only {} of {sample} probe {what} succeeded",
+                latencies.len()
+            ),
+        ),
+    }
 }
 
 async fn probe_ready(stack: &Stack) -> (bool, String) {

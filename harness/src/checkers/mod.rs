@@ -226,7 +226,7 @@ fn fault_events(history: &History, indexes: &BTreeSet<usize>) -> Vec<usize> {
 }
 
 /// Nearest-rank percentile (`q` in 0..=1) of sorted-or-not samples; `None` when empty.
-fn percentile(samples: &[Duration], q: f64) -> Option<Duration> {
+pub(crate) fn percentile(samples: &[Duration], q: f64) -> Option<Duration> {
     if samples.is_empty() {
         return None;
     }
