@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use faultline_chaos::toxiproxy::{Toxic, ToxicKind};
-use faultline_harness::stack::{Stack, StackConfig, JWT_SECRET};
+use faultline_harness::stack::{Stack, StackConfig};
+use faultline_reference::JWT_SECRET;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};

@@ -29,6 +29,13 @@ use faultline_harness::stack::{Stack, StackError};
 use faultline_harness::system::DescriptionError;
 
 pub use faultline_chaos::scenario::ScenarioError;
+/// What a system adds in Rust: named checkers and a workload of its own (see
+/// [`System::with_extension`]).
+pub use faultline_harness::extension::{Extension, Registry, WorkloadKind};
+/// The checker trait, what a checker is given, and what it answers.
+pub use faultline_harness::checkers::{BoxFuture, CheckContext, Checker, Counterexample, Verdict};
+/// The workload trait a system's own workload implements.
+pub use faultline_harness::workload::Workload;
 
 /// Why a system could not be loaded, started or run. A failed expectation is not an error:
 /// it is a [`Run`] that did not hold.
@@ -62,6 +69,13 @@ impl System {
         })
     }
 
+    /// This system with `extension`'s named checkers (and workload, if it has one): what a
+    /// repository registers for the invariants its scenarios list that SQL cannot state.
+    pub fn with_extension(mut self, extension: std::sync::Arc<dyn Extension>) -> Self {
+        self.description = self.description.with_extension(extension);
+        self
+    }
+
     /// The description as the engine reads it.
     pub fn description(&self) -> &faultline_harness::system::System {
         &self.description
@@ -77,7 +91,7 @@ impl System {
     /// Starts the system: its infrastructure, then its services in dependency order, each
     /// awaited until ready.
     pub async fn start(&self) -> Result<RunningSystem, Error> {
-        let stack = Stack::start(&self.description, runner::stack_config()).await?;
+        let stack = Stack::start(&self.description, runner::stack_config(&self.description)).await?;
         Ok(RunningSystem {
             description: self.description.clone(),
             stack,
@@ -114,7 +128,7 @@ impl Scenario {
         &self,
         system: &faultline_harness::system::System,
     ) -> Result<faultline_chaos::scenario::Scenario, ScenarioError> {
-        faultline_chaos::scenario::Scenario::load(&self.path, system.topology())
+        faultline_chaos::scenario::Scenario::load(&self.path, system.vocabulary())
     }
 }
 

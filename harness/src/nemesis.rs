@@ -368,13 +368,18 @@ mod tests {
     fn schedule() -> Vec<Fault> {
         Scenario::parse(
             "t.toml",
-            crate::system::reference().topology(),
+            &crate::checkers::fixtures::shop(),
             r#"
             name = "t"
             description = "d"
             [workload]
-            orders = 1
+            requests = 1
             duration = "30s"
+            [[workload.operations]]
+            name = "place"
+            service = "gateway"
+            method = "POST"
+            path = "/orders"
             [[faults]]
             start = "10s"
             duration = "5s"

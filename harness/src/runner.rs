@@ -1,7 +1,8 @@
 //! The chaos runner: one scenario, start to finish. It wires the other roles together and owns
-//! none of their logic — the [`workload`](crate::workload) places orders, the
+//! none of their logic — the [`workload`](crate::workload) drives the clients, the
 //! [`nemesis`](crate::nemesis) injects faults, the [`history`](crate::history) records both, the
-//! [`checkers`](crate::checkers) judge.
+//! [`checkers`](crate::checkers) judge. It knows no particular system: what is specific to one
+//! comes from its description and its [extension](crate::extension).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -19,19 +20,20 @@
 //!
 //! # A run, in order
 //!
-//! 1. Start a fresh [`Stack`] of the described system (gateway rate limiting lifted: the
-//!    workload is not an attack).
-//! 2. Seed stock: [`workload::STOCKED_SKU`] with enough for every planned order and probe,
-//!    [`workload::EMPTY_SKU`] with 0.
-//! 3. Steady state before the faults: the scenario's probes (or, when it names none, `ready`
-//!    and a 3-order `success_rate` of 1.0). If it does not hold, the run stops there and fails:
-//!    faults on a system that is already broken prove nothing.
+//! 1. Start a fresh [`Stack`] of the described system (with the environment its extension
+//!    asks for, [`stack_config`]).
+//! 2. [Prepare](crate::workload::Workload::prepare) the workload: the scenario's declarative
+//!    HTTP workload, or the system's own (the reference system's seeds stock and mints a
+//!    token).
+//! 3. Steady state before the faults: the scenario's probes (or the workload's default
+//!    ones). If it does not hold, the run stops there and fails: faults on a system that is
+//!    already broken prove nothing.
 //! 4. Load phase: the workload and the nemesis run side by side from the same instant.
-//! 5. Heal every fault still in effect, then wait (at most [`SETTLE_BOUND`]) until every
-//!    accepted order — and every order order's database holds as PENDING, which includes
-//!    placements whose answer was lost — has left PENDING.
+//! 5. Heal every fault still in effect, then let the workload
+//!    [settle](crate::workload::Workload::settle) (bounded): work in flight finishes.
 //! 6. Steady state after healing, the same probes again.
-//! 7. Checkers on the history and the services' final state.
+//! 7. Every checker the scenario asks for ([`checkers::checkers_for`]), on the history and
+//!    the system's final state.
 //!
 //! Whatever happens — an error, a failed probe, an interrupt — faults are healed, the history,
 //! verdicts and logs are written, and the stack is shut down.
@@ -44,7 +46,6 @@
 //! as far as its verdicts, the [report](crate::report) (`report.json`, `report.html`,
 //! `junit.xml`, `summary.md`); `<out>/index.html` is then rewritten to list it.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -53,18 +54,13 @@ use faultline_chaos::scenario::{Probe, ProbeCheck, Scenario};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::checkers::{self, CheckError, Observed, Verdict};
+use crate::checkers::{self, CheckContext, CheckError, Circuits, Facts, Verdict};
 use crate::history::{History, Op, Process, Recorder};
-use crate::http_workload::{self, HttpClient};
 use crate::nemesis::{self, Nemesis};
-use crate::stack::{Stack, StackConfig, StackError, JWT_SECRET};
+use crate::report::FinalState;
+use crate::stack::{Stack, StackConfig, StackError};
 use crate::system::System;
-use crate::workload::{
-    self, GatewayClient, LoadSummary, OrderKind, Outcome, PlannedOrder, Settlement,
-};
-
-/// How long the runner waits for accepted orders to leave PENDING after healing.
-pub const SETTLE_BOUND: Duration = Duration::from_secs(60);
+use crate::workload::{http::HttpRun, LoadSummary, Settlement, Workload};
 
 /// Why a run could not be carried out (as opposed to a run whose verdicts failed).
 #[derive(Debug, thiserror::Error)]
@@ -161,16 +157,15 @@ pub async fn run_until(
 ) -> Result<RunOutcome, RunError> {
     let clock = Instant::now();
     let seed = seed.unwrap_or(scenario.seed);
-    let plan = workload::plan(scenario, seed);
     tokio::pin!(interrupt);
 
     progress(&format!(
-        "{}: starting the stack (seed {seed}, {} orders planned)",
+        "{}: starting the stack (seed {seed}, {} planned)",
         scenario.name,
-        plan.len()
+        workload_of(system, scenario, seed)?.describe()
     ));
     let mut stack = tokio::select! {
-        started = Stack::start(system, stack_config()) => started?,
+        started = Stack::start(system, stack_config(system)) => started?,
         // Dropping a half-started stack removes what it had started.
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
     };
@@ -215,7 +210,7 @@ pub async fn run_all_until(
     let clock = Instant::now();
     progress("starting the stack (shared by every scenario)");
     let mut stack = tokio::select! {
-        started = Stack::start(system, stack_config()) => started?,
+        started = Stack::start(system, stack_config(system)) => started?,
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
     };
     let mut start_ms = ms(clock.elapsed());
@@ -292,15 +287,31 @@ pub async fn run_on_stack(
     Ok(outcome)
 }
 
-/// How the runner starts a stack: the system's description, with the reference gateway's
-/// rate limit lifted (the workload is not an attack; other systems have no such service).
-pub fn stack_config() -> StackConfig {
+/// How the runner starts a stack: the system's description, with the environment its
+/// extension's workload needs (the reference system's lifts its gateway's rate limit: the
+/// workload is not an attack).
+pub fn stack_config(system: &System) -> StackConfig {
     StackConfig {
-        env: vec![(
-            "gateway".into(),
-            "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
-            "1000000".into(),
-        )],
+        env: system.registry().stack_env(),
+    }
+}
+
+/// The workload of `scenario` on `system`: its declarative operations, or the system's own.
+pub fn workload_of(
+    system: &System,
+    scenario: &Scenario,
+    seed: u64,
+) -> Result<Box<dyn Workload>, RunError> {
+    if let Some(run) = HttpRun::new(scenario, seed) {
+        return Ok(Box::new(run));
+    }
+    match system.registry().workload() {
+        Some(kind) => Ok(kind.build(scenario, seed)),
+        None => Err(RunError::Setup {
+            action: format!("scenario {}", scenario.name),
+            message: "it has no [[workload.operations]] and the system no workload of its own"
+                .into(),
+        }),
     }
 }
 
@@ -317,7 +328,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
     mut timings: RunTimings,
     clock: Instant,
 ) -> Result<RunOutcome, RunError> {
-    let plan = workload::plan(scenario, seed);
+    let mut workload = workload_of(stack.system(), scenario, seed)?;
     let out_dir = reports_dir.join(format!("{}-{}", scenario.name, stack.infra().run_id()));
     std::fs::create_dir_all(&out_dir).map_err(|source| RunError::Write {
         path: out_dir.clone(),
@@ -336,8 +347,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
 
     let body = execute(
         scenario,
-        seed,
-        &plan,
+        workload.as_mut(),
         stack,
         &mut nemesis,
         &recorder,
@@ -357,7 +367,14 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
     }
     let history = recorder.finish();
     let saved = save(
-        &out_dir, scenario, seed, &plan, &nemesis, &history, &state, stack,
+        &out_dir,
+        scenario,
+        seed,
+        workload.as_ref(),
+        &nemesis,
+        &history,
+        &state,
+        stack,
     )
     .await;
     timings.total_ms = ms(clock.elapsed());
@@ -385,7 +402,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
         stack.system().topology(),
         &outcome,
         &history,
-        (state.started_unix_ms, state.observed.as_ref()),
+        (state.started_unix_ms, state.final_state.as_ref()),
         reports_dir,
     )?;
     Ok(outcome)
@@ -397,7 +414,7 @@ fn write_report(
     stack_topology: &faultline_chaos::topology::Topology,
     outcome: &RunOutcome,
     history: &History,
-    (started_unix_ms, observed): (u64, Option<&Observed>),
+    (started_unix_ms, final_state): (u64, Option<&FinalState>),
     reports_dir: &Path,
 ) -> Result<(), RunError> {
     let id = outcome
@@ -412,7 +429,7 @@ fn write_report(
         duration_ms: outcome.timings.total_ms,
         history,
         verdicts: &outcome.verdicts,
-        observed,
+        final_state,
         unhealed: &outcome.unhealed,
         versions: crate::report::Versions::of_this_run(),
         stack: crate::report::StackFacts::of(stack_topology),
@@ -426,19 +443,19 @@ fn write_report(
 #[derive(Default)]
 struct RunState {
     started_unix_ms: u64,
-    initial_stock: BTreeMap<String, i64>,
     load: LoadSummary,
     settlement: Settlement,
     verdicts: Vec<Verdict>,
-    /// The services' final state, once the checkers have read it.
-    observed: Option<Observed>,
+    /// What the workload and the checkers gathered.
+    facts: Facts,
+    /// The system's final state for the report, once the checkers have run.
+    final_state: Option<FinalState>,
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn execute(
     scenario: &Scenario,
-    seed: u64,
-    plan: &[PlannedOrder],
+    workload: &mut dyn Workload,
     stack: &mut Stack,
     nemesis: &mut Nemesis,
     recorder: &Recorder,
@@ -446,49 +463,16 @@ async fn execute(
     timings: &mut RunTimings,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), RunError> {
-    if let Some(http) = &scenario.workload.http {
-        let run = HttpRun {
-            scenario,
-            http,
-            seed,
-        };
-        return run
-            .execute(stack, nemesis, recorder, state, timings, progress)
-            .await;
-    }
-    let probes = probes_of(scenario);
-    let probe_orders: u32 = probes
-        .iter()
-        .map(|p| match p.check {
-            ProbeCheck::Ready => 0,
-            ProbeCheck::SuccessRate { sample, .. } | ProbeCheck::P99Latency { sample, .. } => {
-                sample
-            }
-        })
-        .sum();
-    // Probes run twice, each order up to its quantity (1).
-    state.initial_stock = seed_stock(
-        stack,
-        workload::stock_needed(plan, 2 * i64::from(probe_orders) + 10),
-    )
-    .await?;
-
-    let token = faultline_gateway::mint_token(
-        JWT_SECRET,
-        "faultline-chaos",
-        &["orders:write", "orders:read"],
-        "faultline",
-        Duration::from_secs(3600),
-    );
-    let client =
-        GatewayClient::new(stack.service_url("gateway")?, token).map_err(|e| RunError::Setup {
-            action: "building the workload's client".into(),
-            message: e.to_string(),
-        })?;
+    workload.prepare(stack, &state.facts).await?;
+    let probes = if scenario.steady_state.is_empty() {
+        workload.default_probes()
+    } else {
+        scenario.steady_state.clone()
+    };
 
     progress("steady state before the faults");
     let phase_clock = Instant::now();
-    let before = steady_state(&probes, "before", stack, &client, recorder).await;
+    let before = steady_state(&probes, "before", stack, workload, recorder).await;
     timings.steady_state_before_ms = ms(phase_clock.elapsed());
     let holds = before.iter().all(|v| v.ok);
     state.verdicts.extend(before);
@@ -498,8 +482,8 @@ async fn execute(
     }
 
     progress(&format!(
-        "load: {} orders over at most {:.0}s, {} clients; {} faults scheduled",
-        plan.len(),
+        "load: {} over at most {:.0}s, {} clients; {} faults scheduled",
+        workload.describe(),
         scenario.workload.duration.as_secs_f64(),
         scenario.workload.concurrency,
         scenario.faults.len()
@@ -516,338 +500,51 @@ async fn execute(
     let phase_clock = Instant::now();
     let load_start = tokio::time::Instant::now();
     let (load, ()) = tokio::join!(
-        workload::drive(
-            plan,
-            &client,
-            scenario.workload.concurrency,
-            load_start,
-            scenario.workload.duration,
-            recorder
-        ),
+        workload.drive(load_start, recorder),
         nemesis.run_reporting(stack, load_start, recorder, progress),
     );
     timings.load_ms = ms(phase_clock.elapsed());
     progress(&format!(
-        "load done: {} of {} orders sent, {} accepted",
-        load.sent,
-        load.planned,
-        load.accepted.len()
+        "load done: {} of {} sent, {} ok",
+        load.sent, load.planned, load.ok
     ));
 
     let phase_clock = Instant::now();
     nemesis.heal_all(stack, recorder).await;
-    // Accepted orders, and orders whose placement had an unknown outcome but that exist:
-    // order's database knows them as PENDING.
-    let mut to_settle = load.accepted.clone();
-    match pending_orders(stack).await {
-        Ok(pending) => to_settle.extend(pending),
-        Err(error) => progress(&format!(
-            "could not list PENDING orders ({error}); waiting for the accepted ones only"
-        )),
-    }
-    progress(&format!(
-        "healed; waiting up to {}s for {} orders to settle",
-        SETTLE_BOUND.as_secs(),
-        to_settle.len()
-    ));
-    let settlement = workload::await_settled(&client, to_settle, SETTLE_BOUND, recorder).await;
+    let settlement = workload.settle(stack, recorder, progress).await;
     timings.heal_and_settle_ms = ms(phase_clock.elapsed());
-    progress(&format!(
-        "settled: {} ({} still pending) in {:.1}s",
-        settlement.settled.len(),
-        settlement.unsettled.len(),
-        settlement.took_ms as f64 / 1000.0
-    ));
     state.load = load;
     state.settlement = settlement;
 
     progress("steady state after healing");
     let phase_clock = Instant::now();
-    let after = steady_state(&probes, "after", stack, &client, recorder).await;
+    let after = steady_state(&probes, "after", stack, workload, recorder).await;
     timings.steady_state_after_ms = ms(phase_clock.elapsed());
     state.verdicts.extend(after);
 
     progress("checking");
     let phase_clock = Instant::now();
-    // Events still in the outbox, or on their way to notification, are not lost: wait (bounded)
-    // for the system to catch up before judging it.
-    Observed::await_quiescent(stack, Duration::from_secs(30)).await?;
-    let mut observed = Observed::collect(stack).await?;
-    observed.initial_stock = state.initial_stock.clone();
-    observed.run_started_unix_ms = Some(state.started_unix_ms);
+    let circuits = state.facts.insert(Circuits {
+        circuits: checkers::circuits::read(stack).await?,
+        run_started_unix_ms: Some(state.started_unix_ms),
+    });
     let history = recorder.finish();
-    state
-        .verdicts
-        .extend(checkers::check(scenario, &history, &observed));
-    state.observed = Some(observed);
+    let context = CheckContext {
+        scenario,
+        history: &history,
+        stack,
+        run_started_unix_ms: state.started_unix_ms,
+        facts: &state.facts,
+    };
+    for checker in checkers::checkers_for(scenario, stack.system().registry()) {
+        state.verdicts.push(checker.check(&context).await);
+    }
+    state.final_state = Some(FinalState {
+        circuits: circuits.circuits.clone(),
+        workload: workload.final_state(stack, &state.facts).await,
+    });
     timings.checking_ms = ms(phase_clock.elapsed());
     Ok(())
-}
-
-/// A run of a declarative HTTP workload on any described system: no system-specific set-up,
-/// the workload's own requests as probes, and the scenario's SQL invariants and SLOs as the
-/// checkers.
-struct HttpRun<'a> {
-    scenario: &'a Scenario,
-    http: &'a faultline_chaos::scenario::request::HttpWorkload,
-    seed: u64,
-}
-
-impl HttpRun<'_> {
-    async fn execute(
-        &self,
-        stack: &mut Stack,
-        nemesis: &mut Nemesis,
-        recorder: &Recorder,
-        state: &mut RunState,
-        timings: &mut RunTimings,
-        progress: &(dyn Fn(&str) + Sync),
-    ) -> Result<(), RunError> {
-        let scenario = self.scenario;
-        let externals =
-            http_workload::Externals::read(self.http).map_err(|message| RunError::Setup {
-                action: "reading the workload's headers".into(),
-                message,
-            })?;
-        let mut services = BTreeMap::new();
-        for operation in &self.http.operations {
-            services.insert(
-                operation.service.clone(),
-                stack.service_url(&operation.service)?,
-            );
-        }
-        let client = HttpClient::new(services, externals).map_err(|e| RunError::Setup {
-            action: "building the workload's client".into(),
-            message: e.to_string(),
-        })?;
-        let workload = &scenario.workload;
-        let plan = http_workload::plan(
-            self.http,
-            workload.duration,
-            workload.duplicate_rate,
-            workload.retry_rate,
-            self.seed,
-        );
-        let probes = if scenario.steady_state.is_empty() {
-            vec![Probe {
-                name: "ready".into(),
-                check: ProbeCheck::Ready,
-            }]
-        } else {
-            scenario.steady_state.clone()
-        };
-
-        progress("steady state before the faults");
-        let phase_clock = Instant::now();
-        let before = self
-            .steady_state(&probes, "before", stack, &client, recorder)
-            .await;
-        timings.steady_state_before_ms = ms(phase_clock.elapsed());
-        let holds = before.iter().all(|v| v.ok);
-        state.verdicts.extend(before);
-        if !holds {
-            progress("the steady state does not hold before the faults: no faults injected");
-            return Ok(());
-        }
-
-        progress(&format!(
-            "load: {} requests over at most {:.0}s, {} clients; {} faults scheduled",
-            plan.len(),
-            workload.duration.as_secs_f64(),
-            workload.concurrency,
-            scenario.faults.len()
-        ));
-        let phase_clock = Instant::now();
-        let load_start = tokio::time::Instant::now();
-        let (load, ()) = tokio::join!(
-            http_workload::drive(
-                &plan,
-                &client,
-                workload.concurrency,
-                load_start,
-                workload.duration,
-                recorder
-            ),
-            nemesis.run_reporting(stack, load_start, recorder, progress),
-        );
-        timings.load_ms = ms(phase_clock.elapsed());
-        progress(&format!(
-            "load done: {} of {} requests sent, {} ok",
-            load.sent, load.planned, load.ok
-        ));
-        state.load.planned = load.planned;
-        state.load.sent = load.sent;
-
-        let phase_clock = Instant::now();
-        nemesis.heal_all(stack, recorder).await;
-        timings.heal_and_settle_ms = ms(phase_clock.elapsed());
-
-        progress("steady state after healing");
-        let phase_clock = Instant::now();
-        let after = self
-            .steady_state(&probes, "after", stack, &client, recorder)
-            .await;
-        timings.steady_state_after_ms = ms(phase_clock.elapsed());
-        state.verdicts.extend(after);
-
-        progress("checking");
-        let phase_clock = Instant::now();
-        let history = recorder.finish();
-        for check in &scenario.expectations.sql {
-            state
-                .verdicts
-                .push(checkers::sql::check(check, stack, &history).await);
-        }
-        if let Some(slo) = &scenario.expectations.slo {
-            state.verdicts.push(checkers::slo::check(slo, &history));
-        }
-        timings.checking_ms = ms(phase_clock.elapsed());
-        Ok(())
-    }
-
-    /// Each probe once in `phase`. `success_rate` and `p99_latency` send `sample` requests of
-    /// the workload (planned from the seed and the phase, so they differ from the load's).
-    async fn steady_state(
-        &self,
-        probes: &[Probe],
-        phase: &str,
-        stack: &Stack,
-        client: &HttpClient,
-        recorder: &Recorder,
-    ) -> Vec<Verdict> {
-        use futures_util::StreamExt;
-        let mut verdicts = Vec::new();
-        for (index, probe) in probes.iter().enumerate() {
-            let pending = recorder.invoke(
-                Process::Probe,
-                Op::Probe {
-                    name: probe.name.clone(),
-                    phase: phase.to_string(),
-                },
-            );
-            let sample_of = |sample: u32| {
-                let salt = if phase == "before" { 1 } else { 2 } + 10 * index as u64;
-                let requests = faultline_chaos::scenario::request::HttpWorkload {
-                    requests: sample,
-                    operations: self.http.operations.clone(),
-                };
-                http_workload::plan(
-                    &requests,
-                    Duration::ZERO,
-                    0.0,
-                    0.0,
-                    self.seed.wrapping_mul(31).wrapping_add(salt),
-                )
-            };
-            let send = |requests: Vec<http_workload::PlannedRequest>| async move {
-                futures_util::stream::iter(requests)
-                    .map(|request| async move {
-                        let clock = Instant::now();
-                        let outcome = client.send(Process::Probe, &request, recorder).await;
-                        (outcome, clock.elapsed())
-                    })
-                    .buffer_unordered(4)
-                    .collect::<Vec<_>>()
-                    .await
-            };
-            let (ok, summary) = match probe.check {
-                ProbeCheck::Ready => probe_ready(stack).await,
-                ProbeCheck::SuccessRate { sample, min } => {
-                    let outcomes = send(sample_of(sample)).await;
-                    let good = outcomes
-                        .iter()
-                        .filter(|(o, _)| *o == http_workload::Outcome::Ok)
-                        .count();
-                    let rate = good as f64 / f64::from(sample.max(1));
-                    (
-                        rate >= min,
-                        format!(
-                            "{good} of {sample} requests ok ({:.0}%, at least {:.0}% expected)",
-                            rate * 100.0,
-                            min * 100.0
-                        ),
-                    )
-                }
-                ProbeCheck::P99Latency { sample, max } => {
-                    let outcomes = send(sample_of(sample)).await;
-                    let latencies: Vec<Duration> = outcomes
-                        .iter()
-                        .filter(|(o, _)| *o == http_workload::Outcome::Ok)
-                        .map(|(_, d)| *d)
-                        .collect();
-                    p99_verdict(&latencies, sample, max, "requests")
-                }
-            };
-            verdicts.push(probe_verdict(pending, phase, probe, ok, summary));
-        }
-        verdicts
-    }
-}
-
-/// Ids of the orders order's database holds as PENDING (read directly, not through a proxy).
-async fn pending_orders(stack: &Stack) -> Result<Vec<String>, String> {
-    use sqlx::Connection;
-    let url = stack.database_url("order").map_err(|e| e.to_string())?;
-    let mut connection = sqlx::PgConnection::connect(&url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let ids = sqlx::query_scalar::<_, String>(
-        "SELECT order_id::text FROM orders WHERE status = 'PENDING'",
-    )
-    .fetch_all(&mut connection)
-    .await
-    .map_err(|e| e.to_string());
-    let _ = connection.close().await;
-    ids
-}
-
-/// The scenario's probes, or the default steady state when it names none.
-fn probes_of(scenario: &Scenario) -> Vec<Probe> {
-    if !scenario.steady_state.is_empty() {
-        return scenario.steady_state.clone();
-    }
-    vec![
-        Probe {
-            name: "ready".into(),
-            check: ProbeCheck::Ready,
-        },
-        Probe {
-            name: "orders confirm".into(),
-            check: ProbeCheck::SuccessRate {
-                sample: 3,
-                min: 1.0,
-            },
-        },
-    ]
-}
-
-/// Sets the workload's stock; what it set, for the conservation checker.
-async fn seed_stock(stack: &Stack, stocked: i64) -> Result<BTreeMap<String, i64>, RunError> {
-    let inventory = stack.service_url("inventory")?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| RunError::Setup {
-            action: "building an HTTP client".into(),
-            message: e.to_string(),
-        })?;
-    let stock = BTreeMap::from([
-        (workload::STOCKED_SKU.to_string(), stocked),
-        (workload::EMPTY_SKU.to_string(), 0),
-    ]);
-    for (sku, on_hand) in &stock {
-        let url = format!("{inventory}/admin/stock/{sku}");
-        http.put(&url)
-            .json(&json!({"on_hand": on_hand}))
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| RunError::Setup {
-                action: format!("seeding stock: PUT {url}"),
-                message: format!("{e}; inventory's test mode must be on"),
-            })?;
-    }
-    Ok(stock)
 }
 
 /// Runs each probe once in `phase`; one verdict per probe, named `steady-state <phase>: <name>`.
@@ -855,7 +552,7 @@ async fn steady_state(
     probes: &[Probe],
     phase: &str,
     stack: &Stack,
-    client: &GatewayClient,
+    workload: &dyn Workload,
     recorder: &Recorder,
 ) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
@@ -869,32 +566,7 @@ async fn steady_state(
         );
         let (ok, summary) = match probe.check {
             ProbeCheck::Ready => probe_ready(stack).await,
-            ProbeCheck::SuccessRate { sample, min } => {
-                let placed = place_probe_orders(client, recorder, phase, index, sample).await;
-                let settlement = workload::await_settled(
-                    client,
-                    placed.iter().filter_map(|(id, _)| id.clone()),
-                    Duration::from_secs(30),
-                    recorder,
-                )
-                .await;
-                let confirmed = settlement
-                    .settled
-                    .values()
-                    .filter(|s| *s == "CONFIRMED")
-                    .count();
-                let rate = confirmed as f64 / f64::from(sample.max(1));
-                (rate >= min, format!("{confirmed} of {sample} good orders confirmed ({:.0}%, at least {:.0}% expected)", rate * 100.0, min * 100.0))
-            }
-            ProbeCheck::P99Latency { sample, max } => {
-                let placed = place_probe_orders(client, recorder, phase, index, sample).await;
-                let latencies: Vec<Duration> = placed
-                    .iter()
-                    .filter(|(id, _)| id.is_some())
-                    .map(|(_, d)| *d)
-                    .collect();
-                p99_verdict(&latencies, sample, max, "orders")
-            }
+            _ => workload.probe(probe, index, phase, recorder).await,
         };
         verdicts.push(probe_verdict(pending, phase, probe, ok, summary));
     }
@@ -926,7 +598,7 @@ fn probe_verdict(
 
 /// A p99 probe's verdict on the latencies of the `sample` calls that succeeded: every one must
 /// have, and the nearest-rank 99th percentile must be within `max`.
-fn p99_verdict(latencies: &[Duration], sample: u32, max: Duration, what: &str) -> (bool, String) {
+pub fn p99_verdict(latencies: &[Duration], sample: u32, max: Duration, what: &str) -> (bool, String) {
     match checkers::percentile(latencies, 0.99) {
         Some(p99) if latencies.len() == sample as usize => (
             p99 <= max,
@@ -961,49 +633,12 @@ async fn probe_ready(stack: &Stack) -> (bool, String) {
     }
 }
 
-/// Places `sample` good probe orders, 4 at a time: each one's id when accepted, and its
-/// placement latency.
-async fn place_probe_orders(
-    client: &GatewayClient,
-    recorder: &Recorder,
-    phase: &str,
-    probe: usize,
-    sample: u32,
-) -> Vec<(Option<String>, Duration)> {
-    use futures_util::StreamExt;
-    let orders = (0..sample).map(|i| PlannedOrder {
-        number: i,
-        send_at: Duration::ZERO,
-        kind: OrderKind::Good,
-        idempotency_key: format!("probe-{phase}-{probe}-{i}"),
-        customer_id: "probe".into(),
-        sku: workload::STOCKED_SKU.into(),
-        quantity: 1,
-        amount_cents: 100,
-        card: workload::ACCEPTED_CARD.into(),
-        duplicated: false,
-        retries: false,
-    });
-    futures_util::stream::iter(orders)
-        .map(|order| async move {
-            let clock = Instant::now();
-            let id = match client.place(Process::Probe, &order, recorder).await {
-                Outcome::Ok(id) => Some(id),
-                _ => None,
-            };
-            (id, clock.elapsed())
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn save(
     out_dir: &Path,
     scenario: &Scenario,
     seed: u64,
-    plan: &[PlannedOrder],
+    workload: &dyn Workload,
     nemesis: &Nemesis,
     history: &History,
     state: &RunState,
@@ -1011,24 +646,16 @@ async fn save(
 ) -> Result<(), RunError> {
     write_json(&out_dir.join("history.json"), history)?;
     write_json(&out_dir.join("verdicts.json"), &state.verdicts)?;
-    write_json(
-        &out_dir.join("plan.json"),
-        &json!({
-            "scenario": scenario.name,
-            "seed": seed,
-            "initial_stock": state.initial_stock,
-            "run_started_unix_ms": state.started_unix_ms,
-            "faults": nemesis.timeline(),
-            "orders": plan,
-            "requests": scenario.workload.http.as_ref().map(|http| http_workload::plan(
-                http,
-                scenario.workload.duration,
-                scenario.workload.duplicate_rate,
-                scenario.workload.retry_rate,
-                seed,
-            )),
-        }),
-    )?;
+    let mut plan = json!({
+        "scenario": scenario.name,
+        "seed": seed,
+        "run_started_unix_ms": state.started_unix_ms,
+        "faults": nemesis.timeline(),
+    });
+    if let (Some(plan), serde_json::Value::Object(workload)) = (plan.as_object_mut(), workload.plan()) {
+        plan.extend(workload);
+    }
+    write_json(&out_dir.join("plan.json"), &plan)?;
     let logs = out_dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|source| RunError::Write {
         path: logs.clone(),

@@ -45,10 +45,6 @@ use tokio::process::{Child, Command};
 use crate::infra::{Images, Infra, InfraError};
 use crate::system::{Placeholder, Readiness, ServiceSpec, System};
 
-/// The secret the reference system's gateway signs tokens with (its description sets
-/// `GATEWAY_JWT_SECRET` to it); the reference workload and tests mint tokens with it.
-pub const JWT_SECRET: &str = "faultline-stack-secret-not-for-production";
-
 /// How to start the stack, beyond what the description says.
 #[derive(Debug, Clone, Default)]
 pub struct StackConfig {

@@ -17,10 +17,8 @@ pub async fn broker_database(infra: &Infra) -> String {
     infra.postgres_admin_url_for("broker").unwrap()
 }
 
-/// The reference system, as its description (`services/faultline.toml`) gives it.
+/// The reference system, as its description (`services/faultline.toml`) gives it, with its
+/// extension.
 pub fn reference() -> faultline_harness::system::System {
-    faultline_harness::system::System::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/faultline.toml"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    faultline_reference::system()
 }

@@ -46,6 +46,11 @@ impl<'a> Fields<'a> {
         self.file
     }
 
+    /// The keys not read yet, with their values.
+    pub fn raw(&self) -> &Table {
+        &self.table
+    }
+
     /// A value of any type, as TOML has it.
     pub fn value(&mut self, key: &'static str) -> Option<Value> {
         self.take(key)

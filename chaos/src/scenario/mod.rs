@@ -17,9 +17,14 @@
 //!     description = "Slow payments open order->payment's circuit, which recovers after healing."
 //!     seed = 7
 //!     [workload]
-//!     orders = 100
+//!     requests = 100
 //!     concurrency = 4
 //!     duration = "30s"
+//!     [[workload.operations]]
+//!     name = "pay"
+//!     service = "order"
+//!     method = "POST"
+//!     path = "/orders"
 //!     [[faults]]
 //!     start = "5s"
 //!     duration = "10s"
@@ -40,6 +45,7 @@
 
 pub mod fields;
 pub mod request;
+mod vocabulary;
 
 use std::path::Path;
 use std::time::Duration;
@@ -48,6 +54,7 @@ use crate::topology::Topology;
 use crate::toxiproxy::{Stream, ToxicKind};
 use fields::Fields;
 pub use fields::{parse_duration, MAX_DURATION};
+pub use vocabulary::{Vocabulary, WorkloadReader};
 
 /// A scenario file that could not be read, with where and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -90,16 +97,17 @@ pub struct Scenario {
     pub expectations: Expectations,
 }
 
-/// The client operations the workload generator produces: the reference system's orders
-/// (`orders`, `mix`), or a declarative HTTP workload (`requests`, `operations`) for any
-/// described system.
+/// The client operations a run drives: a declarative HTTP workload (`requests`, `operations`)
+/// for any described system, or the system's own workload written in Rust (its fields, read
+/// by its [`WorkloadReader`], are kept in `params`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
-    /// How many orders to place in all (0 for an HTTP workload).
-    pub orders: u32,
     /// The declarative HTTP workload, when the scenario gives `operations`.
     pub http: Option<request::HttpWorkload>,
-    /// How many clients place orders at once.
+    /// The fields of `[workload]` that belong to the system's own workload (empty for an
+    /// HTTP workload), as written; its [`WorkloadReader`] validated them.
+    pub params: toml::Table,
+    /// How many clients send at once.
     pub concurrency: u32,
     /// Upper bound of the load phase; the run stops placing orders when it passes.
     pub duration: Duration,
@@ -107,19 +115,6 @@ pub struct Workload {
     pub duplicate_rate: f64,
     /// Fraction of orders retried by the client after a failure or timeout.
     pub retry_rate: f64,
-    /// Relative weights of the kinds of order.
-    pub mix: OrderMix,
-}
-
-/// Relative weights of good, declining (payment refuses) and out-of-stock orders.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OrderMix {
-    /// Orders that should be confirmed.
-    pub good: f64,
-    /// Orders whose payment is declined (deterministically, by card).
-    pub declining: f64,
-    /// Orders for more than the stock holds.
-    pub out_of_stock: f64,
 }
 
 /// One planned fault.
@@ -214,7 +209,8 @@ pub enum ProbeCheck {
 /// What the run must show.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Expectations {
-    /// Invariants to check (all of [`INVARIANTS`] when the file names none).
+    /// Named invariants to check: checkers registered for the system (see [`Vocabulary`]);
+    /// the system workload's defaults when the file names none.
     pub invariants: Vec<String>,
     /// Circuit-breaker behaviour per link.
     pub circuits: Vec<CircuitExpectation>,
@@ -239,16 +235,6 @@ pub struct SqlCheck {
     /// A second SELECT whose single value must equal the query's.
     pub equals: Option<String>,
 }
-
-/// Invariant checkers a scenario can name.
-pub const INVARIANTS: [&str; 6] = [
-    "sagas-terminate",
-    "saga-outcomes-consistent",
-    "stock-and-money-conserved",
-    "charged-at-most-once",
-    "events-exactly-once",
-    "bulkhead-isolation",
-];
 
 /// How a link's circuit breaker must behave.
 #[derive(Debug, Clone, PartialEq)]
@@ -276,11 +262,14 @@ impl Scenario {
     /// Reads and validates the scenario file at `path` for a system of `topology`. A
     /// scenario whose `name` differs from its file name is an error, so a run's name always
     /// finds its file.
-    pub fn load(path: &Path, topology: &Topology) -> Result<Self, ScenarioError> {
+    pub fn load<'v>(
+        path: &Path,
+        vocabulary: impl Into<Vocabulary<'v>>,
+    ) -> Result<Self, ScenarioError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ScenarioError::new(&file, "(file)", format!("cannot read: {e}")))?;
-        let scenario = Self::parse(&file, topology, &text)?;
+        let scenario = Self::parse(&file, vocabulary, &text)?;
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
@@ -300,10 +289,11 @@ impl Scenario {
 
     /// Reads every `*.toml` scenario in `dir` with [`Scenario::load`], sorted by file name;
     /// the first bad file is the error.
-    pub fn load_dir(
+    pub fn load_dir<'v>(
         dir: &Path,
-        topology: &Topology,
+        vocabulary: impl Into<Vocabulary<'v>>,
     ) -> Result<Vec<(std::path::PathBuf, Self)>, ScenarioError> {
+        let vocabulary = vocabulary.into();
         let dir_name = dir.display().to_string();
         let entries = std::fs::read_dir(dir).map_err(|e| {
             ScenarioError::new(&dir_name, "(directory)", format!("cannot read: {e}"))
@@ -315,13 +305,19 @@ impl Scenario {
         paths.sort();
         paths
             .into_iter()
-            .map(|path| Self::load(&path, topology).map(|scenario| (path, scenario)))
+            .map(|path| Self::load(&path, vocabulary).map(|scenario| (path, scenario)))
             .collect()
     }
 
-    /// Parses and validates scenario text for a system of `topology`; `file` names it in
-    /// errors.
-    pub fn parse(file: &str, topology: &Topology, text: &str) -> Result<Self, ScenarioError> {
+    /// Parses and validates scenario text for a system of `vocabulary` (a bare [`Topology`]
+    /// when the system has no checkers or workload of its own); `file` names it in errors.
+    pub fn parse<'v>(
+        file: &str,
+        vocabulary: impl Into<Vocabulary<'v>>,
+        text: &str,
+    ) -> Result<Self, ScenarioError> {
+        let vocabulary = vocabulary.into();
+        let topology = vocabulary.topology;
         let table: toml::Table = toml::from_str(text)
             .map_err(|e| ScenarioError::new(file, "(file)", toml_error(text, &e)))?;
         let mut top = Fields::new(file, "", table);
@@ -344,7 +340,7 @@ impl Scenario {
         let mut workload_fields = top
             .table("workload")?
             .ok_or_else(|| top.error("workload", "required: a [workload] table"))?;
-        let workload = read_workload(&mut workload_fields, topology)?;
+        let workload = read_workload(&mut workload_fields, &vocabulary)?;
         workload_fields.finish()?;
 
         let mut faults = Vec::new();
@@ -366,13 +362,12 @@ impl Scenario {
         let expectations = match top.table("expectations")? {
             Some(mut section) => {
                 let expectations =
-                    read_expectations(&mut section, topology, &faults, workload.http.is_some())?;
+                    read_expectations(&mut section, &vocabulary, &faults, workload.http.is_some())?;
                 section.finish()?;
                 expectations
             }
-            None if workload.http.is_some() => Expectations::default(),
             None => Expectations {
-                invariants: INVARIANTS.iter().map(|s| s.to_string()).collect(),
+                invariants: default_invariants(&vocabulary, workload.http.is_some()),
                 ..Default::default()
             },
         };
@@ -427,7 +422,12 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
     )
 }
 
-fn read_workload(fields: &mut Fields<'_>, topology: &Topology) -> Result<Workload, ScenarioError> {
+fn read_workload(
+    fields: &mut Fields<'_>,
+    vocabulary: &Vocabulary<'_>,
+) -> Result<Workload, ScenarioError> {
+    let topology = vocabulary.topology;
+    let raw = fields.raw().clone();
     let operations = fields.tables("operations")?;
     let http = if operations.is_empty() {
         None
@@ -458,22 +458,6 @@ fn read_workload(fields: &mut Fields<'_>, topology: &Topology) -> Result<Workloa
             operations: read,
         })
     };
-    let orders = if http.is_some() {
-        if fields.integer("orders", "")?.is_some() {
-            return Err(fields.error(
-                "orders",
-                "a workload has either orders (the reference system's) or operations, not both",
-            ));
-        }
-        0
-    } else {
-        fields.integer_in("orders", 1..=1_000_000)?.ok_or_else(|| {
-            fields.error(
-                "orders",
-                "required: how many orders to place, or [[workload.operations]] with requests",
-            )
-        })?
-    };
     let concurrency = fields.integer_in("concurrency", 1..=256)?.unwrap_or(1);
     let duration = fields.required_duration("duration")?;
     if duration.is_zero() || duration > MAX_DURATION {
@@ -483,44 +467,45 @@ fn read_workload(fields: &mut Fields<'_>, topology: &Topology) -> Result<Workloa
         .number_in("duplicate_rate", 0.0..=1.0)?
         .unwrap_or(0.0);
     let retry_rate = fields.number_in("retry_rate", 0.0..=1.0)?.unwrap_or(0.0);
-    let mix_fields = fields.table("mix")?;
-    let mix_given = mix_fields.is_some();
-    let mix = match mix_fields {
-        None => OrderMix {
-            good: 1.0,
-            declining: 0.0,
-            out_of_stock: 0.0,
-        },
-        Some(mut mix_fields) => {
-            let mix = OrderMix {
-                good: mix_fields.number_in("good", 0.0..=1e6)?.unwrap_or(0.0),
-                declining: mix_fields.number_in("declining", 0.0..=1e6)?.unwrap_or(0.0),
-                out_of_stock: mix_fields
-                    .number_in("out_of_stock", 0.0..=1e6)?
-                    .unwrap_or(0.0),
-            };
-            if mix.good + mix.declining + mix.out_of_stock <= 0.0 {
-                return Err(fields.error(
-                    "mix",
-                    "expected at least one weight (good, declining, out_of_stock) above 0",
-                ));
-            }
-            mix_fields.finish()?;
-            mix
-        }
-    };
-    if http.is_some() && mix_given {
-        return Err(fields.error("mix", "the order mix applies to orders, not to operations"));
+    let mut params = toml::Table::new();
+    if http.is_none() {
+        let Some(own) = vocabulary.workload else {
+            return Err(fields.error(
+                "operations",
+                "required: [[workload.operations]] with requests (this system has no workload \
+                 of its own)",
+            ));
+        };
+        own.read(fields)?;
+        const COMMON: [&str; 6] = [
+            "operations",
+            "requests",
+            "concurrency",
+            "duration",
+            "duplicate_rate",
+            "retry_rate",
+        ];
+        params = raw
+            .into_iter()
+            .filter(|(key, _)| !COMMON.contains(&key.as_str()))
+            .collect();
     }
     Ok(Workload {
-        orders: orders as u32,
         http,
+        params,
         concurrency: concurrency as u32,
         duration,
         duplicate_rate,
         retry_rate,
-        mix,
     })
+}
+
+/// The invariants judged when a scenario names none: its system workload's.
+fn default_invariants(vocabulary: &Vocabulary<'_>, http: bool) -> Vec<String> {
+    match vocabulary.workload {
+        Some(own) if !http => own.default_invariants(),
+        _ => Vec::new(),
+    }
 }
 
 fn read_operation(
@@ -810,30 +795,25 @@ fn read_probe(fields: &mut Fields<'_>) -> Result<Probe, ScenarioError> {
 
 fn read_expectations(
     fields: &mut Fields<'_>,
-    topology: &Topology,
+    vocabulary: &Vocabulary<'_>,
     faults: &[Fault],
     http: bool,
 ) -> Result<Expectations, ScenarioError> {
-    let reference_only = |fields: &Fields<'_>, key: &str| {
-        fields.error(
-            key,
-            "judges the reference system's orders, and this workload sends operations: \
-             state its invariants as [[expectations.sql]]",
-        )
-    };
+    let topology = vocabulary.topology;
     let invariants = match fields.strings("invariants")? {
-        None if http => Vec::new(),
-        Some(_) if http => return Err(reference_only(fields, "invariants")),
-        None => INVARIANTS.iter().map(|s| s.to_string()).collect(),
+        None => default_invariants(vocabulary, http),
         Some(names) => {
             for name in &names {
-                if !INVARIANTS.contains(&name.as_str()) {
+                if !vocabulary.invariants.iter().any(|known| known == name) {
+                    let known = if vocabulary.invariants.is_empty() {
+                        "this system registers none: state invariants as [[expectations.sql]]"
+                            .to_string()
+                    } else {
+                        format!("expected any of: {}", vocabulary.invariants.join(", "))
+                    };
                     return Err(fields.error(
                         "invariants",
-                        format!(
-                            "unknown invariant {name:?}; expected any of: {}",
-                            INVARIANTS.join(", ")
-                        ),
+                        format!("unknown invariant {name:?}; {known}"),
                     ));
                 }
             }
@@ -841,11 +821,7 @@ fn read_expectations(
         }
     };
     let mut circuits = Vec::new();
-    let circuit_tables = fields.tables("circuits")?;
-    if http && !circuit_tables.is_empty() {
-        return Err(reference_only(fields, "circuits"));
-    }
-    for mut circuit in circuit_tables {
+    for mut circuit in fields.tables("circuits")? {
         let link = circuit.required_string("link", "a service link such as \"order->payment\"")?;
         let is_service_link = link.split_once("->").is_some_and(|(c, s)| {
             topology.is_link(c.trim(), s.trim()) && topology.is_service(s.trim())
@@ -950,5 +926,7 @@ fn read_expectations(
 
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod test_vocabulary;
 #[cfg(test)]
 mod tests;

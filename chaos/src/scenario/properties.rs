@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 
+use super::test_vocabulary::vocab;
 use super::tests::shop;
 use super::{Scenario, MAX_DURATION};
 
@@ -103,12 +104,12 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics_the_parser(text in any::<String>()) {
-        let _ = Scenario::parse("fuzz.toml", &shop(), &text);
+        let _ = Scenario::parse("fuzz.toml", vocab(&shop()), &text);
     }
 
     #[test]
     fn every_accepted_scenario_has_a_schedule_that_fits_its_run(text in scenario_text()) {
-        if let Ok(scenario) = Scenario::parse("fuzz.toml", &shop(), &text) {
+        if let Ok(scenario) = Scenario::parse("fuzz.toml", vocab(&shop()), &text) {
             let run = scenario.workload.duration;
             prop_assert!(!run.is_zero() && run <= MAX_DURATION);
             for fault in &scenario.faults {
@@ -138,6 +139,6 @@ proptest! {
             at -= 1;
         }
         let mutated = format!("{}{insert}{}", &text[..at], &text[at..]);
-        let _ = Scenario::parse("fuzz.toml", &shop(), &mutated);
+        let _ = Scenario::parse("fuzz.toml", vocab(&shop()), &mutated);
     }
 }

@@ -1,3 +1,4 @@
+use super::test_vocabulary::vocab;
 use super::*;
 
 /// A system shaped like the reference one, as far as these tests need: services with links
@@ -76,7 +77,7 @@ error_rate = 0.2
 "#;
 
 fn error_of(text: &str) -> ScenarioError {
-    Scenario::parse("s.toml", &shop(), text).expect_err("must be rejected")
+    Scenario::parse("s.toml", vocab(&shop()), text).expect_err("must be rejected")
 }
 
 /// `FULL` with `old` replaced by `new` (which must occur).
@@ -87,12 +88,12 @@ fn full_with(old: &str, new: &str) -> String {
 
 #[test]
 fn a_full_scenario_reads_into_typed_values() {
-    let s = Scenario::parse("s.toml", &shop(), FULL).unwrap();
+    let s = Scenario::parse("s.toml", vocab(&shop()), FULL).unwrap();
     assert_eq!(s.name, "payment-latency-opens-circuit");
     assert_eq!(s.seed, 42);
-    assert_eq!(s.workload.orders, 200);
+    assert_eq!(s.workload.params["orders"].as_integer(), Some(200));
     assert_eq!(s.workload.duration, Duration::from_secs(60));
-    assert_eq!(s.workload.mix.declining, 1.0);
+    assert_eq!(s.workload.params["mix"]["declining"].as_integer(), Some(1));
     assert_eq!(s.faults.len(), 3);
     assert_eq!(
         s.faults[0],
@@ -141,27 +142,17 @@ fn a_full_scenario_reads_into_typed_values() {
 
 #[test]
 fn defaults_apply_when_optional_fields_are_left_out() {
-    let s = Scenario::parse(
-        "s.toml",
-        &shop(),
+    let s = Scenario::parse("s.toml", vocab(&shop()),
         "name = \"x\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"1s\"\n",
     )
     .unwrap();
     assert_eq!(s.seed, 0);
     assert_eq!(s.workload.concurrency, 1);
-    assert_eq!(
-        s.workload.mix,
-        OrderMix {
-            good: 1.0,
-            declining: 0.0,
-            out_of_stock: 0.0
-        }
-    );
     assert!(s.faults.is_empty());
     assert_eq!(
         s.expectations.invariants.len(),
-        INVARIANTS.len(),
-        "all invariants by default"
+        super::test_vocabulary::SHOP_INVARIANTS.len(),
+        "the system workload's invariants by default"
     );
 }
 
@@ -205,7 +196,7 @@ fn every_toxic_kind_maps_to_its_toxiproxy_toxic() {
             fields,
         );
         let s =
-            Scenario::parse("s.toml", &shop(), &text).unwrap_or_else(|e| panic!("{fields}: {e}"));
+            Scenario::parse("s.toml", vocab(&shop()), &text).unwrap_or_else(|e| panic!("{fields}: {e}"));
         match &s.faults[0].kind {
             FaultKind::Toxic { toxic, .. } => assert_eq!(toxic, &expected),
             other => panic!("{fields}: got {other:?}"),
@@ -472,7 +463,7 @@ fn a_single_file_whose_name_differs_from_its_file_name_is_refused() {
         "name = \"wrong-name\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"1s\"\n",
     )
     .unwrap();
-    let e = Scenario::load(&path, &shop()).unwrap_err();
+    let e = Scenario::load(&path, vocab(&shop())).unwrap_err();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(e.field, "name");
     assert!(e.reason.contains("\"right-name\""), "{e}");
@@ -510,9 +501,10 @@ fn databases() -> Topology {
 
 #[test]
 fn an_http_workload_and_sql_invariants_read_into_typed_values() {
-    let s = Scenario::parse("s.toml", &databases(), HTTP).unwrap();
+    let s = Scenario::parse("s.toml", vocab(&databases()), HTTP).unwrap();
     let http = s.workload.http.as_ref().unwrap();
-    assert_eq!((http.requests, s.workload.orders), (10, 0));
+    assert_eq!(http.requests, 10);
+    assert!(s.workload.params.is_empty());
     let op = &http.operations[0];
     assert_eq!((op.name.as_str(), op.method.as_str()), ("transfer", "POST"));
     assert_eq!(op.idempotency_key.as_deref(), Some("Idempotency-Key"));
@@ -535,7 +527,7 @@ fn bad_http_workloads_and_sql_invariants_name_the_field() {
         (
             http_with("requests = 10", "requests = 10\norders = 5"),
             "workload.orders",
-            "either orders",
+            "unknown field",
         ),
         (
             http_with("requests = 10\n", ""),
@@ -565,10 +557,10 @@ fn bad_http_workloads_and_sql_invariants_name_the_field() {
         (
             http_with(
                 "[expectations]",
-                "[expectations]\ninvariants = [\"sagas-terminate\"]",
+                "[expectations]\ninvariants = [\"sagas-stuck\"]",
             ),
             "expectations.invariants",
-            "[[expectations.sql]]",
+            "unknown invariant \"sagas-stuck\"",
         ),
         (
             http_with("database = \"payment\"", "database = \"ledger\""),
@@ -582,7 +574,7 @@ fn bad_http_workloads_and_sql_invariants_name_the_field() {
         ),
     ];
     for (text, field, says) in cases {
-        let e = Scenario::parse("s.toml", &databases(), &text).expect_err(field);
+        let e = Scenario::parse("s.toml", vocab(&databases()), &text).expect_err(field);
         assert_eq!(e.field, field, "{e}");
         assert!(e.reason.contains(says), "{field}: {e}");
     }

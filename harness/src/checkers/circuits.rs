@@ -1,7 +1,10 @@
 //! `circuit <link>`: a link's circuit breaker behaves as the scenario's
 //! [`CircuitExpectation`] says. The breaker is the one the link's client holds for the link's
-//! server (`order->payment` → order's breaker for dependency `payment`), read from the
-//! client's `/admin/circuits`.
+//! server (`order->payment` → order's breaker for dependency `payment`), read from the HTTP
+//! path the client's description gives (`circuits = "/admin/circuits"`): a JSON array of
+//! [`CircuitRecord`]s, `[{"dependency": "payment", "state": "CLOSED", "transitions":
+//! [{"from": "CLOSED", "to": "OPEN", "at_unix_ms": 1700000000000}]}]`, with
+//! `rejected_calls_total` and `wait_in_open_ms` when the service knows them.
 //!
 //! - `opens = true`: a CLOSED→OPEN transition happened; with `opens_within`, the first one at
 //!   or after the first fault window on the link began came at most that long after it.
@@ -9,7 +12,7 @@
 //!   the link healed (its state at that moment, from the transitions, is CLOSED).
 //! - `opens = false`: it never entered OPEN.
 //!
-//! Timing needs [`Observed::run_started_unix_ms`] to place the breaker's wall-clock
+//! Timing needs [`Circuits::run_started_unix_ms`] to place the breaker's wall-clock
 //! transitions on the history's clock; without it only the direction is judged (opened at all,
 //! CLOSED when read) and the summary says so. Breakers keep a bounded list of recent
 //! transitions and a restarted process starts a fresh one, so a scenario that kills the
@@ -20,14 +23,131 @@ use std::time::Duration;
 
 use faultline_chaos::scenario::{CircuitExpectation, Scenario, Target};
 
-use super::{fault_events, ms, windows_where, CircuitRecord, Counterexample, Observed, Verdict};
+use serde::{Deserialize, Serialize};
+
+use super::{fault_events, ms, windows_where, BoxFuture, CheckContext, CheckError, Checker, Counterexample, Verdict};
 use crate::history::History;
+use crate::stack::Stack;
+
+/// One circuit breaker, as a service's circuits path shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CircuitRecord {
+    /// The service holding the breaker (the link's client).
+    #[serde(default)]
+    pub service: String,
+    /// The dependency it guards (the link's server).
+    pub dependency: String,
+    /// `CLOSED`, `OPEN` or `HALF_OPEN` when read.
+    pub state: String,
+    /// Calls the breaker refused since it was created: how often it failed fast (0 when the
+    /// service does not report it).
+    #[serde(default)]
+    pub rejected_calls_total: u64,
+    /// Its wait in OPEN before probing, in milliseconds (0 when the service does not say).
+    #[serde(default)]
+    pub wait_in_open_ms: u64,
+    /// The most recent transitions, oldest first. The breaker keeps a bounded number, and a
+    /// restarted process starts with none.
+    pub transitions: Vec<CircuitTransitionRecord>,
+}
+
+/// One state change of a breaker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CircuitTransitionRecord {
+    pub from: String,
+    pub to: String,
+    pub at_unix_ms: u64,
+}
+
+/// Every breaker the system's services show after a run, and when the run began.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Circuits {
+    pub circuits: Vec<CircuitRecord>,
+    /// Wall-clock time (ms since the Unix epoch) at which the history's clock read zero:
+    /// breakers' transitions carry wall-clock times and the history monotonic ones. Without
+    /// it the checker judges only *whether* a breaker opened or closed, not *when*.
+    pub run_started_unix_ms: Option<u64>,
+}
+
+/// Reads the breakers of every service whose description gives a `circuits` path.
+pub async fn read(stack: &Stack) -> Result<Vec<CircuitRecord>, CheckError> {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| CheckError::Http {
+            url: "(client)".into(),
+            message: e.to_string(),
+        })?;
+    let mut circuits = Vec::new();
+    for service in &stack.system().services {
+        let Some(path) = &service.circuits else {
+            continue;
+        };
+        let url = format!("{}{path}", stack.service_url(&service.name)?);
+        circuits.extend(read_one(&http, &url, &service.name).await?);
+    }
+    Ok(circuits)
+}
+
+async fn read_one(
+    http: &reqwest::Client,
+    url: &str,
+    service: &str,
+) -> Result<Vec<CircuitRecord>, CheckError> {
+    let failed = |message: String| CheckError::Http {
+        url: url.to_string(),
+        message,
+    };
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        return Err(failed(format!("answered {status}: {body}")));
+    }
+    let mut circuits: Vec<CircuitRecord> = response
+        .json()
+        .await
+        .map_err(|e| failed(format!("not a JSON array of circuit snapshots: {e}")))?;
+    for circuit in &mut circuits {
+        circuit.service = service.to_string();
+    }
+    Ok(circuits)
+}
+
+/// The checker of one [`CircuitExpectation`], on the [`Circuits`] the run read.
+pub struct CircuitChecker(pub CircuitExpectation);
+
+impl Checker for CircuitChecker {
+    fn name(&self) -> String {
+        format!("circuit {}", self.0.link)
+    }
+
+    fn check<'a>(&'a self, run: &'a CheckContext<'a>) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let circuits = match run.facts.get::<Circuits>() {
+                Some(circuits) => circuits,
+                None => match read(run.stack).await {
+                    Ok(circuits) => run.facts.insert(Circuits {
+                        circuits,
+                        run_started_unix_ms: Some(run.run_started_unix_ms),
+                    }),
+                    Err(e) => return Verdict::cannot_judge(&self.name(), e.to_string()),
+                },
+            };
+            check(&self.0, run.scenario, run.history, &circuits)
+        })
+    }
+}
 
 pub fn check(
     expectation: &CircuitExpectation,
     scenario: &Scenario,
     history: &History,
-    observed: &Observed,
+    observed: &Circuits,
 ) -> Verdict {
     let name = format!("circuit {}", expectation.link);
     let Some((client, server)) = expectation
@@ -286,8 +406,22 @@ fn describe(breaker: &CircuitRecord, at: &dyn Fn(u64) -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
-    use super::super::CircuitTransitionRecord;
     use super::*;
+
+    #[test]
+    fn circuit_snapshots_of_the_admin_endpoint_decode() {
+        // The shape of `faultline_kit::resilience::CircuitSnapshot` as `/admin/circuits` serves it.
+        let body = r#"[{"dependency": "payment", "state": "HALF_OPEN", "failure_rate": 60.0,
+            "slow_call_rate": null, "buffered_calls": 10, "failed_calls": 6, "slow_calls": 0,
+            "not_permitted_calls": 4, "transitions": [
+              {"from": "CLOSED", "to": "OPEN", "at_unix_ms": 1700000000000},
+              {"from": "OPEN", "to": "HALF_OPEN", "at_unix_ms": 1700000005000}]}]"#;
+        let circuits: Vec<CircuitRecord> = serde_json::from_str(body).unwrap();
+        assert_eq!(circuits[0].dependency, "payment");
+        assert_eq!(circuits[0].state, "HALF_OPEN");
+        assert_eq!(circuits[0].transitions[1].at_unix_ms, 1_700_000_005_000);
+        assert_eq!(circuits[0].service, "", "filled in by read");
+    }
 
     const START: u64 = 1_700_000_000_000;
 
@@ -309,11 +443,10 @@ mod tests {
         }
     }
 
-    fn observed(transitions: &[(&str, &str, u64)]) -> Observed {
-        Observed {
+    fn observed(transitions: &[(&str, &str, u64)]) -> Circuits {
+        Circuits {
             circuits: vec![breaker(transitions)],
             run_started_unix_ms: Some(START),
-            ..Default::default()
         }
     }
 
@@ -426,7 +559,7 @@ mod tests {
     fn a_missing_breaker_cannot_be_judged() {
         let (scenario, expectation) = expecting("");
         let (history, _) = faulted();
-        let verdict = check(&expectation, &scenario, &history, &Observed::default());
+        let verdict = check(&expectation, &scenario, &history, &Circuits::default());
         assert!(!verdict.ok);
         assert!(verdict.summary.contains("no circuit breaker for payment"));
     }

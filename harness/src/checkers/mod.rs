@@ -1,61 +1,148 @@
-//! Checkers: after a chaos run, judge whether the reference system kept its promises.
+//! Checkers: after a chaos run, judge whether the system kept its promises.
 //!
-//! A checker is a small pure function over the scenario, the run's [`History`] and the
-//! services' final state ([`Observed`], read from their own databases and order's
-//! `/admin/circuits`). It gives a [`Verdict`] with [`Counterexample`]s that name the orders and
-//! the history events (by index) a person needs to see the failure. Checkers never inject
-//! faults and never talk to the services themselves: [`Observed::collect`] reads everything
-//! once, after the faults healed and the system settled, so a checker can be tested on crafted
-//! data.
+//! A checker is one [`Checker`]: given the run as it ended ([`CheckContext`]: the scenario,
+//! the [`History`], the running stack and facts the run gathered), it gives a [`Verdict`] with
+//! [`Counterexample`]s that name the history events (by index) and the entities a person needs
+//! to see the failure. Checkers never inject faults. Every checker a run uses comes from one
+//! place, [`checkers_for`]: the generic ones any described system can use from its scenario —
+//! [`sql`] invariants, expected [`circuits`], the [`slo`] — and the named invariants the
+//! system's [extension](crate::extension) registers, whose names are also what scenario
+//! validation accepts (`expectations.invariants`).
 //!
 //! ```no_run
-//! # async fn run(stack: &faultline_harness::stack::Stack,
-//! #              scenario: &faultline_chaos::scenario::Scenario,
-//! #              history: &faultline_harness::history::History,
-//! #              started_unix_ms: u64) -> Result<(), faultline_harness::checkers::CheckError> {
-//! use faultline_harness::checkers::{check, Observed};
-//! let mut observed = Observed::collect(stack).await?;
-//! observed.run_started_unix_ms = Some(started_unix_ms); // wall clock when the history began
-//! for verdict in check(scenario, history, &observed) {
+//! # async fn demo(run: &faultline_harness::checkers::CheckContext<'_>,
+//! #               registry: &faultline_harness::extension::Registry) {
+//! use faultline_harness::checkers::checkers_for;
+//! for checker in checkers_for(run.scenario, registry) {
+//!     let verdict = checker.check(run).await;
 //!     println!("{} {}: {}", if verdict.ok { "ok" } else { "FAIL" }, verdict.checker, verdict.summary);
 //! }
-//! # Ok(()) }
+//! # }
 //! ```
 //!
-//! | checker | invariant | file |
+//! | checker | judges | file |
 //! |---|---|---|
-//! | `sagas-terminate` | every accepted order ends CONFIRMED or CANCELLED | [`sagas_terminate`] |
-//! | `saga-outcomes-consistent` | CONFIRMED ⇔ one net charge + committed reservation; CANCELLED ⇒ nothing held | [`saga_outcomes`] |
-//! | `stock-and-money-conserved` | stock moves only by committed reservations; money only by confirmed orders | [`conservation`] |
-//! | `charged-at-most-once` | no order is charged twice or more than its amount; a key is one order | [`charged_once`] |
-//! | `events-exactly-once` | each terminal order's events are published once and notified once | [`events_once`] |
-//! | `bulkhead-isolation` | a faulted payment does not slow orders that never call it | [`bulkhead`] |
+//! | `sql <name>` | a query returns no rows, or two queries agree | [`sql`] |
 //! | `circuit <link>` | the link's breaker opens / closes as the scenario expects | [`circuits`] |
-//! | `slo` | p99 latency and error rate of order placement | [`slo`] |
+//! | `slo` | p99 latency and error rate of the workload's calls | [`slo`] |
+//! | a registered name | whatever the system's extension says (the reference system's sagas, money, events) | the extension |
 
-pub mod bulkhead;
-pub mod charged_once;
 pub mod circuits;
-pub mod conservation;
-pub mod events_once;
-mod observed;
-pub mod saga_outcomes;
-pub mod sagas_terminate;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod slo;
 pub mod sql;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::any::{Any, TypeId};
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use faultline_chaos::scenario::{Scenario, Target};
 use serde::Serialize;
 
-use crate::history::{Event, EventType, History, Op};
+use crate::extension::Registry;
+use crate::history::{Event, History, Op};
+use crate::stack::Stack;
 
-pub use observed::{
-    CircuitRecord, CircuitTransitionRecord, NotificationRow, Observed, OrderRow, OutboxRow,
-    PaymentRow, ReservationRow, StockRow,
-};
+pub use circuits::{CircuitRecord, CircuitTransitionRecord, Circuits};
+
+/// A boxed future, as [`Checker`] and [`Workload`](crate::workload::Workload) return them.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One judge of a finished run.
+pub trait Checker: Send + Sync {
+    /// The verdict's name: `sql <name>`, `circuit <link>`, `slo`, or a registered invariant.
+    fn name(&self) -> String;
+    /// Judges the run. A checker that cannot read what it needs fails
+    /// ([`Verdict::cannot_judge`]): an invariant that cannot be judged does not pass.
+    fn check<'a>(&'a self, run: &'a CheckContext<'a>) -> BoxFuture<'a, Verdict>;
+}
+
+/// The run as the checkers see it: healed and settled.
+pub struct CheckContext<'a> {
+    pub scenario: &'a Scenario,
+    pub history: &'a History,
+    /// The running system: its databases (directly, not through a proxy) and services.
+    pub stack: &'a Stack,
+    /// Wall clock (ms since the Unix epoch) when the history's clock read zero.
+    pub run_started_unix_ms: u64,
+    /// What the run gathered for its checkers.
+    pub facts: &'a Facts,
+}
+
+/// Facts a run gathers for its checkers and report, one value per type: what the workload
+/// set up (the reference system's initial stock), and what one checker read and others reuse
+/// (the services' final state is read once, not once per checker).
+#[derive(Default)]
+pub struct Facts {
+    values: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Facts {
+    /// Keeps `value`, replacing one of the same type.
+    pub fn insert<T: Any + Send + Sync>(&self, value: T) -> Arc<T> {
+        let value = Arc::new(value);
+        self.values
+            .lock()
+            .expect("facts lock")
+            .insert(TypeId::of::<T>(), value.clone());
+        value
+    }
+
+    /// The value of type `T`, if one was kept.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let value = self
+            .values
+            .lock()
+            .expect("facts lock")
+            .get(&TypeId::of::<T>())
+            .cloned()?;
+        value.downcast::<T>().ok()
+    }
+}
+
+/// Every checker `scenario` asks for, in the order its verdicts appear: its named invariants
+/// (from `registry`), then one per expected circuit behaviour, one per SQL invariant, and the
+/// SLO.
+pub fn checkers_for(scenario: &Scenario, registry: &Registry) -> Vec<Arc<dyn Checker>> {
+    let mut checkers: Vec<Arc<dyn Checker>> = Vec::new();
+    for name in &scenario.expectations.invariants {
+        checkers.push(match registry.checker(name) {
+            Some(checker) => checker,
+            None => Arc::new(Unknown(name.clone(), registry.invariants())),
+        });
+    }
+    for expectation in &scenario.expectations.circuits {
+        checkers.push(Arc::new(circuits::CircuitChecker(expectation.clone())));
+    }
+    for check in &scenario.expectations.sql {
+        checkers.push(Arc::new(sql::SqlChecker(check.clone())));
+    }
+    if let Some(slo) = &scenario.expectations.slo {
+        checkers.push(Arc::new(slo::SloChecker(*slo)));
+    }
+    checkers
+}
+
+/// A named invariant no checker answers (a scenario validated against another registry).
+struct Unknown(String, Vec<String>);
+
+impl Checker for Unknown {
+    fn name(&self) -> String {
+        self.0.clone()
+    }
+    fn check<'a>(&'a self, _run: &'a CheckContext<'a>) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            Verdict::cannot_judge(
+                &self.0,
+                format!("no checker is called {:?}; known: {}", self.0, self.1.join(", ")),
+            )
+        })
+    }
+}
 
 /// Why the final state could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -63,10 +150,10 @@ pub enum CheckError {
     #[error("checkers: {0}")]
     Stack(#[from] crate::stack::StackError),
 
-    #[error("checkers: reading {service}'s database ({what}): {source}\nhint: is the {service} database up and migrated? Observed::collect reads it directly, not through Toxiproxy")]
+    #[error("checkers: reading database {service} ({what}): {source}\nhint: is the database up and migrated? Checkers read it directly, not through Toxiproxy")]
     Database {
-        service: &'static str,
-        what: &'static str,
+        service: String,
+        what: String,
         #[source]
         source: sqlx::Error,
     },
@@ -78,8 +165,7 @@ pub enum CheckError {
 /// One checker's judgement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
-    /// The checker's name: an invariant of `faultline_chaos::scenario::INVARIANTS`,
-    /// `circuit order->payment` or `slo`.
+    /// The checker's name (see [`Checker::name`]).
     pub checker: String,
     pub ok: bool,
     /// One or two sentences: what was judged, on how much, and how it came out.
@@ -92,14 +178,15 @@ pub struct Verdict {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Counterexample {
     pub description: String,
-    /// Order ids involved.
+    /// The entities involved (for the reference system, order ids).
     pub orders: Vec<String>,
     /// Indexes of the history events involved (see [`crate::history::Event::index`]).
     pub events: Vec<usize>,
 }
 
 impl Verdict {
-    fn new(checker: &str, summary: String, counterexamples: Vec<Counterexample>) -> Self {
+    /// A verdict that holds when there is no counterexample.
+    pub fn new(checker: &str, summary: String, counterexamples: Vec<Counterexample>) -> Self {
         Self {
             checker: checker.to_string(),
             ok: counterexamples.is_empty(),
@@ -109,7 +196,7 @@ impl Verdict {
     }
 
     /// A verdict that fails without a counterexample: the run does not let the checker judge.
-    fn cannot_judge(checker: &str, summary: String) -> Self {
+    pub fn cannot_judge(checker: &str, summary: String) -> Self {
         Self {
             checker: checker.to_string(),
             ok: false,
@@ -120,7 +207,7 @@ impl Verdict {
 }
 
 impl Counterexample {
-    fn new(description: impl Into<String>, orders: Vec<String>, events: Vec<usize>) -> Self {
+    pub fn new(description: impl Into<String>, orders: Vec<String>, events: Vec<usize>) -> Self {
         Self {
             description: description.into(),
             orders,
@@ -129,78 +216,14 @@ impl Counterexample {
     }
 }
 
-/// Runs the checkers the scenario names (`expectations.invariants`), one verdict per expected
-/// circuit behaviour, and the SLO verdict when the scenario sets one.
-pub fn check(scenario: &Scenario, history: &History, observed: &Observed) -> Vec<Verdict> {
-    let mut verdicts = Vec::new();
-    for name in &scenario.expectations.invariants {
-        let verdict = match name.as_str() {
-            sagas_terminate::NAME => sagas_terminate::check(history, observed),
-            saga_outcomes::NAME => saga_outcomes::check(observed),
-            conservation::NAME => conservation::check(observed),
-            charged_once::NAME => charged_once::check(history, observed),
-            events_once::NAME => events_once::check(history, observed),
-            bulkhead::NAME => bulkhead::check(scenario, history, observed),
-            other => Verdict::cannot_judge(
-                other,
-                format!(
-                    "no checker is called {other:?}; known: {}",
-                    faultline_chaos::scenario::INVARIANTS.join(", ")
-                ),
-            ),
-        };
-        verdicts.push(verdict);
-    }
-    for expectation in &scenario.expectations.circuits {
-        verdicts.push(circuits::check(expectation, scenario, history, observed));
-    }
-    if let Some(slo) = &scenario.expectations.slo {
-        verdicts.push(slo::check(slo, history));
-    }
-    verdicts
-}
-
-// ---- helpers shared by the checkers ------------------------------------------------------------
-
-/// The order id a completion reports (`value.order_id`), if any.
+/// The order id a completion reports (`value.order_id`), if any: how the SLO names the
+/// slowest calls of a workload whose answers carry one.
 fn order_id_of(event: &Event) -> Option<&str> {
     event.value.get("order_id").and_then(|v| v.as_str())
 }
 
-/// Orders the history saw accepted: order id → indexes of the PlaceOrder events (invocation and
-/// ok completion) that returned it.
-fn accepted_orders(history: &History) -> BTreeMap<String, Vec<usize>> {
-    let mut accepted: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (invoke, completion) in history.pairs() {
-        if completion.event_type != EventType::Ok || !matches!(invoke.op, Op::PlaceOrder { .. }) {
-            continue;
-        }
-        if let Some(order_id) = order_id_of(completion) {
-            let events = accepted.entry(order_id.to_string()).or_default();
-            events.extend([invoke.index, completion.index]);
-        }
-    }
-    accepted
-}
-
-/// History events (PlaceOrder and ReadOrder) that mention an order, for counterexamples.
-fn events_of_order(history: &History, order_id: &str) -> Vec<usize> {
-    let mut events = BTreeSet::new();
-    for (invoke, completion) in history.pairs() {
-        let mentions = match &invoke.op {
-            Op::ReadOrder { order_id: id } => id == order_id,
-            Op::PlaceOrder { .. } => order_id_of(completion) == Some(order_id),
-            _ => false,
-        };
-        if mentions {
-            events.extend([invoke.index, completion.index]);
-        }
-    }
-    events.into_iter().collect()
-}
-
 /// Fault windows `(schedule index, start, end)` whose fault matches `hits`, from the history.
-fn windows_where(
+pub fn windows_where(
     scenario: &Scenario,
     history: &History,
     hits: impl Fn(&Target) -> bool,
@@ -213,7 +236,7 @@ fn windows_where(
 }
 
 /// History events of faults (start and heal, invocations and completions) with these indexes.
-fn fault_events(history: &History, indexes: &BTreeSet<usize>) -> Vec<usize> {
+pub fn fault_events(history: &History, indexes: &BTreeSet<usize>) -> Vec<usize> {
     history
         .events()
         .iter()
@@ -226,7 +249,7 @@ fn fault_events(history: &History, indexes: &BTreeSet<usize>) -> Vec<usize> {
 }
 
 /// Nearest-rank percentile (`q` in 0..=1) of sorted-or-not samples; `None` when empty.
-pub(crate) fn percentile(samples: &[Duration], q: f64) -> Option<Duration> {
+pub fn percentile(samples: &[Duration], q: f64) -> Option<Duration> {
     if samples.is_empty() {
         return None;
     }
@@ -236,14 +259,16 @@ pub(crate) fn percentile(samples: &[Duration], q: f64) -> Option<Duration> {
     Some(sorted[rank - 1])
 }
 
-fn ms(d: Duration) -> String {
+/// `1234ms`.
+pub fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
 /// Counterexamples beyond this many are summarised, not listed: a report stays readable.
-const MAX_COUNTEREXAMPLES: usize = 50;
+pub const MAX_COUNTEREXAMPLES: usize = 50;
 
-fn truncate(mut counterexamples: Vec<Counterexample>) -> Vec<Counterexample> {
+/// At most [`MAX_COUNTEREXAMPLES`], the rest summarised in one more.
+pub fn truncate(mut counterexamples: Vec<Counterexample>) -> Vec<Counterexample> {
     if counterexamples.len() > MAX_COUNTEREXAMPLES {
         let more = counterexamples.len() - MAX_COUNTEREXAMPLES;
         counterexamples.truncate(MAX_COUNTEREXAMPLES);
@@ -256,8 +281,6 @@ fn truncate(mut counterexamples: Vec<Counterexample>) -> Vec<Counterexample> {
     counterexamples
 }
 
-#[cfg(test)]
-pub(crate) mod fixtures;
 
 #[cfg(test)]
 mod tests {
@@ -265,32 +288,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn check_runs_the_named_invariants_circuits_and_slo() {
+    fn checkers_for_takes_named_invariants_from_the_registry_then_circuits_sql_and_slo() {
         let scenario = scenario(
             r#"
-            invariants = ["sagas-terminate", "charged-at-most-once"]
+            invariants = ["no-lost-writes"]
             [[expectations.circuits]]
             link = "order->payment"
             opens = false
+            [[expectations.sql]]
+            name = "none"
+            database = "order"
+            query = "SELECT 1 WHERE false"
             [expectations.slo]
             error_rate = 0.5
             "#,
         );
-        let verdicts = check(
-            &scenario,
-            &HistoryBuilder::default().build(),
-            &Observed::default(),
-        );
-        let names: Vec<&str> = verdicts.iter().map(|v| v.checker.as_str()).collect();
+        let names: Vec<String> = checkers_for(&scenario, &registry())
+            .iter()
+            .map(|c| c.name())
+            .collect();
         assert_eq!(
             names,
-            [
-                "sagas-terminate",
-                "charged-at-most-once",
-                "circuit order->payment",
-                "slo"
-            ]
+            ["no-lost-writes", "circuit order->payment", "sql none", "slo"]
         );
+    }
+
+    #[test]
+    fn facts_keep_one_value_per_type() {
+        let facts = Facts::default();
+        assert!(facts.get::<u32>().is_none());
+        facts.insert(7u32);
+        facts.insert(8u32);
+        facts.insert("seven");
+        assert_eq!(*facts.get::<u32>().unwrap(), 8);
+        assert_eq!(*facts.get::<&str>().unwrap(), "seven");
     }
 
     #[test]

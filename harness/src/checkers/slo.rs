@@ -12,10 +12,23 @@ use std::time::Duration;
 
 use faultline_chaos::scenario::Slo;
 
-use super::{ms, order_id_of, percentile, Counterexample, Verdict};
+use super::{ms, order_id_of, percentile, BoxFuture, CheckContext, Checker, Counterexample, Verdict};
 use crate::history::{EventType, History};
 
 pub const NAME: &str = "slo";
+
+/// The checker of a scenario's `[expectations.slo]`.
+pub struct SloChecker(pub Slo);
+
+impl Checker for SloChecker {
+    fn name(&self) -> String {
+        NAME.into()
+    }
+
+    fn check<'a>(&'a self, run: &'a CheckContext<'a>) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move { check(&self.0, run.history) })
+    }
+}
 
 pub fn check(slo: &Slo, history: &History) -> Verdict {
     let placements: Vec<_> = history

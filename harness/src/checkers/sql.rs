@@ -16,9 +16,22 @@ use faultline_chaos::scenario::SqlCheck;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 
-use super::{truncate, Counterexample, Verdict};
+use super::{truncate, BoxFuture, CheckContext, Checker, Counterexample, Verdict};
 use crate::history::{History, Op};
 use crate::stack::Stack;
+
+/// The checker of one `[[expectations.sql]]`.
+pub struct SqlChecker(pub SqlCheck);
+
+impl Checker for SqlChecker {
+    fn name(&self) -> String {
+        name(&self.0)
+    }
+
+    fn check<'a>(&'a self, run: &'a CheckContext<'a>) -> BoxFuture<'a, Verdict> {
+        Box::pin(check(&self.0, run.stack, run.history))
+    }
+}
 
 /// The verdict's name for `check`.
 pub fn name(check: &SqlCheck) -> String {

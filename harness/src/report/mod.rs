@@ -33,19 +33,16 @@ pub mod index;
 pub mod junit;
 pub mod markdown;
 pub mod model;
-pub mod synthetic;
 
-#[cfg(test)]
-mod properties;
-#[cfg(test)]
-mod tests;
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 pub use index::{find_run, list_runs, write_index, RunEntry};
-pub use model::{Report, RunFacts, StackFacts, Versions, REPORT_VERSION};
+pub use model::{
+    FinalState, Report, RunFacts, SagaOutcomes, StackFacts, Versions, WorkloadState, REPORT_VERSION,
+};
 
 /// The JSON Schema of `report.json`, version 1 (committed in `harness/schemas/`).
 pub const SCHEMA: &str = include_str!("../../schemas/report-v1.schema.json");

@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::checkers::{Observed, Verdict};
+use crate::checkers::{CircuitRecord, Verdict};
 use crate::history::{Event, EventType, History, Op, Process};
 use crate::nemesis;
 
@@ -218,6 +218,24 @@ pub struct HistoryLine {
     pub value: Value,
 }
 
+/// The system's final state as the report shows it: its breakers, and what its workload
+/// knows of the outcomes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinalState {
+    pub circuits: Vec<CircuitRecord>,
+    pub workload: WorkloadState,
+}
+
+/// What a workload reports of the system's final state (see
+/// [`Workload::final_state`](crate::workload::Workload::final_state)).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkloadState {
+    /// How the sagas the workload started ended, for a system that runs sagas.
+    pub sagas: Option<SagaOutcomes>,
+    /// How long each finished saga took, end to end.
+    pub saga_durations_ms: Vec<u64>,
+}
+
 /// What the runner (or a test) knows about a finished run.
 pub struct RunFacts<'a> {
     pub scenario: &'a Scenario,
@@ -228,8 +246,8 @@ pub struct RunFacts<'a> {
     pub duration_ms: u64,
     pub history: &'a History,
     pub verdicts: &'a [Verdict],
-    /// The services' final state; `None` when the run stopped before it was read.
-    pub observed: Option<&'a Observed>,
+    /// The system's final state; `None` when the run stopped before it was read.
+    pub final_state: Option<&'a FinalState>,
     pub unhealed: &'a [String],
     pub versions: Versions,
     pub stack: StackFacts,
@@ -308,13 +326,13 @@ impl Report {
             stack: facts.stack.clone(),
             faults: applied_faults(facts.scenario, history),
             operations: operations(history),
-            latency: latency(history, facts.observed),
+            latency: latency(history, facts.final_state),
             timeseries: timeseries(history),
             circuits: facts
-                .observed
-                .map(|o| circuits(o, facts.started_unix_ms))
+                .final_state
+                .map(|f| circuits(&f.circuits, facts.started_unix_ms))
                 .unwrap_or_default(),
-            sagas: facts.observed.map(sagas),
+            sagas: facts.final_state.and_then(|f| f.workload.sagas.clone()),
             verdicts,
         }
     }
@@ -495,7 +513,7 @@ fn quantile_ms(histogram: &Histogram<u64>, q: f64) -> f64 {
     histogram.value_at_quantile(q) as f64 / 1000.0
 }
 
-fn latency(history: &History, observed: Option<&Observed>) -> Vec<LatencyHistogram> {
+fn latency(history: &History, final_state: Option<&FinalState>) -> Vec<LatencyHistogram> {
     let placements = placements(history);
     let mut histograms: Vec<LatencyHistogram> = [("all", false), ("ok", true)]
         .into_iter()
@@ -514,10 +532,11 @@ fn latency(history: &History, observed: Option<&Observed>) -> Vec<LatencyHistogr
         })
         .collect();
     let mut sagas = new_histogram();
-    for order in observed.into_iter().flat_map(|o| o.orders.values()) {
-        if let Some(took) = order.saga_duration_ms {
-            record(&mut sagas, took as f64);
-        }
+    for took in final_state
+        .into_iter()
+        .flat_map(|f| &f.workload.saga_durations_ms)
+    {
+        record(&mut sagas, *took as f64);
     }
     if !sagas.is_empty() {
         histograms.push(summarise("saga", "all", &sagas));
@@ -599,9 +618,8 @@ fn timeseries(history: &History) -> TimeSeries {
     TimeSeries { bucket_ms, points }
 }
 
-fn circuits(observed: &Observed, started_unix_ms: u64) -> Vec<CircuitTimeline> {
-    let mut timelines: Vec<CircuitTimeline> = observed
-        .circuits
+fn circuits(circuits: &[CircuitRecord], started_unix_ms: u64) -> Vec<CircuitTimeline> {
+    let mut timelines: Vec<CircuitTimeline> = circuits
         .iter()
         .map(|c| CircuitTimeline {
             link: format!(
@@ -629,26 +647,6 @@ fn circuits(observed: &Observed, started_unix_ms: u64) -> Vec<CircuitTimeline> {
         .collect();
     timelines.sort_by(|a, b| a.link.cmp(&b.link));
     timelines
-}
-
-fn sagas(observed: &Observed) -> SagaOutcomes {
-    let mut outcomes = SagaOutcomes {
-        orders: observed.orders.len() as u64,
-        confirmed: 0,
-        cancelled: BTreeMap::new(),
-        stuck: Vec::new(),
-    };
-    for order in observed.orders.values() {
-        match order.status.as_str() {
-            "CONFIRMED" => outcomes.confirmed += 1,
-            "CANCELLED" => {
-                let reason = order.reason.clone().unwrap_or_else(|| "unknown".into());
-                *outcomes.cancelled.entry(reason).or_default() += 1;
-            }
-            _ => outcomes.stuck.push(order.order_id.clone()),
-        }
-    }
-    outcomes
 }
 
 /// The events a counterexample names, each with its invocation or completions, or — when it

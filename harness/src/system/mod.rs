@@ -73,7 +73,7 @@ impl From<ScenarioError> for DescriptionError {
 }
 
 /// A described system.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct System {
     /// The description file.
     pub file: PathBuf,
@@ -87,7 +87,36 @@ pub struct System {
     pub kafka: Option<KafkaSpec>,
     /// The services, in start order.
     pub services: Vec<ServiceSpec>,
+    /// The extension the description names (`extension = "…"`): checkers and a workload
+    /// written in Rust, registered by a crate linked into the program that runs it.
+    pub extension: Option<String>,
     topology: Topology,
+    /// The named checkers and the workload of the system's extension (empty without one).
+    registry: crate::extension::Registry,
+}
+
+impl PartialEq for System {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.file,
+            &self.dir,
+            &self.name,
+            &self.postgres,
+            &self.kafka,
+            &self.services,
+            &self.extension,
+            &self.topology,
+        ) == (
+            &other.file,
+            &other.dir,
+            &other.name,
+            &other.postgres,
+            &other.kafka,
+            &other.services,
+            &other.extension,
+            &other.topology,
+        ) && self.registry.name() == other.registry.name()
+    }
 }
 
 /// The shared Postgres server.
@@ -144,6 +173,9 @@ pub struct ServiceSpec {
     /// Whether its command or environment uses `{port}`: only then does it listen where
     /// faultline can find it.
     pub listens: bool,
+    /// Where the service shows its circuit breakers: an HTTP path answering a JSON array of
+    /// breakers (see [`crate::checkers::circuits`]).
+    pub circuits: Option<String>,
 }
 
 /// A stop signal, by name.
@@ -164,8 +196,56 @@ const SIGNALS: [(&str, i32); 7] = [
 ];
 
 impl System {
-    /// Reads and validates the description at `path`.
+    /// Reads and validates the description at `path`, for a program that links no extension:
+    /// a description that names one is an error.
     pub fn load(path: &Path) -> Result<Self, DescriptionError> {
+        Self::load_with(path, &[])
+    }
+
+    /// [`System::load`], with the extensions this program links: the one the description
+    /// names (`extension = "…"`) must be among them.
+    pub fn load_with(
+        path: &Path,
+        extensions: &[std::sync::Arc<dyn crate::extension::Extension>],
+    ) -> Result<Self, DescriptionError> {
+        let mut system = Self::read(path)?;
+        if let Some(name) = &system.extension {
+            let Some(extension) = extensions.iter().find(|e| e.name() == name) else {
+                let known: Vec<&str> = extensions.iter().map(|e| e.name()).collect();
+                return Err(DescriptionError {
+                    file: path.display().to_string(),
+                    field: "extension".into(),
+                    reason: format!(
+                        "no extension {name:?} is linked into this program; linked: {}",
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ),
+                });
+            };
+            system.registry = crate::extension::Registry::of(extension.clone());
+        }
+        Ok(system)
+    }
+
+    /// This system with `extension`'s checkers and workload (what a library user's own
+    /// crate registers, whatever the description names).
+    pub fn with_extension(mut self, extension: std::sync::Arc<dyn crate::extension::Extension>) -> Self {
+        self.extension = Some(extension.name().to_string());
+        self.registry = crate::extension::Registry::of(extension);
+        self
+    }
+
+    /// The named checkers and workload of the system's extension.
+    pub fn registry(&self) -> &crate::extension::Registry {
+        &self.registry
+    }
+
+    /// What a scenario for this system may say: its topology, the invariants its checkers
+    /// answer, its own workload's fields.
+    pub fn vocabulary(&self) -> faultline_chaos::scenario::Vocabulary<'_> {
+        self.registry.vocabulary(&self.topology)
+    }
+
+    fn read(path: &Path) -> Result<Self, DescriptionError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| DescriptionError {
             file: file.clone(),
@@ -193,6 +273,10 @@ impl System {
             dir.file_name()
                 .map_or_else(|| "system".into(), |n| n.to_string_lossy().into_owned())
         });
+        let extension = top.string(
+            "extension",
+            "the name of an extension (checkers and a workload in Rust) linked into the program",
+        )?;
 
         let postgres = match top.table("postgres")? {
             None => None,
@@ -298,7 +382,9 @@ impl System {
             postgres,
             kafka,
             services,
+            extension,
             topology,
+            registry: crate::extension::Registry::default(),
         })
     }
 
@@ -579,6 +665,24 @@ fn read_service(
                 )
             })?,
     };
+    let circuits = fields.string(
+        "circuits",
+        "an HTTP path such as \"/admin/circuits\" answering the service's circuit breakers as JSON",
+    )?;
+    if let Some(path) = &circuits {
+        if !path.starts_with('/') || path.chars().any(char::is_whitespace) {
+            return Err(error(
+                "circuits",
+                format!("expected an HTTP path starting with `/`, found {path:?}"),
+            ));
+        }
+        if !listens {
+            return Err(error(
+                "circuits",
+                "reading circuits over HTTP needs the service to listen on {port}".into(),
+            ));
+        }
+    }
     fields.finish()?;
     Ok(ServiceSpec {
         name: service.to_string(),
@@ -592,6 +696,7 @@ fn read_service(
         depends_on,
         uses,
         listens,
+        circuits,
     })
 }
 
@@ -667,13 +772,6 @@ fn is_topic_name(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
-
-/// The reference system's description, for the harness's own unit tests.
-#[cfg(test)]
-pub(crate) fn reference() -> System {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/faultline.toml");
-    System::load(&file).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[cfg(test)]

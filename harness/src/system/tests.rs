@@ -89,36 +89,6 @@ fn a_description_reads_into_services_in_dependency_order_with_derived_links() {
 }
 
 #[test]
-fn the_reference_description_gives_the_reference_topology() {
-    let system = reference();
-    assert_eq!(
-        system.start_order(),
-        ["inventory", "notification", "payment", "order", "gateway"]
-    );
-    let topology = system.topology();
-    for link in [
-        "gateway->order",
-        "order->payment",
-        "order->inventory",
-        "order->postgres",
-        "order->kafka",
-        "payment->postgres",
-        "inventory->postgres",
-        "notification->postgres",
-        "notification->kafka",
-    ] {
-        let (client, server) = link.split_once("->").unwrap();
-        assert!(topology.is_link(client, server), "{link}");
-    }
-    assert_eq!(topology.links().len(), 9);
-    let circuits: Vec<String> = topology.service_links().map(|l| l.name()).collect();
-    assert_eq!(
-        circuits,
-        ["order->inventory", "order->payment", "gateway->order"]
-    );
-}
-
-#[test]
 fn each_class_of_bad_description_names_the_field_and_what_was_expected() {
     let cases = [
         // Unknown field, at any depth.

@@ -8,8 +8,8 @@ use faultline_chaos::scenario::Scenario;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::synthetic::SyntheticRun;
-use super::{diff::ReportDiff, from_json_str, html, junit, markdown, Report};
+use faultline_reference::synthetic::SyntheticRun;
+use faultline_harness::report::{diff::ReportDiff, from_json_str, html, junit, markdown, Report};
 
 /// `default_cases` unless `PROPTEST_CASES` asks for another number.
 fn config(default_cases: u32) -> ProptestConfig {
@@ -27,9 +27,9 @@ fn valid_report() -> Value {
     REPORT
         .get_or_init(|| {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../chaos/scenarios/circuit-breaker-payment-latency.toml");
-            let system = crate::system::reference();
-            let scenario = Scenario::load(&path, system.topology()).unwrap();
+                .join("../../chaos/scenarios/circuit-breaker-payment-latency.toml");
+            let system = faultline_reference::system();
+            let scenario = Scenario::load(&path, system.vocabulary()).unwrap();
             let run = SyntheticRun::of(&scenario, scenario.seed, system.topology());
             serde_json::to_value(Report::build(&run.facts(&scenario))).unwrap()
         })

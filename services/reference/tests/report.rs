@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 use faultline_chaos::scenario::Scenario;
 use serde_json::{json, Value};
 
-use super::synthetic::SyntheticRun;
-use super::*;
-use crate::checkers::{Counterexample, Verdict};
-use crate::history::{EventType, Op};
+use faultline_reference::synthetic::SyntheticRun;
+use faultline_harness::report::*;
+use faultline_harness::checkers::{Counterexample, Verdict};
+use faultline_harness::history::{EventType, Op};
 
 fn scenarios_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../chaos/scenarios")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../chaos/scenarios")
 }
 
 fn shipped(name: &str) -> Scenario {
     Scenario::load(
         &scenarios_dir().join(format!("{name}.toml")),
-        crate::system::reference().topology(),
+        faultline_reference::system().vocabulary(),
     )
     .unwrap()
 }
@@ -40,7 +40,7 @@ fn failing_run() -> (Scenario, SyntheticRun, usize) {
     let mut run = SyntheticRun::of(
         &scenario,
         scenario.seed,
-        crate::system::reference().topology(),
+        faultline_reference::system().topology(),
     );
     let completion = run
         .history
@@ -82,11 +82,11 @@ fn every_shipped_scenario_report_validates_against_the_schema() {
         if path.extension().is_none_or(|e| e != "toml") {
             continue;
         }
-        let scenario = Scenario::load(&path, crate::system::reference().topology()).unwrap();
+        let scenario = Scenario::load(&path, faultline_reference::system().vocabulary()).unwrap();
         let run = SyntheticRun::of(
             &scenario,
             scenario.seed,
-            crate::system::reference().topology(),
+            faultline_reference::system().topology(),
         );
         let report = Report::build(&run.facts(&scenario));
         let value = serde_json::to_value(&report).unwrap();
@@ -110,7 +110,7 @@ fn every_shipped_scenario_report_validates_against_the_schema() {
 #[test]
 fn the_schema_rejects_what_is_not_a_report() {
     let scenario = shipped("saga-recovery-order-killed");
-    let run = SyntheticRun::of(&scenario, 1, crate::system::reference().topology());
+    let run = SyntheticRun::of(&scenario, 1, faultline_reference::system().topology());
     let good = serde_json::to_value(Report::build(&run.facts(&scenario))).unwrap();
 
     let mut missing = good.clone();
@@ -171,7 +171,7 @@ fn writing_leaves_the_four_files_and_no_temporary_ones() {
     let run = SyntheticRun::of(
         &scenario,
         scenario.seed,
-        crate::system::reference().topology(),
+        faultline_reference::system().topology(),
     );
     let dir = scratch("files");
     write(&dir, &Report::build(&run.facts(&scenario))).unwrap();
@@ -257,7 +257,7 @@ fn the_summary_and_junit_of_a_passing_run_match_their_snapshots() {
     let run = SyntheticRun::of(
         &scenario,
         scenario.seed,
-        crate::system::reference().topology(),
+        faultline_reference::system().topology(),
     );
     let report = Report::build(&run.facts(&scenario));
     insta::with_settings!({filters => redactions()}, {
@@ -273,7 +273,7 @@ fn recorded_markup_is_escaped_in_every_format() {
     let mut events = run.history.events().to_vec();
     events[completion].value =
         json!({"error": payload, "order_id": events[completion].value["order_id"]});
-    run.history = crate::history::History::from_events(events);
+    run.history = faultline_harness::history::History::from_events(events);
     run.verdicts[0].summary = format!("summary with {payload}");
     let report = Report::build(&run.facts(&scenario));
     let page = html::render(&report);
@@ -291,7 +291,7 @@ fn the_page_has_its_charts_and_fetches_nothing() {
     let run = SyntheticRun::of(
         &scenario,
         scenario.seed,
-        crate::system::reference().topology(),
+        faultline_reference::system().topology(),
     );
     let report = Report::build(&run.facts(&scenario));
     let page = html::render(&report);
@@ -322,7 +322,7 @@ fn the_index_lists_runs_newest_first_and_names_unreadable_ones() {
     let dir = scratch("index");
     let scenario = shipped("saga-recovery-order-killed");
     for (name, started, fail) in [("old", 1_000, false), ("new", 9_000, true)] {
-        let mut run = SyntheticRun::of(&scenario, 1, crate::system::reference().topology());
+        let mut run = SyntheticRun::of(&scenario, 1, faultline_reference::system().topology());
         if fail {
             run.verdicts[0].ok = false;
         }
@@ -355,7 +355,7 @@ fn diff_names_flipped_verdicts_and_latency_changes() {
     let run = SyntheticRun::of(
         &scenario,
         scenario.seed,
-        crate::system::reference().topology(),
+        faultline_reference::system().topology(),
     );
     let before = Report::build(&run.facts(&scenario));
     let (_, failing, _) = failing_run();
@@ -384,7 +384,7 @@ fn the_time_series_and_histogram_account_for_every_placement() {
     let run = SyntheticRun::of(
         &scenario,
         scenario.seed,
-        crate::system::reference().topology(),
+        faultline_reference::system().topology(),
     );
     let report = Report::build(&run.facts(&scenario));
     let placed: u64 = report

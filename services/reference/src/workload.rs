@@ -1,5 +1,8 @@
-//! The workload of a chaos run: which orders clients place, and placing them through the
-//! gateway while every call is written to the [`History`](crate::history::History).
+//! The reference system's workload: which orders clients place, and placing them through the
+//! gateway while every call is written to the run's
+//! [`History`](faultline_harness::history::History). [`Orders`] reads its fields of a
+//! scenario's `[workload]` (`orders`, `mix`) and [`OrderWorkload`] is the
+//! [`Workload`] a run drives.
 //!
 //! Planning and executing are separate so that a run can be reproduced: [`plan`] is a pure
 //! function of the scenario's `[workload]` and a seed — the same seed gives the same orders, keys,
@@ -7,9 +10,9 @@
 //!
 //! ```
 //! use faultline_chaos::scenario::Scenario;
-//! use faultline_harness::workload::plan;
-//! # use faultline_chaos::topology::Topology;
-//! let scenario = Scenario::parse("s.toml", &Topology::default(), r#"
+//! use faultline_reference::workload::plan;
+//! let system = faultline_reference::system();
+//! let scenario = Scenario::parse("s.toml", system.vocabulary(), r#"
 //!     name = "s"
 //!     description = "d"
 //!     [workload]
@@ -40,13 +43,458 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use faultline_chaos::scenario::Scenario;
+use std::collections::BTreeMap;
+
+use faultline_chaos::scenario::fields::Fields;
+use faultline_chaos::scenario::{Probe, ProbeCheck, Scenario, ScenarioError, WorkloadReader};
+use faultline_harness::checkers::{BoxFuture, Facts};
+use faultline_harness::extension::WorkloadKind;
+use faultline_harness::history::{Op, Process, Recorder};
+use faultline_harness::report::{SagaOutcomes, WorkloadState};
+use faultline_harness::runner::{p99_verdict, RunError};
+use faultline_harness::stack::Stack;
+use faultline_harness::workload::{LoadSummary, Settlement, Workload, SETTLE_BOUND};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::history::{Op, Process, Recorder};
+use crate::observed::{InitialStock, Observed};
+
+/// Relative weights of good, declining (payment refuses) and out-of-stock orders.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderMix {
+    /// Orders that should be confirmed.
+    pub good: f64,
+    /// Orders whose payment is declined (deterministically, by card).
+    pub declining: f64,
+    /// Orders for more than the stock holds.
+    pub out_of_stock: f64,
+}
+
+/// The order workload's own fields of a scenario's `[workload]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderParams {
+    /// How many orders to place in all.
+    pub orders: u32,
+    /// Relative weights of the kinds of order (all good when the scenario gives none).
+    pub mix: OrderMix,
+}
+
+impl OrderParams {
+    /// Reads `orders` and `[workload.mix]`, strictly.
+    pub fn read(fields: &mut Fields<'_>) -> Result<Self, ScenarioError> {
+        let orders = fields.integer_in("orders", 1..=1_000_000)?.ok_or_else(|| {
+            fields.error(
+                "orders",
+                "required: how many orders to place, or [[workload.operations]] with requests",
+            )
+        })? as u32;
+        let mix = match fields.table("mix")? {
+            None => OrderMix {
+                good: 1.0,
+                declining: 0.0,
+                out_of_stock: 0.0,
+            },
+            Some(mut mix_fields) => {
+                let mix = OrderMix {
+                    good: mix_fields.number_in("good", 0.0..=1e6)?.unwrap_or(0.0),
+                    declining: mix_fields.number_in("declining", 0.0..=1e6)?.unwrap_or(0.0),
+                    out_of_stock: mix_fields
+                        .number_in("out_of_stock", 0.0..=1e6)?
+                        .unwrap_or(0.0),
+                };
+                if mix.good + mix.declining + mix.out_of_stock <= 0.0 {
+                    return Err(fields.error(
+                        "mix",
+                        "expected at least one weight (good, declining, out_of_stock) above 0",
+                    ));
+                }
+                mix_fields.finish()?;
+                mix
+            }
+        };
+        Ok(Self { orders, mix })
+    }
+
+    /// The params of a scenario validated against the reference system.
+    pub fn of(scenario: &Scenario) -> Self {
+        let mut fields = Fields::new("(scenario)", "workload", scenario.workload.params.clone());
+        Self::read(&mut fields).expect("the scenario's workload was validated when it was read")
+    }
+}
+
+/// The order workload as a kind the reference extension registers.
+pub struct Orders;
+
+impl WorkloadReader for Orders {
+    fn name(&self) -> &str {
+        "orders"
+    }
+
+    fn read(&self, fields: &mut Fields<'_>) -> Result<(), ScenarioError> {
+        OrderParams::read(fields).map(|_| ())
+    }
+
+    fn default_invariants(&self) -> Vec<String> {
+        crate::checkers::all().iter().map(|c| c.name()).collect()
+    }
+}
+
+impl WorkloadKind for Orders {
+    fn build(&self, scenario: &Scenario, seed: u64) -> Box<dyn Workload> {
+        Box::new(OrderWorkload {
+            plan: plan(scenario, seed),
+            concurrency: scenario.workload.concurrency,
+            duration: scenario.workload.duration,
+            probe_orders: probe_orders(scenario),
+            client: None,
+            accepted: Mutex::new(BTreeSet::new()),
+        })
+    }
+}
+
+/// Orders the steady-state probes place, in both phases together.
+fn probe_orders(scenario: &Scenario) -> u32 {
+    let probes = if scenario.steady_state.is_empty() {
+        default_probes()
+    } else {
+        scenario.steady_state.clone()
+    };
+    probes
+        .iter()
+        .map(|p| match p.check {
+            ProbeCheck::Ready => 0,
+            ProbeCheck::SuccessRate { sample, .. } | ProbeCheck::P99Latency { sample, .. } => {
+                sample
+            }
+        })
+        .sum::<u32>()
+        * 2
+}
+
+fn default_probes() -> Vec<Probe> {
+    vec![
+        Probe {
+            name: "ready".into(),
+            check: ProbeCheck::Ready,
+        },
+        Probe {
+            name: "orders confirm".into(),
+            check: ProbeCheck::SuccessRate {
+                sample: 3,
+                min: 1.0,
+            },
+        },
+    ]
+}
+
+/// One run's orders: planned from the scenario and seed, placed through the gateway with a
+/// token the workload mints, settled by reading each order until it leaves PENDING.
+pub struct OrderWorkload {
+    plan: Vec<PlannedOrder>,
+    concurrency: u32,
+    duration: Duration,
+    probe_orders: u32,
+    client: Option<GatewayClient>,
+    /// Orders the load phase saw accepted, for the settle phase.
+    accepted: Mutex<BTreeSet<String>>,
+}
+
+impl OrderWorkload {
+    fn client(&self) -> &GatewayClient {
+        self.client
+            .as_ref()
+            .expect("the runner prepares a workload before it probes or drives it")
+    }
+}
+
+impl Workload for OrderWorkload {
+    fn describe(&self) -> String {
+        format!("{} orders", self.plan.len())
+    }
+
+    fn plan(&self) -> Value {
+        json!({ "orders": self.plan })
+    }
+
+    fn prepare<'a>(
+        &'a mut self,
+        stack: &'a Stack,
+        facts: &'a Facts,
+    ) -> BoxFuture<'a, Result<(), RunError>> {
+        Box::pin(async move {
+            let stock = seed_stock(
+                stack,
+                stock_needed(&self.plan, i64::from(self.probe_orders) + 10),
+            )
+            .await?;
+            facts.insert(InitialStock(stock));
+            let token = faultline_gateway::mint_token(
+                crate::JWT_SECRET,
+                "faultline-chaos",
+                &["orders:write", "orders:read"],
+                "faultline",
+                Duration::from_secs(3600),
+            );
+            self.client = Some(
+                GatewayClient::new(stack.service_url("gateway")?, token).map_err(|e| {
+                    RunError::Setup {
+                        action: "building the workload's client".into(),
+                        message: e.to_string(),
+                    }
+                })?,
+            );
+            Ok(())
+        })
+    }
+
+    fn default_probes(&self) -> Vec<Probe> {
+        default_probes()
+    }
+
+    fn probe<'a>(
+        &'a self,
+        probe: &'a Probe,
+        index: usize,
+        phase: &'a str,
+        recorder: &'a Recorder,
+    ) -> BoxFuture<'a, (bool, String)> {
+        Box::pin(async move {
+            let client = self.client();
+            match probe.check {
+                ProbeCheck::Ready => (true, "judged by the runner".into()),
+                ProbeCheck::SuccessRate { sample, min } => {
+                    let placed = place_probe_orders(client, recorder, phase, index, sample).await;
+                    let settlement = await_settled(
+                        client,
+                        placed.iter().filter_map(|(id, _)| id.clone()),
+                        Duration::from_secs(30),
+                        recorder,
+                    )
+                    .await;
+                    let confirmed = settlement
+                        .settled
+                        .values()
+                        .filter(|s| *s == "CONFIRMED")
+                        .count();
+                    let rate = confirmed as f64 / f64::from(sample.max(1));
+                    (
+                        rate >= min,
+                        format!(
+                            "{confirmed} of {sample} good orders confirmed ({:.0}%, at least {:.0}% expected)",
+                            rate * 100.0,
+                            min * 100.0
+                        ),
+                    )
+                }
+                ProbeCheck::P99Latency { sample, max } => {
+                    let placed = place_probe_orders(client, recorder, phase, index, sample).await;
+                    let latencies: Vec<Duration> = placed
+                        .iter()
+                        .filter(|(id, _)| id.is_some())
+                        .map(|(_, d)| *d)
+                        .collect();
+                    p99_verdict(&latencies, sample, max, "orders")
+                }
+            }
+        })
+    }
+
+    fn drive<'a>(
+        &'a self,
+        load_start: tokio::time::Instant,
+        recorder: &'a Recorder,
+    ) -> BoxFuture<'a, LoadSummary> {
+        Box::pin(async move {
+            let load = drive(
+                &self.plan,
+                self.client(),
+                self.concurrency,
+                load_start,
+                self.duration,
+                recorder,
+            )
+            .await;
+            *self.accepted.lock().expect("accepted lock") = load.accepted.clone();
+            LoadSummary {
+                planned: load.planned,
+                sent: load.sent,
+                ok: load.accepted.len(),
+            }
+        })
+    }
+
+    fn settle<'a>(
+        &'a self,
+        stack: &'a Stack,
+        recorder: &'a Recorder,
+        progress: &'a (dyn Fn(&str) + Sync),
+    ) -> BoxFuture<'a, Settlement> {
+        Box::pin(async move {
+            // Accepted orders, and orders whose placement had an unknown outcome but that
+            // exist: order's database knows them as PENDING.
+            let mut to_settle = self.accepted.lock().expect("accepted lock").clone();
+            match pending_orders(stack).await {
+                Ok(pending) => to_settle.extend(pending),
+                Err(error) => progress(&format!(
+                    "could not list PENDING orders ({error}); waiting for the accepted ones only"
+                )),
+            }
+            progress(&format!(
+                "healed; waiting up to {}s for {} orders to settle",
+                SETTLE_BOUND.as_secs(),
+                to_settle.len()
+            ));
+            let settlement = await_settled(self.client(), to_settle, SETTLE_BOUND, recorder).await;
+            progress(&format!(
+                "settled: {} ({} still pending) in {:.1}s",
+                settlement.settled.len(),
+                settlement.unsettled.len(),
+                settlement.took_ms as f64 / 1000.0
+            ));
+            // Events still in the outbox, or on their way to notification, are not lost: wait
+            // (bounded) for the system to catch up before it is judged.
+            if let Err(error) = Observed::await_quiescent(stack, Duration::from_secs(30)).await {
+                progress(&format!("could not wait for the outbox to drain: {error}"));
+            }
+            Settlement {
+                took_ms: settlement.took_ms,
+                settled: settlement.settled.len(),
+                unsettled: settlement.unsettled,
+            }
+        })
+    }
+
+    fn final_state<'a>(
+        &'a self,
+        stack: &'a Stack,
+        facts: &'a Facts,
+    ) -> BoxFuture<'a, WorkloadState> {
+        Box::pin(async move {
+            match Observed::of_stack(stack, facts).await {
+                Ok(observed) => state_of(&observed),
+                Err(_) => WorkloadState::default(),
+            }
+        })
+    }
+}
+
+/// The report's view of the orders' outcomes.
+pub fn state_of(observed: &Observed) -> WorkloadState {
+    let mut outcomes = SagaOutcomes {
+        orders: observed.orders.len() as u64,
+        confirmed: 0,
+        cancelled: BTreeMap::new(),
+        stuck: Vec::new(),
+    };
+    for order in observed.orders.values() {
+        match order.status.as_str() {
+            "CONFIRMED" => outcomes.confirmed += 1,
+            "CANCELLED" => {
+                let reason = order.reason.clone().unwrap_or_else(|| "unknown".into());
+                *outcomes.cancelled.entry(reason).or_default() += 1;
+            }
+            _ => outcomes.stuck.push(order.order_id.clone()),
+        }
+    }
+    WorkloadState {
+        sagas: Some(outcomes),
+        saga_durations_ms: observed
+            .orders
+            .values()
+            .filter_map(|o| o.saga_duration_ms)
+            .collect(),
+    }
+}
+
+/// Ids of the orders order's database holds as PENDING (read directly, not through a proxy).
+async fn pending_orders(stack: &Stack) -> Result<Vec<String>, String> {
+    use sqlx::Connection;
+    let url = stack.database_url("order").map_err(|e| e.to_string())?;
+    let mut connection = sqlx::PgConnection::connect(&url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids = sqlx::query_scalar::<_, String>(
+        "SELECT order_id::text FROM orders WHERE status = 'PENDING'",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .map_err(|e| e.to_string());
+    let _ = connection.close().await;
+    ids
+}
+
+/// Sets the workload's stock; what it set, for the conservation checker.
+async fn seed_stock(stack: &Stack, stocked: i64) -> Result<BTreeMap<String, i64>, RunError> {
+    let inventory = stack.service_url("inventory")?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| RunError::Setup {
+            action: "building an HTTP client".into(),
+            message: e.to_string(),
+        })?;
+    let stock = BTreeMap::from([
+        (STOCKED_SKU.to_string(), stocked),
+        (EMPTY_SKU.to_string(), 0),
+    ]);
+    for (sku, on_hand) in &stock {
+        let url = format!("{inventory}/admin/stock/{sku}");
+        http.put(&url)
+            .json(&json!({"on_hand": on_hand}))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| RunError::Setup {
+                action: format!("seeding stock: PUT {url}"),
+                message: format!("{e}; inventory's test mode must be on"),
+            })?;
+    }
+    Ok(stock)
+}
+
+/// Places `sample` good probe orders, 4 at a time: each one's id when accepted, and its
+/// placement latency.
+async fn place_probe_orders(
+    client: &GatewayClient,
+    recorder: &Recorder,
+    phase: &str,
+    probe: usize,
+    sample: u32,
+) -> Vec<(Option<String>, Duration)> {
+    use futures_util::StreamExt;
+    let orders = (0..sample).map(|i| PlannedOrder {
+        number: i,
+        send_at: Duration::ZERO,
+        kind: OrderKind::Good,
+        idempotency_key: format!("probe-{phase}-{probe}-{i}"),
+        customer_id: "probe".into(),
+        sku: STOCKED_SKU.into(),
+        quantity: 1,
+        amount_cents: 100,
+        card: ACCEPTED_CARD.into(),
+        duplicated: false,
+        retries: false,
+    });
+    // Boxed, so the future of a run that awaits this stays provably Send.
+    let placements: Vec<BoxFuture<'_, (Option<String>, Duration)>> = orders
+        .map(|order| {
+            Box::pin(async move {
+                let clock = Instant::now();
+                let id = match client.place(Process::Probe, &order, recorder).await {
+                    Outcome::Ok(id) => Some(id),
+                    _ => None,
+                };
+                (id, clock.elapsed())
+            }) as BoxFuture<'_, _>
+        })
+        .collect();
+    futures_util::stream::iter(placements)
+        .buffer_unordered(4)
+        .collect()
+        .await
+}
 
 /// The SKU good and declining orders buy; seeded with enough stock for every order.
 pub const STOCKED_SKU: &str = "sku-chaos-stocked";
@@ -131,11 +579,12 @@ impl PlannedOrder {
 /// the same plan.
 pub fn plan(scenario: &Scenario, seed: u64) -> Vec<PlannedOrder> {
     let workload = &scenario.workload;
+    let params = OrderParams::of(scenario);
     let mut rng = StdRng::seed_from_u64(seed);
-    let mix = workload.mix;
+    let mix = params.mix;
     let total_weight = mix.good + mix.declining + mix.out_of_stock;
-    let spacing = workload.duration.as_secs_f64() / f64::from(workload.orders.max(1));
-    (0..workload.orders)
+    let spacing = workload.duration.as_secs_f64() / f64::from(params.orders.max(1));
+    (0..params.orders)
         .map(|number| {
             let pick = rng.random::<f64>() * total_weight;
             let kind = if pick < mix.good {
@@ -356,7 +805,7 @@ impl GatewayClient {
 
 /// What the load phase did.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct LoadSummary {
+pub struct OrderLoad {
     /// Orders planned.
     pub planned: usize,
     /// Orders sent at least once (the rest were cut off by the duration bound).
@@ -374,7 +823,7 @@ pub async fn drive(
     load_start: tokio::time::Instant,
     duration: Duration,
     recorder: &Recorder,
-) -> LoadSummary {
+) -> OrderLoad {
     let next = AtomicUsize::new(0);
     let sent = AtomicUsize::new(0);
     let accepted = Mutex::new(BTreeSet::new());
@@ -415,7 +864,7 @@ pub async fn drive(
         }
     });
     futures_util::future::join_all(workers).await;
-    LoadSummary {
+    OrderLoad {
         planned: plan.len(),
         sent: sent.load(Ordering::SeqCst),
         accepted: accepted.into_inner().expect("accepted lock"),
@@ -424,7 +873,7 @@ pub async fn drive(
 
 /// Where the accepted orders stand after [`await_settled`].
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Settlement {
+pub struct OrderSettlement {
     pub took_ms: u64,
     /// Order id → its last read status (CONFIRMED, CANCELLED).
     pub settled: std::collections::BTreeMap<String, String>,
@@ -439,7 +888,7 @@ pub async fn await_settled(
     order_ids: impl IntoIterator<Item = String>,
     bound: Duration,
     recorder: &Recorder,
-) -> Settlement {
+) -> OrderSettlement {
     let clock = Instant::now();
     let mut waiting: Vec<String> = order_ids.into_iter().collect();
     let mut settled = std::collections::BTreeMap::new();
@@ -448,12 +897,18 @@ pub async fn await_settled(
     rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !waiting.is_empty() && clock.elapsed() < bound {
         rounds.tick().await;
-        let reads = waiting.iter().map(|id| async move {
-            (
-                id.clone(),
-                client.read_status(Process::Probe, id, recorder).await,
-            )
-        });
+        // Boxed, so the future of a run that awaits this stays provably Send.
+        let reads: Vec<BoxFuture<'_, (String, Option<String>)>> = waiting
+            .iter()
+            .map(|id| {
+                Box::pin(async move {
+                    (
+                        id.clone(),
+                        client.read_status(Process::Probe, id, recorder).await,
+                    )
+                }) as BoxFuture<'_, _>
+            })
+            .collect();
         let results = join_limited(reads, 8).await;
         waiting.clear();
         for (id, status) in results {
@@ -465,7 +920,7 @@ pub async fn await_settled(
             }
         }
     }
-    Settlement {
+    OrderSettlement {
         took_ms: clock.elapsed().as_millis() as u64,
         settled,
         unsettled: waiting,
@@ -489,9 +944,10 @@ mod tests {
     use super::*;
 
     fn scenario(orders: u32) -> Scenario {
+        let system = crate::system();
         Scenario::parse(
             "test.toml",
-            &faultline_chaos::topology::Topology::default(),
+            system.vocabulary(),
             &format!(
                 r#"
                 name = "workload-test"

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::{events_of_order, truncate, Counterexample, Observed, Verdict};
-use crate::history::History;
+use faultline_harness::history::History;
 
 pub const NAME: &str = "events-exactly-once";
 

@@ -5,7 +5,7 @@
 //! each order the history saw accepted that order's database does not hold at all (lost).
 
 use super::{accepted_orders, events_of_order, truncate, Counterexample, Observed, Verdict};
-use crate::history::History;
+use faultline_harness::history::History;
 
 pub const NAME: &str = "sagas-terminate";
 

@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use faultline_chaos::scenario::{Scenario, ScenarioError};
-use faultline_chaos::topology::Topology;
+use faultline_chaos::scenario::{Scenario, ScenarioError, Vocabulary};
 use faultline_harness::{nemesis, runner};
 
 use crate::error::{CliError, Then, NOTHING_STARTED};
@@ -18,12 +17,12 @@ pub async fn exec(
 ) -> Result<(), CliError> {
     let system = crate::system(system)?;
     match command {
-        ChaosCommand::List(args) => list(args, system.topology()),
+        ChaosCommand::List(args) => list(args, system.vocabulary()),
         ChaosCommand::Run(args) => run(args, &system, interrupt).await,
     }
 }
 
-fn list(args: ChaosListArgs, topology: &Topology) -> Result<(), CliError> {
+fn list(args: ChaosListArgs, topology: Vocabulary<'_>) -> Result<(), CliError> {
     let dir = args
         .dir
         .unwrap_or_else(|| crate::shipped("chaos/scenarios"));
@@ -46,7 +45,7 @@ fn list(args: ChaosListArgs, topology: &Topology) -> Result<(), CliError> {
 }
 
 /// The scenario file, or every one in the folder.
-fn load(path: &Path, topology: &Topology) -> Result<Vec<(std::path::PathBuf, Scenario)>, CliError> {
+fn load(path: &Path, topology: Vocabulary<'_>) -> Result<Vec<(std::path::PathBuf, Scenario)>, CliError> {
     let scenarios = if path.is_dir() {
         Scenario::load_dir(path, topology)?
     } else {
@@ -65,7 +64,7 @@ fn load(path: &Path, topology: &Topology) -> Result<Vec<(std::path::PathBuf, Sce
 /// A single scenario gets a stack of its own; several share one, reset between runs. An
 /// interrupt heals the faults and saves the history before the run stops.
 async fn run(args: ChaosRunArgs, system: &System, interrupt: &Interrupt) -> Result<(), CliError> {
-    let scenarios = load(&args.path, system.topology()).then(NOTHING_STARTED)?;
+    let scenarios = load(&args.path, system.vocabulary()).then(NOTHING_STARTED)?;
     system
         .infra_config()
         .check_environment()

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{events_of_order, order_id_of, truncate, Counterexample, Observed, Verdict};
-use crate::history::{EventType, History, Op};
+use faultline_harness::history::{EventType, History, Op};
 
 pub const NAME: &str = "charged-at-most-once";
 

@@ -1,15 +1,16 @@
-//! The services' final state, as the checkers see it: read once, directly from each service's
-//! database (not through Toxiproxy) and from the `/admin/circuits` endpoints, after the run.
+//! The reference services' final state, as its checkers see it: read once per run, directly
+//! from each service's database (not through Toxiproxy), after the run settled, and shared by
+//! every checker through the run's [`Facts`].
 //!
 //! Every field is plain data, so checker tests build an [`Observed`] by hand.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::{Connection, PgConnection, Row};
 
-use super::CheckError;
-use crate::stack::Stack;
+use faultline_harness::checkers::{CheckContext, CheckError, Facts};
+use faultline_harness::stack::Stack;
 
 /// Everything the checkers read from the services after a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -23,21 +24,19 @@ pub struct Observed {
     pub reservations: BTreeMap<String, ReservationRow>,
     /// Inventory service: stock per SKU.
     pub stock: BTreeMap<String, StockRow>,
-    /// `on_hand` per SKU before the run. [`Observed::collect`] cannot know it (the run set the
-    /// stock up); the runner fills it. SKUs missing here are left out of stock conservation.
+    /// `on_hand` per SKU before the run. [`Observed::collect`] cannot know it (the workload set
+    /// the stock up: [`InitialStock`]). SKUs missing here are left out of stock conservation.
     pub initial_stock: BTreeMap<String, i64>,
     /// Order service: its outbox rows on topic `orders`, in id order.
     pub outbox: Vec<OutboxRow>,
     /// Notification service: one row per notified event.
     pub notifications: Vec<NotificationRow>,
-    /// Circuit breakers: order's (`payment`, `inventory`) and gateway's (`order`).
-    pub circuits: Vec<CircuitRecord>,
-    /// Wall-clock time (ms since the Unix epoch) at which the history's clock read zero, i.e.
-    /// when the runner created its `history::Recorder`. Circuit transitions carry wall-clock
-    /// times and the history monotonic ones; this relates the two. The runner sets it; without
-    /// it the circuit checker judges only *whether* a breaker opened or closed, not *when*.
-    pub run_started_unix_ms: Option<u64>,
 }
+
+/// `on_hand` per SKU as the workload seeded it, kept in the run's facts for
+/// [`Observed::initial_stock`].
+#[derive(Debug, Clone, Default)]
+pub struct InitialStock(pub BTreeMap<String, i64>);
 
 /// A row of order's `orders`, with its `sagas` row.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -119,43 +118,30 @@ pub struct NotificationRow {
     pub event_type: String,
 }
 
-/// One circuit breaker, as `/admin/circuits` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CircuitRecord {
-    /// The service holding the breaker (the link's client): `order` or `gateway`.
-    #[serde(default)]
-    pub service: String,
-    /// The dependency it guards (the link's server).
-    pub dependency: String,
-    /// `CLOSED`, `OPEN` or `HALF_OPEN` when read.
-    pub state: String,
-    /// Calls the breaker refused since it was created: how often it failed fast (0 when the
-    /// service does not report it).
-    #[serde(default)]
-    pub rejected_calls_total: u64,
-    /// Its wait in OPEN before probing, in milliseconds (0 when the service does not say).
-    #[serde(default)]
-    pub wait_in_open_ms: u64,
-    /// The most recent transitions, oldest first. The breaker keeps a bounded number, and a
-    /// restarted process starts with none.
-    pub transitions: Vec<CircuitTransitionRecord>,
-}
-
-/// One state change of a breaker.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CircuitTransitionRecord {
-    pub from: String,
-    pub to: String,
-    pub at_unix_ms: u64,
-}
-
-/// Services whose breakers the circuit checker may need, the link's client side.
-const SERVICES_WITH_CIRCUITS: [&str; 2] = ["order", "gateway"];
-
 impl Observed {
-    /// Reads the final state of the stack's services: their databases directly (unproxied) and
-    /// the `/admin/circuits` of order and gateway. `initial_stock` and `run_started_unix_ms`
-    /// are left for the runner to fill.
+    /// The run's observation: read once (and kept in its facts), with the initial stock the
+    /// workload seeded.
+    pub async fn of(run: &CheckContext<'_>) -> Result<std::sync::Arc<Observed>, CheckError> {
+        Self::of_stack(run.stack, run.facts).await
+    }
+
+    /// [`Observed::of`], from the stack and facts of a run.
+    pub async fn of_stack(
+        stack: &Stack,
+        facts: &Facts,
+    ) -> Result<std::sync::Arc<Observed>, CheckError> {
+        if let Some(observed) = facts.get::<Observed>() {
+            return Ok(observed);
+        }
+        let mut observed = Self::collect(stack).await?;
+        if let Some(stock) = facts.get::<InitialStock>() {
+            observed.initial_stock = stock.0.clone();
+        }
+        Ok(facts.insert(observed))
+    }
+
+    /// Reads the final state of the stack's services, their databases directly (unproxied).
+    /// `initial_stock` is left empty.
     pub async fn collect(stack: &Stack) -> Result<Observed, CheckError> {
         let mut observed = Observed::default();
 
@@ -177,19 +163,6 @@ impl Observed {
         observed.notifications = read_notifications(&mut notification).await?;
         let _ = notification.close().await;
 
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| CheckError::Http {
-                url: "(client)".into(),
-                message: e.to_string(),
-            })?;
-        for service in SERVICES_WITH_CIRCUITS {
-            let url = format!("{}/admin/circuits", stack.service_url(service)?);
-            observed
-                .circuits
-                .extend(read_circuits(&http, &url, service).await?);
-        }
         Ok(observed)
     }
 }
@@ -236,16 +209,16 @@ async fn connect(stack: &Stack, service: &'static str) -> Result<PgConnection, C
     PgConnection::connect(&url)
         .await
         .map_err(|source| CheckError::Database {
-            service,
-            what: "connect",
+            service: service.into(),
+            what: "connect".into(),
             source,
         })
 }
 
 fn db_error(service: &'static str, what: &'static str) -> impl Fn(sqlx::Error) -> CheckError {
     move |source| CheckError::Database {
-        service,
-        what,
+        service: service.into(),
+        what: what.into(),
         source,
     }
 }
@@ -407,59 +380,15 @@ async fn read_notifications(conn: &mut PgConnection) -> Result<Vec<NotificationR
         .collect())
 }
 
-async fn read_circuits(
-    http: &reqwest::Client,
-    url: &str,
-    service: &str,
-) -> Result<Vec<CircuitRecord>, CheckError> {
-    let failed = |message: String| CheckError::Http {
-        url: url.to_string(),
-        message,
-    };
-    let response = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
-        return Err(failed(format!("answered {status}: {body}")));
-    }
-    let mut circuits: Vec<CircuitRecord> = response
-        .json()
-        .await
-        .map_err(|e| failed(format!("not a JSON array of circuit snapshots: {e}")))?;
-    for circuit in &mut circuits {
-        circuit.service = service.to_string();
-    }
-    Ok(circuits)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn circuit_snapshots_of_the_admin_endpoint_decode() {
-        // The shape of `faultline_kit::resilience::CircuitSnapshot` as `/admin/circuits` serves it.
-        let body = r#"[{"dependency": "payment", "state": "HALF_OPEN", "failure_rate": 60.0,
-            "slow_call_rate": null, "buffered_calls": 10, "failed_calls": 6, "slow_calls": 0,
-            "not_permitted_calls": 4, "transitions": [
-              {"from": "CLOSED", "to": "OPEN", "at_unix_ms": 1700000000000},
-              {"from": "OPEN", "to": "HALF_OPEN", "at_unix_ms": 1700000005000}]}]"#;
-        let circuits: Vec<CircuitRecord> = serde_json::from_str(body).unwrap();
-        assert_eq!(circuits[0].dependency, "payment");
-        assert_eq!(circuits[0].state, "HALF_OPEN");
-        assert_eq!(circuits[0].transitions[1].at_unix_ms, 1_700_000_005_000);
-        assert_eq!(circuits[0].service, "", "filled in by read_circuits");
-    }
 
     /// Runs the readers' SQL against real, migrated databases and decodes every column.
     /// Needs a Postgres server holding the four service databases, migrated, with at least one
     /// order, charge, void, reservation, stock row, outbox row and notification:
     /// `FAULTLINE_CHECKERS_PG=postgres://postgres@%2Ftmp%2Fckpg:55432 cargo test -p
-    /// faultline-harness --lib checkers -- --ignored`. The chaos end-to-end test covers the same
+    /// faultline-reference --lib observed -- --ignored`. The chaos end-to-end test covers the same
     /// through `Observed::collect`.
     #[tokio::test]
     #[ignore = "needs FAULTLINE_CHECKERS_PG: a Postgres server with the services' databases migrated and filled"]

@@ -67,7 +67,13 @@ fn system(flag: Option<&Path>) -> Result<System, CliError> {
         )))
         .then(NOTHING_STARTED);
     }
-    System::load(&path).then(NOTHING_STARTED)
+    System::load_with(&path, &extensions()).then(NOTHING_STARTED)
+}
+
+/// The extensions this program links, offered to any description that names one: the
+/// reference system's.
+fn extensions() -> Vec<std::sync::Arc<dyn faultline_harness::extension::Extension>> {
+    vec![faultline_reference::extension()]
 }
 
 /// `<dir>` of the working directory, or of the source tree this binary was built from.

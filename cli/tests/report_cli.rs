@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use faultline_chaos::scenario::Scenario;
-use faultline_harness::report::{self, synthetic::SyntheticRun, Report};
-use faultline_harness::system::System;
+use faultline_harness::report::{self, Report};
+use faultline_reference::synthetic::SyntheticRun;
 
 fn faultline(args: &[&str]) -> (Output, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
@@ -23,10 +23,10 @@ fn reports_folder(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let system = System::load(&root.join("services/faultline.toml")).unwrap();
+    let system = faultline_reference::system();
     let scenario = Scenario::load(
         &root.join("chaos/scenarios/saga-compensation-payment-down.toml"),
-        system.topology(),
+        system.vocabulary(),
     )
     .unwrap();
     for (id, started, fail) in [

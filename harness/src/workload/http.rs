@@ -24,7 +24,12 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::checkers::{BoxFuture, Facts};
 use crate::history::{Op, Process, Recorder};
+use crate::runner::RunError;
+use crate::stack::Stack;
+use crate::workload::{LoadSummary, Settlement, Workload};
+use faultline_chaos::scenario::{Probe, ProbeCheck, Scenario};
 
 /// Attempts per request (the first send plus retries) for a client that retries.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -343,15 +348,6 @@ impl HttpClient {
     }
 }
 
-/// What the load phase did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct HttpLoadSummary {
-    pub planned: usize,
-    pub sent: usize,
-    /// Planned requests whose last attempt was ok.
-    pub ok: usize,
-}
-
 /// Carries `plan` out: `concurrency` clients take planned requests in order, each sent at its
 /// planned time after `load_start`; nothing new is sent once `duration` has passed.
 pub async fn drive(
@@ -361,7 +357,7 @@ pub async fn drive(
     load_start: tokio::time::Instant,
     duration: Duration,
     recorder: &Recorder,
-) -> HttpLoadSummary {
+) -> LoadSummary {
     let next = AtomicUsize::new(0);
     let sent = AtomicUsize::new(0);
     let ok = AtomicUsize::new(0);
@@ -402,10 +398,195 @@ pub async fn drive(
         }
     });
     futures_util::future::join_all(workers).await;
-    HttpLoadSummary {
+    LoadSummary {
         planned: plan.len(),
         sent: sent.load(Ordering::SeqCst),
         ok: ok.load(Ordering::SeqCst),
+    }
+}
+
+/// A scenario's declarative workload, as the runner drives it: the load's plan, and the
+/// workload's own requests (planned anew for each probe) as its steady-state probes.
+pub struct HttpRun {
+    http: HttpWorkload,
+    seed: u64,
+    concurrency: u32,
+    duration: Duration,
+    plan: Vec<PlannedRequest>,
+    client: Option<HttpClient>,
+}
+
+impl HttpRun {
+    /// The run of `scenario`'s `[[workload.operations]]` (`None` when it has none) for `seed`.
+    pub fn new(scenario: &Scenario, seed: u64) -> Option<Self> {
+        let http = scenario.workload.http.clone()?;
+        let workload = &scenario.workload;
+        let plan = plan(
+            &http,
+            workload.duration,
+            workload.duplicate_rate,
+            workload.retry_rate,
+            seed,
+        );
+        Some(Self {
+            http,
+            seed,
+            concurrency: workload.concurrency,
+            duration: workload.duration,
+            plan,
+            client: None,
+        })
+    }
+
+    fn client(&self) -> &HttpClient {
+        self.client
+            .as_ref()
+            .expect("the runner prepares a workload before it probes or drives it")
+    }
+
+    /// `sample` requests of the workload, planned from the seed and the probe's place, so
+    /// they differ from the load's and from every other probe's.
+    fn sample(&self, sample: u32, index: usize, phase: &str) -> Vec<PlannedRequest> {
+        let salt = if phase == "before" { 1 } else { 2 } + 10 * index as u64;
+        let requests = HttpWorkload {
+            requests: sample,
+            operations: self.http.operations.clone(),
+        };
+        plan(
+            &requests,
+            Duration::ZERO,
+            0.0,
+            0.0,
+            self.seed.wrapping_mul(31).wrapping_add(salt),
+        )
+    }
+
+    async fn send_all(
+        &self,
+        requests: Vec<PlannedRequest>,
+        recorder: &Recorder,
+    ) -> Vec<(Outcome, Duration)> {
+        use futures_util::StreamExt;
+        let client = self.client();
+        futures_util::stream::iter(requests)
+            .map(|request| async move {
+                let clock = Instant::now();
+                let outcome = client.send(Process::Probe, &request, recorder).await;
+                (outcome, clock.elapsed())
+            })
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await
+    }
+}
+
+impl Workload for HttpRun {
+    fn describe(&self) -> String {
+        format!("{} requests", self.plan.len())
+    }
+
+    fn plan(&self) -> Value {
+        json!({ "requests": self.plan })
+    }
+
+    fn prepare<'a>(
+        &'a mut self,
+        stack: &'a Stack,
+        _facts: &'a Facts,
+    ) -> BoxFuture<'a, Result<(), RunError>> {
+        Box::pin(async move {
+            let externals = Externals::read(&self.http).map_err(|message| RunError::Setup {
+                action: "reading the workload's headers".into(),
+                message,
+            })?;
+            let mut services = BTreeMap::new();
+            for operation in &self.http.operations {
+                services.insert(
+                    operation.service.clone(),
+                    stack.service_url(&operation.service)?,
+                );
+            }
+            self.client =
+                Some(
+                    HttpClient::new(services, externals).map_err(|e| RunError::Setup {
+                        action: "building the workload's client".into(),
+                        message: e.to_string(),
+                    })?,
+                );
+            Ok(())
+        })
+    }
+
+    fn default_probes(&self) -> Vec<Probe> {
+        vec![Probe {
+            name: "ready".into(),
+            check: ProbeCheck::Ready,
+        }]
+    }
+
+    fn probe<'a>(
+        &'a self,
+        probe: &'a Probe,
+        index: usize,
+        phase: &'a str,
+        recorder: &'a Recorder,
+    ) -> BoxFuture<'a, (bool, String)> {
+        Box::pin(async move {
+            match probe.check {
+                ProbeCheck::Ready => (true, "judged by the runner".into()),
+                ProbeCheck::SuccessRate { sample, min } => {
+                    let outcomes = self
+                        .send_all(self.sample(sample, index, phase), recorder)
+                        .await;
+                    let good = outcomes.iter().filter(|(o, _)| *o == Outcome::Ok).count();
+                    let rate = good as f64 / f64::from(sample.max(1));
+                    (
+                        rate >= min,
+                        format!(
+                            "{good} of {sample} requests ok ({:.0}%, at least {:.0}% expected)",
+                            rate * 100.0,
+                            min * 100.0
+                        ),
+                    )
+                }
+                ProbeCheck::P99Latency { sample, max } => {
+                    let outcomes = self
+                        .send_all(self.sample(sample, index, phase), recorder)
+                        .await;
+                    let latencies: Vec<Duration> = outcomes
+                        .iter()
+                        .filter(|(o, _)| *o == Outcome::Ok)
+                        .map(|(_, d)| *d)
+                        .collect();
+                    crate::runner::p99_verdict(&latencies, sample, max, "requests")
+                }
+            }
+        })
+    }
+
+    fn drive<'a>(
+        &'a self,
+        load_start: tokio::time::Instant,
+        recorder: &'a Recorder,
+    ) -> BoxFuture<'a, LoadSummary> {
+        Box::pin(drive(
+            &self.plan,
+            self.client(),
+            self.concurrency,
+            load_start,
+            self.duration,
+            recorder,
+        ))
+    }
+
+    fn settle<'a>(
+        &'a self,
+        _stack: &'a Stack,
+        _recorder: &'a Recorder,
+        _progress: &'a (dyn Fn(&str) + Sync),
+    ) -> BoxFuture<'a, Settlement> {
+        // Requests complete when answered: nothing is left in flight to wait for.
+        Box::pin(async { Settlement::default() })
     }
 }
 

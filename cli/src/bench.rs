@@ -22,7 +22,7 @@ pub async fn exec(command: BenchCommand, system: Option<&Path>) -> Result<(), Cl
                 "starting {} and placing {orders} orders at each of {concurrency:?}…",
                 system.name
             );
-            let result = bench::saga(&system, &concurrency, orders).await?;
+            let result = faultline_reference::bench::saga(&system, &concurrency, orders).await?;
             show(&result, result.table(), args.out)
         }
         BenchCommand::Contracts(args) => {

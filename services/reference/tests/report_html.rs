@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use faultline_chaos::scenario::Scenario;
 use faultline_harness::checkers::{Counterexample, Verdict};
 use faultline_harness::history::{EventType, History, Op};
-use faultline_harness::report::{self, synthetic::SyntheticRun, Report};
-use faultline_harness::system::System;
+use faultline_harness::report::{self, Report};
+use faultline_reference::synthetic::SyntheticRun;
 use serde_json::json;
 use support::chromium::Chromium;
 
@@ -34,11 +34,9 @@ fn artefacts(name: &str) -> PathBuf {
 /// answer holds [`PAYLOAD`].
 fn failing_report_with_payload() -> Report {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../chaos/scenarios/circuit-breaker-payment-latency.toml");
-    let system =
-        System::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/faultline.toml"))
-            .unwrap();
-    let scenario = Scenario::load(&path, system.topology()).unwrap();
+        .join("../../chaos/scenarios/circuit-breaker-payment-latency.toml");
+    let system = faultline_reference::system();
+    let scenario = Scenario::load(&path, system.vocabulary()).unwrap();
     let mut run = SyntheticRun::of(&scenario, scenario.seed, system.topology());
     let mut events = run.history.events().to_vec();
     let completion = events

@@ -11,13 +11,13 @@
 //! that needs a failure edits the verdicts.
 //!
 //! ```
-//! use faultline_harness::report::{synthetic::SyntheticRun, Report};
-//! # let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-//! # let system_file = format!("{root}/services/faultline.toml");
+//! use faultline_harness::report::Report;
+//! use faultline_reference::synthetic::SyntheticRun;
+//! # let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 //! # let path = format!("{root}/chaos/scenarios/saga-compensation-payment-down.toml");
-//! let system = faultline_harness::system::System::load(system_file.as_ref()).unwrap();
+//! let system = faultline_reference::system();
 //! let scenario =
-//!     faultline_chaos::scenario::Scenario::load(path.as_ref(), system.topology()).unwrap();
+//!     faultline_chaos::scenario::Scenario::load(path.as_ref(), system.vocabulary()).unwrap();
 //! let run = SyntheticRun::of(&scenario, scenario.seed, system.topology());
 //! let report = Report::build(&run.facts(&scenario));
 //! assert!(report.run.passed);
@@ -28,10 +28,12 @@ use std::time::Duration;
 use faultline_chaos::scenario::{Probe, Scenario};
 use serde_json::{json, Value};
 
-use super::model::{RunFacts, StackFacts, Versions};
-use crate::checkers::{CircuitRecord, CircuitTransitionRecord, Observed, OrderRow, Verdict};
-use crate::history::{Event, EventType, History, Op, Process};
-use crate::nemesis::Nemesis;
+use faultline_harness::checkers::{CircuitRecord, CircuitTransitionRecord, Verdict};
+use faultline_harness::history::{Event, EventType, History, Op, Process};
+use faultline_harness::nemesis::Nemesis;
+use faultline_harness::report::{FinalState, RunFacts, StackFacts, Versions};
+
+use crate::observed::{Observed, OrderRow};
 use crate::workload::{self, OrderKind};
 
 /// The wall clock a synthetic run starts at (2023-11-14 22:13:20 UTC).
@@ -44,7 +46,11 @@ const LOAD_START: Duration = Duration::from_secs(2);
 pub struct SyntheticRun {
     pub seed: u64,
     pub history: History,
+    /// The orders' final state.
     pub observed: Observed,
+    /// The system's final state as the report shows it: the orders' outcomes, and each
+    /// expected circuit opening after the first fault and closing after the heal.
+    pub final_state: FinalState,
     pub verdicts: Vec<Verdict>,
     pub unhealed: Vec<String>,
     /// The system the run is on.
@@ -119,10 +125,7 @@ impl SyntheticRun {
                 Value::Null,
             );
         }
-        let mut observed = Observed {
-            run_started_unix_ms: Some(STARTED_UNIX_MS),
-            ..Observed::default()
-        };
+        let mut observed = Observed::default();
         let concurrency = scenario.workload.concurrency.max(1);
         for order in &plan {
             let at = LOAD_START + order.send_at;
@@ -179,7 +182,7 @@ impl SyntheticRun {
         let first_fault = faults.iter().map(|f| f.1).min().unwrap_or(LOAD_START);
         let healed = faults.iter().map(|f| f.2).max().unwrap_or(LOAD_START);
         let at = |t: Duration| STARTED_UNIX_MS + t.as_millis() as u64;
-        observed.circuits = scenario
+        let circuits = scenario
             .expectations
             .circuits
             .iter()
@@ -220,6 +223,10 @@ impl SyntheticRun {
             seed,
             verdicts: passing_verdicts(scenario),
             history,
+            final_state: FinalState {
+                circuits,
+                workload: workload::state_of(&observed),
+            },
             observed,
             unhealed: Vec::new(),
             stack: StackFacts::of(topology),
@@ -241,7 +248,7 @@ impl SyntheticRun {
                 + 1500,
             history: &self.history,
             verdicts: &self.verdicts,
-            observed: Some(&self.observed),
+            final_state: Some(&self.final_state),
             unhealed: &self.unhealed,
             versions: Versions {
                 faultline: env!("CARGO_PKG_VERSION").into(),

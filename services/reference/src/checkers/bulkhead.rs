@@ -27,7 +27,7 @@ use std::time::Duration;
 use faultline_chaos::scenario::{Scenario, Target};
 
 use super::{ms, order_id_of, percentile, windows_where, Counterexample, Observed, Verdict};
-use crate::history::{EventType, History, Op};
+use faultline_harness::history::{EventType, History, Op};
 
 pub const NAME: &str = "bulkhead-isolation";
 

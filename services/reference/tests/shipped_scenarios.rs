@@ -8,16 +8,16 @@ use faultline_chaos::scenario::{FaultKind, Scenario, Target};
 use faultline_harness::system::System;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn reference() -> System {
-    System::load(&root().join("services/faultline.toml")).unwrap_or_else(|e| panic!("{e}"))
+    faultline_reference::system()
 }
 
 fn shipped() -> Vec<Scenario> {
     let dir = root().join("chaos/scenarios");
-    Scenario::load_dir(&dir, reference().topology())
+    Scenario::load_dir(&dir, reference().vocabulary())
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
         .map(|(_, scenario)| scenario)
@@ -64,7 +64,7 @@ fn a_directory_with_a_misnamed_scenario_is_refused() {
         "name = \"wrong-name\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"1s\"\n",
     )
     .unwrap();
-    let error = Scenario::load_dir(&dir, reference().topology()).unwrap_err();
+    let error = Scenario::load_dir(&dir, reference().vocabulary()).unwrap_err();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(error.field, "name");
     assert!(error.file.ends_with("right-name.toml"), "{error}");

@@ -1,0 +1,107 @@
+//! Workloads: the client operations of a chaos run, every one recorded in the
+//! [`History`](crate::history::History) as invoke / ok / fail / info.
+//!
+//! A run drives one [`Workload`]: the declarative [`http`] workload of a scenario's
+//! `[[workload.operations]]`, which any described system can use, or a system's own,
+//! written in Rust and registered by its [extension](crate::extension) (the reference
+//! system's orders). The runner calls the phases in order — [`prepare`](Workload::prepare),
+//! steady-state [`probe`](Workload::probe)s, [`drive`](Workload::drive) beside the nemesis,
+//! [`settle`](Workload::settle) after healing, probes again — and owns none of their logic.
+//!
+//! Planning is separate from sending in both workloads, so that a run can be reproduced: the
+//! plan is a pure function of the scenario and the seed, and [`Workload::plan`] is what the
+//! run saves in `plan.json`.
+
+pub mod http;
+
+use std::time::Duration;
+
+use faultline_chaos::scenario::Probe;
+use serde::Serialize;
+
+use crate::checkers::{BoxFuture, Facts};
+use crate::history::Recorder;
+use crate::runner::RunError;
+use crate::stack::Stack;
+
+/// What the load phase did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoadSummary {
+    /// Operations planned.
+    pub planned: usize,
+    /// Operations sent at least once (the rest were cut off by the duration bound).
+    pub sent: usize,
+    /// Operations that ended ok (for the reference orders: distinct orders accepted).
+    pub ok: usize,
+}
+
+/// How the work in flight ended after healing.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Settlement {
+    pub took_ms: u64,
+    /// Entities (orders, say) that reached a final state.
+    pub settled: usize,
+    /// Entities still unfinished when the bound passed.
+    pub unsettled: Vec<String>,
+}
+
+/// The client side of one run. Its phases are called in order, once each (probes twice).
+pub trait Workload: Send + Sync {
+    /// What the load phase will send, for the terminal: "80 orders".
+    fn describe(&self) -> String;
+
+    /// The plan, as `plan.json` keeps it: what the seed produced.
+    fn plan(&self) -> serde_json::Value;
+
+    /// Before the steady state: what the load needs on the started `stack` (seed data,
+    /// clients). What checkers must know of it goes into `facts`.
+    fn prepare<'a>(
+        &'a mut self,
+        stack: &'a Stack,
+        facts: &'a Facts,
+    ) -> BoxFuture<'a, Result<(), RunError>>;
+
+    /// The steady state when the scenario names none.
+    fn default_probes(&self) -> Vec<Probe>;
+
+    /// One `success_rate` or `p99_latency` probe (`ready` is the runner's): whether it held,
+    /// and a sentence saying how it came out. `index` and `phase` make its operations
+    /// distinct from every other probe's.
+    fn probe<'a>(
+        &'a self,
+        probe: &'a Probe,
+        index: usize,
+        phase: &'a str,
+        recorder: &'a Recorder,
+    ) -> BoxFuture<'a, (bool, String)>;
+
+    /// The load phase, beside the nemesis: from `load_start`, for at most the scenario's
+    /// duration.
+    fn drive<'a>(
+        &'a self,
+        load_start: tokio::time::Instant,
+        recorder: &'a Recorder,
+    ) -> BoxFuture<'a, LoadSummary>;
+
+    /// After the faults healed: waits (bounded) for the work the load started to finish,
+    /// so the checkers judge a settled system.
+    fn settle<'a>(
+        &'a self,
+        stack: &'a Stack,
+        recorder: &'a Recorder,
+        progress: &'a (dyn Fn(&str) + Sync),
+    ) -> BoxFuture<'a, Settlement>;
+
+    /// What the report shows of the system's final state beyond its circuits (the reference
+    /// system's saga outcomes), read after the checkers (whose `facts` it may reuse).
+    fn final_state<'a>(
+        &'a self,
+        _stack: &'a Stack,
+        _facts: &'a Facts,
+    ) -> BoxFuture<'a, crate::report::WorkloadState> {
+        Box::pin(async { crate::report::WorkloadState::default() })
+    }
+}
+
+/// How long a settle may wait, at most.
+pub const SETTLE_BOUND: Duration = Duration::from_secs(60);

@@ -1,0 +1,128 @@
+//! The reference system's extension of faultline: what its description
+//! (`services/faultline.toml`, `extension = "reference"`) and its scenarios cannot say in data.
+//!
+//! - [`workload`]: the order workload — orders of a mix (good, declining, out of stock)
+//!   placed through the gateway with idempotency keys, duplicates and retries, stock seeded
+//!   before and every accepted order awaited until its saga ends.
+//! - [`checkers`]: the domain invariants (sagas terminate, outcomes consistent, stock and
+//!   money conserved, charged at most once, events exactly once, bulkhead isolation).
+//! - [`bench`]: `faultline bench saga`.
+//!
+//! The engine knows none of this: the `faultline` command links this crate and offers
+//! [`extension`] to any description that names it.
+//!
+//! ```
+//! let system = faultline_reference::system();
+//! assert_eq!(system.registry().name(), Some("reference"));
+//! assert!(system.registry().invariants().contains(&"sagas-terminate".to_string()));
+//! ```
+
+pub mod bench;
+pub mod checkers;
+pub mod observed;
+pub mod synthetic;
+pub mod workload;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use faultline_harness::checkers::Checker;
+use faultline_harness::extension::{Extension, WorkloadKind};
+use faultline_harness::system::System;
+
+/// The secret the reference gateway signs tokens with (its description sets
+/// `GATEWAY_JWT_SECRET` to it); the order workload and the tests mint tokens with it.
+pub const JWT_SECRET: &str = "faultline-stack-secret-not-for-production";
+
+/// The reference system's extension, named `reference`.
+pub struct Reference;
+
+impl Extension for Reference {
+    fn name(&self) -> &str {
+        "reference"
+    }
+
+    fn checkers(&self) -> Vec<Arc<dyn Checker>> {
+        checkers::all()
+    }
+
+    fn workload(&self) -> Option<Arc<dyn WorkloadKind>> {
+        Some(Arc::new(workload::Orders))
+    }
+
+    fn stack_env(&self) -> Vec<(String, String, String)> {
+        // The workload is not an attack: the gateway's rate limit would only measure itself.
+        vec![(
+            "gateway".into(),
+            "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
+            "1000000".into(),
+        )]
+    }
+}
+
+/// The extension, as a program links it.
+pub fn extension() -> Arc<dyn Extension> {
+    Arc::new(Reference)
+}
+
+/// The reference system's description file, `services/faultline.toml`.
+pub fn description_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../faultline.toml")
+}
+
+/// The reference system, loaded with its extension.
+///
+/// # Panics
+/// When `services/faultline.toml` is not valid: it is part of this repository.
+pub fn system() -> System {
+    System::load_with(&description_file(), &[extension()])
+        .unwrap_or_else(|e| panic!("services/faultline.toml: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_description_gives_the_reference_topology() {
+        let system = system();
+        assert_eq!(
+            system.start_order(),
+            ["inventory", "notification", "payment", "order", "gateway"]
+        );
+        let topology = system.topology();
+        for link in [
+            "gateway->order",
+            "order->payment",
+            "order->inventory",
+            "order->postgres",
+            "order->kafka",
+            "payment->postgres",
+            "inventory->postgres",
+            "notification->postgres",
+            "notification->kafka",
+        ] {
+            let (client, server) = link.split_once("->").unwrap();
+            assert!(topology.is_link(client, server), "{link}");
+        }
+        assert_eq!(topology.links().len(), 9);
+        let circuits: Vec<String> = topology.service_links().map(|l| l.name()).collect();
+        assert_eq!(
+            circuits,
+            ["order->inventory", "order->payment", "gateway->order"]
+        );
+    }
+
+
+    #[test]
+    fn the_description_names_the_extension_and_a_program_without_it_refuses_it() {
+        let error = System::load(&description_file()).unwrap_err();
+        assert_eq!(error.field, "extension");
+        assert!(error.reason.contains("no extension \"reference\""), "{error}");
+        let system = system();
+        assert_eq!(system.registry().invariants().len(), 6);
+        assert!(system.registry().workload().is_some());
+        let order = system.service("order").unwrap();
+        assert_eq!(order.circuits.as_deref(), Some("/admin/circuits"));
+    }
+}
