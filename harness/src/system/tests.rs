@@ -242,3 +242,57 @@ fn bad_toml_and_missing_sections_are_reported() {
     assert_eq!(e.field, "(file)");
     assert!(e.reason.contains("cannot read"), "{e}");
 }
+
+#[test]
+fn circuits_paths_are_read_and_bad_ones_name_the_field() {
+    let system = parse(&shop_with(
+        "ready = { http = \"/health\" }",
+        "ready = { http = \"/health\" }\ncircuits = \"/admin/circuits\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        system.service("stock").unwrap().circuits.as_deref(),
+        Some("/admin/circuits")
+    );
+    assert_eq!(system.service("checkout").unwrap().circuits, None);
+
+    let e = error_of(&shop_with(
+        "ready = { http = \"/health\" }",
+        "ready = { http = \"/health\" }\ncircuits = \"admin circuits\"",
+    ));
+    assert_eq!(e.field, "services.stock.circuits");
+    assert!(e.reason.contains("starting with `/`"), "{e}");
+
+    let e = error_of(&shop_with(
+        "ready = { log = \"consuming\" }",
+        "ready = { log = \"consuming\" }\ncircuits = \"/circuits\"",
+    ));
+    assert_eq!(e.field, "services.mailer.circuits");
+    assert!(e.reason.contains("{port}"), "{e}");
+}
+
+#[test]
+fn a_named_extension_must_be_linked_and_gives_the_system_its_registry() {
+    let dir = std::env::temp_dir().join(format!("faultline-extension-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("faultline.toml");
+    std::fs::write(&file, format!("extension = \"shop\"\n{}", SHOP.replacen("name = \"shop\"\n", "", 1))).unwrap();
+
+    let e = System::load(&file).unwrap_err();
+    assert_eq!(e.field, "extension");
+    assert!(e.reason.contains("no extension \"shop\"") && e.reason.contains("linked: none"), "{e}");
+
+    struct Shop;
+    impl crate::extension::Extension for Shop {
+        fn name(&self) -> &str {
+            "shop"
+        }
+        fn checkers(&self) -> Vec<std::sync::Arc<dyn crate::checkers::Checker>> {
+            vec![std::sync::Arc::new(crate::checkers::fixtures::Holds)]
+        }
+    }
+    let system = System::load_with(&file, &[std::sync::Arc::new(Shop)]).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(system.registry().name(), Some("shop"));
+    assert_eq!(system.vocabulary().invariants, ["no-lost-writes"]);
+}
