@@ -19,10 +19,10 @@ use common::broker_database;
 use faultline_contracts::files::read_pacts;
 use faultline_contracts::verify::Outcome;
 use faultline_contracts::{Interaction, Pact};
-use faultline_harness::broker::client::ClientError;
-use faultline_harness::broker::store::Selector;
-use faultline_harness::broker::verification::{verify_from_broker, BrokerSource};
-use faultline_harness::broker::{Broker, BrokerClient, BrokerConfig};
+use faultline_broker::client::ClientError;
+use faultline_broker::store::Selector;
+use faultline_harness::broker_verification::{verify_from_broker, BrokerSource};
+use faultline_broker::{Broker, BrokerClient, BrokerConfig};
 use faultline_harness::contracts::{pact_binary, pact_verifier};
 use faultline_harness::infra::{Infra, InfraConfig};
 use faultline_harness::stack::{Stack, StackConfig};
@@ -874,7 +874,7 @@ async fn send_raw(
 
 #[tokio::test]
 async fn every_route_refuses_bad_input_with_a_json_error_and_the_broker_stays_healthy() {
-    use faultline_harness::broker::api::{MAX_BODY, MAX_URI, ROUTES};
+    use faultline_broker::api::{MAX_BODY, MAX_URI, ROUTES};
     let (infra, broker) = broker_on_postgres().await;
     let url = broker.url();
     let writer = BrokerClient::new(&url, Some(WRITE.into()));

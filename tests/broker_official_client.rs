@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use common::broker_database;
 
-use faultline_harness::broker::{Broker, BrokerClient, BrokerConfig};
+use faultline_broker::{Broker, BrokerClient, BrokerConfig};
 use faultline_harness::contracts::pact_binary;
 use faultline_harness::stack::{service_bin_dir, Stack, StackConfig};
 use serde_json::Value;

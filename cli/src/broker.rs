@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use anyhow::anyhow;
-use faultline_harness::broker::{Broker, BrokerConfig};
+use faultline_broker::{Broker, BrokerConfig};
 
 use crate::error::{CliError, Then, NOTHING_STARTED};
 use crate::flags::{BrokerCommand, CanIDeployArgs, PublishArgs, RecordDeploymentArgs};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 use faultline_contracts::compat::{self, Schema};
 use faultline_contracts::verify::{ProviderTarget, Report};
-use faultline_harness::broker::verification::{verify_from_broker, BrokerSource};
-use faultline_harness::broker::BrokerClient;
+use faultline_harness::broker_verification::{verify_from_broker, BrokerSource};
+use faultline_broker::BrokerClient;
 use faultline_harness::contracts::{self as harness_contracts, KafkaMessages};
 use faultline_harness::stack::{Stack, StackConfig};
 

@@ -90,8 +90,8 @@ pub struct BrokerArgs {
 }
 
 impl BrokerArgs {
-    pub fn client(&self) -> faultline_harness::broker::BrokerClient {
-        faultline_harness::broker::BrokerClient::new(&self.broker_url, self.token.clone())
+    pub fn client(&self) -> faultline_broker::BrokerClient {
+        faultline_broker::BrokerClient::new(&self.broker_url, self.token.clone())
     }
 }
 

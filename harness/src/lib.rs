@@ -1,4 +1,6 @@
-//! faultline's harness: the infrastructure a run stands on, and the `faultline` command.
+//! faultline's engine: the infrastructure a run stands on, the run's roles and its reports.
+//! It knows no particular system: a system is a description ([`system`]) and, for what data
+//! cannot say, an [`extension`] (named checkers, a workload in Rust).
 //!
 //! - [`infra`] starts real Postgres, Apache Kafka and Toxiproxy (containers on a network of the
 //!   run's own, or external servers), with each client's links running through Toxiproxy.
@@ -6,10 +8,10 @@
 //!   to start them, and so the links faults can target.
 //! - [`stack`] runs a described system on it: a process per service, every link through
 //!   Toxiproxy, processes that can be killed, paused and restarted.
-//! - [`contracts`] verifies pact files against the running reference system
+//! - [`contracts`] verifies pact files against a running system
 //!   (`faultline contracts verify`).
-//! - [`broker`] is the contract broker (`faultline broker serve`): published pacts,
-//!   verification results, deployments, can-i-deploy; Pact Broker compatible.
+//! - [`broker_verification`] verifies the pacts a contract broker (crate `faultline-broker`)
+//!   holds against a running system and publishes the results back.
 //! - [`bench`] measures how long that takes (`faultline bench infra`).
 //! - A chaos run ([`runner`]) drives the stack with a [`workload`] while a [`nemesis`] injects a
 //!   scenario's faults, records both in a [`history`], and hands it to the [`checkers`].
@@ -19,7 +21,7 @@
 //! Faults themselves live in the `faultline-chaos` crate.
 
 pub mod bench;
-pub mod broker;
+pub mod broker_verification;
 pub mod checkers;
 pub mod contracts;
 pub mod extension;

@@ -11,7 +11,7 @@ use super::{
     bad_request, base, enc, hal, link, pact_href, pacticipant_href, parse_json, time, version_href,
     ApiError, ApiResult, AppState,
 };
-use crate::broker::store::{self, ForVerificationRequest, VerificationBody};
+use crate::store::{self, ForVerificationRequest, VerificationBody};
 
 /// A stored pact with the links a verifier follows.
 fn pact_document(b: &str, provider: &str, consumer: &str, sha: &str, content: &str) -> Value {

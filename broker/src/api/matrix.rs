@@ -18,7 +18,7 @@ use super::{
     bad_request, base, hal, pact_href, pacticipant_href, time, version_href, ApiError, ApiResult,
     AppState,
 };
-use crate::broker::store::{self, Decision, LatestOf, Target};
+use crate::store::{self, Decision, LatestOf, Target};
 
 /// A decision as the Pact Broker's matrix answer.
 fn matrix_answer(b: &str, decision: &Decision) -> Value {

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use faultline_contracts::verify::{ProviderTarget, Report};
 use faultline_contracts::Pact;
 
-use super::client::{ClientError, PactToVerify};
-use super::store::Selector;
-use super::BrokerClient;
+use faultline_broker::client::{ClientError, PactToVerify};
+use faultline_broker::store::Selector;
+use faultline_broker::BrokerClient;
 use crate::contracts::verify_pacts;
 use crate::stack::Stack;
 

@@ -11,7 +11,7 @@ use super::{
     bad_request, base, hal, link, pacticipant_href, parse_json, time, version_href, ApiError,
     ApiResult, AppState,
 };
-use crate::broker::store::{self, Deployment, DeploymentKind, Environment};
+use crate::store::{self, Deployment, DeploymentKind, Environment};
 
 fn environment_json(b: &str, e: &Environment) -> Value {
     let href = format!("{b}/environments/{}", e.uuid);

@@ -7,19 +7,20 @@
 //! and the official verifier (`pact verifier --broker-url`) fetches "pacts for verification"
 //! and publishes its results back, beside faultline's own verifier (`faultline contracts
 //! verify --broker-url`). `docs/broker.md` has the resources, rules and limits. Everything lives in its own Postgres
-//! database; the migrations in `harness/migrations/broker/` run at start.
+//! database; the migrations in `broker/migrations/` run at start.
 //!
 //! - [`api`]: the HTTP resources (see its docs for the list) and the bearer-token rules;
 //! - [`store`]: the tables and the decisions made on them — immutable pact contents identified by
 //!   their SHA-256, pending pacts, selectors, the matrix, can-i-deploy;
 //! - [`client`]: the client the `faultline contracts publish|can-i-deploy|record-deployment`
 //!   commands and the tests use;
-//! - [`verification`]: a provider's verification through the broker (`faultline contracts
-//!   verify --broker-url`): fetch, verify against the reference system, publish.
+//!
+//! A provider's verification through the broker (fetch, verify against the running system,
+//! publish) needs the engine, and lives with it (`faultline_harness::broker_verification`).
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
-//! use faultline_harness::broker::{Broker, BrokerConfig};
+//! use faultline_broker::{Broker, BrokerConfig};
 //! let config = BrokerConfig::from_env()?; // FAULTLINE_BROKER_DATABASE_URL, ..._WRITE_TOKEN
 //! let broker = Broker::start(config, "127.0.0.1:0".parse()?).await?;
 //! println!("broker at {}", broker.url());
@@ -44,7 +45,6 @@
 pub mod api;
 pub mod client;
 pub mod store;
-pub mod verification;
 
 use std::net::SocketAddr;
 
@@ -161,8 +161,8 @@ impl BrokerConfig {
     }
 }
 
-/// The broker's migrations (`harness/migrations/broker/`).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/broker");
+/// The broker's migrations (`broker/migrations/`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A running broker: its address, and a way to stop it.
 pub struct Broker {

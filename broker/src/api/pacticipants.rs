@@ -9,7 +9,7 @@ use super::{
     bad_request, base, enc, hal, link, pacticipant_href, parse_json, time, version_href, ApiError,
     ApiResult, AppState,
 };
-use crate::broker::store::{self, LatestOf, PacticipantFields, PacticipantInfo, VersionInfo};
+use crate::store::{self, LatestOf, PacticipantFields, PacticipantInfo, VersionInfo};
 
 fn pacticipant_json(b: &str, p: &PacticipantInfo) -> Value {
     let href = pacticipant_href(b, &p.name);

@@ -1436,7 +1436,7 @@ fn quote_list(items: &[String]) -> String {
 
 /// Can `pacticipant` `version` be deployed, judged against `target`? Checks with the
 /// pacticipants in `ignore` are left out (and said so). See the module docs of
-/// [`crate::broker`] for the rules.
+/// [the crate docs](crate) for the rules.
 pub async fn can_i_deploy(
     pool: &PgPool,
     pacticipant: &str,
