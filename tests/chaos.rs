@@ -216,3 +216,111 @@ fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
         );
     }
 }
+
+/// The reference system driven by a declarative workload instead of its own: stock from a
+/// set-up request, a token from a command, an idempotency key, and a completion check that
+/// reads each order until its saga ended — recorded in the history, judged by the reference
+/// system's checkers and generic ones.
+#[tokio::test]
+async fn a_declarative_workload_awaits_each_order_through_its_completion_check() {
+    use faultline_harness::history::{EventType, Op};
+    use faultline_harness::stack::Stack;
+
+    let system = common::reference();
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("declarative-orders");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let token_file = scratch.join("token");
+    let token = faultline_gateway::mint_token(
+        faultline_reference::JWT_SECRET,
+        "declarative-test",
+        &["orders:write", "orders:read"],
+        "faultline",
+        Duration::from_secs(3600),
+    );
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let text = format!(
+        r#"
+name = "declarative-orders"
+description = "Orders from a declarative workload, each awaited until its saga ended."
+seed = 5
+[workload]
+requests = 16
+concurrency = 4
+duration = "10s"
+[[workload.operations]]
+name = "place-order"
+service = "gateway"
+method = "POST"
+path = "/api/orders"
+idempotency_key = "Idempotency-Key"
+headers = {{ Authorization = "Bearer {{command:cat {token}}}" }}
+body = {{ customer_id = "c-{{int:1..5}}", sku = "sku-chaos-stocked", quantity = 1, amount_cents = "{{int:100..500}}", card = "4242424242424242" }}
+[workload.operations.completion]
+path = "/api/orders/{{response:/order_id}}"
+pointer = "/status"
+values = ["CONFIRMED", "CANCELLED"]
+ok = ["CONFIRMED"]
+within = "30s"
+[[workload.setup]]
+name = "stock"
+service = "inventory"
+method = "PUT"
+path = "/admin/stock/sku-chaos-stocked"
+body = {{ on_hand = 1000 }}
+[[faults]]
+start = "2s"
+duration = "4s"
+target = "order->payment"
+kind = "latency"
+latency = "200ms"
+[expectations]
+invariants = ["sagas-terminate", "saga-outcomes-consistent", "charged-at-most-once"]
+[[expectations.sql]]
+name = "no-order-left-pending"
+database = "order"
+query = "SELECT order_id FROM orders WHERE status = 'PENDING'"
+[[expectations.http]]
+name = "gateway-ready"
+service = "gateway"
+path = "/health/ready"
+"#,
+        token = token_file.display()
+    );
+    let scenario = Scenario::parse("declarative-orders.toml", system.vocabulary(), &text)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let mut stack = Stack::start(&system, runner::stack_config(&system))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let clock = Instant::now();
+    let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
+    let outcome = runner::run_on_stack(&mut stack, &scenario, None, &reports_dir(), &progress).await;
+    stack.shutdown().await.unwrap();
+    let outcome = outcome.unwrap_or_else(|e| panic!("{e}"));
+    let failures: Vec<String> = outcome
+        .failures()
+        .map(|v| format!("{}: {}", v.checker, v.summary))
+        .collect();
+    assert!(outcome.ok, "{failures:?} (files in {})", outcome.out_dir.display());
+
+    let history: faultline_harness::history::History = serde_json::from_str(
+        &std::fs::read_to_string(outcome.out_dir.join("history.json")).unwrap(),
+    )
+    .unwrap();
+    let completed: Vec<_> = history
+        .pairs()
+        .into_iter()
+        .filter(|(invoke, done)| {
+            matches!(&invoke.op, Op::Request { operation, .. } if operation == "place-order")
+                && done.event_type == EventType::Ok
+        })
+        .map(|(_, done)| done.value["completion"].clone())
+        .collect();
+    assert!(completed.len() >= 16, "every planned order (and probe) completed: {completed:?}");
+    assert!(
+        completed
+            .iter()
+            .all(|c| c["state"] == "CONFIRMED" && c["reads"].as_u64() >= Some(1)),
+        "each ok placement was read until CONFIRMED: {completed:?}"
+    );
+}

@@ -74,7 +74,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples-bank");
     let _ = std::fs::remove_dir_all(&out);
 
-    // Both scenarios, on one stack reset between them.
+    // Every scenario, on one stack reset between them.
     let output = chaos_run(&["examples/bank/scenarios"], &out.join("correct"), &[]).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -94,7 +94,18 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
     );
     assert_eq!(
         retries["stack"]["links"],
-        serde_json::json!(["ledger->postgres", "teller->ledger"])
+        serde_json::json!(["ledger->postgres", "ledger->kafka", "teller->ledger"])
+    );
+    let events = report_of(&out.join("correct"), "events-published-once");
+    assert_eq!(
+        verdicts(&events),
+        [
+            ("steady-state before: ready".to_string(), true),
+            ("steady-state after: ready".to_string(), true),
+            ("sql money-conserved".to_string(), true),
+            ("kafka each-applied-transfer-published-once".to_string(), true),
+            ("kafka events-in-order-per-account".to_string(), true),
+        ]
     );
     let outage = report_of(&out.join("correct"), "ledger-database-outage");
     assert!(
@@ -102,13 +113,13 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         "{:?}",
         verdicts(&outage)
     );
-    assert!(
-        verdicts(&outage)
-            .iter()
-            .any(|(name, _)| name == "sql balances-match-transfers"),
-        "{:?}",
-        verdicts(&outage)
-    );
+    for checker in ["sql balances-match-transfers", "http balances-readable-after-the-outage"] {
+        assert!(
+            verdicts(&outage).iter().any(|(name, _)| name == checker),
+            "{checker}: {:?}",
+            verdicts(&outage)
+        );
+    }
 
     // The broken ledger applies a retried transfer again: the same scenario catches it (which
     // also shows the fault made the teller retry, so the correct ledger's pass means something).
@@ -139,6 +150,38 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
     assert!(
         !examples[0]["events"].as_array().unwrap().is_empty(),
         "and names the requests that carried its key"
+    );
+
+    // The broken relay publishes events again while they are in flight: the database is right
+    // (the SQL invariant holds), and the Kafka invariants catch the duplicates on the topic.
+    let output = chaos_run(
+        &["examples/bank/scenarios/events-published-once.toml"],
+        &out.join("broken-relay"),
+        &[("BANK_LEDGER_RELAY", "resend")],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report = report_of(&out.join("broken-relay"), "events-published-once");
+    let outcomes = verdicts(&report);
+    assert!(
+        outcomes.contains(&("kafka each-applied-transfer-published-once".to_string(), false)),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&("sql money-conserved".to_string(), true)),
+        "{outcomes:?}"
+    );
+    let duplicated = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["checker"] == "kafka each-applied-transfer-published-once")
+        .unwrap();
+    let first = duplicated["counterexamples"][0]["description"].as_str().unwrap();
+    assert!(
+        first.contains("is on ledger-events") && first.contains("times (partition@offset:"),
+        "a counterexample names the copies of one event: {first}"
     );
 }
 

@@ -47,6 +47,7 @@ pub struct Topology {
     servers: Vec<String>,
     links: Vec<Link>,
     databases: Vec<String>,
+    topics: Vec<String>,
 }
 
 impl Topology {
@@ -79,6 +80,7 @@ impl Topology {
             servers: servers.into_iter().map(Into::into).collect(),
             links: unique,
             databases: Vec::new(),
+            topics: Vec::new(),
         }
     }
 
@@ -94,6 +96,17 @@ impl Topology {
     /// The databases SQL invariants may read.
     pub fn databases(&self) -> &[String] {
         &self.databases
+    }
+
+    /// The same topology with these topics on its Kafka (what Kafka invariants may read).
+    pub fn with_topics<T: Into<String>>(mut self, topics: impl IntoIterator<Item = T>) -> Self {
+        self.topics = topics.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The topics Kafka invariants may read.
+    pub fn topics(&self) -> &[String] {
+        &self.topics
     }
 
     /// The services, in start order.

@@ -8,19 +8,33 @@ moved), 400 malformed, 503 when the database cannot be reached.
 
 GET /accounts/NAME gives a balance; GET /health answers 200 once the database does.
 
-Environment: LEDGER_PORT, LEDGER_DATABASE_URL, and LEDGER_DEDUPE=off for the deliberately
-broken variant that applies a retried transfer again (the bug the examples' scenarios catch).
+Every applied transfer is also an event on Kafka (topic ledger-events, keyed by the account
+debited, header event-id = the transfer id), published through an outbox: the event's row
+commits with the transfer, and a relay thread publishes unpublished rows in order with an
+idempotent producer, marking them published only once Kafka acknowledged them. A row whose
+delivery is still pending is never produced a second time.
+
+Environment: LEDGER_PORT, LEDGER_DATABASE_URL, LEDGER_KAFKA_BOOTSTRAP, and two switches for
+deliberately broken variants the examples' scenarios catch: LEDGER_DEDUPE=off applies a
+retried transfer again; LEDGER_RELAY=resend produces every unpublished row again each round,
+also the ones whose delivery is still pending (an outbox relay that forgets what it sent).
 """
 
 import json
 import os
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
+from confluent_kafka import Producer
 
 DATABASE_URL = os.environ["LEDGER_DATABASE_URL"]
+KAFKA_BOOTSTRAP = os.environ["LEDGER_KAFKA_BOOTSTRAP"]
+TOPIC = "ledger-events"
 DEDUPE = os.environ.get("LEDGER_DEDUPE", "on") != "off"
+RESEND = os.environ.get("LEDGER_RELAY", "once") == "resend"
 OPENING_BALANCE = 1000
 ACCOUNTS = ["alice", "bob", "carol", "dave"]
 
@@ -37,6 +51,10 @@ def migrate():
         conn.execute(
             "CREATE TABLE IF NOT EXISTS transfers (seq bigserial PRIMARY KEY, transfer_id text NOT NULL,"
             " from_account text NOT NULL, to_account text NOT NULL, amount bigint NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS outbox (seq bigint PRIMARY KEY, transfer_id text NOT NULL,"
+            " account text NOT NULL, payload text NOT NULL, published_at timestamptz)"
         )
         if DEDUPE:
             conn.execute(
@@ -60,11 +78,22 @@ def transfer(request):
             if row is None:
                 return 200, {"id": request["id"], "status": "already applied"}
         else:
-            conn.execute(
+            row = conn.execute(
                 "INSERT INTO transfers (transfer_id, from_account, to_account, amount)"
-                " VALUES (%s, %s, %s, %s)",
+                " VALUES (%s, %s, %s, %s) RETURNING seq",
                 (request["id"], request["from"], request["to"], request["amount"]),
-            )
+            ).fetchone()
+        event = {
+            "transfer_id": request["id"],
+            "from": request["from"],
+            "to": request["to"],
+            "amount": request["amount"],
+            "seq": row[0],
+        }
+        conn.execute(
+            "INSERT INTO outbox (seq, transfer_id, account, payload) VALUES (%s, %s, %s, %s)",
+            (row[0], request["id"], request["from"], json.dumps(event)),
+        )
         debited = conn.execute(
             "UPDATE accounts SET balance = balance - %s WHERE name = %s AND balance >= %s"
             " RETURNING balance",
@@ -93,6 +122,71 @@ def valid(request):
         and isinstance(request.get("amount"), int)
         and request["amount"] > 0
     )
+
+
+def relay():
+    """Publishes the outbox in order, forever; each row is produced once and marked published
+    when Kafka acknowledged it."""
+    producer = Producer(
+        {
+            "bootstrap.servers": KAFKA_BOOTSTRAP,
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.timeout.ms": 300000,
+            "log_level": 3,
+        }
+    )
+    in_flight = set()
+    acknowledged = []
+    lock = threading.Lock()
+
+    def delivered(seq, error):
+        with lock:
+            in_flight.discard(seq)
+            if error is None:
+                acknowledged.append(seq)
+            else:
+                sys.stderr.write(f"ledger: event {seq} not delivered: {error}\n")
+
+    while True:
+        try:
+            with connect() as conn:
+                with lock:
+                    done = list(acknowledged)
+                if done:
+                    conn.execute(
+                        "UPDATE outbox SET published_at = now() WHERE seq = ANY(%s)", (done,)
+                    )
+                    conn.commit()
+                    # Only now: until the mark is committed, a delivered row is not produced again.
+                    with lock:
+                        acknowledged[:] = [seq for seq in acknowledged if seq not in done]
+                rows = conn.execute(
+                    "SELECT seq, transfer_id, account, payload FROM outbox"
+                    " WHERE published_at IS NULL ORDER BY seq LIMIT 100"
+                ).fetchall()
+            for seq, transfer_id, account, payload in rows:
+                with lock:
+                    if not RESEND and (seq in in_flight or seq in acknowledged):
+                        continue
+                    in_flight.add(seq)
+                producer.produce(
+                    TOPIC,
+                    key=account,
+                    value=payload,
+                    headers=[("event-id", transfer_id)],
+                    on_delivery=lambda error, _message, seq=seq: delivered(seq, error),
+                )
+            producer.poll(0.2)
+        except psycopg.OperationalError as error:
+            sys.stderr.write(f"ledger: relay: {error}\n")
+            producer.poll(0.5)
+        except BufferError:
+            producer.poll(0.5)
+        except Exception as error:  # the relay must outlive any one bad round
+            sys.stderr.write(f"ledger: relay: {error!r}\n")
+            time.sleep(0.5)
+        time.sleep(0.05)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -145,6 +239,11 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     migrate()
+    threading.Thread(target=relay, name="outbox-relay", daemon=True).start()
     server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["LEDGER_PORT"])), Handler)
-    print(f"ledger listening (dedupe {'on' if DEDUPE else 'off'})", flush=True)
+    print(
+        f"ledger listening (dedupe {'on' if DEDUPE else 'off'},"
+        f" relay {'resend' if RESEND else 'once'})",
+        flush=True,
+    )
     server.serve_forever()

@@ -218,6 +218,68 @@ pub struct Expectations {
     pub slo: Option<Slo>,
     /// SQL invariants on the described databases.
     pub sql: Vec<SqlCheck>,
+    /// Invariants on the records of the described Kafka topics.
+    pub kafka: Vec<KafkaCheck>,
+    /// Probes of the services' HTTP APIs after the run.
+    pub http: Vec<HttpCheck>,
+}
+
+/// A request to one of the system's services after the run, and the answer it must get.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCheck {
+    /// The verdict's name, `kebab-case`.
+    pub name: String,
+    /// A described service that listens on `{port}`.
+    pub service: String,
+    /// `GET` unless given.
+    pub method: String,
+    /// The path, starting with `/`.
+    pub path: String,
+    /// The status the answer must have; any 2xx when not given.
+    pub status: Option<u16>,
+    /// A JSON pointer into the answer's body and the value it must hold there.
+    pub body: Option<(String, serde_json::Value)>,
+}
+
+/// An invariant on the records of one Kafka topic, judged after the run on everything the
+/// topic holds: each record's identity (`unique`) appears once, every identity a query
+/// expects appears (`expected`), and per message key a field of the value only grows
+/// (`ordered_by`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaCheck {
+    /// The verdict's name, `kebab-case`.
+    pub name: String,
+    /// A topic of the system description's `[kafka]`.
+    pub topic: String,
+    /// What identifies a record, which must appear at most once.
+    pub unique: Option<RecordId>,
+    /// A query on a described database whose rows' first column each must appear as an
+    /// identity (`unique`) on the topic.
+    pub expected: Option<(String, String)>,
+    /// A JSON pointer into the record's value: per message key, its number only grows in
+    /// offset order.
+    pub ordered_by: Option<String>,
+}
+
+/// What identifies a Kafka record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordId {
+    /// The message key.
+    Key,
+    /// A header's value.
+    Header(String),
+    /// A string or number at a JSON pointer of the (JSON) value.
+    Value(String),
+}
+
+impl std::fmt::Display for RecordId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Key => write!(f, "key"),
+            Self::Header(name) => write!(f, "header:{name}"),
+            Self::Value(pointer) => write!(f, "value:{pointer}"),
+        }
+    }
 }
 
 /// An invariant written as SQL, judged on one of the system's databases after the run:
@@ -453,9 +515,15 @@ fn read_workload(
                 ));
             }
         }
+        let mut setup = Vec::new();
+        for mut operation in fields.tables("setup")? {
+            setup.push(read_operation(&mut operation, topology)?);
+            operation.finish()?;
+        }
         Some(request::HttpWorkload {
             requests,
             operations: read,
+            setup,
         })
     };
     let concurrency = fields.integer_in("concurrency", 1..=256)?.unwrap_or(1);
@@ -573,6 +641,14 @@ fn read_operation(
                 .map_err(|(field, reason)| ScenarioError::new(fields.file(), field, reason))?,
         ),
     };
+    let completion = match fields.table("completion")? {
+        None => None,
+        Some(mut check) => {
+            let completion = read_completion(&mut check)?;
+            check.finish()?;
+            Some(completion)
+        }
+    };
     Ok(request::Operation {
         name,
         service,
@@ -582,6 +658,74 @@ fn read_operation(
         idempotency_key,
         headers,
         body,
+        completion,
+    })
+}
+
+fn read_completion(fields: &mut Fields<'_>) -> Result<request::Completion, ScenarioError> {
+    let path_text = fields.required_string(
+        "path",
+        "the GET path to read, such as \"/orders/{response:/order_id}\"",
+    )?;
+    if !path_text.starts_with('/') {
+        return Err(fields.error(
+            "path",
+            format!("expected a path starting with `/`, found {path_text:?}"),
+        ));
+    }
+    let path = request::Text::parse_at(&path_text, request::Place::Completion)
+        .map_err(|e| fields.error("path", e))?;
+    let pointer = fields.required_string("pointer", "a JSON pointer into what the path answers")?;
+    if !pointer.is_empty() && !pointer.starts_with('/') {
+        return Err(fields.error(
+            "pointer",
+            format!("expected a JSON pointer starting with `/`, found {pointer:?}"),
+        ));
+    }
+    let json_list = |fields: &mut Fields<'_>, key: &'static str| -> Result<Option<Vec<serde_json::Value>>, ScenarioError> {
+        match fields.value(key) {
+            None => Ok(None),
+            Some(toml::Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(_) | toml::Value::Integer(_) | toml::Value::Boolean(_) => {
+                        serde_json::to_value(item)
+                            .map_err(|e| fields.error(key, format!("not a JSON value: {e}")))
+                    }
+                    other => Err(fields.error(
+                        key,
+                        format!("expected strings, integers or booleans, found {}", other.type_str()),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(fields.error(key, "expected a non-empty array of values")),
+        }
+    };
+    let values = json_list(fields, "values")?
+        .ok_or_else(|| fields.error("values", "required: the final states to wait for"))?;
+    let ok = match json_list(fields, "ok")? {
+        None => values.clone(),
+        Some(ok) => {
+            if let Some(stray) = ok.iter().find(|v| !values.contains(v)) {
+                return Err(fields.error(
+                    "ok",
+                    format!("{stray} is not one of `values`: ok names final states that took effect"),
+                ));
+            }
+            ok
+        }
+    };
+    let within = fields.duration("within")?.unwrap_or(Duration::from_secs(30));
+    if within.is_zero() || within > Duration::from_secs(600) {
+        return Err(fields.error("within", "expected more than 0s and at most 10m"));
+    }
+    Ok(request::Completion {
+        path,
+        pointer,
+        values,
+        ok,
+        within,
     })
 }
 
@@ -905,6 +1049,16 @@ fn read_expectations(
             equals,
         });
     }
+    let mut http_checks = Vec::new();
+    for mut check in fields.tables("http")? {
+        http_checks.push(read_http_check(&mut check, topology)?);
+        check.finish()?;
+    }
+    let mut kafka = Vec::new();
+    for mut check in fields.tables("kafka")? {
+        kafka.push(read_kafka_check(&mut check, topology)?);
+        check.finish()?;
+    }
     let slo = match fields.table("slo")? {
         None => None,
         Some(mut slo_fields) => {
@@ -921,6 +1075,188 @@ fn read_expectations(
         circuits,
         slo,
         sql,
+        kafka,
+        http: http_checks,
+    })
+}
+
+fn read_http_check(
+    fields: &mut Fields<'_>,
+    topology: &Topology,
+) -> Result<HttpCheck, ScenarioError> {
+    let name = verdict_name(fields, "name")?;
+    let service = fields.required_string("service", "a described service")?;
+    if !topology.is_service(&service) {
+        return Err(fields.error(
+            "service",
+            format!(
+                "unknown service {service:?}; services: {}",
+                topology.services().join(", ")
+            ),
+        ));
+    }
+    let method = fields
+        .string("method", "an HTTP method such as \"GET\"")?
+        .unwrap_or_else(|| "GET".into());
+    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
+        return Err(fields.error(
+            "method",
+            format!("expected GET, POST, PUT, PATCH, DELETE or HEAD, found {method:?}"),
+        ));
+    }
+    let path = fields.required_string("path", "the path, starting with `/`")?;
+    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(fields.error(
+            "path",
+            format!("expected a path starting with `/`, without spaces, found {path:?}"),
+        ));
+    }
+    let status = fields
+        .integer_in("status", 100..=599)?
+        .map(|s| s as u16);
+    let pointer = fields.string("pointer", "a JSON pointer into the answer's body")?;
+    let equals = fields.value("equals");
+    let body = match (pointer, equals) {
+        (None, None) => None,
+        (Some(pointer), Some(value)) if pointer.is_empty() || pointer.starts_with('/') => {
+            let value = serde_json::to_value(&value)
+                .map_err(|e| fields.error("equals", format!("not a JSON value: {e}")))?;
+            Some((pointer, value))
+        }
+        (Some(pointer), Some(_)) => {
+            return Err(fields.error(
+                "pointer",
+                format!("expected a JSON pointer starting with `/`, found {pointer:?}"),
+            ))
+        }
+        (Some(_), None) => {
+            return Err(fields.error("equals", "required with `pointer`: the value it must hold"))
+        }
+        (None, Some(_)) => {
+            return Err(fields.error("pointer", "required with `equals`: where in the body"))
+        }
+    };
+    Ok(HttpCheck {
+        name,
+        service,
+        method,
+        path,
+        status,
+        body,
+    })
+}
+
+/// A kebab-case name for a verdict, or an error naming `key`.
+fn verdict_name(fields: &mut Fields<'_>, key: &'static str) -> Result<String, ScenarioError> {
+    let name = fields.required_string(key, "the invariant's name")?;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(fields.error(
+            key,
+            format!("expected kebab-case (a-z, 0-9, -), found {name:?}"),
+        ));
+    }
+    Ok(name)
+}
+
+fn read_kafka_check(
+    fields: &mut Fields<'_>,
+    topology: &Topology,
+) -> Result<KafkaCheck, ScenarioError> {
+    let name = verdict_name(fields, "name")?;
+    let topic = fields.required_string("topic", "a topic of the system's [kafka]")?;
+    if !topology.topics().iter().any(|t| t == &topic) {
+        return Err(fields.error(
+            "topic",
+            format!(
+                "unknown topic {topic:?}; the system's topics: {}",
+                if topology.topics().is_empty() {
+                    "(none)".to_string()
+                } else {
+                    topology.topics().join(", ")
+                }
+            ),
+        ));
+    }
+    let pointer_error = |fields: &Fields<'_>, key: &str, found: &str| {
+        fields.error(
+            key,
+            format!("expected a JSON pointer starting with `/`, found {found:?}"),
+        )
+    };
+    let unique = match fields.string("unique", "key, header:NAME or value:/json/pointer")? {
+        None => None,
+        Some(text) => Some(match text.split_once(':') {
+            None if text == "key" => RecordId::Key,
+            Some(("header", name)) if !name.is_empty() => RecordId::Header(name.to_string()),
+            Some(("value", pointer)) if pointer.starts_with('/') => {
+                RecordId::Value(pointer.to_string())
+            }
+            Some(("value", pointer)) => return Err(pointer_error(fields, "unique", pointer)),
+            _ => {
+                return Err(fields.error(
+                    "unique",
+                    format!("expected key, header:NAME or value:/json/pointer, found {text:?}"),
+                ))
+            }
+        }),
+    };
+    let expected = match fields.table("expected")? {
+        None => None,
+        Some(mut expected) => {
+            let database =
+                expected.required_string("database", "a database of the system's [postgres]")?;
+            if !topology.databases().iter().any(|d| d == &database) {
+                return Err(expected.error(
+                    "database",
+                    format!(
+                        "unknown database {database:?}; the system's databases: {}",
+                        if topology.databases().is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            topology.databases().join(", ")
+                        }
+                    ),
+                ));
+            }
+            let query = expected.required_string(
+                "query",
+                "a SELECT whose first column lists the identities the topic must hold",
+            )?;
+            if query.trim().is_empty() || query.contains('\0') {
+                return Err(expected.error("query", "expected a SQL query"));
+            }
+            expected.finish()?;
+            Some((database, query))
+        }
+    };
+    if expected.is_some() && unique.is_none() {
+        return Err(fields.error(
+            "expected",
+            "says which identities must appear: give `unique` too (what identifies a record)",
+        ));
+    }
+    let ordered_by = fields.string("ordered_by", "a JSON pointer into the record's value")?;
+    if let Some(pointer) = &ordered_by {
+        if !pointer.starts_with('/') {
+            return Err(pointer_error(fields, "ordered_by", pointer));
+        }
+    }
+    if unique.is_none() && ordered_by.is_none() {
+        return Err(fields.error(
+            "unique",
+            "required: what identifies a record (key, header:NAME, value:/pointer), or ordered_by",
+        ));
+    }
+    Ok(KafkaCheck {
+        name,
+        topic,
+        unique,
+        expected,
+        ordered_by,
     })
 }
 

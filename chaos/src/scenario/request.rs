@@ -17,6 +17,12 @@
 //! idempotency_key = "Idempotency-Key"   # header carrying {key}
 //! headers = { Authorization = "Bearer {env:API_TOKEN}" }
 //! body = { id = "{key}", from = "{pick:alice|bob}", amount = "{int:1..50}" }
+//! [[workload.setup]]                    # sent once, in order, before the steady state
+//! name = "open-accounts"
+//! service = "api"
+//! method = "PUT"
+//! path = "/accounts/alice"
+//! body = { balance = 1000 }
 //! ```
 //!
 //! Generators, in paths, header values and body strings:
@@ -30,9 +36,26 @@
 //! | `{seq}` | the operation's number in the plan |
 //! | `{env:NAME}` | faultline's environment variable NAME (headers only; read once at start) |
 //! | `{file:PATH}` | the trimmed contents of a file, relative to the current folder (headers only) |
+//! | `{command:PROGRAM ARGS…}` | the trimmed standard output of a program run once at start in the system description's folder, such as a token minter (headers only) |
+//! | `{response:/POINTER}` | the value at a JSON pointer of the request's answer (completion paths only) |
 //!
 //! A body string that is exactly one generator takes the generator's type (`"{int:1..5}"` is
 //! a JSON number); inside longer text it is rendered as text. `{{` and `}}` are literal braces.
+//!
+//! An operation whose effect finishes after its answer (an order that a saga confirms later)
+//! has a completion check: after a 2xx, the client reads `path` until the value at `pointer`
+//! is one of `values`, at most `within`. A value of `ok` (all of `values` when not given)
+//! makes the operation ok; another of `values` makes it fail (it certainly ended without its
+//! effect); none within the bound leaves it unknown (info).
+//!
+//! ```toml
+//! [workload.operations.completion]
+//! path = "/api/orders/{response:/order_id}"
+//! pointer = "/status"
+//! values = ["CONFIRMED", "CANCELLED"]
+//! ok = ["CONFIRMED"]
+//! within = "30s"
+//! ```
 
 use std::fmt;
 
@@ -43,6 +66,9 @@ pub struct HttpWorkload {
     pub requests: u32,
     /// The operations, picked by weight.
     pub operations: Vec<Operation>,
+    /// Requests sent once, in order, before the steady state (`[[workload.setup]]`): data the
+    /// load needs, such as stock to sell. Each must answer 2xx.
+    pub setup: Vec<Operation>,
 }
 
 /// One kind of request.
@@ -64,6 +90,23 @@ pub struct Operation {
     pub headers: Vec<(String, Text)>,
     /// The JSON body, if any.
     pub body: Option<Body>,
+    /// How to tell that the operation's effect finished, if it finishes after the answer.
+    pub completion: Option<Completion>,
+}
+
+/// A completion check: read `path` until the value at `pointer` is one of `values`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// A GET path on the same service, with `{key}` and `{response:/pointer}`.
+    pub path: Text,
+    /// Where in the read's JSON body the state is.
+    pub pointer: String,
+    /// The final states.
+    pub values: Vec<serde_json::Value>,
+    /// The final states in which the operation took effect.
+    pub ok: Vec<serde_json::Value>,
+    /// How long to keep reading.
+    pub within: std::time::Duration,
 }
 
 /// One generator.
@@ -88,6 +131,21 @@ pub enum Generator {
     Env(String),
     /// `{file:PATH}`.
     File(String),
+    /// `{command:PROGRAM ARGS…}`: the program and its arguments.
+    Command(Vec<String>),
+    /// `{response:/POINTER}`.
+    Response(String),
+}
+
+/// Where a [`Text`] is, which decides the generators it may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A path or a body: generators drawn from the seed.
+    Request,
+    /// A header value: also what is read once at start (`{env:…}`, `{file:…}`, `{command:…}`).
+    Header,
+    /// A completion path: `{key}` and the answer's values (`{response:…}`).
+    Completion,
 }
 
 /// A piece of a [`Text`].
@@ -122,14 +180,27 @@ pub enum Body {
 }
 
 impl Text {
-    /// Parses `text`; `allow_external` admits `{env:…}` and `{file:…}` (headers only).
+    /// Parses `text`; `allow_external` admits `{env:…}`, `{file:…}` and `{command:…}`
+    /// (headers only).
     pub fn parse(text: &str, allow_external: bool) -> Result<Self, String> {
+        Self::parse_at(
+            text,
+            if allow_external {
+                Place::Header
+            } else {
+                Place::Request
+            },
+        )
+    }
+
+    /// Parses `text` found at `place`.
+    pub fn parse_at(text: &str, place: Place) -> Result<Self, String> {
         let pieces = super::fields::split_braces(text)?
             .into_iter()
             .map(|piece| match piece {
                 super::fields::Braced::Text(literal) => Ok(Piece::Literal(literal)),
                 super::fields::Braced::Placeholder(inner) => {
-                    parse_generator(inner, allow_external).map(Piece::Generate)
+                    parse_generator(inner, place).map(Piece::Generate)
                 }
             })
             .collect::<Result<_, _>>()?;
@@ -177,18 +248,36 @@ impl fmt::Display for Generator {
             Self::Seq => write!(f, "seq"),
             Self::Env(name) => write!(f, "env:{name}"),
             Self::File(path) => write!(f, "file:{path}"),
+            Self::Command(argv) => write!(f, "command:{}", argv.join(" ")),
+            Self::Response(pointer) => write!(f, "response:{pointer}"),
         }
     }
 }
 
-const GENERATORS: &str =
-    "{key}, {uuid}, {int:A..B}, {pick:a|b}, {seq}; in headers also {env:NAME} and {file:PATH}";
+const GENERATORS: &str = "{key}, {uuid}, {int:A..B}, {pick:a|b}, {seq}; in headers also \
+     {env:NAME}, {file:PATH} and {command:PROGRAM ARGS}; in completion paths {key} and \
+     {response:/POINTER} only";
 
-fn parse_generator(inner: &str, allow_external: bool) -> Result<Generator, String> {
+fn parse_generator(inner: &str, place: Place) -> Result<Generator, String> {
+    let allow_external = place == Place::Header;
     let (head, argument) = match inner.split_once(':') {
         Some((h, a)) => (h.trim(), Some(a)),
         None => (inner.trim(), None),
     };
+    if place == Place::Completion {
+        return match (head, argument) {
+            ("key", None) => Ok(Generator::Key),
+            ("response", Some(pointer)) if pointer.trim().starts_with('/') => {
+                Ok(Generator::Response(pointer.trim().to_string()))
+            }
+            ("response", _) => Err(format!(
+                "{{{inner}}}: expected {{response:/POINTER}}, a JSON pointer into the answer"
+            )),
+            _ => Err(format!(
+                "{{{inner}}} is not allowed in a completion path; allowed: {{key}}, {{response:/POINTER}}"
+            )),
+        };
+    }
     let bare = |g: Generator| match argument {
         None => Ok(g),
         Some(_) => Err(format!("generator {{{head}}} takes no argument")),
@@ -218,8 +307,11 @@ fn parse_generator(inner: &str, allow_external: bool) -> Result<Generator, Strin
             }
             Ok(Generator::Pick(choices))
         }
-        ("env" | "file", Some(_)) if !allow_external => Err(format!(
+        ("env" | "file" | "command", Some(_)) if !allow_external => Err(format!(
             "{{{head}:…}} is read once at start and only allowed in header values"
+        )),
+        ("command", Some(line)) if !line.trim().is_empty() => Ok(Generator::Command(
+            line.split_whitespace().map(str::to_string).collect(),
         )),
         ("env", Some(name)) if !name.trim().is_empty() => Ok(Generator::Env(name.trim().into())),
         ("file", Some(path)) if !path.trim().is_empty() => Ok(Generator::File(path.trim().into())),

@@ -579,3 +579,170 @@ fn bad_http_workloads_and_sql_invariants_name_the_field() {
         assert!(e.reason.contains(says), "{field}: {e}");
     }
 }
+
+const KAFKA: &str = r#"
+[[expectations.kafka]]
+name = "published-once"
+topic = "ledger-events"
+unique = "header:event-id"
+expected = { database = "payment", query = "SELECT transfer_id FROM transfers" }
+ordered_by = "/seq"
+"#;
+
+fn with_kafka(old: &str, new: &str) -> String {
+    assert!(KAFKA.contains(old), "fixture lacks {old:?}");
+    format!("{HTTP}{}", KAFKA.replacen(old, new, 1))
+}
+
+fn with_topics() -> Topology {
+    databases().with_topics(["ledger-events"])
+}
+
+#[test]
+fn kafka_invariants_read_into_typed_values() {
+    let s = Scenario::parse("s.toml", vocab(&with_topics()), &with_kafka("", "")).unwrap();
+    let check = &s.expectations.kafka[0];
+    assert_eq!(check.topic, "ledger-events");
+    assert_eq!(check.unique, Some(RecordId::Header("event-id".into())));
+    assert_eq!(
+        check.expected,
+        Some(("payment".into(), "SELECT transfer_id FROM transfers".into()))
+    );
+    assert_eq!(check.ordered_by.as_deref(), Some("/seq"));
+    let by_value = with_kafka("header:event-id", "value:/transfer_id");
+    let s = Scenario::parse("s.toml", vocab(&with_topics()), &by_value).unwrap();
+    assert_eq!(
+        s.expectations.kafka[0].unique,
+        Some(RecordId::Value("/transfer_id".into()))
+    );
+}
+
+#[test]
+fn bad_kafka_invariants_name_the_field() {
+    let cases = [
+        (
+            with_kafka("topic = \"ledger-events\"", "topic = \"ledger\""),
+            "expectations.kafka[0].topic",
+            "unknown topic \"ledger\"; the system's topics: ledger-events",
+        ),
+        (
+            with_kafka("header:event-id", "column:id"),
+            "expectations.kafka[0].unique",
+            "expected key, header:NAME or value:/json/pointer",
+        ),
+        (
+            with_kafka("header:event-id", "value:id"),
+            "expectations.kafka[0].unique",
+            "JSON pointer starting with `/`",
+        ),
+        (
+            with_kafka("database = \"payment\"", "database = \"ledger\""),
+            "expectations.kafka[0].expected.database",
+            "unknown database \"ledger\"",
+        ),
+        (
+            with_kafka("unique = \"header:event-id\"\n", ""),
+            "expectations.kafka[0].expected",
+            "give `unique` too",
+        ),
+        (
+            with_kafka(
+                "unique = \"header:event-id\"\nexpected = { database = \"payment\", query = \"SELECT transfer_id FROM transfers\" }\nordered_by = \"/seq\"\n",
+                "",
+            ),
+            "expectations.kafka[0].unique",
+            "required",
+        ),
+        (
+            with_kafka("ordered_by = \"/seq\"", "ordered_by = \"seq\""),
+            "expectations.kafka[0].ordered_by",
+            "JSON pointer",
+        ),
+        (
+            with_kafka("ordered_by = \"/seq\"", "ordered_by = \"/seq\"\npartition = 1"),
+            "expectations.kafka[0].partition",
+            "unknown field",
+        ),
+    ];
+    for (text, field, reason) in cases {
+        let e = Scenario::parse("s.toml", vocab(&with_topics()), &text).expect_err(field);
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(reason), "{field}: {e}");
+    }
+}
+
+#[test]
+fn http_invariants_read_and_bad_ones_name_the_field() {
+    let check = "[[expectations.http]]\nname = \"reads\"\nservice = \"payment\"\npath = \"/accounts/a\"\nstatus = 200\npointer = \"/balance\"\nequals = 100\n";
+    let s = Scenario::parse("s.toml", vocab(&databases()), &format!("{HTTP}{check}")).unwrap();
+    let http = &s.expectations.http[0];
+    assert_eq!((http.method.as_str(), http.status), ("GET", Some(200)));
+    assert_eq!(http.body, Some(("/balance".into(), serde_json::json!(100))));
+    for (old, new, field, reason) in [
+        ("service = \"payment\"", "service = \"bank\"", "service", "unknown service \"bank\""),
+        ("path = \"/accounts/a\"", "path = \"accounts\"", "path", "starting with `/`"),
+        ("status = 200", "status = 42", "status", "from 100 to 599"),
+        ("pointer = \"/balance\"\n", "", "pointer", "required with `equals`"),
+        ("equals = 100\n", "", "equals", "required with `pointer`"),
+        ("status = 200", "status = 200\nheaders = {}", "headers", "unknown field"),
+    ] {
+        let text = format!("{HTTP}{}", check.replacen(old, new, 1));
+        let e = Scenario::parse("s.toml", vocab(&databases()), &text).expect_err(field);
+        assert_eq!(e.field, format!("expectations.http[0].{field}"), "{e}");
+        assert!(e.reason.contains(reason), "{field}: {e}");
+    }
+}
+
+#[test]
+fn completion_checks_and_command_headers_read_and_bad_ones_name_the_field() {
+    let completion = "headers = { Authorization = \"Bearer {command:./mint --scope orders}\" }\n[workload.operations.completion]\npath = \"/orders/{response:/order_id}\"\npointer = \"/status\"\nvalues = [\"CONFIRMED\", \"CANCELLED\"]\nok = [\"CONFIRMED\"]\nwithin = \"20s\"\n";
+    let text = |c: &str| http_with("[expectations]", &format!("{c}[expectations]"));
+    let s = Scenario::parse("s.toml", vocab(&databases()), &text(completion)).unwrap();
+    let op = &s.workload.http.as_ref().unwrap().operations[0];
+    let check = op.completion.as_ref().unwrap();
+    assert_eq!(check.pointer, "/status");
+    assert_eq!(check.ok, [serde_json::json!("CONFIRMED")]);
+    assert_eq!(check.within, Duration::from_secs(20));
+    assert!(op.headers[0]
+        .1
+        .generators()
+        .any(|g| *g == request::Generator::Command(vec!["./mint".into(), "--scope".into(), "orders".into()])));
+    for (old, new, field, reason) in [
+        ("{response:/order_id}", "{uuid}", "completion.path", "not allowed in a completion path"),
+        ("{response:/order_id}", "{response:order_id}", "completion.path", "a JSON pointer"),
+        ("pointer = \"/status\"", "pointer = \"status\"", "completion.pointer", "starting with `/`"),
+        ("ok = [\"CONFIRMED\"]", "ok = [\"PAID\"]", "completion.ok", "not one of `values`"),
+        ("values = [\"CONFIRMED\", \"CANCELLED\"]", "values = []", "completion.values", "non-empty"),
+        ("within = \"20s\"", "within = \"1h\"", "completion.within", "at most 10m"),
+        ("Bearer {command:./mint --scope orders}", "Bearer {response:/x}", "headers.Authorization", "unknown generator"),
+    ] {
+        let e = Scenario::parse("s.toml", vocab(&databases()), &text(&completion.replacen(old, new, 1)))
+            .expect_err(field);
+        assert_eq!(e.field, format!("workload.operations[0].{field}"), "{e}");
+        assert!(e.reason.contains(reason), "{field}: {e}");
+    }
+    let e = Scenario::parse(
+        "s.toml",
+        vocab(&databases()),
+        &http_with("path = \"/transfers\"", "path = \"/transfers/{command:id}\""),
+    )
+    .unwrap_err();
+    assert!(e.reason.contains("only allowed in header values"), "{e}");
+}
+
+#[test]
+fn setup_requests_read_like_operations_and_bad_ones_name_the_field() {
+    let setup = "[[workload.setup]]\nname = \"open\"\nservice = \"payment\"\nmethod = \"PUT\"\npath = \"/accounts/a\"\nbody = { balance = 100 }\n";
+    let text = |c: &str| http_with("[expectations]", &format!("{c}[expectations]"));
+    let s = Scenario::parse("s.toml", vocab(&databases()), &text(setup)).unwrap();
+    let http = s.workload.http.as_ref().unwrap();
+    assert_eq!(http.setup.len(), 1);
+    assert_eq!((http.setup[0].name.as_str(), http.setup[0].method.as_str()), ("open", "PUT"));
+    let e = Scenario::parse(
+        "s.toml",
+        vocab(&databases()),
+        &text(&setup.replace("service = \"payment\"", "service = \"vault\"")),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "workload.setup[0].service", "{e}");
+}

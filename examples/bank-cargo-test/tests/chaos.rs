@@ -25,7 +25,7 @@ fn a_scenario_that_targets_what_the_bank_lacks_is_refused_before_anything_starts
     match system.validate(&scenario) {
         Err(faultline::Error::Scenario(e)) => {
             assert_eq!(e.field, "faults[0].target");
-            assert!(e.reason.contains("unknown link \"ledger->kafka\""), "{e}");
+            assert!(e.reason.contains("unknown link \"teller->kafka\""), "{e}");
         }
         other => panic!("expected a scenario error, got {other:?}"),
     }

@@ -23,6 +23,8 @@
 //! | checker | judges | file |
 //! |---|---|---|
 //! | `sql <name>` | a query returns no rows, or two queries agree | [`sql`] |
+//! | `kafka <name>` | a topic's records: each identity once, none lost, per-key order | [`kafka`] |
+//! | `http <name>` | a service answers a request as expected after the run | [`http`] |
 //! | `circuit <link>` | the link's breaker opens / closes as the scenario expects | [`circuits`] |
 //! | `slo` | p99 latency and error rate of the workload's calls | [`slo`] |
 //! | a registered name | whatever the system's extension says (the reference system's sagas, money, events) | the extension |
@@ -30,6 +32,8 @@
 pub mod circuits;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod http;
+pub mod kafka;
 pub mod slo;
 pub mod sql;
 
@@ -105,8 +109,8 @@ impl Facts {
 }
 
 /// Every checker `scenario` asks for, in the order its verdicts appear: its named invariants
-/// (from `registry`), then one per expected circuit behaviour, one per SQL invariant, and the
-/// SLO.
+/// (from `registry`), then one per expected circuit behaviour, one per SQL, Kafka and HTTP
+/// invariant, and the SLO.
 pub fn checkers_for(scenario: &Scenario, registry: &Registry) -> Vec<Arc<dyn Checker>> {
     let mut checkers: Vec<Arc<dyn Checker>> = Vec::new();
     for name in &scenario.expectations.invariants {
@@ -120,6 +124,12 @@ pub fn checkers_for(scenario: &Scenario, registry: &Registry) -> Vec<Arc<dyn Che
     }
     for check in &scenario.expectations.sql {
         checkers.push(Arc::new(sql::SqlChecker(check.clone())));
+    }
+    for check in &scenario.expectations.kafka {
+        checkers.push(Arc::new(kafka::KafkaChecker(check.clone())));
+    }
+    for check in &scenario.expectations.http {
+        checkers.push(Arc::new(http::HttpChecker(check.clone())));
     }
     if let Some(slo) = &scenario.expectations.slo {
         checkers.push(Arc::new(slo::SloChecker(*slo)));

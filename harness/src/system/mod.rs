@@ -90,6 +90,9 @@ pub struct System {
     /// The extension the description names (`extension = "…"`): checkers and a workload
     /// written in Rust, registered by a crate linked into the program that runs it.
     pub extension: Option<String>,
+    /// What "settled" means for the system: after the faults heal, a run waits until each
+    /// of these queries returns no rows (work it finishes asynchronously is done).
+    pub settle: Vec<SettleSpec>,
     topology: Topology,
     /// The named checkers and the workload of the system's extension (empty without one).
     registry: crate::extension::Registry,
@@ -105,6 +108,7 @@ impl PartialEq for System {
             &self.kafka,
             &self.services,
             &self.extension,
+            &self.settle,
             &self.topology,
         ) == (
             &other.file,
@@ -114,9 +118,19 @@ impl PartialEq for System {
             &other.kafka,
             &other.services,
             &other.extension,
+            &other.settle,
             &other.topology,
         ) && self.registry.name() == other.registry.name()
     }
+}
+
+/// A condition a run waits for after healing: `query` on `database` returns no rows, within
+/// `within` at most (`[[settle]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettleSpec {
+    pub database: String,
+    pub query: String,
+    pub within: Duration,
 }
 
 /// The shared Postgres server.
@@ -319,6 +333,39 @@ impl System {
             }
         };
 
+        let mut settle = Vec::new();
+        for mut condition in top.tables("settle")? {
+            let database = condition.required_string("database", "a database of [postgres]")?;
+            let declared = postgres.as_ref().is_some_and(|p| p.databases.contains(&database));
+            if !declared {
+                return Err(condition
+                    .error(
+                        "database",
+                        format!("{database:?} is not a database of [postgres]"),
+                    )
+                    .into());
+            }
+            let query = condition.required_string(
+                "query",
+                "a SELECT that returns no rows once the system has settled",
+            )?;
+            if query.trim().is_empty() || query.contains('\0') {
+                return Err(condition.error("query", "expected a SQL query").into());
+            }
+            let within = condition.duration("within")?.unwrap_or(Duration::from_secs(30));
+            if within.is_zero() || within > Duration::from_secs(600) {
+                return Err(condition
+                    .error("within", "expected more than 0s and at most 10m")
+                    .into());
+            }
+            condition.finish()?;
+            settle.push(SettleSpec {
+                database,
+                query,
+                within,
+            });
+        }
+
         let mut services_fields = top
             .table("services")?
             .ok_or_else(|| top.error("services", "required: at least one [services.NAME] table"))?;
@@ -374,7 +421,12 @@ impl System {
                 .iter()
                 .flat_map(|s| s.uses.iter().map(|u| (s.name.clone(), u.clone()))),
         )
-        .with_databases(postgres.iter().flat_map(|p| p.databases.clone()));
+        .with_databases(postgres.iter().flat_map(|p| p.databases.clone()))
+        .with_topics(
+            kafka
+                .iter()
+                .flat_map(|k| k.topics.iter().map(|t| t.name.clone())),
+        );
         Ok(Self {
             file: PathBuf::from(file),
             dir: dir.to_path_buf(),
@@ -383,6 +435,7 @@ impl System {
             kafka,
             services,
             extension,
+            settle,
             topology,
             registry: crate::extension::Registry::default(),
         })

@@ -296,3 +296,26 @@ fn a_named_extension_must_be_linked_and_gives_the_system_its_registry() {
     assert_eq!(system.registry().name(), Some("shop"));
     assert_eq!(system.vocabulary().invariants, ["no-lost-writes"]);
 }
+
+#[test]
+fn settle_conditions_are_read_and_bad_ones_name_the_field() {
+    let settle = "[[settle]]\ndatabase = \"orders\"\nquery = \"SELECT 1 FROM outbox WHERE sent IS NULL\"\nwithin = \"20s\"\n";
+    let system = parse(&format!("{SHOP}{settle}")).unwrap();
+    assert_eq!(
+        system.settle,
+        [SettleSpec {
+            database: "orders".into(),
+            query: "SELECT 1 FROM outbox WHERE sent IS NULL".into(),
+            within: Duration::from_secs(20),
+        }]
+    );
+    for (text, field, reason) in [
+        (settle.replace("\"orders\"", "\"ledger\""), "settle[0].database", "not a database"),
+        (settle.replace("within = \"20s\"", "within = \"0s\""), "settle[0].within", "more than 0s"),
+        (settle.replace("within = \"20s\"", "every = \"1s\""), "settle[0].every", "unknown field"),
+    ] {
+        let e = error_of(&format!("{SHOP}{text}"));
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(reason), "{e}");
+    }
+}

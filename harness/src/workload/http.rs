@@ -58,6 +58,18 @@ pub struct PlannedRequest {
     pub key_header: Option<String>,
     pub duplicated: bool,
     pub retries: bool,
+    /// The completion check, with its path drawn (`{response:…}` is filled at send time).
+    pub completion: Option<PlannedCompletion>,
+}
+
+/// A completion check of one planned request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedCompletion {
+    pub path: String,
+    pub pointer: String,
+    pub values: Vec<Value>,
+    pub ok: Vec<Value>,
+    pub within_ms: u64,
 }
 
 /// The requests `workload` describes, for `seed`, over `duration`, with these duplicate and
@@ -96,6 +108,13 @@ pub fn plan(
                 .map(|(name, value)| (name.clone(), draw.text(value)))
                 .collect();
             let body = operation.body.as_ref().map(|b| draw.body(b));
+            let completion = operation.completion.as_ref().map(|c| PlannedCompletion {
+                path: draw.text(&c.path),
+                pointer: c.pointer.clone(),
+                values: c.values.clone(),
+                ok: c.ok.clone(),
+                within_ms: c.within.as_millis() as u64,
+            });
             PlannedRequest {
                 number,
                 send_at: Duration::from_secs_f64(spacing * f64::from(number) * 0.9),
@@ -109,6 +128,44 @@ pub fn plan(
                 key,
                 duplicated: rng.random::<f64>() < duplicate_rate,
                 retries: rng.random::<f64>() < retry_rate,
+                completion,
+            }
+        })
+        .collect()
+}
+
+/// The workload's set-up requests, in order, drawn from `seed` (apart from the load's).
+pub fn plan_setup(workload: &HttpWorkload, seed: u64) -> Vec<PlannedRequest> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5e7u64);
+    workload
+        .setup
+        .iter()
+        .zip(0u32..)
+        .map(|(operation, number)| {
+            let key = uuid_from(&mut rng);
+            let mut draw = Draw {
+                rng: &mut rng,
+                key: &key,
+                number,
+            };
+            PlannedRequest {
+                number,
+                send_at: Duration::ZERO,
+                operation: operation.name.clone(),
+                service: operation.service.clone(),
+                method: operation.method.clone(),
+                path: draw.text(&operation.path),
+                headers: operation
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.clone(), draw.text(value)))
+                    .collect(),
+                body: operation.body.as_ref().map(|b| draw.body(b)),
+                key_header: operation.idempotency_key.clone(),
+                key,
+                duplicated: false,
+                retries: false,
+                completion: None,
             }
         })
         .collect()
@@ -137,8 +194,12 @@ impl Draw<'_> {
                 Value::String(choices[self.rng.random_range(0..choices.len())].clone())
             }
             Generator::Seq => json!(self.number),
-            // Read at send time (see `Externals`); kept as the placeholder in the plan.
-            Generator::Env(_) | Generator::File(_) => Value::String(format!("{{{generator}}}")),
+            // Read at start or from the answer (see `Externals`, `fill_response`); kept as the
+            // placeholder in the plan.
+            Generator::Env(_)
+            | Generator::File(_)
+            | Generator::Command(_)
+            | Generator::Response(_) => Value::String(format!("{{{generator}}}")),
         }
     }
 
@@ -175,17 +236,18 @@ impl Draw<'_> {
     }
 }
 
-/// The values of `{env:…}` and `{file:…}` in the workload's headers, read once before the
-/// run starts.
+/// The values of `{env:…}`, `{file:…}` and `{command:…}` in the workload's headers, read once
+/// before the run starts.
 #[derive(Debug, Clone, Default)]
 pub struct Externals {
     values: BTreeMap<String, String>,
 }
 
 impl Externals {
-    /// Reads every `{env:…}` and `{file:…}` the workload's headers use; the error names the
-    /// operation and header.
-    pub fn read(workload: &HttpWorkload) -> Result<Self, String> {
+    /// Reads every `{env:…}`, `{file:…}` and `{command:…}` the workload's headers use (a
+    /// command runs in `dir`, the system description's folder, at most 30 s); the error names
+    /// the operation and header.
+    pub fn read(workload: &HttpWorkload, dir: &std::path::Path) -> Result<Self, String> {
         let mut values = BTreeMap::new();
         for operation in &workload.operations {
             for (header, text) in &operation.headers {
@@ -206,6 +268,13 @@ impl Externals {
                             })?
                             .trim()
                             .to_string(),
+                        Generator::Command(argv) => run_command(argv, dir).map_err(|e| {
+                            format!(
+                                "operation {:?}, header {header}: {}: {e}",
+                                operation.name,
+                                argv.join(" ")
+                            )
+                        })?,
                         _ => continue,
                     };
                     values.insert(format!("{{{generator}}}"), value);
@@ -222,6 +291,68 @@ impl Externals {
         }
         out
     }
+}
+
+/// Runs `argv` in `dir` and gives its trimmed standard output; a program that is missing,
+/// fails, prints nothing or runs longer than 30 s is an error.
+fn run_command(argv: &[String], dir: &std::path::Path) -> Result<String, String> {
+    let (program, args) = argv.split_first().ok_or("no program")?;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start it: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(_) => break,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("did not finish within 30s".into());
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let out = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if out.is_empty() {
+        return Err("printed nothing".into());
+    }
+    Ok(out)
+}
+
+/// `path` with each `{response:/POINTER}` replaced by that value of `answer`.
+pub fn fill_response(path: &str, answer: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(at) = rest.find("{response:") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + "{response:".len()..];
+        let end = tail.find('}').ok_or("unclosed {response:…}")?;
+        let pointer = &tail[..end];
+        let value = answer
+            .pointer(pointer)
+            .ok_or_else(|| format!("the answer has nothing at {pointer}"))?;
+        match value {
+            Value::String(s) => out.push_str(s),
+            Value::Number(n) => out.push_str(&n.to_string()),
+            other => return Err(format!("{pointer} of the answer is {other}, not a string or number")),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// How one request ended.
@@ -301,8 +432,16 @@ impl HttpClient {
                     "latency_ms": sent.elapsed().as_secs_f64() * 1000.0,
                 });
                 if status.is_success() {
-                    pending.ok(value);
-                    Outcome::Ok
+                    match &request.completion {
+                        None => {
+                            pending.ok(value);
+                            Outcome::Ok
+                        }
+                        Some(completion) => {
+                            self.await_completion(base, request, completion, value, pending)
+                                .await
+                        }
+                    }
                 } else if status.is_client_error() {
                     pending.fail(value);
                     Outcome::Fail {
@@ -320,6 +459,67 @@ impl HttpClient {
                 }));
                 Outcome::Info
             }
+        }
+    }
+
+    /// Reads the completion path (with the operation's headers) every 200 ms until its state
+    /// is final: ok or fail by the state, info when the bound passes first. The completion's
+    /// reads and final state join the answer's value.
+    async fn await_completion(
+        &self,
+        base: &str,
+        request: &PlannedRequest,
+        completion: &PlannedCompletion,
+        mut value: Value,
+        pending: crate::history::Pending,
+    ) -> Outcome {
+        let path = match fill_response(&completion.path, &value["body"]) {
+            Ok(path) => path,
+            Err(error) => {
+                value["completion"] = json!({"error": error});
+                pending.info(value);
+                return Outcome::Info;
+            }
+        };
+        let url = format!("{base}{path}");
+        let started = Instant::now();
+        let within = Duration::from_millis(completion.within_ms);
+        let mut reads = 0u32;
+        let mut last = Value::Null;
+        loop {
+            reads += 1;
+            // The read carries the operation's headers (a token, say), not its key or body.
+            let mut read = self.http.get(&url);
+            for (name, header) in &request.headers {
+                read = read.header(name, self.externals.fill(header));
+            }
+            if let Ok(response) = read.send().await {
+                if let Ok(body) = response.json::<Value>().await {
+                    last = body.pointer(&completion.pointer).cloned().unwrap_or(Value::Null);
+                }
+            }
+            if completion.values.contains(&last) {
+                let took = started.elapsed().as_secs_f64() * 1000.0;
+                value["completion"] = json!({"path": path, "state": last, "reads": reads, "ms": took});
+                return if completion.ok.contains(&last) {
+                    pending.ok(value);
+                    Outcome::Ok
+                } else {
+                    pending.fail(value);
+                    Outcome::Fail { retryable: false }
+                };
+            }
+            if started.elapsed() >= within {
+                value["completion"] = json!({
+                    "path": path,
+                    "state": last,
+                    "reads": reads,
+                    "error": format!("no final state within {}ms", completion.within_ms),
+                });
+                pending.info(value);
+                return Outcome::Info;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -451,6 +651,7 @@ impl HttpRun {
         let requests = HttpWorkload {
             requests: sample,
             operations: self.http.operations.clone(),
+            setup: Vec::new(),
         };
         plan(
             &requests,
@@ -486,7 +687,7 @@ impl Workload for HttpRun {
     }
 
     fn plan(&self) -> Value {
-        json!({ "requests": self.plan })
+        json!({ "setup": plan_setup(&self.http, self.seed), "requests": self.plan })
     }
 
     fn prepare<'a>(
@@ -495,12 +696,12 @@ impl Workload for HttpRun {
         _facts: &'a Facts,
     ) -> BoxFuture<'a, Result<(), RunError>> {
         Box::pin(async move {
-            let externals = Externals::read(&self.http).map_err(|message| RunError::Setup {
+            let externals = Externals::read(&self.http, &stack.system().dir).map_err(|message| RunError::Setup {
                 action: "reading the workload's headers".into(),
                 message,
             })?;
             let mut services = BTreeMap::new();
-            for operation in &self.http.operations {
+            for operation in self.http.operations.iter().chain(&self.http.setup) {
                 services.insert(
                     operation.service.clone(),
                     stack.service_url(&operation.service)?,
@@ -513,6 +714,26 @@ impl Workload for HttpRun {
                         message: e.to_string(),
                     })?,
                 );
+            // The set-up requests, in order: the load needs what they make.
+            let recorder = Recorder::new();
+            for request in plan_setup(&self.http, self.seed) {
+                let outcome = self.client().send(Process::Probe, &request, &recorder).await;
+                if outcome != Outcome::Ok {
+                    let answer = recorder
+                        .finish()
+                        .events()
+                        .last()
+                        .map(|e| e.value.to_string())
+                        .unwrap_or_default();
+                    return Err(RunError::Setup {
+                        action: format!(
+                            "set-up request {:?}: {} {}",
+                            request.operation, request.method, request.path
+                        ),
+                        message: format!("expected a 2xx, got {answer}"),
+                    });
+                }
+            }
             Ok(())
         })
     }
@@ -581,12 +802,13 @@ impl Workload for HttpRun {
 
     fn settle<'a>(
         &'a self,
-        _stack: &'a Stack,
+        stack: &'a Stack,
         _recorder: &'a Recorder,
-        _progress: &'a (dyn Fn(&str) + Sync),
+        progress: &'a (dyn Fn(&str) + Sync),
     ) -> BoxFuture<'a, Settlement> {
-        // Requests complete when answered: nothing is left in flight to wait for.
-        Box::pin(async { Settlement::default() })
+        // Requests complete when answered; what the system finishes on its own afterwards is
+        // what its description's [[settle]] conditions say.
+        Box::pin(super::settle_described(stack, progress))
     }
 }
 
@@ -624,10 +846,63 @@ mod tests {
             name = "balance"
             service = "api"
             path = "/accounts/{pick:alice|bob}"
+            [workload.operations.completion]
+            path = "/accounts/{response:/name}/{key}"
+            pointer = "/state"
+            values = ["settled", "refused"]
+            ok = ["settled"]
+            within = "5s"
             "#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         scenario.workload.http.unwrap()
+    }
+
+    #[test]
+    fn a_completion_is_planned_with_its_key_and_leaves_the_answer_for_send_time() {
+        let planned = plan(&workload(), Duration::from_secs(10), 0.0, 0.0, 3);
+        let balance = planned.iter().find(|r| r.operation == "balance").unwrap();
+        let completion = balance.completion.as_ref().unwrap();
+        assert_eq!(
+            completion.path,
+            format!("/accounts/{{response:/name}}/{}", balance.key)
+        );
+        assert_eq!(completion.ok, [json!("settled")]);
+        assert_eq!(completion.within_ms, 5000);
+        let transfer = planned.iter().find(|r| r.operation == "transfer").unwrap();
+        assert!(transfer.completion.is_none());
+    }
+
+    #[test]
+    fn the_answer_fills_a_completion_path_or_says_what_is_missing() {
+        let answer = json!({"name": "alice", "id": 7, "nested": {"x": "y"}});
+        assert_eq!(
+            fill_response("/a/{response:/name}/{response:/id}", &answer).unwrap(),
+            "/a/alice/7"
+        );
+        assert_eq!(
+            fill_response("/a/{response:/missing}", &answer).unwrap_err(),
+            "the answer has nothing at /missing"
+        );
+        assert!(fill_response("/a/{response:/nested}", &answer)
+            .unwrap_err()
+            .contains("not a string or number"));
+    }
+
+    #[test]
+    fn a_command_header_is_the_programs_trimmed_output_run_in_the_description_folder() {
+        let dir = std::env::temp_dir();
+        let argv = |line: &str| line.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(run_command(&argv("printf  token-1\n"), &dir).unwrap(), "token-1");
+        assert_eq!(
+            run_command(&argv("pwd"), &dir).unwrap(),
+            std::fs::canonicalize(&dir).unwrap().display().to_string()
+        );
+        assert!(run_command(&argv("false"), &dir).unwrap_err().contains("exited with"));
+        assert!(run_command(&argv("true"), &dir).unwrap_err().contains("printed nothing"));
+        assert!(run_command(&argv("no-such-program-here"), &dir)
+            .unwrap_err()
+            .contains("cannot start it"));
     }
 
     #[test]
@@ -682,7 +957,7 @@ mod tests {
     #[test]
     fn externals_fill_headers_at_send_time_and_name_what_is_missing() {
         let w = workload();
-        let error = Externals::read(&w).unwrap_err();
+        let error = Externals::read(&w, std::path::Path::new(".")).unwrap_err();
         assert!(error.contains("FAULTLINE_TEST_TOKEN is not set"), "{error}");
         let externals = Externals {
             values: BTreeMap::from([(

@@ -105,3 +105,64 @@ pub trait Workload: Send + Sync {
 
 /// How long a settle may wait, at most.
 pub const SETTLE_BOUND: Duration = Duration::from_secs(60);
+
+/// Waits until every `[[settle]]` condition of the stack's description holds (its query
+/// returns no rows), each within its own bound, polling every 200 ms; the conditions that did
+/// not hold in time are the settlement's `unsettled`, with the rows they still returned.
+pub async fn settle_described(stack: &Stack, progress: &(dyn Fn(&str) + Sync)) -> Settlement {
+    use sqlx::Connection;
+    let clock = std::time::Instant::now();
+    let mut settlement = Settlement::default();
+    for condition in &stack.system().settle {
+        let started = std::time::Instant::now();
+        let wrapped = format!(
+            "SELECT count(*) FROM ({}) AS faultline_rows",
+            condition.query.trim().trim_end_matches(';')
+        );
+        let outcome: Result<i64, String> = async {
+            let url = stack.database_url(&condition.database).map_err(|e| e.to_string())?;
+            let mut connection = sqlx::PgConnection::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            loop {
+                // The query is the description's, run on the system's own database by design.
+                let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(wrapped.clone()))
+                    .fetch_one(&mut connection)
+                    .await
+                    .map_err(|e| match e {
+                        sqlx::Error::Database(db) => db.message().to_string(),
+                        other => other.to_string(),
+                    })?;
+                if rows == 0 || started.elapsed() >= condition.within {
+                    let _ = connection.close().await;
+                    return Ok(rows);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        .await;
+        let query = condition.query.split_whitespace().collect::<Vec<_>>().join(" ");
+        match outcome {
+            Ok(0) => settlement.settled += 1,
+            Ok(rows) => settlement
+                .unsettled
+                .push(format!("{rows} row(s) after {}s: {query}", condition.within.as_secs())),
+            Err(error) => settlement.unsettled.push(format!("{query}: {error}")),
+        }
+    }
+    settlement.took_ms = clock.elapsed().as_millis() as u64;
+    if !stack.system().settle.is_empty() {
+        progress(&format!(
+            "settled: {} of {} conditions in {:.1}s{}",
+            settlement.settled,
+            stack.system().settle.len(),
+            settlement.took_ms as f64 / 1000.0,
+            if settlement.unsettled.is_empty() {
+                String::new()
+            } else {
+                format!("; not: {}", settlement.unsettled.join("; "))
+            }
+        ));
+    }
+    settlement
+}
