@@ -64,13 +64,24 @@ pub struct System {
 impl System {
     /// Reads the description at `path` (relative paths in it start at its folder).
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::load_with(path, &[])
+    }
+
+    /// Reads the description at `path`, which may name one of `extensions`
+    /// (`extension = "…"`): its checkers and workload come with it. A description naming
+    /// one that is not among them is an error naming the field.
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        extensions: &[std::sync::Arc<dyn Extension>],
+    ) -> Result<Self, Error> {
         Ok(Self {
-            description: faultline_harness::system::System::load(path.as_ref())?,
+            description: faultline_harness::system::System::load_with(path.as_ref(), extensions)?,
         })
     }
 
-    /// This system with `extension`'s named checkers (and workload, if it has one): what a
-    /// repository registers for the invariants its scenarios list that SQL cannot state.
+    /// This system with `extension`'s named checkers (and workload, if it has one), whatever
+    /// its description names: what a repository registers for the invariants its scenarios
+    /// list that SQL cannot state.
     pub fn with_extension(mut self, extension: std::sync::Arc<dyn Extension>) -> Self {
         self.description = self.description.with_extension(extension);
         self
@@ -232,5 +243,31 @@ impl Run {
     /// The run's report folder.
     pub fn report_dir(&self) -> &Path {
         &self.outcome.out_dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference_description() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/faultline.toml")
+    }
+
+    #[test]
+    fn a_description_naming_an_extension_loads_with_it_and_is_refused_without() {
+        match System::load(reference_description()) {
+            Err(Error::Description(e)) => assert_eq!(e.field, "extension"),
+            other => panic!("expected a description error, got {:?}", other.map(|_| ())),
+        }
+        let system =
+            System::load_with(reference_description(), &[faultline_reference::extension()])
+                .unwrap();
+        let scenario = Scenario::load(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../chaos/scenarios/saga-compensation-payment-down.toml"),
+        )
+        .unwrap();
+        system.validate(&scenario).unwrap();
     }
 }
