@@ -591,26 +591,7 @@ fn read_operation(
             format!("expected letters, digits, `-` and `_`, found {name:?}"),
         ));
     }
-    let service =
-        fields.required_string("service", "a described service the request is sent to")?;
-    if !topology.is_service(&service) {
-        return Err(fields.error(
-            "service",
-            format!(
-                "unknown service {service:?}; services: {}",
-                topology.services().join(", ")
-            ),
-        ));
-    }
-    let method = fields
-        .string("method", "an HTTP method such as \"POST\"")?
-        .unwrap_or_else(|| "GET".into());
-    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
-        return Err(fields.error(
-            "method",
-            format!("expected GET, POST, PUT, PATCH, DELETE or HEAD, found {method:?}"),
-        ));
-    }
+    let (service, method) = read_service_and_method(fields, topology)?;
     let path_text = fields.required_string("path", "the request's path, starting with `/`")?;
     if !path_text.starts_with('/') {
         return Err(fields.error(
@@ -660,6 +641,34 @@ fn read_operation(
         body,
         completion,
     })
+}
+
+/// A request's `service` (a described one) and `method` (`GET` when not given).
+fn read_service_and_method(
+    fields: &mut Fields<'_>,
+    topology: &Topology,
+) -> Result<(String, String), ScenarioError> {
+    let service =
+        fields.required_string("service", "a described service the request is sent to")?;
+    if !topology.is_service(&service) {
+        return Err(fields.error(
+            "service",
+            format!(
+                "unknown service {service:?}; services: {}",
+                topology.services().join(", ")
+            ),
+        ));
+    }
+    let method = fields
+        .string("method", "an HTTP method such as \"POST\"")?
+        .unwrap_or_else(|| "GET".into());
+    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
+        return Err(fields.error(
+            "method",
+            format!("expected GET, POST, PUT, PATCH, DELETE or HEAD, found {method:?}"),
+        ));
+    }
+    Ok((service, method))
 }
 
 fn read_completion(fields: &mut Fields<'_>) -> Result<request::Completion, ScenarioError> {
@@ -1085,25 +1094,7 @@ fn read_http_check(
     topology: &Topology,
 ) -> Result<HttpCheck, ScenarioError> {
     let name = verdict_name(fields, "name")?;
-    let service = fields.required_string("service", "a described service")?;
-    if !topology.is_service(&service) {
-        return Err(fields.error(
-            "service",
-            format!(
-                "unknown service {service:?}; services: {}",
-                topology.services().join(", ")
-            ),
-        ));
-    }
-    let method = fields
-        .string("method", "an HTTP method such as \"GET\"")?
-        .unwrap_or_else(|| "GET".into());
-    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
-        return Err(fields.error(
-            "method",
-            format!("expected GET, POST, PUT, PATCH, DELETE or HEAD, found {method:?}"),
-        ));
-    }
+    let (service, method) = read_service_and_method(fields, topology)?;
     let path = fields.required_string("path", "the path, starting with `/`")?;
     if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(fields.error(

@@ -54,33 +54,40 @@ pub fn registry() -> Registry {
     Registry::of(Arc::new(ShopExtension))
 }
 
-/// A scenario with the given `[expectations]` body and one fault, `order->payment` latency
-/// from 5 s to 15 s (schedule index 0), on [`shop`] with [`registry`].
-pub fn scenario(expectations: &str) -> Scenario {
-    scenario_with_faults(
-        r#"
-        [[faults]]
-        start = "5s"
-        duration = "10s"
-        target = "order->payment"
-        kind = "latency"
-        latency = "2s"
-        "#,
-        expectations,
-    )
-}
+/// Fault 0 of the fixtures' scenarios: `order->payment` latency from 5 s to 15 s.
+pub const PAYMENT_LATENCY: &str = r#"
+[[faults]]
+start = "5s"
+duration = "10s"
+target = "order->payment"
+kind = "latency"
+latency = "2s"
+"#;
 
-/// A scenario with these `[[faults]]` and `[expectations]` body.
-pub fn scenario_with_faults(faults: &str, expectations: &str) -> Scenario {
+/// The text of a scenario `t` with this `[workload]` body, these `[[faults]]` and this
+/// `[expectations]` body (none when empty).
+pub fn scenario_text(workload: &str, faults: &str, expectations: &str) -> String {
     let expectations = if expectations.trim().is_empty() {
         String::new()
     } else {
         format!("[expectations]\n{expectations}")
     };
-    let text = format!(
-        "name = \"t\"\ndescription = \"d\"\n[workload]\nrequests = 10\nduration = \"60s\"\n\
-         [[workload.operations]]\nname = \"place\"\nservice = \"gateway\"\nmethod = \"POST\"\npath = \"/orders\"\n\
-         {faults}\n{expectations}"
+    format!("name = \"t\"\ndescription = \"d\"\n[workload]\n{workload}\n{faults}\n{expectations}")
+}
+
+/// A scenario with the given `[expectations]` body and [`PAYMENT_LATENCY`], on [`shop`] with
+/// [`registry`].
+pub fn scenario(expectations: &str) -> Scenario {
+    scenario_with_faults(PAYMENT_LATENCY, expectations)
+}
+
+/// A scenario with these `[[faults]]` and `[expectations]` body.
+pub fn scenario_with_faults(faults: &str, expectations: &str) -> Scenario {
+    let text = scenario_text(
+        "requests = 10\nduration = \"60s\"\n[[workload.operations]]\nname = \"place\"\n\
+         service = \"gateway\"\nmethod = \"POST\"\npath = \"/orders\"",
+        faults,
+        expectations,
     );
     let topology = shop();
     let registry = registry();

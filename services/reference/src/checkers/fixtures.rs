@@ -3,34 +3,18 @@
 use faultline_chaos::scenario::Scenario;
 
 pub use faultline_harness::checkers::fixtures::HistoryBuilder;
+use faultline_harness::checkers::fixtures::{scenario_text, PAYMENT_LATENCY};
 
 use super::*;
 
-/// A scenario with the given `[expectations]` body (empty: every invariant) and one fault,
-/// `order->payment` latency from 5 s to 15 s (schedule index 0).
+/// A scenario of the reference system with the given `[expectations]` body (empty: every
+/// invariant) and one fault, `order->payment` latency from 5 s to 15 s (schedule index 0).
 pub fn scenario(expectations: &str) -> Scenario {
-    scenario_with_faults(
-        r#"
-        [[faults]]
-        start = "5s"
-        duration = "10s"
-        target = "order->payment"
-        kind = "latency"
-        latency = "2s"
-        "#,
-        expectations,
-    )
+    scenario_with_faults(PAYMENT_LATENCY, expectations)
 }
 
 pub fn scenario_with_faults(faults: &str, expectations: &str) -> Scenario {
-    let expectations = if expectations.trim().is_empty() {
-        String::new()
-    } else {
-        format!("[expectations]\n{expectations}")
-    };
-    let text = format!(
-        "name = \"t\"\ndescription = \"d\"\n[workload]\norders = 10\nduration = \"60s\"\n{faults}\n{expectations}"
-    );
+    let text = scenario_text("orders = 10\nduration = \"60s\"", faults, expectations);
     let system = crate::system();
     Scenario::parse("test.toml", system.vocabulary(), &text)
         .unwrap_or_else(|e| panic!("{e}\n{text}"))
