@@ -1009,32 +1009,8 @@ fn read_expectations(
     }
     let mut sql = Vec::new();
     for mut check in fields.tables("sql")? {
-        let name = check.required_string("name", "the invariant's name")?;
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(check.error(
-                "name",
-                format!("expected kebab-case (a-z, 0-9, -), found {name:?}"),
-            ));
-        }
-        let database =
-            check.required_string("database", "a database of the system's [postgres]")?;
-        if !topology.databases().iter().any(|d| d == &database) {
-            return Err(check.error(
-                "database",
-                format!(
-                    "unknown database {database:?}; the system's databases: {}",
-                    if topology.databases().is_empty() {
-                        "(none)".to_string()
-                    } else {
-                        topology.databases().join(", ")
-                    }
-                ),
-            ));
-        }
+        let name = verdict_name(&mut check, "name")?;
+        let database = read_database(&mut check, topology)?;
         let query = check.required_string(
             "query",
             "a SELECT that returns no rows when the invariant holds",
@@ -1137,6 +1113,25 @@ fn read_http_check(
     })
 }
 
+/// `database`: one of the described system's databases.
+fn read_database(fields: &mut Fields<'_>, topology: &Topology) -> Result<String, ScenarioError> {
+    let database = fields.required_string("database", "a database of the system's [postgres]")?;
+    if !topology.databases().iter().any(|d| d == &database) {
+        return Err(fields.error(
+            "database",
+            format!(
+                "unknown database {database:?}; the system's databases: {}",
+                if topology.databases().is_empty() {
+                    "(none)".to_string()
+                } else {
+                    topology.databases().join(", ")
+                }
+            ),
+        ));
+    }
+    Ok(database)
+}
+
 /// A kebab-case name for a verdict, or an error naming `key`.
 fn verdict_name(fields: &mut Fields<'_>, key: &'static str) -> Result<String, ScenarioError> {
     let name = fields.required_string(key, "the invariant's name")?;
@@ -1198,21 +1193,7 @@ fn read_kafka_check(
     let expected = match fields.table("expected")? {
         None => None,
         Some(mut expected) => {
-            let database =
-                expected.required_string("database", "a database of the system's [postgres]")?;
-            if !topology.databases().iter().any(|d| d == &database) {
-                return Err(expected.error(
-                    "database",
-                    format!(
-                        "unknown database {database:?}; the system's databases: {}",
-                        if topology.databases().is_empty() {
-                            "(none)".to_string()
-                        } else {
-                            topology.databases().join(", ")
-                        }
-                    ),
-                ));
-            }
+            let database = read_database(&mut expected, topology)?;
             let query = expected.required_string(
                 "query",
                 "a SELECT whose first column lists the identities the topic must hold",
