@@ -438,7 +438,7 @@ async fn an_order_process_killed_mid_saga_finishes_it_after_restart() -> anyhow:
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stack.kill("order")?;
+    stack.kill("order").await?;
     toxiproxy.remove_toxic(&proxy, "hold").await?;
     stack.restart("order").await?;
 

@@ -267,13 +267,13 @@ async fn apply(index: usize, fault: &Fault, stack: &mut Stack) -> Result<Applied
             Ok(Applied::Partition { link, proxy })
         }
         (Target::Process { service }, FaultKind::Kill) => {
-            stack.kill(service)?;
+            stack.kill(service).await?;
             Ok(Applied::Killed {
                 service: service.clone(),
             })
         }
         (Target::Process { service }, FaultKind::Pause) => {
-            stack.pause(service)?;
+            stack.pause(service).await?;
             Ok(Applied::Paused {
                 service: service.clone(),
             })
@@ -313,7 +313,7 @@ async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
             Ok(())
         }
         Applied::Killed { service } => stack.restart(service).await.map(|_| ()),
-        Applied::Paused { service } => stack.resume(service),
+        Applied::Paused { service } => stack.resume(service).await,
         Applied::ContainerPaused { name } => Ok(stack.infra().unpause_container(name).await?),
         Applied::ContainerStopped { name } => Ok(stack.infra().start_container(name).await?),
     }

@@ -8,7 +8,7 @@
 //! let system = System::load("services/faultline.toml".as_ref())?;
 //! let mut stack = Stack::start(&system, StackConfig::default()).await?;
 //! let gateway = stack.service_url("gateway")?;       // http://127.0.0.1:PORT
-//! stack.kill("order")?;                             // SIGKILL: a real crash
+//! stack.kill("order").await?;                       // SIGKILL: a real crash
 //! stack.restart("order").await?;                    // same port, same configuration
 //! let (toxiproxy, proxy) = stack.link("order->payment")?;
 //! toxiproxy.disable(&proxy).await?;                 // partition order from payment
@@ -42,7 +42,7 @@ use faultline_chaos::toxiproxy::{NewProxy, ToxiproxyClient};
 use sqlx::Connection;
 use tokio::process::{Child, Command};
 
-use crate::infra::{Images, Infra, InfraError};
+use crate::infra::{ContainerSpec, Images, Infra, InfraError, RunningContainer};
 use crate::system::{Placeholder, Readiness, ServiceSpec, System};
 
 /// How to start the stack, beyond what the description says.
@@ -103,48 +103,115 @@ fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> StackEr
     }
 }
 
-/// One service process and how to start it again.
+/// How a service is started: a host process, or a container on the host's network.
+enum Launch {
+    Process { program: PathBuf, args: Vec<String> },
+    Container(ContainerSpec),
+}
+
+/// A started service.
+enum Running {
+    Process(Child),
+    Container(RunningContainer),
+}
+
+/// One service and how to start it again.
 struct ServiceProcess {
     spec: ServiceSpec,
-    program: PathBuf,
-    args: Vec<String>,
+    launch: Launch,
     env: Vec<(String, String)>,
     port: Option<u16>,
     log: PathBuf,
-    child: Option<Child>,
+    running: Option<Running>,
 }
 
 impl ServiceProcess {
-    fn spawn(&mut self) -> Result<(), StackError> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .map_err(io_error(format!("opening {}", self.log.display())))?;
-        let stderr = log
-            .try_clone()
-            .map_err(io_error("duplicating a log handle"))?;
-        let mut command = Command::new(&self.program);
-        die_with_parent(&mut command);
-        let child = command
-            .args(&self.args)
-            .current_dir(&self.spec.workdir)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr))
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(io_error(format!("starting {}", self.program.display())))?;
-        self.child = Some(child);
+    async fn spawn(&mut self, infra: &mut Infra) -> Result<(), StackError> {
+        match &self.launch {
+            Launch::Process { program, args } => {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .map_err(io_error(format!("opening {}", self.log.display())))?;
+                let stderr = log
+                    .try_clone()
+                    .map_err(io_error("duplicating a log handle"))?;
+                let mut command = Command::new(program);
+                die_with_parent(&mut command);
+                let child = command
+                    .args(args)
+                    .current_dir(&self.spec.workdir)
+                    .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::from(log))
+                    .stderr(Stdio::from(stderr))
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(io_error(format!("starting {}", program.display())))?;
+                self.running = Some(Running::Process(child));
+            }
+            Launch::Container(spec) => {
+                let spec = ContainerSpec {
+                    env: self.env.clone(),
+                    ..spec.clone()
+                };
+                let container = infra.run_service_container(&spec).await?;
+                container
+                    .follow_logs(&self.log)
+                    .map_err(io_error(format!("opening {}", self.log.display())))?;
+                self.running = Some(Running::Container(container));
+            }
+        }
         Ok(())
     }
 
-    fn pid(&self) -> Option<i32> {
-        self.child
-            .as_ref()
-            .and_then(|c| c.id())
-            .map(|pid| pid as i32)
+    /// Whether the service has ended by itself, and how; `None` while it runs (or was never
+    /// started).
+    async fn exited(&mut self) -> Option<String> {
+        match self.running.as_mut()? {
+            Running::Process(child) => match child.try_wait() {
+                Ok(Some(status)) => Some(status.to_string()),
+                _ => None,
+            },
+            Running::Container(container) => match container.state().await {
+                Ok((false, code)) => Some(format!(
+                    "container exited with code {}",
+                    code.map_or_else(|| "unknown".to_string(), |c| c.to_string())
+                )),
+                _ => None,
+            },
+        }
+    }
+
+    /// Stops the service with its stop signal, killing it after its grace period; a
+    /// container is removed afterwards.
+    async fn stop(&mut self) {
+        let signal = self.spec.stop_signal;
+        match self.running.take() {
+            None => {}
+            Some(Running::Process(mut child)) => {
+                if let Some(pid) = child.id() {
+                    // SAFETY: kill(2) with a pid this stack spawned and still holds.
+                    unsafe { libc::kill(pid as i32, signal.number) };
+                }
+                if tokio::time::timeout(self.spec.stop_grace, child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = child.kill().await;
+                }
+            }
+            Some(Running::Container(container)) => {
+                let _ = container.signal(signal.name).await;
+                let deadline = Instant::now() + self.spec.stop_grace;
+                while Instant::now() < deadline && matches!(container.state().await, Ok((true, _)))
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let _ = container.remove().await;
+            }
+        }
     }
 
     fn url(&self) -> Option<String> {
@@ -181,10 +248,8 @@ impl ServiceProcess {
                 Ok(()) => return Ok(clock.elapsed()),
                 Err(last) => last,
             };
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(self.failure(format!("exited during start-up ({status})")));
-                }
+            if let Some(status) = self.exited().await {
+                return Err(self.failure(format!("exited during start-up ({status})")));
             }
             if clock.elapsed() > timeout {
                 return Err(
@@ -265,7 +330,7 @@ impl Stack {
         // Programs and the placeholders that need no infrastructure, checked up front.
         for spec in &system.services {
             let values = Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports);
-            resolve_command(system, spec, &values)?;
+            resolve_launch(system, spec, &values)?;
             resolve_env(system, spec, &values)?;
         }
 
@@ -299,7 +364,7 @@ impl Stack {
                 infra: Some(&infra),
                 ..Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports)
             };
-            let (program, args) = resolve_command(system, spec, &values)?;
+            let launch = resolve_launch(system, spec, &values)?;
             let mut env = resolve_env(system, spec, &values)?;
             for (target, key, value) in &config.env {
                 if target == &spec.name {
@@ -311,12 +376,11 @@ impl Stack {
                 spec.name.clone(),
                 ServiceProcess {
                     spec: spec.clone(),
-                    program,
-                    args,
+                    launch,
                     env,
                     port: service_ports.get(&spec.name).copied(),
                     log: run_dir.join(format!("{}.log", spec.name)),
-                    child: None,
+                    running: None,
                 },
             );
         }
@@ -352,7 +416,8 @@ impl Stack {
             .get_mut(name)
             .ok_or_else(|| unknown_service(name, &known))?;
         let log_from = std::fs::metadata(&process.log).map_or(0, |m| m.len());
-        process.spawn()?;
+        let infra = self.infra.as_mut().expect("present until shutdown");
+        process.spawn(infra).await?;
         process.await_ready(&self.http, log_from).await
     }
 
@@ -438,95 +503,139 @@ impl Stack {
         }
     }
 
-    /// Sends `signal` to a service process.
-    fn signal(&self, service: &str, signal: i32) -> Result<(), StackError> {
-        let process = self
-            .services
+    fn process(&self, service: &str) -> Result<&ServiceProcess, StackError> {
+        self.services
             .get(service)
-            .ok_or_else(|| unknown_service(service, &self.known_services()))?;
-        let pid = process
-            .pid()
-            .ok_or_else(|| process.failure("is not running"))?;
-        // SAFETY: kill(2) with a pid this stack spawned and still holds; no memory is shared.
-        let result = unsafe { libc::kill(pid, signal) };
-        if result != 0 {
-            return Err(process.failure(format!(
-                "signal {signal} failed: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-        Ok(())
+            .ok_or_else(|| unknown_service(service, &self.known_services()))
     }
 
-    /// Kills a service with SIGKILL, as a crash would, and reaps it.
-    pub fn kill(&mut self, service: &str) -> Result<(), StackError> {
-        self.signal(service, libc::SIGKILL)?;
-        let process = self
-            .services
+    fn process_mut(&mut self, service: &str) -> Result<&mut ServiceProcess, StackError> {
+        let known = self.known_services();
+        self.services
             .get_mut(service)
-            .expect("signal checked the name");
-        if let Some(mut child) = process.child.take() {
-            // The process is gone; reaping it cannot block for long.
-            let _ = child.start_kill();
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(runtime) = runtime {
-                    let _ = runtime.block_on(child.wait());
+            .ok_or_else(|| unknown_service(service, &known))
+    }
+
+    /// Sends `signal` to a service process; to a container service, pauses (`SIGSTOP`) or
+    /// thaws (`SIGCONT`) it with the engine's freezer, or sends it the signal.
+    async fn signal(&self, service: &str, signal: i32) -> Result<(), StackError> {
+        let process = self.process(service)?;
+        match &process.running {
+            None => Err(process.failure("is not running")),
+            Some(Running::Process(child)) => {
+                let pid = child
+                    .id()
+                    .ok_or_else(|| process.failure("is not running"))?;
+                // SAFETY: kill(2) with a pid this stack spawned and still holds; no memory is
+                // shared.
+                let result = unsafe { libc::kill(pid as i32, signal) };
+                if result != 0 {
+                    return Err(process.failure(format!(
+                        "signal {signal} failed: {}",
+                        std::io::Error::last_os_error()
+                    )));
                 }
-            });
+                Ok(())
+            }
+            Some(Running::Container(container)) => {
+                let outcome = match signal {
+                    libc::SIGSTOP => container.pause().await,
+                    libc::SIGCONT => container.unpause().await,
+                    libc::SIGKILL => container.signal("SIGKILL").await,
+                    other => Err(crate::infra::InfraError::Config(format!(
+                        "signal {other} is not sent to containers"
+                    ))),
+                };
+                outcome.map_err(|e| process.failure(e.to_string()))
+            }
+        }
+    }
+
+    /// Kills a service with SIGKILL, as a crash would, and reaps it (a container is removed:
+    /// [`Stack::restart`] starts a fresh one, as an orchestrator would).
+    pub async fn kill(&mut self, service: &str) -> Result<(), StackError> {
+        self.signal(service, libc::SIGKILL).await?;
+        let process = self.process_mut(service)?;
+        match process.running.take() {
+            Some(Running::Process(mut child)) => {
+                // The process is gone; reaping it cannot block for long.
+                let _ = child.start_kill();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    if let Ok(runtime) = runtime {
+                        let _ = runtime.block_on(child.wait());
+                    }
+                });
+            }
+            Some(Running::Container(container)) => {
+                let _ = container.remove().await;
+            }
+            None => {}
         }
         Ok(())
     }
 
-    /// Waits (bounded) until a service process exits by itself — a crash a test provoked —
-    /// and describes how it ended.
+    /// Waits (bounded) until a service exits by itself — a crash a test provoked — and
+    /// describes how it ended.
     pub async fn await_exit(
         &mut self,
         service: &str,
         timeout: Duration,
     ) -> Result<String, StackError> {
-        let known = self.known_services();
-        let process = self
-            .services
-            .get_mut(service)
-            .ok_or_else(|| unknown_service(service, &known))?;
-        let Some(child) = process.child.as_mut() else {
-            return Err(process.failure("is not running"));
-        };
-        match tokio::time::timeout(timeout, child.wait()).await {
-            Ok(Ok(status)) => {
-                process.child = None;
-                Ok(status.to_string())
+        let process = self.process_mut(service)?;
+        let clock = Instant::now();
+        loop {
+            match &mut process.running {
+                None => return Err(process.failure("is not running")),
+                Some(Running::Process(child)) => {
+                    let left = timeout.saturating_sub(clock.elapsed());
+                    return match tokio::time::timeout(left, child.wait()).await {
+                        Ok(Ok(status)) => {
+                            process.running = None;
+                            Ok(status.to_string())
+                        }
+                        Ok(Err(e)) => Err(process.failure(format!("waiting for it failed: {e}"))),
+                        Err(_) => Err(process.failure(format!("still running after {timeout:?}"))),
+                    };
+                }
+                Some(Running::Container(_)) => {
+                    if let Some(status) = process.exited().await {
+                        if let Some(Running::Container(container)) = process.running.take() {
+                            let _ = container.remove().await;
+                        }
+                        return Ok(status);
+                    }
+                    if clock.elapsed() > timeout {
+                        return Err(process.failure(format!("still running after {timeout:?}")));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
-            Ok(Err(e)) => Err(process.failure(format!("waiting for it failed: {e}"))),
-            Err(_) => Err(process.failure(format!("still running after {timeout:?}"))),
         }
     }
 
-    /// Stops a service with SIGSTOP (it keeps its connections but answers nothing).
-    pub fn pause(&self, service: &str) -> Result<(), StackError> {
-        self.signal(service, libc::SIGSTOP)
+    /// Stops a service with SIGSTOP (a container: the engine's freezer): it keeps its
+    /// connections but answers nothing.
+    pub async fn pause(&self, service: &str) -> Result<(), StackError> {
+        self.signal(service, libc::SIGSTOP).await
     }
 
     /// Continues a service stopped by [`pause`](Self::pause).
-    pub fn resume(&self, service: &str) -> Result<(), StackError> {
-        self.signal(service, libc::SIGCONT)
+    pub async fn resume(&self, service: &str) -> Result<(), StackError> {
+        self.signal(service, libc::SIGCONT).await
     }
 
     /// Starts a killed service again with the same port and configuration, and waits until
     /// it is ready.
     pub async fn restart(&mut self, service: &str) -> Result<Duration, StackError> {
-        let known = self.known_services();
-        let running = self
-            .services
-            .get_mut(service)
-            .ok_or_else(|| unknown_service(service, &known))?;
-        if let Some(child) = running.child.as_mut() {
-            if child.try_wait().ok().flatten().is_none() {
-                return Err(running.failure("is still running; kill it before restarting"));
-            }
+        let running = self.process_mut(service)?;
+        if running.running.is_some() && running.exited().await.is_none() {
+            return Err(running.failure("is still running; kill it before restarting"));
+        }
+        if let Some(Running::Container(container)) = running.running.take() {
+            let _ = container.remove().await;
         }
         self.start_service(service).await
     }
@@ -569,21 +678,8 @@ impl Stack {
     /// not stopped after its grace period.
     async fn stop_services(&mut self) {
         for service in self.system.start_order().into_iter().rev() {
-            let Some(process) = self.services.get_mut(service) else {
-                continue;
-            };
-            let Some(mut child) = process.child.take() else {
-                continue;
-            };
-            if let Some(pid) = child.id() {
-                // SAFETY: as in `signal`.
-                unsafe { libc::kill(pid as i32, process.spec.stop_signal.number) };
-            }
-            if tokio::time::timeout(process.spec.stop_grace, child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
+            if let Some(process) = self.services.get_mut(service) {
+                process.stop().await;
             }
         }
     }
@@ -838,11 +934,21 @@ impl crate::system::template::Resolve for Values<'_> {
                 )),
                 (Ok(value), None) => Ok(value),
             },
-            Placeholder::Link { client, server } => self
-                .link_ports
-                .get(&format!("{client}->{server}"))
-                .map(|port| format!("http://127.0.0.1:{port}"))
-                .ok_or_else(|| format!("no link {client}->{server}")),
+            Placeholder::Link { client, server } | Placeholder::Address { client, server } => {
+                let link = format!("{client}->{server}");
+                let address = match (self.link_ports.get(&link), self.infra) {
+                    (Some(port), _) => format!("127.0.0.1:{port}"),
+                    (None, Some(infra)) => infra
+                        .link(&link)
+                        .map(|l| l.address.clone())
+                        .ok_or_else(|| format!("no link {link}"))?,
+                    (None, None) => return Ok(format!("{{{link}}}")),
+                };
+                Ok(match placeholder {
+                    Placeholder::Link { .. } => format!("http://{address}"),
+                    _ => address,
+                })
+            }
             Placeholder::PostgresUrl(database) => {
                 postgres(&|server, address| server.url_to(address, database))
             }
@@ -886,13 +992,13 @@ fn resolve_env(
         .collect()
 }
 
-/// The program and arguments of `spec`'s command; the program must exist (a bare name is
-/// looked up on `PATH`).
-fn resolve_command(
+/// How `spec` starts: its container, or its program and arguments — the program must exist
+/// (a bare name is looked up on `PATH`).
+fn resolve_launch(
     system: &System,
     spec: &ServiceSpec,
     values: &Values<'_>,
-) -> Result<(PathBuf, Vec<String>), StackError> {
+) -> Result<Launch, StackError> {
     let mut argv = Vec::new();
     for (i, template) in spec.command.iter().enumerate() {
         argv.push(
@@ -904,6 +1010,20 @@ fn resolve_command(
                     message: format!("command[{i}]: {message}"),
                 })?,
         );
+    }
+    if let Some(image) = &spec.image {
+        return Ok(Launch::Container(ContainerSpec {
+            name: spec.name.clone(),
+            image: image.clone(),
+            cmd: (!argv.is_empty()).then_some(argv),
+            host_network: true,
+            mounts: spec
+                .mounts
+                .iter()
+                .map(|m| (m.host.clone(), m.container.clone(), m.read_only))
+                .collect(),
+            ..Default::default()
+        }));
     }
     let program = argv.remove(0);
     let found = if program.contains('/') {
@@ -921,7 +1041,10 @@ fn resolve_command(
         .first()
         .is_some_and(|t| t.placeholders().any(|p| matches!(p, Placeholder::Bin(_))));
     match found {
-        Some(path) => Ok((path, argv)),
+        Some(program) => Ok(Launch::Process {
+            program,
+            args: argv,
+        }),
         None => Err(StackError::BinaryMissing {
             service: spec.name.clone(),
             program,

@@ -81,6 +81,11 @@ pub struct ContainerSpec {
     pub cmd: Option<Vec<String>>,
     /// Container ports (TCP) mapped to random ports on 127.0.0.1.
     pub ports: Vec<u16>,
+    /// Run on the host's network instead of the run network: the container listens and
+    /// connects exactly as a host process would (no mapped ports, no hostname of its own).
+    pub host_network: bool,
+    /// Host paths the container sees: `(host, container, read_only)`.
+    pub mounts: Vec<(PathBuf, String, bool)>,
 }
 
 /// A started container: its ids, the host ports its container ports were mapped to, and the
@@ -92,6 +97,7 @@ pub struct RunningContainer {
     pub network_name: String,
     pub host_ports: HashMap<u16, u16>,
     container: ContainerAsync<GenericImage>,
+    docker: Docker,
 }
 
 impl std::fmt::Debug for RunningContainer {
@@ -119,6 +125,42 @@ impl RunningContainer {
     /// Freezes every process of the container (cgroup freezer); [`Self::unpause`] thaws it.
     pub async fn pause(&self) -> Result<(), InfraError> {
         self.act("pause", self.container.pause()).await
+    }
+
+    /// Sends `signal` (such as `SIGKILL`) to the container's main process.
+    pub async fn signal(&self, signal: &str) -> Result<(), InfraError> {
+        let options = bollard::query_parameters::KillContainerOptionsBuilder::new()
+            .signal(signal)
+            .build();
+        self.docker
+            .kill_container(&self.id, Some(options))
+            .await
+            .map_err(|source| {
+                InfraError::docker(format!("send {signal} to container {}", self.name), source)
+            })
+    }
+
+    /// Appends everything the container writes, from its start and as it goes, to `log`
+    /// (stdout and stderr interleaved as they arrive), until the container stops.
+    pub fn follow_logs(&self, log: &Path) -> std::io::Result<()> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let file = std::sync::Arc::new(std::sync::Mutex::new(file));
+        for stream in [self.container.stdout(true), self.container.stderr(true)] {
+            let file = file.clone();
+            tokio::spawn(async move {
+                use std::io::Write;
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = stream.lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+                    let _ = writeln!(file, "{line}");
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Thaws a container frozen by [`Self::pause`].
@@ -308,10 +350,32 @@ impl Engine {
         let network_name = in_network_name(network, &spec.name);
         let mut request = generic_image(&spec.image)
             .with_container_name(&network_name)
-            .with_hostname(&spec.name)
-            .with_network(network)
             .with_labels(labels.clone())
             .with_host_config_modifier(loopback_only);
+        request = if spec.host_network {
+            // The engine refuses a hostname on the host's network. A tiny init (the engine's
+            // docker-init) is the container's first process, so the program gets signals as a
+            // host process would: as process 1 it would ignore a SIGTERM it has no handler for.
+            request
+                .with_network("host")
+                .with_host_config_modifier(|host_config| {
+                    loopback_only(host_config);
+                    host_config.init = Some(true);
+                })
+        } else {
+            request.with_hostname(&spec.name).with_network(network)
+        };
+        for (host, container, read_only) in &spec.mounts {
+            let mode = if *read_only {
+                testcontainers::core::AccessMode::ReadOnly
+            } else {
+                testcontainers::core::AccessMode::ReadWrite
+            };
+            request = request.with_mount(
+                testcontainers::core::Mount::bind_mount(host.display().to_string(), container)
+                    .with_access_mode(mode),
+            );
+        }
         for (name, value) in &spec.env {
             request = request.with_env_var(name, value);
         }
@@ -345,6 +409,7 @@ impl Engine {
             network_name,
             host_ports,
             container,
+            docker: self.docker.clone(),
         })
     }
 

@@ -29,6 +29,16 @@ pub enum InfraError {
         reason: String,
     },
 
+    #[error(
+        "image `{image}` (named by {named_by}) is not available: {reason}\n\
+         hint: build it or load it into this Docker engine (`docker image ls` lists what it has)"
+    )]
+    DescribedImageUnavailable {
+        image: String,
+        named_by: String,
+        reason: String,
+    },
+
     #[error("docker: {action}: {source}")]
     Docker {
         action: String,
@@ -88,6 +98,19 @@ impl InfraError {
         Self::Docker {
             action: action.into(),
             source,
+        }
+    }
+
+    /// An [`InfraError::ImageUnavailable`] for an image a description names rather than a
+    /// variable; any other error as it is.
+    pub fn named_by(self, field: String) -> Self {
+        match self {
+            Self::ImageUnavailable { image, reason, .. } => Self::DescribedImageUnavailable {
+                image,
+                named_by: field,
+                reason,
+            },
+            other => other,
         }
     }
 }

@@ -56,8 +56,9 @@ use rdkafka::ClientConfig;
 use serde::Serialize;
 use sqlx::Connection;
 
+use docker::Engine;
 pub use docker::Sweep;
-use docker::{ContainerSpec, Engine, RunningContainer};
+pub use docker::{ContainerSpec, RunningContainer};
 pub use error::InfraError;
 
 /// The client name the harness uses for its own Postgres and Kafka access (checkers, probes).
@@ -164,6 +165,32 @@ pub struct InfraConfig {
     pub images: Images,
     /// How long each server may take to become ready.
     pub ready_timeout: Duration,
+    /// Further servers, each a container of an image a system description names; clients
+    /// reach one through a proxy when `only_links` lists the pair (container mode only).
+    pub servers: Vec<ServerContainer>,
+}
+
+/// A further server: a container of any image, reached through a proxy per client.
+#[derive(Debug, Clone)]
+pub struct ServerContainer {
+    /// Its name (a link's server), image, environment and command; `ports` is ignored.
+    pub spec: ContainerSpec,
+    /// The container port links lead to.
+    pub port: u16,
+    pub ready: ServerReady,
+    pub ready_timeout: Duration,
+}
+
+/// How to tell that a [`ServerContainer`] is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerReady {
+    /// Its port accepts a connection and keeps it open (a published port alone accepts even
+    /// when nothing listens behind it, then closes at once).
+    Tcp,
+    /// `GET <path>` on its port answers 2xx.
+    Http(String),
+    /// Its output contains this text.
+    Log(String),
 }
 
 impl InfraConfig {
@@ -180,6 +207,7 @@ impl InfraConfig {
             only_links: None,
             images: Images::from_env(),
             ready_timeout: Duration::from_secs(120),
+            servers: Vec::new(),
         }
     }
 
@@ -202,11 +230,26 @@ impl InfraConfig {
         clients
     }
 
-    /// Whether `client` gets a link to `server` (`"postgres"` or `"kafka"`).
+    /// The servers links can lead to: Postgres and Kafka when started, then the others.
+    fn server_names(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        if self.postgres {
+            names.push("postgres");
+        }
+        if self.kafka {
+            names.push("kafka");
+        }
+        names.extend(self.servers.iter().map(|s| s.spec.name.as_str()));
+        names
+    }
+
+    /// Whether `client` gets a link to `server` (`"postgres"`, `"kafka"`, or one of
+    /// [`InfraConfig::servers`], which the harness's own client never links to).
     fn wants(&self, client: &str, server: &str) -> bool {
         let enabled = match server {
             "postgres" => self.postgres,
-            _ => self.kafka,
+            "kafka" => self.kafka,
+            other => client != HARNESS_CLIENT && self.servers.iter().any(|s| s.spec.name == other),
         };
         enabled
             && (client == HARNESS_CLIENT
@@ -241,7 +284,12 @@ impl InfraConfig {
         let needed = self
             .all_clients()
             .iter()
-            .map(|c| usize::from(self.wants(c, "postgres")) + usize::from(self.wants(c, "kafka")))
+            .map(|c| {
+                self.server_names()
+                    .iter()
+                    .filter(|server| self.wants(c, server))
+                    .count()
+            })
             .sum::<usize>();
         let available = PROXY_PORTS.len();
         if needed > available {
@@ -361,6 +409,12 @@ impl Infra {
         for image in wanted {
             engine.ensure_image(&image.name, image.variable).await?;
         }
+        for server in &config.servers {
+            engine
+                .ensure_image(&server.spec.image, "")
+                .await
+                .map_err(|e| e.named_by(format!("containers.{}.image", server.spec.name)))?;
+        }
 
         let run_id = new_run_id();
         let network = format!("faultline-{run_id}");
@@ -419,7 +473,7 @@ impl Infra {
         // Plan every link before starting servers, so Kafka can advertise them.
         let mut planned = Vec::new();
         for client in &clients {
-            for server in ["postgres", "kafka"] {
+            for server in config.server_names() {
                 if config.wants(client, server) {
                     let port = next_port();
                     planned.push((client.clone(), server, port));
@@ -441,6 +495,7 @@ impl Infra {
                 "max_connections=300".into(),
             ]),
             ports: vec![POSTGRES_PORT],
+            ..Default::default()
         });
         let kafka_clients: Vec<(String, u16, u16)> = planned
             .iter()
@@ -465,10 +520,16 @@ impl Infra {
 
         // Proxies exist before the servers answer; a client may connect as soon as it likes.
         for (client, server, port) in &planned {
+            let other = config.servers.iter().find(|s| s.spec.name == *server);
             let upstream = match *server {
                 "postgres" => format!(
                     "{}:{POSTGRES_PORT}",
                     docker::in_network_name(&network, "postgres")
+                ),
+                _ if other.is_some() => format!(
+                    "{}:{}",
+                    docker::in_network_name(&network, server),
+                    other.map_or(0, |s| s.port)
                 ),
                 _ => {
                     let listener = kafka_clients
@@ -550,11 +611,35 @@ impl Infra {
             infra.containers.push(container);
             infra.timings.kafka = Some(took);
         }
+        for server in &config.servers {
+            let spec = ContainerSpec {
+                ports: vec![server.port],
+                ..server.spec.clone()
+            };
+            let container = engine.run(&spec, &network, &labels).await?;
+            infra.cleanup.containers.push(container.id.clone());
+            let address = format!("127.0.0.1:{}", container.host_ports[&server.port]);
+            let outcome = await_ready(&container, server.ready_timeout, || {
+                server_ready(&server.ready, &container, &address)
+            })
+            .await;
+            infra.containers.push(container);
+            outcome?;
+        }
         infra.timings.total = started.elapsed();
         Ok(infra)
     }
 
     async fn start_external(config: InfraConfig) -> Result<Self, InfraError> {
+        if let Some(server) = config.servers.first() {
+            return Err(InfraError::Environment {
+                variable: "FAULTLINE_INFRA",
+                problem: format!(
+                    "`external` starts no containers, but the system has the container `{}`; unset it to run in container mode",
+                    server.spec.name
+                ),
+            });
+        }
         let started = Instant::now();
         let toxiproxy_url = required_env("FAULTLINE_TOXIPROXY_URL")?;
         let mut infra = Infra {
@@ -818,6 +903,40 @@ impl Infra {
     /// Starts a container stopped by [`Self::stop_container`] again.
     pub async fn start_container(&self, name: &str) -> Result<(), InfraError> {
         self.container(name)?.start().await
+    }
+
+    /// Starts a container on the host's network for one of the system's services, labelled
+    /// with this run so [`Infra::shutdown`] (or a later sweep) removes it whatever happens to
+    /// the handle. The caller owns the handle: it stops, kills and removes the container.
+    pub async fn run_service_container(
+        &mut self,
+        spec: &ContainerSpec,
+    ) -> Result<RunningContainer, InfraError> {
+        let engine = match &self.engine {
+            Some(engine) => engine.clone(),
+            None => {
+                let engine = Engine::connect().await?;
+                self.engine = Some(engine.clone());
+                engine
+            }
+        };
+        engine
+            .ensure_image(&spec.image, "")
+            .await
+            .map_err(|e| e.named_by(format!("services.{}.image", spec.name)))?;
+        self.cleanup.run_id = Some(self.run_id.clone());
+        let spec = ContainerSpec {
+            host_network: true,
+            ports: Vec::new(),
+            ..spec.clone()
+        };
+        engine
+            .run(
+                &spec,
+                &format!("faultline-{}", self.run_id),
+                &docker::run_labels(&self.run_id),
+            )
+            .await
     }
 
     /// Removes every container, the network and (external mode) the proxies this run created,
@@ -1129,6 +1248,51 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Polls `check` until it succeeds. With a container, fails early when it exits, and with its
 /// log tail when `timeout` passes; without one (external servers) just with the last error.
+/// Whether a further server answers as its readiness says, through its published port.
+async fn server_ready(
+    ready: &ServerReady,
+    container: &RunningContainer,
+    address: &str,
+) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    match ready {
+        ServerReady::Tcp => {
+            let mut stream = tokio::net::TcpStream::connect(address)
+                .await
+                .map_err(|e| format!("connecting to {address}: {e}"))?;
+            // The engine's port forwarder accepts before anything listens behind it, then
+            // closes: a connection still open after a moment reached the server.
+            let mut byte = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await {
+                Err(_) | Ok(Ok(1..)) => Ok(()),
+                Ok(Ok(0)) => Err(format!("{address} closed the connection at once")),
+                Ok(Err(e)) => Err(format!("{address}: {e}")),
+            }
+        }
+        ServerReady::Http(path) => {
+            let url = format!("http://{address}{path}");
+            let client = reqwest::Client::new();
+            match client
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
+                Ok(response) if response.status().is_success() => Ok(()),
+                Ok(response) => Err(format!("{url} answered {}", response.status())),
+                Err(e) => Err(format!("{url}: {e}")),
+            }
+        }
+        ServerReady::Log(text) => {
+            if container.logs(None).await.contains(text.as_str()) {
+                Ok(())
+            } else {
+                Err(format!("its output does not say {text:?} yet"))
+            }
+        }
+    }
+}
+
 async fn await_ready<F, Fut>(
     container: &RunningContainer,
     timeout: Duration,

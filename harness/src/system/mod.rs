@@ -87,6 +87,9 @@ pub struct System {
     pub kafka: Option<KafkaSpec>,
     /// The services, in start order.
     pub services: Vec<ServiceSpec>,
+    /// Other shared servers, each a container of an image (`[containers.NAME]`), started with
+    /// Postgres and Kafka before the services.
+    pub containers: Vec<ContainerServerSpec>,
     /// The extension the description names (`extension = "…"`): checkers and a workload
     /// written in Rust, registered by a crate linked into the program that runs it.
     pub extension: Option<String>,
@@ -107,6 +110,7 @@ impl PartialEq for System {
             &self.postgres,
             &self.kafka,
             &self.services,
+            &self.containers,
             &self.extension,
             &self.settle,
             &self.topology,
@@ -117,6 +121,7 @@ impl PartialEq for System {
             &other.postgres,
             &other.kafka,
             &other.services,
+            &other.containers,
             &other.extension,
             &other.settle,
             &other.topology,
@@ -165,13 +170,47 @@ pub enum Readiness {
     Log { text: String },
 }
 
+/// A shared server that is a container of some image (`[containers.NAME]`): a cache, a
+/// search engine, a third-party API's stand-in. Services reach it through a proxy each
+/// (`{address:checkout->cache}`, or `{link:…}` for one that speaks HTTP).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerServerSpec {
+    pub name: String,
+    pub image: String,
+    /// The container port the links lead to.
+    pub port: u16,
+    /// Environment, taken as written (no placeholders: the container is started before
+    /// any address of the run is known, and needs none).
+    pub env: Vec<(String, String)>,
+    /// Replaces the image's command when given.
+    pub command: Option<Vec<String>>,
+    pub ready: Readiness,
+    pub ready_timeout: Duration,
+}
+
+/// A host folder or file a service's container sees (`mounts = ["HOST:CONTAINER[:ro]"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Absolute, from the description's folder.
+    pub host: PathBuf,
+    pub container: String,
+    pub read_only: bool,
+}
+
 /// One service, as the description gives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
     pub name: String,
-    /// Program and arguments; the program is looked up on `PATH` unless it holds a `/`.
+    /// For a host process: the program and arguments; the program is looked up on `PATH`
+    /// unless it holds a `/`. For a container: the command replacing the image's (empty: the
+    /// image's own).
     pub command: Vec<Template>,
-    /// Where the command runs (the description's folder when not given).
+    /// Set when the service is a container of this image rather than a host process. It runs
+    /// on the host's network, so `{port}` and every address mean what they mean for a process.
+    pub image: Option<String>,
+    /// What a container service sees of the host's files.
+    pub mounts: Vec<Mount>,
+    /// Where the command runs (the description's folder when not given; host processes only).
     pub workdir: PathBuf,
     /// Environment, added to faultline's own.
     pub env: Vec<(String, Template)>,
@@ -231,7 +270,11 @@ impl System {
                     field: "extension".into(),
                     reason: format!(
                         "no extension {name:?} is linked into this program; linked: {}",
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 });
             };
@@ -242,7 +285,10 @@ impl System {
 
     /// This system with `extension`'s checkers and workload (what a library user's own
     /// crate registers, whatever the description names).
-    pub fn with_extension(mut self, extension: std::sync::Arc<dyn crate::extension::Extension>) -> Self {
+    pub fn with_extension(
+        mut self,
+        extension: std::sync::Arc<dyn crate::extension::Extension>,
+    ) -> Self {
         self.extension = Some(extension.name().to_string());
         self.registry = crate::extension::Registry::of(extension);
         self
@@ -336,7 +382,9 @@ impl System {
         let mut settle = Vec::new();
         for mut condition in top.tables("settle")? {
             let database = condition.required_string("database", "a database of [postgres]")?;
-            let declared = postgres.as_ref().is_some_and(|p| p.databases.contains(&database));
+            let declared = postgres
+                .as_ref()
+                .is_some_and(|p| p.databases.contains(&database));
             if !declared {
                 return Err(condition
                     .error(
@@ -352,7 +400,9 @@ impl System {
             if query.trim().is_empty() || query.contains('\0') {
                 return Err(condition.error("query", "expected a SQL query").into());
             }
-            let within = condition.duration("within")?.unwrap_or(Duration::from_secs(30));
+            let within = condition
+                .duration("within")?
+                .unwrap_or(Duration::from_secs(30));
             if within.is_zero() || within > Duration::from_secs(600) {
                 return Err(condition
                     .error("within", "expected more than 0s and at most 10m")
@@ -366,6 +416,15 @@ impl System {
             });
         }
 
+        let mut containers = Vec::new();
+        if let Some(mut containers_fields) = top.table("containers")? {
+            for (name, fields) in containers_fields.named_tables()? {
+                containers.push(read_container(file, &name, fields)?);
+            }
+            containers_fields.finish()?;
+        }
+        let container_names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
+
         let mut services_fields = top
             .table("services")?
             .ok_or_else(|| top.error("services", "required: at least one [services.NAME] table"))?;
@@ -377,6 +436,13 @@ impl System {
                 .into());
         }
         let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+        if let Some(both) = names.iter().find(|n| container_names.contains(n)) {
+            return Err(DescriptionError {
+                file: file.into(),
+                field: format!("containers.{both}"),
+                reason: format!("{both:?} is also a service: a name is a service or a container"),
+            });
+        }
         let mut services = Vec::new();
         for (service, fields) in named {
             services.push(read_service(
@@ -384,9 +450,12 @@ impl System {
                 &service,
                 fields,
                 dir,
-                &names,
-                postgres.as_ref(),
-                kafka.is_some(),
+                Known {
+                    services: &names,
+                    containers: &container_names,
+                    postgres: postgres.as_ref(),
+                    kafka: kafka.is_some(),
+                },
             )?);
         }
         top.finish()?;
@@ -414,6 +483,7 @@ impl System {
         if kafka.is_some() {
             servers.push("kafka");
         }
+        servers.extend(container_names.iter().map(String::as_str));
         let topology = Topology::new(
             services.iter().map(|s| s.name.clone()),
             servers,
@@ -434,6 +504,7 @@ impl System {
             postgres,
             kafka,
             services,
+            containers,
             extension,
             settle,
             topology,
@@ -469,6 +540,26 @@ impl System {
         config.postgres = self.postgres.is_some();
         config.kafka = self.kafka.is_some();
         config.only_links = Some(server_links);
+        config.servers = self
+            .containers
+            .iter()
+            .map(|c| crate::infra::ServerContainer {
+                spec: crate::infra::ContainerSpec {
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    env: c.env.clone(),
+                    cmd: c.command.clone(),
+                    ..Default::default()
+                },
+                port: c.port,
+                ready: match &c.ready {
+                    Readiness::Http { path } => crate::infra::ServerReady::Http(path.clone()),
+                    Readiness::Tcp => crate::infra::ServerReady::Tcp,
+                    Readiness::Log { text } => crate::infra::ServerReady::Log(text.clone()),
+                },
+                ready_timeout: c.ready_timeout,
+            })
+            .collect();
         config
     }
 
@@ -484,45 +575,49 @@ impl System {
     }
 }
 
+/// What else the description has, for checking what a service's placeholders connect to.
+struct Known<'a> {
+    services: &'a [String],
+    containers: &'a [String],
+    postgres: Option<&'a PostgresSpec>,
+    kafka: bool,
+}
+
 fn read_service(
     file: &str,
     service: &str,
     mut fields: Fields<'_>,
     dir: &Path,
-    services: &[String],
-    postgres: Option<&PostgresSpec>,
-    has_kafka: bool,
+    known: Known<'_>,
 ) -> Result<ServiceSpec, DescriptionError> {
-    let error = |field: &str, reason: String| DescriptionError {
-        file: file.to_string(),
-        field: if field.is_empty() {
-            format!("services.{service}")
-        } else {
-            format!("services.{service}.{field}")
-        },
-        reason,
-    };
-    if !is_name(service, b"-") || service.len() > 32 || service.starts_with('-') {
-        return Err(error(
-            "",
-            format!("service name {service:?}: expected 1 to 32 characters of a-z, 0-9 and `-`"),
-        ));
-    }
-    if RESERVED.contains(&service) {
-        return Err(error(
-            "",
-            format!("{service:?} is reserved (shared servers and faultline's own client)"),
-        ));
-    }
+    let Known {
+        services,
+        containers,
+        postgres,
+        kafka: has_kafka,
+    } = known;
+    let error = field_error(file, "services", service);
+    check_table_name("service", service, &RESERVED, &error)?;
 
-    let argv = fields.strings("command")?.ok_or_else(|| {
-        error(
-            "command",
-            "required: the program and its arguments, e.g. [\"./server\", \"--port\", \"{port}\"]"
-                .into(),
-        )
-    })?;
-    if argv.is_empty() || argv[0].trim().is_empty() {
+    let image = fields.string(
+        "image",
+        "a container image such as \"shop/checkout:1.4\", run instead of a command",
+    )?;
+    if let Some(image) = &image {
+        check_image(image).map_err(|reason| error("image", reason))?;
+    }
+    let argv = match (fields.strings("command")?, &image) {
+        (Some(argv), _) => argv,
+        (None, Some(_)) => Vec::new(),
+        (None, None) => {
+            return Err(error(
+                "command",
+                "required (or `image`): the program and its arguments, e.g. [\"./server\", \"--port\", \"{port}\"]"
+                    .into(),
+            ))
+        }
+    };
+    if image.is_none() && (argv.is_empty() || argv[0].trim().is_empty()) {
         return Err(error(
             "command",
             "expected the program first, then its arguments".into(),
@@ -534,6 +629,12 @@ fn read_service(
     }
     let workdir = match fields.string("workdir", "a folder, relative to the description's")? {
         None => dir.to_path_buf(),
+        Some(_) if image.is_some() => {
+            return Err(error(
+                "workdir",
+                "a container service runs in its image's working directory; use `mounts` to show it host files".into(),
+            ))
+        }
         Some(w) => {
             let full = dir.join(&w);
             if !full.is_dir() {
@@ -545,6 +646,18 @@ fn read_service(
             full
         }
     };
+    let mut mounts = Vec::new();
+    let mount_texts = fields.strings("mounts")?.unwrap_or_default();
+    if !mount_texts.is_empty() && image.is_none() {
+        return Err(error(
+            "mounts",
+            "only a container service (one with `image`) has mounts".into(),
+        ));
+    }
+    for (i, text) in mount_texts.iter().enumerate() {
+        mounts
+            .push(read_mount(dir, text).map_err(|reason| error(&format!("mounts[{i}]"), reason))?);
+    }
     let mut env = Vec::new();
     if let Some(mut env_fields) = fields.table("env")? {
         for (key, value) in env_fields.named_strings()? {
@@ -607,19 +720,33 @@ fn read_service(
                         "uses Kafka, but the description has no [kafka]".into(),
                     ))
                 }
-                Placeholder::Link { client, server } => {
+                Placeholder::Link { client, server } | Placeholder::Address { client, server } => {
+                    let head = if matches!(placeholder, Placeholder::Link { .. }) {
+                        "link"
+                    } else {
+                        "address"
+                    };
                     if client != service {
                         return Err(error(
                             &field,
-                            format!("{{link:{client}->{server}}}: a service's links start at itself: {{link:{service}->{server}}}"),
+                            format!("{{{head}:{client}->{server}}}: a service's links start at itself: {{{head}:{service}->{server}}}"),
                         ));
                     }
-                    if server == service || !services.contains(server) {
+                    let known = (services.contains(server) && server != service)
+                        || containers.contains(server);
+                    if !known {
+                        let mut others: Vec<&str> = services
+                            .iter()
+                            .chain(containers)
+                            .map(String::as_str)
+                            .filter(|s| *s != service)
+                            .collect();
+                        others.sort_unstable();
                         return Err(error(
                             &field,
                             format!(
-                                "{{link:{client}->{server}}}: {server:?} is not another described service; services: {}",
-                                services.join(", ")
+                                "{{{head}:{client}->{server}}}: {server:?} is not another described service or container; described: {}",
+                                if others.is_empty() { "none".to_string() } else { others.join(", ") }
                             ),
                         ));
                     }
@@ -652,33 +779,7 @@ fn read_service(
         }
     }
 
-    let ready = match fields.table("ready")? {
-        None => Readiness::Tcp,
-        Some(mut ready_fields) => {
-            let http = ready_fields.string("http", "a path such as \"/health\"")?;
-            let tcp = ready_fields.boolean("tcp")?;
-            let log = ready_fields.string("log", "text the service writes once it is ready")?;
-            ready_fields.finish()?;
-            match (http, tcp, log) {
-                (Some(path), None, None) if path.starts_with('/') => Readiness::Http { path },
-                (Some(path), None, None) => {
-                    return Err(error(
-                        "ready.http",
-                        format!("expected a path starting with `/`, found {path:?}"),
-                    ))
-                }
-                (None, Some(true), None) => Readiness::Tcp,
-                (None, None, Some(text)) if !text.is_empty() => Readiness::Log { text },
-                _ => {
-                    return Err(error(
-                        "ready",
-                        "expected exactly one of: http = \"/path\", tcp = true, log = \"text\""
-                            .into(),
-                    ))
-                }
-            }
-        }
-    };
+    let ready = read_ready(&mut fields, &error)?;
     if matches!(ready, Readiness::Http { .. } | Readiness::Tcp) && !listens {
         return Err(error(
             "ready",
@@ -740,6 +841,8 @@ fn read_service(
     Ok(ServiceSpec {
         name: service.to_string(),
         command,
+        image,
+        mounts,
         workdir,
         env,
         ready,
@@ -750,6 +853,165 @@ fn read_service(
         uses,
         listens,
         circuits,
+    })
+}
+
+/// `ready = { http = "/path" } | { tcp = true } | { log = "text" }`; TCP when not given.
+fn read_ready(
+    fields: &mut Fields<'_>,
+    error: &dyn Fn(&str, String) -> DescriptionError,
+) -> Result<Readiness, DescriptionError> {
+    let Some(mut ready_fields) = fields.table("ready")? else {
+        return Ok(Readiness::Tcp);
+    };
+    let http = ready_fields.string("http", "a path such as \"/health\"")?;
+    let tcp = ready_fields.boolean("tcp")?;
+    let log = ready_fields.string("log", "text written once it is ready")?;
+    ready_fields.finish()?;
+    match (http, tcp, log) {
+        (Some(path), None, None) if path.starts_with('/') => Ok(Readiness::Http { path }),
+        (Some(path), None, None) => Err(error(
+            "ready.http",
+            format!("expected a path starting with `/`, found {path:?}"),
+        )),
+        (None, Some(true), None) => Ok(Readiness::Tcp),
+        (None, None, Some(text)) if !text.is_empty() => Ok(Readiness::Log { text }),
+        _ => Err(error(
+            "ready",
+            "expected exactly one of: http = \"/path\", tcp = true, log = \"text\"".into(),
+        )),
+    }
+}
+
+/// An image reference: no spaces, no scheme, not empty.
+fn check_image(image: &str) -> Result<(), String> {
+    let plausible = !image.is_empty()
+        && !image.contains("://")
+        && image
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
+    if plausible {
+        Ok(())
+    } else {
+        Err(format!(
+            "{image:?}: expected an image reference such as \"shop/checkout:1.4\""
+        ))
+    }
+}
+
+/// `HOST:CONTAINER` or `HOST:CONTAINER:ro`, the host side relative to `dir` and existing.
+fn read_mount(dir: &Path, text: &str) -> Result<Mount, String> {
+    let expected = || {
+        format!("{text:?}: expected \"HOST:CONTAINER\" or \"HOST:CONTAINER:ro\", CONTAINER an absolute path")
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    let (host, container, read_only) = match parts.as_slice() {
+        [host, container] => (*host, *container, false),
+        [host, container, "ro"] => (*host, *container, true),
+        [host, container, "rw"] => (*host, *container, false),
+        _ => return Err(expected()),
+    };
+    if host.is_empty() || !container.starts_with('/') {
+        return Err(expected());
+    }
+    let full = dir.join(host);
+    let host = std::fs::canonicalize(&full).map_err(|e| format!("{}: {e}", full.display()))?;
+    Ok(Mount {
+        host,
+        container: container.to_string(),
+        read_only,
+    })
+}
+
+/// Errors for the fields of `[SECTION.NAME]` (`""` for the table itself).
+fn field_error<'a>(
+    file: &'a str,
+    section: &'a str,
+    name: &'a str,
+) -> impl Fn(&str, String) -> DescriptionError + 'a {
+    move |field: &str, reason: String| DescriptionError {
+        file: file.to_string(),
+        field: if field.is_empty() {
+            format!("{section}.{name}")
+        } else {
+            format!("{section}.{name}.{field}")
+        },
+        reason,
+    }
+}
+
+/// A service's or container's name: short, lower-case, not one faultline uses itself.
+fn check_table_name(
+    kind: &str,
+    name: &str,
+    reserved: &[&str],
+    error: &dyn Fn(&str, String) -> DescriptionError,
+) -> Result<(), DescriptionError> {
+    if !is_name(name, b"-") || name.len() > 32 || name.starts_with('-') {
+        return Err(error(
+            "",
+            format!("{kind} name {name:?}: expected 1 to 32 characters of a-z, 0-9 and `-`"),
+        ));
+    }
+    if reserved.contains(&name) {
+        return Err(error(
+            "",
+            format!("{name:?} is reserved (faultline's own servers and client)"),
+        ));
+    }
+    Ok(())
+}
+
+/// One `[containers.NAME]` table.
+fn read_container(
+    file: &str,
+    name: &str,
+    mut fields: Fields<'_>,
+) -> Result<ContainerServerSpec, DescriptionError> {
+    let error = field_error(file, "containers", name);
+    let reserved = [RESERVED.as_slice(), &["toxiproxy"]].concat();
+    check_table_name("container", name, &reserved, &error)?;
+    let image = fields.required_string("image", "a container image such as \"redis:7\"")?;
+    check_image(&image).map_err(|reason| error("image", reason))?;
+    let port = fields.integer_in("port", 1..=65535)?.ok_or_else(|| {
+        error(
+            "port",
+            "required: the container port its links lead to".into(),
+        )
+    })? as u16;
+    let mut env = Vec::new();
+    if let Some(mut env_fields) = fields.table("env")? {
+        for (key, value) in env_fields.named_strings()? {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(error(
+                    &format!("env.{key}"),
+                    "expected a variable name without `=`".into(),
+                ));
+            }
+            env.push((key, value));
+        }
+        env_fields.finish()?;
+    }
+    let command = fields.strings("command")?;
+    let ready = read_ready(&mut fields, &error)?;
+    let ready_timeout = fields
+        .duration("ready_timeout")?
+        .unwrap_or(Duration::from_secs(60));
+    if ready_timeout.is_zero() || ready_timeout > Duration::from_secs(3600) {
+        return Err(error(
+            "ready_timeout",
+            "expected more than 0s and at most 1h".into(),
+        ));
+    }
+    fields.finish()?;
+    Ok(ContainerServerSpec {
+        name: name.to_string(),
+        image,
+        port,
+        env,
+        command,
+        ready,
+        ready_timeout,
     })
 }
 

@@ -7,7 +7,8 @@
 //! | `{postgres.url:DB}` | `postgres://user:password@127.0.0.1:PORT/DB`, through the service's proxy | `<service>->postgres` |
 //! | `{postgres.host}`, `{postgres.port}`, `{postgres.user}`, `{postgres.password}` | the parts of that URL | `<service>->postgres` |
 //! | `{kafka.bootstrap}` | `127.0.0.1:PORT`, the service's own Kafka proxy | `<service>->kafka` |
-//! | `{link:A->B}` | `http://127.0.0.1:PORT`, the proxy of service A's link to service B | `A->B` |
+//! | `{link:A->B}` | `http://127.0.0.1:PORT`, the proxy of service A's link to B, a service or a [container](super) | `A->B` |
+//! | `{address:A->B}` | `127.0.0.1:PORT`, the same proxy without a scheme (for what does not speak HTTP) | `A->B` |
 //! | `{bin:NAME}` | a binary cargo built: `FAULTLINE_SERVICE_BIN_DIR/NAME`, else next to the running executable's target folder | — |
 //! | `{dir}` | the folder of the description file | — |
 //! | `{env:NAME}` | the environment variable `NAME` of the faultline process (an error at start when unset) | — |
@@ -34,6 +35,8 @@ pub enum Placeholder {
     KafkaBootstrap,
     /// `{link:client->server}`.
     Link { client: String, server: String },
+    /// `{address:client->server}`.
+    Address { client: String, server: String },
     /// `{bin:NAME}`.
     Bin(String),
     /// `{dir}`.
@@ -56,7 +59,7 @@ impl Placeholder {
             | Self::PostgresUser
             | Self::PostgresPassword => Some("postgres"),
             Self::KafkaBootstrap => Some("kafka"),
-            Self::Link { server, .. } => Some(server),
+            Self::Link { server, .. } | Self::Address { server, .. } => Some(server),
             _ => None,
         }
     }
@@ -84,8 +87,8 @@ pub trait Resolve {
 }
 
 const KNOWN: &str = "{port}, {postgres.url:DB}, {postgres.host}, {postgres.port}, \
-    {postgres.user}, {postgres.password}, {kafka.bootstrap}, {link:CLIENT->SERVER}, {bin:NAME}, \
-    {dir}, {env:NAME}";
+    {postgres.user}, {postgres.password}, {kafka.bootstrap}, {link:CLIENT->SERVER}, \
+    {address:CLIENT->SERVER}, {bin:NAME}, {dir}, {env:NAME}";
 
 impl Template {
     /// Parses `text`; the error says which placeholder is wrong and what is allowed.
@@ -162,19 +165,21 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
             }
             Ok(Placeholder::Env { name, default })
         }
-        "link" => {
+        "link" | "address" => {
             let link = needs("a link, CLIENT->SERVER")?;
             match link.split_once("->") {
                 Some((client, server))
                     if !client.trim().is_empty() && !server.trim().is_empty() =>
                 {
-                    Ok(Placeholder::Link {
-                        client: client.trim().to_string(),
-                        server: server.trim().to_string(),
+                    let (client, server) = (client.trim().to_string(), server.trim().to_string());
+                    Ok(if head == "link" {
+                        Placeholder::Link { client, server }
+                    } else {
+                        Placeholder::Address { client, server }
                     })
                 }
                 _ => Err(format!(
-                    "placeholder {{{inner}}}: expected a link such as {{link:order->payment}}"
+                    "placeholder {{{inner}}}: expected a link such as {{{head}:order->payment}}"
                 )),
             }
         }
@@ -226,10 +231,12 @@ mod tests {
 
     #[test]
     fn placeholders_name_the_server_they_connect_to() {
-        let t = Template::parse("{postgres.host}:{postgres.port} {kafka.bootstrap} {link:a->b}")
-            .unwrap();
+        let t = Template::parse(
+            "{postgres.host}:{postgres.port} {kafka.bootstrap} {link:a->b} {address:a->cache}",
+        )
+        .unwrap();
         let servers: Vec<_> = t.placeholders().filter_map(|p| p.server()).collect();
-        assert_eq!(servers, ["postgres", "postgres", "kafka", "b"]);
+        assert_eq!(servers, ["postgres", "postgres", "kafka", "b", "cache"]);
     }
 
     #[test]
@@ -244,6 +251,7 @@ mod tests {
             ("{port:1}", "takes no argument"),
             ("{link:order}", "expected a link such as"),
             ("{link:->x}", "expected a link such as"),
+            ("{address:cache}", "expected a link such as {address:"),
             ("abc{port", "an unclosed `{`"),
             ("abc}", "a lone `}`"),
         ] {

@@ -276,11 +276,21 @@ fn a_named_extension_must_be_linked_and_gives_the_system_its_registry() {
     let dir = std::env::temp_dir().join(format!("faultline-extension-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("faultline.toml");
-    std::fs::write(&file, format!("extension = \"shop\"\n{}", SHOP.replacen("name = \"shop\"\n", "", 1))).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "extension = \"shop\"\n{}",
+            SHOP.replacen("name = \"shop\"\n", "", 1)
+        ),
+    )
+    .unwrap();
 
     let e = System::load(&file).unwrap_err();
     assert_eq!(e.field, "extension");
-    assert!(e.reason.contains("no extension \"shop\"") && e.reason.contains("linked: none"), "{e}");
+    assert!(
+        e.reason.contains("no extension \"shop\"") && e.reason.contains("linked: none"),
+        "{e}"
+    );
 
     struct Shop;
     impl crate::extension::Extension for Shop {
@@ -310,12 +320,168 @@ fn settle_conditions_are_read_and_bad_ones_name_the_field() {
         }]
     );
     for (text, field, reason) in [
-        (settle.replace("\"orders\"", "\"ledger\""), "settle[0].database", "not a database"),
-        (settle.replace("within = \"20s\"", "within = \"0s\""), "settle[0].within", "more than 0s"),
-        (settle.replace("within = \"20s\"", "every = \"1s\""), "settle[0].every", "unknown field"),
+        (
+            settle.replace("\"orders\"", "\"ledger\""),
+            "settle[0].database",
+            "not a database",
+        ),
+        (
+            settle.replace("within = \"20s\"", "within = \"0s\""),
+            "settle[0].within",
+            "more than 0s",
+        ),
+        (
+            settle.replace("within = \"20s\"", "every = \"1s\""),
+            "settle[0].every",
+            "unknown field",
+        ),
     ] {
         let e = error_of(&format!("{SHOP}{text}"));
         assert_eq!(e.field, field, "{e}");
         assert!(e.reason.contains(reason), "{e}");
+    }
+}
+
+/// `SHOP` plus a cache container that checkout uses, and a mailer that is an image.
+const CONTAINERS: &str = r#"
+[containers.cache]
+image = "redis:7"
+port = 6379
+env = { REDIS_ARGS = "--save {literal}" }
+ready = { log = "Ready to accept connections" }
+"#;
+
+#[test]
+fn containers_are_shared_servers_and_services_may_be_images() {
+    let text = format!(
+        "{}{CONTAINERS}",
+        shop_with(
+            "command = [\"./mailer\"]",
+            "image = \"shop/mailer:1.2\"\nmounts = [\".:/etc/mailer:ro\"]",
+        )
+        .replace(
+            "STOCK = \"{link:checkout->stock}\"",
+            "STOCK = \"{link:checkout->stock}\", CACHE = \"{address:checkout->cache}\"",
+        )
+    );
+    let system = parse(&text).unwrap();
+    let cache = &system.containers[0];
+    assert_eq!(
+        (cache.name.as_str(), cache.image.as_str(), cache.port),
+        ("cache", "redis:7", 6379)
+    );
+    // A container's environment is taken as written.
+    assert_eq!(
+        cache.env,
+        [("REDIS_ARGS".to_string(), "--save {literal}".to_string())]
+    );
+    assert_eq!(
+        cache.ready,
+        Readiness::Log {
+            text: "Ready to accept connections".into()
+        }
+    );
+    assert!(system.topology().is_server("cache"));
+    assert!(system
+        .topology()
+        .link_names()
+        .contains(&"checkout->cache".to_string()));
+    // The link to the container is a server link: the infrastructure's Toxiproxy carries it.
+    let config = system.infra_config();
+    assert!(config
+        .only_links
+        .as_ref()
+        .unwrap()
+        .contains(&("checkout".to_string(), "cache".to_string())));
+    assert_eq!(config.servers[0].port, 6379);
+    assert_eq!(
+        config.servers[0].ready,
+        crate::infra::ServerReady::Log("Ready to accept connections".into())
+    );
+
+    let mailer = system.service("mailer").unwrap();
+    assert_eq!(mailer.image.as_deref(), Some("shop/mailer:1.2"));
+    assert!(mailer.command.is_empty());
+    assert_eq!(mailer.mounts[0].container, "/etc/mailer");
+    assert!(mailer.mounts[0].read_only);
+    assert!(mailer.mounts[0].host.is_absolute());
+}
+
+#[test]
+fn bad_containers_and_images_name_the_field() {
+    let with_cache = format!("{SHOP}{CONTAINERS}");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            with_cache.replace("port = 6379\n", ""),
+            "containers.cache.port",
+            "required",
+        ),
+        (
+            with_cache.replace("image = \"redis:7\"", "image = \"redis 7\""),
+            "containers.cache.image",
+            "expected an image reference",
+        ),
+        (
+            with_cache.replace("[containers.cache]", "[containers.stock]"),
+            "containers.stock",
+            "also a service",
+        ),
+        (
+            with_cache.replace("[containers.cache]", "[containers.toxiproxy]"),
+            "containers.toxiproxy",
+            "reserved",
+        ),
+        (
+            with_cache.replace("port = 6379", "port = 6379\nvolumes = []"),
+            "containers.cache.volumes",
+            "unknown field",
+        ),
+        (
+            shop_with("{link:checkout->stock}", "{address:checkout->cache}"),
+            "services.checkout.env.STOCK",
+            "is not another described service or container; described: mailer, stock",
+        ),
+        (
+            shop_with(
+                "command = [\"./mailer\"]",
+                "image = \"shop/mailer\"\nworkdir = \".\"",
+            ),
+            "services.mailer.workdir",
+            "use `mounts`",
+        ),
+        (
+            shop_with(
+                "command = [\"./mailer\"]",
+                "command = [\"./mailer\"]\nmounts = [\".:/x\"]",
+            ),
+            "services.mailer.mounts",
+            "only a container service",
+        ),
+        (
+            shop_with(
+                "command = [\"./mailer\"]",
+                "image = \"shop/mailer\"\nmounts = [\".:relative\"]",
+            ),
+            "services.mailer.mounts[0]",
+            "CONTAINER an absolute path",
+        ),
+        (
+            shop_with(
+                "command = [\"./mailer\"]",
+                "image = \"shop/mailer\"\nmounts = [\"no/such:/x\"]",
+            ),
+            "services.mailer.mounts[0]",
+            "no/such",
+        ),
+        (
+            shop_with("command = [\"./mailer\"]", ""),
+            "services.mailer.command",
+            "required (or `image`)",
+        ),
+    ];
+    for (text, field, says) in cases {
+        let e = error_of(&text);
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(says), "{field}: {e}");
     }
 }

@@ -1,0 +1,254 @@
+//! Containers in a system description: a further shared server given by its image
+//! (`[containers.NAME]`), reached by services through a proxy of its own, and a service that
+//! is an image instead of a host process, faulted (paused, killed, restarted, stopped) as a
+//! process would be. Real containers on the engine `ci/setup` starts; the service image is
+//! the `faultline/python:3-bookworm` that `ci/setup` builds.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use faultline_harness::infra::docker::{Engine, LABEL_RUN};
+use faultline_harness::infra::Images;
+use faultline_harness::stack::{Stack, StackConfig};
+use faultline_harness::system::System;
+
+/// A folder of its own for one test's description and scripts.
+fn workspace(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A stdlib-only HTTP service: `/health`, `/boot` (a token drawn at start, so a restart is
+/// visible), `/env/NAME`, and `/upstream` (GET `$UPSTREAM/version`, answered 502 when it
+/// fails). It says so in its output when SIGTERM stops it.
+const SERVICE: &str = r#"
+import http.server, json, os, signal, sys, urllib.request, uuid
+BOOT = uuid.uuid4().hex
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def answer(self, status, body):
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        if self.path == "/health":
+            return self.answer(200, "ok")
+        if self.path == "/boot":
+            return self.answer(200, BOOT)
+        if self.path.startswith("/env/"):
+            return self.answer(200, os.environ.get(self.path[5:], ""))
+        if self.path == "/upstream":
+            try:
+                with urllib.request.urlopen(os.environ["UPSTREAM"] + "/version", timeout=1) as r:
+                    return self.answer(200, r.read().decode())
+            except Exception as e:
+                return self.answer(502, str(e))
+        self.answer(404, "")
+def stop(*_):
+    print("stopped by SIGTERM", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+print(f"listening on {os.environ['PORT']}", flush=True)
+server.serve_forever()
+"#;
+
+async fn get(url: &str) -> Result<(u16, String), String> {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.map_err(|e| e.to_string())?))
+}
+
+/// Polls `url` until `done` holds for its answer (or its failure), within 20 s.
+async fn await_answer(
+    url: &str,
+    what: &str,
+    done: impl Fn(&Result<(u16, String), String>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = get(url).await;
+        if done(&answer) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url}: never {what}; last: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn leftovers(run_id: &str) -> anyhow::Result<Vec<String>> {
+    let (containers, networks) = Engine::connect().await?.labelled(LABEL_RUN, run_id).await?;
+    Ok(containers.into_iter().chain(networks).collect())
+}
+
+fn load(dir: &Path, description: &str) -> System {
+    std::fs::write(dir.join("service.py"), SERVICE).unwrap();
+    let file = dir.join("faultline.toml");
+    std::fs::write(&file, description).unwrap();
+    System::load(&file).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_described_container_is_a_shared_server_behind_a_proxy_of_its_own() -> anyhow::Result<()>
+{
+    let dir = workspace("container-server");
+    // Any image serves as the example: the Toxiproxy image is one this engine has, and it
+    // answers HTTP (`/version`) on 8474.
+    let image = Images::from_env().toxiproxy.name;
+    let system = load(
+        &dir,
+        &format!(
+            r#"
+name = "with-a-container"
+[containers.upstream]
+image = "{image}"
+port = 8474
+ready = {{ http = "/version" }}
+
+[services.caller]
+command = ["python3", "service.py"]
+ready = {{ http = "/health" }}
+env = {{ PORT = "{{port}}", UPSTREAM = "{{link:caller->upstream}}", UPSTREAM_ADDRESS = "{{address:caller->upstream}}" }}
+"#
+        ),
+    );
+    assert_eq!(system.topology().link_names(), ["caller->upstream"]);
+    let stack = Stack::start(&system, StackConfig::default()).await?;
+    let caller = stack.service_url("caller")?;
+
+    let (status, version) = get(&format!("{caller}/upstream"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(status, 200, "{version}");
+    assert!(!version.trim().is_empty());
+    // Both placeholders name the same proxy on the infrastructure's Toxiproxy.
+    let (_, address) = get(&format!("{caller}/env/UPSTREAM_ADDRESS"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let (_, url) = get(&format!("{caller}/env/UPSTREAM"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(url, format!("http://{address}"));
+    assert_eq!(
+        stack
+            .infra()
+            .link("caller->upstream")
+            .map(|l| l.address.clone()),
+        Some(address)
+    );
+
+    // The link is a proxy a fault can cut, and heal.
+    let (toxiproxy, proxy) = stack.link("caller->upstream")?;
+    assert_eq!(proxy, "caller-upstream");
+    toxiproxy.disable(&proxy).await?;
+    await_answer(&format!("{caller}/upstream"), "502 while cut", |a| {
+        matches!(a, Ok((502, _)))
+    })
+    .await;
+    toxiproxy.enable(&proxy).await?;
+    await_answer(&format!("{caller}/upstream"), "200 once healed", |a| {
+        matches!(a, Ok((200, _)))
+    })
+    .await;
+
+    // The container itself is a target of container faults.
+    stack.infra().pause_container("upstream").await?;
+    await_answer(&format!("{caller}/upstream"), "502 while paused", |a| {
+        matches!(a, Ok((502, _)))
+    })
+    .await;
+    stack.infra().unpause_container("upstream").await?;
+    await_answer(&format!("{caller}/upstream"), "200 once thawed", |a| {
+        matches!(a, Ok((200, _)))
+    })
+    .await;
+
+    let run_id = stack.infra().run_id().to_string();
+    stack.shutdown().await?;
+    assert_eq!(leftovers(&run_id).await?, Vec::<String>::new());
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_service_that_is_an_image_is_paused_killed_restarted_and_stopped_like_a_process(
+) -> anyhow::Result<()> {
+    let dir = workspace("container-service");
+    let system = load(
+        &dir,
+        r#"
+name = "image-service"
+[services.web]
+image = "faultline/python:3-bookworm"
+command = ["python3", "/srv/service.py"]
+mounts = [".:/srv:ro"]
+ready = { http = "/health" }
+stop_grace = "20s"
+env = { PORT = "{port}" }
+"#,
+    );
+    let mut stack = Stack::start(&system, StackConfig::default()).await?;
+    let run_id = stack.infra().run_id().to_string();
+    let web = stack.service_url("web")?;
+    // It runs on the host's network: its {port} on 127.0.0.1 is where faultline finds it.
+    let (status, first_boot) = get(&format!("{web}/boot"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(status, 200);
+    // Its output reaches its log as it is written.
+    let log = std::fs::read_to_string(stack.run_dir().join("web.log"))?;
+    assert!(log.contains("listening on"), "log: {log}");
+
+    stack.pause("web").await?;
+    assert!(
+        get(&format!("{web}/boot")).await.is_err(),
+        "a paused service answers nothing"
+    );
+    stack.resume("web").await?;
+    await_answer(
+        &format!("{web}/boot"),
+        "answering after resume",
+        |a| matches!(a, Ok((200, b)) if *b == first_boot),
+    )
+    .await;
+
+    stack.kill("web").await?;
+    await_answer(
+        &format!("{web}/boot"),
+        "refusing after kill",
+        Result::is_err,
+    )
+    .await;
+    assert!(stack.check_ready("web").await.is_err());
+    stack.restart("web").await?;
+    let (status, second_boot) = get(&format!("{web}/boot"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(status, 200);
+    assert_ne!(
+        second_boot, first_boot,
+        "a restart starts a fresh container"
+    );
+
+    // Stopping sends the stop signal to the program itself (through the container's init).
+    let log_file = stack.run_dir().join("web.log");
+    stack.shutdown().await?;
+    let log = std::fs::read_to_string(&log_file)?;
+    assert!(log.contains("stopped by SIGTERM"), "log: {log}");
+    assert_eq!(leftovers(&run_id).await?, Vec::<String>::new());
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
