@@ -1,13 +1,14 @@
 //! faultline on a system it did not grow up with: `examples/bank`, two Python services (a
-//! teller that retries, a ledger that applies each transfer once) on Postgres, described by
-//! its own `faultline.toml` and judged by SQL invariants of its own scenarios.
+//! teller that retries, a ledger that applies each transfer once) on Postgres and Kafka, the
+//! ledger a container of an image, described by its own `faultline.toml` and judged by SQL,
+//! Kafka and HTTP invariants of its own scenarios.
 //!
-//! Both shipped scenarios pass through `faultline chaos run`, exactly as a user runs them; the
+//! Every shipped scenario passes through `faultline chaos run`, exactly as a user runs them; the
 //! deliberately broken ledger (`BANK_LEDGER_DEDUPE=off`: a retried transfer is applied again)
 //! is caught by the retry scenario, naming the duplicated transfers.
 //!
-//! Needs the `faultline` binary (`cargo build --workspace --bins`), the images and the Python
-//! venv with psycopg that `ci/setup` prepares.
+//! Needs the `faultline` binary (`cargo build --workspace --bins`), the images (among them
+//! `faultline/python:3-bookworm`, the ledger's) and the Python venv that `ci/setup` prepares.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -103,7 +104,10 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
             ("steady-state before: ready".to_string(), true),
             ("steady-state after: ready".to_string(), true),
             ("sql money-conserved".to_string(), true),
-            ("kafka each-applied-transfer-published-once".to_string(), true),
+            (
+                "kafka each-applied-transfer-published-once".to_string(),
+                true
+            ),
             ("kafka events-in-order-per-account".to_string(), true),
         ]
     );
@@ -113,13 +117,38 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         "{:?}",
         verdicts(&outage)
     );
-    for checker in ["sql balances-match-transfers", "http balances-readable-after-the-outage"] {
+    for checker in [
+        "sql balances-match-transfers",
+        "http balances-readable-after-the-outage",
+    ] {
         assert!(
             verdicts(&outage).iter().any(|(name, _)| name == checker),
             "{checker}: {:?}",
             verdicts(&outage)
         );
     }
+
+    // The ledger is a container: killed mid-run, it is started afresh and the run holds.
+    let crash = report_of(&out.join("correct"), "ledger-crash");
+    assert_eq!(
+        verdicts(&crash),
+        [
+            ("steady-state before: ready".to_string(), true),
+            ("steady-state after: ready".to_string(), true),
+            ("sql each-transfer-applied-once".to_string(), true),
+            ("sql money-conserved".to_string(), true),
+            ("sql outbox-drained".to_string(), true),
+        ]
+    );
+    let kill = &crash["faults"][0];
+    assert_eq!(
+        (kill["target"].as_str(), kill["kind"].as_str()),
+        (Some("ledger"), Some("kill"))
+    );
+    assert!(
+        kill["applied_ms"].is_number() && kill["healed_ms"].is_number() && kill["error"].is_null(),
+        "killed and restarted: {kill}"
+    );
 
     // The broken ledger applies a retried transfer again: the same scenario catches it (which
     // also shows the fault made the teller retry, so the correct ledger's pass means something).
@@ -165,7 +194,10 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
     let report = report_of(&out.join("broken-relay"), "events-published-once");
     let outcomes = verdicts(&report);
     assert!(
-        outcomes.contains(&("kafka each-applied-transfer-published-once".to_string(), false)),
+        outcomes.contains(&(
+            "kafka each-applied-transfer-published-once".to_string(),
+            false
+        )),
         "{outcomes:?}"
     );
     assert!(
@@ -178,7 +210,9 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         .iter()
         .find(|v| v["checker"] == "kafka each-applied-transfer-published-once")
         .unwrap();
-    let first = duplicated["counterexamples"][0]["description"].as_str().unwrap();
+    let first = duplicated["counterexamples"][0]["description"]
+        .as_str()
+        .unwrap();
     assert!(
         first.contains("is on ledger-events") && first.contains("times (partition@offset:"),
         "a counterexample names the copies of one event: {first}"
