@@ -58,10 +58,17 @@ fn reports_dir() -> PathBuf {
 }
 
 async fn run_and_require_every_verdict(scenario: Scenario) -> runner::RunOutcome {
+    run_system_and_require_every_verdict(&common::reference(), scenario).await
+}
+
+async fn run_system_and_require_every_verdict(
+    system: &faultline_harness::system::System,
+    scenario: Scenario,
+) -> runner::RunOutcome {
     let clock = Instant::now();
     let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
     let outcome = runner::run_until(
-        &common::reference(),
+        system,
         &scenario,
         None,
         &reports_dir(),
@@ -186,6 +193,56 @@ async fn sagas_resume_after_the_order_process_is_killed_mid_run() {
         Duration::from_secs(3),
     );
     run_and_require_every_verdict(scenario).await;
+}
+
+/// The circuit scenario with order's breakers read from its Prometheus metric instead of its
+/// JSON endpoint: the same description but for `circuits`, sampled through the run, judged
+/// by the same checker — opened within its bound, failed fast (the refusal counter), closed
+/// again after the heal.
+#[tokio::test]
+async fn a_circuit_is_judged_from_its_prometheus_metric_sampled_through_the_run() {
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("services/faultline.toml");
+    let text = std::fs::read_to_string(&reference).unwrap();
+    let json = "circuits = \"/admin/circuits\"\n[services.order.env]";
+    assert!(text.contains(json), "order shows its breakers as JSON");
+    let metric = "circuits = { metrics = \"/metrics\", metric = \"faultline_circuit_state\", \
+                  rejected = \"faultline_circuit_rejected_total\" }\n[services.order.env]";
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("circuits-from-metrics");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("faultline.toml");
+    std::fs::write(&file, text.replacen(json, metric, 1)).unwrap();
+    let system = faultline_harness::system::System::load_with(
+        &file,
+        &[faultline_reference::extension()],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(system.service("order").unwrap().circuit_metric.is_some());
+
+    let scenario = shortened(
+        shipped("circuit-breaker-payment-latency"),
+        70,
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+        Duration::from_secs(10),
+    );
+    let outcome = run_system_and_require_every_verdict(&system, scenario).await;
+    let circuit = outcome
+        .verdicts
+        .iter()
+        .find(|v| v.checker == "circuit order->payment")
+        .expect("the circuit was judged");
+    assert!(
+        circuit.summary.contains("after the first fault") && circuit.summary.contains("failed fast"),
+        "{}",
+        circuit.summary
+    );
+    let report = report::load(&outcome.out_dir).unwrap_or_else(|e| panic!("{e}"));
+    let payment = report
+        .circuits
+        .iter()
+        .find(|c| c.link == "order->payment")
+        .expect("order's breaker for payment is in the report");
+    assert!(payment.transitions.len() >= 2, "{payment:?}");
 }
 
 #[test]

@@ -498,6 +498,8 @@ async fn execute(
         ));
     }
     let phase_clock = Instant::now();
+    // Breakers shown as a metric have no history of their own: sampled from here on.
+    let sampler = checkers::circuits::CircuitSampler::start(stack);
     let load_start = tokio::time::Instant::now();
     let (load, ()) = tokio::join!(
         workload.drive(load_start, recorder),
@@ -524,8 +526,12 @@ async fn execute(
 
     progress("checking");
     let phase_clock = Instant::now();
+    let tracks = match sampler {
+        Some(sampler) => sampler.finish().await,
+        None => Default::default(),
+    };
     let circuits = state.facts.insert(Circuits {
-        circuits: checkers::circuits::read(stack).await?,
+        circuits: checkers::circuits::read_sampled(stack, tracks).await?,
         run_started_unix_ms: Some(state.started_unix_ms),
     });
     let history = recorder.finish();

@@ -25,6 +25,8 @@ use faultline_chaos::scenario::{CircuitExpectation, Scenario, Target};
 
 use serde::{Deserialize, Serialize};
 
+pub mod metrics;
+
 use super::{fault_events, ms, windows_where, BoxFuture, CheckContext, CheckError, Checker, Counterexample, Verdict};
 use crate::history::History;
 use crate::stack::Stack;
@@ -39,10 +41,10 @@ pub struct CircuitRecord {
     pub dependency: String,
     /// `CLOSED`, `OPEN` or `HALF_OPEN` when read.
     pub state: String,
-    /// Calls the breaker refused since it was created: how often it failed fast (0 when the
-    /// service does not report it).
+    /// Calls the breaker refused since it was created: how often it failed fast (`None` when
+    /// the service does not report it; then failing fast is not judged).
     #[serde(default)]
-    pub rejected_calls_total: u64,
+    pub rejected_calls_total: Option<u64>,
     /// Its wait in OPEN before probing, in milliseconds (0 when the service does not say).
     #[serde(default)]
     pub wait_in_open_ms: u64,
@@ -69,8 +71,15 @@ pub struct Circuits {
     pub run_started_unix_ms: Option<u64>,
 }
 
-/// Reads the breakers of every service whose description gives a `circuits` path.
+/// Reads the breakers of every service whose description gives a `circuits` path. Breakers
+/// read from a Prometheus metric have the transitions a [`CircuitSampler`] saw, when one ran
+/// (without, only their state now).
 pub async fn read(stack: &Stack) -> Result<Vec<CircuitRecord>, CheckError> {
+    read_sampled(stack, Tracks::default()).await
+}
+
+/// [`read`], with what a sampler saw of the metric-read breakers during the run.
+pub async fn read_sampled(stack: &Stack, mut tracks: Tracks) -> Result<Vec<CircuitRecord>, CheckError> {
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
@@ -84,9 +93,146 @@ pub async fn read(stack: &Stack) -> Result<Vec<CircuitRecord>, CheckError> {
             continue;
         };
         let url = format!("{}{path}", stack.service_url(&service.name)?);
-        circuits.extend(read_one(&http, &url, &service.name).await?);
+        match &service.circuit_metric {
+            None => circuits.extend(read_one(&http, &url, &service.name).await?),
+            Some(metric) => {
+                let text = fetch(&http, &url).await?;
+                let now = unix_ms();
+                let breakers = metrics::breakers_in(&text, metric);
+                for (dependency, (state, _)) in &breakers {
+                    tracks.observe(&service.name, dependency, state, now);
+                }
+                for ((owner, dependency), track) in &tracks.0 {
+                    if owner != &service.name {
+                        continue;
+                    }
+                    circuits.push(CircuitRecord {
+                        service: owner.clone(),
+                        dependency: dependency.clone(),
+                        state: track.state.clone(),
+                        rejected_calls_total: match metric.rejected {
+                            None => None,
+                            Some(_) => Some(breakers.get(dependency).and_then(|b| b.1).unwrap_or(0)),
+                        },
+                        wait_in_open_ms: 0,
+                        transitions: track.transitions.clone(),
+                    });
+                }
+            }
+        }
     }
     Ok(circuits)
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<String, CheckError> {
+    let failed = |message: String| CheckError::Http {
+        url: url.to_string(),
+        message,
+    };
+    let response = http.get(url).send().await.map_err(|e| failed(e.to_string()))?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| failed(e.to_string()))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(failed(format!("answered {status}: {body}")))
+    }
+}
+
+/// What a sampler saw of each metric-read breaker: its last state and every change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tracks(std::collections::BTreeMap<(String, String), Track>);
+
+/// One breaker's sampled state and the transitions between samples.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Track {
+    pub state: String,
+    pub transitions: Vec<CircuitTransitionRecord>,
+}
+
+impl Tracks {
+    /// Takes `state`, seen at `at_unix_ms`, as the breaker's state; a change from the last
+    /// one seen is a transition at that time.
+    pub fn observe(&mut self, service: &str, dependency: &str, state: &str, at_unix_ms: u64) {
+        let track = self
+            .0
+            .entry((service.to_string(), dependency.to_string()))
+            .or_insert_with(|| Track {
+                state: state.to_string(),
+                transitions: Vec::new(),
+            });
+        if track.state != state {
+            track.transitions.push(CircuitTransitionRecord {
+                from: std::mem::replace(&mut track.state, state.to_string()),
+                to: state.to_string(),
+                at_unix_ms,
+            });
+        }
+    }
+
+    /// The breaker of `service` for `dependency`, as sampled.
+    pub fn get(&self, service: &str, dependency: &str) -> Option<&Track> {
+        self.0.get(&(service.to_string(), dependency.to_string()))
+    }
+}
+
+/// Samples the breakers that services show as a Prometheus metric, every `every` of theirs,
+/// from [`CircuitSampler::start`] until [`CircuitSampler::finish`]: a metric has no history,
+/// so the changes between samples are the transitions (timed to the sample, so up to one
+/// interval late). A sample that fails (a service killed or paused) is skipped.
+pub struct CircuitSampler {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Tracks>,
+}
+
+impl CircuitSampler {
+    /// Starts sampling, or `None` when no service's breakers come from a metric.
+    pub fn start(stack: &Stack) -> Option<Self> {
+        let sources: Vec<(String, String, crate::system::CircuitMetric)> = stack
+            .system()
+            .services
+            .iter()
+            .filter_map(|service| {
+                let metric = service.circuit_metric.clone()?;
+                let base = stack.service_url(&service.name).ok()?;
+                Some((service.name.clone(), format!("{base}{}", service.circuits.as_deref()?), metric))
+            })
+            .collect();
+        let every = sources.iter().map(|s| s.2.every).min()?;
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut tracks = Tracks::default();
+            loop {
+                for (service, url, metric) in &sources {
+                    let answer = http.get(url).timeout(every.max(Duration::from_secs(1))).send().await;
+                    let Ok(response) = answer else { continue };
+                    let Ok(text) = response.text().await else { continue };
+                    let now = unix_ms();
+                    for (dependency, (state, _)) in metrics::breakers_in(&text, metric) {
+                        tracks.observe(service, &dependency, &state, now);
+                    }
+                }
+                tokio::select! {
+                    _ = stopped.changed() => return tracks,
+                    () = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+        Some(Self { stop, task })
+    }
+
+    /// Stops sampling and hands over what it saw.
+    pub async fn finish(self) -> Tracks {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
 }
 
 async fn read_one(
@@ -275,17 +421,14 @@ pub fn check(
 
     if expectation.opens && !opens.is_empty() {
         // Fails fast while open: calls were refused without reaching the dependency.
-        if breaker.rejected_calls_total == 0 {
-            counterexamples.push(Counterexample::new(
+        match breaker.rejected_calls_total {
+            None => notes.push("refused calls not reported: failing fast not judged".into()),
+            Some(0) => counterexamples.push(Counterexample::new(
                 format!("{client}'s breaker for {server} opened but refused no call: calls did not fail fast while it was OPEN"),
                 vec![],
                 events.clone(),
-            ));
-        } else {
-            notes.push(format!(
-                "failed fast {} times",
-                breaker.rejected_calls_total
-            ));
+            )),
+            Some(refused) => notes.push(format!("failed fast {refused} times")),
         }
         // Half-opens after its wait, not before.
         if breaker.wait_in_open_ms > 0 {
@@ -430,7 +573,7 @@ mod tests {
             service: "order".into(),
             dependency: "payment".into(),
             state: transitions.last().map_or("CLOSED", |t| t.1).into(),
-            rejected_calls_total: 1,
+            rejected_calls_total: Some(1),
             wait_in_open_ms: 0,
             transitions: transitions
                 .iter()
@@ -572,7 +715,7 @@ mod tests {
             ("OPEN", "HALF_OPEN", 12_000),
             ("HALF_OPEN", "CLOSED", 13_000),
         ]);
-        observed.circuits[0].rejected_calls_total = 0;
+        observed.circuits[0].rejected_calls_total = Some(0);
         let verdict = check(&expectation, &scenario, &history, &observed);
         assert!(!verdict.ok, "{verdict:?}");
         assert!(
@@ -615,5 +758,43 @@ mod tests {
             verdict.summary.contains("half-opened 1 times"),
             "{verdict:?}"
         );
+    }
+
+    #[test]
+    fn sampled_states_become_transitions_at_the_sample_that_saw_them() {
+        let mut tracks = Tracks::default();
+        tracks.observe("order", "payment", "CLOSED", 1_000);
+        tracks.observe("order", "payment", "CLOSED", 1_250);
+        tracks.observe("order", "payment", "OPEN", 1_500);
+        tracks.observe("order", "inventory", "CLOSED", 1_500);
+        tracks.observe("order", "payment", "HALF_OPEN", 6_750);
+        tracks.observe("order", "payment", "CLOSED", 7_000);
+        let payment = tracks.get("order", "payment").unwrap();
+        assert_eq!(payment.state, "CLOSED");
+        let seen: Vec<(&str, &str, u64)> = payment
+            .transitions
+            .iter()
+            .map(|t| (t.from.as_str(), t.to.as_str(), t.at_unix_ms))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("CLOSED", "OPEN", 1_500),
+                ("OPEN", "HALF_OPEN", 6_750),
+                ("HALF_OPEN", "CLOSED", 7_000)
+            ]
+        );
+        assert!(tracks.get("order", "inventory").unwrap().transitions.is_empty());
+    }
+
+    #[test]
+    fn a_breaker_that_does_not_report_refusals_is_not_judged_on_failing_fast() {
+        let (scenario, expectation) = expecting("");
+        let (history, _) = faulted();
+        let mut unreported = observed(OPEN_AND_CLOSE);
+        unreported.circuits[0].rejected_calls_total = None;
+        let verdict = check(&expectation, &scenario, &history, &unreported);
+        assert!(verdict.ok, "{verdict:?}");
+        assert!(verdict.summary.contains("failing fast not judged"), "{verdict:?}");
     }
 }

@@ -227,8 +227,33 @@ pub struct ServiceSpec {
     /// faultline can find it.
     pub listens: bool,
     /// Where the service shows its circuit breakers: an HTTP path answering a JSON array of
-    /// breakers (see [`crate::checkers::circuits`]).
+    /// breakers (see [`crate::checkers::circuits`]), or — with [`Self::circuit_metric`] — a
+    /// Prometheus exposition.
     pub circuits: Option<String>,
+    /// Set when the breakers are read from a Prometheus metric at the `circuits` path.
+    pub circuit_metric: Option<CircuitMetric>,
+}
+
+/// A Prometheus metric a service's circuit breakers are read from:
+/// `circuits = { metrics = "/metrics", metric = "…", dependency_label = "…", … }`. A metric
+/// shows a breaker's state now, not its history, so faultline samples it through the run and
+/// takes each change it sees as a transition at the time of that sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircuitMetric {
+    /// The gauge's name.
+    pub metric: String,
+    /// The label naming the dependency a breaker guards.
+    pub dependency_label: String,
+    /// One series per state, this label naming it and the current one valued 1 (the shape
+    /// resilience4j exports); `None`: one series per breaker, its value the index of its
+    /// state in [`Self::states`].
+    pub state_label: Option<String>,
+    /// State names by value (default `CLOSED`, `OPEN`, `HALF_OPEN`).
+    pub states: Vec<String>,
+    /// A counter of calls a breaker refused (same dependency label), if the service has one.
+    pub rejected: Option<String>,
+    /// How often the metric is sampled during a run.
+    pub every: Duration,
 }
 
 /// A stop signal, by name.
@@ -819,23 +844,12 @@ fn read_service(
                 )
             })?,
     };
-    let circuits = fields.string(
-        "circuits",
-        "an HTTP path such as \"/admin/circuits\" answering the service's circuit breakers as JSON",
-    )?;
-    if let Some(path) = &circuits {
-        if !path.starts_with('/') || path.chars().any(char::is_whitespace) {
-            return Err(error(
-                "circuits",
-                format!("expected an HTTP path starting with `/`, found {path:?}"),
-            ));
-        }
-        if !listens {
-            return Err(error(
-                "circuits",
-                "reading circuits over HTTP needs the service to listen on {port}".into(),
-            ));
-        }
+    let (circuits, circuit_metric) = read_circuits(&mut fields, &error)?;
+    if circuits.is_some() && !listens {
+        return Err(error(
+            "circuits",
+            "reading circuits over HTTP needs the service to listen on {port}".into(),
+        ));
     }
     fields.finish()?;
     Ok(ServiceSpec {
@@ -853,7 +867,99 @@ fn read_service(
         uses,
         listens,
         circuits,
+        circuit_metric,
     })
+}
+
+/// `circuits = "/path"` (JSON) or `circuits = { metrics = "/path", metric = "…", … }`.
+fn read_circuits(
+    fields: &mut Fields<'_>,
+    error: &dyn Fn(&str, String) -> DescriptionError,
+) -> Result<(Option<String>, Option<CircuitMetric>), DescriptionError> {
+    let check_path = |field: &str, path: &str| {
+        if !path.starts_with('/') || path.chars().any(char::is_whitespace) {
+            Err(error(
+                field,
+                format!("expected an HTTP path starting with `/`, found {path:?}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    if !fields.raw().get("circuits").is_some_and(toml::Value::is_table) {
+        let path = fields.string(
+            "circuits",
+            "an HTTP path such as \"/admin/circuits\" answering the service's circuit breakers as JSON, or a table { metrics = \"/metrics\", metric = \"…\", dependency_label = \"…\" }",
+        )?;
+        if let Some(path) = &path {
+            check_path("circuits", path)?;
+        }
+        return Ok((path, None));
+    }
+    let mut table = fields.table("circuits")?.expect("checked: a table");
+    let path = table.required_string("metrics", "the HTTP path of the Prometheus exposition, such as \"/metrics\"")?;
+    check_path("circuits.metrics", &path)?;
+    let metric_name = |table: &mut Fields<'_>, key: &'static str, required: bool| {
+        let value = table.string(key, "a Prometheus metric or label name")?;
+        match value {
+            None if required => Err(error(
+                &format!("circuits.{key}"),
+                "required: a Prometheus metric or label name".into(),
+            )),
+            Some(name) if !is_metric_name(&name) => Err(error(
+                &format!("circuits.{key}"),
+                format!("{name:?}: expected a Prometheus name (letters, digits, `_`, `:`, not starting with a digit)"),
+            )),
+            other => Ok(other),
+        }
+    };
+    let metric = metric_name(&mut table, "metric", true)?.expect("required");
+    let dependency_label =
+        metric_name(&mut table, "dependency_label", false)?.unwrap_or_else(|| "dependency".into());
+    let state_label = metric_name(&mut table, "state_label", false)?;
+    let rejected = metric_name(&mut table, "rejected", false)?;
+    let has_states = table.raw().contains_key("states");
+    let states = table.strings("states")?.unwrap_or_else(|| {
+        ["CLOSED", "OPEN", "HALF_OPEN"].map(String::from).to_vec()
+    });
+    if states.is_empty() || states.iter().any(|s| s.trim().is_empty()) {
+        return Err(error("circuits.states", "expected state names, the one valued 0 first".into()));
+    }
+    if state_label.is_some() && has_states {
+        return Err(error(
+            "circuits.states",
+            "with state_label the label names the states; states is for a gauge valued by state".into(),
+        ));
+    }
+    let every = table.duration("every")?.unwrap_or(Duration::from_millis(250));
+    if every < Duration::from_millis(50) || every > Duration::from_secs(10) {
+        return Err(error("circuits.every", "expected from 50ms to 10s".into()));
+    }
+    table.finish()?;
+    Ok((
+        Some(path),
+        Some(CircuitMetric {
+            metric,
+            dependency_label,
+            state_label,
+            states: states.iter().map(|s| normal_state(s)).collect(),
+            rejected,
+            every,
+        }),
+    ))
+}
+
+/// A breaker state as faultline names them: `half-open` and `half_open` are `HALF_OPEN`.
+pub fn normal_state(state: &str) -> String {
+    state.trim().to_ascii_uppercase().replace('-', "_")
+}
+
+fn is_metric_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
 }
 
 /// `ready = { http = "/path" } | { tcp = true } | { log = "text" }`; TCP when not given.

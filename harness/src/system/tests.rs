@@ -485,3 +485,54 @@ fn bad_containers_and_images_name_the_field() {
         assert!(e.reason.contains(says), "{field}: {e}");
     }
 }
+
+#[test]
+fn circuits_from_a_prometheus_metric_are_read_and_bad_ones_name_the_field() {
+    let with = |circuits: &str| {
+        shop_with(
+            "ready = { http = \"/health\" }",
+            &format!("ready = {{ http = \"/health\" }}\ncircuits = {circuits}"),
+        )
+    };
+    let system = parse(&with(
+        "{ metrics = \"/metrics\", metric = \"faultline_circuit_state\", rejected = \"faultline_circuit_rejected_total\" }",
+    ))
+    .unwrap();
+    let stock = system.service("stock").unwrap();
+    assert_eq!(stock.circuits.as_deref(), Some("/metrics"));
+    assert_eq!(
+        stock.circuit_metric,
+        Some(CircuitMetric {
+            metric: "faultline_circuit_state".into(),
+            dependency_label: "dependency".into(),
+            state_label: None,
+            states: vec!["CLOSED".into(), "OPEN".into(), "HALF_OPEN".into()],
+            rejected: Some("faultline_circuit_rejected_total".into()),
+            every: Duration::from_millis(250),
+        })
+    );
+    let resilience4j = parse(&with(
+        "{ metrics = \"/actuator/prometheus\", metric = \"resilience4j_circuitbreaker_state\", dependency_label = \"name\", state_label = \"state\", every = \"100ms\" }",
+    ))
+    .unwrap();
+    let metric = resilience4j.service("stock").unwrap().circuit_metric.clone().unwrap();
+    assert_eq!((metric.dependency_label.as_str(), metric.state_label.as_deref()), ("name", Some("state")));
+    assert_eq!(metric.every, Duration::from_millis(100));
+    // The JSON form is unchanged.
+    let json = parse(&with("\"/admin/circuits\"")).unwrap();
+    assert_eq!(json.service("stock").unwrap().circuit_metric, None);
+
+    for (circuits, field, says) in [
+        ("{ metric = \"m\" }", "services.stock.circuits.metrics", "required"),
+        ("{ metrics = \"/metrics\" }", "services.stock.circuits.metric", "required"),
+        ("{ metrics = \"metrics\", metric = \"m\" }", "services.stock.circuits.metrics", "starting with `/`"),
+        ("{ metrics = \"/metrics\", metric = \"9lives\" }", "services.stock.circuits.metric", "a Prometheus name"),
+        ("{ metrics = \"/metrics\", metric = \"m\", state_label = \"s\", states = [\"A\"] }", "services.stock.circuits.states", "with state_label"),
+        ("{ metrics = \"/metrics\", metric = \"m\", every = \"1ms\" }", "services.stock.circuits.every", "from 50ms"),
+        ("{ metrics = \"/metrics\", metric = \"m\", labels = 1 }", "services.stock.circuits.labels", "unknown field"),
+    ] {
+        let e = error_of(&with(circuits));
+        assert_eq!(e.field, field, "{circuits}: {e}");
+        assert!(e.reason.contains(says), "{circuits}: {e}");
+    }
+}

@@ -212,7 +212,7 @@ impl SyntheticRun {
                     service: service.into(),
                     dependency: dependency.into(),
                     state: "CLOSED".into(),
-                    rejected_calls_total: 0,
+                    rejected_calls_total: Some(0),
                     wait_in_open_ms: 2000,
                     transitions,
                 }

@@ -491,6 +491,11 @@ impl CircuitBreaker {
         if !permitted {
             machine.not_permitted_calls += 1;
             machine.rejected_calls_total += 1;
+            metrics::counter!(
+                "faultline_circuit_rejected_total",
+                "dependency" => self.shared.dependency.clone()
+            )
+            .increment(1);
             return Err(CallNotPermitted {
                 dependency: self.shared.dependency.clone(),
                 state: machine.state,
