@@ -23,26 +23,55 @@ use crate::stack::Stack;
 
 /// Reads the messages providers publish from real Kafka topics, without a consumer group
 /// (nothing is committed, nothing competes with the services' consumers).
-#[derive(Debug, Clone)]
+///
+/// One Kafka client serves a whole verification, created at the first message interaction
+/// and shared by the clones of this reader: each interaction takes the topic's end offsets
+/// before its provider state ([`MessageSource::mark`]) and reassigns the same client to read
+/// from there ([`MessageSource::since`]). Connecting a client and learning the cluster's
+/// metadata is what a message interaction cost when each opened a client of its own.
+#[derive(Clone)]
 pub struct KafkaMessages {
     bootstrap: String,
+    consumer: Arc<std::sync::Mutex<Option<BaseConsumer>>>,
+}
+
+impl std::fmt::Debug for KafkaMessages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaMessages")
+            .field("bootstrap", &self.bootstrap)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KafkaMessages {
     pub fn new(bootstrap: impl Into<String>) -> Self {
         Self {
             bootstrap: bootstrap.into(),
+            consumer: Arc::default(),
         }
     }
 
-    fn consumer(&self) -> Result<BaseConsumer, String> {
-        ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", "faultline-contract-verifier")
-            .set("enable.auto.commit", "false")
-            .set("log_level", "3")
-            .create()
-            .map_err(|e| format!("creating a Kafka consumer for {}: {e}", self.bootstrap))
+    /// Runs `read` with the shared client, creating it first if this is the first use.
+    fn with_consumer<T>(
+        &self,
+        read: impl FnOnce(&BaseConsumer) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut shared = self.consumer.lock().unwrap_or_else(|p| p.into_inner());
+        if shared.is_none() {
+            let consumer = ClientConfig::new()
+                .set("bootstrap.servers", &self.bootstrap)
+                .set("group.id", "faultline-contract-verifier")
+                .set("enable.auto.commit", "false")
+                // The broker answers a connection's requests in order: a fetch waiting for
+                // new records (500 ms by default) would hold up the next interaction's
+                // offset and metadata requests behind it.
+                .set("fetch.wait.max.ms", "10")
+                .set("log_level", "3")
+                .create()
+                .map_err(|e| format!("creating a Kafka consumer for {}: {e}", self.bootstrap))?;
+            *shared = Some(consumer);
+        }
+        read(shared.as_ref().expect("created above"))
     }
 
     /// Partition → high watermark of `topic` now (empty when the topic does not exist yet).
@@ -66,8 +95,16 @@ impl KafkaMessages {
         mark: &Value,
         key: Option<&str>,
     ) -> Result<Vec<ActualMessage>, String> {
-        let consumer = self.consumer()?;
-        let ends = Self::ends(&consumer, topic)?;
+        self.with_consumer(|consumer| Self::read_with(consumer, topic, mark, key))
+    }
+
+    fn read_with(
+        consumer: &BaseConsumer,
+        topic: &str,
+        mark: &Value,
+        key: Option<&str>,
+    ) -> Result<Vec<ActualMessage>, String> {
+        let ends = Self::ends(consumer, topic)?;
         let mut assignment = TopicPartitionList::new();
         let mut remaining = BTreeMap::new();
         for (&partition, &end) in &ends {
@@ -123,6 +160,8 @@ impl KafkaMessages {
             }
             found.push(ActualMessage { contents, metadata });
         }
+        // Nothing fetches in the background until the next interaction assigns it again.
+        let _ = consumer.unassign();
         Ok(found)
     }
 }
@@ -133,8 +172,7 @@ impl MessageSource for KafkaMessages {
         let topic = topic.to_string();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let consumer = this.consumer()?;
-                let ends = Self::ends(&consumer, &topic)?;
+                let ends = this.with_consumer(|consumer| Self::ends(consumer, &topic))?;
                 Ok(Value::Object(
                     ends.into_iter()
                         .map(|(p, end)| (p.to_string(), json!(end)))

@@ -326,7 +326,9 @@ impl Verifier {
             if Instant::now() >= deadline {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Reading again is cheap (the source keeps its client): look often, so a message
+            // is taken soon after it is published.
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
         Ok(closest.unwrap_or_else(|| {
             vec![Mismatch {
