@@ -380,4 +380,12 @@ path = "/health/ready"
             .all(|c| c["state"] == "CONFIRMED" && c["reads"].as_u64() >= Some(1)),
         "each ok placement was read until CONFIRMED: {completed:?}"
     );
+    // The set-up request is in the history too, first, answered ok.
+    let (setup, answered) = history.pairs().into_iter().next().expect("a first operation");
+    assert!(
+        matches!(&setup.op, Op::Request { operation, method, .. } if operation == "stock" && method == "PUT"),
+        "{setup:?}"
+    );
+    assert_eq!(setup.process, faultline_harness::history::Process::Probe);
+    assert_eq!(answered.event_type, EventType::Ok);
 }

@@ -463,7 +463,7 @@ async fn execute(
     timings: &mut RunTimings,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), RunError> {
-    workload.prepare(stack, &state.facts).await?;
+    workload.prepare(stack, &state.facts, recorder).await?;
     let probes = if scenario.steady_state.is_empty() {
         workload.default_probes()
     } else {

@@ -694,6 +694,7 @@ impl Workload for HttpRun {
         &'a mut self,
         stack: &'a Stack,
         _facts: &'a Facts,
+        recorder: &'a Recorder,
     ) -> BoxFuture<'a, Result<(), RunError>> {
         Box::pin(async move {
             let externals = Externals::read(&self.http, &stack.system().dir).map_err(|message| RunError::Setup {
@@ -714,10 +715,10 @@ impl Workload for HttpRun {
                         message: e.to_string(),
                     })?,
                 );
-            // The set-up requests, in order: the load needs what they make.
-            let recorder = Recorder::new();
+            // The set-up requests, in order: the load needs what they make. They are in the
+            // run's history, as the probes' requests are.
             for request in plan_setup(&self.http, self.seed) {
-                let outcome = self.client().send(Process::Probe, &request, &recorder).await;
+                let outcome = self.client().send(Process::Probe, &request, recorder).await;
                 if outcome != Outcome::Ok {
                     let answer = recorder
                         .finish()

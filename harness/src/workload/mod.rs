@@ -54,11 +54,15 @@ pub trait Workload: Send + Sync {
     fn plan(&self) -> serde_json::Value;
 
     /// Before the steady state: what the load needs on the started `stack` (seed data,
-    /// clients). What checkers must know of it goes into `facts`.
+    /// clients). What checkers must know of it goes into `facts`; requests it makes of the
+    /// system belong in the run's history (`recorder`, as [`Process::Probe`]).
+    ///
+    /// [`Process::Probe`]: crate::history::Process::Probe
     fn prepare<'a>(
         &'a mut self,
         stack: &'a Stack,
         facts: &'a Facts,
+        recorder: &'a Recorder,
     ) -> BoxFuture<'a, Result<(), RunError>>;
 
     /// The steady state when the scenario names none.

@@ -222,6 +222,7 @@ impl Workload for OrderWorkload {
         &'a mut self,
         stack: &'a Stack,
         facts: &'a Facts,
+        _recorder: &'a Recorder,
     ) -> BoxFuture<'a, Result<(), RunError>> {
         Box::pin(async move {
             let stock = seed_stock(
