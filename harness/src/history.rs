@@ -9,8 +9,9 @@
 //! ```
 //! use faultline_harness::history::{Op, Process, Recorder};
 //! let recorder = Recorder::new();
-//! let pending = recorder.invoke(Process::Client(0), Op::PlaceOrder {
-//!     key: "k-1".into(), sku: "sku-1".into(), quantity: 1, card: "4242".into(), kind: "good".into(),
+//! let pending = recorder.invoke(Process::Client(0), Op::Request {
+//!     operation: "transfer".into(), method: "POST".into(), path: "/transfers".into(),
+//!     key: "k-1".into(), kind: None,
 //! });
 //! pending.ok(serde_json::json!({"order_id": "…"}));
 //! let history = recorder.finish();
@@ -37,24 +38,17 @@ pub enum Process {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]
 pub enum Op {
-    /// `POST /api/orders` with an idempotency key; `kind` is the workload's intent
-    /// (`good`, `declining`, `out_of_stock`).
-    PlaceOrder {
-        key: String,
-        sku: String,
-        quantity: i32,
-        card: String,
-        kind: String,
-    },
-    /// `GET /api/orders/{id}`.
-    ReadOrder { order_id: String },
-    /// One request of a declarative HTTP workload: the operation's name, method, the path
-    /// as sent, and the planned request's key (`{key}`: the same on duplicates and retries).
+    /// One request a workload made of the system: the operation's name, method, the path as
+    /// sent, and the planned request's key (`{key}`: the same on duplicates and retries; for
+    /// a read, what it reads). `kind` is the workload's intent for it, when it has one (the
+    /// reference workload's orders are `good`, `declining` or `out_of_stock`).
     Request {
         operation: String,
         method: String,
         path: String,
         key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
     },
     /// A fault applied: `index` into the scenario's schedule, with a human description.
     StartFault {
@@ -73,10 +67,18 @@ pub enum Op {
 }
 
 impl Op {
-    /// Whether this is a call of the workload proper (an order placement, or a request of a
-    /// declarative workload): what SLOs and latency figures are about.
+    /// Whether this is a call of the workload proper: what SLOs and latency figures are
+    /// about.
     pub fn is_workload_call(&self) -> bool {
-        matches!(self, Op::PlaceOrder { .. } | Op::Request { .. })
+        matches!(self, Op::Request { .. })
+    }
+
+    /// A request's operation name, if this is one.
+    pub fn operation(&self) -> Option<&str> {
+        match self {
+            Op::Request { operation, .. } => Some(operation),
+            _ => None,
+        }
     }
 }
 
@@ -292,12 +294,12 @@ mod tests {
     use serde_json::json;
 
     fn place(key: &str) -> Op {
-        Op::PlaceOrder {
+        Op::Request {
+            operation: "place_order".into(),
+            method: "POST".into(),
+            path: "/api/orders".into(),
             key: key.into(),
-            sku: "s".into(),
-            quantity: 1,
-            card: "c".into(),
-            kind: "good".into(),
+            kind: Some("good".into()),
         }
     }
 

@@ -124,7 +124,8 @@ impl HistoryBuilder {
         index
     }
 
-    /// A PlaceOrder invoked at `at_ms` and completed at `done_ms` with `outcome`; an ok
+    /// An order placement (a `place_order` request of kind `kind`, as the reference workload
+    /// records them) invoked at `at_ms` and completed at `done_ms` with `outcome`; an ok
     /// completion carries `order_id`. Returns `(invoke, completion)`.
     pub fn place(
         &mut self,
@@ -135,13 +136,7 @@ impl HistoryBuilder {
         outcome: EventType,
         order_id: Option<&str>,
     ) -> (usize, usize) {
-        let op = Op::PlaceOrder {
-            key: key.into(),
-            sku: "sku-1".into(),
-            quantity: 1,
-            card: "4242424242424242".into(),
-            kind: kind.into(),
-        };
+        let op = placement(key, kind);
         let invoke = self.push(
             at_ms,
             Process::Client(0),
@@ -165,7 +160,7 @@ impl HistoryBuilder {
         (invoke, done)
     }
 
-    /// An ok PlaceOrder of a good order.
+    /// An ok placement of a good order.
     pub fn placed(&mut self, key: &str, order_id: &str, at_ms: u64) -> (usize, usize) {
         self.place(
             key,
@@ -177,15 +172,9 @@ impl HistoryBuilder {
         )
     }
 
-    /// A PlaceOrder never completed.
+    /// A placement never completed.
     pub fn pending_place(&mut self, key: &str, at_ms: u64) -> usize {
-        let op = Op::PlaceOrder {
-            key: key.into(),
-            sku: "sku-1".into(),
-            quantity: 1,
-            card: "c".into(),
-            kind: "good".into(),
-        };
+        let op = placement(key, "good");
         self.push(
             at_ms,
             Process::Client(0),
@@ -196,7 +185,8 @@ impl HistoryBuilder {
         )
     }
 
-    /// An ok ReadOrder showing `status`.
+    /// An ok order read (a `read_order` request keyed by the order, by the probe process as
+    /// the reference workload reads) showing `status`.
     pub fn read(
         &mut self,
         order_id: &str,
@@ -204,12 +194,16 @@ impl HistoryBuilder {
         done_ms: u64,
         status: &str,
     ) -> (usize, usize) {
-        let op = Op::ReadOrder {
-            order_id: order_id.into(),
+        let op = Op::Request {
+            operation: "read_order".into(),
+            method: "GET".into(),
+            path: format!("/api/orders/{order_id}"),
+            key: order_id.into(),
+            kind: None,
         };
         let invoke = self.push(
             at_ms,
-            Process::Client(0),
+            Process::Probe,
             EventType::Invoke,
             op.clone(),
             Value::Null,
@@ -217,7 +211,7 @@ impl HistoryBuilder {
         );
         let done = self.push(
             done_ms,
-            Process::Client(0),
+            Process::Probe,
             EventType::Ok,
             op,
             json!({"order_id": order_id, "status": status}),
@@ -285,5 +279,16 @@ impl HistoryBuilder {
 
     pub fn build(self) -> History {
         History::from_events(self.events)
+    }
+}
+
+/// An order placement as the reference workload records it.
+fn placement(key: &str, kind: &str) -> Op {
+    Op::Request {
+        operation: "place_order".into(),
+        method: "POST".into(),
+        path: "/api/orders".into(),
+        key: key.into(),
+        kind: Some(kind.into()),
     }
 }

@@ -1,12 +1,14 @@
-//! `slo`: the scenario's service-level objectives over the whole run, on the workload's calls
-//! (order placements through the gateway, or a declarative workload's requests):
+//! `slo`: the scenario's service-level objectives over the whole run, on the requests of the
+//! workload's clients:
 //!
 //! - p99 latency: nearest-rank 99th percentile of invocation → completion over every completed
-//!   PlaceOrder (ok, fail and info alike), at most `slo.p99_latency`;
-//! - error rate: PlaceOrders that did not end ok (fail, info, or never completed) over all
-//!   PlaceOrder invocations, at most `slo.error_rate`.
+//!   workload request (ok, fail and info alike), at most `slo.p99_latency`;
+//! - error rate: workload requests that did not end ok (fail, info, or never completed) over
+//!   all of their invocations, at most `slo.error_rate`.
 //!
-//! Reads and probes are not counted: how often the workload polls would otherwise move the rate.
+//! The probe process's requests (steady-state probes, set-up, a workload's reads while it
+//! awaits its orders) are not counted: how often a workload polls would otherwise move the
+//! rate.
 
 use std::time::Duration;
 
@@ -30,16 +32,21 @@ impl Checker for SloChecker {
     }
 }
 
+/// A request of one of the workload's clients (not of the probe process).
+fn is_client_call(event: &crate::history::Event) -> bool {
+    matches!(event.process, crate::history::Process::Client(_)) && event.op.is_workload_call()
+}
+
 pub fn check(slo: &Slo, history: &History) -> Verdict {
     let placements: Vec<_> = history
         .pairs()
         .into_iter()
-        .filter(|(i, _)| i.op.is_workload_call())
+        .filter(|(i, _)| is_client_call(i))
         .collect();
     let pending: Vec<usize> = history
         .pending()
         .iter()
-        .filter(|e| e.op.is_workload_call())
+        .filter(|e| is_client_call(e))
         .map(|e| e.index)
         .collect();
     let total = placements.len() + pending.len();

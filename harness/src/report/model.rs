@@ -98,10 +98,11 @@ pub struct AppliedFault {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperationSummary {
-    /// `place_order`, `read_order` or `probe`.
+    /// `request`, `probe`, `start_fault` or `heal_fault` (reports of earlier versions also
+    /// say `place_order` and `read_order`).
     pub op: String,
-    /// For `place_order`, the workload's intent (`good`, `declining`, `out_of_stock`), or
-    /// `probe` for the steady-state probes' orders.
+    /// For `request`, the operation's name with the workload's intent when it has one
+    /// (`place_order (good)`), or `probe` for the probes' and set-up requests.
     pub kind: Option<String>,
     pub invoked: u64,
     pub ok: u64,
@@ -113,7 +114,7 @@ pub struct OperationSummary {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencyHistogram {
-    /// What was measured: `place_order` or `saga`.
+    /// What was measured: `request` (the workload's requests) or `saga`.
     pub op: String,
     /// Which completions: `ok` or `all`.
     pub outcome: String,
@@ -212,7 +213,7 @@ pub struct HistoryLine {
     /// `invoke`, `ok`, `fail` or `info`.
     #[serde(rename = "type")]
     pub event_type: String,
-    /// What was attempted, e.g. `place_order key=k-3 sku=sku-1 x1 (good)`.
+    /// What was attempted, e.g. `place_order (good): POST /api/orders key=k-3`.
     pub op: String,
     /// The completion's value as recorded (payloads, errors): shown as text, never markup.
     pub value: Value,
@@ -342,19 +343,19 @@ impl Report {
         self.verdicts.iter().filter(|v| !v.passed)
     }
 
-    /// `place_order` latency over every completion, if any completed.
+    /// The latency of the workload's requests over every completion, if any completed.
     pub fn placement_latency(&self) -> Option<&LatencyHistogram> {
         self.latency
             .iter()
-            .find(|h| h.op == "place_order" && h.outcome == "all")
+            .find(|h| h.op == "request" && h.outcome == "all")
     }
 
-    /// Errors (fail + info) over the workload's completed order placements.
+    /// Errors (fail + info) over the workload's completed requests.
     pub fn placement_error_rate(&self) -> Option<f64> {
         let (done, errors) = self
             .operations
             .iter()
-            .filter(|o| o.op == "place_order" && o.kind.as_deref() != Some("probe"))
+            .filter(|o| o.op == "request" && o.kind.as_deref() != Some("probe"))
             .fold((0, 0), |(d, e), o| {
                 (d + o.ok + o.fail + o.info, e + o.fail + o.info)
             });
@@ -437,9 +438,15 @@ fn value_text(value: &Value) -> String {
 
 fn op_name(op: &Op) -> (&'static str, Option<String>) {
     match op {
-        Op::PlaceOrder { kind, .. } => ("place_order", Some(kind.clone())),
-        Op::ReadOrder { .. } => ("read_order", None),
-        Op::Request { operation, .. } => ("request", Some(operation.clone())),
+        Op::Request {
+            operation, kind, ..
+        } => (
+            "request",
+            Some(match kind {
+                Some(kind) => format!("{operation} ({kind})"),
+                None => operation.clone(),
+            }),
+        ),
         Op::StartFault { .. } => ("start_fault", None),
         Op::HealFault { .. } => ("heal_fault", None),
         Op::Probe { .. } => ("probe", None),
@@ -524,11 +531,7 @@ fn latency(history: &History, final_state: Option<&FinalState>) -> Vec<LatencyHi
                     record(&mut histogram, *latency);
                 }
             }
-            let op = match placements.first() {
-                Some((completion, _)) if matches!(completion.op, Op::Request { .. }) => "request",
-                _ => "place_order",
-            };
-            (!histogram.is_empty()).then(|| summarise(op, outcome, &histogram))
+            (!histogram.is_empty()).then(|| summarise("request", outcome, &histogram))
         })
         .collect();
     let mut sagas = new_histogram();
@@ -671,11 +674,15 @@ fn history_slice(history: &History, events: &[usize], orders: &[String]) -> Vec<
     }
     if events.is_empty() && !orders.is_empty() {
         let mentions = |e: &Event| {
-            let id = match &e.op {
-                Op::ReadOrder { order_id } => Some(order_id.as_str()),
-                _ => e.value.get("order_id").and_then(Value::as_str),
+            let read = match &e.op {
+                Op::Request { key, .. } => Some(key.as_str()),
+                _ => None,
             };
-            id.is_some_and(|id| orders.iter().any(|o| o == id))
+            let answered = e.value.get("order_id").and_then(Value::as_str);
+            [read, answered]
+                .into_iter()
+                .flatten()
+                .any(|id| orders.iter().any(|o| o == id))
         };
         for event in all.iter().filter(|e| mentions(e)) {
             wanted.insert(event.index);
@@ -709,20 +716,16 @@ fn history_line(event: &Event) -> HistoryLine {
         }
         .into(),
         op: match &event.op {
-            Op::PlaceOrder {
-                key,
-                sku,
-                quantity,
-                kind,
-                ..
-            } => format!("place_order key={key} sku={sku} x{quantity} ({kind})"),
-            Op::ReadOrder { order_id } => format!("read_order {order_id}"),
             Op::Request {
                 operation,
                 method,
                 path,
                 key,
-            } => format!("{operation}: {method} {path} key={key}"),
+                kind,
+            } => match kind {
+                Some(kind) => format!("{operation} ({kind}): {method} {path} key={key}"),
+                None => format!("{operation}: {method} {path} key={key}"),
+            },
             Op::StartFault {
                 index,
                 target,

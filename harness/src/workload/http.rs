@@ -402,6 +402,7 @@ impl HttpClient {
                 method: request.method.clone(),
                 path: request.path.clone(),
                 key: request.key.clone(),
+                kind: None,
             },
         );
         let Some(base) = self.services.get(&request.service) else {

@@ -275,13 +275,7 @@ fn transition(from: &str, to: &str, at_unix_ms: u64) -> CircuitTransitionRecord 
 }
 
 fn order_op(order: &workload::PlannedOrder) -> Op {
-    Op::PlaceOrder {
-        key: order.idempotency_key.clone(),
-        sku: order.sku.clone(),
-        quantity: order.quantity,
-        card: order.card.clone(),
-        kind: order.kind.name().to_string(),
-    }
+    order.op()
 }
 
 /// Gives the drafts (sorted by time) their history indexes, completions pointing at their

@@ -61,6 +61,12 @@ use serde_json::{json, Value};
 
 use crate::observed::{InitialStock, Observed};
 
+/// The history's name for an order placement (`POST /api/orders`; its kind is the
+/// workload's intent: `good`, `declining` or `out_of_stock`).
+pub const PLACE_ORDER: &str = "place_order";
+/// The history's name for an order read (`GET /api/orders/{id}`, keyed by the order id).
+pub const READ_ORDER: &str = "read_order";
+
 /// Relative weights of good, declining (payment refuses) and out-of-stock orders.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OrderMix {
@@ -565,13 +571,14 @@ impl PlannedOrder {
         })
     }
 
-    fn op(&self) -> Op {
-        Op::PlaceOrder {
+    /// The history's operation for placing this order.
+    pub fn op(&self) -> Op {
+        Op::Request {
+            operation: PLACE_ORDER.into(),
+            method: "POST".into(),
+            path: "/api/orders".into(),
             key: self.idempotency_key.clone(),
-            sku: self.sku.clone(),
-            quantity: self.quantity,
-            card: self.card.clone(),
-            kind: self.kind.name().to_string(),
+            kind: Some(self.kind.name().to_string()),
         }
     }
 }
@@ -667,7 +674,7 @@ impl GatewayClient {
         })
     }
 
-    /// POSTs `order` once, recorded as a `PlaceOrder` operation of `process`.
+    /// POSTs `order` once, recorded as a [`PLACE_ORDER`] request of `process`.
     pub async fn place(
         &self,
         process: Process,
@@ -728,7 +735,8 @@ impl GatewayClient {
         }
     }
 
-    /// `GET /api/orders/{order_id}`, recorded as a `ReadOrder`; the order's status when read.
+    /// `GET /api/orders/{order_id}`, recorded as a [`READ_ORDER`] request keyed by the order;
+    /// the order's status when read.
     pub async fn read_status(
         &self,
         process: Process,
@@ -737,8 +745,12 @@ impl GatewayClient {
     ) -> Option<String> {
         let pending = recorder.invoke(
             process,
-            Op::ReadOrder {
-                order_id: order_id.to_string(),
+            Op::Request {
+                operation: READ_ORDER.into(),
+                method: "GET".into(),
+                path: format!("/api/orders/{order_id}"),
+                key: order_id.to_string(),
+                kind: None,
             },
         );
         let response = self
@@ -883,7 +895,7 @@ pub struct OrderSettlement {
 }
 
 /// Reads each order until it has left PENDING, or `bound` passes; every read is recorded as a
-/// `ReadOrder` of [`Process::Probe`].
+/// [`READ_ORDER`] request of [`Process::Probe`].
 pub async fn await_settled(
     client: &GatewayClient,
     order_ids: impl IntoIterator<Item = String>,

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use faultline_reference::synthetic::SyntheticRun;
 use faultline_harness::report::*;
 use faultline_harness::checkers::{Counterexample, Verdict};
-use faultline_harness::history::{EventType, Op};
+use faultline_harness::history::EventType;
 
 fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../chaos/scenarios")
@@ -46,7 +46,7 @@ fn failing_run() -> (Scenario, SyntheticRun, usize) {
         .history
         .events()
         .iter()
-        .find(|e| e.event_type == EventType::Ok && matches!(e.op, Op::PlaceOrder { .. }))
+        .find(|e| e.event_type == EventType::Ok && e.op.operation() == Some(faultline_reference::workload::PLACE_ORDER))
         .unwrap()
         .index;
     let order_id = run.history.events()[completion].value["order_id"]
@@ -390,7 +390,7 @@ fn the_time_series_and_histogram_account_for_every_placement() {
     let placed: u64 = report
         .operations
         .iter()
-        .filter(|o| o.op == "place_order")
+        .filter(|o| o.op == "request" && o.kind.as_deref() != Some("probe"))
         .map(|o| o.ok + o.fail + o.info)
         .sum();
     let series: u64 = report.timeseries.points.iter().map(|p| p.completed).sum();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use faultline_chaos::scenario::Scenario;
 use faultline_harness::checkers::{Counterexample, Verdict};
-use faultline_harness::history::{EventType, History, Op};
+use faultline_harness::history::{EventType, History};
 use faultline_harness::report::{self, Report};
 use faultline_reference::synthetic::SyntheticRun;
 use serde_json::json;
@@ -41,7 +41,7 @@ fn failing_report_with_payload() -> Report {
     let mut events = run.history.events().to_vec();
     let completion = events
         .iter()
-        .position(|e| e.event_type == EventType::Ok && matches!(e.op, Op::PlaceOrder { .. }))
+        .position(|e| e.event_type == EventType::Ok && e.op.operation() == Some(faultline_reference::workload::PLACE_ORDER))
         .unwrap();
     let order_id = events[completion].value["order_id"].clone();
     events[completion].value = json!({"order_id": order_id, "error": PAYLOAD});

@@ -11,7 +11,7 @@
 //! - **saga**: creation to final status in order's database ([`OrderRow::saga_duration_ms`]) —
 //!   the part that runs through order's resilient client, where a full payment bulkhead would
 //!   show;
-//! - **placement**: PlaceOrder invocation to completion in the history (`POST /orders` answers
+//! - **placement**: `place_order` invocation to completion in the history (`POST /orders` answers
 //!   202 before the saga runs, so this covers gateway and order's front door only).
 //!
 //! The approximation, said in every summary: the property is judged on out-of-stock orders only,
@@ -27,7 +27,7 @@ use std::time::Duration;
 use faultline_chaos::scenario::{Scenario, Target};
 
 use super::{ms, order_id_of, percentile, windows_where, Counterexample, Observed, Verdict};
-use faultline_harness::history::{EventType, History, Op};
+use faultline_harness::history::{EventType, History};
 
 pub const NAME: &str = "bulkhead-isolation";
 
@@ -59,7 +59,7 @@ pub fn check(scenario: &Scenario, history: &History, observed: &Observed) -> Ver
     // Order id → (first invocation time, its events), for the saga measure.
     let mut orders: BTreeMap<String, (Duration, Vec<usize>)> = BTreeMap::new();
     for (invoke, completion) in history.pairs() {
-        let Op::PlaceOrder { kind, .. } = &invoke.op else {
+        let Some((_, kind)) = super::placement(&invoke.op) else {
             continue;
         };
         if kind != "out_of_stock" {

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{events_of_order, order_id_of, truncate, Counterexample, Observed, Verdict};
-use faultline_harness::history::{EventType, History, Op};
+use faultline_harness::history::{EventType, History};
 
 pub const NAME: &str = "charged-at-most-once";
 
@@ -46,10 +46,10 @@ pub fn check(history: &History, observed: &Observed) -> Verdict {
 
     let mut by_key: BTreeMap<&str, (BTreeSet<String>, Vec<usize>, usize)> = BTreeMap::new();
     for (invoke, completion) in history.pairs() {
-        let Op::PlaceOrder { key, .. } = &invoke.op else {
+        let Some((key, _)) = super::placement(&invoke.op) else {
             continue;
         };
-        let entry = by_key.entry(key.as_str()).or_default();
+        let entry = by_key.entry(key).or_default();
         entry.2 += 1;
         if completion.event_type == EventType::Ok {
             if let Some(order_id) = order_id_of(completion) {

@@ -80,12 +80,38 @@ fn order_id_of(event: &Event) -> Option<&str> {
     event.value.get("order_id").and_then(|v| v.as_str())
 }
 
-/// Orders the history saw accepted: order id → indexes of the PlaceOrder events (invocation and
-/// ok completion) that returned it.
+/// An order placement of the history: its idempotency key and the workload's intent
+/// (`good`, `declining`, `out_of_stock`).
+fn placement(op: &Op) -> Option<(&str, &str)> {
+    match op {
+        Op::Request {
+            operation,
+            key,
+            kind,
+            ..
+        } if operation == crate::workload::PLACE_ORDER => {
+            Some((key.as_str(), kind.as_deref().unwrap_or_default()))
+        }
+        _ => None,
+    }
+}
+
+/// The order an order read of the history read.
+fn read_of(op: &Op) -> Option<&str> {
+    match op {
+        Op::Request { operation, key, .. } if operation == crate::workload::READ_ORDER => {
+            Some(key.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// Orders the history saw accepted: order id → indexes of the placement events (invocation
+/// and ok completion) that returned it.
 fn accepted_orders(history: &History) -> BTreeMap<String, Vec<usize>> {
     let mut accepted: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (invoke, completion) in history.pairs() {
-        if completion.event_type != EventType::Ok || !matches!(invoke.op, Op::PlaceOrder { .. }) {
+        if completion.event_type != EventType::Ok || placement(&invoke.op).is_none() {
             continue;
         }
         if let Some(order_id) = order_id_of(completion) {
@@ -96,15 +122,12 @@ fn accepted_orders(history: &History) -> BTreeMap<String, Vec<usize>> {
     accepted
 }
 
-/// History events (PlaceOrder and ReadOrder) that mention an order, for counterexamples.
+/// History events (placements and reads) that mention an order, for counterexamples.
 fn events_of_order(history: &History, order_id: &str) -> Vec<usize> {
     let mut events = BTreeSet::new();
     for (invoke, completion) in history.pairs() {
-        let mentions = match &invoke.op {
-            Op::ReadOrder { order_id: id } => id == order_id,
-            Op::PlaceOrder { .. } => order_id_of(completion) == Some(order_id),
-            _ => false,
-        };
+        let mentions = read_of(&invoke.op) == Some(order_id)
+            || (placement(&invoke.op).is_some() && order_id_of(completion) == Some(order_id));
         if mentions {
             events.extend([invoke.index, completion.index]);
         }

@@ -1,4 +1,4 @@
-//! `sagas-terminate`: every accepted order — one a PlaceOrder answered ok with its `order_id`,
+//! `sagas-terminate`: every accepted order — one a `place_order` request answered ok with its `order_id`,
 //! or one found in order's database — has ended CONFIRMED or CANCELLED once the faults healed.
 //!
 //! Counterexamples: each order still PENDING, with its saga's step, attempts and last error;
@@ -15,7 +15,7 @@ pub fn check(history: &History, observed: &Observed) -> Verdict {
     for (order_id, events) in &accepted {
         if !observed.orders.contains_key(order_id) {
             counterexamples.push(Counterexample::new(
-                format!("order {order_id} was accepted (PlaceOrder ok) but order's database does not hold it"),
+                format!("order {order_id} was accepted (place_order ok) but order's database does not hold it"),
                 vec![order_id.clone()],
                 events.clone(),
             ));
