@@ -85,6 +85,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         [
             ("steady-state before: ready".to_string(), true),
             ("steady-state after: ready".to_string(), true),
+            ("settled".to_string(), true),
             ("sql each-transfer-applied-once".to_string(), true),
             ("sql money-conserved".to_string(), true),
         ]
@@ -103,6 +104,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         [
             ("steady-state before: ready".to_string(), true),
             ("steady-state after: ready".to_string(), true),
+            ("settled".to_string(), true),
             ("sql money-conserved".to_string(), true),
             (
                 "kafka each-applied-transfer-published-once".to_string(),
@@ -135,6 +137,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         [
             ("steady-state before: ready".to_string(), true),
             ("steady-state after: ready".to_string(), true),
+            ("settled".to_string(), true),
             ("sql each-transfer-applied-once".to_string(), true),
             ("sql money-conserved".to_string(), true),
             ("sql outbox-drained".to_string(), true),

@@ -513,8 +513,15 @@ async fn execute(
 
     let phase_clock = Instant::now();
     nemesis.heal_all(stack, recorder).await;
-    let settlement = workload.settle(stack, recorder, progress).await;
+    let mut settlement = workload.settle(stack, recorder, progress).await;
+    // What the system finishes by itself, as its description says: for every workload.
+    let described = crate::workload::settle_described(stack, progress).await;
     timings.heal_and_settle_ms = ms(phase_clock.elapsed());
+    let settled =
+        (!stack.system().settle.is_empty()).then(|| settled_verdict(&described, stack.system()));
+    settlement.took_ms += described.took_ms;
+    settlement.settled += described.settled;
+    settlement.unsettled.extend(described.unsettled);
     state.load = load;
     state.settlement = settlement;
 
@@ -523,6 +530,7 @@ async fn execute(
     let after = steady_state(&probes, "after", stack, workload, recorder).await;
     timings.steady_state_after_ms = ms(phase_clock.elapsed());
     state.verdicts.extend(after);
+    state.verdicts.extend(settled);
 
     progress("checking");
     let phase_clock = Instant::now();
@@ -551,6 +559,25 @@ async fn execute(
     });
     timings.checking_ms = ms(phase_clock.elapsed());
     Ok(())
+}
+
+/// The verdict `settled`: every `[[settle]]` condition of the description held within its
+/// bound once the faults healed; each one that did not is a counterexample, with the rows its
+/// query still returned.
+fn settled_verdict(described: &Settlement, system: &System) -> Verdict {
+    let conditions = system.settle.len();
+    let counterexamples: Vec<checkers::Counterexample> = described
+        .unsettled
+        .iter()
+        .map(|unsettled| checkers::Counterexample::new(format!("not settled: {unsettled}"), vec![], vec![]))
+        .collect();
+    let summary = format!(
+        "{} of {conditions} [[settle]] condition(s) of {} held within their bounds after healing ({:.1}s)",
+        described.settled,
+        system.file.display(),
+        described.took_ms as f64 / 1000.0
+    );
+    Verdict::new("settled", summary, counterexamples)
 }
 
 /// Runs each probe once in `phase`; one verdict per probe, named `steady-state <phase>: <name>`.
@@ -693,4 +720,49 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<(), RunError> {
 
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_settled_verdict_names_each_condition_that_did_not_hold() {
+        let system = System::parse(
+            "bank.toml",
+            std::path::Path::new("."),
+            r#"
+            [postgres]
+            databases = ["ledger"]
+            [[settle]]
+            database = "ledger"
+            query = "SELECT seq FROM outbox WHERE published_at IS NULL"
+            [services.ledger]
+            command = ["./ledger"]
+            env = { PORT = "{port}", DB = "{postgres.url:ledger}" }
+            "#,
+        )
+        .unwrap();
+        let held = Settlement {
+            took_ms: 300,
+            settled: 1,
+            unsettled: vec![],
+        };
+        let verdict = settled_verdict(&held, &system);
+        assert!(verdict.ok, "{verdict:?}");
+        assert_eq!(verdict.checker, "settled");
+        assert!(verdict.summary.starts_with("1 of 1 [[settle]] condition(s) of bank.toml held"));
+
+        let stuck = Settlement {
+            took_ms: 30_000,
+            settled: 0,
+            unsettled: vec!["3 row(s) after 30s: SELECT seq FROM outbox WHERE published_at IS NULL".into()],
+        };
+        let verdict = settled_verdict(&stuck, &system);
+        assert!(!verdict.ok);
+        assert_eq!(
+            verdict.counterexamples[0].description,
+            "not settled: 3 row(s) after 30s: SELECT seq FROM outbox WHERE published_at IS NULL"
+        );
+    }
 }
