@@ -48,7 +48,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use faultline_chaos::scenario::{Probe, ProbeCheck, Scenario};
 use serde::Serialize;
@@ -336,9 +336,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
     })?;
 
     let recorder = Recorder::new();
-    let started_unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let started_unix_ms = crate::history::unix_ms();
     let mut nemesis = Nemesis::new(scenario.faults.clone());
     let mut state = RunState {
         started_unix_ms,

@@ -264,12 +264,7 @@ impl ServiceProcess {
         let address = self.port.map(|port| format!("127.0.0.1:{port}"));
         match (&self.spec.ready, address) {
             (Readiness::Http { path }, Some(address)) => {
-                let url = format!("http://{address}{path}");
-                match http.get(&url).timeout(Duration::from_secs(2)).send().await {
-                    Ok(response) if response.status().is_success() => Ok(()),
-                    Ok(response) => Err(format!("{url} answered {}", response.status())),
-                    Err(e) => Err(format!("{url}: {e}")),
-                }
+                crate::infra::http_ready(http, &format!("http://{address}{path}")).await
             }
             (Readiness::Tcp, Some(address)) => tokio::net::TcpStream::connect(&address)
                 .await
@@ -516,48 +511,51 @@ impl Stack {
             .ok_or_else(|| unknown_service(service, &known))
     }
 
-    /// Sends `signal` to a service process; to a container service, pauses (`SIGSTOP`) or
-    /// thaws (`SIGCONT`) it with the engine's freezer, or sends it the signal.
-    async fn signal(&self, service: &str, signal: i32) -> Result<(), StackError> {
+    /// Sends `signal` to a service process with kill(2).
+    fn signal_process(process: &ServiceProcess, child: &Child, signal: i32) -> Result<(), StackError> {
+        let pid = child
+            .id()
+            .ok_or_else(|| process.failure("is not running"))?;
+        // SAFETY: kill(2) with a pid this stack spawned and still holds; no memory is shared.
+        let result = unsafe { libc::kill(pid as i32, signal) };
+        if result != 0 {
+            return Err(process.failure(format!(
+                "signal {signal} failed: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Freezes (`SIGSTOP`; a container: the engine's freezer) or thaws (`SIGCONT`) a service.
+    async fn freeze(&self, service: &str, frozen: bool) -> Result<(), StackError> {
         let process = self.process(service)?;
         match &process.running {
             None => Err(process.failure("is not running")),
             Some(Running::Process(child)) => {
-                let pid = child
-                    .id()
-                    .ok_or_else(|| process.failure("is not running"))?;
-                // SAFETY: kill(2) with a pid this stack spawned and still holds; no memory is
-                // shared.
-                let result = unsafe { libc::kill(pid as i32, signal) };
-                if result != 0 {
-                    return Err(process.failure(format!(
-                        "signal {signal} failed: {}",
-                        std::io::Error::last_os_error()
-                    )));
-                }
-                Ok(())
+                let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+                Self::signal_process(process, child, signal)
             }
             Some(Running::Container(container)) => {
-                let outcome = match signal {
-                    libc::SIGSTOP => container.pause().await,
-                    libc::SIGCONT => container.unpause().await,
-                    libc::SIGKILL => container.signal("SIGKILL").await,
-                    other => Err(crate::infra::InfraError::Config(format!(
-                        "signal {other} is not sent to containers"
-                    ))),
+                let outcome = if frozen {
+                    container.pause().await
+                } else {
+                    container.unpause().await
                 };
                 outcome.map_err(|e| process.failure(e.to_string()))
             }
         }
     }
 
-    /// Kills a service with SIGKILL, as a crash would, and reaps it (a container is removed:
-    /// [`Stack::restart`] starts a fresh one, as an orchestrator would).
+    /// Kills a service with SIGKILL, as a crash would, and reaps it (a container is removed
+    /// by force, which kills it: [`Stack::restart`] starts a fresh one, as an orchestrator
+    /// would).
     pub async fn kill(&mut self, service: &str) -> Result<(), StackError> {
-        self.signal(service, libc::SIGKILL).await?;
         let process = self.process_mut(service)?;
         match process.running.take() {
+            None => Err(process.failure("is not running")),
             Some(Running::Process(mut child)) => {
+                Self::signal_process(process, &child, libc::SIGKILL)?;
                 // The process is gone; reaping it cannot block for long.
                 let _ = child.start_kill();
                 std::thread::spawn(move || {
@@ -568,13 +566,13 @@ impl Stack {
                         let _ = runtime.block_on(child.wait());
                     }
                 });
+                Ok(())
             }
-            Some(Running::Container(container)) => {
-                let _ = container.remove().await;
-            }
-            None => {}
+            Some(Running::Container(container)) => container
+                .remove()
+                .await
+                .map_err(|e| process.failure(e.to_string())),
         }
-        Ok(())
     }
 
     /// Waits (bounded) until a service exits by itself — a crash a test provoked — and
@@ -619,12 +617,12 @@ impl Stack {
     /// Stops a service with SIGSTOP (a container: the engine's freezer): it keeps its
     /// connections but answers nothing.
     pub async fn pause(&self, service: &str) -> Result<(), StackError> {
-        self.signal(service, libc::SIGSTOP).await
+        self.freeze(service, true).await
     }
 
     /// Continues a service stopped by [`pause`](Self::pause).
     pub async fn resume(&self, service: &str) -> Result<(), StackError> {
-        self.signal(service, libc::SIGCONT).await
+        self.freeze(service, false).await
     }
 
     /// Starts a killed service again with the same port and configuration, and waits until
@@ -1016,7 +1014,6 @@ fn resolve_launch(
             name: spec.name.clone(),
             image: image.clone(),
             cmd: (!argv.is_empty()).then_some(argv),
-            host_network: true,
             mounts: spec
                 .mounts
                 .iter()

@@ -97,11 +97,7 @@ pub async fn read_sampled(stack: &Stack, mut tracks: Tracks) -> Result<Vec<Circu
             None => circuits.extend(read_one(&http, &url, &service.name).await?),
             Some(metric) => {
                 let text = fetch(&http, &url).await?;
-                let now = unix_ms();
-                let breakers = metrics::breakers_in(&text, metric);
-                for (dependency, (state, _)) in &breakers {
-                    tracks.observe(&service.name, dependency, state, now);
-                }
+                let breakers = tracks.observe_exposition(&service.name, &text, metric);
                 for ((owner, dependency), track) in &tracks.0 {
                     if owner != &service.name {
                         continue;
@@ -122,12 +118,6 @@ pub async fn read_sampled(stack: &Stack, mut tracks: Tracks) -> Result<Vec<Circu
         }
     }
     Ok(circuits)
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn fetch(http: &reqwest::Client, url: &str) -> Result<String, CheckError> {
@@ -176,6 +166,21 @@ impl Tracks {
         }
     }
 
+    /// Observes every breaker `service`'s exposition `text` shows, now; hands them back.
+    fn observe_exposition(
+        &mut self,
+        service: &str,
+        text: &str,
+        metric: &crate::system::CircuitMetric,
+    ) -> std::collections::BTreeMap<String, (String, Option<u64>)> {
+        let now = crate::history::unix_ms();
+        let breakers = metrics::breakers_in(text, metric);
+        for (dependency, (state, _)) in &breakers {
+            self.observe(service, dependency, state, now);
+        }
+        breakers
+    }
+
     /// The breaker of `service` for `dependency`, as sampled.
     pub fn get(&self, service: &str, dependency: &str) -> Option<&Track> {
         self.0.get(&(service.to_string(), dependency.to_string()))
@@ -214,10 +219,7 @@ impl CircuitSampler {
                     let answer = http.get(url).timeout(every.max(Duration::from_secs(1))).send().await;
                     let Ok(response) = answer else { continue };
                     let Ok(text) = response.text().await else { continue };
-                    let now = unix_ms();
-                    for (dependency, (state, _)) in metrics::breakers_in(&text, metric) {
-                        tracks.observe(service, &dependency, &state, now);
-                    }
+                    tracks.observe_exposition(service, &text, metric);
                 }
                 tokio::select! {
                     _ = stopped.changed() => return tracks,
@@ -240,24 +242,12 @@ async fn read_one(
     url: &str,
     service: &str,
 ) -> Result<Vec<CircuitRecord>, CheckError> {
-    let failed = |message: String| CheckError::Http {
-        url: url.to_string(),
-        message,
-    };
-    let response = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
-        return Err(failed(format!("answered {status}: {body}")));
-    }
-    let mut circuits: Vec<CircuitRecord> = response
-        .json()
-        .await
-        .map_err(|e| failed(format!("not a JSON array of circuit snapshots: {e}")))?;
+    let text = fetch(http, url).await?;
+    let mut circuits: Vec<CircuitRecord> =
+        serde_json::from_str(&text).map_err(|e| CheckError::Http {
+            url: url.to_string(),
+            message: format!("not a JSON array of circuit snapshots: {e}"),
+        })?;
     for circuit in &mut circuits {
         circuit.service = service.to_string();
     }

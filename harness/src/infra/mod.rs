@@ -177,21 +177,12 @@ pub struct ServerContainer {
     pub spec: ContainerSpec,
     /// The container port links lead to.
     pub port: u16,
-    pub ready: ServerReady,
+    /// Checked through its published port (TCP: the connection must stay open, since the
+    /// engine's port forwarder accepts before anything listens behind it), or in its output.
+    pub ready: crate::system::Readiness,
     pub ready_timeout: Duration,
 }
 
-/// How to tell that a [`ServerContainer`] is ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerReady {
-    /// Its port accepts a connection and keeps it open (a published port alone accepts even
-    /// when nothing listens behind it, then closes at once).
-    Tcp,
-    /// `GET <path>` on its port answers 2xx.
-    Http(String),
-    /// Its output contains this text.
-    Log(String),
-}
 
 impl InfraConfig {
     /// Postgres, Kafka and Toxiproxy, with links for each named client.
@@ -619,8 +610,9 @@ impl Infra {
             let container = engine.run(&spec, &network, &labels).await?;
             infra.cleanup.containers.push(container.id.clone());
             let address = format!("127.0.0.1:{}", container.host_ports[&server.port]);
+            let http = reqwest::Client::new();
             let outcome = await_ready(&container, server.ready_timeout, || {
-                server_ready(&server.ready, &container, &address)
+                server_ready(&server.ready, &http, &container, &address)
             })
             .await;
             infra.containers.push(container);
@@ -1250,13 +1242,15 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// log tail when `timeout` passes; without one (external servers) just with the last error.
 /// Whether a further server answers as its readiness says, through its published port.
 async fn server_ready(
-    ready: &ServerReady,
+    ready: &crate::system::Readiness,
+    http: &reqwest::Client,
     container: &RunningContainer,
     address: &str,
 ) -> Result<(), String> {
+    use crate::system::Readiness;
     use tokio::io::AsyncReadExt;
     match ready {
-        ServerReady::Tcp => {
+        Readiness::Tcp => {
             let mut stream = tokio::net::TcpStream::connect(address)
                 .await
                 .map_err(|e| format!("connecting to {address}: {e}"))?;
@@ -1269,27 +1263,23 @@ async fn server_ready(
                 Ok(Err(e)) => Err(format!("{address}: {e}")),
             }
         }
-        ServerReady::Http(path) => {
-            let url = format!("http://{address}{path}");
-            let client = reqwest::Client::new();
-            match client
-                .get(&url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-            {
-                Ok(response) if response.status().is_success() => Ok(()),
-                Ok(response) => Err(format!("{url} answered {}", response.status())),
-                Err(e) => Err(format!("{url}: {e}")),
-            }
-        }
-        ServerReady::Log(text) => {
+        Readiness::Http { path } => http_ready(http, &format!("http://{address}{path}")).await,
+        Readiness::Log { text } => {
             if container.logs(None).await.contains(text.as_str()) {
                 Ok(())
             } else {
                 Err(format!("its output does not say {text:?} yet"))
             }
         }
+    }
+}
+
+/// Whether `GET url` answers 2xx within 2 s; why not, when it does not.
+pub(crate) async fn http_ready(http: &reqwest::Client, url: &str) -> Result<(), String> {
+    match http.get(url).timeout(Duration::from_secs(2)).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(format!("{url} answered {}", response.status())),
+        Err(e) => Err(format!("{url}: {e}")),
     }
 }
 

@@ -577,11 +577,7 @@ impl System {
                     ..Default::default()
                 },
                 port: c.port,
-                ready: match &c.ready {
-                    Readiness::Http { path } => crate::infra::ServerReady::Http(path.clone()),
-                    Readiness::Tcp => crate::infra::ServerReady::Tcp,
-                    Readiness::Log { text } => crate::infra::ServerReady::Log(text.clone()),
-                },
+                ready: c.ready.clone(),
                 ready_timeout: c.ready_timeout,
             })
             .collect();
@@ -684,18 +680,9 @@ fn read_service(
             .push(read_mount(dir, text).map_err(|reason| error(&format!("mounts[{i}]"), reason))?);
     }
     let mut env = Vec::new();
-    if let Some(mut env_fields) = fields.table("env")? {
-        for (key, value) in env_fields.named_strings()? {
-            if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return Err(error(
-                    &format!("env.{key}"),
-                    "expected a variable name without `=`".into(),
-                ));
-            }
-            let template = Template::parse(&value).map_err(|e| error(&format!("env.{key}"), e))?;
-            env.push((key, template));
-        }
-        env_fields.finish()?;
+    for (key, value) in read_env(&mut fields, &error)? {
+        let template = Template::parse(&value).map_err(|e| error(&format!("env.{key}"), e))?;
+        env.push((key, template));
     }
 
     // What the placeholders connect to, checked against what the description has.
@@ -962,6 +949,28 @@ fn is_metric_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
 }
 
+/// `env = { NAME = "value", … }`: names checked, values as written.
+fn read_env(
+    fields: &mut Fields<'_>,
+    error: &dyn Fn(&str, String) -> DescriptionError,
+) -> Result<Vec<(String, String)>, DescriptionError> {
+    let Some(mut env_fields) = fields.table("env")? else {
+        return Ok(Vec::new());
+    };
+    let env = env_fields.named_strings()?;
+    if let Some((key, _)) = env
+        .iter()
+        .find(|(key, _)| key.is_empty() || key.contains('=') || key.contains('\0'))
+    {
+        return Err(error(
+            &format!("env.{key}"),
+            "expected a variable name without `=`".into(),
+        ));
+    }
+    env_fields.finish()?;
+    Ok(env)
+}
+
 /// `ready = { http = "/path" } | { tcp = true } | { log = "text" }`; TCP when not given.
 fn read_ready(
     fields: &mut Fields<'_>,
@@ -1085,19 +1094,7 @@ fn read_container(
             "required: the container port its links lead to".into(),
         )
     })? as u16;
-    let mut env = Vec::new();
-    if let Some(mut env_fields) = fields.table("env")? {
-        for (key, value) in env_fields.named_strings()? {
-            if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return Err(error(
-                    &format!("env.{key}"),
-                    "expected a variable name without `=`".into(),
-                ));
-            }
-            env.push((key, value));
-        }
-        env_fields.finish()?;
-    }
+    let env = read_env(&mut fields, &error)?;
     let command = fields.strings("command")?;
     let ready = read_ready(&mut fields, &error)?;
     let ready_timeout = fields

@@ -394,10 +394,7 @@ fn containers_are_shared_servers_and_services_may_be_images() {
         .unwrap()
         .contains(&("checkout".to_string(), "cache".to_string())));
     assert_eq!(config.servers[0].port, 6379);
-    assert_eq!(
-        config.servers[0].ready,
-        crate::infra::ServerReady::Log("Ready to accept connections".into())
-    );
+    assert_eq!(config.servers[0].ready, cache.ready);
 
     let mailer = system.service("mailer").unwrap();
     assert_eq!(mailer.image.as_deref(), Some("shop/mailer:1.2"));
