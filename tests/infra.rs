@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use faultline_chaos::toxiproxy::{Toxic, ToxicKind};
-use faultline_harness::infra::docker::{Engine, LABEL_RUN};
+use faultline_harness::infra::docker::{
+    ContainerSpec, Engine, LABEL_HOST, LABEL_MANAGED, LABEL_PID, LABEL_RUN,
+};
 use faultline_harness::infra::{Image, Infra, InfraConfig, InfraError};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -311,6 +313,58 @@ async fn dropping_the_stack_removes_every_labelled_container_and_network() -> an
         networks.is_empty(),
         "networks left after drop: {networks:?}"
     );
+    Ok(())
+}
+
+/// Two runs starting at once both sweep the same leftovers of a crashed run: the one that comes
+/// second finds removals already in progress, which is not an error for either.
+#[tokio::test]
+async fn two_sweeps_at_once_both_remove_a_crashed_runs_leftovers() -> anyhow::Result<()> {
+    let engine = Engine::connect().await?;
+    let mut finished = std::process::Command::new("true").spawn()?;
+    finished.wait()?;
+    let run_id = format!("crashed-{}", std::process::id());
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+    let labels: std::collections::HashMap<String, String> = [
+        (LABEL_MANAGED, "true".to_string()),
+        (LABEL_RUN, run_id.clone()),
+        (LABEL_PID, finished.id().to_string()),
+        (LABEL_HOST, hostname.trim().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let network = format!("faultline-{run_id}");
+    engine.create_network(&network, &labels).await?;
+    let image = InfraConfig::toxiproxy_only().images.toxiproxy.name;
+    let mut started = Vec::new();
+    for n in 0..4 {
+        let spec = ContainerSpec {
+            name: format!("left{n}"),
+            image: image.clone(),
+            env: Vec::new(),
+            cmd: None,
+            ports: Vec::new(),
+            host_network: false,
+            mounts: Vec::new(),
+        };
+        started.push(engine.run(&spec, &network, &labels).await?);
+    }
+    assert_eq!(engine.labelled(LABEL_RUN, &run_id).await?.0.len(), 4);
+
+    let other = Engine::connect().await?;
+    let (first, second) = tokio::join!(engine.sweep_leftovers(), other.sweep_leftovers());
+    first?;
+    second?;
+    // A network a sweep could not take yet (the other sweep still removing its containers) is
+    // taken by the next one.
+    engine.sweep_leftovers().await?;
+    let (containers, networks) = engine.labelled(LABEL_RUN, &run_id).await?;
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "left behind: {containers:?} {networks:?}"
+    );
+    drop(started);
     Ok(())
 }
 

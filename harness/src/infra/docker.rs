@@ -499,7 +499,7 @@ impl Engine {
             .zip(futures_util::future::join_all(removals).await)
         {
             if let Err(source) = result {
-                if !is_not_found(&source) && first_error.is_none() {
+                if !is_gone_or_going(&source) && first_error.is_none() {
                     first_error =
                         Some(InfraError::docker(format!("remove container {id}"), source));
                 }
@@ -507,7 +507,7 @@ impl Engine {
         }
         if let Some(network) = network {
             if let Err(source) = self.docker.remove_network(network).await {
-                if !is_not_found(&source) && first_error.is_none() {
+                if !is_gone_or_going(&source) && first_error.is_none() {
                     first_error = Some(InfraError::docker(
                         format!("remove network {network}"),
                         source,
@@ -583,7 +583,14 @@ impl Engine {
         let (containers, networks) = (leftovers(containers), leftovers(networks));
         self.remove(&containers, None).await?;
         for network in &networks {
-            self.remove(&[], Some(network)).await?;
+            // Another run sweeping at the same moment may still be removing a container on
+            // this network; the engine then refuses, and the next sweep takes the network.
+            match self.docker.remove_network(network).await {
+                Err(source) if !is_gone_or_going(&source) && !is_in_use(&source) => {
+                    return Err(InfraError::docker(format!("remove network {network}"), source));
+                }
+                _ => {}
+            }
         }
         Ok(Sweep {
             containers: containers.len(),
@@ -626,6 +633,27 @@ fn split_image(image: &str) -> (&str, &str) {
         Some(colon) if !image[colon..].contains('/') => (&image[..colon], &image[colon + 1..]),
         _ => (image, "latest"),
     }
+}
+
+/// A removal that found nothing to remove, or found another caller already removing it (two
+/// runs sweeping the same leftovers at once).
+fn is_gone_or_going(error: &bollard::errors::Error) -> bool {
+    is_not_found(error)
+        || matches!(
+            error,
+            bollard::errors::Error::DockerResponseServerError { status_code: 409, message }
+                if message.contains("already in progress")
+        )
+}
+
+/// A network the engine will not remove yet because a container is still attached (403 on the
+/// engines seen here, 409 on others).
+fn is_in_use(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError { status_code: 403 | 409, message }
+            if message.contains("active endpoints")
+    )
 }
 
 fn is_not_found(error: &bollard::errors::Error) -> bool {
