@@ -168,6 +168,9 @@ pub struct InfraConfig {
     /// Further servers, each a container of an image a system description names; clients
     /// reach one through a proxy when `only_links` lists the pair (container mode only).
     pub servers: Vec<ServerContainer>,
+    /// Images the system's services run from, as `(service, image)`: checked (and pulled when
+    /// missing and pullable) before anything starts, so a wrong name costs nothing.
+    pub service_images: Vec<(String, String)>,
 }
 
 /// A further server: a container of any image, reached through a proxy per client.
@@ -199,6 +202,7 @@ impl InfraConfig {
             images: Images::from_env(),
             ready_timeout: Duration::from_secs(120),
             servers: Vec::new(),
+            service_images: Vec::new(),
         }
     }
 
@@ -406,6 +410,7 @@ impl Infra {
                 .await
                 .map_err(|e| e.named_by(format!("containers.{}.image", server.spec.name)))?;
         }
+        ensure_service_images(&engine, &config.service_images).await?;
 
         let run_id = new_run_id();
         let network = format!("faultline-{run_id}");
@@ -631,6 +636,10 @@ impl Infra {
                     server.spec.name
                 ),
             });
+        }
+        if !config.service_images.is_empty() {
+            // Services from images still run in containers of their own.
+            ensure_service_images(&Engine::connect().await?, &config.service_images).await?;
         }
         let started = Instant::now();
         let toxiproxy_url = required_env("FAULTLINE_TOXIPROXY_URL")?;
@@ -1073,6 +1082,21 @@ impl Drop for Cleanup {
             }
         }
     }
+}
+
+/// Checks that every service image is present (pulling it when it is not and can be), naming
+/// the service's `image` field when one cannot be had.
+async fn ensure_service_images(
+    engine: &Engine,
+    images: &[(String, String)],
+) -> Result<(), InfraError> {
+    for (service, image) in images {
+        engine
+            .ensure_image(image, "")
+            .await
+            .map_err(|e| e.named_by(format!("services.{service}.image")))?;
+    }
+    Ok(())
 }
 
 /// Removes leftovers of crashed runs without starting anything.

@@ -565,6 +565,11 @@ impl System {
         config.postgres = self.postgres.is_some();
         config.kafka = self.kafka.is_some();
         config.only_links = Some(server_links);
+        config.service_images = self
+            .services
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.image.clone()?)))
+            .collect();
         config.servers = self
             .containers
             .iter()

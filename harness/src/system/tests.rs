@@ -395,6 +395,11 @@ fn containers_are_shared_servers_and_services_may_be_images() {
         .contains(&("checkout".to_string(), "cache".to_string())));
     assert_eq!(config.servers[0].port, 6379);
     assert_eq!(config.servers[0].ready, cache.ready);
+    // Service images are the infrastructure's to check before it starts anything.
+    assert_eq!(
+        config.service_images,
+        [("mailer".to_string(), "shop/mailer:1.2".to_string())]
+    );
 
     let mailer = system.service("mailer").unwrap();
     assert_eq!(mailer.image.as_deref(), Some("shop/mailer:1.2"));
