@@ -92,7 +92,7 @@ async fn run_system_and_require_every_verdict(
                 .map(|c| {
                     format!(
                         "    - {} (orders {:?}, events {:?})",
-                        c.description, c.orders, c.events
+                        c.description, c.subjects, c.events
                     )
                 })
                 .collect();
@@ -152,9 +152,12 @@ fn require_a_report_of(outcome: &runner::RunOutcome) {
         "faults as applied: {:?}",
         report.faults
     );
-    let sagas = report.sagas.as_ref().expect("saga outcomes were read");
-    assert!(sagas.stuck.is_empty() && sagas.orders > 0, "{sagas:?}");
-    let latency = report.placement_latency().expect("placement latency");
+    let outcomes = report.outcomes.as_ref().expect("the orders' outcomes were read");
+    assert!(
+        outcomes.unit == "orders" && outcomes.unfinished.is_empty() && outcomes.total > 0,
+        "{outcomes:?}"
+    );
+    let latency = report.request_latency().expect("request latency");
     assert!(latency.count > 0 && latency.p50_ms <= latency.p99_ms);
     assert!(!report.timeseries.points.is_empty());
     let junit = std::fs::read_to_string(outcome.out_dir.join("junit.xml")).unwrap();
@@ -175,12 +178,17 @@ async fn saga_compensation_with_payment_partitioned_keeps_every_invariant() {
         Duration::from_secs(22),
     );
     let outcome = run_and_require_every_verdict(scenario).await;
-    let sagas = report::load(&outcome.out_dir)
+    let outcomes = report::load(&outcome.out_dir)
         .unwrap_or_else(|e| panic!("{e}"))
-        .sagas
-        .expect("saga outcomes were read");
-    let cancelled: u64 = sagas.cancelled.values().sum();
-    assert!(cancelled > 0, "some sagas compensated: {sagas:?}");
+        .outcomes
+        .expect("the orders' outcomes were read");
+    let cancelled: u64 = outcomes
+        .ended
+        .iter()
+        .filter(|(state, _)| state.starts_with("CANCELLED"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(cancelled > 0, "some sagas compensated: {outcomes:?}");
 }
 
 #[tokio::test]
@@ -275,9 +283,10 @@ fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
 }
 
 /// The reference system driven by a declarative workload instead of its own: stock from a
-/// set-up request, a token from a command, an idempotency key, and a completion check that
-/// reads each order until its saga ended — recorded in the history, judged by the reference
-/// system's checkers and generic ones.
+/// set-up request, a token from a command, an idempotency key, two intents of one operation
+/// (`kind`), and a completion check that reads each order until its saga ended — recorded in
+/// the history, judged by the reference system's checkers (which read the declarative
+/// requests as orders) and generic ones, and counted in the report's outcomes.
 #[tokio::test]
 async fn a_declarative_workload_awaits_each_order_through_its_completion_check() {
     use faultline_harness::history::{EventType, Op};
@@ -305,7 +314,9 @@ requests = 16
 concurrency = 4
 duration = "10s"
 [[workload.operations]]
-name = "place-order"
+name = "place_order"
+kind = "good"
+weight = 3
 service = "gateway"
 method = "POST"
 path = "/api/orders"
@@ -316,7 +327,20 @@ body = {{ customer_id = "c-{{int:1..5}}", sku = "sku-chaos-stocked", quantity = 
 path = "/api/orders/{{response:/order_id}}"
 pointer = "/status"
 values = ["CONFIRMED", "CANCELLED"]
-ok = ["CONFIRMED"]
+within = "30s"
+[[workload.operations]]
+name = "place_order"
+kind = "declining"
+service = "gateway"
+method = "POST"
+path = "/api/orders"
+idempotency_key = "Idempotency-Key"
+headers = {{ Authorization = "Bearer {{command:cat {token}}}" }}
+body = {{ customer_id = "c-{{int:1..5}}", sku = "sku-chaos-stocked", quantity = 1, amount_cents = "{{int:100..500}}", card = "4000000000000002" }}
+[workload.operations.completion]
+path = "/api/orders/{{response:/order_id}}"
+pointer = "/status"
+values = ["CONFIRMED", "CANCELLED"]
 within = "30s"
 [[workload.setup]]
 name = "stock"
@@ -367,19 +391,58 @@ path = "/health/ready"
     let completed: Vec<_> = history
         .pairs()
         .into_iter()
-        .filter(|(invoke, done)| {
-            matches!(&invoke.op, Op::Request { operation, .. } if operation == "place-order")
-                && done.event_type == EventType::Ok
+        .filter(|(_, done)| done.event_type == EventType::Ok)
+        .filter_map(|(invoke, done)| match &invoke.op {
+            Op::Request { operation, kind, .. } if operation == "place_order" => {
+                Some((kind.clone(), done.value["completion"].clone()))
+            }
+            _ => None,
         })
-        .map(|(_, done)| done.value["completion"].clone())
         .collect();
     assert!(completed.len() >= 16, "every planned order (and probe) completed: {completed:?}");
-    assert!(
+    let ended = |kind: &str, state: &str| {
         completed
             .iter()
-            .all(|c| c["state"] == "CONFIRMED" && c["reads"].as_u64() >= Some(1)),
-        "each ok placement was read until CONFIRMED: {completed:?}"
+            .filter(|(k, c)| k.as_deref() == Some(kind) && c["state"] == state && c["reads"].as_u64() >= Some(1))
+            .count()
+    };
+    assert_eq!(
+        ended("good", "CONFIRMED") + ended("declining", "CANCELLED"),
+        completed.len(),
+        "good orders were read until CONFIRMED, declining ones until CANCELLED: {completed:?}"
     );
+    assert!(ended("declining", "CANCELLED") > 0, "the seed plans declining orders");
+
+    // The reference checkers judged these requests as orders.
+    let terminate = outcome
+        .verdicts
+        .iter()
+        .find(|v| v.checker == "sagas-terminate")
+        .expect("judged");
+    assert!(
+        !terminate.summary.starts_with("all 0 "),
+        "the declarative orders were read as accepted orders: {}",
+        terminate.summary
+    );
+    // The report counts the load's orders by the state their completion check saw, and the
+    // operations by intent.
+    let report = report::load(&outcome.out_dir).unwrap_or_else(|e| panic!("{e}"));
+    let outcomes = report.outcomes.as_ref().expect("a completion check gives outcomes");
+    assert_eq!(outcomes.unit, "place_order operations");
+    assert!(outcomes.unfinished.is_empty(), "{outcomes:?}");
+    assert_eq!(outcomes.ended.values().sum::<u64>(), outcomes.total, "{outcomes:?}");
+    assert!(
+        outcomes.ended.get("CONFIRMED").copied().unwrap_or(0) > 0
+            && outcomes.ended.get("CANCELLED").copied().unwrap_or(0) > 0,
+        "{outcomes:?}"
+    );
+    for kind in ["place_order (good)", "place_order (declining)"] {
+        assert!(
+            report.operations.iter().any(|o| o.kind.as_deref() == Some(kind)),
+            "{kind} in {:?}",
+            report.operations
+        );
+    }
     // The set-up request is in the history too, first, answered ok.
     let (setup, answered) = history.pairs().into_iter().next().expect("a first operation");
     assert!(

@@ -141,9 +141,9 @@ fn print_verdicts(outcome: &runner::RunOutcome) {
         );
         for example in &verdict.counterexamples {
             eprintln!(
-                "       - {} (orders: {}; history events: {:?})",
+                "       - {} (about: {}; history events: {:?})",
                 example.description,
-                example.orders.join(", "),
+                example.subjects.join(", "),
                 example.events
             );
         }

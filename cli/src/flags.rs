@@ -296,7 +296,7 @@ pub enum ReportCommand {
         #[arg(long)]
         browser: bool,
     },
-    /// What changed from run A to run B: verdicts, order-placement latency and error rate.
+    /// What changed from run A to run B: verdicts, request latency and error rate.
     Diff {
         a: String,
         b: String,

@@ -314,7 +314,7 @@ pub struct CircuitExpectation {
 /// Service-level objectives.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Slo {
-    /// Highest acceptable p99 latency of order placement.
+    /// Highest acceptable p99 latency of the workload clients' requests.
     pub p99_latency: Option<Duration>,
     /// Highest acceptable fraction of failed operations.
     pub error_rate: Option<f64>,
@@ -505,12 +505,16 @@ fn read_workload(
             operation.finish()?;
         }
         for (i, op) in read.iter().enumerate() {
-            if read[..i].iter().any(|o| o.name == op.name) {
+            if read[..i].iter().any(|o| o.name == op.name && o.kind == op.kind) {
                 return Err(fields.error(
                     &format!("operations[{i}].name"),
                     format!(
-                        "{:?} is the name of an earlier operation: names must be distinct",
-                        op.name
+                        "{:?} is the name of an earlier operation{}: operations sharing a name \
+                         need distinct `kind`s",
+                        op.name,
+                        op.kind
+                            .as_ref()
+                            .map_or(String::new(), |k| format!(" of the same kind {k:?}"))
                     ),
                 ));
             }
@@ -581,15 +585,10 @@ fn read_operation(
     topology: &Topology,
 ) -> Result<request::Operation, ScenarioError> {
     let name = fields.required_string("name", "the operation's name")?;
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-    {
-        return Err(fields.error(
-            "name",
-            format!("expected letters, digits, `-` and `_`, found {name:?}"),
-        ));
+    word(fields, "name", &name)?;
+    let kind = fields.string("kind", "the operation's intent, such as \"good\"")?;
+    if let Some(kind) = &kind {
+        word(fields, "kind", kind)?;
     }
     let (service, method) = read_service_and_method(fields, topology)?;
     let path_text = fields.required_string("path", "the request's path, starting with `/`")?;
@@ -632,6 +631,7 @@ fn read_operation(
     };
     Ok(request::Operation {
         name,
+        kind,
         service,
         method,
         path,
@@ -641,6 +641,21 @@ fn read_operation(
         body,
         completion,
     })
+}
+
+/// A name made of letters, digits, `-` and `_`, or an error naming `field`.
+fn word(fields: &Fields<'_>, field: &str, value: &str) -> Result<(), ScenarioError> {
+    if value.is_empty()
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
+        return Err(fields.error(
+            field,
+            format!("expected letters, digits, `-` and `_`, found {value:?}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A request's `service` (a described one) and `method` (`GET` when not given).

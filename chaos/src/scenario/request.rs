@@ -14,6 +14,7 @@
 //! method = "POST"
 //! path = "/transfers"
 //! weight = 3
+//! kind = "good"                         # optional: the intent, for checkers and reports
 //! idempotency_key = "Idempotency-Key"   # header carrying {key}
 //! headers = { Authorization = "Bearer {env:API_TOKEN}" }
 //! body = { id = "{key}", from = "{pick:alice|bob}", amount = "{int:1..50}" }
@@ -56,6 +57,10 @@
 //! ok = ["CONFIRMED"]
 //! within = "30s"
 //! ```
+//!
+//! Several operations may share a name when their `kind`s differ: three `place_order`
+//! operations of kinds `good`, `declining` and `out_of_stock` are one operation with three
+//! intents to the history, the report (`place_order (good)`) and a checker that reads them.
 
 use std::fmt;
 
@@ -76,6 +81,9 @@ pub struct HttpWorkload {
 pub struct Operation {
     /// The operation's name, in the history and reports.
     pub name: String,
+    /// What this variant of the operation is meant to show (`good`, `declining`), recorded
+    /// with each request so that checkers and reports can tell intents apart.
+    pub kind: Option<String>,
     /// The described service it is sent to (directly, on the service's own port).
     pub service: String,
     /// `GET`, `POST`, …

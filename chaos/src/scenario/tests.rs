@@ -746,3 +746,25 @@ fn setup_requests_read_like_operations_and_bad_ones_name_the_field() {
     .unwrap_err();
     assert_eq!(e.field, "workload.setup[0].service", "{e}");
 }
+
+#[test]
+fn operations_may_share_a_name_when_their_kinds_differ() {
+    let second = |kind: &str| {
+        format!(
+            "{kind}[[workload.operations]]\nname = \"transfer\"\nkind = \"overdraft\"\nservice = \"payment\"\nmethod = \"POST\"\npath = \"/transfers\"\n[expectations]"
+        )
+    };
+    let text = http_with("[expectations]", &second("kind = \"good\"\n"));
+    let s = Scenario::parse("s.toml", vocab(&databases()), &text).unwrap();
+    let kinds: Vec<_> = s.workload.http.as_ref().unwrap().operations.iter().map(|o| o.kind.as_deref()).collect();
+    assert_eq!(kinds, [Some("good"), Some("overdraft")]);
+
+    let text = http_with("[expectations]", &second("kind = \"overdraft\"\n"));
+    let e = Scenario::parse("s.toml", vocab(&databases()), &text).unwrap_err();
+    assert_eq!(e.field, "workload.operations[1].name", "{e}");
+    assert!(e.reason.contains("distinct `kind`s"), "{e}");
+
+    let text = http_with("[expectations]", &second("kind = \"not good\"\n"));
+    let e = Scenario::parse("s.toml", vocab(&databases()), &text).unwrap_err();
+    assert_eq!(e.field, "workload.operations[0].kind", "{e}");
+}

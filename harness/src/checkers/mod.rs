@@ -48,7 +48,7 @@ use faultline_chaos::scenario::{Scenario, Target};
 use serde::Serialize;
 
 use crate::extension::Registry;
-use crate::history::{Event, History, Op};
+use crate::history::{History, Op};
 use crate::stack::Stack;
 
 pub use circuits::{CircuitRecord, CircuitTransitionRecord, Circuits};
@@ -188,8 +188,9 @@ pub struct Verdict {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Counterexample {
     pub description: String,
-    /// The entities involved (for the reference system, order ids).
-    pub orders: Vec<String>,
+    /// What it is about: ids or keys of the system's entities (order ids, accounts, message
+    /// keys); the report shows the history events that mention them.
+    pub subjects: Vec<String>,
     /// Indexes of the history events involved (see [`crate::history::Event::index`]).
     pub events: Vec<usize>,
 }
@@ -217,19 +218,13 @@ impl Verdict {
 }
 
 impl Counterexample {
-    pub fn new(description: impl Into<String>, orders: Vec<String>, events: Vec<usize>) -> Self {
+    pub fn new(description: impl Into<String>, subjects: Vec<String>, events: Vec<usize>) -> Self {
         Self {
             description: description.into(),
-            orders,
+            subjects,
             events,
         }
     }
-}
-
-/// The order id a completion reports (`value.order_id`), if any: how the SLO names the
-/// slowest calls of a workload whose answers carry one.
-fn order_id_of(event: &Event) -> Option<&str> {
-    event.value.get("order_id").and_then(|v| v.as_str())
 }
 
 /// Fault windows `(schedule index, start, end)` whose fault matches `hits`, from the history.

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use faultline_chaos::scenario::Slo;
 
-use super::{ms, order_id_of, percentile, BoxFuture, CheckContext, Checker, Counterexample, Verdict};
-use crate::history::{EventType, History};
+use super::{ms, percentile, BoxFuture, CheckContext, Checker, Counterexample, Verdict};
+use crate::history::{EventType, History, Op};
 
 pub const NAME: &str = "slo";
 
@@ -38,7 +38,7 @@ fn is_client_call(event: &crate::history::Event) -> bool {
 }
 
 pub fn check(slo: &Slo, history: &History) -> Verdict {
-    let placements: Vec<_> = history
+    let requests: Vec<_> = history
         .pairs()
         .into_iter()
         .filter(|(i, _)| is_client_call(i))
@@ -49,13 +49,13 @@ pub fn check(slo: &Slo, history: &History) -> Verdict {
         .filter(|e| is_client_call(e))
         .map(|e| e.index)
         .collect();
-    let total = placements.len() + pending.len();
-    let latencies: Vec<Duration> = placements
+    let total = requests.len() + pending.len();
+    let latencies: Vec<Duration> = requests
         .iter()
         .map(|(i, c)| c.time.saturating_sub(i.time))
         .collect();
     let p99 = percentile(&latencies, 0.99);
-    let failed: Vec<_> = placements
+    let failed: Vec<_> = requests
         .iter()
         .filter(|(_, c)| c.event_type != EventType::Ok)
         .collect();
@@ -67,7 +67,7 @@ pub fn check(slo: &Slo, history: &History) -> Verdict {
     };
 
     let mut parts = vec![format!(
-        "{total} placements: p99 {}, error rate {:.2}% ({errors} not ok)",
+        "{total} requests: p99 {}, error rate {:.2}% ({errors} not ok)",
         p99.map_or("n/a".into(), ms),
         error_rate * 100.0
     )];
@@ -75,7 +75,7 @@ pub fn check(slo: &Slo, history: &History) -> Verdict {
     if let Some(max) = slo.p99_latency {
         parts.push(format!("p99 bound {}", ms(max)));
         if p99.is_some_and(|p| p > max) {
-            let mut slow: Vec<_> = placements
+            let mut slow: Vec<_> = requests
                 .iter()
                 .filter(|(i, c)| c.time.saturating_sub(i.time) > max)
                 .collect();
@@ -85,14 +85,18 @@ pub fn check(slo: &Slo, history: &History) -> Verdict {
                 .take(10)
                 .flat_map(|(i, c)| [i.index, c.index])
                 .collect();
-            let orders: Vec<String> = slow
+            // Named by their requests' keys (an idempotency key, an account), when they have one.
+            let keys: Vec<String> = slow
                 .iter()
                 .take(10)
-                .filter_map(|(_, c)| order_id_of(c).map(str::to_string))
+                .filter_map(|(i, _)| match &i.op {
+                    Op::Request { key, .. } if !key.is_empty() => Some(key.clone()),
+                    _ => None,
+                })
                 .collect();
             counterexamples.push(Counterexample::new(
-                format!("p99 latency {} exceeds {}: {} placements slower than the bound (slowest 10 listed)", ms(p99.unwrap_or_default()), ms(max), slow.len()),
-                orders,
+                format!("p99 latency {} exceeds {}: {} requests slower than the bound (slowest 10 listed)", ms(p99.unwrap_or_default()), ms(max), slow.len()),
+                keys,
                 events,
             ));
         }
@@ -135,7 +139,7 @@ mod tests {
         }
     }
 
-    /// 100 placements taking 1..=100 ms, the last `failures` of them failed.
+    /// 100 requests taking 1..=100 ms, the last `failures` of them failed.
     fn history(failures: usize) -> (History, Vec<(usize, usize)>) {
         let mut builder = HistoryBuilder::default();
         let mut events = Vec::new();
@@ -174,7 +178,7 @@ mod tests {
             verdict.counterexamples[0].events,
             [events[99].0, events[99].1, events[98].0, events[98].1]
         );
-        assert_eq!(verdict.counterexamples[0].orders, ["o100", "o99"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["k100", "k99"]);
     }
 
     #[test]

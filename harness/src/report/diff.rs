@@ -1,5 +1,5 @@
 //! `faultline report diff A B`: what changed between two runs — verdicts that flipped,
-//! appeared or disappeared, and order-placement latency and error rate.
+//! appeared or disappeared, and the workload requests' latency and error rate.
 
 use std::fmt::Write;
 
@@ -34,15 +34,15 @@ impl ReportDiff {
             .map(|n| (n.to_string(), verdict(a, n), verdict(b, n)))
             .filter(|(_, before, after)| before != after)
             .collect();
-        let (la, lb) = (a.placement_latency(), b.placement_latency());
+        let (la, lb) = (a.request_latency(), b.request_latency());
         let latency = vec![
             ("p50 ms", la.map(|l| l.p50_ms), lb.map(|l| l.p50_ms)),
             ("p99 ms", la.map(|l| l.p99_ms), lb.map(|l| l.p99_ms)),
             ("max ms", la.map(|l| l.max_ms), lb.map(|l| l.max_ms)),
             (
                 "error rate %",
-                a.placement_error_rate().map(|r| r * 100.0),
-                b.placement_error_rate().map(|r| r * 100.0),
+                a.request_error_rate().map(|r| r * 100.0),
+                b.request_error_rate().map(|r| r * 100.0),
             ),
         ];
         Self { verdicts, latency }
@@ -77,7 +77,7 @@ impl ReportDiff {
                 let _ = writeln!(out, "  {name}: {} -> {}", word(*before), word(*after));
             }
         }
-        out.push_str("\norder placement:\n");
+        out.push_str("\nrequests:\n");
         for (measure, before, after) in &self.latency {
             let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
             let change = match (before, after) {

@@ -3,7 +3,7 @@
 //! Top to bottom: the verdict banner, the invariant table (failing expectations first, each
 //! counterexample expandable to its slice of history), latency p50/p99, throughput and error
 //! rate over time with the fault windows shaded and labelled, a circuit-breaker state timeline
-//! per link, saga outcomes, and the run's facts.
+//! per link, how the units of work ended, and the run's facts.
 //!
 //! The page has no script at all and fetches nothing: styles are inline, charts are inline SVG,
 //! and a Content-Security-Policy forbids scripts and every fetch, so a recorded payload that
@@ -62,7 +62,7 @@ pub fn render(report: &Report) -> String {
     invariants(&mut page, &report.verdicts);
     charts(&mut page, report);
     circuits(&mut page, report);
-    sagas(&mut page, report);
+    outcomes(&mut page, report);
     faults(&mut page, &report.faults);
     facts(&mut page, report);
     page.push_str("</body></html>\n");
@@ -123,11 +123,11 @@ fn invariants(page: &mut String, verdicts: &[ReportVerdict]) {
                 n + 1,
                 escape(&example.description)
             );
-            if !example.orders.is_empty() {
+            if !example.subjects.is_empty() {
                 let _ = write!(
                     page,
-                    "<p>orders: <code>{}</code></p>",
-                    escape(&example.orders.join(", "))
+                    "<p>about: <code>{}</code></p>",
+                    escape(&example.subjects.join(", "))
                 );
             }
             if example.history.is_empty() {
@@ -319,21 +319,21 @@ fn format_number(value: f64) -> String {
 }
 
 fn charts(page: &mut String, report: &Report) {
-    page.push_str("<h2>Order placement over time</h2>\n");
+    page.push_str("<h2>Requests over time</h2>\n");
     let half = report.timeseries.bucket_ms as f64 / 2.0;
     let at = |start: u64| start as f64 + half;
     let points = &report.timeseries.points;
-    if let Some(latency) = report.placement_latency() {
+    if let Some(latency) = report.request_latency() {
         let _ = write!(
             page,
-            "<p>{} placements: p50 {} ms · p90 {} ms · p99 {} ms · max {} ms{}</p>",
+            "<p>{} requests: p50 {} ms · p90 {} ms · p99 {} ms · max {} ms{}</p>",
             latency.count,
             format_number(latency.p50_ms),
             format_number(latency.p90_ms),
             format_number(latency.p99_ms),
             format_number(latency.max_ms),
             report
-                .placement_error_rate()
+                .request_error_rate()
                 .map_or(String::new(), |r| format!(
                     " · error rate {}%",
                     format_number(r * 100.0)
@@ -342,7 +342,7 @@ fn charts(page: &mut String, report: &Report) {
     }
     let _ = write!(
         page,
-        "<p class=\"muted\">each point: placements completed in {} s</p>",
+        "<p class=\"muted\">each point: requests completed in {} s</p>",
         format_number(report.timeseries.bucket_ms as f64 / 1000.0)
     );
     line_chart(
@@ -373,7 +373,7 @@ fn charts(page: &mut String, report: &Report) {
     line_chart(
         page,
         "throughput-chart",
-        "Throughput (completed placements/s)",
+        "Throughput (completed requests/s)",
         "",
         &[
             Series {
@@ -523,21 +523,22 @@ fn segments(circuit: &CircuitTimeline, end_ms: f64) -> Vec<(f64, f64, String)> {
     spans
 }
 
-fn sagas(page: &mut String, report: &Report) {
-    page.push_str("<h2>Saga outcomes</h2>\n");
-    let Some(sagas) = &report.sagas else {
+fn outcomes(page: &mut String, report: &Report) {
+    page.push_str("<h2>Outcomes</h2>\n");
+    let Some(outcomes) = &report.outcomes else {
         page.push_str(
-            "<p class=\"muted\">the run stopped before the services' final state was read</p>\n",
+            "<p class=\"muted\">the workload did not report how its units of work ended, or the run stopped before the system's final state was read</p>\n",
         );
         return;
     };
-    let mut rows: Vec<(String, u64, &str)> = vec![("confirmed".into(), sagas.confirmed, "#34a853")];
-    for (reason, count) in &sagas.cancelled {
-        rows.push((format!("cancelled: {reason}"), *count, "#f9ab00"));
-    }
+    let mut rows: Vec<(String, u64, &str)> = outcomes
+        .ended
+        .iter()
+        .map(|(state, count)| (state.clone(), *count, "#1a73e8"))
+        .collect();
     rows.push((
-        "stuck (not terminal)".into(),
-        sagas.stuck.len() as u64,
+        "unfinished".into(),
+        outcomes.unfinished.len() as u64,
         "#d93025",
     ));
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1) as f64;
@@ -545,7 +546,7 @@ fn sagas(page: &mut String, report: &Report) {
     let height = 12.0 + row * rows.len() as f64;
     let label_width = 260.0;
     let mut svg = format!(
-        "<svg class=\"chart\" id=\"saga-chart\" role=\"img\" aria-label=\"saga outcomes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\">"
+        "<svg class=\"chart\" id=\"outcome-chart\" role=\"img\" aria-label=\"outcomes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\">"
     );
     for (i, (label, count, color)) in rows.iter().enumerate() {
         let y = 6.0 + row * i as f64;
@@ -563,12 +564,12 @@ fn sagas(page: &mut String, report: &Report) {
     }
     svg.push_str("</svg>");
     page.push_str(&svg);
-    let _ = write!(page, "<p>{} orders in order's database.", sagas.orders);
-    if !sagas.stuck.is_empty() {
+    let _ = write!(page, "<p>{} {} in all.", outcomes.total, escape(&outcomes.unit));
+    if !outcomes.unfinished.is_empty() {
         let _ = write!(
             page,
-            " Stuck: <code>{}</code>",
-            escape(&sagas.stuck.join(", "))
+            " Unfinished: <code>{}</code>",
+            escape(&outcomes.unfinished.join(", "))
         );
     }
     page.push_str("</p>\n");

@@ -46,8 +46,8 @@ pub fn render(report: &Report) -> String {
         let mut body = format!("{}\n", verdict.summary);
         for (n, example) in verdict.counterexamples.iter().enumerate() {
             let _ = writeln!(body, "\ncounterexample {}: {}", n + 1, example.description);
-            if !example.orders.is_empty() {
-                let _ = writeln!(body, "  orders: {}", example.orders.join(", "));
+            if !example.subjects.is_empty() {
+                let _ = writeln!(body, "  about: {}", example.subjects.join(", "));
             }
             for line in &example.history {
                 let _ = writeln!(

@@ -62,21 +62,22 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(md, "| faults healed | **VIOLATED** | {} |", cell(fault));
     }
     md.push('\n');
-    if let Some(latency) = report.placement_latency() {
+    if let Some(latency) = report.request_latency() {
         let _ = writeln!(
             md,
-            "**Order placement:** {} completed · p50 {:.0} ms · p99 {:.0} ms · error rate {:.1}%\n",
+            "**Requests:** {} completed · p50 {:.0} ms · p99 {:.0} ms · error rate {:.1}%\n",
             latency.count,
             latency.p50_ms,
             latency.p99_ms,
-            report.placement_error_rate().unwrap_or(0.0) * 100.0
+            report.request_error_rate().unwrap_or(0.0) * 100.0
         );
     }
-    if let Some(sagas) = report.latency.iter().find(|h| h.op == "saga") {
+    // End-to-end durations the workload read from the system (`saga` for the reference one).
+    for durations in report.latency.iter().filter(|h| h.op != "request") {
         let _ = writeln!(
             md,
-            "**Sagas** (created to final status): {} · p50 {:.0} ms · p99 {:.0} ms · max {:.0} ms\n",
-            sagas.count, sagas.p50_ms, sagas.p99_ms, sagas.max_ms
+            "**End to end, `{}`**: {} · p50 {:.0} ms · p99 {:.0} ms · max {:.0} ms\n",
+            durations.op, durations.count, durations.p50_ms, durations.p99_ms, durations.max_ms
         );
     }
     if !report.faults.is_empty() {
@@ -102,8 +103,8 @@ pub fn render(report: &Report) -> String {
         );
         for example in verdict.counterexamples.iter().take(EXAMPLES_SHOWN) {
             let _ = writeln!(md, "- {}", cell(&example.description));
-            if !example.orders.is_empty() {
-                let _ = writeln!(md, "  orders: `{}`", cell(&example.orders.join(", ")));
+            if !example.subjects.is_empty() {
+                let _ = writeln!(md, "  about: `{}`", cell(&example.subjects.join(", ")));
             }
             if !example.events.is_empty() {
                 let events: Vec<String> = example.events.iter().map(|e| e.to_string()).collect();

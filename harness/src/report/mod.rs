@@ -41,11 +41,12 @@ use serde_json::Value;
 
 pub use index::{find_run, list_runs, write_index, RunEntry};
 pub use model::{
-    FinalState, Report, RunFacts, SagaOutcomes, StackFacts, Versions, WorkloadState, REPORT_VERSION,
+    Durations, FinalState, Outcomes, Report, RunFacts, StackFacts, Versions, WorkloadState,
+    REPORT_VERSION,
 };
 
-/// The JSON Schema of `report.json`, version 1 (committed in `harness/schemas/`).
-pub const SCHEMA: &str = include_str!("../../schemas/report-v1.schema.json");
+/// The JSON Schema of `report.json`, version 2 (committed in `harness/schemas/`).
+pub const SCHEMA: &str = include_str!("../../schemas/report-v2.schema.json");
 
 /// The files of a run's report, in the order they are written.
 pub const FILES: [&str; 4] = ["report.html", "junit.xml", "summary.md", "report.json"];

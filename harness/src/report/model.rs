@@ -18,8 +18,8 @@ use crate::history::{Event, EventType, History, Op, Process};
 use crate::nemesis;
 
 /// The version of the report format; `report.json` carries it in `version`, and the schema
-/// in `harness/schemas/report-v1.schema.json` pins it.
-pub const REPORT_VERSION: u32 = 1;
+/// in `harness/schemas/report-v2.schema.json` pins it.
+pub const REPORT_VERSION: u32 = 2;
 
 /// At most this many history events are kept per counterexample.
 pub const MAX_SLICE_EVENTS: usize = 40;
@@ -35,14 +35,16 @@ pub struct Report {
     pub faults: Vec<AppliedFault>,
     /// Client operations by kind: how many were invoked and how they ended.
     pub operations: Vec<OperationSummary>,
-    /// HDR histograms: the workload's order placements (the answer to `POST /orders`), and
-    /// whole sagas (creation to final status, from order's database) when it was read.
+    /// HDR histograms: the workload clients' requests (`request`), and the end-to-end
+    /// durations the workload read from the system (named by it, `saga` for the reference
+    /// system) when it reports any.
     pub latency: Vec<LatencyHistogram>,
     pub timeseries: TimeSeries,
     /// Circuit breakers' state changes, per link.
     pub circuits: Vec<CircuitTimeline>,
-    /// How the sagas ended; absent when the run stopped before the services were read.
-    pub sagas: Option<SagaOutcomes>,
+    /// How the workload's units of work ended; absent when the workload does not tell or the
+    /// run stopped before the system's final state was read.
+    pub outcomes: Option<Outcomes>,
     /// Every expectation's verdict, failing ones first.
     pub verdicts: Vec<ReportVerdict>,
 }
@@ -143,7 +145,7 @@ pub struct TimeSeries {
     pub points: Vec<TimePoint>,
 }
 
-/// Order placements completed in `[start_ms, start_ms + bucket_ms)`.
+/// The workload clients' requests completed in `[start_ms, start_ms + bucket_ms)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimePoint {
     pub start_ms: u64,
@@ -175,14 +177,18 @@ pub struct CircuitTransition {
     pub at_ms: Option<f64>,
 }
 
+/// How the units of work a workload started ended: orders for the reference system,
+/// transfers for a bank, whatever the workload's completion check waits on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SagaOutcomes {
-    pub orders: u64,
-    pub confirmed: u64,
-    /// Cancelled orders by reason (`unknown` when none was recorded).
-    pub cancelled: BTreeMap<String, u64>,
-    /// Orders still in a non-terminal state, by id.
-    pub stuck: Vec<String>,
+pub struct Outcomes {
+    /// What a unit is, plural (`orders`, `transfers`).
+    pub unit: String,
+    /// Units the system holds (or the workload started).
+    pub total: u64,
+    /// Units by the final state they ended in (`CONFIRMED`, `CANCELLED: payment_declined`).
+    pub ended: BTreeMap<String, u64>,
+    /// Units still in a state that is not final, by id.
+    pub unfinished: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,10 +203,11 @@ pub struct ReportVerdict {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportCounterexample {
     pub description: String,
-    pub orders: Vec<String>,
+    /// What it is about: ids or keys of the system's entities (order ids, accounts).
+    pub subjects: Vec<String>,
     pub events: Vec<usize>,
     /// The slice of history that shows it: the named events, their invocations and
-    /// completions, and (when no event is named) the events of the named orders.
+    /// completions, and (when no event is named) the events that mention its subjects.
     pub history: Vec<HistoryLine>,
 }
 
@@ -231,10 +238,19 @@ pub struct FinalState {
 /// [`Workload::final_state`](crate::workload::Workload::final_state)).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorkloadState {
-    /// How the sagas the workload started ended, for a system that runs sagas.
-    pub sagas: Option<SagaOutcomes>,
-    /// How long each finished saga took, end to end.
-    pub saga_durations_ms: Vec<u64>,
+    /// How the units of work the workload started ended, when it can tell.
+    pub outcomes: Option<Outcomes>,
+    /// How long each finished unit took end to end, as the system measured it, when the
+    /// workload reads that.
+    pub durations: Option<Durations>,
+}
+
+/// End-to-end durations of finished units of work, histogrammed in the report under `name`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Durations {
+    /// The histogram's operation name (`saga` for the reference system).
+    pub name: String,
+    pub ms: Vec<u64>,
 }
 
 /// What the runner (or a test) knows about a finished run.
@@ -301,9 +317,9 @@ impl Report {
                     .iter()
                     .map(|c| ReportCounterexample {
                         description: c.description.clone(),
-                        orders: c.orders.clone(),
+                        subjects: c.subjects.clone(),
                         events: c.events.clone(),
-                        history: history_slice(history, &c.events, &c.orders),
+                        history: history_slice(history, &c.events, &c.subjects),
                     })
                     .collect(),
             })
@@ -333,7 +349,7 @@ impl Report {
                 .final_state
                 .map(|f| circuits(&f.circuits, facts.started_unix_ms))
                 .unwrap_or_default(),
-            sagas: facts.final_state.and_then(|f| f.workload.sagas.clone()),
+            outcomes: facts.final_state.and_then(|f| f.workload.outcomes.clone()),
             verdicts,
         }
     }
@@ -344,14 +360,14 @@ impl Report {
     }
 
     /// The latency of the workload's requests over every completion, if any completed.
-    pub fn placement_latency(&self) -> Option<&LatencyHistogram> {
+    pub fn request_latency(&self) -> Option<&LatencyHistogram> {
         self.latency
             .iter()
             .find(|h| h.op == "request" && h.outcome == "all")
     }
 
     /// Errors (fail + info) over the workload's completed requests.
-    pub fn placement_error_rate(&self) -> Option<f64> {
+    pub fn request_error_rate(&self) -> Option<f64> {
         let (done, errors) = self
             .operations
             .iter()
@@ -494,8 +510,8 @@ fn operations(history: &History) -> Vec<OperationSummary> {
     by_op.into_values().collect()
 }
 
-/// Order placements by workload clients: `(completion, latency in ms)`.
-fn placements(history: &History) -> Vec<(&Event, f64)> {
+/// The workload clients' requests: `(completion, latency in ms)`.
+fn client_requests(history: &History) -> Vec<(&Event, f64)> {
     history
         .pairs()
         .into_iter()
@@ -521,12 +537,12 @@ fn quantile_ms(histogram: &Histogram<u64>, q: f64) -> f64 {
 }
 
 fn latency(history: &History, final_state: Option<&FinalState>) -> Vec<LatencyHistogram> {
-    let placements = placements(history);
+    let requests = client_requests(history);
     let mut histograms: Vec<LatencyHistogram> = [("all", false), ("ok", true)]
         .into_iter()
         .filter_map(|(outcome, only_ok)| {
             let mut histogram = new_histogram();
-            for (completion, latency) in &placements {
+            for (completion, latency) in &requests {
                 if !only_ok || completion.event_type == EventType::Ok {
                     record(&mut histogram, *latency);
                 }
@@ -534,15 +550,14 @@ fn latency(history: &History, final_state: Option<&FinalState>) -> Vec<LatencyHi
             (!histogram.is_empty()).then(|| summarise("request", outcome, &histogram))
         })
         .collect();
-    let mut sagas = new_histogram();
-    for took in final_state
-        .into_iter()
-        .flat_map(|f| &f.workload.saga_durations_ms)
-    {
-        record(&mut sagas, *took as f64);
-    }
-    if !sagas.is_empty() {
-        histograms.push(summarise("saga", "all", &sagas));
+    if let Some(durations) = final_state.and_then(|f| f.workload.durations.as_ref()) {
+        let mut histogram = new_histogram();
+        for took in &durations.ms {
+            record(&mut histogram, *took as f64);
+        }
+        if !histogram.is_empty() {
+            histograms.push(summarise(&durations.name, "all", &histogram));
+        }
     }
     histograms
 }
@@ -582,14 +597,14 @@ fn summarise(op: &str, outcome: &str, histogram: &Histogram<u64>) -> LatencyHist
 const MAX_POINTS: u64 = 120;
 
 fn timeseries(history: &History) -> TimeSeries {
-    let placements = placements(history);
+    let requests = client_requests(history);
     let end_ms = history.events().last().map_or(0.0, |e| ms(e.time)) as u64;
     let bucket_ms = (end_ms.div_ceil(MAX_POINTS)).div_ceil(500).max(2) * 500;
     let buckets = end_ms / bucket_ms + 1;
     let mut points = Vec::new();
     for b in 0..buckets {
         let start_ms = b * bucket_ms;
-        let in_bucket: Vec<&(&Event, f64)> = placements
+        let in_bucket: Vec<&(&Event, f64)> = requests
             .iter()
             .filter(|(c, _)| (ms(c.time) as u64) / bucket_ms == b)
             .collect();
@@ -653,9 +668,10 @@ fn circuits(circuits: &[CircuitRecord], started_unix_ms: u64) -> Vec<CircuitTime
 }
 
 /// The events a counterexample names, each with its invocation or completions, or — when it
-/// names none — the events that mention its orders; in history order, at most
+/// names none — the events that mention its subjects (as a request's key, or as a string
+/// anywhere in a recorded value, such as the id an answer carried); in history order, at most
 /// [`MAX_SLICE_EVENTS`].
-fn history_slice(history: &History, events: &[usize], orders: &[String]) -> Vec<HistoryLine> {
+fn history_slice(history: &History, events: &[usize], subjects: &[String]) -> Vec<HistoryLine> {
     let all = history.events();
     let mut wanted: BTreeSet<usize> = BTreeSet::new();
     for &index in events {
@@ -672,17 +688,13 @@ fn history_slice(history: &History, events: &[usize], orders: &[String]) -> Vec<
                 .map(|e| e.index),
         );
     }
-    if events.is_empty() && !orders.is_empty() {
+    if events.is_empty() && !subjects.is_empty() {
         let mentions = |e: &Event| {
-            let read = match &e.op {
-                Op::Request { key, .. } => Some(key.as_str()),
-                _ => None,
+            let keyed = match &e.op {
+                Op::Request { key, .. } => subjects.iter().any(|s| s == key),
+                _ => false,
             };
-            let answered = e.value.get("order_id").and_then(Value::as_str);
-            [read, answered]
-                .into_iter()
-                .flatten()
-                .any(|id| orders.iter().any(|o| o == id))
+            keyed || mentions_any(&e.value, subjects)
         };
         for event in all.iter().filter(|e| mentions(e)) {
             wanted.insert(event.index);
@@ -697,6 +709,16 @@ fn history_slice(history: &History, events: &[usize], orders: &[String]) -> Vec<
         .filter_map(|i| all.get(i))
         .map(history_line)
         .collect()
+}
+
+/// Whether `value` holds one of `subjects` as a string, at any depth.
+fn mentions_any(value: &Value, subjects: &[String]) -> bool {
+    match value {
+        Value::String(text) => subjects.iter().any(|s| s == text),
+        Value::Array(items) => items.iter().any(|v| mentions_any(v, subjects)),
+        Value::Object(fields) => fields.values().any(|v| mentions_any(v, subjects)),
+        _ => false,
+    }
 }
 
 fn history_line(event: &Event) -> HistoryLine {

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use faultline_chaos::scenario::request::{Body, Generator, HttpWorkload, Piece, Text};
@@ -45,6 +46,9 @@ pub struct PlannedRequest {
     pub send_at: Duration,
     /// The operation's name.
     pub operation: String,
+    /// The operation's intent, when it has one (`good`, `declining`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// The service it goes to.
     pub service: String,
     pub method: String,
@@ -119,6 +123,7 @@ pub fn plan(
                 number,
                 send_at: Duration::from_secs_f64(spacing * f64::from(number) * 0.9),
                 operation: operation.name.clone(),
+                kind: operation.kind.clone(),
                 service: operation.service.clone(),
                 method: operation.method.clone(),
                 path,
@@ -152,6 +157,7 @@ pub fn plan_setup(workload: &HttpWorkload, seed: u64) -> Vec<PlannedRequest> {
                 number,
                 send_at: Duration::ZERO,
                 operation: operation.name.clone(),
+                kind: operation.kind.clone(),
                 service: operation.service.clone(),
                 method: operation.method.clone(),
                 path: draw.text(&operation.path),
@@ -374,6 +380,33 @@ pub struct HttpClient {
     /// Service name → `http://127.0.0.1:PORT`.
     services: BTreeMap<String, String>,
     externals: Externals,
+    /// What the workload clients' completion checks last saw, by request key.
+    seen: std::sync::Arc<Mutex<BTreeMap<String, Seen>>>,
+}
+
+/// The last state a completion check read for one accepted request.
+#[derive(Debug, Clone)]
+struct Seen {
+    operation: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    pointer: String,
+    values: Vec<Value>,
+    state: Value,
+}
+
+impl Seen {
+    fn is_final(&self) -> bool {
+        self.values.contains(&self.state)
+    }
+}
+
+/// A state as the report names it: a string as it is, anything else as JSON.
+fn state_name(state: &Value) -> String {
+    match state {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 impl HttpClient {
@@ -385,7 +418,56 @@ impl HttpClient {
             http: reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build()?,
             services,
             externals,
+            seen: Default::default(),
         })
+    }
+
+    /// How the load's operations with a completion check ended, read at the end: a request
+    /// whose check had not seen a final state is read once more now (the system may have
+    /// finished it while the run settled).
+    pub async fn outcomes(&self) -> Option<crate::report::Outcomes> {
+        let seen: Vec<(String, Seen)> = self
+            .seen
+            .lock()
+            .expect("seen lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if seen.is_empty() {
+            return None;
+        }
+        let mut names: Vec<&str> = seen.iter().map(|(_, s)| s.operation.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut outcomes = crate::report::Outcomes {
+            unit: format!("{} operations", names.join("/")),
+            total: seen.len() as u64,
+            ended: BTreeMap::new(),
+            unfinished: Vec::new(),
+        };
+        for (key, mut entry) in seen {
+            if !entry.is_final() {
+                if let Some(state) = self.read_state(&entry).await {
+                    entry.state = state;
+                }
+            }
+            if entry.is_final() {
+                *outcomes.ended.entry(state_name(&entry.state)).or_default() += 1;
+            } else {
+                outcomes.unfinished.push(key);
+            }
+        }
+        Some(outcomes)
+    }
+
+    /// One read of a completion path: the value at its pointer, if the read answered JSON.
+    async fn read_state(&self, seen: &Seen) -> Option<Value> {
+        let mut read = self.http.get(&seen.url);
+        for (name, header) in &seen.headers {
+            read = read.header(name, self.externals.fill(header));
+        }
+        let body = read.send().await.ok()?.json::<Value>().await.ok()?;
+        Some(body.pointer(&seen.pointer).cloned().unwrap_or(Value::Null))
     }
 
     /// Sends `request` once, recorded as an `Op::Request` of `process`.
@@ -402,7 +484,7 @@ impl HttpClient {
                 method: request.method.clone(),
                 path: request.path.clone(),
                 key: request.key.clone(),
-                kind: None,
+                kind: request.kind.clone(),
             },
         );
         let Some(base) = self.services.get(&request.service) else {
@@ -439,8 +521,15 @@ impl HttpClient {
                             Outcome::Ok
                         }
                         Some(completion) => {
-                            self.await_completion(base, request, completion, value, pending)
-                                .await
+                            self.await_completion(
+                                base,
+                                request,
+                                completion,
+                                value,
+                                pending,
+                                matches!(process, Process::Client(_)),
+                            )
+                            .await
                         }
                     }
                 } else if status.is_client_error() {
@@ -465,7 +554,8 @@ impl HttpClient {
 
     /// Reads the completion path (with the operation's headers) every 200 ms until its state
     /// is final: ok or fail by the state, info when the bound passes first. The completion's
-    /// reads and final state join the answer's value.
+    /// reads and final state join the answer's value; a workload client's last read is kept
+    /// for [`HttpClient::outcomes`].
     async fn await_completion(
         &self,
         base: &str,
@@ -473,6 +563,7 @@ impl HttpClient {
         completion: &PlannedCompletion,
         mut value: Value,
         pending: crate::history::Pending,
+        keep: bool,
     ) -> Outcome {
         let path = match fill_response(&completion.path, &value["body"]) {
             Ok(path) => path,
@@ -483,6 +574,21 @@ impl HttpClient {
             }
         };
         let url = format!("{base}{path}");
+        let remember = |state: &Value| {
+            if keep {
+                self.seen.lock().expect("seen lock").insert(
+                    request.key.clone(),
+                    Seen {
+                        operation: request.operation.clone(),
+                        url: url.clone(),
+                        headers: request.headers.clone(),
+                        pointer: completion.pointer.clone(),
+                        values: completion.values.clone(),
+                        state: state.clone(),
+                    },
+                );
+            }
+        };
         let started = Instant::now();
         let within = Duration::from_millis(completion.within_ms);
         let mut reads = 0u32;
@@ -500,6 +606,7 @@ impl HttpClient {
                 }
             }
             if completion.values.contains(&last) {
+                remember(&last);
                 let took = started.elapsed().as_secs_f64() * 1000.0;
                 value["completion"] = json!({"path": path, "state": last, "reads": reads, "ms": took});
                 return if completion.ok.contains(&last) {
@@ -511,6 +618,7 @@ impl HttpClient {
                 };
             }
             if started.elapsed() >= within {
+                remember(&last);
                 value["completion"] = json!({
                     "path": path,
                     "state": last,
@@ -812,6 +920,22 @@ impl Workload for HttpRun {
         // system finishes on its own afterwards is what its description's [[settle]]
         // conditions say, which the runner awaits for every workload.
         Box::pin(async { Settlement::default() })
+    }
+
+    fn final_state<'a>(
+        &'a self,
+        _stack: &'a Stack,
+        _facts: &'a Facts,
+    ) -> BoxFuture<'a, crate::report::WorkloadState> {
+        Box::pin(async move {
+            crate::report::WorkloadState {
+                outcomes: match &self.client {
+                    Some(client) => client.outcomes().await,
+                    None => None,
+                },
+                durations: None,
+            }
+        })
     }
 }
 

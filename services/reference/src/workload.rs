@@ -50,7 +50,7 @@ use faultline_chaos::scenario::{Probe, ProbeCheck, Scenario, ScenarioError, Work
 use faultline_harness::checkers::{BoxFuture, Facts};
 use faultline_harness::extension::WorkloadKind;
 use faultline_harness::history::{Op, Process, Recorder};
-use faultline_harness::report::{SagaOutcomes, WorkloadState};
+use faultline_harness::report::{Durations, Outcomes, WorkloadState};
 use faultline_harness::runner::{p99_verdict, RunError};
 use faultline_harness::stack::Stack;
 use faultline_harness::workload::{LoadSummary, Settlement, Workload, SETTLE_BOUND};
@@ -387,31 +387,39 @@ impl Workload for OrderWorkload {
     }
 }
 
-/// The report's view of the orders' outcomes.
+/// The report's view of the orders' outcomes: by final status (a cancelled one with its
+/// reason), and the ids of those still PENDING; saga durations as `saga`.
 pub fn state_of(observed: &Observed) -> WorkloadState {
-    let mut outcomes = SagaOutcomes {
-        orders: observed.orders.len() as u64,
-        confirmed: 0,
-        cancelled: BTreeMap::new(),
-        stuck: Vec::new(),
+    let mut outcomes = Outcomes {
+        unit: "orders".into(),
+        total: observed.orders.len() as u64,
+        ended: BTreeMap::new(),
+        unfinished: Vec::new(),
     };
     for order in observed.orders.values() {
-        match order.status.as_str() {
-            "CONFIRMED" => outcomes.confirmed += 1,
-            "CANCELLED" => {
-                let reason = order.reason.clone().unwrap_or_else(|| "unknown".into());
-                *outcomes.cancelled.entry(reason).or_default() += 1;
+        let ended = match order.status.as_str() {
+            "CONFIRMED" => "CONFIRMED".to_string(),
+            "CANCELLED" => format!(
+                "CANCELLED: {}",
+                order.reason.as_deref().unwrap_or("unknown")
+            ),
+            _ => {
+                outcomes.unfinished.push(order.order_id.clone());
+                continue;
             }
-            _ => outcomes.stuck.push(order.order_id.clone()),
-        }
+        };
+        *outcomes.ended.entry(ended).or_default() += 1;
     }
     WorkloadState {
-        sagas: Some(outcomes),
-        saga_durations_ms: observed
-            .orders
-            .values()
-            .filter_map(|o| o.saga_duration_ms)
-            .collect(),
+        outcomes: Some(outcomes),
+        durations: Some(Durations {
+            name: "saga".into(),
+            ms: observed
+                .orders
+                .values()
+                .filter_map(|o| o.saga_duration_ms)
+                .collect(),
+        }),
     }
 }
 

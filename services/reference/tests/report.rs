@@ -67,7 +67,7 @@ fn failing_run() -> (Scenario, SyntheticRun, usize) {
             description: format!(
                 "order {order_id} has 2 successful charges (200 cents, amount 100)"
             ),
-            orders: vec![order_id],
+            subjects: vec![order_id],
             events: vec![completion],
         }],
     };
@@ -98,7 +98,7 @@ fn every_shipped_scenario_report_validates_against_the_schema() {
             .faults
             .iter()
             .all(|f| f.applied_ms.is_some() && f.healed_ms.is_some()));
-        assert!(report.placement_latency().is_some(), "{}", scenario.name);
+        assert!(report.request_latency().is_some(), "{}", scenario.name);
         let dir = scratch(&scenario.name);
         write(&dir, &report).unwrap();
         assert_eq!(load(&dir).unwrap(), report, "{} round-trips", scenario.name);
@@ -134,7 +134,7 @@ fn the_schema_rejects_what_is_not_a_report() {
     assert!(!schema_problems(&unknown).is_empty());
 
     let mut other_version = good;
-    other_version["version"] = json!(2);
+    other_version["version"] = json!(1);
     assert!(!schema_problems(&other_version).is_empty());
 }
 
@@ -142,7 +142,7 @@ fn the_schema_rejects_what_is_not_a_report() {
 fn loading_a_malformed_report_is_an_error_naming_file_and_place() {
     let dir = scratch("malformed");
     let path = dir.join("report.json");
-    std::fs::write(&path, "{\n  \"version\": 1,\n  \"run\": {").unwrap();
+    std::fs::write(&path, "{\n  \"version\": 2,\n  \"run\": {").unwrap();
     let error = load(&path).unwrap_err();
     assert!(
         matches!(error, ReportError::Parse { line: 3, .. }),
@@ -154,7 +154,7 @@ fn loading_a_malformed_report_is_an_error_naming_file_and_place() {
     let error = load(&path).unwrap_err();
     assert!(error.to_string().contains("report version 7"), "{error}");
 
-    std::fs::write(&path, r#"{"version": 1, "run": {}}"#).unwrap();
+    std::fs::write(&path, r#"{"version": 2, "run": {}}"#).unwrap();
     let error = load(&path).unwrap_err().to_string();
     assert!(
         error.contains("does not match the report schema") && error.contains("$.run"),
@@ -300,7 +300,7 @@ fn the_page_has_its_charts_and_fetches_nothing() {
         "throughput-chart",
         "error-rate-chart",
         "circuit-chart",
-        "saga-chart",
+        "outcome-chart",
     ] {
         assert!(
             page.contains(&format!("<svg class=\"chart\" id=\"{id}\"")),
@@ -312,8 +312,8 @@ fn the_page_has_its_charts_and_fetches_nothing() {
     for external in ["src=", "href=\"http", "url(", "@import"] {
         assert!(!page.contains(external), "{external}");
     }
-    let sagas = report.sagas.as_ref().unwrap();
-    assert!(sagas.confirmed > 0 && sagas.stuck.is_empty());
+    let outcomes = report.outcomes.as_ref().unwrap();
+    assert!(outcomes.ended["CONFIRMED"] > 0 && outcomes.unfinished.is_empty());
     assert!(report.circuits[0].transitions.len() >= 2);
 }
 
@@ -394,7 +394,7 @@ fn the_time_series_and_histogram_account_for_every_placement() {
         .map(|o| o.ok + o.fail + o.info)
         .sum();
     let series: u64 = report.timeseries.points.iter().map(|p| p.completed).sum();
-    let histogram = report.placement_latency().unwrap();
+    let histogram = report.request_latency().unwrap();
     assert_eq!(series, placed);
     assert_eq!(histogram.count, placed);
     assert_eq!(

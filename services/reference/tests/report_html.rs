@@ -53,7 +53,7 @@ fn failing_report_with_payload() -> Report {
         summary: format!("1 order charged twice; its answer was {PAYLOAD}"),
         counterexamples: vec![Counterexample {
             description: "order charged twice".into(),
-            orders: vec![order_id.as_str().unwrap().to_string()],
+            subjects: vec![order_id.as_str().unwrap().to_string()],
             events: vec![completion],
         }],
     };
@@ -79,7 +79,7 @@ fn the_report_page_loads_cleanly_in_chromium_with_its_charts_and_failing_verdict
             &mut browser,
             "[...document.querySelectorAll('svg.chart')].map(s => s.id).join(',')"
         ),
-        json!("latency-chart,throughput-chart,error-rate-chart,circuit-chart,saga-chart")
+        json!("latency-chart,throughput-chart,error-rate-chart,circuit-chart,outcome-chart")
     );
     for (what, js) in [
         (

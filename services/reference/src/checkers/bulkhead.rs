@@ -240,7 +240,7 @@ mod tests {
         let example = verdict
             .counterexamples
             .iter()
-            .find(|e| e.orders == ["o10"])
+            .find(|e| e.subjects == ["o10"])
             .expect("o10 is slow");
         assert_eq!(example.events, [invoke, done]);
         assert!(

@@ -114,7 +114,7 @@ mod tests {
         let verdict = check(&history.build(), &observed);
         assert!(!verdict.ok);
         assert_eq!(verdict.counterexamples.len(), 1);
-        assert_eq!(verdict.counterexamples[0].orders, ["a"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["a"]);
         assert_eq!(verdict.counterexamples[0].events, [i, c]);
         assert!(verdict.counterexamples[0].description.contains("2 charges"));
     }
@@ -126,7 +126,7 @@ mod tests {
         let second = history.placed("k1", "b", 5);
         let verdict = check(&history.build(), &consistent(&["a", "b"], &[]));
         assert!(!verdict.ok);
-        assert_eq!(verdict.counterexamples[0].orders, ["a", "b"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["a", "b"]);
         assert_eq!(
             verdict.counterexamples[0].events,
             [first.0, first.1, second.0, second.1]

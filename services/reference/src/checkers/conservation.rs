@@ -175,7 +175,7 @@ mod tests {
         assert!(verdict.counterexamples[0]
             .description
             .contains("from 100 to 97"));
-        assert_eq!(verdict.counterexamples[0].orders, ["a", "b"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["a", "b"]);
     }
 
     #[test]
@@ -186,7 +186,7 @@ mod tests {
             .insert("p".into(), reservation("p", "RESERVED"));
         let verdict = check(&observed);
         assert!(!verdict.ok);
-        assert_eq!(verdict.counterexamples[0].orders, ["p"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["p"]);
         assert!(verdict.counterexamples[0]
             .description
             .contains("reserved is 0"));
@@ -198,7 +198,7 @@ mod tests {
         observed.payments.get_mut("c").unwrap().net_cents = 1000; // refund lost
         let verdict = check(&observed);
         assert!(!verdict.ok);
-        assert_eq!(verdict.counterexamples[0].orders, ["c"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["c"]);
         assert!(verdict.counterexamples[0]
             .description
             .contains("3000 cents net"));

@@ -155,7 +155,7 @@ mod tests {
         let verdict = check(&history.build(), &observed);
         assert!(!verdict.ok);
         assert_eq!(verdict.counterexamples.len(), 1);
-        assert_eq!(verdict.counterexamples[0].orders, ["a"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["a"]);
         assert_eq!(verdict.counterexamples[0].events, [i, c]);
         assert!(verdict.counterexamples[0]
             .description
@@ -181,11 +181,11 @@ mod tests {
             .collect();
         assert_eq!(verdict.counterexamples.len(), 2, "{descriptions:?}");
         assert!(
-            descriptions[0].contains("unpublished") && verdict.counterexamples[0].orders == ["a"]
+            descriptions[0].contains("unpublished") && verdict.counterexamples[0].subjects == ["a"]
         );
         assert!(
             descriptions[1].contains("never notified")
-                && verdict.counterexamples[1].orders == ["b"]
+                && verdict.counterexamples[1].subjects == ["b"]
         );
     }
 
@@ -215,7 +215,7 @@ mod tests {
         assert!(verdict.counterexamples[0]
             .description
             .contains("2 OrderConfirmed"));
-        assert_eq!(verdict.counterexamples[1].orders, ["z"]);
+        assert_eq!(verdict.counterexamples[1].subjects, ["z"]);
         assert!(verdict.counterexamples[1]
             .description
             .contains("no event in order's outbox"));

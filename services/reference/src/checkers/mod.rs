@@ -75,9 +75,14 @@ pub fn all() -> Vec<Arc<dyn Checker>> {
         .collect()
 }
 
-/// The order id a completion reports (`value.order_id`), if any.
+/// The order id a completion reports, if any: `value.order_id` as the reference workload
+/// records it, or `value.body.order_id` as a declarative workload records the answer.
 fn order_id_of(event: &Event) -> Option<&str> {
-    event.value.get("order_id").and_then(|v| v.as_str())
+    event
+        .value
+        .get("order_id")
+        .or_else(|| event.value.pointer("/body/order_id"))
+        .and_then(|v| v.as_str())
 }
 
 /// An order placement of the history: its idempotency key and the workload's intent

@@ -133,7 +133,7 @@ mod tests {
         let verdict = check(&observed);
         assert!(!verdict.ok);
         assert_eq!(verdict.counterexamples.len(), 1);
-        assert_eq!(verdict.counterexamples[0].orders, ["b"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["b"]);
         assert!(verdict.counterexamples[0].description.contains("RELEASED"));
     }
 
@@ -168,7 +168,7 @@ mod tests {
         let orders: Vec<_> = verdict
             .counterexamples
             .iter()
-            .flat_map(|c| c.orders.clone())
+            .flat_map(|c| c.subjects.clone())
             .collect();
         assert_eq!(orders, ["c", "d"]);
     }
@@ -181,6 +181,6 @@ mod tests {
             .insert("ghost".into(), payment("ghost", 1, 500, 0));
         let verdict = check(&observed);
         assert!(!verdict.ok);
-        assert_eq!(verdict.counterexamples[0].orders, ["ghost"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["ghost"]);
     }
 }

@@ -91,7 +91,7 @@ mod tests {
         assert!(!verdict.ok);
         assert_eq!(verdict.counterexamples.len(), 1);
         let example = &verdict.counterexamples[0];
-        assert_eq!(example.orders, ["o2"]);
+        assert_eq!(example.subjects, ["o2"]);
         assert_eq!(example.events, [invoke, done, read.0, read.1]);
         assert!(
             example.description.contains("REFUND") && example.description.contains("circuit open"),
@@ -106,7 +106,7 @@ mod tests {
         let (invoke, done) = history.placed("k1", "lost", 0);
         let verdict = check(&history.build(), &consistent(&[], &[]));
         assert!(!verdict.ok);
-        assert_eq!(verdict.counterexamples[0].orders, ["lost"]);
+        assert_eq!(verdict.counterexamples[0].subjects, ["lost"]);
         assert_eq!(verdict.counterexamples[0].events, [invoke, done]);
         assert!(verdict.counterexamples[0]
             .description
