@@ -15,7 +15,6 @@
 //! taken effect, which is what the invariants must account for.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -657,8 +656,17 @@ impl HttpClient {
     }
 }
 
-/// Carries `plan` out: `concurrency` clients take planned requests in order, each sent at its
-/// planned time after `load_start`; nothing new is sent once `duration` has passed.
+impl crate::workload::Planned for PlannedRequest {
+    fn send_at(&self) -> Duration {
+        self.send_at
+    }
+    fn duplicated(&self) -> bool {
+        self.duplicated
+    }
+}
+
+/// Carries `plan` out (see [`crate::workload::drive_plan`]); `ok` counts each planned
+/// request whose first send (not its duplicate) ended ok.
 pub async fn drive(
     plan: &[PlannedRequest],
     client: &HttpClient,
@@ -667,50 +675,22 @@ pub async fn drive(
     duration: Duration,
     recorder: &Recorder,
 ) -> LoadSummary {
-    let next = AtomicUsize::new(0);
-    let sent = AtomicUsize::new(0);
-    let ok = AtomicUsize::new(0);
-    let deadline = load_start + duration;
-    let concurrency = concurrency.max(1);
-    let workers = (0..concurrency).map(|worker| {
-        let (next, sent, ok) = (&next, &sent, &ok);
-        async move {
-            loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(request) = plan.get(index) else {
-                    return;
-                };
-                let send_at = load_start + request.send_at;
-                if send_at >= deadline {
-                    return;
-                }
-                tokio::time::sleep_until(send_at).await;
-                if tokio::time::Instant::now() >= deadline {
-                    return;
-                }
-                sent.fetch_add(1, Ordering::SeqCst);
-                let first = client.send_with_retries(Process::Client(worker), request, recorder);
-                let outcome = if request.duplicated {
-                    let second = client.send_with_retries(
-                        Process::Client(concurrency + worker),
-                        request,
-                        recorder,
-                    );
-                    futures_util::future::join(first, second).await.0
-                } else {
-                    first.await
-                };
-                if outcome == Outcome::Ok {
-                    ok.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        }
-    });
-    futures_util::future::join_all(workers).await;
+    let driven = crate::workload::drive_plan(plan, concurrency, load_start, duration, |process, request| async move {
+        let outcome = client.send_with_retries(process, request, recorder).await;
+        (process, outcome)
+    })
+    .await;
     LoadSummary {
         planned: plan.len(),
-        sent: sent.load(Ordering::SeqCst),
-        ok: ok.load(Ordering::SeqCst),
+        sent: driven.sent,
+        ok: driven
+            .results
+            .iter()
+            .filter(|(process, outcome)| {
+                matches!(process, Process::Client(n) if *n < concurrency.max(1))
+                    && *outcome == Outcome::Ok
+            })
+            .count(),
     }
 }
 

@@ -14,13 +14,16 @@
 
 pub mod http;
 
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use faultline_chaos::scenario::Probe;
 use serde::Serialize;
 
 use crate::checkers::{BoxFuture, Facts};
-use crate::history::Recorder;
+use crate::history::{Process, Recorder};
 use crate::runner::RunError;
 use crate::stack::Stack;
 
@@ -33,6 +36,79 @@ pub struct LoadSummary {
     pub sent: usize,
     /// Operations that ended ok (for the reference orders: distinct orders accepted).
     pub ok: usize,
+}
+
+/// One item of a workload's plan, as [`drive_plan`] sends it.
+pub trait Planned {
+    /// When it is sent, from the start of the load phase.
+    fn send_at(&self) -> Duration;
+    /// Whether a second process sends it too, at the same moment (same key).
+    fn duplicated(&self) -> bool;
+}
+
+/// What [`drive_plan`] did: how many items went out, and each send's result.
+pub struct Driven<R> {
+    pub sent: usize,
+    pub results: Vec<R>,
+}
+
+/// Carries a plan out, as both the declarative workload and a system's own Rust workload
+/// want it: `concurrency` clients (`Process::Client(0..concurrency)`) take items in plan
+/// order, each sent by `send` at its planned time after `load_start`; a duplicated item is
+/// sent at the same moment by a second process (`Client(concurrency + n)`), because one
+/// Jepsen process never has two operations in flight. Nothing new is sent once `duration`
+/// has passed; what is in flight then is awaited.
+pub async fn drive_plan<'a, T, R, F, Fut>(
+    plan: &'a [T],
+    concurrency: u32,
+    load_start: tokio::time::Instant,
+    duration: Duration,
+    send: F,
+) -> Driven<R>
+where
+    T: Planned,
+    F: Fn(Process, &'a T) -> Fut,
+    Fut: Future<Output = R>,
+{
+    let next = AtomicUsize::new(0);
+    let sent = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    let deadline = load_start + duration;
+    let concurrency = concurrency.max(1);
+    let workers = (0..concurrency).map(|worker| {
+        let (next, sent, results, send) = (&next, &sent, &results, &send);
+        async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(item) = plan.get(index) else {
+                    return;
+                };
+                let send_at = load_start + item.send_at();
+                if send_at >= deadline {
+                    return;
+                }
+                tokio::time::sleep_until(send_at).await;
+                if tokio::time::Instant::now() >= deadline {
+                    return;
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+                let first = send(Process::Client(worker), item);
+                let outcomes = if item.duplicated() {
+                    let second = send(Process::Client(concurrency + worker), item);
+                    let (a, b) = futures_util::future::join(first, second).await;
+                    vec![a, b]
+                } else {
+                    vec![first.await]
+                };
+                results.lock().expect("results lock").extend(outcomes);
+            }
+        }
+    });
+    futures_util::future::join_all(workers).await;
+    Driven {
+        sent: sent.load(Ordering::SeqCst),
+        results: results.into_inner().expect("results lock"),
+    }
 }
 
 /// How the work in flight ended after healing.
@@ -169,4 +245,58 @@ pub async fn settle_described(stack: &Stack, progress: &(dyn Fn(&str) + Sync)) -
         ));
     }
     settlement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Item {
+        at: Duration,
+        twice: bool,
+    }
+
+    impl Planned for Item {
+        fn send_at(&self) -> Duration {
+            self.at
+        }
+        fn duplicated(&self) -> bool {
+            self.twice
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plan_is_sent_by_its_clients_duplicates_by_a_second_process_and_late_items_not_at_all(
+    ) {
+        let now = Duration::ZERO;
+        let plan = [
+            Item { at: now, twice: false },
+            Item { at: now, twice: true },
+            Item { at: now, twice: false },
+            // Planned after the load's bound: never sent.
+            Item { at: Duration::from_secs(3600), twice: false },
+        ];
+        let driven = drive_plan(
+            &plan,
+            2,
+            tokio::time::Instant::now(),
+            Duration::from_secs(60),
+            |process, item: &Item| async move { (process, item.twice) },
+        )
+        .await;
+        assert_eq!(driven.sent, 3);
+        assert_eq!(driven.results.len(), 4, "three items, one of them twice");
+        let duplicates: Vec<Process> = driven
+            .results
+            .iter()
+            .filter(|(_, twice)| *twice)
+            .map(|(p, _)| *p)
+            .collect();
+        assert_eq!(duplicates.len(), 2);
+        assert!(
+            duplicates.iter().any(|p| matches!(p, Process::Client(n) if *n >= 2))
+                && duplicates.iter().any(|p| matches!(p, Process::Client(n) if *n < 2)),
+            "a duplicate goes out from a client and from a second process: {duplicates:?}"
+        );
+    }
 }

@@ -39,7 +39,6 @@
 //! exist, which is exactly what the checkers must account for.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -53,7 +52,9 @@ use faultline_harness::history::{Op, Process, Recorder};
 use faultline_harness::report::{Durations, Outcomes, WorkloadState};
 use faultline_harness::runner::{p99_verdict, RunError};
 use faultline_harness::stack::Stack;
-use faultline_harness::workload::{LoadSummary, Settlement, Workload, SETTLE_BOUND};
+use faultline_harness::workload::{
+    drive_plan, LoadSummary, Planned, Settlement, Workload, SETTLE_BOUND,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -845,50 +846,23 @@ pub async fn drive(
     duration: Duration,
     recorder: &Recorder,
 ) -> OrderLoad {
-    let next = AtomicUsize::new(0);
-    let sent = AtomicUsize::new(0);
-    let accepted = Mutex::new(BTreeSet::new());
-    let deadline = load_start + duration;
-    let concurrency = concurrency.max(1);
-    let workers = (0..concurrency).map(|worker| {
-        let (next, sent, accepted) = (&next, &sent, &accepted);
-        async move {
-            loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(order) = plan.get(index) else { return };
-                let send_at = load_start + order.send_at;
-                if send_at >= deadline {
-                    return;
-                }
-                tokio::time::sleep_until(send_at).await;
-                if tokio::time::Instant::now() >= deadline {
-                    return;
-                }
-                sent.fetch_add(1, Ordering::SeqCst);
-                let first = client.place_with_retries(Process::Client(worker), order, recorder);
-                let ids: Vec<Option<String>> = if order.duplicated {
-                    let second = client.place_with_retries(
-                        Process::Client(concurrency + worker),
-                        order,
-                        recorder,
-                    );
-                    let (a, b) = futures_util::future::join(first, second).await;
-                    vec![a, b]
-                } else {
-                    vec![first.await]
-                };
-                accepted
-                    .lock()
-                    .expect("accepted lock")
-                    .extend(ids.into_iter().flatten());
-            }
-        }
-    });
-    futures_util::future::join_all(workers).await;
+    let driven = drive_plan(plan, concurrency, load_start, duration, |process, order| {
+        client.place_with_retries(process, order, recorder)
+    })
+    .await;
     OrderLoad {
         planned: plan.len(),
-        sent: sent.load(Ordering::SeqCst),
-        accepted: accepted.into_inner().expect("accepted lock"),
+        sent: driven.sent,
+        accepted: driven.results.into_iter().flatten().collect(),
+    }
+}
+
+impl Planned for PlannedOrder {
+    fn send_at(&self) -> Duration {
+        self.send_at
+    }
+    fn duplicated(&self) -> bool {
+        self.duplicated
     }
 }
 
