@@ -9,11 +9,16 @@ use serde_json::{Map, Value};
 use crate::compat::{self, Mode, Schema};
 use crate::Pact;
 
-/// `default_cases` unless `PROPTEST_CASES` asks for another number.
+/// `default_cases` unless `PROPTEST_CASES` asks for another number, from a fixed seed unless
+/// `PROPTEST_RNG_SEED` gives another: the suite tries the same cases on every run (a failure
+/// reproduces), and a search for more sets either variable.
 fn config(default_cases: u32) -> ProptestConfig {
     let mut config = ProptestConfig::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = default_cases;
+    }
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x0fa1_7115);
     }
     config.failure_persistence = None;
     config

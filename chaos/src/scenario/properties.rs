@@ -8,11 +8,16 @@ use super::test_vocabulary::vocab;
 use super::tests::shop;
 use super::{Scenario, MAX_DURATION};
 
-/// `default_cases` unless `PROPTEST_CASES` asks for another number.
+/// `default_cases` unless `PROPTEST_CASES` asks for another number, from a fixed seed unless
+/// `PROPTEST_RNG_SEED` gives another: the suite tries the same cases on every run (a failure
+/// reproduces), and a search for more sets either variable.
 fn config(default_cases: u32) -> ProptestConfig {
     let mut config = ProptestConfig::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = default_cases;
+    }
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x0fa1_7115);
     }
     config.failure_persistence = None;
     config

@@ -372,10 +372,12 @@ impl Report {
             .operations
             .iter()
             .filter(|o| o.op == "request" && o.kind.as_deref() != Some("probe"))
-            .fold((0, 0), |(d, e), o| {
-                (d + o.ok + o.fail + o.info, e + o.fail + o.info)
+            // Summed as floats: a report's counts are read from a file and may be anything.
+            .fold((0.0, 0.0), |(d, e): (f64, f64), o| {
+                let errors = o.fail as f64 + o.info as f64;
+                (d + o.ok as f64 + errors, e + errors)
             });
-        (done > 0).then(|| errors as f64 / done as f64)
+        (done > 0.0).then(|| errors / done)
     }
 
     /// The end of the history, for chart axes.
@@ -384,7 +386,7 @@ impl Report {
             .timeseries
             .points
             .last()
-            .map_or(0.0, |p| (p.start_ms + self.timeseries.bucket_ms) as f64);
+            .map_or(0.0, |p| p.start_ms as f64 + self.timeseries.bucket_ms as f64);
         self.faults
             .iter()
             .filter_map(|f| f.healed_ms.or(f.applied_ms))
