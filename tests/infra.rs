@@ -535,3 +535,32 @@ fn a_stack_dropped_outside_any_runtime_still_removes_everything() -> anyhow::Res
     );
     Ok(())
 }
+
+/// Every benchmark names the builds it timed: `bench infra` times no service, so it builds
+/// none and says so, beside faultline's own build.
+#[tokio::test]
+async fn a_benchmark_names_the_builds_it_timed() -> anyhow::Result<()> {
+    let out = std::env::temp_dir().join(format!("faultline-bench-{}.json", std::process::id()));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::process::Command::new(
+        faultline_harness::stack::service_bin_dir().join("faultline"),
+    )
+    .current_dir(root)
+    .args(["--system", "services/faultline.toml", "bench", "infra", "--iterations", "1", "--out"])
+    .arg(&out)
+    .output()
+    .await?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let expected_faultline = if cfg!(debug_assertions) { "debug" } else { "release" };
+    assert!(
+        stdout.starts_with(&format!("builds: faultline {expected_faultline}, services not timed")),
+        "{stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out)?)?;
+    assert_eq!(json["builds"]["faultline"], expected_faultline);
+    assert_eq!(json["builds"]["services"], "not timed");
+    assert!(json["phases"].as_array().is_some_and(|p| !p.is_empty()), "{json}");
+    let _ = std::fs::remove_file(&out);
+    Ok(())
+}

@@ -2,19 +2,28 @@
 //! the JSON to `--out` when asked.
 
 use anyhow::Context;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use faultline_harness::bench;
+use faultline_harness::bench::{self, Builds};
+use faultline_harness::system::System;
 
 use crate::error::{CliError, Then, NOTHING_STARTED};
-use crate::flags::BenchCommand;
+use crate::flags::{BenchCommand, ServicesBuild};
 
-pub async fn exec(command: BenchCommand, system: Option<&Path>) -> Result<(), CliError> {
+pub async fn exec(
+    command: BenchCommand,
+    services_build: ServicesBuild,
+    system: Option<&Path>,
+) -> Result<(), CliError> {
     let system = crate::system(system)?;
     system
         .infra_config()
         .check_environment()
         .then(NOTHING_STARTED)?;
+    // Only the saga and contract benchmarks time the services.
+    let timed = !matches!(command, BenchCommand::Infra(_));
+    let builds = services(&system, services_build, timed)?;
+    eprint!("{}", builds.line());
     match command {
         BenchCommand::Saga(args) => {
             let (concurrency, orders) = (args.concurrency, args.orders);
@@ -23,7 +32,7 @@ pub async fn exec(command: BenchCommand, system: Option<&Path>) -> Result<(), Cl
                 system.name
             );
             let result = faultline_reference::bench::saga(&system, &concurrency, orders).await?;
-            show(&result, result.table(), args.out)
+            show(&builds, &result, result.table(), args.out)
         }
         BenchCommand::Contracts(args) => {
             let iterations = args.iterations;
@@ -38,24 +47,77 @@ pub async fn exec(command: BenchCommand, system: Option<&Path>) -> Result<(), Cl
             );
             let binary = faultline_harness::contracts::pact_binary();
             let result = bench::contracts(&system, iterations, &pacts, &binary).await?;
-            show(&result, result.table(), args.out)
+            show(&builds, &result, result.table(), args.out)
         }
         BenchCommand::Infra(args) => {
             let iterations = args.iterations;
             eprintln!("starting and tearing down the stack {iterations} times…");
             let result = bench::infra(&system, iterations).await?;
-            show(&result, result.table(), args.out)
+            show(&builds, &result, result.table(), args.out)
         }
     }
 }
 
+/// The services' binaries the benchmark will time: built in release now, or those at hand.
+fn services(system: &System, build: ServicesBuild, timed: bool) -> Result<Builds, CliError> {
+    let binaries = system.binaries();
+    let (services, services_dir) = match build {
+        _ if !timed => (
+            "not timed".to_string(),
+            faultline_harness::stack::service_bin_dir(),
+        ),
+        ServicesBuild::Release if !binaries.is_empty() => {
+            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let workspace = source.canonicalize().unwrap_or(source);
+            if !workspace.join("Cargo.toml").is_file() {
+                return Err(CliError::input(anyhow::anyhow!(
+                    "--services-build release: faultline's source tree ({}) is not here to build {} from; pass --services-build as-is to time the binaries at hand",
+                    workspace.display(),
+                    binaries.join(", ")
+                )))
+                .then(NOTHING_STARTED);
+            }
+            eprintln!(
+                "building {} with cargo's release profile (once; later runs reuse it)…",
+                binaries.join(", ")
+            );
+            let dir = bench::build_release(&workspace, &binaries)
+                .map_err(|e| CliError::Failed(anyhow::anyhow!(e)))?;
+            let _ = faultline_harness::stack::use_service_bin_dir(dir.clone());
+            ("release".to_string(), dir)
+        }
+        _ => {
+            let dir = faultline_harness::stack::service_bin_dir();
+            let name = if binaries.is_empty() {
+                "none built from source (no {bin:…} service)".to_string()
+            } else {
+                dir.file_name()
+                    .map_or("unknown".into(), |n| n.to_string_lossy().into_owned())
+            };
+            (name, dir)
+        }
+    };
+    Ok(Builds {
+        faultline: bench::faultline_build().to_string(),
+        services,
+        services_dir,
+    })
+}
+
+/// Prints the table and the JSON (the result with the builds it timed), and writes the JSON
+/// to `out` when asked.
 fn show(
+    builds: &Builds,
     result: &impl serde::Serialize,
     table: String,
-    out: Option<std::path::PathBuf>,
+    out: Option<PathBuf>,
 ) -> Result<(), CliError> {
-    let json = serde_json::to_string_pretty(result)?;
-    print!("{table}");
+    let mut value = serde_json::to_value(result)?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert("builds".into(), serde_json::to_value(builds)?);
+    }
+    let json = serde_json::to_string_pretty(&value)?;
+    print!("{}{table}", builds.line());
     println!("{json}");
     if let Some(path) = out {
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;

@@ -42,6 +42,11 @@ pub enum Command {
     },
     /// Measurements of the harness itself.
     Bench {
+        /// Which build of the system's `{bin:…}` services to time: `release` builds them
+        /// once with cargo's release profile from faultline's source tree; `as-is` runs the
+        /// ones beside faultline (FAULTLINE_SERVICE_BIN_DIR or its own target folder).
+        #[arg(long, global = true, value_enum, default_value_t = ServicesBuild::Release)]
+        services_build: ServicesBuild,
         #[command(subcommand)]
         command: BenchCommand,
     },
@@ -308,6 +313,12 @@ pub enum ReportCommand {
         #[arg(long, default_value = "reports")]
         dir: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServicesBuild {
+    Release,
+    AsIs,
 }
 
 #[derive(Subcommand)]

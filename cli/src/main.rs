@@ -49,7 +49,10 @@ async fn exec(
         Command::Init { dir } => init::exec(&dir),
         Command::Stack { command } => stack::exec(command, system).await,
         Command::Chaos { command } => chaos::exec(command, system, interrupt).await,
-        Command::Bench { command } => bench::exec(command, system).await,
+        Command::Bench {
+            services_build,
+            command,
+        } => bench::exec(command, services_build, system).await,
         Command::Report { command } => report::exec(command),
         Command::Contracts { command } => contracts::exec(command, system).await,
         Command::Broker { command } => broker::exec(command, interrupt).await,

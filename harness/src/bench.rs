@@ -8,6 +8,10 @@
 //!
 //! The reference system's own benchmark (`faultline bench saga`) lives with it, in the
 //! `faultline-reference` crate.
+//!
+//! What is timed is named with the numbers ([`Builds`]): faultline's own build, and the
+//! services' — by default a release build that [`build_release`] makes once with cargo, so
+//! that no figure is a debug build's by accident.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +20,74 @@ use serde::Serialize;
 use crate::infra::{Infra, InfraError};
 use crate::stack::{Stack, StackConfig};
 use crate::system::System;
+
+/// Which builds a benchmark timed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Builds {
+    /// faultline's own build (its verifier, its workload clients): `debug` or `release`.
+    pub faultline: String,
+    /// The services' build: `release` when the benchmark built them, otherwise the name of
+    /// the folder they were run from (`debug` for `target/debug`).
+    pub services: String,
+    /// Where the services' binaries were run from.
+    pub services_dir: std::path::PathBuf,
+}
+
+impl Builds {
+    /// The table's first line.
+    pub fn line(&self) -> String {
+        format!(
+            "builds: faultline {}, services {} ({})\n",
+            self.faultline,
+            self.services,
+            self.services_dir.display()
+        )
+    }
+}
+
+/// The profile this faultline was compiled with.
+pub fn faultline_build() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+/// Builds `binaries` once with cargo's release profile in the workspace at `workspace` (cargo's
+/// own output goes to this process's stderr) and returns the folder they are in, as cargo's
+/// metadata names the target folder (so `CARGO_TARGET_DIR` and cargo's config count).
+pub fn build_release(workspace: &std::path::Path, binaries: &[String]) -> Result<std::path::PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(&cargo);
+    build
+        .current_dir(workspace)
+        .args(["build", "--release", "--workspace"]);
+    for binary in binaries {
+        build.args(["--bin", binary]);
+    }
+    let status = build
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("running cargo in {}: {e}", workspace.display()))?;
+    if !status.success() {
+        return Err(format!(
+            "`cargo build --release` of {} in {} failed ({status})",
+            binaries.join(", "),
+            workspace.display()
+        ));
+    }
+    let metadata = std::process::Command::new(&cargo)
+        .current_dir(workspace)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|e| format!("running cargo metadata: {e}"))?;
+    let target = serde_json::from_slice::<serde_json::Value>(&metadata.stdout)
+        .ok()
+        .and_then(|m| m["target_directory"].as_str().map(std::path::PathBuf::from))
+        .ok_or_else(|| "cargo metadata did not name the target folder".to_string())?;
+    Ok(target.join("release"))
+}
 
 /// Minimum, median and maximum of one phase, in milliseconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]

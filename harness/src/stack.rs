@@ -1058,9 +1058,22 @@ fn resolve_launch(
     }
 }
 
-/// Where the service binaries are: `FAULTLINE_SERVICE_BIN_DIR`, or the target folder of the
-/// running executable (`target/debug` for `target/debug/deps/<test>` and `target/debug/<bin>`).
+static SERVICE_BIN_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes every later stack of this process run its `{bin:…}` programs from `dir`: what
+/// `faultline bench` does with the release build it made. Once per process; a second call
+/// gives the folder back.
+pub fn use_service_bin_dir(dir: PathBuf) -> Result<(), PathBuf> {
+    SERVICE_BIN_DIR.set(dir)
+}
+
+/// Where the service binaries are: the folder [`use_service_bin_dir`] set,
+/// `FAULTLINE_SERVICE_BIN_DIR`, or the target folder of the running executable (`target/debug`
+/// for `target/debug/deps/<test>` and `target/debug/<bin>`).
 pub fn service_bin_dir() -> PathBuf {
+    if let Some(dir) = SERVICE_BIN_DIR.get() {
+        return dir.clone();
+    }
     if let Some(dir) = std::env::var_os("FAULTLINE_SERVICE_BIN_DIR") {
         return PathBuf::from(dir);
     }

@@ -589,6 +589,23 @@ impl System {
         config
     }
 
+    /// The programs its services run through `{bin:NAME}`, by name, each once.
+    pub fn binaries(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .services
+            .iter()
+            .flat_map(|s| s.command.iter())
+            .flat_map(|t| t.placeholders())
+            .filter_map(|p| match p {
+                crate::system::Placeholder::Bin(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The `(client, server)` pairs that need a proxy on the infrastructure (links to
     /// Postgres and Kafka).
     pub fn server_links(&self) -> BTreeSet<(String, String)> {

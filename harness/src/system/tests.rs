@@ -538,3 +538,12 @@ fn circuits_from_a_prometheus_metric_are_read_and_bad_ones_name_the_field() {
         assert!(e.reason.contains(says), "{circuits}: {e}");
     }
 }
+
+#[test]
+fn the_programs_built_from_source_are_the_bin_placeholders_each_once() {
+    assert!(parse(SHOP).unwrap().binaries().is_empty(), "no {{bin:…}} in the shop");
+    let text = SHOP
+        .replace("command = [\"./stock\",", "command = [\"{bin:stock}\",")
+        .replace("command = [\"./mailer\"]", "command = [\"{bin:mailer}\", \"--also\", \"{bin:stock}\"]");
+    assert_eq!(parse(&text).unwrap().binaries(), ["mailer", "stock"]);
+}
