@@ -119,3 +119,25 @@ proptest! {
         }
     }
 }
+
+/// The two overflows the edited-report property found (the error rate's sum of counts, and the
+/// chart axis end), kept as a plain case: counts and times at the top of their range render.
+#[test]
+fn counts_and_times_at_their_limit_render() {
+    let mut doc = valid_report();
+    for operation in doc["operations"].as_array_mut().unwrap() {
+        for count in ["ok", "fail", "info"] {
+            operation[count] = Value::from(u64::MAX);
+        }
+    }
+    doc["timeseries"]["bucket_ms"] = Value::from(u64::MAX);
+    for point in doc["timeseries"]["points"].as_array_mut().unwrap() {
+        point["start_ms"] = Value::from(u64::MAX);
+    }
+    let text = serde_json::to_string(&doc).unwrap();
+    let edited = from_json_str(Path::new("report.json"), &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(edited.request_error_rate().is_some_and(|r| r.is_finite()));
+    let page = html::render(&edited);
+    assert!(page.contains("</html>"));
+    let _ = (junit::render(&edited), markdown::render(&edited));
+}
