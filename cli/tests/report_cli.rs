@@ -139,7 +139,7 @@ fn report_open_refuses_a_report_that_does_not_read_with_exit_2() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-cli-open");
     let _ = std::fs::remove_dir_all(&dir);
     let mut other_version: serde_json::Value = serde_json::from_str(&text).unwrap();
-    other_version["version"] = 2.into();
+    other_version["version"] = 1.into();
     let mut off_schema: serde_json::Value = serde_json::from_str(&text).unwrap();
     off_schema["run"]["seed"] = "seven".into();
     let cases = [
@@ -156,7 +156,7 @@ fn report_open_refuses_a_report_that_does_not_read_with_exit_2() {
         (
             "other-version",
             other_version.to_string(),
-            "report version 2",
+            "report version 1",
         ),
         (
             "off-schema",
