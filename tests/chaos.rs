@@ -304,6 +304,28 @@ async fn a_declarative_workload_awaits_each_order_through_its_completion_check()
         Duration::from_secs(3600),
     );
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    // One operation, two intents: the same request with the card that decides the intent.
+    let place_order = |kind: &str, weight: u32, card: &str| {
+        format!(
+            r#"[[workload.operations]]
+name = "place_order"
+kind = "{kind}"
+weight = {weight}
+service = "gateway"
+method = "POST"
+path = "/api/orders"
+idempotency_key = "Idempotency-Key"
+headers = {{ Authorization = "Bearer {{command:cat {token}}}" }}
+body = {{ customer_id = "c-{{int:1..5}}", sku = "sku-chaos-stocked", quantity = 1, amount_cents = "{{int:100..500}}", card = "{card}" }}
+[workload.operations.completion]
+path = "/api/orders/{{response:/order_id}}"
+pointer = "/status"
+values = ["CONFIRMED", "CANCELLED"]
+within = "30s"
+"#,
+            token = token_file.display()
+        )
+    };
     let text = format!(
         r#"
 name = "declarative-orders"
@@ -313,36 +335,7 @@ seed = 5
 requests = 16
 concurrency = 4
 duration = "10s"
-[[workload.operations]]
-name = "place_order"
-kind = "good"
-weight = 3
-service = "gateway"
-method = "POST"
-path = "/api/orders"
-idempotency_key = "Idempotency-Key"
-headers = {{ Authorization = "Bearer {{command:cat {token}}}" }}
-body = {{ customer_id = "c-{{int:1..5}}", sku = "sku-chaos-stocked", quantity = 1, amount_cents = "{{int:100..500}}", card = "4242424242424242" }}
-[workload.operations.completion]
-path = "/api/orders/{{response:/order_id}}"
-pointer = "/status"
-values = ["CONFIRMED", "CANCELLED"]
-within = "30s"
-[[workload.operations]]
-name = "place_order"
-kind = "declining"
-service = "gateway"
-method = "POST"
-path = "/api/orders"
-idempotency_key = "Idempotency-Key"
-headers = {{ Authorization = "Bearer {{command:cat {token}}}" }}
-body = {{ customer_id = "c-{{int:1..5}}", sku = "sku-chaos-stocked", quantity = 1, amount_cents = "{{int:100..500}}", card = "4000000000000002" }}
-[workload.operations.completion]
-path = "/api/orders/{{response:/order_id}}"
-pointer = "/status"
-values = ["CONFIRMED", "CANCELLED"]
-within = "30s"
-[[workload.setup]]
+{good}{declining}[[workload.setup]]
 name = "stock"
 service = "inventory"
 method = "PUT"
@@ -365,7 +358,8 @@ name = "gateway-ready"
 service = "gateway"
 path = "/health/ready"
 "#,
-        token = token_file.display()
+        good = place_order("good", 3, "4242424242424242"),
+        declining = place_order("declining", 1, "4000000000000002"),
     );
     let scenario = Scenario::parse("declarative-orders.toml", system.vocabulary(), &text)
         .unwrap_or_else(|e| panic!("{e}"));

@@ -404,13 +404,7 @@ impl Infra {
         for image in wanted {
             engine.ensure_image(&image.name, image.variable).await?;
         }
-        for server in &config.servers {
-            engine
-                .ensure_image(&server.spec.image, "")
-                .await
-                .map_err(|e| e.named_by(format!("containers.{}.image", server.spec.name)))?;
-        }
-        ensure_service_images(&engine, &config.service_images).await?;
+        ensure_described_images(&engine, &config).await?;
 
         let run_id = new_run_id();
         let network = format!("faultline-{run_id}");
@@ -639,7 +633,7 @@ impl Infra {
         }
         if !config.service_images.is_empty() {
             // Services from images still run in containers of their own.
-            ensure_service_images(&Engine::connect().await?, &config.service_images).await?;
+            ensure_described_images(&Engine::connect().await?, &config).await?;
         }
         let started = Instant::now();
         let toxiproxy_url = required_env("FAULTLINE_TOXIPROXY_URL")?;
@@ -921,10 +915,7 @@ impl Infra {
                 engine
             }
         };
-        engine
-            .ensure_image(&spec.image, "")
-            .await
-            .map_err(|e| e.named_by(format!("services.{}.image", spec.name)))?;
+        // Its image was checked when the infrastructure started (`service_images`).
         self.cleanup.run_id = Some(self.run_id.clone());
         let spec = ContainerSpec {
             host_network: true,
@@ -1084,17 +1075,23 @@ impl Drop for Cleanup {
     }
 }
 
-/// Checks that every service image is present (pulling it when it is not and can be), naming
-/// the service's `image` field when one cannot be had.
-async fn ensure_service_images(
-    engine: &Engine,
-    images: &[(String, String)],
-) -> Result<(), InfraError> {
-    for (service, image) in images {
+/// Checks that every image a system description names — its further servers' and its
+/// services' — is present (pulling it when it is not and can be), naming the description's
+/// `image` field of one that cannot be had.
+async fn ensure_described_images(engine: &Engine, config: &InfraConfig) -> Result<(), InfraError> {
+    let servers = config
+        .servers
+        .iter()
+        .map(|s| (format!("containers.{}.image", s.spec.name), &s.spec.image));
+    let services = config
+        .service_images
+        .iter()
+        .map(|(service, image)| (format!("services.{service}.image"), image));
+    for (field, image) in servers.chain(services) {
         engine
             .ensure_image(image, "")
             .await
-            .map_err(|e| e.named_by(format!("services.{service}.image")))?;
+            .map_err(|e| e.named_by(field))?;
     }
     Ok(())
 }

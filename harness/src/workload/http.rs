@@ -459,7 +459,8 @@ impl HttpClient {
         Some(outcomes)
     }
 
-    /// One read of a completion path: the value at its pointer, if the read answered JSON.
+    /// One read of a completion path, with the operation's headers (a token, say; not its key
+    /// or body): the value at its pointer, if the read answered JSON.
     async fn read_state(&self, seen: &Seen) -> Option<Value> {
         let mut read = self.http.get(&seen.url);
         for (name, header) in &seen.headers {
@@ -572,43 +573,37 @@ impl HttpClient {
                 return Outcome::Info;
             }
         };
-        let url = format!("{base}{path}");
-        let remember = |state: &Value| {
+        let mut seen = Seen {
+            operation: request.operation.clone(),
+            url: format!("{base}{path}"),
+            headers: request.headers.clone(),
+            pointer: completion.pointer.clone(),
+            values: completion.values.clone(),
+            state: Value::Null,
+        };
+        let remember = |seen: &Seen| {
             if keep {
-                self.seen.lock().expect("seen lock").insert(
-                    request.key.clone(),
-                    Seen {
-                        operation: request.operation.clone(),
-                        url: url.clone(),
-                        headers: request.headers.clone(),
-                        pointer: completion.pointer.clone(),
-                        values: completion.values.clone(),
-                        state: state.clone(),
-                    },
-                );
+                self.seen
+                    .lock()
+                    .expect("seen lock")
+                    .insert(request.key.clone(), seen.clone());
             }
         };
         let started = Instant::now();
         let within = Duration::from_millis(completion.within_ms);
         let mut reads = 0u32;
-        let mut last = Value::Null;
         loop {
             reads += 1;
-            // The read carries the operation's headers (a token, say), not its key or body.
-            let mut read = self.http.get(&url);
-            for (name, header) in &request.headers {
-                read = read.header(name, self.externals.fill(header));
+            // A read that fails keeps the last state seen.
+            if let Some(state) = self.read_state(&seen).await {
+                seen.state = state;
             }
-            if let Ok(response) = read.send().await {
-                if let Ok(body) = response.json::<Value>().await {
-                    last = body.pointer(&completion.pointer).cloned().unwrap_or(Value::Null);
-                }
-            }
-            if completion.values.contains(&last) {
-                remember(&last);
+            let last = &seen.state;
+            if seen.is_final() {
+                remember(&seen);
                 let took = started.elapsed().as_secs_f64() * 1000.0;
                 value["completion"] = json!({"path": path, "state": last, "reads": reads, "ms": took});
-                return if completion.ok.contains(&last) {
+                return if completion.ok.contains(last) {
                     pending.ok(value);
                     Outcome::Ok
                 } else {
@@ -617,7 +612,7 @@ impl HttpClient {
                 };
             }
             if started.elapsed() >= within {
-                remember(&last);
+                remember(&seen);
                 value["completion"] = json!({
                     "path": path,
                     "state": last,
