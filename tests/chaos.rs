@@ -22,7 +22,7 @@ use faultline_chaos::scenario::Scenario;
 use faultline_harness::nemesis::Nemesis;
 use faultline_harness::report;
 use faultline_harness::runner;
-use faultline_reference::workload;
+use faultline_harness::workload::http::plan;
 
 fn shipped(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("chaos/scenarios/{name}.toml"));
@@ -45,8 +45,10 @@ fn shortened(
     );
     scenario
         .workload
-        .params
-        .insert("orders".into(), toml::Value::Integer(i64::from(orders)));
+        .http
+        .as_mut()
+        .expect("the reference system's workload is its description's")
+        .requests = orders;
     scenario.workload.duration = load;
     scenario.faults[0].start = fault_start;
     scenario.faults[0].duration = fault_duration;
@@ -152,9 +154,14 @@ fn require_a_report_of(outcome: &runner::RunOutcome) {
         "faults as applied: {:?}",
         report.faults
     );
+    // The accepted orders' final states, read once the run settled (the description's
+    // completion check, `wait = false`).
     let outcomes = report.outcomes.as_ref().expect("the orders' outcomes were read");
     assert!(
-        outcomes.unit == "orders" && outcomes.unfinished.is_empty() && outcomes.total > 0,
+        outcomes.unit == "place_order operations"
+            && outcomes.unfinished.is_empty()
+            && outcomes.total > 0
+            && outcomes.ended.values().sum::<u64>() == outcomes.total,
         "{outcomes:?}"
     );
     let latency = report.request_latency().expect("request latency");
@@ -258,18 +265,11 @@ fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos/scenarios");
     for (_, scenario) in Scenario::load_dir(&dir, common::reference().vocabulary()).unwrap() {
         let seed = scenario.seed;
-        assert_eq!(
-            workload::plan(&scenario, seed),
-            workload::plan(&scenario, seed),
-            "{}",
-            scenario.name
-        );
-        assert_ne!(
-            workload::plan(&scenario, seed),
-            workload::plan(&scenario, seed + 1),
-            "{}",
-            scenario.name
-        );
+        let w = &scenario.workload;
+        let http = w.http.as_ref().expect("the description's workload");
+        let planned = |seed| plan(http, w.duration, w.duplicate_rate, w.retry_rate, seed);
+        assert_eq!(planned(seed), planned(seed), "{}", scenario.name);
+        assert_ne!(planned(seed), planned(seed + 1), "{}", scenario.name);
         let again = Scenario::load(
             &dir.join(format!("{}.toml", scenario.name)),
             common::reference().vocabulary(),

@@ -45,7 +45,7 @@ async fn faultline(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i
     (output.status.code(), stderr)
 }
 
-const SCENARIO: &str = "description = \"d\"\n[workload]\norders = 1\nduration = \"10s\"\n";
+const SCENARIO: &str = "description = \"d\"\n[workload]\nrequests = 1\nduration = \"10s\"\n";
 
 fn scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
     let file = dir.join(format!("{name}.toml"));
@@ -102,7 +102,7 @@ async fn huge_durations_and_overflowing_faults_exit_2_naming_the_field() {
     let huge = "\"99999999999999999999999h\"";
     let cases = [
         (
-            format!("name = \"x\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = {huge}\n"),
+            format!("name = \"x\"\ndescription = \"d\"\n[workload]\nrequests = 1\nduration = {huge}\n"),
             "workload.duration",
         ),
         (

@@ -37,7 +37,7 @@ async fn nothing_started_by(pid: u32) {
 }
 
 const SCENARIO: &str =
-    "name = \"ok\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"10s\"\n";
+    "name = \"ok\"\ndescription = \"d\"\n[workload]\nrequests = 1\nduration = \"10s\"\n";
 
 #[tokio::test]
 async fn every_class_of_bad_description_exits_2_naming_file_and_field_and_starts_nothing() {
@@ -163,7 +163,7 @@ async fn a_malformed_scenario_exits_2_naming_file_and_field_and_starts_nothing()
     let file = dir.join("broken.toml");
     std::fs::write(
         &file,
-        "name = \"broken\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"10s\"\n\
+        "name = \"broken\"\ndescription = \"d\"\n[workload]\nrequests = 1\nduration = \"10s\"\n\
          [[faults]]\nstart = \"1s\"\nduration = \"1s\"\ntarget = \"order\"\nkind = \"explode\"\n",
     )
     .unwrap();

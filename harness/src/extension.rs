@@ -134,6 +134,8 @@ impl Registry {
                 .workload
                 .as_deref()
                 .map(|w| w as &dyn WorkloadReader),
+            described: None,
+            steady_state: &[],
         }
     }
 }

@@ -41,7 +41,7 @@ pub enum Op {
     /// One request a workload made of the system: the operation's name, method, the path as
     /// sent, and the planned request's key (`{key}`: the same on duplicates and retries; for
     /// a read, what it reads). `kind` is the workload's intent for it, when it has one (the
-    /// reference workload's orders are `good`, `declining` or `out_of_stock`).
+    /// reference system's orders are `good`, `declining` or `out_of_stock`).
     Request {
         operation: String,
         method: String,

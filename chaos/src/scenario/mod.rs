@@ -190,16 +190,17 @@ pub struct Probe {
 pub enum ProbeCheck {
     /// Every service answers `/health/ready`.
     Ready,
-    /// Of `sample` good orders, at least `min` (a fraction) end CONFIRMED.
+    /// Of `sample` operations of the workload, at least `min` (a fraction) are ok (with a
+    /// completion check: reach a final state in its `ok`).
     SuccessRate {
-        /// Orders placed for the probe.
+        /// Operations sent for the probe.
         sample: u32,
         /// Lowest acceptable fraction.
         min: f64,
     },
-    /// Of `sample` good orders, the 99th percentile latency is at most `max`.
+    /// Of `sample` operations of the workload, the 99th percentile latency is at most `max`.
     P99Latency {
-        /// Orders placed for the probe.
+        /// Operations sent for the probe.
         sample: u32,
         /// Highest acceptable p99.
         max: Duration,
@@ -402,6 +403,8 @@ impl Scenario {
         let mut workload_fields = top
             .table("workload")?
             .ok_or_else(|| top.error("workload", "required: a [workload] table"))?;
+        // Operations of its own: the system's invariants are not assumed to apply.
+        let own_operations = workload_fields.raw().contains_key("operations");
         let workload = read_workload(&mut workload_fields, &vocabulary)?;
         workload_fields.finish()?;
 
@@ -412,24 +415,27 @@ impl Scenario {
             faults.push(fault);
         }
 
-        let mut steady_state = Vec::new();
-        if let Some(mut section) = top.table("steady_state")? {
-            for mut probe_fields in section.tables("probes")? {
-                steady_state.push(read_probe(&mut probe_fields)?);
-                probe_fields.finish()?;
+        let mut steady_state = match top.table("steady_state")? {
+            Some(mut section) => {
+                let probes = read_steady_state(&mut section)?;
+                section.finish()?;
+                probes
             }
-            section.finish()?;
+            None => Vec::new(),
+        };
+        if steady_state.is_empty() {
+            steady_state = vocabulary.steady_state.to_vec();
         }
 
         let expectations = match top.table("expectations")? {
             Some(mut section) => {
                 let expectations =
-                    read_expectations(&mut section, &vocabulary, &faults, workload.http.is_some())?;
+                    read_expectations(&mut section, &vocabulary, &faults, &workload, own_operations)?;
                 section.finish()?;
                 expectations
             }
             None => Expectations {
-                invariants: default_invariants(&vocabulary, workload.http.is_some()),
+                invariants: default_invariants(&vocabulary, &workload, own_operations),
                 ..Default::default()
             },
         };
@@ -490,45 +496,30 @@ fn read_workload(
 ) -> Result<Workload, ScenarioError> {
     let topology = vocabulary.topology;
     let raw = fields.raw().clone();
-    let operations = fields.tables("operations")?;
-    let http = if operations.is_empty() {
-        None
+    let own = if raw.contains_key("operations") {
+        Some(read_operations(fields, topology)?)
     } else {
-        let requests = fields
-            .integer_in("requests", 1..=1_000_000)?
-            .ok_or_else(|| {
-                fields.error("requests", "required: how many operations to send in all")
-            })? as u32;
-        let mut read = Vec::new();
-        for mut operation in operations {
-            read.push(read_operation(&mut operation, topology)?);
-            operation.finish()?;
+        None
+    };
+    let http = match (own, vocabulary.described) {
+        (Some(own), _) => Some(own),
+        (None, Some(described)) => Some(weighted(fields, described)?),
+        (None, None) => None,
+    };
+    let http = match http {
+        None => None,
+        Some(request::DescribedWorkload { operations, setup }) => {
+            let requests = fields
+                .integer_in("requests", 1..=1_000_000)?
+                .ok_or_else(|| {
+                    fields.error("requests", "required: how many operations to send in all")
+                })? as u32;
+            Some(request::HttpWorkload {
+                requests,
+                operations,
+                setup,
+            })
         }
-        for (i, op) in read.iter().enumerate() {
-            if read[..i].iter().any(|o| o.name == op.name && o.kind == op.kind) {
-                return Err(fields.error(
-                    &format!("operations[{i}].name"),
-                    format!(
-                        "{:?} is the name of an earlier operation{}: operations sharing a name \
-                         need distinct `kind`s",
-                        op.name,
-                        op.kind
-                            .as_ref()
-                            .map_or(String::new(), |k| format!(" of the same kind {k:?}"))
-                    ),
-                ));
-            }
-        }
-        let mut setup = Vec::new();
-        for mut operation in fields.tables("setup")? {
-            setup.push(read_operation(&mut operation, topology)?);
-            operation.finish()?;
-        }
-        Some(request::HttpWorkload {
-            requests,
-            operations: read,
-            setup,
-        })
     };
     let concurrency = fields.integer_in("concurrency", 1..=256)?.unwrap_or(1);
     let duration = fields.required_duration("duration")?;
@@ -549,8 +540,9 @@ fn read_workload(
             ));
         };
         own.read(fields)?;
-        const COMMON: [&str; 6] = [
+        const COMMON: [&str; 7] = [
             "operations",
+            "weights",
             "requests",
             "concurrency",
             "duration",
@@ -572,11 +564,127 @@ fn read_workload(
     })
 }
 
-/// The invariants judged when a scenario names none: its system workload's.
-fn default_invariants(vocabulary: &Vocabulary<'_>, http: bool) -> Vec<String> {
+/// Reads the `[[operations]]` (at least one) and `[[setup]]` of a workload table — a
+/// scenario's `[workload]`, or a system description's, written once for all its scenarios.
+/// Operations may share a name only with distinct `kind`s.
+pub fn read_operations(
+    fields: &mut Fields<'_>,
+    topology: &Topology,
+) -> Result<request::DescribedWorkload, ScenarioError> {
+    let tables = fields.tables("operations")?;
+    if tables.is_empty() {
+        return Err(fields.error("operations", "expected at least one [[operations]] table"));
+    }
+    let mut operations = Vec::new();
+    for mut operation in tables {
+        operations.push(read_operation(&mut operation, topology)?);
+        operation.finish()?;
+    }
+    for (i, op) in operations.iter().enumerate() {
+        if operations[..i]
+            .iter()
+            .any(|o| o.name == op.name && o.kind == op.kind)
+        {
+            return Err(fields.error(
+                &format!("operations[{i}].name"),
+                format!(
+                    "{:?} is the name of an earlier operation{}: operations sharing a name \
+                     need distinct `kind`s",
+                    op.name,
+                    op.kind
+                        .as_ref()
+                        .map_or(String::new(), |k| format!(" of the same kind {k:?}"))
+                ),
+            ));
+        }
+    }
+    if operations.iter().all(|op| op.weight <= 0.0) {
+        return Err(fields.error(
+            "operations",
+            "expected an operation of weight above 0 (weight 0 is sent only when a scenario \
+             weights it)",
+        ));
+    }
+    let mut setup = Vec::new();
+    for mut operation in fields.tables("setup")? {
+        setup.push(read_operation(&mut operation, topology)?);
+        operation.finish()?;
+    }
+    Ok(request::DescribedWorkload { operations, setup })
+}
+
+/// The description's operations as a scenario weights them: `[workload.weights]` maps an
+/// operation's kind (or its name, when it has no kind) to its weight; operations it does not
+/// name are not sent. Without `weights`, the description's own weights hold.
+fn weighted(
+    fields: &mut Fields<'_>,
+    described: &request::DescribedWorkload,
+) -> Result<request::DescribedWorkload, ScenarioError> {
+    let mut workload = described.clone();
+    let Some(value) = fields.value("weights") else {
+        workload.operations.retain(|op| op.weight > 0.0);
+        return Ok(workload);
+    };
+    let label = |op: &request::Operation| op.kind.clone().unwrap_or_else(|| op.name.clone());
+    let known: Vec<String> = workload.operations.iter().map(label).collect();
+    let toml::Value::Table(table) = value else {
+        return Err(fields.error(
+            "weights",
+            format!("expected a table of weights by operation kind ({})", known.join(", ")),
+        ));
+    };
+    let mut weights = std::collections::BTreeMap::new();
+    for (key, weight) in table {
+        let field = format!("weights.{key}");
+        if !known.contains(&key) {
+            return Err(fields.error(
+                &field,
+                format!(
+                    "{key:?} is not a kind of the described workload's operations; known: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let weight = match weight {
+            toml::Value::Integer(n) => n as f64,
+            toml::Value::Float(x) => x,
+            other => {
+                return Err(fields.error(
+                    &field,
+                    format!("expected a number of at least 0, found {}", other.type_str()),
+                ))
+            }
+        };
+        if !(0.0..=1e6).contains(&weight) {
+            return Err(fields.error(&field, "expected a number from 0 to 1000000"));
+        }
+        weights.insert(key, weight);
+    }
+    workload.operations.retain_mut(|op| match weights.get(&label(op)) {
+        Some(&weight) if weight > 0.0 => {
+            op.weight = weight;
+            true
+        }
+        _ => false,
+    });
+    if workload.operations.is_empty() {
+        return Err(fields.error("weights", "expected at least one weight above 0"));
+    }
+    Ok(workload)
+}
+
+/// The invariants judged when a scenario names none: none for a scenario with operations of
+/// its own; for the system's own workload, its Rust workload's choice or, for the workload its
+/// description writes, every invariant the system's checkers answer.
+fn default_invariants(
+    vocabulary: &Vocabulary<'_>,
+    workload: &Workload,
+    own_operations: bool,
+) -> Vec<String> {
     match vocabulary.workload {
-        Some(own) if !http => own.default_invariants(),
-        _ => Vec::new(),
+        _ if own_operations => Vec::new(),
+        Some(own) if workload.http.is_none() => own.default_invariants(),
+        _ => vocabulary.invariants.to_vec(),
     }
 }
 
@@ -599,10 +707,8 @@ fn read_operation(
         ));
     }
     let path = request::Text::parse(&path_text, false).map_err(|e| fields.error("path", e))?;
+    // 0: sent only when a scenario weights it (`[workload.weights]`).
     let weight = fields.number_in("weight", 0.0..=1e6)?.unwrap_or(1.0);
-    if weight <= 0.0 {
-        return Err(fields.error("weight", "expected a weight above 0"));
-    }
     let idempotency_key =
         fields.string("idempotency_key", "the name of the header carrying {key}")?;
     let mut headers = Vec::new();
@@ -740,7 +846,15 @@ fn read_completion(fields: &mut Fields<'_>) -> Result<request::Completion, Scena
             ok
         }
     };
-    let within = fields.duration("within")?.unwrap_or(Duration::from_secs(30));
+    let wait = fields.boolean("wait")?.unwrap_or(true);
+    let within = fields.duration("within")?;
+    if within.is_some() && !wait {
+        return Err(fields.error(
+            "within",
+            "applies only when the client waits (`wait = false` reads the state once, at the end)",
+        ));
+    }
+    let within = within.unwrap_or(Duration::from_secs(30));
     if within.is_zero() || within > Duration::from_secs(600) {
         return Err(fields.error("within", "expected more than 0s and at most 10m"));
     }
@@ -750,6 +864,7 @@ fn read_completion(fields: &mut Fields<'_>) -> Result<request::Completion, Scena
         values,
         ok,
         within,
+        wait,
     })
 }
 
@@ -936,6 +1051,17 @@ fn read_fault(
     })
 }
 
+/// Reads the `[[probes]]` of a `[steady_state]` table: a scenario's, or a system
+/// description's (the probes of every scenario that gives none).
+pub fn read_steady_state(fields: &mut Fields<'_>) -> Result<Vec<Probe>, ScenarioError> {
+    let mut probes = Vec::new();
+    for mut probe_fields in fields.tables("probes")? {
+        probes.push(read_probe(&mut probe_fields)?);
+        probe_fields.finish()?;
+    }
+    Ok(probes)
+}
+
 fn read_probe(fields: &mut Fields<'_>) -> Result<Probe, ScenarioError> {
     let name = fields.required_string("name", "the probe's name")?;
     let kind = fields.required_string("probe", "ready, success_rate or p99_latency")?;
@@ -965,11 +1091,12 @@ fn read_expectations(
     fields: &mut Fields<'_>,
     vocabulary: &Vocabulary<'_>,
     faults: &[Fault],
-    http: bool,
+    workload: &Workload,
+    own_operations: bool,
 ) -> Result<Expectations, ScenarioError> {
     let topology = vocabulary.topology;
     let invariants = match fields.strings("invariants")? {
-        None => default_invariants(vocabulary, http),
+        None => default_invariants(vocabulary, workload, own_operations),
         Some(names) => {
             for name in &names {
                 if !vocabulary.invariants.iter().any(|known| known == name) {

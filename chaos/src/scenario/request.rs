@@ -58,6 +58,12 @@
 //! within = "30s"
 //! ```
 //!
+//! With `wait = false` (and no `within`) the client does not wait: the answer alone decides
+//! the outcome, and each accepted operation's state is read once, after the run settled,
+//! for the report's outcomes — the load keeps its pace while the system finishes later.
+//! Steady-state probes wait all the same (at most `within`'s default, 30 s): a probe asks
+//! whether the effect happens.
+//!
 //! Several operations may share a name when their `kind`s differ: three `place_order`
 //! operations of kinds `good`, `declining` and `out_of_stock` are one operation with three
 //! intents to the history, the report (`place_order (good)`) and a checker that reads them.
@@ -73,6 +79,17 @@ pub struct HttpWorkload {
     pub operations: Vec<Operation>,
     /// Requests sent once, in order, before the steady state (`[[workload.setup]]`): data the
     /// load needs, such as stock to sell. Each must answer 2xx.
+    pub setup: Vec<Operation>,
+}
+
+/// The operations and set-up of a workload without its size: what a system description's
+/// `[workload]` writes once, so that each scenario gives only how much to send and how
+/// (`requests`, `concurrency`, `duration`, rates, and optionally `[workload.weights]`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DescribedWorkload {
+    /// The operations, picked by weight.
+    pub operations: Vec<Operation>,
+    /// Requests sent once, in order, before the steady state.
     pub setup: Vec<Operation>,
 }
 
@@ -115,6 +132,11 @@ pub struct Completion {
     pub ok: Vec<serde_json::Value>,
     /// How long to keep reading.
     pub within: std::time::Duration,
+    /// Whether the client waits for a final state before its next operation (`wait`, default
+    /// true). When it does not, the answer alone decides the operation's outcome and the
+    /// state is read once, after the run settled, for the report's outcomes (probes wait
+    /// all the same).
+    pub wait: bool,
 }
 
 /// One generator.

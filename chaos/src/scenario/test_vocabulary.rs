@@ -44,5 +44,7 @@ pub(super) fn vocab(topology: &Topology) -> Vocabulary<'_> {
         topology,
         invariants: INVARIANTS.get_or_init(|| SHOP_INVARIANTS.iter().map(|s| s.to_string()).collect()),
         workload: Some(&ShopOrders),
+        described: None,
+        steady_state: &[],
     }
 }

@@ -9,7 +9,7 @@
 //! use faultline_chaos::topology::Topology;
 //! let topology = Topology::new(["teller"], ["postgres"], [("teller", "postgres")]);
 //! let invariants = vec!["balances-conserved".to_string()];
-//! let vocabulary = Vocabulary { topology: &topology, invariants: &invariants, workload: None };
+//! let vocabulary = Vocabulary { topology: &topology, invariants: &invariants, workload: None, described: None, steady_state: &[] };
 //! let scenario = Scenario::parse("s.toml", vocabulary, r#"
 //!     name = "s"
 //!     description = "d"
@@ -40,6 +40,13 @@ pub struct Vocabulary<'a> {
     pub invariants: &'a [String],
     /// The system's own workload, when it has one written in Rust.
     pub workload: Option<&'a dyn WorkloadReader>,
+    /// The declarative workload the system description writes once (`[workload]` with
+    /// operations): a scenario that gives no operations of its own sends these. It takes
+    /// precedence over a Rust workload.
+    pub described: Option<&'a super::request::DescribedWorkload>,
+    /// The steady-state probes of scenarios that give none (the description's
+    /// `[steady_state]`); empty: the workload's own default.
+    pub steady_state: &'a [super::Probe],
 }
 
 impl std::fmt::Debug for Vocabulary<'_> {
@@ -48,6 +55,7 @@ impl std::fmt::Debug for Vocabulary<'_> {
             .field("topology", self.topology)
             .field("invariants", &self.invariants)
             .field("workload", &self.workload.map(|w| w.name()))
+            .field("described", &self.described.map(|d| d.operations.len()))
             .finish()
     }
 }
@@ -60,6 +68,8 @@ impl<'a> From<&'a Topology> for Vocabulary<'a> {
             topology,
             invariants: &[],
             workload: None,
+            described: None,
+            steady_state: &[],
         }
     }
 }

@@ -124,9 +124,10 @@ impl HistoryBuilder {
         index
     }
 
-    /// An order placement (a `place_order` request of kind `kind`, as the reference workload
-    /// records them) invoked at `at_ms` and completed at `done_ms` with `outcome`; an ok
-    /// completion carries `order_id`. Returns `(invoke, completion)`.
+    /// An order placement (a `place_order` request of kind `kind`, as the reference system's
+    /// declarative workload records them) invoked at `at_ms` and completed at `done_ms` with
+    /// `outcome`; an ok completion carries the answer with `order_id`. Returns
+    /// `(invoke, completion)`.
     pub fn place(
         &mut self,
         key: &str,
@@ -146,7 +147,9 @@ impl HistoryBuilder {
             None,
         );
         let value = match (outcome, order_id) {
-            (EventType::Ok, Some(id)) => json!({"order_id": id, "status": "PENDING"}),
+            (EventType::Ok, Some(id)) => {
+                json!({"status": 201, "body": {"order_id": id, "status": "PENDING"}})
+            }
             (_, _) => json!({"error": "timeout"}),
         };
         let done = self.push(
@@ -185,8 +188,8 @@ impl HistoryBuilder {
         )
     }
 
-    /// An ok order read (a `read_order` request keyed by the order, by the probe process as
-    /// the reference workload reads) showing `status`.
+    /// An ok order read (a `read_order` request keyed by the order, by the probe process, as a
+    /// workload that records its reads as operations does) showing `status`.
     pub fn read(
         &mut self,
         order_id: &str,
@@ -282,7 +285,7 @@ impl HistoryBuilder {
     }
 }
 
-/// An order placement as the reference workload records it.
+/// An order placement as the reference system's workload records it.
 fn placement(key: &str, kind: &str) -> Op {
     Op::Request {
         operation: "place_order".into(),

@@ -96,6 +96,11 @@ pub struct System {
     /// What "settled" means for the system: after the faults heal, a run waits until each
     /// of these queries returns no rows (work it finishes asynchronously is done).
     pub settle: Vec<SettleSpec>,
+    /// The declarative workload written once for every scenario (`[workload]`): operations
+    /// and set-up requests that a scenario without operations of its own sends.
+    pub workload: Option<faultline_chaos::scenario::request::DescribedWorkload>,
+    /// The steady-state probes of every scenario that gives none (`[steady_state]`).
+    pub steady_state: Vec<faultline_chaos::scenario::Probe>,
     topology: Topology,
     /// The named checkers and the workload of the system's extension (empty without one).
     registry: crate::extension::Registry,
@@ -113,6 +118,8 @@ impl PartialEq for System {
             &self.containers,
             &self.extension,
             &self.settle,
+            &self.workload,
+            &self.steady_state,
             &self.topology,
         ) == (
             &other.file,
@@ -124,6 +131,8 @@ impl PartialEq for System {
             &other.containers,
             &other.extension,
             &other.settle,
+            &other.workload,
+            &other.steady_state,
             &other.topology,
         ) && self.registry.name() == other.registry.name()
     }
@@ -327,7 +336,11 @@ impl System {
     /// What a scenario for this system may say: its topology, the invariants its checkers
     /// answer, its own workload's fields.
     pub fn vocabulary(&self) -> faultline_chaos::scenario::Vocabulary<'_> {
-        self.registry.vocabulary(&self.topology)
+        faultline_chaos::scenario::Vocabulary {
+            described: self.workload.as_ref(),
+            steady_state: &self.steady_state,
+            ..self.registry.vocabulary(&self.topology)
+        }
     }
 
     fn read(path: &Path) -> Result<Self, DescriptionError> {
@@ -449,6 +462,16 @@ impl System {
             containers_fields.finish()?;
         }
         let container_names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
+        // Read against the topology once the services are known (below).
+        let workload_fields = top.table("workload")?;
+        let steady_state = match top.table("steady_state")? {
+            None => Vec::new(),
+            Some(mut fields) => {
+                let probes = faultline_chaos::scenario::read_steady_state(&mut fields)?;
+                fields.finish()?;
+                probes
+            }
+        };
 
         let mut services_fields = top
             .table("services")?
@@ -522,6 +545,14 @@ impl System {
                 .iter()
                 .flat_map(|k| k.topics.iter().map(|t| t.name.clone())),
         );
+        let workload = match workload_fields {
+            None => None,
+            Some(mut fields) => {
+                let workload = faultline_chaos::scenario::read_operations(&mut fields, &topology)?;
+                fields.finish()?;
+                Some(workload)
+            }
+        };
         Ok(Self {
             file: PathBuf::from(file),
             dir: dir.to_path_buf(),
@@ -532,6 +563,8 @@ impl System {
             containers,
             extension,
             settle,
+            workload,
+            steady_state,
             topology,
             registry: crate::extension::Registry::default(),
         })

@@ -547,3 +547,120 @@ fn the_programs_built_from_source_are_the_bin_placeholders_each_once() {
         .replace("command = [\"./mailer\"]", "command = [\"{bin:mailer}\", \"--also\", \"{bin:stock}\"]");
     assert_eq!(parse(&text).unwrap().binaries(), ["mailer", "stock"]);
 }
+
+const SHOP_WORKLOAD: &str = r#"
+[workload]
+[[workload.operations]]
+name = "buy"
+kind = "in-stock"
+service = "checkout"
+method = "POST"
+path = "/buy"
+weight = 3
+body = { sku = "{pick:a|b}" }
+[[workload.operations]]
+name = "buy"
+kind = "sold-out"
+service = "checkout"
+method = "POST"
+path = "/buy"
+weight = 0
+body = { sku = "gone" }
+[[workload.setup]]
+name = "stock"
+service = "stock"
+method = "PUT"
+path = "/stock/a"
+[steady_state]
+[[steady_state.probes]]
+name = "buying works"
+probe = "success_rate"
+sample = 4
+min = 0.75
+"#;
+
+#[test]
+fn a_described_workload_is_what_scenarios_without_operations_send_weighted_by_kind() {
+    use faultline_chaos::scenario::{ProbeCheck, Scenario};
+    let system = parse(&format!("{SHOP}{SHOP_WORKLOAD}")).unwrap();
+    let described = system.workload.as_ref().unwrap();
+    assert_eq!(described.operations.len(), 2);
+    assert_eq!(described.setup.len(), 1);
+    let scenario = |workload: &str| {
+        Scenario::parse(
+            "s.toml",
+            system.vocabulary(),
+            &format!("name = \"s\"\ndescription = \"d\"\n[workload]\nduration = \"5s\"\n{workload}"),
+        )
+    };
+
+    // Without weights: the description's, and weight 0 is not sent.
+    let plain = scenario("requests = 7").unwrap();
+    let http = plain.workload.http.as_ref().unwrap();
+    assert_eq!(http.requests, 7);
+    let kinds: Vec<_> = http.operations.iter().map(|o| o.kind.as_deref()).collect();
+    assert_eq!(kinds, [Some("in-stock")]);
+    assert_eq!(http.setup.len(), 1);
+    // The description's steady state, as the scenario gives none.
+    assert_eq!(plain.steady_state.len(), 1);
+    assert_eq!(
+        plain.steady_state[0].check,
+        ProbeCheck::SuccessRate { sample: 4, min: 0.75 }
+    );
+
+    // Weights by kind replace the description's; kinds left out are not sent.
+    let weighted = scenario("requests = 7\n[workload.weights]\nsold-out = 2\n").unwrap();
+    let ops = &weighted.workload.http.as_ref().unwrap().operations;
+    assert_eq!(ops.len(), 1);
+    assert_eq!((ops[0].kind.as_deref(), ops[0].weight), (Some("sold-out"), 2.0));
+
+    // A scenario's own operations replace the description's, and bring no default invariants.
+    let own = scenario(
+        "requests = 2\n[[workload.operations]]\nname = \"peek\"\nservice = \"stock\"\npath = \"/stock/a\"\n",
+    )
+    .unwrap();
+    let ops = &own.workload.http.as_ref().unwrap().operations;
+    assert_eq!(ops[0].name, "peek");
+    assert!(own.workload.http.as_ref().unwrap().setup.is_empty());
+
+    for (workload, field, says) in [
+        ("duration_is_all = 1", "workload.requests", "required"),
+        ("requests = 7\n[workload.weights]\nbroken = 1\n", "workload.weights.broken", "in-stock, sold-out"),
+        ("requests = 7\n[workload.weights]\nin-stock = 0\n", "workload.weights", "above 0"),
+        ("requests = 7\n[workload.weights]\nin-stock = \"lots\"\n", "workload.weights.in-stock", "a number"),
+        ("requests = 7\nweights = 3\n", "workload.weights", "a table"),
+        ("requests = 7\n[[workload.setup]]\nname = \"x\"\nservice = \"stock\"\npath = \"/x\"\n", "workload.setup", "unknown"),
+    ] {
+        let error = scenario(&workload.replace("duration_is_all = 1", "")).unwrap_err();
+        assert_eq!(error.field, field, "{workload}: {error}");
+        assert!(error.reason.contains(says), "{workload}: {error}");
+    }
+}
+
+#[test]
+fn a_bad_described_workload_names_its_field_in_the_description() {
+    for (workload, field, says) in [
+        ("[workload]\n", "workload.operations", "at least one"),
+        (
+            &SHOP_WORKLOAD.replace("weight = 3", "weight = 0") as &str,
+            "workload.operations",
+            "weight above 0",
+        ),
+        (
+            &SHOP_WORKLOAD.replace("service = \"checkout\"", "service = \"till\""),
+            "workload.operations[0].service",
+            "till",
+        ),
+        (
+            &SHOP_WORKLOAD.replace("kind = \"sold-out\"", "kind = \"in-stock\""),
+            "workload.operations[1].name",
+            "distinct `kind`s",
+        ),
+        (&SHOP_WORKLOAD.replace("sample = 4", "sample = 0"), "steady_state.probes[0].sample", ""),
+    ] {
+        let error = error_of(&format!("{SHOP}{workload}"));
+        assert_eq!(error.file, "shop.toml");
+        assert_eq!(error.field, field, "{error}");
+        assert!(error.reason.contains(says), "{error}");
+    }
+}

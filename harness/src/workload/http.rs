@@ -5,7 +5,7 @@
 //! Planning is pure: [`plan`] turns the workload and a seed into the exact requests — which
 //! operation, its path, headers and body with every generator drawn, its idempotency key,
 //! whether it is duplicated or retried, when it is sent — so the same seed sends the same
-//! requests. [`drive`] only carries the plan out, like the order workload does: `concurrency`
+//! requests. [`drive`] only carries the plan out, as every workload does: `concurrency`
 //! clients, requests spread over the duration, a duplicated request sent twice at the same
 //! moment by a second process, a retrying client sending the same request (same key) again,
 //! at most [`MAX_ATTEMPTS`] times, after an outcome that may be transient.
@@ -73,6 +73,8 @@ pub struct PlannedCompletion {
     pub values: Vec<Value>,
     pub ok: Vec<Value>,
     pub within_ms: u64,
+    /// False: the state is read once at the end, not awaited.
+    pub wait: bool,
 }
 
 /// The requests `workload` describes, for `seed`, over `duration`, with these duplicate and
@@ -97,7 +99,8 @@ pub fn plan(
                     pick -= o.weight;
                     pick < 0.0
                 })
-                .unwrap_or_else(|| workload.operations.last().expect("at least one operation"));
+                .or_else(|| workload.operations.iter().rev().find(|o| o.weight > 0.0))
+                .expect("validated: an operation of weight above 0");
             let key = uuid_from(&mut rng);
             let mut draw = Draw {
                 rng: &mut rng,
@@ -117,6 +120,7 @@ pub fn plan(
                 values: c.values.clone(),
                 ok: c.ok.clone(),
                 within_ms: c.within.as_millis() as u64,
+                wait: c.wait,
             });
             PlannedRequest {
                 number,
@@ -298,11 +302,24 @@ impl Externals {
     }
 }
 
+/// The program a `{command:…}` runs: a bare name of a binary cargo built (the `{bin:NAME}`
+/// folder, [`crate::stack::service_bin_dir`]) is that binary, so a system's own token minter
+/// needs no installing; any other name is looked up on `PATH` as usual.
+fn command_program(program: &str) -> std::path::PathBuf {
+    if !program.contains('/') {
+        let built = crate::stack::service_bin_dir().join(program);
+        if built.is_file() {
+            return built;
+        }
+    }
+    std::path::PathBuf::from(program)
+}
+
 /// Runs `argv` in `dir` and gives its trimmed standard output; a program that is missing,
 /// fails, prints nothing or runs longer than 30 s is an error.
 fn run_command(argv: &[String], dir: &std::path::Path) -> Result<String, String> {
     let (program, args) = argv.split_first().ok_or("no program")?;
-    let mut child = std::process::Command::new(program)
+    let mut child = std::process::Command::new(command_program(program))
         .args(args)
         .current_dir(dir)
         .stdin(std::process::Stdio::null())
@@ -589,6 +606,14 @@ impl HttpClient {
                     .insert(request.key.clone(), seen.clone());
             }
         };
+        if !completion.wait && keep {
+            // Read once when the run ends (`outcomes`); the answer decides this operation.
+            // (A steady-state probe always waits: it asks whether the effect happens.)
+            remember(&seen);
+            value["completion"] = json!({"path": path, "read": "at the end"});
+            pending.ok(value);
+            return Outcome::Ok;
+        }
         let started = Instant::now();
         let within = Duration::from_millis(completion.within_ms);
         let mut reads = 0u32;

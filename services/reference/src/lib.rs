@@ -1,9 +1,9 @@
 //! The reference system's extension of faultline: what its description
 //! (`services/faultline.toml`, `extension = "reference"`) and its scenarios cannot say in data.
 //!
-//! - [`workload`]: the order workload — orders of a mix (good, declining, out of stock)
-//!   placed through the gateway with idempotency keys, duplicates and retries, stock seeded
-//!   before and every accepted order awaited until its saga ends.
+//! - [`workload`]: what Rust says about its order workload, which is declarative (the
+//!   description's `[workload]`): the operation name the checkers read, and the report's view
+//!   of orders from order's tables.
 //! - [`checkers`]: the domain invariants (sagas terminate, outcomes consistent, stock and
 //!   money conserved, charged at most once, events exactly once, bulkhead isolation).
 //! - [`bench`]: `faultline bench saga`.
@@ -27,11 +27,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use faultline_harness::checkers::Checker;
-use faultline_harness::extension::{Extension, WorkloadKind};
+use faultline_harness::extension::Extension;
 use faultline_harness::system::System;
 
 /// The secret the reference gateway signs tokens with (its description sets
-/// `GATEWAY_JWT_SECRET` to it); the order workload and the tests mint tokens with it.
+/// `GATEWAY_JWT_SECRET` to it, and its workload's `gateway mint-token --secret`); the tests mint
+/// tokens with it.
 pub const JWT_SECRET: &str = "faultline-stack-secret-not-for-production";
 
 /// The reference system's extension, named `reference`.
@@ -44,19 +45,6 @@ impl Extension for Reference {
 
     fn checkers(&self) -> Vec<Arc<dyn Checker>> {
         checkers::all()
-    }
-
-    fn workload(&self) -> Option<Arc<dyn WorkloadKind>> {
-        Some(Arc::new(workload::Orders))
-    }
-
-    fn stack_env(&self) -> Vec<(String, String, String)> {
-        // The workload is not an attack: the gateway's rate limit would only measure itself.
-        vec![(
-            "gateway".into(),
-            "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
-            "1000000".into(),
-        )]
     }
 }
 
@@ -121,7 +109,9 @@ mod tests {
         assert!(error.reason.contains("no extension \"reference\""), "{error}");
         let system = system();
         assert_eq!(system.registry().invariants().len(), 6);
-        assert!(system.registry().workload().is_some());
+        // Its workload is declarative, in the description.
+        assert!(system.registry().workload().is_none());
+        assert!(system.workload.is_some());
         let order = system.service("order").unwrap();
         assert_eq!(order.circuits.as_deref(), Some("/admin/circuits"));
     }

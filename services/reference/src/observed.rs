@@ -10,6 +10,7 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection, Row};
 
 use faultline_harness::checkers::{CheckContext, CheckError, Facts};
+use faultline_harness::history::{EventType, History, Op};
 use faultline_harness::stack::Stack;
 
 /// Everything the checkers read from the services after a run.
@@ -24,8 +25,9 @@ pub struct Observed {
     pub reservations: BTreeMap<String, ReservationRow>,
     /// Inventory service: stock per SKU.
     pub stock: BTreeMap<String, StockRow>,
-    /// `on_hand` per SKU before the run. [`Observed::collect`] cannot know it (the workload set
-    /// the stock up: [`InitialStock`]). SKUs missing here are left out of stock conservation.
+    /// `on_hand` per SKU before the run. [`Observed::collect`] cannot know it: the workload set
+    /// the stock up ([`InitialStock`], by default what its set-up requests' answers say,
+    /// [`initial_stock_set_by`]). SKUs missing here are left out of stock conservation.
     pub initial_stock: BTreeMap<String, i64>,
     /// Order service: its outbox rows on topic `orders`, in id order.
     pub outbox: Vec<OutboxRow>,
@@ -34,9 +36,32 @@ pub struct Observed {
 }
 
 /// `on_hand` per SKU as the workload seeded it, kept in the run's facts for
-/// [`Observed::initial_stock`].
+/// [`Observed::initial_stock`]: a Rust workload may insert it; otherwise the first checker
+/// fills it from the history's set-up answers.
 #[derive(Debug, Clone, Default)]
 pub struct InitialStock(pub BTreeMap<String, i64>);
+
+/// `on_hand` per SKU as the history's answered `PUT /admin/stock/{sku}` requests set it
+/// (inventory answers with the stock row it wrote); the last answer for a SKU counts.
+pub fn initial_stock_set_by(history: &History) -> BTreeMap<String, i64> {
+    let mut stock = BTreeMap::new();
+    for (invoke, done) in history.pairs() {
+        let Op::Request { method, path, .. } = &invoke.op else {
+            continue;
+        };
+        if done.event_type != EventType::Ok
+            || method != "PUT"
+            || !path.starts_with("/admin/stock/")
+        {
+            continue;
+        }
+        let body = &done.value["body"];
+        if let (Some(sku), Some(on_hand)) = (body["sku"].as_str(), body["on_hand"].as_i64()) {
+            stock.insert(sku.to_string(), on_hand);
+        }
+    }
+    stock
+}
 
 /// A row of order's `orders`, with its `sagas` row.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -122,6 +147,11 @@ impl Observed {
     /// The run's observation: read once (and kept in its facts), with the initial stock the
     /// workload seeded.
     pub async fn of(run: &CheckContext<'_>) -> Result<std::sync::Arc<Observed>, CheckError> {
+        if run.facts.get::<InitialStock>().is_none() {
+            // A declarative workload sets stock with set-up requests: their answers say what
+            // each SKU held when the load began.
+            run.facts.insert(InitialStock(initial_stock_set_by(run.history)));
+        }
         Self::of_stack(run.stack, run.facts).await
     }
 
@@ -383,6 +413,50 @@ async fn read_notifications(conn: &mut PgConnection) -> Result<Vec<NotificationR
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initial_stock_is_what_answered_stock_set_ups_wrote_the_last_one_counting() {
+        use faultline_harness::history::{Process, Recorder};
+        use serde_json::json;
+        let recorder = Recorder::new();
+        let set = |sku: &str, on_hand: i64, answered: bool| {
+            let pending = recorder.invoke(
+                Process::Probe,
+                Op::Request {
+                    operation: "stock".into(),
+                    method: "PUT".into(),
+                    path: format!("/admin/stock/{sku}"),
+                    key: sku.into(),
+                    kind: None,
+                },
+            );
+            let body = json!({"status": 200, "body": {"sku": sku, "on_hand": on_hand, "reserved": 0}});
+            if answered {
+                pending.ok(body);
+            } else {
+                pending.fail(json!({"status": 409}));
+            }
+        };
+        set("a", 10, true);
+        set("a", 25, true);
+        set("b", 7, false);
+        set("c", 0, true);
+        // A read of the same path is not a set-up.
+        recorder
+            .invoke(
+                Process::Client(0),
+                Op::Request {
+                    operation: "read".into(),
+                    method: "GET".into(),
+                    path: "/admin/stock/c".into(),
+                    key: "c".into(),
+                    kind: None,
+                },
+            )
+            .ok(json!({"body": {"sku": "c", "on_hand": 99}}));
+        let stock = initial_stock_set_by(&recorder.finish());
+        assert_eq!(stock, BTreeMap::from([("a".into(), 25), ("c".into(), 0)]));
+    }
 
     /// Runs the readers' SQL against real, migrated databases and decodes every column.
     /// Needs a Postgres server holding the four service databases, migrated, with at least one

@@ -34,7 +34,7 @@ use faultline_harness::nemesis::Nemesis;
 use faultline_harness::report::{FinalState, RunFacts, StackFacts, Versions};
 
 use crate::observed::{Observed, OrderRow};
-use crate::workload::{self, OrderKind};
+use crate::workload;
 
 /// The wall clock a synthetic run starts at (2023-11-14 22:13:20 UTC).
 pub const STARTED_UNIX_MS: u64 = 1_700_000_000_000;
@@ -76,7 +76,17 @@ impl SyntheticRun {
         seed: u64,
         topology: &faultline_chaos::topology::Topology,
     ) -> Self {
-        let plan = workload::plan(scenario, seed);
+        let w = &scenario.workload;
+        let plan = match &w.http {
+            Some(http) => faultline_harness::workload::http::plan(
+                http,
+                w.duration,
+                w.duplicate_rate,
+                w.retry_rate,
+                seed,
+            ),
+            None => Vec::new(),
+        };
         let faults: Vec<(usize, Duration, Duration)> = scenario
             .faults
             .iter()
@@ -143,7 +153,7 @@ impl SyntheticRun {
             } else {
                 (
                     EventType::Ok,
-                    json!({"status": 201, "order_id": order_id, "order_status": "PENDING", "latency_ms": took.as_millis() as u64}),
+                    json!({"status": 201, "body": {"order_id": order_id, "status": "PENDING"}, "latency_ms": took.as_millis() as u64}),
                 )
             };
             pair(
@@ -151,25 +161,32 @@ impl SyntheticRun {
                 at,
                 took,
                 Process::Client(order.number % concurrency),
-                order_op(order),
+                Op::Request {
+                    operation: order.operation.clone(),
+                    method: order.method.clone(),
+                    path: order.path.clone(),
+                    key: order.key.clone(),
+                    kind: order.kind.clone(),
+                },
                 outcome,
                 value,
             );
-            if !failing {
-                let (status, reason) = match order.kind {
-                    OrderKind::Good => ("CONFIRMED", None),
-                    OrderKind::Declining => ("CANCELLED", Some("payment declined")),
-                    OrderKind::OutOfStock => ("CANCELLED", Some("out of stock")),
+            if !failing && order.operation == workload::PLACE_ORDER {
+                let (status, reason) = match order.kind.as_deref() {
+                    Some("declining") => ("CANCELLED", Some("payment declined")),
+                    Some("out_of_stock") => ("CANCELLED", Some("out of stock")),
+                    _ => ("CONFIRMED", None),
                 };
+                let body = order.body.clone().unwrap_or_default();
                 observed.orders.insert(
                     order_id.clone(),
                     OrderRow {
                         order_id,
                         status: status.into(),
                         reason: reason.map(str::to_string),
-                        sku: order.sku.clone(),
-                        quantity: i64::from(order.quantity),
-                        amount_cents: order.amount_cents,
+                        sku: body["sku"].as_str().unwrap_or_default().into(),
+                        quantity: body["quantity"].as_i64().unwrap_or(1),
+                        amount_cents: body["amount_cents"].as_i64().unwrap_or(100),
                         saga_duration_ms: Some(40 + u64::from(order.number * 11 % 90)),
                         ..OrderRow::default()
                     },
@@ -274,10 +291,6 @@ fn transition(from: &str, to: &str, at_unix_ms: u64) -> CircuitTransitionRecord 
     }
 }
 
-fn order_op(order: &workload::PlannedOrder) -> Op {
-    order.op()
-}
-
 /// Gives the drafts (sorted by time) their history indexes, completions pointing at their
 /// invocations.
 fn number(drafts: Vec<Draft>) -> History {
@@ -306,7 +319,7 @@ fn number(drafts: Vec<Draft>) -> History {
 /// and after, the invariants, the circuits and the SLO.
 fn passing_verdicts(scenario: &Scenario) -> Vec<Verdict> {
     let probes: Vec<String> = if scenario.steady_state.is_empty() {
-        vec!["ready".into(), "orders confirm".into()]
+        vec!["ready".into()]
     } else {
         scenario
             .steady_state

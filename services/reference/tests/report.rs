@@ -49,7 +49,7 @@ fn failing_run() -> (Scenario, SyntheticRun, usize) {
         .find(|e| e.event_type == EventType::Ok && e.op.operation() == Some(faultline_reference::workload::PLACE_ORDER))
         .unwrap()
         .index;
-    let order_id = run.history.events()[completion].value["order_id"]
+    let order_id = run.history.events()[completion].value["body"]["order_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -272,7 +272,7 @@ fn recorded_markup_is_escaped_in_every_format() {
     let payload = "<script>document.title='pwned'</script>";
     let mut events = run.history.events().to_vec();
     events[completion].value =
-        json!({"error": payload, "order_id": events[completion].value["order_id"]});
+        json!({"error": payload, "order_id": events[completion].value["body"]["order_id"]});
     run.history = faultline_harness::history::History::from_events(events);
     run.verdicts[0].summary = format!("summary with {payload}");
     let report = Report::build(&run.facts(&scenario));

@@ -43,7 +43,7 @@ fn failing_report_with_payload() -> Report {
         .iter()
         .position(|e| e.event_type == EventType::Ok && e.op.operation() == Some(faultline_reference::workload::PLACE_ORDER))
         .unwrap();
-    let order_id = events[completion].value["order_id"].clone();
+    let order_id = events[completion].value["body"]["order_id"].clone();
     events[completion].value = json!({"order_id": order_id, "error": PAYLOAD});
     run.history = History::from_events(events);
     let last = run.verdicts.len() - 1;

@@ -61,7 +61,7 @@ fn a_directory_with_a_misnamed_scenario_is_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("right-name.toml"),
-        "name = \"wrong-name\"\ndescription = \"d\"\n[workload]\norders = 1\nduration = \"1s\"\n",
+        "name = \"wrong-name\"\ndescription = \"d\"\n[workload]\nrequests = 1\nduration = \"1s\"\n",
     )
     .unwrap();
     let error = Scenario::load_dir(&dir, reference().vocabulary()).unwrap_err();

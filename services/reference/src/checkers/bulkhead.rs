@@ -17,7 +17,7 @@
 //! The approximation, said in every summary: the property is judged on out-of-stock orders only,
 //! not on order's bulkhead metrics, and an out-of-stock saga still PENDING is left to
 //! `sagas-terminate`. Without out-of-stock orders placed during a payment fault it cannot judge,
-//! and fails saying so (give the scenario a `[workload.mix]` with `out_of_stock`).
+//! and fails saying so (give the scenario `[workload.weights]` with `out_of_stock`).
 //!
 //! [`OrderRow::saga_duration_ms`]: super::OrderRow::saga_duration_ms
 
@@ -107,7 +107,7 @@ pub fn check(scenario: &Scenario, history: &History, observed: &Observed) -> Ver
             NAME,
             format!(
                 "cannot judge: no out-of-stock orders placed during a fault on payment ({} payment fault windows in the history, {} out-of-stock placements in all); \
-                 give the scenario a [workload.mix] with out_of_stock orders and a fault on order->payment",
+                 give the scenario [workload.weights] with out_of_stock orders and a fault on order->payment",
                 windows.len(),
                 placements.len()
             ),

@@ -14,7 +14,7 @@ pub fn scenario(expectations: &str) -> Scenario {
 }
 
 pub fn scenario_with_faults(faults: &str, expectations: &str) -> Scenario {
-    let text = scenario_text("orders = 10\nduration = \"60s\"", faults, expectations);
+    let text = scenario_text("requests = 10\nduration = \"60s\"", faults, expectations);
     let system = crate::system();
     Scenario::parse("test.toml", system.vocabulary(), &text)
         .unwrap_or_else(|e| panic!("{e}\n{text}"))

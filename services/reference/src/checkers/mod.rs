@@ -75,8 +75,8 @@ pub fn all() -> Vec<Arc<dyn Checker>> {
         .collect()
 }
 
-/// The order id a completion reports, if any: `value.order_id` as the reference workload
-/// records it, or `value.body.order_id` as a declarative workload records the answer.
+/// The order id a completion reports, if any: `value.body.order_id` as a declarative workload
+/// records the answer, or `value.order_id` (a workload that records the id alone).
 fn order_id_of(event: &Event) -> Option<&str> {
     event
         .value
