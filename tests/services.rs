@@ -233,7 +233,16 @@ fn events_by_order(messages: &[OwnedMessage]) -> BTreeMap<String, Vec<String>> {
 
 #[tokio::test]
 async fn orders_confirm_cancel_and_deduplicate_through_the_gateway() -> anyhow::Result<()> {
-    let stack = Stack::start(&common::reference(), StackConfig::default()).await?;
+    // The gateway's own rate limit (its default, 50/s), not the description's lifted one
+    // for workloads.
+    let config = StackConfig {
+        env: vec![(
+            "gateway".into(),
+            "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
+            "50".into(),
+        )],
+    };
+    let stack = Stack::start(&common::reference(), config).await?;
     let client = Client::new(&stack);
     seed_stock(&stack, "sku-book", 10).await;
     seed_stock(&stack, "sku-rare", 1).await;
