@@ -5,7 +5,14 @@
 //! limit is lifted for it: it measures the saga. Beside it, `pgbench` (TPC-B-like, same
 //! Postgres, same concurrency) gives the database's own transactions per second as a
 //! reference bound. It measures; nothing asserts a duration.
+//!
+//! Each level also says where an order's time went ([`SagaProfile`]): the client's own clock
+//! (the answer to the POST, then the wait until CONFIRMED was seen by polling) beside the
+//! services' own metrics over the level — each route a service served and each call it made
+//! to a dependency (through its proxy), as a mean per call and calls per order, and the
+//! saga's duration as order records it.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use faultline_harness::stack::{Stack, StackConfig, StackError};
@@ -32,6 +39,29 @@ pub struct SagaLevel {
     /// pgbench on the same Postgres with as many clients, for comparison (None if pgbench is
     /// not installed or failed; the reason is in `pgbench_note`).
     pub pgbench_tps: Option<f64>,
+    /// Where the level's orders spent their time.
+    pub profile: SagaProfile,
+}
+
+/// Where an order's time goes: one line per part, from the client's clock and the services'
+/// metrics (deltas over one level).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SagaProfile {
+    pub parts: Vec<ProfilePart>,
+    /// Why the services' side is missing, when a scrape failed.
+    pub note: Option<String>,
+}
+
+/// One part of an order's path.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfilePart {
+    /// `client: …`, `<service> serves <METHOD> <route>`, `<service> calls <dependency>`,
+    /// `order: saga, created to ended`.
+    pub part: String,
+    /// How often per confirmed order.
+    pub per_order: f64,
+    /// Mean duration of one, in ms.
+    pub mean_ms: f64,
 }
 
 /// The result of `faultline bench saga`.
@@ -59,6 +89,21 @@ impl SagaBench {
         }
         if let Some(note) = &self.pgbench_note {
             out.push_str(&format!("pgbench: {note}\n"));
+        }
+        for l in &self.levels {
+            out.push_str(&format!(
+                "\nwhere an order's time went at concurrency {}:\n{:<58} {:>9} {:>9}\n",
+                l.concurrency, "part", "per order", "mean ms"
+            ));
+            for part in &l.profile.parts {
+                out.push_str(&format!(
+                    "{:<58} {:>9.2} {:>9.1}\n",
+                    part.part, part.per_order, part.mean_ms
+                ));
+            }
+            if let Some(note) = &l.profile.note {
+                out.push_str(&format!("({note})\n"));
+            }
         }
         out
     }
@@ -118,7 +163,15 @@ async fn run_saga_levels(
     let gateway = stack.service_url("gateway")?;
     let mut levels = Vec::new();
     let mut pgbench_note = None;
+    let services: Vec<(String, String)> = stack
+        .system()
+        .services
+        .iter()
+        .filter(|s| s.listens)
+        .filter_map(|s| Some((s.name.clone(), stack.service_url(&s.name).ok()?)))
+        .collect();
     for (level, &concurrency) in concurrencies.iter().enumerate() {
+        let before = scrape(&http, &services).await;
         let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let clock = Instant::now();
         let workers = (0..concurrency.max(1)).map(|_| {
@@ -132,20 +185,24 @@ async fn run_saga_levels(
                         return latencies;
                     }
                     let started = Instant::now();
-                    if place_and_confirm(&http, &gateway, &token, &format!("bench-{level}-{i}"))
-                        .await
+                    if let Some(timed) =
+                        place_and_confirm(&http, &gateway, &token, &format!("bench-{level}-{i}"))
+                            .await
                     {
-                        latencies.push(started.elapsed());
+                        latencies.push((started.elapsed(), timed));
                     }
                 }
             }
         });
-        let mut latencies: Vec<Duration> = futures_util::future::join_all(workers)
+        let confirmed: Vec<(Duration, Timed)> = futures_util::future::join_all(workers)
             .await
             .into_iter()
             .flatten()
             .collect();
         let elapsed = clock.elapsed();
+        let after = scrape(&http, &services).await;
+        let profile = profile_of(&confirmed, before, after);
+        let mut latencies: Vec<Duration> = confirmed.iter().map(|(d, _)| *d).collect();
         latencies.sort();
         let percentile = |p: f64| {
             latencies
@@ -167,6 +224,7 @@ async fn run_saga_levels(
             p50_ms: percentile(0.50),
             p99_ms: percentile(0.99),
             pgbench_tps,
+            profile,
         });
     }
     Ok(SagaBench {
@@ -175,8 +233,26 @@ async fn run_saga_levels(
     })
 }
 
-/// Places one order and polls it until it is settled; true when it ended CONFIRMED.
-async fn place_and_confirm(http: &reqwest::Client, gateway: &str, token: &str, key: &str) -> bool {
+/// The client's clock for one confirmed order.
+#[derive(Debug, Clone, Copy)]
+struct Timed {
+    /// From sending the POST to its answer.
+    answered: Duration,
+    /// From the answer to the read that saw CONFIRMED.
+    confirmed_after: Duration,
+    /// Reads of the order until then.
+    polls: u32,
+}
+
+/// Places one order and polls it every 20 ms until it is settled; its times when it ended
+/// CONFIRMED.
+async fn place_and_confirm(
+    http: &reqwest::Client,
+    gateway: &str,
+    token: &str,
+    key: &str,
+) -> Option<Timed> {
+    let sent = Instant::now();
     let body = json!({"customer_id": "bench", "sku": "sku-bench", "quantity": 1, "amount_cents": 100, "card": "4242424242424242"});
     let placed = http
         .post(format!("{gateway}/api/orders"))
@@ -185,15 +261,14 @@ async fn place_and_confirm(http: &reqwest::Client, gateway: &str, token: &str, k
         .json(&body)
         .send()
         .await;
-    let Ok(placed) = placed else { return false };
-    let Ok(created) = placed.json::<serde_json::Value>().await else {
-        return false;
-    };
-    let Some(order_id) = created["order_id"].as_str() else {
-        return false;
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let placed = placed.ok()?;
+    let created = placed.json::<serde_json::Value>().await.ok()?;
+    let order_id = created["order_id"].as_str()?;
+    let answered_at = Instant::now();
+    let deadline = answered_at + Duration::from_secs(60);
+    let mut polls = 0;
     while Instant::now() < deadline {
+        polls += 1;
         if let Ok(response) = http
             .get(format!("{gateway}/api/orders/{order_id}"))
             .bearer_auth(token)
@@ -202,15 +277,156 @@ async fn place_and_confirm(http: &reqwest::Client, gateway: &str, token: &str, k
         {
             if let Ok(order) = response.json::<serde_json::Value>().await {
                 match order["status"].as_str() {
-                    Some("CONFIRMED") => return true,
-                    Some("CANCELLED") => return false,
+                    Some("CONFIRMED") => {
+                        return Some(Timed {
+                            answered: answered_at - sent,
+                            confirmed_after: answered_at.elapsed(),
+                            polls,
+                        })
+                    }
+                    Some("CANCELLED") => return None,
                     _ => {}
                 }
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    false
+    None
+}
+
+/// Each service's histograms (`…_sum` and `…_count`) by service, metric and labels.
+type Scrape = Result<BTreeMap<(String, String, String), (f64, f64)>, String>;
+
+/// Reads every service's `/metrics` (the kit serves them on the service's own port).
+async fn scrape(http: &reqwest::Client, services: &[(String, String)]) -> Scrape {
+    let mut series = BTreeMap::new();
+    for (service, url) in services {
+        let text = http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("{service} /metrics: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("{service} /metrics: {e}"))?;
+        for (name, labels, sum, count) in histograms(&text) {
+            let entry = series
+                .entry((service.clone(), name, labels))
+                .or_insert((0.0, 0.0));
+            entry.0 += sum;
+            entry.1 += count;
+        }
+    }
+    Ok(series)
+}
+
+/// The histograms of a Prometheus text exposition as `(name, labels without status, sum,
+/// count)`; series that differ only by status add up.
+fn histograms(text: &str) -> Vec<(String, String, f64, f64)> {
+    let mut sums: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => (name, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let (base, is_sum) = if let Some(base) = name.strip_suffix("_sum") {
+            (base, true)
+        } else if let Some(base) = name.strip_suffix("_count") {
+            (base, false)
+        } else {
+            continue;
+        };
+        let labels: Vec<&str> = labels
+            .split(',')
+            .filter(|l| !l.is_empty() && !l.starts_with("status="))
+            .collect();
+        let entry = sums
+            .entry((base.to_string(), labels.join(",")))
+            .or_insert((0.0, 0.0));
+        if is_sum {
+            entry.0 += value;
+        } else {
+            entry.1 += value;
+        }
+    }
+    sums.into_iter()
+        .map(|((name, labels), (sum, count))| (name, labels, sum, count))
+        .collect()
+}
+
+/// The value of `key="…"` in a label list.
+fn label<'a>(labels: &'a str, key: &str) -> &'a str {
+    labels
+        .split(',')
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix("=\"")?.strip_suffix('"'))
+        .unwrap_or("?")
+}
+
+/// The level's profile: the client's parts, then each service histogram that moved, in
+/// the order the services were described.
+fn profile_of(confirmed: &[(Duration, Timed)], before: Scrape, after: Scrape) -> SagaProfile {
+    let orders = confirmed.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&Timed) -> f64| {
+        round(confirmed.iter().map(|(_, t)| f(t)).sum::<f64>() / orders)
+    };
+    let mut parts = vec![
+        ProfilePart {
+            part: "client: order placed to CONFIRMED seen".into(),
+            per_order: 1.0,
+            mean_ms: round(
+                confirmed.iter().map(|(d, _)| d.as_secs_f64() * 1000.0).sum::<f64>() / orders,
+            ),
+        },
+        ProfilePart {
+            part: "client: POST /api/orders answered".into(),
+            per_order: 1.0,
+            mean_ms: mean(&|t| t.answered.as_secs_f64() * 1000.0),
+        },
+        ProfilePart {
+            part: "client: answer to CONFIRMED seen (reads every 20 ms)".into(),
+            per_order: round(confirmed.iter().map(|(_, t)| f64::from(t.polls)).sum::<f64>() / orders),
+            mean_ms: mean(&|t| t.confirmed_after.as_secs_f64() * 1000.0),
+        },
+    ];
+    let (before, after) = match (before, after) {
+        (Ok(before), Ok(after)) => (before, after),
+        (Err(note), _) | (_, Err(note)) => return SagaProfile { parts, note: Some(note) },
+    };
+    for ((service, name, labels), (sum, count)) in &after {
+        let (sum0, count0) = before
+            .get(&(service.clone(), name.clone(), labels.clone()))
+            .copied()
+            .unwrap_or_default();
+        let calls = count - count0;
+        if calls <= 0.0 {
+            continue;
+        }
+        let part = match name.as_str() {
+            "http_server_request_duration_seconds" => format!(
+                "{service} serves {} {}",
+                label(labels, "method"),
+                label(labels, "route")
+            ),
+            "faultline_http_client_duration_seconds" => {
+                format!("{service} calls {} (through its proxy)", label(labels, "dependency"))
+            }
+            "order_saga_duration_seconds" => format!("{service}: saga, created to ended"),
+            _ => continue,
+        };
+        parts.push(ProfilePart {
+            part,
+            per_order: round(calls / orders),
+            mean_ms: round((sum - sum0) / calls * 1000.0),
+        });
+    }
+    SagaProfile { parts, note: None }
 }
 
 /// pgbench's TPS on the stack's Postgres with `clients` clients for 10 s (scale 1, in a
@@ -269,3 +485,66 @@ async fn pgbench(stack: &Stack, clients: usize) -> Result<f64, String> {
         })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const METRICS: &str = r#"# TYPE http_server_request_duration_seconds histogram
+http_server_request_duration_seconds_bucket{method="POST",route="/orders",status="201",le="0.005"} 3
+http_server_request_duration_seconds_sum{method="POST",route="/orders",status="201"} 0.03
+http_server_request_duration_seconds_count{method="POST",route="/orders",status="201"} 3
+http_server_request_duration_seconds_sum{method="POST",route="/orders",status="409"} 0.01
+http_server_request_duration_seconds_count{method="POST",route="/orders",status="409"} 1
+faultline_http_client_duration_seconds_sum{dependency="payment"} 0.5
+faultline_http_client_duration_seconds_count{dependency="payment"} 4
+order_sagas_total{outcome="confirmed",reason=""} 4
+"#;
+
+    #[test]
+    fn histograms_add_up_across_statuses_and_skip_counters_and_buckets() {
+        let found = histograms(METRICS);
+        assert_eq!(
+            found,
+            [
+                ("faultline_http_client_duration_seconds".to_string(), r#"dependency="payment""#.to_string(), 0.5, 4.0),
+                ("http_server_request_duration_seconds".to_string(), r#"method="POST",route="/orders""#.to_string(), 0.04, 4.0),
+            ]
+        );
+        assert_eq!(label(&found[1].1, "route"), "/orders");
+        assert_eq!(label(&found[1].1, "nothing"), "?");
+    }
+
+    #[test]
+    fn a_profile_is_the_level_s_deltas_per_order_beside_the_client_s_clock() {
+        let key = |name: &str, labels: &str| ("order".to_string(), name.to_string(), labels.to_string());
+        let served = key("http_server_request_duration_seconds", r#"method="POST",route="/orders""#);
+        let calls = key("faultline_http_client_duration_seconds", r#"dependency="payment""#);
+        let before = BTreeMap::from([(served.clone(), (1.0, 10.0))]);
+        let after = BTreeMap::from([(served, (1.02, 12.0)), (calls, (0.06, 4.0))]);
+        let timed = |answered, after, polls| {
+            (
+                Duration::from_millis(answered + after),
+                Timed {
+                    answered: Duration::from_millis(answered),
+                    confirmed_after: Duration::from_millis(after),
+                    polls,
+                },
+            )
+        };
+        let profile = profile_of(&[timed(10, 30, 2), timed(20, 50, 4)], Ok(before), Ok(after));
+        let row = |part: &str| {
+            let p = profile.parts.iter().find(|p| p.part == part).unwrap_or_else(|| panic!("{part}: {profile:?}"));
+            (p.per_order, p.mean_ms)
+        };
+        assert_eq!(row("client: order placed to CONFIRMED seen"), (1.0, 55.0));
+        assert_eq!(row("client: POST /api/orders answered"), (1.0, 15.0));
+        assert_eq!(row("client: answer to CONFIRMED seen (reads every 20 ms)"), (3.0, 40.0));
+        assert_eq!(row("order serves POST /orders"), (1.0, 10.0));
+        assert_eq!(row("order calls payment (through its proxy)"), (2.0, 15.0));
+
+        let failed = profile_of(&[], Err("gateway /metrics: refused".into()), Ok(BTreeMap::new()));
+        assert_eq!(failed.parts.len(), 3);
+        assert_eq!(failed.note.as_deref(), Some("gateway /metrics: refused"));
+    }
+}
