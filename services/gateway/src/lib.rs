@@ -85,6 +85,8 @@ impl GatewayState {
                 config.rate_limit_per_second,
             )),
             order,
+            // A read that waits for a saga answers before the gateway stops waiting for it.
+            max_wait: config.order_timeout.saturating_sub(Duration::from_millis(250)),
         })
     }
 }

@@ -4,7 +4,7 @@
 //! | route | role | forwarded to |
 //! |---|---|---|
 //! | `POST /api/orders` | `orders:write` | `POST /orders`, with the client's `Idempotency-Key` |
-//! | `GET /api/orders/{order_id}` | `orders:read` | `GET /orders/{order_id}` |
+//! | `GET /api/orders/{order_id}[?wait_ms=N]` | `orders:read` | `GET /orders/{order_id}[?wait_ms=M]`, M = N capped below the gateway's own timeout for order |
 //!
 //! Admission runs in this order: authenticate (401), rate-limit the token's `sub` (429 with
 //! `Retry-After`), check the role (403). Order's answer, whatever its status, is passed through
@@ -21,13 +21,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use faultline_kit::http_client::{CallError, RequestSpec, ResilientClient};
+use faultline_kit::wait::wait_of;
 use serde_json::json;
 
 use crate::auth::{AuthError, Authenticator, Principal};
@@ -47,6 +48,9 @@ pub struct GatewayState {
     pub limiter: Arc<RateLimiter>,
     /// The client for dependency `order`.
     pub order: ResilientClient,
+    /// The longest a forwarded read may wait for a saga (`wait_ms`): less than the client's
+    /// own timeout for order.
+    pub max_wait: std::time::Duration,
 }
 
 /// The `/api/...` routes.
@@ -146,6 +150,7 @@ async fn create_order(
 async fn get_order(
     State(state): State<GatewayState>,
     Path(order_id): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     if let Err(refusal) = admit(&state, &headers, ROLE_READ) {
@@ -163,11 +168,16 @@ async fn get_order(
             "an order id holds only letters, digits, `-` and `_`",
         );
     }
-    forward(
-        &state.order,
-        RequestSpec::get(format!("/orders/{order_id}")),
-    )
-    .await
+    let wait = match wait_of(query.as_deref()) {
+        Ok(ms) => ms.min(state.max_wait.as_millis() as u64),
+        Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_wait", message),
+    };
+    let path = if wait > 0 {
+        format!("/orders/{order_id}?wait_ms={wait}")
+    } else {
+        format!("/orders/{order_id}")
+    };
+    forward(&state.order, RequestSpec::get(path)).await
 }
 
 /// Sends `request` to order and answers with order's status and body, or with why not.

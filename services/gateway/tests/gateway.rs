@@ -285,3 +285,38 @@ async fn the_gateway_is_ready_while_order_is_live() {
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_read_may_wait_for_the_saga_below_the_gateways_own_timeout() {
+    let (order, recorder) = fake_order().await;
+    let gw = gateway(&format!("http://{order}"), 100).await;
+    let reader = token("reader", &["orders:read"]);
+    let get = |query: &'static str| {
+        let url = format!("{}/api/orders/o-1{query}", gw.base);
+        let reader = reader.clone();
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(reader)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(get("").await.status(), 200);
+    assert_eq!(get("?wait_ms=300").await.status(), 200);
+    // The gateway waits 1 s for order: a longer wait is capped 250 ms below that.
+    assert_eq!(get("?wait_ms=5000").await.status(), 200);
+    for bad in ["?wait_ms=soon", "?wait_ms=10001", "?full=true"] {
+        let answer = get(bad).await;
+        assert_eq!(answer.status(), 400, "{bad}");
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_wait", "{bad}");
+    }
+    let paths: Vec<String> = recorder.all().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        ["/orders/o-1", "/orders/o-1?wait_ms=300", "/orders/o-1?wait_ms=750"],
+        "bad waits are not forwarded"
+    );
+}

@@ -15,6 +15,7 @@
 //! - [`health`]: `/health/live` and `/health/ready` (database and Kafka checks).
 //! - [`service`]: what every service binary's `main` does (config errors, logs, runtime, exit code).
 //! - [`server`]: the HTTP server with the standard routes and graceful shutdown on SIGTERM.
+//! - [`wait`]: `?wait_ms=N` of reads that wait for work to finish instead of being polled.
 
 pub mod config;
 pub mod db;
@@ -31,3 +32,4 @@ pub mod server;
 pub mod service;
 pub mod telemetry;
 pub mod trace;
+pub mod wait;

@@ -3,7 +3,10 @@
 //! - `POST /orders` (header `Idempotency-Key`): creates a PENDING order and starts its saga →
 //!   `202 {"order_id", "status": "PENDING"}`; the same key and request answer the same again,
 //!   the same key with another request → `422 idempotency_key_reused`.
-//! - `GET /orders/{order_id}` → the order, or `404 order_not_found`.
+//! - `GET /orders/{order_id}` → the order, or `404 order_not_found`. With `?wait_ms=N`
+//!   (0–10000) a PENDING order's read waits until its saga ends, at most N ms, then answers
+//!   the order as it stands — one read instead of polling; `400 invalid_wait` for another
+//!   value.
 //!
 //! Errors are `{"error": "<code>", "message": "..."}`. A database that cannot be reached is a
 //! `503 unavailable`, never a half-made order: creation is one transaction.
@@ -14,18 +17,21 @@
 //! # }
 //! ```
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use faultline_kit::idempotency;
+use faultline_kit::wait::wait_of;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::saga::SagaWorker;
-use crate::store::{CreateOutcome, NewOrder, Store};
+use crate::store::{CreateOutcome, NewOrder, Order, OrderStatus, Store};
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -141,7 +147,11 @@ async fn create_order(State(state): State<ApiState>, headers: HeaderMap, body: B
     }
 }
 
-async fn get_order(State(state): State<ApiState>, Path(order_id): Path<String>) -> Response {
+async fn get_order(
+    State(state): State<ApiState>,
+    Path(order_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Ok(order_id) = order_id.parse::<Uuid>() else {
         return error(
             StatusCode::NOT_FOUND,
@@ -149,7 +159,32 @@ async fn get_order(State(state): State<ApiState>, Path(order_id): Path<String>) 
             format!("`{order_id}` is not an order id (a UUID)"),
         );
     };
-    match state.store.order(order_id).await {
+    let wait = match wait_of(query.as_deref()) {
+        Ok(ms) => std::time::Duration::from_millis(ms),
+        Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_wait", message),
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut at_bound = false;
+    loop {
+        let watch = state.sagas.watch(order_id);
+        let mut ended = Box::pin(Arc::clone(&watch).notified_owned());
+        ended.as_mut().enable();
+        let read = state.store.order(order_id).await;
+        let pending = matches!(&read, Ok(Some(order)) if order.status == OrderStatus::Pending);
+        if !pending || at_bound || tokio::time::Instant::now() >= deadline {
+            drop(ended);
+            state.sagas.unwatch(order_id, watch);
+            return answer(order_id, read);
+        }
+        // Woken by the saga's end, or at the bound: read once more either way.
+        at_bound = tokio::time::timeout_at(deadline, ended).await.is_err();
+        state.sagas.unwatch(order_id, watch);
+    }
+}
+
+/// The answer to a read of `order_id`.
+fn answer(order_id: Uuid, read: Result<Option<Order>, sqlx::Error>) -> Response {
+    match read {
         Ok(Some(order)) => Json(order.to_json()).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,

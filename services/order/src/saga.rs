@@ -25,8 +25,9 @@
 //! after it would hand back units that already left stock. So an unreachable inventory leaves
 //! the order PENDING until inventory answers, then CONFIRMED.
 //!
-//! `charge_attempted` is persisted *before* the first charge request leaves, so a saga that
-//! gives up on CHARGE, or a process killed mid-charge, always refunds. Every remote call is
+//! `charge_attempted` is persisted *before* the first charge request leaves (in the same write
+//! that moves the saga to CHARGE), so a saga that gives up on CHARGE, or a process killed
+//! mid-charge, always refunds. Every remote call is
 //! idempotent (see [`crate::clients`]), so re-running the persisted step after a crash is safe.
 //!
 //! A compensation that never completes leaves the order PENDING, with the step's `attempts`
@@ -254,6 +255,11 @@ impl<P: Payments, I: Inventory> OrderSaga<P, I> {
                 SagaStep::Done => return Ok(SagaEnd::AlreadyFinal),
             };
             match reason {
+                // Reserved: on to CHARGE, whose request leaves next (one write for both).
+                None if next == SagaStep::Charge && !charge_attempted => {
+                    self.store.advance_to_charge(order_id).await.map_err(db)?;
+                    charge_attempted = true;
+                }
                 None => self.store.advance(order_id, next).await.map_err(db)?,
                 Some(reason) => {
                     // Compensation starts with a refund only when a charge may have happened.
@@ -357,6 +363,8 @@ pub struct SagaWorker {
     submissions: mpsc::UnboundedSender<Uuid>,
     /// Cancelled once the worker has stopped.
     stopped: CancellationToken,
+    /// Readers waiting for a saga's task to end (`GET /orders/{id}?wait_ms=`).
+    watchers: Arc<Mutex<std::collections::HashMap<Uuid, Arc<tokio::sync::Notify>>>>,
 }
 
 /// How long shutdown waits for running sagas to reach a point where they can stop.
@@ -374,7 +382,9 @@ impl SagaWorker {
         let worker = Self {
             submissions,
             stopped: stopped.clone(),
+            watchers: Arc::default(),
         };
+        let ended = worker.clone();
         tokio::spawn(async move {
             let running: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
             let mut tasks = JoinSet::new();
@@ -388,9 +398,11 @@ impl SagaWorker {
                         let saga = Arc::clone(&saga);
                         let shutdown = shutdown.clone();
                         let running = RunningSaga { order_id, running: Arc::clone(&running) };
+                        let ended = ended.clone();
                         tasks.spawn(async move {
                             let running = running; // held (and dropped) by the task
                             drive(&saga, running.order_id, &shutdown).await;
+                            ended.wake(running.order_id);
                         });
                     }
                     Some(joined) = tasks.join_next() => {
@@ -418,6 +430,40 @@ impl SagaWorker {
     pub fn submit(&self, order_id: Uuid) {
         if self.submissions.send(order_id).is_err() {
             tracing::warn!(%order_id, "saga worker stopped; the saga resumes on restart");
+        }
+    }
+
+    /// What a reader of `order_id` awaits: notified when the order's saga task ends (the
+    /// order left PENDING, or the saga paused for shutdown). Take `notified_owned()` and
+    /// enable it *before* reading the order, so an end between the read and the wait is not
+    /// missed; drop it, then give the handle back with [`SagaWorker::unwatch`].
+    pub fn watch(&self, order_id: Uuid) -> Arc<tokio::sync::Notify> {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(watchers.entry(order_id).or_default())
+    }
+
+    /// Gives back a handle of [`SagaWorker::watch`]; the last reader's leaves no entry behind.
+    pub fn unwatch(&self, order_id: Uuid, handle: Arc<tokio::sync::Notify>) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        // Still this handle in the map (not a later reader's), and held only by the map and
+        // this caller: nobody else waits.
+        let ours = watchers
+            .get(&order_id)
+            .is_some_and(|kept| Arc::ptr_eq(kept, &handle));
+        if ours && Arc::strong_count(&handle) <= 2 {
+            watchers.remove(&order_id);
+        }
+    }
+
+    /// Wakes every reader waiting for `order_id`.
+    fn wake(&self, order_id: Uuid) {
+        let handle = self
+            .watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&order_id);
+        if let Some(handle) = handle {
+            handle.notify_waiters();
         }
     }
 

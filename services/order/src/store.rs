@@ -379,6 +379,21 @@ impl Store {
         Ok(())
     }
 
+    /// Moves the saga forward to CHARGE and records, in the same write, that a charge request
+    /// is about to leave: the next thing the saga does is send it, so one commit stands for
+    /// [`Store::advance`] and [`Store::mark_charge_attempted`] (a crash in between compensates
+    /// with a refund, which voids an order never charged).
+    pub async fn advance_to_charge(&self, order_id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE sagas SET step = 'CHARGE', charge_attempted = true, attempts = 0,
+             last_error = NULL, updated_at = now() WHERE order_id = $1",
+        )
+        .bind(order_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Starts compensating: the saga goes to `step` (REFUND or RELEASE) and will end with
     /// the order cancelled for `reason`.
     pub async fn compensate(

@@ -348,6 +348,45 @@ async fn scenario(
         "events: {seen:?}"
     );
 
+    // A read may wait for the saga: with payment down the order stays PENDING, so a read
+    // with `wait_ms` answers PENDING at its bound; one waiting longer answers as soon as the
+    // saga ends, once payment is back.
+    let (status, bad) = get_json(&http, format!("{base}/orders/{confirmed_id}?wait_ms=soon")).await?;
+    ensure!(
+        status == 400 && bad["error"] == "invalid_wait",
+        "a bad wait: {status} {bad}"
+    );
+    stub.payment_down.store(true, Ordering::SeqCst);
+    let (_, held) = post_order(
+        &http,
+        &base,
+        Some("key-5"),
+        &order_body("sku-9", "4242424242424242"),
+    )
+    .await?;
+    let held = held["order_id"].as_str().context("order_id")?.to_string();
+    let asked = std::time::Instant::now();
+    let (status, still) = get_json(&http, format!("{base}/orders/{held}?wait_ms=300")).await?;
+    ensure!(
+        status == 200 && still["status"] == "PENDING" && asked.elapsed() >= Duration::from_millis(300),
+        "a read at its bound: {status} {still} after {:?}",
+        asked.elapsed()
+    );
+    let waiting = {
+        let (http, url) = (http.clone(), format!("{base}/orders/{held}?wait_ms=10000"));
+        tokio::spawn(async move { get_json(&http, url).await })
+    };
+    let back = std::time::Instant::now();
+    stub.payment_down.store(false, Ordering::SeqCst);
+    let (status, done) = waiting.await??;
+    // Woken by the saga's end, not answered at its 10 s bound (the saga retries payment
+    // every 100 ms at most).
+    ensure!(
+        status == 200 && done["status"] == "CONFIRMED" && back.elapsed() < Duration::from_secs(8),
+        "a read that waited for the saga: {status} {done} after {:?}",
+        back.elapsed()
+    );
+
     // Restart mid-saga: payment is down, the saga waits at CHARGE; a new process finishes it.
     stub.payment_down.store(true, Ordering::SeqCst);
     let (_, waiting) = post_order(

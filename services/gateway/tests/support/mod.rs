@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -68,9 +68,11 @@ async fn fake_create(
 async fn fake_get(
     State(recorder): State<Recorder>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
-    recorder.push("GET", format!("/orders/{id}"), &headers, None);
+    let query = query.map_or(String::new(), |q| format!("?{q}"));
+    recorder.push("GET", format!("/orders/{id}{query}"), &headers, None);
     if id == "missing" {
         return (
             StatusCode::NOT_FOUND,
