@@ -22,7 +22,7 @@ use faultline_chaos::scenario::Scenario;
 use faultline_harness::nemesis::Nemesis;
 use faultline_harness::report;
 use faultline_harness::runner;
-use faultline_harness::workload::http::plan;
+use faultline_harness::workload::http::plan_of;
 
 fn shipped(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("chaos/scenarios/{name}.toml"));
@@ -265,9 +265,7 @@ fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos/scenarios");
     for (_, scenario) in Scenario::load_dir(&dir, common::reference().vocabulary()).unwrap() {
         let seed = scenario.seed;
-        let w = &scenario.workload;
-        let http = w.http.as_ref().expect("the description's workload");
-        let planned = |seed| plan(http, w.duration, w.duplicate_rate, w.retry_rate, seed);
+        let planned = |seed| plan_of(&scenario, seed).expect("the description's workload");
         assert_eq!(planned(seed), planned(seed), "{}", scenario.name);
         assert_ne!(planned(seed), planned(seed + 1), "{}", scenario.name);
         let again = Scenario::load(

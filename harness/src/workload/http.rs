@@ -77,6 +77,20 @@ pub struct PlannedCompletion {
     pub wait: bool,
 }
 
+/// The requests of `scenario`'s declarative workload for `seed` (`None` without one): [`plan`]
+/// with the scenario's duration and rates.
+pub fn plan_of(scenario: &Scenario, seed: u64) -> Option<Vec<PlannedRequest>> {
+    let workload = &scenario.workload;
+    let http = workload.http.as_ref()?;
+    Some(plan(
+        http,
+        workload.duration,
+        workload.duplicate_rate,
+        workload.retry_rate,
+        seed,
+    ))
+}
+
 /// The requests `workload` describes, for `seed`, over `duration`, with these duplicate and
 /// retry rates. Pure.
 pub fn plan(
@@ -730,13 +744,7 @@ impl HttpRun {
     pub fn new(scenario: &Scenario, seed: u64) -> Option<Self> {
         let http = scenario.workload.http.clone()?;
         let workload = &scenario.workload;
-        let plan = plan(
-            &http,
-            workload.duration,
-            workload.duplicate_rate,
-            workload.retry_rate,
-            seed,
-        );
+        let plan = plan_of(scenario, seed)?;
         Some(Self {
             http,
             seed,

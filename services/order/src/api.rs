@@ -163,6 +163,10 @@ async fn get_order(
         Ok(ms) => std::time::Duration::from_millis(ms),
         Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_wait", message),
     };
+    if wait.is_zero() {
+        // A plain read: nothing to wait for, nothing to watch.
+        return answer(order_id, state.store.order(order_id).await);
+    }
     let deadline = tokio::time::Instant::now() + wait;
     let mut at_bound = false;
     loop {

@@ -76,17 +76,7 @@ impl SyntheticRun {
         seed: u64,
         topology: &faultline_chaos::topology::Topology,
     ) -> Self {
-        let w = &scenario.workload;
-        let plan = match &w.http {
-            Some(http) => faultline_harness::workload::http::plan(
-                http,
-                w.duration,
-                w.duplicate_rate,
-                w.retry_rate,
-                seed,
-            ),
-            None => Vec::new(),
-        };
+        let plan = faultline_harness::workload::http::plan_of(scenario, seed).unwrap_or_default();
         let faults: Vec<(usize, Duration, Duration)> = scenario
             .faults
             .iter()
