@@ -39,7 +39,8 @@ use std::sync::Arc;
 use faultline_chaos::scenario::{Scenario, Vocabulary, WorkloadReader};
 use faultline_chaos::topology::Topology;
 
-use crate::checkers::Checker;
+use crate::checkers::{BoxFuture, CheckContext, Checker};
+use crate::report::WorkloadState;
 use crate::workload::Workload;
 
 /// Checkers and a workload a crate adds for the systems that name it.
@@ -56,6 +57,14 @@ pub trait Extension: Send + Sync {
     /// value)`; it overrides the description's.
     fn stack_env(&self) -> Vec<(String, String, String)> {
         Vec::new()
+    }
+    /// What the report shows of the system's final state (how its units of work ended, and
+    /// how long they took), read after the checkers, whose facts `run` carries. `None` (the
+    /// default) leaves it to the workload, which knows only what its clients were answered;
+    /// a system that can read its own state says more: units whose answer was lost, why one
+    /// was cancelled, durations the system measured.
+    fn final_state<'a>(&'a self, _run: &'a CheckContext<'a>) -> BoxFuture<'a, Option<WorkloadState>> {
+        Box::pin(async { None })
     }
 }
 
@@ -74,6 +83,7 @@ pub struct Registry {
     invariants: Vec<String>,
     workload: Option<Arc<dyn WorkloadKind>>,
     stack_env: Vec<(String, String, String)>,
+    extension: Option<Arc<dyn Extension>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -97,6 +107,7 @@ impl Registry {
             invariants,
             workload: extension.workload(),
             stack_env: extension.stack_env(),
+            extension: Some(extension),
         }
     }
 
@@ -118,6 +129,15 @@ impl Registry {
     /// The checker answering `name`.
     pub fn checker(&self, name: &str) -> Option<Arc<dyn Checker>> {
         self.checkers.iter().find(|c| c.name() == name).cloned()
+    }
+
+    /// The extension's view of the system's final state after a run, if it has one (see
+    /// [`Extension::final_state`]).
+    pub async fn final_state(&self, run: &CheckContext<'_>) -> Option<WorkloadState> {
+        match &self.extension {
+            Some(extension) => extension.final_state(run).await,
+            None => None,
+        }
     }
 
     /// The system's own workload.

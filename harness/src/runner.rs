@@ -551,9 +551,15 @@ async fn execute(
     for checker in checkers::checkers_for(scenario, stack.system().registry()) {
         state.verdicts.push(checker.check(&context).await);
     }
+    // The system's own view of how its work ended, when its extension has one; else what the
+    // workload's clients were answered.
+    let workload_state = match stack.system().registry().final_state(&context).await {
+        Some(state) => state,
+        None => workload.final_state(stack, &state.facts).await,
+    };
     state.final_state = Some(FinalState {
         circuits: circuits.circuits.clone(),
-        workload: workload.final_state(stack, &state.facts).await,
+        workload: workload_state,
     });
     timings.checking_ms = ms(phase_clock.elapsed());
     Ok(())

@@ -26,8 +26,9 @@ pub mod workload;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use faultline_harness::checkers::Checker;
+use faultline_harness::checkers::{BoxFuture, CheckContext, Checker};
 use faultline_harness::extension::Extension;
+use faultline_harness::report::WorkloadState;
 use faultline_harness::system::System;
 
 /// The secret the reference gateway signs tokens with (its description sets
@@ -45,6 +46,17 @@ impl Extension for Reference {
 
     fn checkers(&self) -> Vec<Arc<dyn Checker>> {
         checkers::all()
+    }
+
+    /// Orders as order's tables hold them — also those whose answer the client lost — with a
+    /// cancelled order's reason, and the saga durations order measured. `None` when the run
+    /// placed no order (a scenario of other operations) or the tables cannot be read; the
+    /// report then shows what the workload's clients were answered.
+    fn final_state<'a>(&'a self, run: &'a CheckContext<'a>) -> BoxFuture<'a, Option<WorkloadState>> {
+        Box::pin(async move {
+            let observed = observed::Observed::of(run).await.ok()?;
+            (!observed.orders.is_empty()).then(|| workload::state_of(&observed))
+        })
     }
 }
 
