@@ -223,7 +223,8 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
 }
 
 /// A repository of its own (`examples/bank-cargo-test`, its own Cargo workspace depending on
-/// faultline by path) runs the bank's scenarios from its own `cargo test` through the library.
+/// faultline by path) runs the bank's scenarios from its own `cargo test` through the library,
+/// and one scenario with a workload and a checker of its own written in Rust.
 /// Built in `target/examples` beside the workspace's target, so a rerun reuses its build.
 #[tokio::test]
 async fn a_users_own_cargo_test_runs_the_banks_scenarios_through_the_library() {
@@ -249,6 +250,9 @@ async fn a_users_own_cargo_test_runs_the_banks_scenarios_through_the_library() {
     for test in [
         "the_bank_keeps_its_promises_through_a_database_outage_and_slow_answers ... ok",
         "a_scenario_that_targets_what_the_bank_lacks_is_refused_before_anything_starts ... ok",
+        // A workload and a checker written in Rust against `faultline::extend`, run for real.
+        "payday_through_a_slow_ledger_is_explained_by_the_tellers_answers ... ok",
+        "a_payment_applied_twice_is_outside_what_the_answers_allow ... ok",
     ] {
         assert!(text.contains(test), "{test}\n{text}");
     }

@@ -37,6 +37,28 @@ pub use faultline_harness::checkers::{BoxFuture, CheckContext, Checker, Countere
 /// The workload trait a system's own workload implements.
 pub use faultline_harness::workload::Workload;
 
+/// Everything an [`Extension`]'s checkers and workload name, so that a repository depending
+/// on `faultline` alone can write them: the running stack, the history and its recorder, the
+/// facts a run gathers, a scenario's fields, the phases' results and the report's view of the
+/// final state. `examples/bank-cargo-test/tests/payday.rs` is a worked example.
+pub mod extend {
+    pub use faultline_chaos::scenario::fields::Fields;
+    pub use faultline_chaos::scenario::{
+        Probe, ProbeCheck, Scenario as ParsedScenario, ScenarioError, WorkloadReader,
+    };
+    pub use faultline_harness::checkers::{
+        BoxFuture, CheckContext, Checker, Counterexample, Facts, Verdict,
+    };
+    pub use faultline_harness::extension::{Extension, WorkloadKind};
+    pub use faultline_harness::history::{Event, EventType, History, Op, Pending, Process, Recorder};
+    pub use faultline_harness::report::{Durations, Outcomes, WorkloadState};
+    pub use faultline_harness::runner::RunError;
+    pub use faultline_harness::stack::Stack;
+    pub use faultline_harness::workload::{
+        drive_plan, Driven, LoadSummary, Planned, Settlement, Workload,
+    };
+}
+
 /// Why a system could not be loaded, started or run. A failed expectation is not an error:
 /// it is a [`Run`] that did not hold.
 #[derive(Debug, thiserror::Error)]
