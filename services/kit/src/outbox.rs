@@ -27,14 +27,21 @@
 //! order; events of one key stay ordered as long as their writers serialise on that key's row,
 //! as an aggregate's writers do.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::kafka::{EventProducer, EVENT_ID};
 use crate::trace::{TraceContext, TRACEPARENT};
+
+/// The channel the outbox's insert trigger notifies when a transaction that wrote events
+/// commits (kit migration 0004); the relay listens on it.
+pub const WAKE_CHANNEL: &str = "faultline_outbox";
 
 /// Advisory lock key held by the active relay (`hashtext('faultline.outbox')` would do as well;
 /// a constant keeps it visible in `pg_locks`).
@@ -87,8 +94,9 @@ pub struct OutboxRelay {
 }
 
 impl OutboxRelay {
-    /// A relay publishing up to 100 rows per round and looking for new rows every 100 ms when
-    /// idle.
+    /// A relay publishing up to 100 rows per round. Idle, it waits for a transaction that wrote
+    /// events to commit (a `NOTIFY` on [`WAKE_CHANNEL`]), and looks anyway every 100 ms, for
+    /// wakes lost while its listening connection was down.
     pub fn new(pool: PgPool, producer: EventProducer) -> Self {
         Self {
             pool,
@@ -109,8 +117,11 @@ impl OutboxRelay {
     }
 
     /// Relays until `shutdown` is cancelled; a round in progress is finished first. Database
-    /// and Kafka failures are logged and retried after a pause: the rows stay in the outbox.
+    /// and Kafka failures are logged and retried after a pause (commits do not cut it short):
+    /// the rows stay in the outbox.
     pub async fn run(self, shutdown: CancellationToken) {
+        let wake = Arc::new(Notify::new());
+        let listening = tokio::spawn(listen(self.pool.clone(), wake.clone(), shutdown.clone()));
         let mut failures: u32 = 0;
         while !shutdown.is_cancelled() {
             let pause = match self.relay_once().await {
@@ -132,8 +143,10 @@ impl OutboxRelay {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(pause) => {}
+                () = wake.notified(), if failures == 0 => {}
             }
         }
+        let _ = listening.await;
         tracing::info!("outbox relay stopped");
     }
 
@@ -208,5 +221,38 @@ impl OutboxRelay {
             Some(error) => Err(error.into()),
             None => Ok(published.len()),
         }
+    }
+}
+
+/// Wakes the relay on each `NOTIFY` on [`WAKE_CHANNEL`] until `shutdown`, from a connection of
+/// `pool` of its own; a lost connection is opened again after a second. A wake that arrives
+/// while the relay is busy is kept for its next wait, so none is lost; those sent while the
+/// connection was down are, which the relay's polling covers.
+async fn listen(pool: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            outcome = wake_on_commits(&pool, &wake) => {
+                let Err(error) = outcome;
+                tracing::debug!(%error, "outbox relay: listening for commits failed; polling meanwhile");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Listens on [`WAKE_CHANNEL`] and wakes the relay on each notification, until the connection
+/// fails.
+async fn wake_on_commits(pool: &PgPool, wake: &Notify) -> Result<std::convert::Infallible, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(WAKE_CHANNEL).await?;
+    // Events may have committed before the listening began.
+    wake.notify_one();
+    loop {
+        listener.recv().await?;
+        wake.notify_one();
     }
 }

@@ -386,6 +386,9 @@ async fn outbox_publishes_committed_events_in_order_and_never_rolled_back_ones(
 }
 
 async fn outbox_checks(infra: &Infra) -> anyhow::Result<()> {
+    // The relay's gauges go to the process's recorder (installed once; another test of this
+    // binary may have done it first).
+    metrics::install();
     let bootstrap = infra.kafka_bootstrap("kit")?;
     let pool = db::connect(&infra.postgres_url("kit")?, 5).await?;
     db::migrate_kit(&pool).await?;
@@ -441,7 +444,8 @@ async fn outbox_checks(infra: &Infra) -> anyhow::Result<()> {
             .fetch_one(&pool)
             .await?;
     assert_eq!(unmarked, 0);
-    assert!(metrics::render().contains("outbox_backlog 0"));
+    let rendered = metrics::render();
+    assert!(rendered.contains("outbox_backlog 0"), "{rendered}");
 
     // A sentinel after the relay finished: everything before it is what the relay published.
     producer
@@ -488,6 +492,30 @@ async fn outbox_checks(infra: &Infra) -> anyhow::Result<()> {
         published_ids, event_ids,
         "each message carries its row's event id"
     );
+
+    // A relay that would look again only after an hour publishes a committed event at once:
+    // the commit wakes it. A rolled-back transaction wakes nobody and publishes nothing.
+    let shutdown = CancellationToken::new();
+    let relay = OutboxRelay::new(pool.clone(), producer.clone())
+        .poll_interval(Duration::from_secs(3600));
+    let relaying = tokio::spawn(relay.run(shutdown.clone()));
+    enqueue_batch(200..201, false).await?;
+    enqueue_batch(15..16, true).await?;
+    eventually("the committed event is published without a poll", WAIT, || {
+        let pool = pool.clone();
+        async move { matches!(outbox::backlog(&pool).await, Ok(0)) }
+    })
+    .await?;
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, relaying)
+        .await
+        .context("relay did not stop")??;
+    let published: Vec<i64> = sqlx::query_scalar(
+        "SELECT (payload->>'n')::bigint FROM outbox WHERE published_at IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(published, (0..16).collect::<Vec<_>>());
 
     drop_blocking(judge).await;
     drop_blocking(producer).await;
