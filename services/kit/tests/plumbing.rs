@@ -184,7 +184,7 @@ async fn database_checks(infra: &Infra) -> anyhow::Result<()> {
         sqlx::query_scalar("SELECT version FROM _faultline_kit_migrations ORDER BY version")
             .fetch_all(&pool)
             .await?;
-    assert_eq!(kit_versions, vec![1, 2, 3]);
+    assert_eq!(kit_versions, vec![1, 2, 3, 4]);
     let service_versions: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
             .fetch_all(&pool)
@@ -425,20 +425,10 @@ async fn outbox_checks(infra: &Infra) -> anyhow::Result<()> {
     assert_eq!(outbox::backlog(&pool).await?, 15);
 
     let producer = EventProducer::new(&bootstrap)?;
-    let shutdown = CancellationToken::new();
     let relay = OutboxRelay::new(pool.clone(), producer.clone())
         .batch_size(4)
         .poll_interval(Duration::from_millis(50));
-    let relaying = tokio::spawn(relay.run(shutdown.clone()));
-    eventually("the outbox is drained", WAIT, || {
-        let pool = pool.clone();
-        async move { matches!(outbox::backlog(&pool).await, Ok(0)) }
-    })
-    .await?;
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, relaying)
-        .await
-        .context("relay did not stop")??;
+    drained_by(relay, &pool, "the outbox is drained", async { Ok(()) }).await?;
     let unmarked: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             .fetch_one(&pool)
@@ -495,21 +485,27 @@ async fn outbox_checks(infra: &Infra) -> anyhow::Result<()> {
 
     // A relay that would look again only after an hour publishes a committed event at once:
     // the commit wakes it. A rolled-back transaction wakes nobody and publishes nothing.
-    let shutdown = CancellationToken::new();
     let relay = OutboxRelay::new(pool.clone(), producer.clone())
         .poll_interval(Duration::from_secs(3600));
-    let relaying = tokio::spawn(relay.run(shutdown.clone()));
-    enqueue_batch(200..201, false).await?;
-    enqueue_batch(15..16, true).await?;
-    eventually("the committed event is published without a poll", WAIT, || {
-        let pool = pool.clone();
-        async move { matches!(outbox::backlog(&pool).await, Ok(0)) }
-    })
-    .await?;
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, relaying)
-        .await
-        .context("relay did not stop")??;
+    let writes = async {
+        // Written once the relay listens, so only the commit can have woken it.
+        eventually("the relay listens for commits", WAIT, || {
+            let pool = pool.clone();
+            async move {
+                let listening: Result<i64, _> = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %faultline_outbox%'",
+                )
+                .fetch_one(&pool)
+                .await;
+                matches!(listening, Ok(1))
+            }
+        })
+        .await?;
+        enqueue_batch(200..201, false).await?;
+        enqueue_batch(15..16, true).await?;
+        Ok(())
+    };
+    drained_by(relay, &pool, "the committed event is published without a poll", writes).await?;
     let published: Vec<i64> = sqlx::query_scalar(
         "SELECT (payload->>'n')::bigint FROM outbox WHERE published_at IS NOT NULL ORDER BY id",
     )
@@ -521,6 +517,29 @@ async fn outbox_checks(infra: &Infra) -> anyhow::Result<()> {
     drop_blocking(producer).await;
     pool.close().await;
     Ok(())
+}
+
+/// Runs `relay` while `meanwhile` runs, until the outbox is drained (`what` names the wait);
+/// then stops it.
+async fn drained_by(
+    relay: OutboxRelay,
+    pool: &PgPool,
+    what: &str,
+    meanwhile: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let relaying = tokio::spawn(relay.run(shutdown.clone()));
+    meanwhile.await?;
+    eventually(what, WAIT, || {
+        let pool = pool.clone();
+        async move { matches!(outbox::backlog(&pool).await, Ok(0)) }
+    })
+    .await?;
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, relaying)
+        .await
+        .context("relay did not stop")?
+        .context("relay task")
 }
 
 /// What a test handler saw: payloads in order of attempts, with their trace ids.
