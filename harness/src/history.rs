@@ -64,6 +64,16 @@ pub enum Op {
     },
     /// A steady-state probe.
     Probe { name: String, phase: String },
+    /// A request a request-level fault hit on its way across `link` (fault `index` of the
+    /// schedule), and what was done to it (`action`: `status`, `reset`, `drop_answer`,
+    /// `delay`, `hold`, `duplicate`).
+    RequestFault {
+        index: usize,
+        link: String,
+        method: String,
+        path: String,
+        action: String,
+    },
 }
 
 impl Op {

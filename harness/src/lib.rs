@@ -7,7 +7,8 @@
 //! - [`system`] reads a system description (`faultline.toml`): shared servers, services, how
 //!   to start them, and so the links faults can target.
 //! - [`stack`] runs a described system on it: a process per service, every link through
-//!   Toxiproxy, processes that can be killed, paused and restarted.
+//!   Toxiproxy, processes that can be killed, paused and restarted; each link between two
+//!   services also through faultline's own [`intercept`] proxy, for request-level faults.
 //! - [`contracts`] verifies pact files against a running system
 //!   (`faultline contracts verify`).
 //! - [`broker_verification`] verifies the pacts a contract broker (crate `faultline-broker`)
@@ -27,6 +28,7 @@ pub mod contracts;
 pub mod extension;
 pub mod history;
 pub mod infra;
+pub mod intercept;
 pub mod nemesis;
 pub mod report;
 pub mod runner;

@@ -24,6 +24,7 @@
 //! | `pause` | SIGSTOP | SIGCONT |
 //! | `container_pause` | the container frozen | thawed |
 //! | `container_stop` | the container stopped | started again |
+//! | `request` | installed on the link's [request proxy](crate::intercept), which records each request it hits | taken out |
 //!
 //! Faults start and heal at their planned offsets from the start of the load phase
 //! ([`Nemesis::timeline`], a function of the scenario alone). The nemesis remembers every fault
@@ -83,12 +84,17 @@ enum Applied {
     ContainerStopped {
         name: String,
     },
+    Request {
+        link: String,
+        index: usize,
+    },
 }
 
 /// Applies and heals a fault schedule.
 pub struct Nemesis {
     schedule: Vec<Fault>,
     active: BTreeMap<usize, Applied>,
+    seed: u64,
 }
 
 impl Nemesis {
@@ -96,7 +102,14 @@ impl Nemesis {
         Self {
             schedule,
             active: BTreeMap::new(),
+            seed: 0,
         }
+    }
+
+    /// Draws the requests a request-level fault with a `fraction` hits from `seed` (the run's).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
     }
 
     /// Every start and heal in time order (a heal before a start at the same instant).
@@ -207,7 +220,19 @@ impl Nemesis {
 
     async fn start(&mut self, index: usize, stack: &mut Stack, recorder: &Recorder) {
         let pending = recorder.invoke(Process::Nemesis, self.op(index, Action::Start));
-        match apply(index, &self.schedule[index], stack).await {
+        let fault = &self.schedule[index];
+        let applied = match (&fault.target, &fault.kind) {
+            // Installed on the link's request proxy, which records each request it hits.
+            (Target::Link { client, server }, FaultKind::Request(request)) => {
+                let link = format!("{client}->{server}");
+                stack.request_proxy(&link).map(|proxy| {
+                    proxy.install(index, request.clone(), self.seed, recorder.clone());
+                    Applied::Request { link, index }
+                })
+            }
+            _ => apply(index, fault, stack).await,
+        };
+        match applied {
             Ok(applied) => {
                 let value = applied_value(&applied);
                 self.active.insert(index, applied);
@@ -316,6 +341,11 @@ async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
         Applied::Paused { service } => stack.resume(service).await,
         Applied::ContainerPaused { name } => Ok(stack.infra().unpause_container(name).await?),
         Applied::ContainerStopped { name } => Ok(stack.infra().start_container(name).await?),
+        Applied::Request { link, index } => {
+            // Taken out; requests it holds stay held until their callers give up.
+            stack.request_proxy(link)?.remove(*index);
+            Ok(())
+        }
     }
 }
 
@@ -327,6 +357,7 @@ fn applied_value(applied: &Applied) -> Value {
         Applied::ContainerPaused { name } | Applied::ContainerStopped { name } => {
             json!({"container": name})
         }
+        Applied::Request { link, .. } => json!({"request_proxy": link}),
     }
 }
 
@@ -348,16 +379,21 @@ pub fn kind_name(kind: &FaultKind) -> String {
         FaultKind::Pause => "pause".into(),
         FaultKind::ContainerPause => "container_pause".into(),
         FaultKind::ContainerStop => "container_stop".into(),
+        FaultKind::Request(_) => "request".into(),
     }
 }
 
-/// `partition of order->payment`.
+/// `partition of order->payment`; `request fault on order->payment: drop_answer of POST
+/// /payments*, the 1st`.
 pub fn describe(fault: &Fault) -> String {
-    format!(
-        "{} of {}",
-        kind_name(&fault.kind),
-        target_name(&fault.target)
-    )
+    match &fault.kind {
+        FaultKind::Request(request) => format!(
+            "request fault on {}: {}",
+            target_name(&fault.target),
+            request.describe()
+        ),
+        kind => format!("{} of {}", kind_name(kind), target_name(&fault.target)),
+    }
 }
 
 #[cfg(test)]

@@ -337,7 +337,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
 
     let recorder = Recorder::new();
     let started_unix_ms = crate::history::unix_ms();
-    let mut nemesis = Nemesis::new(scenario.faults.clone());
+    let mut nemesis = Nemesis::new(scenario.faults.clone()).with_seed(seed);
     let mut state = RunState {
         started_unix_ms,
         ..Default::default()

@@ -295,6 +295,8 @@ pub struct Stack {
     system: System,
     infra: Option<Infra>,
     host_proxy: HostToxiproxy,
+    /// Behind the host Toxiproxy on each link between services: request-level faults.
+    request_proxies: crate::intercept::RequestProxies,
     services: BTreeMap<String, ServiceProcess>,
     link_ports: BTreeMap<String, u16>,
     run_dir: PathBuf,
@@ -341,16 +343,23 @@ impl Stack {
         create_databases(system, &infra).await?;
         create_topics(system, &infra).await?;
         let host_proxy = start_host_toxiproxy(&infra, &images, &run_dir).await?;
+        // caller -> Toxiproxy (the link's port) -> request proxy -> callee.
+        let mut request_proxies = crate::intercept::RequestProxies::default();
         for link in system.topology().service_links() {
             let port = link_ports[&link.name()];
+            let callee = std::net::SocketAddr::from(([127, 0, 0, 1], service_ports[&link.server]));
+            let request_proxy = crate::intercept::RequestProxy::start(&link.name(), callee)
+                .await
+                .map_err(io_error(format!("starting the request proxy of {}", link.name())))?;
             host_proxy
                 .client
                 .create_proxy(&NewProxy::new(
                     proxy_name(&link.client, &link.server),
                     format!("127.0.0.1:{port}"),
-                    format!("127.0.0.1:{}", service_ports[&link.server]),
+                    request_proxy.address().to_string(),
                 ))
                 .await?;
+            request_proxies.insert(link.name(), request_proxy);
         }
 
         let mut services = BTreeMap::new();
@@ -384,6 +393,7 @@ impl Stack {
             system: system.clone(),
             infra: Some(infra),
             host_proxy,
+            request_proxies,
             services,
             link_ports,
             run_dir,
@@ -496,6 +506,17 @@ impl Stack {
                 })
             }
         }
+    }
+
+    /// The request proxy on `link`, a link between two services (`order->payment`).
+    pub fn request_proxy(&self, link: &str) -> Result<&crate::intercept::RequestProxy, StackError> {
+        self.request_proxies
+            .get(link)
+            .ok_or_else(|| StackError::Unknown {
+                what: "link between services",
+                name: link.to_string(),
+                known: self.link_ports.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
     }
 
     fn process(&self, service: &str) -> Result<&ServiceProcess, StackError> {
@@ -691,6 +712,7 @@ impl Stack {
         let clock = Instant::now();
         self.stop_services().await;
         self.host_proxy.client.reset().await?;
+        self.request_proxies.clear();
         self.infra().toxiproxy_client().reset().await?;
         drop_databases(&self.system, self.infra()).await?;
         create_databases(&self.system, self.infra()).await?;

@@ -44,6 +44,7 @@
 //! field.
 
 pub mod fields;
+pub mod intercept;
 pub mod request;
 mod vocabulary;
 
@@ -174,6 +175,9 @@ pub enum FaultKind {
     ContainerPause,
     /// The container stopped, started again when the fault ends.
     ContainerStop,
+    /// Requests on a link between two services, picked by method and path, answered, cut,
+    /// delayed, held or sent twice by faultline's request proxy on that link.
+    Request(intercept::RequestFault),
 }
 
 /// A steady-state probe: a measurement with its tolerance.
@@ -907,7 +911,8 @@ fn read_target(fields: &mut Fields<'_>, topology: &Topology) -> Result<Target, S
 
 const FAULT_KINDS: &str =
     "latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, \
-     partition (links); kill, pause (services); container_pause, container_stop (containers)";
+     partition (links); request (links between services); kill, pause (services); \
+     container_pause, container_stop (containers)";
 
 fn millis(d: Duration) -> u64 {
     d.as_millis() as u64
@@ -937,6 +942,31 @@ fn read_fault(
     }
     let target = read_target(fields, topology)?;
     let kind_name = fields.required_string("kind", FAULT_KINDS)?;
+    if kind_name == "request" {
+        let between_services = matches!(
+            &target,
+            Target::Link { server, .. } if topology.is_service(server)
+        );
+        if !between_services {
+            return Err(fields.error(
+                "target",
+                format!(
+                    "kind \"request\" applies to a link between two services, which speaks HTTP; links between services are: {}",
+                    topology
+                        .service_links()
+                        .map(|l| l.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        return Ok(Fault {
+            start,
+            duration,
+            target,
+            kind: FaultKind::Request(intercept::read(fields)?),
+        });
+    }
     let link_only = |fields: &Fields<'_>| -> Result<(), ScenarioError> {
         match target {
             Target::Link { .. } => Ok(()),

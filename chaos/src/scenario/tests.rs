@@ -768,3 +768,78 @@ fn operations_may_share_a_name_when_their_kinds_differ() {
     let e = Scenario::parse("s.toml", vocab(&databases()), &text).unwrap_err();
     assert_eq!(e.field, "workload.operations[0].kind", "{e}");
 }
+
+/// `FULL`'s first fault replaced by a request-level fault with `fields`.
+fn with_request_fault(fields: &str) -> String {
+    full_with(
+        "kind = \"latency\"\nlatency = \"2s\"\njitter = \"100ms\"\ntoxicity = 0.5\nstream = \"upstream\"",
+        &format!("kind = \"request\"\n{fields}"),
+    )
+}
+
+#[test]
+fn request_faults_read_into_typed_values() {
+    use intercept::{RequestAction, Which};
+    let scenario = Scenario::parse(
+        "s.toml",
+        vocab(&shop()),
+        &with_request_fault("method = \"post\"\npath = \"/payments*\"\naction = \"drop_answer\"\nnth = 2"),
+    )
+    .unwrap();
+    let FaultKind::Request(fault) = &scenario.faults[0].kind else {
+        panic!("a request fault: {:?}", scenario.faults[0].kind)
+    };
+    assert_eq!(fault.method.as_deref(), Some("POST"));
+    assert_eq!(fault.path.as_deref(), Some("/payments*"));
+    assert_eq!(fault.which, Which::Nth(2));
+    assert_eq!(fault.action, RequestAction::DropAnswer);
+
+    for (fields, action, which) in [
+        ("action = \"status\"\nstatus = 503\nfraction = 0.25", RequestAction::Status(503), Which::Fraction(0.25)),
+        ("action = \"delay\"\ndelay = \"3s\"", RequestAction::Delay(Duration::from_secs(3)), Which::Every),
+        ("action = \"hold\"", RequestAction::Hold, Which::Every),
+        ("action = \"duplicate\"", RequestAction::Duplicate, Which::Every),
+        ("action = \"reset\"", RequestAction::Reset, Which::Every),
+    ] {
+        let scenario =
+            Scenario::parse("s.toml", vocab(&shop()), &with_request_fault(fields)).unwrap();
+        let FaultKind::Request(fault) = &scenario.faults[0].kind else {
+            panic!("a request fault")
+        };
+        assert_eq!((&fault.action, fault.which), (&action, which), "{fields}");
+        assert_eq!((fault.method.as_deref(), fault.path.as_deref()), (None, None));
+    }
+}
+
+#[test]
+fn bad_request_faults_name_the_field() {
+    let cases = [
+        ("action = \"drop\"", "faults[0].action", "unknown action \"drop\""),
+        ("method = \"GET\"", "faults[0].action", "required"),
+        ("action = \"status\"", "faults[0].status", "required"),
+        ("action = \"status\"\nstatus = 99", "faults[0].status", "from 100 to 599"),
+        ("action = \"delay\"", "faults[0].delay", "required"),
+        ("action = \"reset\"\nnth = 1\nfraction = 0.5", "faults[0].fraction", "not both"),
+        ("action = \"reset\"\nnth = 0", "faults[0].nth", "from 1"),
+        ("action = \"reset\"\nfraction = 0", "faults[0].fraction", "more than 0"),
+        ("action = \"reset\"\npath = \"payments\"", "faults[0].path", "starting with /"),
+        ("action = \"reset\"\npath = \"/a*/b\"", "faults[0].path", "one *"),
+        ("action = \"reset\"\nmethod = \"PO ST\"", "faults[0].method", "HTTP method"),
+        ("action = \"reset\"\nlatency = \"1s\"", "faults[0].latency", "unknown field"),
+    ];
+    for (fields, field, reason) in cases {
+        let e = error_of(&with_request_fault(fields));
+        assert_eq!(e.field, field, "{fields}: {e}");
+        assert!(e.reason.contains(reason), "{fields}: {e}");
+    }
+    // Only links between services carry HTTP through a request proxy.
+    let e = error_of(&with_request_fault("action = \"reset\"").replace(
+        "target = \"order->payment\"",
+        "target = \"order->postgres\"",
+    ));
+    assert_eq!(e.field, "faults[0].target");
+    assert!(
+        e.reason.contains("between two services") && e.reason.contains("order->payment"),
+        "{e}"
+    );
+}

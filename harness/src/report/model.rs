@@ -100,7 +100,8 @@ pub struct AppliedFault {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperationSummary {
-    /// `request`, `probe`, `start_fault` or `heal_fault` (reports of earlier versions also
+    /// `request`, `probe`, `start_fault`, `heal_fault` or `request_fault` (a request a
+    /// request-level fault hit; its kind is the action) (reports of earlier versions also
     /// say `place_order` and `read_order`).
     pub op: String,
     /// For `request`, the operation's name with the workload's intent when it has one
@@ -426,7 +427,21 @@ fn applied_faults(scenario: &Scenario, history: &History) -> Vec<AppliedFault> {
                 index,
                 target: nemesis::target_name(&fault.target),
                 kind: nemesis::kind_name(&fault.kind),
-                description: nemesis::describe(fault),
+                description: match &fault.kind {
+                    // How many requests it hit, which only the history knows.
+                    faultline_chaos::scenario::FaultKind::Request(_) => {
+                        let hits = history
+                            .events()
+                            .iter()
+                            .filter(|e| {
+                                e.event_type == EventType::Invoke
+                                    && matches!(&e.op, Op::RequestFault { index: i, .. } if *i == index)
+                            })
+                            .count();
+                        format!("{}; hit {hits} request(s)", nemesis::describe(fault))
+                    }
+                    _ => nemesis::describe(fault),
+                },
                 planned_start_ms: ms(fault.start),
                 planned_end_ms: ms(fault.start + fault.duration),
                 applied_ms: applied
@@ -468,6 +483,7 @@ fn op_name(op: &Op) -> (&'static str, Option<String>) {
         Op::StartFault { .. } => ("start_fault", None),
         Op::HealFault { .. } => ("heal_fault", None),
         Op::Probe { .. } => ("probe", None),
+        Op::RequestFault { action, .. } => ("request_fault", Some(action.clone())),
     }
 }
 
@@ -761,6 +777,13 @@ fn history_line(event: &Event) -> HistoryLine {
                 kind,
             } => format!("heal fault #{index}: {kind} of {target}"),
             Op::Probe { name, phase } => format!("probe {name} ({phase})"),
+            Op::RequestFault {
+                index,
+                link,
+                method,
+                path,
+                action,
+            } => format!("fault #{index} ({action}) hit {method} {path} on {link}"),
         },
         value: event.value.clone(),
     }

@@ -1,0 +1,242 @@
+//! Request-level faults (`kind = "request"`): on a link between two services that speak HTTP,
+//! faultline's request proxy picks requests by method and path — every one, the n-th, or a
+//! seeded fraction — and answers them itself, cuts them, delays them, holds them, or sends
+//! them twice.
+//!
+//! ```toml
+//! [[faults]]
+//! start = "5s"
+//! duration = "10s"
+//! target = "order->payment"
+//! kind = "request"
+//! method = "POST"
+//! path = "/payments*"       # a path, or a prefix ending in *; any when left out
+//! action = "drop_answer"    # forward it, then cut the connection: the effect happened
+//! nth = 1                   # only the first matching request; or fraction = 0.5; else every one
+//! ```
+
+use std::time::Duration;
+
+use super::fields::Fields;
+use super::ScenarioError;
+
+/// What a request-level fault does to the requests it hits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestAction {
+    /// Answered with this status (and a JSON error body) without being forwarded.
+    Status(u16),
+    /// The caller's connection reset before anything is forwarded.
+    Reset,
+    /// Forwarded and answered, then the caller's connection reset instead of the answer: the
+    /// effect happened and the caller never hears of it.
+    DropAnswer,
+    /// Forwarded after this delay (past the caller's timeout, typically).
+    Delay(Duration),
+    /// Never forwarded and never answered, until the caller gives up.
+    Hold,
+    /// Forwarded twice, one after the other; the caller gets the first answer.
+    Duplicate,
+}
+
+impl RequestAction {
+    /// The name a scenario spells it with.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Status(_) => "status",
+            Self::Reset => "reset",
+            Self::DropAnswer => "drop_answer",
+            Self::Delay(_) => "delay",
+            Self::Hold => "hold",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Which of the matching requests a request-level fault hits, counted from when it starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Which {
+    /// Every one.
+    Every,
+    /// Only the n-th (from 1).
+    Nth(u32),
+    /// Each with this probability, drawn from the run's seed.
+    Fraction(f64),
+}
+
+/// A request-level fault on a service-to-service link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestFault {
+    /// Only requests of this method (any when `None`).
+    pub method: Option<String>,
+    /// Only requests whose path (the query left out) is this; one ending in `*` is a prefix.
+    /// Any when `None`.
+    pub path: Option<String>,
+    /// Which of the matching requests it hits.
+    pub which: Which,
+    /// What it does to them.
+    pub action: RequestAction,
+}
+
+impl RequestFault {
+    /// Whether a request of `method` to `path` (a query is ignored) is one this fault picks
+    /// from.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        let path = path.split('?').next().unwrap_or(path);
+        let method_ok = self
+            .method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method));
+        let path_ok = match self.path.as_deref() {
+            None => true,
+            Some(pattern) => match pattern.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => path == pattern,
+            },
+        };
+        method_ok && path_ok
+    }
+
+    /// `drop_answer of POST /payments*, the 1st`: for the terminal and reports.
+    pub fn describe(&self) -> String {
+        let action = match &self.action {
+            RequestAction::Status(code) => format!("status {code}"),
+            RequestAction::Delay(delay) => format!("delay {}ms", delay.as_millis()),
+            other => other.name().to_string(),
+        };
+        let which = match self.which {
+            Which::Every => "every one".to_string(),
+            Which::Nth(n) => format!("the {}", ordinal(n)),
+            Which::Fraction(f) => format!("{:.0}% of them", f * 100.0),
+        };
+        format!(
+            "{action} of {} {}, {which}",
+            self.method.as_deref().unwrap_or("any method"),
+            self.path.as_deref().unwrap_or("any path")
+        )
+    }
+}
+
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+pub(super) const ACTIONS: &str = "status, reset, drop_answer, delay, hold or duplicate";
+
+/// Reads the fields of a `kind = "request"` fault (its target already checked).
+pub(super) fn read(fields: &mut Fields<'_>) -> Result<RequestFault, ScenarioError> {
+    let method = fields.string("method", "an HTTP method such as \"POST\"")?;
+    if let Some(method) = &method {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(fields.error(
+                "method",
+                format!("expected an HTTP method such as \"POST\", found {method:?}"),
+            ));
+        }
+    }
+    let path = fields.string("path", "a path such as \"/payments\" or a prefix \"/payments*\"")?;
+    if let Some(path) = &path {
+        if !path.starts_with('/') || path[..path.len() - 1].contains('*') {
+            return Err(fields.error(
+                "path",
+                format!(
+                    "expected a path starting with / (a prefix ends in one *), found {path:?}"
+                ),
+            ));
+        }
+    }
+    let nth = fields.integer_in("nth", 1..=1_000_000)?;
+    let fraction = fields.number_in("fraction", 0.0..=1.0)?;
+    let which = match (nth, fraction) {
+        (Some(_), Some(_)) => {
+            return Err(fields.error(
+                "fraction",
+                "give nth or fraction, not both (neither: every matching request)",
+            ))
+        }
+        (Some(n), None) => Which::Nth(n as u32),
+        (None, Some(f)) if f > 0.0 => Which::Fraction(f),
+        (None, Some(_)) => {
+            return Err(fields.error("fraction", "expected more than 0: a fault must hit something"))
+        }
+        (None, None) => Which::Every,
+    };
+    let name = fields.required_string("action", ACTIONS)?;
+    let action = match name.as_str() {
+        "status" => RequestAction::Status(
+            fields
+                .integer_in("status", 100..=599)?
+                .ok_or_else(|| fields.error("status", "required: the status to answer with"))?
+                as u16,
+        ),
+        "reset" => RequestAction::Reset,
+        "drop_answer" => RequestAction::DropAnswer,
+        "delay" => {
+            let delay = fields.required_duration("delay")?;
+            if delay.is_zero() {
+                return Err(fields.error("delay", "expected more than 0s"));
+            }
+            RequestAction::Delay(delay)
+        }
+        "hold" => RequestAction::Hold,
+        "duplicate" => RequestAction::Duplicate,
+        other => {
+            return Err(fields.error(
+                "action",
+                format!("unknown action {other:?}; expected {ACTIONS}"),
+            ))
+        }
+    };
+    Ok(RequestFault {
+        method: method.map(|m| m.to_ascii_uppercase()),
+        path,
+        which,
+        action,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(method: Option<&str>, path: Option<&str>) -> RequestFault {
+        RequestFault {
+            method: method.map(Into::into),
+            path: path.map(Into::into),
+            which: Which::Every,
+            action: RequestAction::Reset,
+        }
+    }
+
+    #[test]
+    fn requests_match_by_method_and_path_or_prefix_ignoring_the_query() {
+        let exact = fault(Some("POST"), Some("/payments"));
+        assert!(exact.matches("POST", "/payments"));
+        assert!(exact.matches("post", "/payments?x=1"));
+        assert!(!exact.matches("GET", "/payments"));
+        assert!(!exact.matches("POST", "/payments/1"));
+        let prefix = fault(None, Some("/payments*"));
+        assert!(prefix.matches("GET", "/payments/1/refund"));
+        assert!(!prefix.matches("GET", "/refunds"));
+        assert!(fault(None, None).matches("DELETE", "/anything"));
+    }
+
+    #[test]
+    fn a_fault_describes_itself() {
+        let mut f = fault(Some("POST"), Some("/payments*"));
+        f.action = RequestAction::DropAnswer;
+        f.which = Which::Nth(2);
+        assert_eq!(f.describe(), "drop_answer of POST /payments*, the 2nd");
+        f.action = RequestAction::Status(503);
+        f.which = Which::Fraction(0.25);
+        assert_eq!(f.describe(), "status 503 of POST /payments*, 25% of them");
+        assert_eq!(ordinal(11), "11th");
+        assert_eq!(ordinal(23), "23rd");
+    }
+}

@@ -1,0 +1,592 @@
+//! The request proxy: faultline's own HTTP proxy, built on hyper, on each link between two
+//! services, behind the link's Toxiproxy proxy (caller → Toxiproxy → this → callee). With no
+//! fault installed it forwards every request as it came. A request-level fault
+//! ([`RequestFault`]) installed by the nemesis picks requests by method and path and answers
+//! them itself, cuts the caller's connection (before or after forwarding), delays or holds
+//! them, or forwards them twice; each request it hits is an operation of the run's history
+//! (process `nemesis`, [`Op::RequestFault`]) naming the link, the request and what was done.
+//!
+//! The callee unreachable, the caller's connection is closed without an answer, as Toxiproxy
+//! alone would do: a request proxy never invents a 502.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use faultline_chaos::scenario::intercept::{RequestAction, RequestFault, Which};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::history::{Op, Process, Recorder};
+
+type Forwarder = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// A fault in effect on one proxy.
+struct Installed {
+    index: usize,
+    fault: RequestFault,
+    seed: u64,
+    recorder: Recorder,
+    /// Matching requests seen since it was installed.
+    matched: u64,
+}
+
+struct Shared {
+    link: String,
+    upstream: SocketAddr,
+    forwarder: Forwarder,
+    faults: Mutex<Vec<Installed>>,
+}
+
+/// One link's request proxy, listening on `127.0.0.1`. Dropping it stops it and closes every
+/// connection it holds.
+pub struct RequestProxy {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+}
+
+impl Drop for RequestProxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl RequestProxy {
+    /// Starts the proxy of `link` (`order->payment`), forwarding to `upstream`.
+    pub async fn start(link: &str, upstream: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let shared = Arc::new(Shared {
+            link: link.to_string(),
+            upstream,
+            forwarder: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(connector),
+            faults: Mutex::new(Vec::new()),
+        });
+        let stop = CancellationToken::new();
+        tokio::spawn(accept(listener, shared.clone(), stop.clone()));
+        Ok(Self {
+            address,
+            shared,
+            stop,
+        })
+    }
+
+    /// Where callers reach it.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Puts fault `index` of the run's schedule in effect; the requests it hits are recorded
+    /// in `recorder`'s history. A fraction is drawn from `seed`, so the same order of
+    /// requests meets the same choices.
+    pub fn install(&self, index: usize, fault: RequestFault, seed: u64, recorder: Recorder) {
+        let mut faults = self.shared.faults.lock().expect("faults lock");
+        faults.retain(|f| f.index != index);
+        faults.push(Installed {
+            index,
+            fault,
+            seed,
+            recorder,
+            matched: 0,
+        });
+        faults.sort_by_key(|f| f.index);
+    }
+
+    /// Takes fault `index` out of effect; requests it holds stay held until their callers give
+    /// up. Whether it was in effect.
+    pub fn remove(&self, index: usize) -> bool {
+        let mut faults = self.shared.faults.lock().expect("faults lock");
+        let before = faults.len();
+        faults.retain(|f| f.index != index);
+        faults.len() != before
+    }
+
+    /// Takes every fault out of effect.
+    pub fn clear(&self) {
+        self.shared.faults.lock().expect("faults lock").clear();
+    }
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::debug!(%error, link = %shared.link, "request proxy: accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let reset = Arc::new(AtomicBool::new(false));
+        let io = TokioIo::new(Resettable {
+            stream,
+            reset: reset.clone(),
+        });
+        let (shared, stop) = (shared.clone(), stop.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let (shared, reset) = (shared.clone(), reset.clone());
+                async move { handle(request, &shared, &reset).await }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(io, service);
+            tokio::select! {
+                () = stop.cancelled() => {}
+                _ = connection => {}
+            }
+        });
+    }
+}
+
+/// The caller's connection, which resets (RST, not FIN) when it is dropped after a fault
+/// asked for it.
+struct Resettable {
+    stream: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for Resettable {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            let _ = self.stream.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for Resettable {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Resettable {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Why a connection is cut instead of answered.
+#[derive(Debug)]
+struct Cut(&'static str);
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Cut {}
+
+/// A request as it came, kept whole so it can be sent twice.
+struct Buffered {
+    method: hyper::Method,
+    uri: hyper::Uri,
+    headers: hyper::HeaderMap,
+    body: Bytes,
+}
+
+/// The fault that hits this request, if any: the first installed one that matches it and
+/// whose choice (every, n-th, fraction) falls on it.
+fn hit(shared: &Shared, method: &str, path: &str) -> Option<(usize, RequestAction, Recorder)> {
+    let mut faults = shared.faults.lock().expect("faults lock");
+    for installed in faults.iter_mut() {
+        if !installed.fault.matches(method, path) {
+            continue;
+        }
+        installed.matched += 1;
+        let chosen = match installed.fault.which {
+            Which::Every => true,
+            Which::Nth(n) => installed.matched == u64::from(n),
+            Which::Fraction(f) => {
+                draw(installed.seed, installed.index, installed.matched) < f
+            }
+        };
+        if chosen {
+            return Some((
+                installed.index,
+                installed.fault.action.clone(),
+                installed.recorder.clone(),
+            ));
+        }
+    }
+    None
+}
+
+/// A number in [0, 1) from the seed, the fault and the request's place among those matching.
+fn draw(seed: u64, index: usize, nth: u64) -> f64 {
+    let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ nth.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    shared: &Shared,
+    reset: &AtomicBool,
+) -> Result<Response<Full<Bytes>>, Cut> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|_| Cut("the caller's request body broke off"))?
+        .to_bytes();
+    let request = Buffered {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+    };
+    let path = request
+        .uri
+        .path_and_query()
+        .map_or_else(|| request.uri.path().to_string(), |p| p.as_str().to_string());
+    let Some((index, action, recorder)) = hit(shared, request.method.as_str(), &path) else {
+        return forward(shared, &request).await;
+    };
+    let pending = recorder.invoke(
+        Process::Nemesis,
+        Op::RequestFault {
+            index,
+            link: shared.link.clone(),
+            method: request.method.to_string(),
+            path: path.clone(),
+            action: action.name().to_string(),
+        },
+    );
+    match action {
+        RequestAction::Status(code) => {
+            pending.ok(json!({ "answered": code }));
+            let body = json!({
+                "error": "injected",
+                "message": format!("faultline's request fault {index} on {} answered {code}", shared.link),
+            });
+            Ok(Response::builder()
+                .status(code)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .expect("a valid status and header"))
+        }
+        RequestAction::Reset => {
+            pending.ok(json!({ "forwarded": false }));
+            reset.store(true, Ordering::SeqCst);
+            Err(Cut("reset by a request fault"))
+        }
+        RequestAction::DropAnswer => {
+            let answered = forward(shared, &request).await;
+            match &answered {
+                Ok(response) => pending.ok(json!({ "forwarded": true, "answer_dropped": response.status().as_u16() })),
+                Err(cut) => pending.info(json!({ "forwarded": true, "error": cut.to_string() })),
+            };
+            reset.store(true, Ordering::SeqCst);
+            Err(Cut("answer dropped by a request fault"))
+        }
+        RequestAction::Delay(delay) => {
+            // Recorded when the delay begins: a caller that gives up meanwhile drops the rest.
+            pending.ok(json!({ "delayed_ms": delay.as_millis() as u64 }));
+            tokio::time::sleep(delay).await;
+            forward(shared, &request).await
+        }
+        RequestAction::Hold => {
+            pending.ok(json!({ "held": true }));
+            std::future::pending::<Infallible>().await;
+            unreachable!("a held request is only ever dropped")
+        }
+        RequestAction::Duplicate => {
+            let first = forward(shared, &request).await;
+            let second = forward(shared, &request).await;
+            let status = |r: &Result<Response<Full<Bytes>>, Cut>| {
+                r.as_ref().map_or(json!(null), |r| json!(r.status().as_u16()))
+            };
+            pending.ok(json!({ "forwarded": 2, "first": status(&first), "second": status(&second) }));
+            first
+        }
+    }
+}
+
+/// Sends `request` to the link's callee and reads its whole answer.
+async fn forward(shared: &Shared, request: &Buffered) -> Result<Response<Full<Bytes>>, Cut> {
+    let path = request
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str());
+    let uri: hyper::Uri = format!("http://{}{path}", shared.upstream)
+        .parse()
+        .map_err(|_| Cut("the request's path is not a valid URI"))?;
+    let mut builder = Request::builder().method(request.method.clone()).uri(uri);
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    let outgoing = builder
+        .body(Full::new(request.body.clone()))
+        .map_err(|_| Cut("the request could not be rebuilt"))?;
+    let response = shared
+        .forwarder
+        .request(outgoing)
+        .await
+        .map_err(|_| Cut("the callee did not answer"))?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|_| Cut("the callee's answer broke off"))?
+        .to_bytes();
+    Ok(Response::from_parts(parts, Full::new(body)))
+}
+
+/// The request proxies of a stack, by link name.
+#[derive(Default)]
+pub struct RequestProxies {
+    proxies: BTreeMap<String, RequestProxy>,
+}
+
+impl RequestProxies {
+    /// Adds the proxy of `link`.
+    pub fn insert(&mut self, link: String, proxy: RequestProxy) {
+        self.proxies.insert(link, proxy);
+    }
+
+    /// The proxy of `link`, if the stack has one.
+    pub fn get(&self, link: &str) -> Option<&RequestProxy> {
+        self.proxies.get(link)
+    }
+
+    /// Takes every fault out of effect on every link.
+    pub fn clear(&self) {
+        for proxy in self.proxies.values() {
+            proxy.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_chaos::scenario::intercept::RequestAction;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_fraction_is_drawn_from_the_seed_alone() {
+        let draws: Vec<f64> = (1..=1000).map(|n| draw(7, 0, n)).collect();
+        assert_eq!(draws, (1..=1000).map(|n| draw(7, 0, n)).collect::<Vec<_>>());
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        let below = draws.iter().filter(|d| **d < 0.3).count();
+        assert!((230..370).contains(&below), "about 30% below 0.3: {below}");
+        assert_ne!(draw(7, 0, 1), draw(8, 0, 1));
+        assert_ne!(draw(7, 0, 1), draw(7, 1, 1));
+    }
+
+    /// A callee on 127.0.0.1 that counts the requests it served and echoes their body.
+    async fn callee() -> (SocketAddr, Arc<AtomicUsize>) {
+        let served = Arc::new(AtomicUsize::new(0));
+        let counter = served.clone();
+        let app = axum::Router::new().fallback(move |body: String| {
+            let counter = counter.clone();
+            async move {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                (
+                    axum::http::StatusCode::CREATED,
+                    [("x-served", n.to_string())],
+                    format!("echo {body}"),
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (address, served)
+    }
+
+    fn fault(path: &str, which: Which, action: RequestAction) -> RequestFault {
+        RequestFault {
+            method: Some("POST".into()),
+            path: Some(path.into()),
+            which,
+            action,
+        }
+    }
+
+    /// Sends `POST path` with a fresh connection each time (as a client with no pool would).
+    async fn post(proxy: &RequestProxy, path: &str, timeout: Duration) -> Result<(u16, String), String> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(timeout)
+            .build()
+            .unwrap();
+        let answer = client
+            .post(format!("http://{}{path}", proxy.address()))
+            .body("hello")
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let status = answer.status().as_u16();
+        Ok((status, answer.text().await.map_err(|e| e.to_string())?))
+    }
+
+    async fn served_reaches(served: &AtomicUsize, n: usize) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while served.load(Ordering::SeqCst) < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the callee served {} requests, not {n}", served.load(Ordering::SeqCst)));
+    }
+
+    const QUICK: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn with_no_fault_requests_pass_through_unchanged() {
+        let (address, served) = callee().await;
+        let proxy = RequestProxy::start("a->b", address).await.unwrap();
+        assert_eq!(post(&proxy, "/x?y=1", QUICK).await.unwrap(), (201, "echo hello".into()));
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn each_action_does_what_it_says_and_is_recorded() {
+        let (address, served) = callee().await;
+        let proxy = RequestProxy::start("a->b", address).await.unwrap();
+        let recorder = Recorder::new();
+
+        // status: answered here, never forwarded.
+        proxy.install(0, fault("/pay*", Which::Every, RequestAction::Status(503)), 1, recorder.clone());
+        let (status, body) = post(&proxy, "/pay/1", QUICK).await.unwrap();
+        assert_eq!(status, 503);
+        assert!(body.contains("injected"), "{body}");
+        // Other paths are not matched.
+        assert_eq!(post(&proxy, "/other", QUICK).await.unwrap().0, 201);
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+        assert!(proxy.remove(0));
+
+        // reset: the caller's connection is cut, nothing forwarded.
+        proxy.install(1, fault("/pay*", Which::Every, RequestAction::Reset), 1, recorder.clone());
+        let error = post(&proxy, "/pay/2", QUICK).await.unwrap_err();
+        assert!(!error.contains("TimedOut"), "cut, not timed out: {error}");
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+        proxy.remove(1);
+
+        // drop_answer: forwarded (the callee served it), the answer never arrives.
+        proxy.install(2, fault("/pay*", Which::Every, RequestAction::DropAnswer), 1, recorder.clone());
+        post(&proxy, "/pay/3", QUICK).await.unwrap_err();
+        assert_eq!(served.load(Ordering::SeqCst), 2);
+        proxy.remove(2);
+
+        // duplicate: the callee serves it twice, the caller hears the first answer.
+        proxy.install(3, fault("/pay*", Which::Every, RequestAction::Duplicate), 1, recorder.clone());
+        assert_eq!(post(&proxy, "/pay/4", QUICK).await.unwrap(), (201, "echo hello".into()));
+        assert_eq!(served.load(Ordering::SeqCst), 4);
+        proxy.remove(3);
+
+        // hold: never forwarded, never answered; the caller gives up.
+        proxy.install(4, fault("/pay*", Which::Every, RequestAction::Hold), 1, recorder.clone());
+        let error = post(&proxy, "/pay/5", Duration::from_millis(300)).await.unwrap_err();
+        assert!(error.contains("TimedOut"), "{error}");
+        assert_eq!(served.load(Ordering::SeqCst), 4);
+        proxy.remove(4);
+
+        // delay: the caller gives up before it is forwarded.
+        proxy.install(
+            5,
+            fault("/pay*", Which::Every, RequestAction::Delay(Duration::from_millis(600))),
+            1,
+            recorder.clone(),
+        );
+        let error = post(&proxy, "/pay/6", Duration::from_millis(200)).await.unwrap_err();
+        assert!(error.contains("TimedOut"), "{error}");
+        proxy.remove(5);
+        // Healed: requests pass again.
+        assert_eq!(post(&proxy, "/pay/7", QUICK).await.unwrap().0, 201);
+
+        let history = recorder.finish();
+        let hits: Vec<(usize, String, String)> = history
+            .events()
+            .iter()
+            .filter_map(|e| match &e.op {
+                Op::RequestFault { index, path, action, link, method } if e.event_type == crate::history::EventType::Invoke => {
+                    assert_eq!((link.as_str(), method.as_str()), ("a->b", "POST"));
+                    Some((*index, path.clone(), action.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<(usize, String, String)> = [
+            (0, "/pay/1", "status"),
+            (1, "/pay/2", "reset"),
+            (2, "/pay/3", "drop_answer"),
+            (3, "/pay/4", "duplicate"),
+            (4, "/pay/5", "hold"),
+            (5, "/pay/6", "delay"),
+        ]
+        .into_iter()
+        .map(|(i, p, a)| (i, p.to_string(), a.to_string()))
+        .collect();
+        assert_eq!(hits, expected, "each hit request is in the history");
+    }
+
+    #[tokio::test]
+    async fn the_nth_and_a_fraction_pick_requests_by_their_place_among_the_matching() {
+        let (address, served) = callee().await;
+        let proxy = RequestProxy::start("a->b", address).await.unwrap();
+        let recorder = Recorder::new();
+        proxy.install(0, fault("/pay", Which::Nth(2), RequestAction::Status(500)), 1, recorder.clone());
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            statuses.push(post(&proxy, "/pay", QUICK).await.unwrap().0);
+        }
+        assert_eq!(statuses, [201, 500, 201, 201]);
+        served_reaches(&served, 3).await;
+        proxy.remove(0);
+
+        proxy.install(1, fault("/pay", Which::Fraction(0.5), RequestAction::Status(500)), 9, recorder.clone());
+        let mut hit = Vec::new();
+        for _ in 0..40 {
+            hit.push(post(&proxy, "/pay", QUICK).await.unwrap().0 == 500);
+        }
+        let expected: Vec<bool> = (1..=40).map(|n| draw(9, 1, n) < 0.5).collect();
+        assert_eq!(hit, expected, "the seed decides which requests are hit");
+        assert!(hit.iter().any(|h| *h) && hit.iter().any(|h| !*h));
+    }
+}
