@@ -221,6 +221,53 @@ async fn sagas_resume_after_the_order_process_is_killed_mid_run() {
     run_and_require_every_verdict(scenario).await;
 }
 
+/// A request-level fault: half of payment's answers to charges are lost after payment
+/// committed them (the request proxy on order->payment resets order's connection instead of
+/// answering). Order retries with the same idempotency key; no order is charged twice, every
+/// saga ends, and each request the fault hit is in the history.
+#[tokio::test]
+async fn lost_answers_to_charges_are_retried_and_charge_each_order_once() {
+    let scenario = shortened(
+        shipped("idempotency-payment-answers-lost"),
+        40,
+        Duration::from_secs(20),
+        Duration::from_secs(2),
+        Duration::from_secs(12),
+    );
+    let outcome = run_and_require_every_verdict(scenario).await;
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(outcome.out_dir.join("history.json")).unwrap())
+            .unwrap();
+    let events = history["events"].as_array().expect("the history's events");
+    let dropped: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["op"]["op"] == "request_fault"
+                && e["type"] == "ok"
+                && e["op"]["link"] == "order->payment"
+                && e["op"]["path"] == "/payments/charges"
+                && e["value"]["forwarded"] == true
+                && e["value"]["answer_dropped"].is_u64()
+        })
+        .collect();
+    assert!(
+        !dropped.is_empty(),
+        "answers to charges were dropped after payment answered them"
+    );
+    let hits = events
+        .iter()
+        .filter(|e| e["op"]["op"] == "request_fault" && e["type"] == "invoke")
+        .count();
+    let report = report::load(&outcome.out_dir).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        report.faults[0]
+            .description
+            .ends_with(&format!("hit {hits} request(s)")),
+        "{}",
+        report.faults[0].description
+    );
+}
+
 /// The circuit scenario with order's breakers read from its Prometheus metric instead of its
 /// JSON endpoint: the same description but for `circuits`, sampled through the run, judged
 /// by the same checker — opened within its bound, failed fast (the refusal counter), closed
