@@ -268,6 +268,52 @@ async fn lost_answers_to_charges_are_retried_and_charge_each_order_once() {
     );
 }
 
+/// A program point instead of a wall-clock time: order is killed right after payment
+/// answered the third charge, before order hears (and records) it. Restarted when the fault
+/// heals, order resumes its sagas from their persisted step and charges again with the same
+/// idempotency key: every saga ends and no order is charged twice.
+#[tokio::test]
+async fn order_killed_right_after_payment_answered_a_charge_resumes_and_charges_once() {
+    use faultline_chaos::scenario::intercept::{RequestAction, RequestFault, When, Which};
+    use faultline_chaos::scenario::{FaultKind, Target};
+    let mut scenario = shortened(
+        shipped("saga-recovery-order-killed"),
+        30,
+        Duration::from_secs(16),
+        Duration::from_secs(2),
+        Duration::from_secs(6),
+    );
+    scenario.faults[0].target = Target::Link {
+        client: "order".into(),
+        server: "payment".into(),
+    };
+    scenario.faults[0].kind = FaultKind::Request(RequestFault {
+        method: Some("POST".into()),
+        path: Some("/payments/charges".into()),
+        which: Which::Nth(3),
+        action: RequestAction::Stop {
+            service: "order".into(),
+            when: When::Answered,
+            pause: false,
+        },
+    });
+    let outcome = run_and_require_every_verdict(scenario).await;
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(outcome.out_dir.join("history.json")).unwrap())
+            .unwrap();
+    let struck: Vec<&serde_json::Value> = history["events"]
+        .as_array()
+        .expect("the history's events")
+        .iter()
+        .filter(|e| e["op"]["op"] == "request_fault" && e["type"] != "invoke")
+        .collect();
+    assert_eq!(struck.len(), 1, "the program point strikes once: {struck:?}");
+    assert_eq!(struck[0]["type"], "ok", "{}", struck[0]);
+    assert_eq!(struck[0]["value"]["stopped"], "order");
+    assert_eq!(struck[0]["value"]["when"], "answered");
+    assert!(struck[0]["value"]["answer_dropped"].is_u64(), "{}", struck[0]);
+}
+
 /// The circuit scenario with order's breakers read from its Prometheus metric instead of its
 /// JSON endpoint: the same description but for `circuits`, sampled through the run, judged
 /// by the same checker — opened within its bound, failed fast (the refusal counter), closed

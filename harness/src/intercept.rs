@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use faultline_chaos::scenario::intercept::{RequestAction, RequestFault, Which};
+use faultline_chaos::scenario::intercept::{RequestAction, RequestFault, When, Which};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -28,11 +28,26 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::history::{Op, Process, Recorder};
 
 type Forwarder = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// What a program-point fault ([`RequestAction::Stop`]) asks of whoever installed it: kill
+/// (or pause) `service` now, and answer on `done` once it is.
+#[derive(Debug)]
+pub struct StopRequest {
+    /// The fault's index in the schedule.
+    pub index: usize,
+    pub service: String,
+    pub pause: bool,
+    pub done: oneshot::Sender<Result<(), String>>,
+}
+
+/// How long a request waits for its program-point fault's stop to be carried out.
+const STOP_WAIT: Duration = Duration::from_secs(60);
 
 /// A fault in effect on one proxy.
 struct Installed {
@@ -40,8 +55,19 @@ struct Installed {
     fault: RequestFault,
     seed: u64,
     recorder: Recorder,
+    stops: mpsc::UnboundedSender<StopRequest>,
     /// Matching requests seen since it was installed.
     matched: u64,
+    /// Whether its program point has struck (it does once).
+    struck: bool,
+}
+
+/// The fault hitting one request.
+struct Hit {
+    index: usize,
+    action: RequestAction,
+    recorder: Recorder,
+    stops: mpsc::UnboundedSender<StopRequest>,
 }
 
 struct Shared {
@@ -96,8 +122,16 @@ impl RequestProxy {
 
     /// Puts fault `index` of the run's schedule in effect; the requests it hits are recorded
     /// in `recorder`'s history. A fraction is drawn from `seed`, so the same order of
-    /// requests meets the same choices.
-    pub fn install(&self, index: usize, fault: RequestFault, seed: u64, recorder: Recorder) {
+    /// requests meets the same choices. A program-point fault sends its stop to `stops` and
+    /// waits for it to be carried out.
+    pub fn install(
+        &self,
+        index: usize,
+        fault: RequestFault,
+        seed: u64,
+        recorder: Recorder,
+        stops: mpsc::UnboundedSender<StopRequest>,
+    ) {
         let mut faults = self.shared.faults.lock().expect("faults lock");
         faults.retain(|f| f.index != index);
         faults.push(Installed {
@@ -105,7 +139,9 @@ impl RequestProxy {
             fault,
             seed,
             recorder,
+            stops,
             matched: 0,
+            struck: false,
         });
         faults.sort_by_key(|f| f.index);
     }
@@ -225,8 +261,8 @@ struct Buffered {
 }
 
 /// The fault that hits this request, if any: the first installed one that matches it and
-/// whose choice (every, n-th, fraction) falls on it.
-fn hit(shared: &Shared, method: &str, path: &str) -> Option<(usize, RequestAction, Recorder)> {
+/// whose choice (every, n-th, fraction) falls on it; a program point strikes once.
+fn hit(shared: &Shared, method: &str, path: &str) -> Option<Hit> {
     let mut faults = shared.faults.lock().expect("faults lock");
     for installed in faults.iter_mut() {
         if !installed.fault.matches(method, path) {
@@ -240,15 +276,36 @@ fn hit(shared: &Shared, method: &str, path: &str) -> Option<(usize, RequestActio
                 draw(installed.seed, installed.index, installed.matched) < f
             }
         };
-        if chosen {
-            return Some((
-                installed.index,
-                installed.fault.action.clone(),
-                installed.recorder.clone(),
-            ));
+        let once = matches!(installed.fault.action, RequestAction::Stop { .. });
+        if chosen && !(once && installed.struck) {
+            installed.struck = true;
+            return Some(Hit {
+                index: installed.index,
+                action: installed.fault.action.clone(),
+                recorder: installed.recorder.clone(),
+                stops: installed.stops.clone(),
+            });
         }
     }
     None
+}
+
+/// Asks for `service` to be stopped and waits until it is.
+async fn stop(hit: &Hit, service: &str, pause: bool) -> Result<(), String> {
+    let (done, stopped) = oneshot::channel();
+    hit.stops
+        .send(StopRequest {
+            index: hit.index,
+            service: service.to_string(),
+            pause,
+            done,
+        })
+        .map_err(|_| "no nemesis is listening".to_string())?;
+    match tokio::time::timeout(STOP_WAIT, stopped).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => Err("the nemesis dropped the stop".into()),
+        Err(_) => Err(format!("not stopped within {}s", STOP_WAIT.as_secs())),
+    }
 }
 
 /// A number in [0, 1) from the seed, the fault and the request's place among those matching.
@@ -281,20 +338,21 @@ async fn handle(
         .uri
         .path_and_query()
         .map_or_else(|| request.uri.path().to_string(), |p| p.as_str().to_string());
-    let Some((index, action, recorder)) = hit(shared, request.method.as_str(), &path) else {
+    let Some(hit) = hit(shared, request.method.as_str(), &path) else {
         return forward(shared, &request).await;
     };
-    let pending = recorder.invoke(
+    let index = hit.index;
+    let pending = hit.recorder.invoke(
         Process::Nemesis,
         Op::RequestFault {
             index,
             link: shared.link.clone(),
             method: request.method.to_string(),
             path: path.clone(),
-            action: action.name().to_string(),
+            action: hit.action.name().to_string(),
         },
     );
-    match action {
+    match hit.action.clone() {
         RequestAction::Status(code) => {
             pending.ok(json!({ "answered": code }));
             let body = json!({
@@ -340,6 +398,37 @@ async fn handle(
             };
             pending.ok(json!({ "forwarded": 2, "first": status(&first), "second": status(&second) }));
             first
+        }
+        RequestAction::Stop {
+            service,
+            when: When::Sent,
+            pause,
+        } => {
+            // The caller sent it: the service stops now, and the request still goes on.
+            let stopped = stop(&hit, &service, pause).await;
+            let answered = forward(shared, &request).await;
+            match &stopped {
+                Ok(()) => pending.ok(json!({ "stopped": service, "when": "sent" })),
+                Err(error) => pending.fail(json!({ "error": error })),
+            };
+            answered
+        }
+        RequestAction::Stop {
+            service,
+            when: When::Answered,
+            pause,
+        } => {
+            // The callee answered; the service stops before the caller hears, and the answer
+            // is not passed on.
+            let answered = forward(shared, &request).await;
+            let stopped = stop(&hit, &service, pause).await;
+            let status = answered.as_ref().map_or(json!(null), |r| json!(r.status().as_u16()));
+            match &stopped {
+                Ok(()) => pending.ok(json!({ "stopped": service, "when": "answered", "answer_dropped": status })),
+                Err(error) => pending.fail(json!({ "error": error, "answer": status })),
+            };
+            reset.store(true, Ordering::SeqCst);
+            Err(Cut("the answer was not passed on: a program-point fault struck"))
         }
     }
 }
@@ -477,6 +566,11 @@ mod tests {
 
     const QUICK: Duration = Duration::from_secs(5);
 
+    /// Where a fault's stops go when a test expects none.
+    fn no_stops() -> mpsc::UnboundedSender<StopRequest> {
+        mpsc::unbounded_channel().0
+    }
+
     #[tokio::test]
     async fn with_no_fault_requests_pass_through_unchanged() {
         let (address, served) = callee().await;
@@ -492,7 +586,7 @@ mod tests {
         let recorder = Recorder::new();
 
         // status: answered here, never forwarded.
-        proxy.install(0, fault("/pay*", Which::Every, RequestAction::Status(503)), 1, recorder.clone());
+        proxy.install(0, fault("/pay*", Which::Every, RequestAction::Status(503)), 1, recorder.clone(), no_stops());
         let (status, body) = post(&proxy, "/pay/1", QUICK).await.unwrap();
         assert_eq!(status, 503);
         assert!(body.contains("injected"), "{body}");
@@ -502,26 +596,26 @@ mod tests {
         assert!(proxy.remove(0));
 
         // reset: the caller's connection is cut, nothing forwarded.
-        proxy.install(1, fault("/pay*", Which::Every, RequestAction::Reset), 1, recorder.clone());
+        proxy.install(1, fault("/pay*", Which::Every, RequestAction::Reset), 1, recorder.clone(), no_stops());
         let error = post(&proxy, "/pay/2", QUICK).await.unwrap_err();
         assert!(!error.contains("TimedOut"), "cut, not timed out: {error}");
         assert_eq!(served.load(Ordering::SeqCst), 1);
         proxy.remove(1);
 
         // drop_answer: forwarded (the callee served it), the answer never arrives.
-        proxy.install(2, fault("/pay*", Which::Every, RequestAction::DropAnswer), 1, recorder.clone());
+        proxy.install(2, fault("/pay*", Which::Every, RequestAction::DropAnswer), 1, recorder.clone(), no_stops());
         post(&proxy, "/pay/3", QUICK).await.unwrap_err();
         assert_eq!(served.load(Ordering::SeqCst), 2);
         proxy.remove(2);
 
         // duplicate: the callee serves it twice, the caller hears the first answer.
-        proxy.install(3, fault("/pay*", Which::Every, RequestAction::Duplicate), 1, recorder.clone());
+        proxy.install(3, fault("/pay*", Which::Every, RequestAction::Duplicate), 1, recorder.clone(), no_stops());
         assert_eq!(post(&proxy, "/pay/4", QUICK).await.unwrap(), (201, "echo hello".into()));
         assert_eq!(served.load(Ordering::SeqCst), 4);
         proxy.remove(3);
 
         // hold: never forwarded, never answered; the caller gives up.
-        proxy.install(4, fault("/pay*", Which::Every, RequestAction::Hold), 1, recorder.clone());
+        proxy.install(4, fault("/pay*", Which::Every, RequestAction::Hold), 1, recorder.clone(), no_stops());
         let error = post(&proxy, "/pay/5", Duration::from_millis(300)).await.unwrap_err();
         assert!(error.contains("TimedOut"), "{error}");
         assert_eq!(served.load(Ordering::SeqCst), 4);
@@ -533,6 +627,7 @@ mod tests {
             fault("/pay*", Which::Every, RequestAction::Delay(Duration::from_millis(600))),
             1,
             recorder.clone(),
+            no_stops(),
         );
         let error = post(&proxy, "/pay/6", Duration::from_millis(200)).await.unwrap_err();
         assert!(error.contains("TimedOut"), "{error}");
@@ -571,7 +666,7 @@ mod tests {
         let (address, served) = callee().await;
         let proxy = RequestProxy::start("a->b", address).await.unwrap();
         let recorder = Recorder::new();
-        proxy.install(0, fault("/pay", Which::Nth(2), RequestAction::Status(500)), 1, recorder.clone());
+        proxy.install(0, fault("/pay", Which::Nth(2), RequestAction::Status(500)), 1, recorder.clone(), no_stops());
         let mut statuses = Vec::new();
         for _ in 0..4 {
             statuses.push(post(&proxy, "/pay", QUICK).await.unwrap().0);
@@ -580,7 +675,7 @@ mod tests {
         served_reaches(&served, 3).await;
         proxy.remove(0);
 
-        proxy.install(1, fault("/pay", Which::Fraction(0.5), RequestAction::Status(500)), 9, recorder.clone());
+        proxy.install(1, fault("/pay", Which::Fraction(0.5), RequestAction::Status(500)), 9, recorder.clone(), no_stops());
         let mut hit = Vec::new();
         for _ in 0..40 {
             hit.push(post(&proxy, "/pay", QUICK).await.unwrap().0 == 500);
@@ -588,5 +683,55 @@ mod tests {
         let expected: Vec<bool> = (1..=40).map(|n| draw(9, 1, n) < 0.5).collect();
         assert_eq!(hit, expected, "the seed decides which requests are hit");
         assert!(hit.iter().any(|h| *h) && hit.iter().any(|h| !*h));
+    }
+
+    #[tokio::test]
+    async fn a_program_point_stops_a_service_once_when_the_request_is_sent_or_answered() {
+        let (address, served) = callee().await;
+        let proxy = RequestProxy::start("a->b", address).await.unwrap();
+        let recorder = Recorder::new();
+        let stop_of = |when| RequestAction::Stop {
+            service: "a".into(),
+            when,
+            pause: false,
+        };
+
+        // Answered: the callee served it before the stop is asked for; the caller never hears.
+        let (stops, mut asked) = mpsc::unbounded_channel();
+        proxy.install(0, fault("/pay", Which::Every, stop_of(When::Answered)), 1, recorder.clone(), stops);
+        let (answer, ()) = tokio::join!(post(&proxy, "/pay", QUICK), async {
+            let stop = asked.recv().await.expect("a stop is asked for");
+            assert_eq!(served.load(Ordering::SeqCst), 1, "asked after the callee answered");
+            assert_eq!((stop.index, stop.service.as_str(), stop.pause), (0, "a", false));
+            stop.done.send(Ok(())).unwrap();
+        });
+        assert!(answer.is_err(), "the caller never hears: {answer:?}");
+        // Once per fault: the next matching request passes untouched.
+        assert_eq!(post(&proxy, "/pay", QUICK).await.unwrap().0, 201);
+        assert!(asked.try_recv().is_err(), "no second stop");
+        proxy.remove(0);
+
+        // Sent: asked for before the callee sees it; the request still goes on.
+        let (stops, mut asked) = mpsc::unbounded_channel();
+        proxy.install(1, fault("/pay", Which::Every, stop_of(When::Sent)), 1, recorder.clone(), stops);
+        let (answer, ()) = tokio::join!(post(&proxy, "/pay", QUICK), async {
+            let stop = asked.recv().await.expect("a stop is asked for");
+            assert_eq!(served.load(Ordering::SeqCst), 2, "asked before the callee saw it");
+            stop.done.send(Ok(())).unwrap();
+        });
+        assert_eq!(answer.unwrap().0, 201);
+        assert_eq!(served.load(Ordering::SeqCst), 3);
+
+        let values: Vec<serde_json::Value> = recorder
+            .finish()
+            .events()
+            .iter()
+            .filter(|e| matches!(e.op, Op::RequestFault { .. }) && e.event_type == crate::history::EventType::Ok)
+            .map(|e| e.value.clone())
+            .collect();
+        assert_eq!(values.len(), 2, "{values:?}");
+        assert_eq!(values[0]["when"], "answered");
+        assert_eq!(values[0]["answer_dropped"], 201);
+        assert_eq!(values[1]["stopped"], "a");
     }
 }

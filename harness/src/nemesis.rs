@@ -40,6 +40,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::history::{Op, Process, Recorder};
+use crate::intercept::StopRequest;
+use tokio::sync::mpsc;
 use crate::stack::{Stack, StackError};
 
 /// Whether a step starts or heals a fault.
@@ -87,6 +89,8 @@ enum Applied {
     Request {
         link: String,
         index: usize,
+        /// The service its program point stopped, and whether it was paused (else killed).
+        stopped: Option<(String, bool)>,
     },
 }
 
@@ -95,14 +99,20 @@ pub struct Nemesis {
     schedule: Vec<Fault>,
     active: BTreeMap<usize, Applied>,
     seed: u64,
+    /// Program-point faults ask for their stops here; [`Nemesis::run`] carries them out.
+    stops: mpsc::UnboundedSender<StopRequest>,
+    asked: mpsc::UnboundedReceiver<StopRequest>,
 }
 
 impl Nemesis {
     pub fn new(schedule: Vec<Fault>) -> Self {
+        let (stops, asked) = mpsc::unbounded_channel();
         Self {
             schedule,
             active: BTreeMap::new(),
             seed: 0,
+            stops,
+            asked,
         }
     }
 
@@ -163,7 +173,17 @@ impl Nemesis {
         progress: &(dyn Fn(&str) + Sync),
     ) {
         for step in self.timeline() {
-            tokio::time::sleep_until(load_start + step.at).await;
+            // Until the step is due, carry out the stops program-point faults ask for.
+            loop {
+                let asked = tokio::select! {
+                    () = tokio::time::sleep_until(load_start + step.at) => None,
+                    Some(stop) = self.asked.recv() => Some(stop),
+                };
+                match asked {
+                    Some(stop) => self.stop(stop, stack, progress).await,
+                    None => break,
+                }
+            }
             let description = describe(&self.schedule[step.fault]);
             let done = match step.action {
                 Action::Start => {
@@ -226,8 +246,18 @@ impl Nemesis {
             (Target::Link { client, server }, FaultKind::Request(request)) => {
                 let link = format!("{client}->{server}");
                 stack.request_proxy(&link).map(|proxy| {
-                    proxy.install(index, request.clone(), self.seed, recorder.clone());
-                    Applied::Request { link, index }
+                    proxy.install(
+                        index,
+                        request.clone(),
+                        self.seed,
+                        recorder.clone(),
+                        self.stops.clone(),
+                    );
+                    Applied::Request {
+                        link,
+                        index,
+                        stopped: None,
+                    }
                 })
             }
             _ => apply(index, fault, stack).await,
@@ -244,11 +274,48 @@ impl Nemesis {
         }
     }
 
+    /// Carries out a program-point fault's stop (its request waits for the answer); the
+    /// service comes back when the fault heals.
+    async fn stop(&mut self, stop: StopRequest, stack: &mut Stack, progress: &(dyn Fn(&str) + Sync)) {
+        let outcome = match self.active.get(&stop.index) {
+            Some(Applied::Request { stopped: None, .. }) => {
+                let result = if stop.pause {
+                    stack.pause(&stop.service).await
+                } else {
+                    stack.kill(&stop.service).await
+                };
+                result.map_err(|e| e.to_string())
+            }
+            _ => Err(format!("fault {} is no longer in effect", stop.index)),
+        };
+        if outcome.is_ok() {
+            if let Some(Applied::Request { stopped, .. }) = self.active.get_mut(&stop.index) {
+                *stopped = Some((stop.service.clone(), stop.pause));
+            }
+            progress(&format!(
+                "fault {} struck: {} {}",
+                stop.index,
+                if stop.pause { "paused" } else { "killed" },
+                stop.service
+            ));
+        }
+        let _ = stop.done.send(outcome);
+    }
+
     async fn heal(&mut self, index: usize, stack: &mut Stack, recorder: &Recorder) {
         // A fault that never started (its start failed) has nothing to heal.
         let Some(applied) = self.active.get(&index).cloned() else {
             return;
         };
+        if let Applied::Request { link, .. } = &applied {
+            // No stop once the heal has begun: those already asked for are refused.
+            if let Ok(proxy) = stack.request_proxy(link) {
+                proxy.remove(index);
+            }
+            while let Ok(stop) = self.asked.try_recv() {
+                let _ = stop.done.send(Err(format!("fault {} healed first", stop.index)));
+            }
+        }
         let pending = recorder.invoke(Process::Nemesis, self.op(index, Action::Heal));
         match undo(&applied, stack).await {
             Ok(()) => {
@@ -341,10 +408,19 @@ async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
         Applied::Paused { service } => stack.resume(service).await,
         Applied::ContainerPaused { name } => Ok(stack.infra().unpause_container(name).await?),
         Applied::ContainerStopped { name } => Ok(stack.infra().start_container(name).await?),
-        Applied::Request { link, index } => {
-            // Taken out; requests it holds stay held until their callers give up.
+        Applied::Request {
+            link,
+            index,
+            stopped,
+        } => {
+            // Taken out; requests it holds stay held until their callers give up. A service
+            // its program point stopped comes back.
             stack.request_proxy(link)?.remove(*index);
-            Ok(())
+            match stopped {
+                Some((service, true)) => stack.resume(service).await,
+                Some((service, false)) => stack.restart(service).await.map(|_| ()),
+                None => Ok(()),
+            }
         }
     }
 }
@@ -357,7 +433,11 @@ fn applied_value(applied: &Applied) -> Value {
         Applied::ContainerPaused { name } | Applied::ContainerStopped { name } => {
             json!({"container": name})
         }
-        Applied::Request { link, .. } => json!({"request_proxy": link}),
+        Applied::Request { link, stopped, .. } => match stopped {
+            Some((service, true)) => json!({"request_proxy": link, "paused": service}),
+            Some((service, false)) => json!({"request_proxy": link, "killed": service}),
+            None => json!({"request_proxy": link}),
+        },
     }
 }
 

@@ -14,6 +14,15 @@
 //! action = "drop_answer"    # forward it, then cut the connection: the effect happened
 //! nth = 1                   # only the first matching request; or fraction = 0.5; else every one
 //! ```
+//!
+//! A program point instead of a wall-clock time: kill (or pause) the link's caller or callee
+//! right when a matching request is sent, or right after the callee answered it:
+//!
+//! ```toml
+//! action = "kill"           # or "pause"; the service comes back when the fault heals
+//! service = "order"         # the link's caller (default) or callee
+//! when = "answered"         # or "sent"
+//! ```
 
 use std::time::Duration;
 
@@ -36,6 +45,27 @@ pub enum RequestAction {
     Hold,
     /// Forwarded twice, one after the other; the caller gets the first answer.
     Duplicate,
+    /// A program point: `service` (the link's caller or callee) is killed with SIGKILL — or
+    /// paused with SIGSTOP when `pause` — right when the request is sent, or right after the
+    /// callee answered and before the caller hears. Once per fault, at the first request it
+    /// hits; the service is restarted (or continued) when the fault heals.
+    Stop {
+        /// The service stopped: the link's caller or callee.
+        service: String,
+        /// The point of the request's flow.
+        when: When,
+        /// Paused (SIGSTOP) rather than killed.
+        pause: bool,
+    },
+}
+
+/// The point of a request's flow at which a [`RequestAction::Stop`] strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// The request reached the link (the caller sent it); it is still forwarded.
+    Sent,
+    /// The callee answered; the answer is not passed on.
+    Answered,
 }
 
 impl RequestAction {
@@ -48,6 +78,8 @@ impl RequestAction {
             Self::Delay(_) => "delay",
             Self::Hold => "hold",
             Self::Duplicate => "duplicate",
+            Self::Stop { pause: false, .. } => "kill",
+            Self::Stop { pause: true, .. } => "pause",
         }
     }
 }
@@ -101,6 +133,14 @@ impl RequestFault {
         let action = match &self.action {
             RequestAction::Status(code) => format!("status {code}"),
             RequestAction::Delay(delay) => format!("delay {}ms", delay.as_millis()),
+            RequestAction::Stop { service, when, .. } => format!(
+                "{} {service} when {}",
+                self.action.name(),
+                match when {
+                    When::Sent => "sent",
+                    When::Answered => "answered",
+                }
+            ),
             other => other.name().to_string(),
         };
         let which = match self.which {
@@ -127,10 +167,15 @@ fn ordinal(n: u32) -> String {
     format!("{n}{suffix}")
 }
 
-pub(super) const ACTIONS: &str = "status, reset, drop_answer, delay, hold or duplicate";
+pub(super) const ACTIONS: &str = "status, reset, drop_answer, delay, hold, duplicate, kill or pause";
 
-/// Reads the fields of a `kind = "request"` fault (its target already checked).
-pub(super) fn read(fields: &mut Fields<'_>) -> Result<RequestFault, ScenarioError> {
+/// Reads the fields of a `kind = "request"` fault on the link `caller->callee` (already
+/// checked to be one between two services).
+pub(super) fn read(
+    fields: &mut Fields<'_>,
+    caller: &str,
+    callee: &str,
+) -> Result<RequestFault, ScenarioError> {
     let method = fields.string("method", "an HTTP method such as \"POST\"")?;
     if let Some(method) = &method {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -186,6 +231,32 @@ pub(super) fn read(fields: &mut Fields<'_>) -> Result<RequestFault, ScenarioErro
         }
         "hold" => RequestAction::Hold,
         "duplicate" => RequestAction::Duplicate,
+        "kill" | "pause" => {
+            let service = fields
+                .string("service", "the link's caller or callee")?
+                .unwrap_or_else(|| caller.to_string());
+            if service != caller && service != callee {
+                return Err(fields.error(
+                    "service",
+                    format!("expected the link's caller ({caller:?}) or callee ({callee:?}), found {service:?}"),
+                ));
+            }
+            let when = match fields.required_string("when", "\"sent\" or \"answered\"")?.as_str() {
+                "sent" => When::Sent,
+                "answered" => When::Answered,
+                other => {
+                    return Err(fields.error(
+                        "when",
+                        format!("expected \"sent\" or \"answered\", found {other:?}"),
+                    ))
+                }
+            };
+            RequestAction::Stop {
+                service,
+                when,
+                pause: name == "pause",
+            }
+        }
         other => {
             return Err(fields.error(
                 "action",

@@ -943,11 +943,13 @@ fn read_fault(
     let target = read_target(fields, topology)?;
     let kind_name = fields.required_string("kind", FAULT_KINDS)?;
     if kind_name == "request" {
-        let between_services = matches!(
-            &target,
-            Target::Link { server, .. } if topology.is_service(server)
-        );
-        if !between_services {
+        let between_services = match &target {
+            Target::Link { client, server } if topology.is_service(server) => {
+                Some((client.clone(), server.clone()))
+            }
+            _ => None,
+        };
+        let Some((caller, callee)) = between_services else {
             return Err(fields.error(
                 "target",
                 format!(
@@ -959,12 +961,13 @@ fn read_fault(
                         .join(", ")
                 ),
             ));
-        }
+        };
+        let fault = intercept::read(fields, &caller, &callee)?;
         return Ok(Fault {
             start,
             duration,
             target,
-            kind: FaultKind::Request(intercept::read(fields)?),
+            kind: FaultKind::Request(fault),
         });
     }
     let link_only = |fields: &Fields<'_>| -> Result<(), ScenarioError> {

@@ -800,6 +800,16 @@ fn request_faults_read_into_typed_values() {
         ("action = \"hold\"", RequestAction::Hold, Which::Every),
         ("action = \"duplicate\"", RequestAction::Duplicate, Which::Every),
         ("action = \"reset\"", RequestAction::Reset, Which::Every),
+        (
+            "action = \"kill\"\nwhen = \"answered\"",
+            RequestAction::Stop { service: "order".into(), when: intercept::When::Answered, pause: false },
+            Which::Every,
+        ),
+        (
+            "action = \"pause\"\nservice = \"payment\"\nwhen = \"sent\"\nnth = 3",
+            RequestAction::Stop { service: "payment".into(), when: intercept::When::Sent, pause: true },
+            Which::Nth(3),
+        ),
     ] {
         let scenario =
             Scenario::parse("s.toml", vocab(&shop()), &with_request_fault(fields)).unwrap();
@@ -826,6 +836,14 @@ fn bad_request_faults_name_the_field() {
         ("action = \"reset\"\npath = \"/a*/b\"", "faults[0].path", "one *"),
         ("action = \"reset\"\nmethod = \"PO ST\"", "faults[0].method", "HTTP method"),
         ("action = \"reset\"\nlatency = \"1s\"", "faults[0].latency", "unknown field"),
+        ("action = \"kill\"", "faults[0].when", "required"),
+        ("action = \"kill\"\nwhen = \"later\"", "faults[0].when", "\"sent\" or \"answered\""),
+        (
+            "action = \"kill\"\nwhen = \"sent\"\nservice = \"gateway\"",
+            "faults[0].service",
+            "caller (\"order\") or callee (\"payment\")",
+        ),
+        ("action = \"reset\"\nservice = \"order\"", "faults[0].service", "unknown field"),
     ];
     for (fields, field, reason) in cases {
         let e = error_of(&with_request_fault(fields));
