@@ -55,6 +55,13 @@ fn shortened(
     scenario
 }
 
+/// The events of a run's `history.json`, as JSON.
+fn history_events(outcome: &runner::RunOutcome) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(outcome.out_dir.join("history.json")).unwrap();
+    let history: serde_json::Value = serde_json::from_str(&text).unwrap();
+    history["events"].as_array().expect("the history's events").clone()
+}
+
 fn reports_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("chaos-reports")
 }
@@ -235,10 +242,7 @@ async fn lost_answers_to_charges_are_retried_and_charge_each_order_once() {
         Duration::from_secs(12),
     );
     let outcome = run_and_require_every_verdict(scenario).await;
-    let history: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(outcome.out_dir.join("history.json")).unwrap())
-            .unwrap();
-    let events = history["events"].as_array().expect("the history's events");
+    let events = history_events(&outcome);
     let dropped: Vec<&serde_json::Value> = events
         .iter()
         .filter(|e| {
@@ -298,12 +302,8 @@ async fn order_killed_right_after_payment_answered_a_charge_resumes_and_charges_
         },
     });
     let outcome = run_and_require_every_verdict(scenario).await;
-    let history: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(outcome.out_dir.join("history.json")).unwrap())
-            .unwrap();
-    let struck: Vec<&serde_json::Value> = history["events"]
-        .as_array()
-        .expect("the history's events")
+    let events = history_events(&outcome);
+    let struck: Vec<&serde_json::Value> = events
         .iter()
         .filter(|e| e["op"]["op"] == "request_fault" && e["type"] != "invoke")
         .collect();
@@ -312,6 +312,49 @@ async fn order_killed_right_after_payment_answered_a_charge_resumes_and_charges_
     assert_eq!(struck[0]["value"]["stopped"], "order");
     assert_eq!(struck[0]["value"]["when"], "answered");
     assert!(struck[0]["value"]["answer_dropped"].is_u64(), "{}", struck[0]);
+}
+
+/// A message-level fault: notification is stopped, its group's committed offsets on `orders`
+/// move back (as far as the topic goes), and it starts again when the fault heals — so it
+/// reads every event it already handled a second time. It deduplicates on the event id:
+/// still exactly one notification per event.
+#[tokio::test]
+async fn events_delivered_again_to_notification_still_notify_once() {
+    use faultline_chaos::scenario::{FaultKind, Target};
+    let mut scenario = shortened(
+        shipped("outbox-notification-kafka-cut"),
+        30,
+        Duration::from_secs(16),
+        Duration::from_secs(6),
+        Duration::from_secs(4),
+    );
+    scenario.faults[0].target = Target::Process {
+        service: "notification".into(),
+    };
+    scenario.faults[0].kind = FaultKind::Redeliver {
+        topic: "orders".into(),
+        group: "notification".into(),
+        events: 100_000,
+    };
+    let outcome = run_and_require_every_verdict(scenario).await;
+    let events = history_events(&outcome);
+    let started = events
+        .iter()
+        .find(|e| e["op"]["op"] == "start_fault" && e["type"] == "ok")
+        .expect("the redelivery started")
+        .clone();
+    let moved = started["value"]["moved"].as_array().expect("partitions moved").clone();
+    assert!(!moved.is_empty(), "some offsets moved back: {started}");
+    assert!(
+        moved.iter().all(|m| m["to"].as_i64() < m["from"].as_i64()),
+        "{started}"
+    );
+    let once = outcome
+        .verdicts
+        .iter()
+        .find(|v| v.checker == "events-exactly-once")
+        .expect("judged");
+    assert!(once.ok, "{}", once.summary);
 }
 
 /// The circuit scenario with order's breakers read from its Prometheus metric instead of its

@@ -24,6 +24,7 @@
 //! | `pause` | SIGSTOP | SIGCONT |
 //! | `container_pause` | the container frozen | thawed |
 //! | `container_stop` | the container stopped | started again |
+//! | `redeliver` | the service stopped gracefully, its group's committed offsets moved back | the service started again |
 //! | `request` | installed on the link's [request proxy](crate::intercept), which records each request it hits | taken out |
 //!
 //! Faults start and heal at their planned offsets from the start of the load phase
@@ -85,6 +86,11 @@ enum Applied {
     },
     ContainerStopped {
         name: String,
+    },
+    Redelivered {
+        service: String,
+        /// `(partition, from, to)` for each partition whose committed offset moved back.
+        moved: Vec<(i32, i64, i64)>,
     },
     Request {
         link: String,
@@ -370,6 +376,29 @@ async fn apply(index: usize, fault: &Fault, stack: &mut Stack) -> Result<Applied
                 service: service.clone(),
             })
         }
+        (
+            Target::Process { service },
+            FaultKind::Redeliver {
+                topic,
+                group,
+                events,
+            },
+        ) => {
+            // Gracefully, so the consumer leaves its group and the group accepts the move.
+            stack.stop(service).await?;
+            let moved = match stack.rewind_group(group, topic, *events).await {
+                Ok(moved) => moved,
+                Err(error) => {
+                    // Not applied: the service comes back as it was.
+                    let _ = stack.restart(service).await;
+                    return Err(error);
+                }
+            };
+            Ok(Applied::Redelivered {
+                service: service.clone(),
+                moved,
+            })
+        }
         (Target::Container { name }, FaultKind::ContainerPause) => {
             stack.infra().pause_container(name).await?;
             Ok(Applied::ContainerPaused { name: name.clone() })
@@ -404,7 +433,9 @@ async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
             toxiproxy.enable(proxy).await?;
             Ok(())
         }
-        Applied::Killed { service } => stack.restart(service).await.map(|_| ()),
+        Applied::Killed { service } | Applied::Redelivered { service, .. } => {
+            stack.restart(service).await.map(|_| ())
+        }
         Applied::Paused { service } => stack.resume(service).await,
         Applied::ContainerPaused { name } => Ok(stack.infra().unpause_container(name).await?),
         Applied::ContainerStopped { name } => Ok(stack.infra().start_container(name).await?),
@@ -430,6 +461,13 @@ fn applied_value(applied: &Applied) -> Value {
         Applied::Toxic { proxy, toxic, .. } => json!({"proxy": proxy, "toxic": toxic}),
         Applied::Partition { proxy, .. } => json!({"proxy": proxy}),
         Applied::Killed { service } | Applied::Paused { service } => json!({"service": service}),
+        Applied::Redelivered { service, moved } => json!({
+            "service": service,
+            "moved": moved
+                .iter()
+                .map(|(partition, from, to)| json!({"partition": partition, "from": from, "to": to}))
+                .collect::<Vec<_>>(),
+        }),
         Applied::ContainerPaused { name } | Applied::ContainerStopped { name } => {
             json!({"container": name})
         }
@@ -460,6 +498,7 @@ pub fn kind_name(kind: &FaultKind) -> String {
         FaultKind::ContainerPause => "container_pause".into(),
         FaultKind::ContainerStop => "container_stop".into(),
         FaultKind::Request(_) => "request".into(),
+        FaultKind::Redeliver { .. } => "redeliver".into(),
     }
 }
 
@@ -471,6 +510,14 @@ pub fn describe(fault: &Fault) -> String {
             "request fault on {}: {}",
             target_name(&fault.target),
             request.describe()
+        ),
+        FaultKind::Redeliver {
+            topic,
+            group,
+            events,
+        } => format!(
+            "redeliver of {}: group {group} back {events} events on {topic}",
+            target_name(&fault.target)
         ),
         kind => format!("{} of {}", kind_name(kind), target_name(&fault.target)),
     }

@@ -596,6 +596,37 @@ impl Stack {
         }
     }
 
+    /// Stops a service gracefully, with its stop signal (killing it after its grace period),
+    /// as a deployment would: requests in flight finish, a consumer leaves its group.
+    pub async fn stop(&mut self, service: &str) -> Result<(), StackError> {
+        let process = self.process_mut(service)?;
+        if process.running.is_none() {
+            return Err(process.failure("is not running"));
+        }
+        process.stop().await;
+        Ok(())
+    }
+
+    /// Moves consumer group `group`'s committed offsets on `topic` back by `events` per
+    /// partition, never before a partition's first retained record (a partition the group has
+    /// committed nothing on is left alone). The group must have no members: stop its consumers
+    /// first. Returns `(partition, from, to)` for each partition moved.
+    pub async fn rewind_group(
+        &self,
+        group: &str,
+        topic: &str,
+        events: u32,
+    ) -> Result<Vec<(i32, i64, i64)>, StackError> {
+        let bootstrap = self.infra().kafka_bootstrap(crate::infra::HARNESS_CLIENT)?;
+        let (group, topic) = (group.to_string(), topic.to_string());
+        let action = format!("moving consumer group {group}'s offsets on {topic} back");
+        tokio::task::spawn_blocking(move || rewind(&bootstrap, &group, &topic, events))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|message| StackError::Io { action, message })
+    }
+
     /// Waits (bounded) until a service exits by itself — a crash a test provoked — and
     /// describes how it ended.
     pub async fn await_exit(
@@ -762,6 +793,64 @@ async fn drop_databases(system: &System, infra: &Infra) -> Result<(), StackError
     }
     let _ = admin.close().await;
     Ok(())
+}
+
+/// [`Stack::rewind_group`], on a blocking thread: the group's committed offsets read, moved
+/// and committed again through the group coordinator (an empty group accepts a commit from a
+/// client that is no member of it).
+fn rewind(bootstrap: &str, group: &str, topic: &str, events: u32) -> Result<Vec<(i32, i64, i64)>, String> {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let timeout = Duration::from_secs(15);
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| e.to_string())?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(format!("topic {topic} has no partitions"));
+    }
+    let mut wanted = TopicPartitionList::new();
+    for partition in &partitions {
+        wanted.add_partition(topic, *partition);
+    }
+    let committed = consumer
+        .committed_offsets(wanted, timeout)
+        .map_err(|e| e.to_string())?;
+    let mut moves = Vec::new();
+    let mut to_commit = TopicPartitionList::new();
+    for element in committed.elements() {
+        let Offset::Offset(from) = element.offset() else {
+            continue;
+        };
+        let (low, _) = consumer
+            .fetch_watermarks(topic, element.partition(), timeout)
+            .map_err(|e| e.to_string())?;
+        let to = (from - i64::from(events)).max(low);
+        if to < from {
+            to_commit
+                .add_partition_offset(topic, element.partition(), Offset::Offset(to))
+                .map_err(|e| e.to_string())?;
+            moves.push((element.partition(), from, to));
+        }
+    }
+    if !moves.is_empty() {
+        consumer
+            .commit(&to_commit, CommitMode::Sync)
+            .map_err(|e| format!("{e} (does the group still have members? stop them first)"))?;
+    }
+    Ok(moves)
 }
 
 fn kafka_admin(

@@ -178,6 +178,19 @@ pub enum FaultKind {
     /// Requests on a link between two services, picked by method and path, answered, cut,
     /// delayed, held or sent twice by faultline's request proxy on that link.
     Request(intercept::RequestFault),
+    /// A consumer's events delivered again: the service stopped gracefully (so it leaves its
+    /// group), its group's committed offsets on `topic` moved back by `events` per partition
+    /// (not before the first retained record), and the service started again when the fault
+    /// heals — it then reads those events a second time, behind the backlog that built
+    /// meanwhile.
+    Redeliver {
+        /// The topic whose offsets move.
+        topic: String,
+        /// The service's consumer group.
+        group: String,
+        /// How many events back, per partition.
+        events: u32,
+    },
 }
 
 /// A steady-state probe: a measurement with its tolerance.
@@ -911,7 +924,7 @@ fn read_target(fields: &mut Fields<'_>, topology: &Topology) -> Result<Target, S
 
 const FAULT_KINDS: &str =
     "latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, \
-     partition (links); request (links between services); kill, pause (services); \
+     partition (links); request (links between services); kill, pause, redeliver (services); \
      container_pause, container_stop (containers)";
 
 fn millis(d: Duration) -> u64 {
@@ -979,6 +992,45 @@ fn read_fault(
             )),
         }
     };
+    if kind_name == "redeliver" {
+        if !matches!(target, Target::Process { .. }) {
+            return Err(fields.error(
+                "target",
+                format!(
+                    "kind \"redeliver\" applies to a service that consumes a topic ({})",
+                    topology.services().join(", ")
+                ),
+            ));
+        }
+        let topic = fields.required_string("topic", "the topic the service consumes")?;
+        if !topology.topics().is_empty() && !topology.topics().contains(&topic) {
+            return Err(fields.error(
+                "topic",
+                format!(
+                    "unknown topic {topic:?}; the system's topics are: {}",
+                    topology.topics().join(", ")
+                ),
+            ));
+        }
+        let group = fields.required_string("group", "the service's consumer group")?;
+        if group.trim().is_empty() {
+            return Err(fields.error("group", "expected a consumer group's name"));
+        }
+        let events = fields
+            .integer_in("events", 1..=1_000_000)?
+            .ok_or_else(|| fields.error("events", "required: how many events back, per partition"))?
+            as u32;
+        return Ok(Fault {
+            start,
+            duration,
+            target,
+            kind: FaultKind::Redeliver {
+                topic,
+                group,
+                events,
+            },
+        });
+    }
     let toxic = match kind_name.as_str() {
         "latency" => Some(ToxicKind::Latency {
             latency_ms: millis(fields.required_duration("latency")?),

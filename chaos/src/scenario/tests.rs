@@ -861,3 +861,45 @@ fn bad_request_faults_name_the_field() {
         "{e}"
     );
 }
+
+#[test]
+fn redeliveries_read_and_bad_ones_name_the_field() {
+    let topology = shop().with_topics(["orders"]);
+    let redeliver = |fields: &str| {
+        full_with(
+            "target = \"order\"\nkind = \"kill\"",
+            &format!("target = \"order\"\nkind = \"redeliver\"\n{fields}"),
+        )
+    };
+    let scenario = Scenario::parse(
+        "s.toml",
+        vocab(&topology),
+        &redeliver("topic = \"orders\"\ngroup = \"notification\"\nevents = 20"),
+    )
+    .unwrap();
+    assert_eq!(
+        scenario.faults[1].kind,
+        FaultKind::Redeliver {
+            topic: "orders".into(),
+            group: "notification".into(),
+            events: 20
+        }
+    );
+    for (fields, field, reason) in [
+        ("group = \"g\"\nevents = 1", "faults[1].topic", "required"),
+        ("topic = \"payments\"\ngroup = \"g\"\nevents = 1", "faults[1].topic", "unknown topic \"payments\""),
+        ("topic = \"orders\"\nevents = 1", "faults[1].group", "required"),
+        ("topic = \"orders\"\ngroup = \"g\"", "faults[1].events", "required"),
+        ("topic = \"orders\"\ngroup = \"g\"\nevents = 0", "faults[1].events", "from 1"),
+    ] {
+        let e = Scenario::parse("s.toml", vocab(&topology), &redeliver(fields))
+            .expect_err("must be rejected");
+        assert_eq!(e.field, field, "{fields}: {e}");
+        assert!(e.reason.contains(reason), "{fields}: {e}");
+    }
+    let on_a_link = redeliver("topic = \"orders\"\ngroup = \"g\"\nevents = 1")
+        .replace("target = \"order\"\nkind = \"redeliver\"", "target = \"order->kafka\"\nkind = \"redeliver\"");
+    let e = Scenario::parse("s.toml", vocab(&topology), &on_a_link).expect_err("a link");
+    assert_eq!(e.field, "faults[1].target");
+    assert!(e.reason.contains("a service that consumes"), "{e}");
+}
