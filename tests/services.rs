@@ -241,6 +241,7 @@ async fn orders_confirm_cancel_and_deduplicate_through_the_gateway() -> anyhow::
             "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
             "50".into(),
         )],
+        ..StackConfig::default()
     };
     let stack = Stack::start(&common::reference(), config).await?;
     let client = Client::new(&stack);
@@ -480,6 +481,7 @@ async fn notification_takes_each_event_once_across_a_crash_and_dead_letters_pois
             "NOTIFICATION_TEST_CRASH_AFTER_EFFECT_FOR_CUSTOMER".into(),
             "crash-me".into(),
         )],
+        ..StackConfig::default()
     };
     let mut stack = Stack::start(&common::reference(), config).await?;
     let client = Client::new(&stack);

@@ -293,6 +293,7 @@ pub async fn run_on_stack(
 pub fn stack_config(system: &System) -> StackConfig {
     StackConfig {
         env: system.registry().stack_env(),
+        ..StackConfig::default()
     }
 }
 

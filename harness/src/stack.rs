@@ -51,6 +51,10 @@ pub struct StackConfig {
     /// Extra environment per service, e.g. `("order", "ORDER_STEP_DEADLINE_MS", "5000")`;
     /// it overrides the description's.
     pub env: Vec<(String, String, String)>,
+    /// Links between services go from Toxiproxy straight to the callee, without the request
+    /// proxy: for benchmarks, which inject no request-level faults and measure the system,
+    /// not faultline's proxy. Request-level faults then cannot start.
+    pub without_request_proxies: bool,
 }
 
 /// Why the stack could not start or be driven.
@@ -348,18 +352,24 @@ impl Stack {
         for link in system.topology().service_links() {
             let port = link_ports[&link.name()];
             let callee = std::net::SocketAddr::from(([127, 0, 0, 1], service_ports[&link.server]));
-            let request_proxy = crate::intercept::RequestProxy::start(&link.name(), callee)
-                .await
-                .map_err(io_error(format!("starting the request proxy of {}", link.name())))?;
+            let upstream = if config.without_request_proxies {
+                callee
+            } else {
+                let request_proxy = crate::intercept::RequestProxy::start(&link.name(), callee)
+                    .await
+                    .map_err(io_error(format!("starting the request proxy of {}", link.name())))?;
+                let address = request_proxy.address();
+                request_proxies.insert(link.name(), request_proxy);
+                address
+            };
             host_proxy
                 .client
                 .create_proxy(&NewProxy::new(
                     proxy_name(&link.client, &link.server),
                     format!("127.0.0.1:{port}"),
-                    request_proxy.address().to_string(),
+                    upstream.to_string(),
                 ))
                 .await?;
-            request_proxies.insert(link.name(), request_proxy);
         }
 
         let mut services = BTreeMap::new();

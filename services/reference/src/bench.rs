@@ -117,13 +117,15 @@ pub async fn saga(
     concurrencies: &[usize],
     orders_per_level: usize,
 ) -> Result<SagaBench, StackError> {
-    // The benchmark measures the saga, not the gateway's rate limit.
+    // The benchmark measures the saga, not the gateway's rate limit nor faultline's request
+    // proxies (it injects no faults).
     let config = StackConfig {
         env: vec![(
             "gateway".into(),
             "GATEWAY_RATE_LIMIT_PER_SECOND".into(),
             "1000000".into(),
         )],
+        without_request_proxies: true,
     };
     let stack = Stack::start(system, config).await?;
     let result = run_saga_levels(&stack, concurrencies, orders_per_level).await;
