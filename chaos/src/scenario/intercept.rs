@@ -100,8 +100,9 @@ pub enum Which {
 pub struct RequestFault {
     /// Only requests of this method (any when `None`).
     pub method: Option<String>,
-    /// Only requests whose path (the query left out) is this; one ending in `*` is a prefix.
-    /// Any when `None`.
+    /// Only requests whose path (the query left out) is this: a segment `*` stands for any
+    /// one segment (`/reservations/*/commit`), and a final `*` makes the rest a prefix
+    /// (`/payments*`). Any when `None`.
     pub path: Option<String>,
     /// Which of the matching requests it hits.
     pub which: Which,
@@ -118,13 +119,10 @@ impl RequestFault {
             .method
             .as_deref()
             .is_none_or(|m| m.eq_ignore_ascii_case(method));
-        let path_ok = match self.path.as_deref() {
-            None => true,
-            Some(pattern) => match pattern.strip_suffix('*') {
-                Some(prefix) => path.starts_with(prefix),
-                None => path == pattern,
-            },
-        };
+        let path_ok = self
+            .path
+            .as_deref()
+            .is_none_or(|pattern| path_matches(pattern, path));
         method_ok && path_ok
     }
 
@@ -153,6 +151,29 @@ impl RequestFault {
             self.method.as_deref().unwrap_or("any method"),
             self.path.as_deref().unwrap_or("any path")
         )
+    }
+}
+
+/// Whether `path` fits `pattern`: segment by segment, `*` standing for any one segment; a
+/// final `*` lets the last segment be a prefix, and more segments follow.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let segment = |p: &str, s: &str| p == s || (p == "*" && !s.is_empty());
+    let (body, prefix) = match pattern.strip_suffix('*') {
+        // A lone final `*` segment is a one-segment wildcard, not a prefix.
+        Some(body) if !body.ends_with('/') || body.is_empty() => (body, true),
+        _ => (pattern, false),
+    };
+    let body: Vec<&str> = body.split('/').collect();
+    let path: Vec<&str> = path.split('/').collect();
+    let Some((last, leading)) = body.split_last() else {
+        return false;
+    };
+    if prefix {
+        path.len() >= body.len()
+            && leading.iter().zip(&path).all(|(p, s)| segment(p, s))
+            && path[body.len() - 1].starts_with(last)
+    } else {
+        path.len() == body.len() && body.iter().zip(&path).all(|(p, s)| segment(p, s))
     }
 }
 
@@ -187,11 +208,13 @@ pub(super) fn read(
     }
     let path = fields.string("path", "a path such as \"/payments\" or a prefix \"/payments*\"")?;
     if let Some(path) = &path {
-        if !path.starts_with('/') || path[..path.len() - 1].contains('*') {
+        let body = path.strip_suffix('*').unwrap_or(path);
+        let wild_inside = body.split('/').any(|segment| segment.contains('*') && segment != "*");
+        if !path.starts_with('/') || wild_inside {
             return Err(fields.error(
                 "path",
                 format!(
-                    "expected a path starting with / (a prefix ends in one *), found {path:?}"
+                    "expected a path starting with / whose segments are names or * (one segment), with an optional final * for a prefix; found {path:?}"
                 ),
             ));
         }
@@ -296,6 +319,18 @@ mod tests {
         assert!(prefix.matches("GET", "/payments/1/refund"));
         assert!(!prefix.matches("GET", "/refunds"));
         assert!(fault(None, None).matches("DELETE", "/anything"));
+        // A `*` segment is any one segment.
+        let commit = fault(None, Some("/reservations/*/commit"));
+        assert!(commit.matches("POST", "/reservations/9f2c/commit"));
+        assert!(!commit.matches("POST", "/reservations/9f2c/release"));
+        assert!(!commit.matches("POST", "/reservations//commit"));
+        assert!(!commit.matches("POST", "/reservations/9f2c/commit/now"));
+        let one = fault(None, Some("/orders/*"));
+        assert!(one.matches("GET", "/orders/1?wait_ms=100"));
+        assert!(!one.matches("GET", "/orders/1/items"));
+        let below = fault(None, Some("/orders/*/items*"));
+        assert!(below.matches("GET", "/orders/1/items/2"));
+        assert!(!below.matches("GET", "/orders/1"));
     }
 
     #[test]

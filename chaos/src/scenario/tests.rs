@@ -833,7 +833,7 @@ fn bad_request_faults_name_the_field() {
         ("action = \"reset\"\nnth = 0", "faults[0].nth", "from 1"),
         ("action = \"reset\"\nfraction = 0", "faults[0].fraction", "more than 0"),
         ("action = \"reset\"\npath = \"payments\"", "faults[0].path", "starting with /"),
-        ("action = \"reset\"\npath = \"/a*/b\"", "faults[0].path", "one *"),
+        ("action = \"reset\"\npath = \"/a*/b\"", "faults[0].path", "names or *"),
         ("action = \"reset\"\nmethod = \"PO ST\"", "faults[0].method", "HTTP method"),
         ("action = \"reset\"\nlatency = \"1s\"", "faults[0].latency", "unknown field"),
         ("action = \"kill\"", "faults[0].when", "required"),
