@@ -405,7 +405,10 @@ async fn orders_confirm_cancel_and_deduplicate_through_the_gateway() -> anyhow::
         "another client is not limited"
     );
 
+    let logs = stack.run_dir().to_path_buf();
+    assert!(logs.join("gateway.log").is_file(), "{}", logs.display());
     stack.shutdown().await?;
+    assert!(!logs.exists(), "the stack's folder of logs is gone: {}", logs.display());
     Ok(())
 }
 

@@ -722,13 +722,15 @@ impl Stack {
 
     /// Stops every service with its stop signal (graceful: requests in flight finish, offsets
     /// are committed), waits for each (killing it after its grace period), stops the host
-    /// Toxiproxy and tears the infrastructure down.
+    /// Toxiproxy, tears the infrastructure down and removes the stack's folder of logs (a
+    /// run has copied them into its report by then).
     pub async fn shutdown(mut self) -> Result<(), StackError> {
         self.stop_services().await;
         let _ = self.host_proxy.child.kill().await;
         if let Some(infra) = self.infra.take() {
             infra.shutdown().await?;
         }
+        let _ = std::fs::remove_dir_all(&self.run_dir);
         Ok(())
     }
 }
