@@ -244,10 +244,12 @@ env = { PORT = "{port}" }
     );
 
     // Stopping sends the stop signal to the program itself (through the container's init).
-    let log_file = stack.run_dir().join("web.log");
-    stack.shutdown().await?;
-    let log = std::fs::read_to_string(&log_file)?;
+    stack.stop("web").await?;
+    let log = std::fs::read_to_string(stack.run_dir().join("web.log"))?;
     assert!(log.contains("stopped by SIGTERM"), "log: {log}");
+    let logs = stack.run_dir().to_path_buf();
+    stack.shutdown().await?;
+    assert!(!logs.exists(), "the stack's folder of logs is gone");
     assert_eq!(leftovers(&run_id).await?, Vec::<String>::new());
     std::fs::remove_dir_all(&dir)?;
     Ok(())
