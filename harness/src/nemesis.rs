@@ -197,7 +197,7 @@ impl Nemesis {
                     self.active.contains_key(&step.fault)
                 }
                 Action::Heal => {
-                    self.heal(step.fault, stack, recorder).await;
+                    self.heal(step.fault, stack, recorder, progress).await;
                     !self.active.contains_key(&step.fault)
                 }
             };
@@ -215,7 +215,7 @@ impl Nemesis {
     pub async fn heal_all(&mut self, stack: &mut Stack, recorder: &Recorder) -> Vec<String> {
         let mut errors = Vec::new();
         for index in self.active() {
-            self.heal(index, stack, recorder).await;
+            self.heal(index, stack, recorder, &|_| {}).await;
             if self.active.contains_key(&index) {
                 errors.push(format!(
                     "fault {index} ({}) could not be healed",
@@ -308,18 +308,29 @@ impl Nemesis {
         let _ = stop.done.send(outcome);
     }
 
-    async fn heal(&mut self, index: usize, stack: &mut Stack, recorder: &Recorder) {
+    async fn heal(
+        &mut self,
+        index: usize,
+        stack: &mut Stack,
+        recorder: &Recorder,
+        progress: &(dyn Fn(&str) + Sync),
+    ) {
         // A fault that never started (its start failed) has nothing to heal.
         let Some(applied) = self.active.get(&index).cloned() else {
             return;
         };
         if let Applied::Request { link, .. } = &applied {
-            // No stop once the heal has begun: those already asked for are refused.
+            // No stop of this fault once its heal has begun: one already asked for is
+            // refused. Other faults' stops waiting in the channel are carried out.
             if let Ok(proxy) = stack.request_proxy(link) {
                 proxy.remove(index);
             }
+            let mut waiting = Vec::new();
             while let Ok(stop) = self.asked.try_recv() {
-                let _ = stop.done.send(Err(format!("fault {} healed first", stop.index)));
+                waiting.push(stop);
+            }
+            for stop in refuse_stops_of(index, waiting) {
+                self.stop(stop, stack, progress).await;
             }
         }
         let pending = recorder.invoke(Process::Nemesis, self.op(index, Action::Heal));
@@ -333,6 +344,16 @@ impl Nemesis {
             }
         }
     }
+}
+
+/// Refuses the stops `healing` asked for (its heal came first); the others, in the order asked.
+fn refuse_stops_of(healing: usize, waiting: Vec<StopRequest>) -> Vec<StopRequest> {
+    let (refused, others): (Vec<_>, Vec<_>) =
+        waiting.into_iter().partition(|stop| stop.index == healing);
+    for stop in refused {
+        let _ = stop.done.send(Err(format!("fault {} healed first", stop.index)));
+    }
+    others
 }
 
 async fn apply(index: usize, fault: &Fault, stack: &mut Stack) -> Result<Applied, StackError> {
@@ -575,6 +596,33 @@ mod tests {
                 (15, 0, Action::Heal),
             ]
         );
+    }
+
+    #[test]
+    fn a_heal_refuses_only_its_own_faults_stops() {
+        let ask = |index| {
+            let (done, answer) = tokio::sync::oneshot::channel();
+            let stop = StopRequest {
+                index,
+                service: "order".into(),
+                pause: false,
+                done,
+            };
+            (stop, answer)
+        };
+        let (first, mut first_answer) = ask(2);
+        let (healed, mut healed_answer) = ask(1);
+        let (second, mut second_answer) = ask(3);
+        let kept = refuse_stops_of(1, vec![first, healed, second]);
+        assert_eq!(kept.iter().map(|s| s.index).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            healed_answer.try_recv().unwrap(),
+            Err("fault 1 healed first".to_string())
+        );
+        // The others are still waiting for their answer.
+        assert!(first_answer.try_recv().is_err());
+        assert!(second_answer.try_recv().is_err());
+        drop(kept);
     }
 
     #[test]
