@@ -255,9 +255,41 @@ impl std::error::Error for Cut {}
 /// A request as it came, kept whole so it can be sent twice.
 struct Buffered {
     method: hyper::Method,
-    uri: hyper::Uri,
+    /// The path and query, as the caller sent them.
+    target: String,
+    /// The end-to-end headers (hop-by-hop ones dropped).
     headers: hyper::HeaderMap,
     body: Bytes,
+}
+
+/// Headers that describe one connection, not the message: the proxy buffers whole bodies and
+/// opens its own connections, so it passes none of them on (RFC 9110, section 7.6.1), nor any
+/// header a `Connection` header names.
+fn end_to_end(mut headers: hyper::HeaderMap) -> hyper::HeaderMap {
+    use hyper::header;
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    headers
 }
 
 /// The fault that hits this request, if any: the first installed one that matches it and
@@ -330,15 +362,14 @@ async fn handle(
         .to_bytes();
     let request = Buffered {
         method: parts.method,
-        uri: parts.uri,
-        headers: parts.headers,
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+        headers: end_to_end(parts.headers),
         body,
     };
-    let path = request
-        .uri
-        .path_and_query()
-        .map_or_else(|| request.uri.path().to_string(), |p| p.as_str().to_string());
-    let Some(hit) = hit(shared, request.method.as_str(), &path) else {
+    let Some(hit) = hit(shared, request.method.as_str(), &request.target) else {
         return forward(shared, &request).await;
     };
     let index = hit.index;
@@ -348,7 +379,7 @@ async fn handle(
             index,
             link: shared.link.clone(),
             method: request.method.to_string(),
-            path: path.clone(),
+            path: request.target.clone(),
             action: hit.action.name().to_string(),
         },
     );
@@ -387,8 +418,8 @@ async fn handle(
         }
         RequestAction::Hold => {
             pending.ok(json!({ "held": true }));
-            std::future::pending::<Infallible>().await;
-            unreachable!("a held request is only ever dropped")
+            // Never answered: the caller's giving up (or the heal's reset) drops it.
+            match std::future::pending::<Infallible>().await {}
         }
         RequestAction::Duplicate => {
             let first = forward(shared, &request).await;
@@ -435,11 +466,7 @@ async fn handle(
 
 /// Sends `request` to the link's callee and reads its whole answer.
 async fn forward(shared: &Shared, request: &Buffered) -> Result<Response<Full<Bytes>>, Cut> {
-    let path = request
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str());
-    let uri: hyper::Uri = format!("http://{}{path}", shared.upstream)
+    let uri: hyper::Uri = format!("http://{}{}", shared.upstream, request.target)
         .parse()
         .map_err(|_| Cut("the request's path is not a valid URI"))?;
     let mut builder = Request::builder().method(request.method.clone()).uri(uri);
@@ -454,12 +481,13 @@ async fn forward(shared: &Shared, request: &Buffered) -> Result<Response<Full<By
         .request(outgoing)
         .await
         .map_err(|_| Cut("the callee did not answer"))?;
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let body = body
         .collect()
         .await
         .map_err(|_| Cut("the callee's answer broke off"))?
         .to_bytes();
+    parts.headers = end_to_end(parts.headers);
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
@@ -569,6 +597,26 @@ mod tests {
     /// Where a fault's stops go when a test expects none.
     fn no_stops() -> mpsc::UnboundedSender<StopRequest> {
         mpsc::unbounded_channel().0
+    }
+
+    #[test]
+    fn connection_headers_are_not_passed_on_and_the_rest_are() {
+        let mut headers = hyper::HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, x-hop"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("x-hop", "1"),
+            ("authorization", "Bearer t"),
+            ("idempotency-key", "k-1"),
+            ("content-type", "application/json"),
+        ] {
+            headers.insert(name, value.parse().unwrap());
+        }
+        let kept = end_to_end(headers);
+        let mut names: Vec<_> = kept.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["authorization", "content-type", "idempotency-key"]);
     }
 
     #[tokio::test]
