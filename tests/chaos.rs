@@ -55,6 +55,18 @@ fn shortened(
     scenario
 }
 
+/// The scenario with its single fault's target and kind replaced (its window kept).
+fn with_fault(
+    mut scenario: Scenario,
+    target: faultline_chaos::scenario::Target,
+    kind: faultline_chaos::scenario::FaultKind,
+) -> Scenario {
+    assert_eq!(scenario.faults.len(), 1, "{} has one fault", scenario.name);
+    scenario.faults[0].target = target;
+    scenario.faults[0].kind = kind;
+    scenario
+}
+
 /// The events of a run's `history.json`, as JSON.
 fn history_events(outcome: &runner::RunOutcome) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(outcome.out_dir.join("history.json")).unwrap();
@@ -280,27 +292,29 @@ async fn lost_answers_to_charges_are_retried_and_charge_each_order_once() {
 async fn order_killed_right_after_payment_answered_a_charge_resumes_and_charges_once() {
     use faultline_chaos::scenario::intercept::{RequestAction, RequestFault, When, Which};
     use faultline_chaos::scenario::{FaultKind, Target};
-    let mut scenario = shortened(
-        shipped("saga-recovery-order-killed"),
-        30,
-        Duration::from_secs(16),
-        Duration::from_secs(2),
-        Duration::from_secs(6),
-    );
-    scenario.faults[0].target = Target::Link {
-        client: "order".into(),
-        server: "payment".into(),
-    };
-    scenario.faults[0].kind = FaultKind::Request(RequestFault {
-        method: Some("POST".into()),
-        path: Some("/payments/charges".into()),
-        which: Which::Nth(3),
-        action: RequestAction::Stop {
-            service: "order".into(),
-            when: When::Answered,
-            pause: false,
+    let scenario = with_fault(
+        shortened(
+            shipped("saga-recovery-order-killed"),
+            30,
+            Duration::from_secs(16),
+            Duration::from_secs(2),
+            Duration::from_secs(6),
+        ),
+        Target::Link {
+            client: "order".into(),
+            server: "payment".into(),
         },
-    });
+        FaultKind::Request(RequestFault {
+            method: Some("POST".into()),
+            path: Some("/payments/charges".into()),
+            which: Which::Nth(3),
+            action: RequestAction::Stop {
+                service: "order".into(),
+                when: When::Answered,
+                pause: false,
+            },
+        }),
+    );
     let outcome = run_and_require_every_verdict(scenario).await;
     let events = history_events(&outcome);
     let struck: Vec<&serde_json::Value> = events
@@ -321,21 +335,23 @@ async fn order_killed_right_after_payment_answered_a_charge_resumes_and_charges_
 #[tokio::test]
 async fn events_delivered_again_to_notification_still_notify_once() {
     use faultline_chaos::scenario::{FaultKind, Target};
-    let mut scenario = shortened(
-        shipped("outbox-notification-kafka-cut"),
-        30,
-        Duration::from_secs(16),
-        Duration::from_secs(6),
-        Duration::from_secs(4),
+    let scenario = with_fault(
+        shortened(
+            shipped("outbox-notification-kafka-cut"),
+            30,
+            Duration::from_secs(16),
+            Duration::from_secs(6),
+            Duration::from_secs(4),
+        ),
+        Target::Process {
+            service: "notification".into(),
+        },
+        FaultKind::Redeliver {
+            topic: "orders".into(),
+            group: "notification".into(),
+            events: 100_000,
+        },
     );
-    scenario.faults[0].target = Target::Process {
-        service: "notification".into(),
-    };
-    scenario.faults[0].kind = FaultKind::Redeliver {
-        topic: "orders".into(),
-        group: "notification".into(),
-        events: 100_000,
-    };
     let outcome = run_and_require_every_verdict(scenario).await;
     let events = history_events(&outcome);
     let started = events

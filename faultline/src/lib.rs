@@ -52,7 +52,7 @@ pub mod extend {
     pub use faultline_harness::extension::{Extension, WorkloadKind};
     pub use faultline_harness::history::{Event, EventType, History, Op, Pending, Process, Recorder};
     pub use faultline_harness::report::{Durations, Outcomes, WorkloadState};
-    pub use faultline_harness::runner::RunError;
+    pub use faultline_harness::runner::{p99_verdict, RunError};
     pub use faultline_harness::stack::Stack;
     pub use faultline_harness::workload::{
         drive_plan, Driven, LoadSummary, Planned, Settlement, Workload,

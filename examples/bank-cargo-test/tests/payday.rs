@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use faultline::extend::{
     drive_plan, BoxFuture, CheckContext, Checker, Counterexample, EventType, Extension, Facts,
     Fields, History, LoadSummary, Op, Outcomes, ParsedScenario, Planned, Probe, ProbeCheck,
-    Process, Recorder, RunError, ScenarioError, Settlement, Stack, Verdict, Workload,
+    p99_verdict, Process, Recorder, RunError, ScenarioError, Settlement, Stack, Verdict, Workload,
     WorkloadKind, WorkloadReader, WorkloadState,
 };
 use serde_json::{json, Value};
@@ -259,16 +259,7 @@ impl Workload for Payday {
                     let rate = ok.len() as f64 / f64::from(sample.max(1));
                     (rate >= min, format!("{} of {sample} payments ok", ok.len()))
                 }
-                ProbeCheck::P99Latency { max, .. } => {
-                    ok.sort();
-                    let p99 = ok
-                        .get((ok.len() * 99).div_ceil(100).saturating_sub(1))
-                        .copied();
-                    match p99 {
-                        Some(p99) => (p99 <= max, format!("p99 {} ms", p99.as_millis())),
-                        None => (false, "no payment answered ok".into()),
-                    }
-                }
+                ProbeCheck::P99Latency { max, .. } => p99_verdict(&ok, sample, max, "payments"),
                 ProbeCheck::Ready => unreachable!("answered above"),
             }
         })
