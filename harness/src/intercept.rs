@@ -75,6 +75,61 @@ struct Shared {
     upstream: SocketAddr,
     forwarder: Forwarder,
     faults: Mutex<Vec<Installed>>,
+    /// Every route seen since the last [`RequestProxy::forget`], by `(method, route)`.
+    seen: Mutex<BTreeMap<(String, String), Seen>>,
+}
+
+/// How often, and since when, a route has come through a proxy.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    first: std::time::Instant,
+    count: u64,
+}
+
+/// A remote call site: requests of one method to one route on one link, as a request proxy
+/// saw them come through.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct CallSite {
+    /// `caller->callee`.
+    pub link: String,
+    pub method: String,
+    /// The path with its query left out and each segment that looks like an identifier
+    /// written `*` (see [`route_of`]), as a request fault's `path` matches it.
+    pub route: String,
+    /// Requests seen.
+    pub count: u64,
+}
+
+impl std::fmt::Display for CallSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.link, self.method, self.route)
+    }
+}
+
+/// The route of a request target: the query left out, and each path segment that holds a
+/// digit and is either all digits or at least six characters long (a number, a UUID, a
+/// minted id like `ord-1f3a9c`) written `*`, so requests for different resources of one kind
+/// are one call site. `v1` or `charges` stay as they are.
+pub fn route_of(target: &str) -> String {
+    let path = target.split(['?', '#']).next().unwrap_or("/");
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            let has_digit = segment.bytes().any(|b| b.is_ascii_digit());
+            let all_digits = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
+            if has_digit && (all_digits || segment.len() >= 6) {
+                "*"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    let route = segments.join("/");
+    if route.is_empty() {
+        "/".into()
+    } else {
+        route
+    }
 }
 
 /// One link's request proxy, listening on `127.0.0.1`. Dropping it stops it and closes every
@@ -105,6 +160,7 @@ impl RequestProxy {
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
             faults: Mutex::new(Vec::new()),
+            seen: Mutex::new(BTreeMap::new()),
         });
         let stop = CancellationToken::new();
         tokio::spawn(accept(listener, shared.clone(), stop.clone()));
@@ -158,6 +214,28 @@ impl RequestProxy {
     /// Takes every fault out of effect.
     pub fn clear(&self) {
         self.shared.faults.lock().expect("faults lock").clear();
+    }
+
+    /// The call sites seen since the last [`forget`](Self::forget), each with when it was
+    /// first seen.
+    fn seen(&self) -> Vec<(std::time::Instant, CallSite)> {
+        let seen = self.shared.seen.lock().expect("seen lock");
+        seen.iter()
+            .map(|((method, route), seen)| {
+                let site = CallSite {
+                    link: self.shared.link.clone(),
+                    method: method.clone(),
+                    route: route.clone(),
+                    count: seen.count,
+                };
+                (seen.first, site)
+            })
+            .collect()
+    }
+
+    /// Forgets the call sites seen so far.
+    pub fn forget(&self) {
+        self.shared.seen.lock().expect("seen lock").clear();
     }
 }
 
@@ -369,6 +447,15 @@ async fn handle(
         headers: end_to_end(parts.headers),
         body,
     };
+    {
+        let mut seen = shared.seen.lock().expect("seen lock");
+        seen.entry((request.method.to_string(), route_of(&request.target)))
+            .and_modify(|s| s.count += 1)
+            .or_insert(Seen {
+                first: std::time::Instant::now(),
+                count: 1,
+            });
+    }
     let Some(hit) = hit(shared, request.method.as_str(), &request.target) else {
         return forward(shared, &request).await;
     };
@@ -514,6 +601,21 @@ impl RequestProxies {
             proxy.clear();
         }
     }
+
+    /// Every call site the proxies saw since they last forgot, in the order they were first
+    /// seen (their place in the flow).
+    pub fn call_sites(&self) -> Vec<CallSite> {
+        let mut seen: Vec<_> = self.proxies.values().flat_map(RequestProxy::seen).collect();
+        seen.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        seen.into_iter().map(|(_, site)| site).collect()
+    }
+
+    /// Forgets the call sites seen on every link.
+    pub fn forget(&self) {
+        for proxy in self.proxies.values() {
+            proxy.forget();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -619,12 +721,49 @@ mod tests {
         assert_eq!(names, ["authorization", "content-type", "idempotency-key"]);
     }
 
+    #[test]
+    fn a_route_writes_identifiers_as_any_segment() {
+        assert_eq!(route_of("/payments/charges"), "/payments/charges");
+        assert_eq!(route_of("/payments/charges?x=1"), "/payments/charges");
+        assert_eq!(route_of("/api/orders/4f1c2b9e-8d7a-4c1e-9b3a-2f6d8e0a1b2c"), "/api/orders/*");
+        assert_eq!(route_of("/reservations/42/commit"), "/reservations/*/commit");
+        assert_eq!(route_of("/api/v1/orders/ord-1f3a9c"), "/api/v1/orders/*");
+        assert_eq!(route_of("/"), "/");
+        assert_eq!(route_of(""), "/");
+    }
+
     #[tokio::test]
     async fn with_no_fault_requests_pass_through_unchanged() {
         let (address, served) = callee().await;
         let proxy = RequestProxy::start("a->b", address).await.unwrap();
         assert_eq!(post(&proxy, "/x?y=1", QUICK).await.unwrap(), (201, "echo hello".into()));
         assert_eq!(served.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_call_sites_seen_are_listed_in_the_order_first_seen_and_forgotten_on_demand() {
+        let (address, _served) = callee().await;
+        let mut proxies = RequestProxies::default();
+        proxies.insert("a->b".into(), RequestProxy::start("a->b", address).await.unwrap());
+        proxies.insert("c->b".into(), RequestProxy::start("c->b", address).await.unwrap());
+        let (ab, cb) = (proxies.get("a->b").unwrap(), proxies.get("c->b").unwrap());
+        post(cb, "/z", QUICK).await.unwrap();
+        post(ab, "/items/12345/hold", QUICK).await.unwrap();
+        post(ab, "/items/67890/hold?now=1", QUICK).await.unwrap();
+        let sites: Vec<(String, String, u64)> = proxies
+            .call_sites()
+            .into_iter()
+            .map(|s| (s.link, s.route, s.count))
+            .collect();
+        assert_eq!(
+            sites,
+            vec![
+                ("c->b".into(), "/z".into(), 1),
+                ("a->b".into(), "/items/*/hold".into(), 2)
+            ]
+        );
+        proxies.forget();
+        assert!(proxies.call_sites().is_empty());
     }
 
     #[tokio::test]

@@ -529,6 +529,40 @@ impl Stack {
             })
     }
 
+    /// Every call site the request proxies saw since the last reset or
+    /// [`forget_call_sites`](Self::forget_call_sites), in the order first seen.
+    pub fn call_sites(&self) -> Vec<crate::intercept::CallSite> {
+        self.request_proxies.call_sites()
+    }
+
+    /// Forgets the call sites seen so far.
+    pub fn forget_call_sites(&self) {
+        self.request_proxies.forget();
+    }
+
+    /// The consumer groups known to Kafka, each with the described topics it has committed
+    /// offsets on (a group with none is left out).
+    pub async fn consumer_groups(&self) -> Result<Vec<(String, Vec<String>)>, StackError> {
+        let topics: Vec<String> = self
+            .system
+            .kafka
+            .iter()
+            .flat_map(|k| k.topics.iter().map(|t| t.name.clone()))
+            .collect();
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bootstrap = self.infra().kafka_bootstrap(crate::infra::HARNESS_CLIENT)?;
+        tokio::task::spawn_blocking(move || groups_consuming(&bootstrap, &topics))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|message| StackError::Io {
+                action: "listing Kafka's consumer groups".into(),
+                message,
+            })
+    }
+
     fn process(&self, service: &str) -> Result<&ServiceProcess, StackError> {
         self.services
             .get(service)
@@ -756,6 +790,7 @@ impl Stack {
         self.stop_services().await;
         self.host_proxy.client.reset().await?;
         self.request_proxies.clear();
+        self.request_proxies.forget();
         self.infra().toxiproxy_client().reset().await?;
         drop_databases(&self.system, self.infra()).await?;
         create_databases(&self.system, self.infra()).await?;
@@ -863,6 +898,50 @@ fn rewind(bootstrap: &str, group: &str, topic: &str, events: u32) -> Result<Vec<
             .map_err(|e| format!("{e} (does the group still have members? stop them first)"))?;
     }
     Ok(moves)
+}
+
+/// [`Stack::consumer_groups`], on a blocking thread.
+fn groups_consuming(bootstrap: &str, topics: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let timeout = Duration::from_secs(15);
+    let config = |group: &str| {
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("log_level", "3")
+            .create::<BaseConsumer>()
+            .map_err(|e| e.to_string())
+    };
+    let lister = config("faultline-harness-lister")?;
+    let metadata = lister.fetch_metadata(None, timeout).map_err(|e| e.to_string())?;
+    let mut wanted = TopicPartitionList::new();
+    for topic in metadata.topics().iter().filter(|t| topics.iter().any(|n| n == t.name())) {
+        for partition in topic.partitions() {
+            wanted.add_partition(topic.name(), partition.id());
+        }
+    }
+    let groups = lister.fetch_group_list(None, timeout).map_err(|e| e.to_string())?;
+    let mut consuming = Vec::new();
+    for group in groups.groups() {
+        let consumer = config(group.name())?;
+        let committed = consumer
+            .committed_offsets(wanted.clone(), timeout)
+            .map_err(|e| e.to_string())?;
+        let mut on: Vec<String> = committed
+            .elements()
+            .iter()
+            .filter(|e| matches!(e.offset(), Offset::Offset(_)))
+            .map(|e| e.topic().to_string())
+            .collect();
+        on.dedup();
+        if !on.is_empty() {
+            consuming.push((group.name().to_string(), on));
+        }
+    }
+    consuming.sort();
+    Ok(consuming)
 }
 
 fn kafka_admin(
