@@ -6,7 +6,7 @@ use faultline_chaos::scenario::{Scenario, ScenarioError, Vocabulary};
 use faultline_harness::{nemesis, runner};
 
 use crate::error::{CliError, Then, NOTHING_STARTED};
-use crate::flags::{ChaosCommand, ChaosListArgs, ChaosRunArgs};
+use crate::flags::{ChaosCommand, ChaosExploreArgs, ChaosListArgs, ChaosRunArgs};
 use crate::interrupt::{remove_own_resources, Interrupt};
 use faultline_harness::system::System;
 
@@ -19,6 +19,7 @@ pub async fn exec(
     match command {
         ChaosCommand::List(args) => list(args, system.vocabulary()),
         ChaosCommand::Run(args) => run(args, &system, interrupt).await,
+        ChaosCommand::Explore(args) => explore(args, &system, interrupt).await,
     }
 }
 
@@ -150,5 +151,73 @@ fn print_verdicts(outcome: &runner::RunOutcome) {
     }
     for line in &outcome.unhealed {
         eprintln!("  FAIL could not heal: {line}");
+    }
+}
+
+/// Explores the fault space around a scenario; exit 1 when an experiment failed.
+async fn explore(
+    args: ChaosExploreArgs,
+    system: &System,
+    interrupt: &Interrupt,
+) -> Result<(), CliError> {
+    use faultline_harness::explore::{self, ExploreError};
+    let base = Scenario::load(&args.scenario, system.vocabulary()).then(NOTHING_STARTED)?;
+    system
+        .infra_config()
+        .check_environment()
+        .then(NOTHING_STARTED)?;
+    let out = args
+        .out
+        .unwrap_or_else(|| Path::new("reports").join(format!("explore-{}", base.name)));
+    let options = explore::Options {
+        budget: args.budget,
+        time: args.time,
+        seed: args.seed,
+        delay: args.delay,
+        fresh: args.fresh,
+    };
+    let clock = std::time::Instant::now();
+    let progress = |line: &str| eprintln!("[{:>7.1}s] {line}", clock.elapsed().as_secs_f64());
+    let stop = interrupt.handled_by_command();
+    let exploration =
+        match explore::explore_until(system, &args.scenario, &options, &out, stop, &progress).await {
+            Ok(exploration) => exploration,
+            Err(error @ (ExploreError::Mismatch { .. } | ExploreError::State { .. })) => {
+                return Err(CliError::input(error)).then(NOTHING_STARTED);
+            }
+            Err(error @ ExploreError::BaseFails { .. }) => {
+                eprintln!("error: {error}");
+                return Err(CliError::CheckFailed);
+            }
+            Err(ExploreError::Run(error @ runner::RunError::Interrupted { .. })) => {
+                eprintln!("{error}; run the same command again to resume");
+                remove_own_resources().await;
+                return Err(error.into());
+            }
+            Err(ExploreError::Run(error)) => return Err(error.into()),
+        };
+    println!();
+    for tried in exploration.failed() {
+        println!("FAILED #{} {}", tried.number, tried.experiment.id);
+        for failure in &tried.failures {
+            println!("    {}: {}", failure.checker, failure.summary);
+        }
+        if let Some(report) = &tried.report {
+            println!("    report: {}", report.display());
+        }
+    }
+    println!(
+        "{} experiment(s) run, {} failed, {} pending ({:?}); {:.1} per minute; {}",
+        exploration.experiments.len(),
+        exploration.failed().count(),
+        exploration.pending.len(),
+        exploration.stopped.expect("a finished exploration says why it stopped"),
+        exploration.per_minute,
+        out.join("explore.html").display()
+    );
+    if exploration.failed().next().is_some() {
+        Err(CliError::CheckFailed)
+    } else {
+        Ok(())
     }
 }

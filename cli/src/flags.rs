@@ -262,6 +262,44 @@ pub enum ChaosCommand {
     List(ChaosListArgs),
     /// Run a scenario file, or every scenario in a folder, each on a fresh stack.
     Run(ChaosRunArgs),
+    /// Find the faults that break the system: run the scenario's workload once without
+    /// faults, recording every call between services and every consumer group, then run one
+    /// experiment per fault (each request fault at each call site, each kill at each point, a
+    /// redelivery per consumer) and the combinations their runs reveal, on one stack reset
+    /// between experiments, each judged by the scenario's checkers and a liveness probe.
+    /// Writes explore.json, explore.html and junit.xml into --out; running it again resumes.
+    Explore(ChaosExploreArgs),
+}
+
+#[derive(Args)]
+pub struct ChaosExploreArgs {
+    /// The base scenario: its workload (keep it short: each experiment runs it), its
+    /// expectations and probes; its own faults are left out.
+    pub scenario: PathBuf,
+    /// At most this many experiments in this session.
+    #[arg(long, value_parser = at_least_one)]
+    pub budget: Option<usize>,
+    /// Start no experiment after this long, such as 10m.
+    #[arg(long, value_parser = duration)]
+    pub time: Option<std::time::Duration>,
+    /// The workload's seed and the experiments' order (default: the scenario's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How long a delay experiment holds each request: past the callers' timeouts.
+    #[arg(long, value_parser = duration, default_value = "5s")]
+    pub delay: std::time::Duration,
+    /// The exploration's folder [default: reports/explore-<scenario>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Start over instead of resuming the exploration in --out.
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+/// A duration such as 500ms, 30s or 10m.
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    faultline_chaos::scenario::fields::parse_duration(text)
+        .ok_or_else(|| format!("expected a duration such as 500ms, 30s or 10m, found {text:?}"))
 }
 
 #[derive(Args)]

@@ -207,3 +207,37 @@ async fn a_malformed_scenario_exits_2_naming_file_and_field_and_starts_nothing()
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `chaos explore` refuses what it cannot use before anything starts: a malformed base
+/// scenario, a bad flag, and a folder holding another exploration (resuming would mix two).
+#[tokio::test]
+async fn explore_refuses_a_bad_base_a_bad_flag_and_another_explorations_folder_with_exit_2() {
+    let dir = std::env::temp_dir().join(format!("faultline-explore-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let system = reference_description();
+    let system = system.to_str().unwrap();
+    std::fs::write(dir.join("bad.toml"), "name = \"bad\"\ndescription = \"d\"\n[workload]\nrequests = 0\nduration = \"5s\"\n").unwrap();
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../chaos/explore/place-orders.toml");
+    let base = base.to_str().unwrap();
+    // Another base's exploration in the folder.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let mut state: serde_json::Value = serde_json::from_str(include_str!("explore-state.json")).unwrap();
+    state["scenario"] = "someone-else".into();
+    std::fs::write(other.join("explore.json"), state.to_string()).unwrap();
+    let other = other.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--system", system, "chaos", "explore", "bad.toml"], "requests"),
+        (&["--system", system, "chaos", "explore", base, "--time", "soon"], "--time"),
+        (&["--system", system, "chaos", "explore", base, "--budget", "0"], "--budget"),
+        (&["--system", system, "chaos", "explore", base, "--out", other], "someone-else"),
+    ];
+    for (args, names) in cases {
+        let (output, pid) = faultline(&dir, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(names), "{args:?} names {names}: {stderr}");
+        nothing_started_by(pid).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

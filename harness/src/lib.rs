@@ -25,6 +25,7 @@ pub mod bench;
 pub mod broker_verification;
 pub mod checkers;
 pub mod contracts;
+pub mod explore;
 pub mod extension;
 pub mod history;
 pub mod infra;

@@ -268,15 +268,28 @@ pub async fn run_on_stack(
     reports_dir: &Path,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<RunOutcome, RunError> {
+    let mut interrupt = std::pin::pin!(std::future::pending::<()>());
+    run_on_stack_until(stack, scenario, seed, reports_dir, &mut interrupt, progress).await
+}
+
+/// [`run_on_stack`], stopping early (healing and saving all the same) when `interrupt`
+/// completes; the stack stays up either way.
+pub async fn run_on_stack_until<I: Future<Output = ()> + Unpin>(
+    stack: &mut Stack,
+    scenario: &Scenario,
+    seed: Option<u64>,
+    reports_dir: &Path,
+    interrupt: &mut I,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<RunOutcome, RunError> {
     let clock = Instant::now();
     let seed = seed.unwrap_or(scenario.seed);
-    let mut interrupt = std::pin::pin!(std::future::pending::<()>());
     let mut outcome = run_on(
         stack,
         scenario,
         seed,
         reports_dir,
-        &mut interrupt,
+        interrupt,
         progress,
         RunTimings::default(),
         clock,

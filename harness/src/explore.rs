@@ -1,0 +1,1283 @@
+//! Fault-space exploration (`faultline chaos explore`): instead of running a schedule written
+//! by hand, find the faults that break a system.
+//!
+//! 1. **Discovery.** The base scenario's workload runs once with no fault. The request proxy on
+//!    every link between two services records each remote call site it forwards (link,
+//!    method, route — see [`route_of`](crate::intercept::route_of)), in the order first seen;
+//!    Kafka lists the consumer groups with offsets on the described topics. A base that fails
+//!    without faults stops here: exploring a system that is already broken finds nothing new.
+//! 2. **Experiments.** Each is the base scenario with one or two faults (see [`Kind`]): every
+//!    request-level fault at every call site, each kill at each observed point, a
+//!    redelivery for every consumer group named like a service. The singles come first, in an
+//!    order drawn from the seed; then combinations guided by what the singles revealed: a call
+//!    site that appeared only under a fault (a refund called only when a charge failed) gets
+//!    every request fault of its own on top of that fault. A single that failed gets no
+//!    combinations — the failure is already its own.
+//! 3. **Runs.** Every experiment runs on one stack, started once and [reset](Stack::reset)
+//!    before each; its fault starts a quarter into the load and heals at three quarters. It is
+//!    judged by every checker its base names (or the workload's defaults) and by liveness: the
+//!    steady-state probes after the heal — the base's, or, when it has no `success_rate` probe,
+//!    [`LIVENESS`] — must hold, so good operations complete again once the faults are gone.
+//!    The base's circuit and SLO expectations are left out: they are about the base's own
+//!    fault.
+//! 4. **State.** `explore.json` in the output folder is rewritten after every experiment: an
+//!    interrupted or bounded exploration is resumed by running it again (`fresh` starts over).
+//!    `explore.html` shows the space as a grid of call sites × kinds; `junit.xml` has one test
+//!    case per experiment.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use faultline_chaos::scenario::Scenario;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::intercept::CallSite;
+use crate::runner::{self, RunError};
+use crate::stack::Stack;
+use crate::system::System;
+
+/// The version of `explore.json`'s format (`harness/schemas/explore-v1.schema.json`).
+pub const EXPLORE_VERSION: u32 = 1;
+
+/// The JSON Schema of `explore.json`.
+pub const SCHEMA: &str = include_str!("../schemas/explore-v1.schema.json");
+
+/// The liveness probe an experiment gets when its base has no `success_rate` probe: after the
+/// heal, `sample` new good operations, at least `min` of them completing as intended.
+pub const LIVENESS: (&str, u32, f64) = ("liveness: good operations complete after the heal", 10, 0.9);
+
+/// What a fault of an experiment does, at a call site or to a consumer group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// The proxy answers 503 without forwarding.
+    Status503,
+    /// The caller's connection is reset before forwarding.
+    Reset,
+    /// Forwarded; the answer is lost (the effect happened, the caller never hears).
+    DropAnswer,
+    /// Forwarded after a delay (past the caller's timeout, by default 5 s).
+    Delay,
+    /// Never forwarded, never answered.
+    Hold,
+    /// Forwarded twice.
+    Duplicate,
+    /// The caller killed right after its first request here was sent.
+    KillCallerSent,
+    /// The caller killed right after the callee answered its first request here.
+    KillCallerAnswered,
+    /// The callee killed right after the first request here reached it.
+    KillCalleeSent,
+    /// The consumer stopped, its group's offsets moved back to the start, started again.
+    Redeliver,
+}
+
+impl Kind {
+    /// The kinds tried at every call site, in the report's column order.
+    pub const AT_CALL_SITES: [Kind; 9] = [
+        Kind::Status503,
+        Kind::Reset,
+        Kind::DropAnswer,
+        Kind::Delay,
+        Kind::Hold,
+        Kind::Duplicate,
+        Kind::KillCallerSent,
+        Kind::KillCallerAnswered,
+        Kind::KillCalleeSent,
+    ];
+
+    /// The kinds that act on requests only (no process is stopped): the ones combined with a
+    /// site revealed under another fault.
+    pub const REQUEST_ONLY: [Kind; 6] = [
+        Kind::Status503,
+        Kind::Reset,
+        Kind::DropAnswer,
+        Kind::Delay,
+        Kind::Hold,
+        Kind::Duplicate,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Status503 => "status-503",
+            Kind::Reset => "reset",
+            Kind::DropAnswer => "drop-answer",
+            Kind::Delay => "delay",
+            Kind::Hold => "hold",
+            Kind::Duplicate => "duplicate",
+            Kind::KillCallerSent => "kill-caller-sent",
+            Kind::KillCallerAnswered => "kill-caller-answered",
+            Kind::KillCalleeSent => "kill-callee-sent",
+            Kind::Redeliver => "redeliver",
+        }
+    }
+}
+
+/// A consumer group that a service of the description runs (named like it), and the topics
+/// it has offsets on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumer {
+    pub service: String,
+    pub group: String,
+    pub topics: Vec<String>,
+}
+
+/// Where a fault acts: a call site (`link method route`) or a consumer (`service group/topic`).
+pub type Place = String;
+
+/// One fault of an experiment: its kind, where, and the `[[faults]]` table that says it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedFault {
+    pub kind: Kind,
+    pub place: Place,
+    /// The scenario's `[[faults]]` table, as JSON.
+    pub fault: Value,
+}
+
+/// A scenario to try: the base with these faults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    /// `kind@place`, joined with ` + ` for a combination: the same faults, the same id.
+    pub id: String,
+    pub faults: Vec<PlannedFault>,
+}
+
+impl Experiment {
+    fn of(faults: Vec<PlannedFault>) -> Self {
+        let id = faults
+            .iter()
+            .map(|f| format!("{}@{}", f.kind.name(), f.place))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        Self { id, faults }
+    }
+}
+
+/// When an experiment's faults are in effect, from the start of the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: Duration,
+    pub duration: Duration,
+}
+
+impl Window {
+    /// A quarter into a load of `load`, for half of it.
+    pub fn of_load(load: Duration) -> Self {
+        Self {
+            start: load / 4,
+            duration: load / 2,
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+/// The `[[faults]]` table of `kind` at call site `site`.
+pub fn site_fault(kind: Kind, site: &CallSite, window: Window, delay: Duration) -> PlannedFault {
+    let (caller, callee) = site.link.split_once("->").unwrap_or((&site.link, ""));
+    let mut fault = serde_json::json!({
+        "start": ms(window.start),
+        "duration": ms(window.duration),
+        "target": site.link,
+        "kind": "request",
+        "method": site.method,
+        "path": site.route,
+    });
+    let extra = match kind {
+        Kind::Status503 => serde_json::json!({"action": "status", "status": 503}),
+        Kind::Reset => serde_json::json!({"action": "reset"}),
+        Kind::DropAnswer => serde_json::json!({"action": "drop_answer"}),
+        Kind::Delay => serde_json::json!({"action": "delay", "delay": ms(delay)}),
+        Kind::Hold => serde_json::json!({"action": "hold"}),
+        Kind::Duplicate => serde_json::json!({"action": "duplicate"}),
+        Kind::KillCallerSent => {
+            serde_json::json!({"action": "kill", "service": caller, "when": "sent", "nth": 1})
+        }
+        Kind::KillCallerAnswered => {
+            serde_json::json!({"action": "kill", "service": caller, "when": "answered", "nth": 1})
+        }
+        Kind::KillCalleeSent => {
+            serde_json::json!({"action": "kill", "service": callee, "when": "sent", "nth": 1})
+        }
+        Kind::Redeliver => unreachable!("a redelivery is a consumer's, not a call site's"),
+    };
+    for (key, value) in extra.as_object().expect("an object") {
+        fault[key] = value.clone();
+    }
+    PlannedFault {
+        kind,
+        place: site.to_string(),
+        fault,
+    }
+}
+
+/// The `[[faults]]` table redelivering everything `consumer` read of `topic`.
+pub fn redeliver_fault(consumer: &Consumer, topic: &str, window: Window) -> PlannedFault {
+    PlannedFault {
+        kind: Kind::Redeliver,
+        place: format!("{} {}/{topic}", consumer.service, consumer.group),
+        fault: serde_json::json!({
+            "start": ms(window.start),
+            "duration": ms(window.duration),
+            "target": consumer.service,
+            "kind": "redeliver",
+            "topic": topic,
+            "group": consumer.group,
+            "events": 1_000_000,
+        }),
+    }
+}
+
+/// Every single-fault experiment on what discovery saw, shuffled by `seed`.
+pub fn singles(
+    sites: &[CallSite],
+    consumers: &[Consumer],
+    window: Window,
+    delay: Duration,
+    seed: u64,
+) -> Vec<Experiment> {
+    let mut experiments: Vec<Experiment> = sites
+        .iter()
+        .flat_map(|site| {
+            Kind::AT_CALL_SITES
+                .iter()
+                .map(move |kind| Experiment::of(vec![site_fault(*kind, site, window, delay)]))
+        })
+        .collect();
+    for consumer in consumers {
+        for topic in &consumer.topics {
+            experiments.push(Experiment::of(vec![redeliver_fault(consumer, topic, window)]));
+        }
+    }
+    experiments.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    experiments
+}
+
+/// The combinations a passing single reveals: every request-only fault at each call site
+/// that it saw and discovery did not, on top of its own fault.
+pub fn combinations(
+    single: &Experiment,
+    revealed: &[CallSite],
+    window: Window,
+    delay: Duration,
+) -> Vec<Experiment> {
+    revealed
+        .iter()
+        .flat_map(|site| {
+            Kind::REQUEST_ONLY.iter().map(move |kind| {
+                let mut faults = single.faults.clone();
+                faults.push(site_fault(*kind, site, window, delay));
+                Experiment::of(faults)
+            })
+        })
+        .collect()
+}
+
+/// The scenario text of `experiment`: the base's, renamed, with the experiment's faults in
+/// place of the base's, its circuit and SLO expectations left out, and the liveness probe
+/// added when the base has no `success_rate` probe of its own.
+pub fn scenario_text(
+    base: &toml::Table,
+    name: &str,
+    experiment: &Experiment,
+) -> Result<String, String> {
+    let mut table = base.clone();
+    table.insert("name".into(), toml::Value::String(name.into()));
+    table.insert(
+        "description".into(),
+        toml::Value::String(format!("Explored: {}", experiment.id)),
+    );
+    let faults: Vec<toml::Value> = experiment
+        .faults
+        .iter()
+        .map(|f| toml::Value::try_from(&f.fault).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    table.insert("faults".into(), toml::Value::Array(faults));
+    if let Some(toml::Value::Table(expectations)) = table.get_mut("expectations") {
+        expectations.remove("circuits");
+        expectations.remove("slo");
+    }
+    let has_rate = table
+        .get("steady_state")
+        .and_then(|s| s.get("probes"))
+        .and_then(|p| p.as_array())
+        .is_some_and(|probes| {
+            probes
+                .iter()
+                .any(|p| p.get("probe").and_then(|k| k.as_str()) == Some("success_rate"))
+        });
+    if !has_rate {
+        let steady = table
+            .entry("steady_state")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(steady) = steady {
+            let probes = steady
+                .entry("probes")
+                .or_insert_with(|| toml::Value::Array(Vec::new()));
+            if let toml::Value::Array(probes) = probes {
+                let (name, sample, min) = LIVENESS;
+                let mut probe = toml::Table::new();
+                probe.insert("name".into(), name.into());
+                probe.insert("probe".into(), "success_rate".into());
+                probe.insert("sample".into(), i64::from(sample).into());
+                probe.insert("min".into(), min.into());
+                probes.push(toml::Value::Table(probe));
+            }
+        }
+    }
+    toml::to_string(&table).map_err(|e| e.to_string())
+}
+
+/// A verdict that failed, as the exploration keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    pub checker: String,
+    pub summary: String,
+    /// The first counterexamples' descriptions (at most five).
+    pub counterexamples: Vec<String>,
+}
+
+/// How one experiment came out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tried {
+    /// Its place in the exploration, from 1.
+    pub number: usize,
+    #[serde(flatten)]
+    pub experiment: Experiment,
+    /// Every verdict held and every fault healed.
+    pub ok: bool,
+    pub failures: Vec<Failure>,
+    /// The run could not be carried out (the stack broke): neither held nor failed a check.
+    pub error: Option<String>,
+    /// The run's report folder.
+    pub report: Option<PathBuf>,
+    pub reset_seconds: f64,
+    pub seconds: f64,
+    /// Call sites this run saw that discovery did not.
+    pub revealed: Vec<CallSite>,
+}
+
+/// What discovery found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Discovery {
+    pub report: Option<PathBuf>,
+    pub seconds: f64,
+    pub call_sites: Vec<CallSite>,
+    pub consumers: Vec<Consumer>,
+    /// Consumer groups with offsets on a described topic but no service of their name: no
+    /// redelivery is tried for them.
+    pub unmatched_groups: Vec<String>,
+}
+
+/// The size of the fault space.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Space {
+    /// Single-fault experiments: call sites × kinds, plus one redelivery per consumed topic.
+    pub singles: usize,
+    /// Combinations generated from what passing singles revealed.
+    pub combinations: usize,
+    /// Combinations not generated because their first fault alone already failed.
+    pub skipped_covered: usize,
+    /// Experiments run (this and earlier sessions of the same exploration).
+    pub run: usize,
+}
+
+/// Why an exploration stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// Every experiment generated has run.
+    Exhausted,
+    Budget,
+    Time,
+    Interrupted,
+}
+
+/// `explore.json`: the exploration so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Exploration {
+    pub version: u32,
+    pub system: String,
+    /// The base scenario's name and file.
+    pub scenario: String,
+    pub file: PathBuf,
+    pub seed: u64,
+    /// The delay of `delay` experiments, in milliseconds.
+    pub delay_ms: u64,
+    pub discovery: Discovery,
+    pub space: Space,
+    /// In the order run.
+    pub experiments: Vec<Tried>,
+    /// Experiments generated and not run yet, in the order they would run.
+    pub pending: Vec<Experiment>,
+    pub stopped: Option<Stopped>,
+    /// Wall time spent running experiments (resets included), over every session.
+    pub experiment_seconds: f64,
+    /// Experiments per minute of that time.
+    pub per_minute: f64,
+    /// Seconds of experiment time until the first failure was found.
+    pub first_failure_seconds: Option<f64>,
+}
+
+impl Exploration {
+    /// The experiments that failed a check.
+    pub fn failed(&self) -> impl Iterator<Item = &Tried> {
+        self.experiments.iter().filter(|t| !t.ok && t.error.is_none())
+    }
+}
+
+/// The bounds and choices of an exploration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// At most this many experiments in this session.
+    pub budget: Option<usize>,
+    /// No new experiment starts after this long (this session).
+    pub time: Option<Duration>,
+    /// The workload's seed and the experiments' order (default: the base scenario's seed).
+    pub seed: Option<u64>,
+    /// How long a `delay` experiment holds each request.
+    pub delay: Duration,
+    /// Start over even if the folder holds an exploration of the same base and seed.
+    pub fresh: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            budget: None,
+            time: None,
+            seed: None,
+            delay: Duration::from_secs(5),
+            fresh: false,
+        }
+    }
+}
+
+/// Why an exploration could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ExploreError {
+    /// The folder holds another exploration (another base or seed): resuming it would mix two.
+    #[error("{}: holds an exploration of {scenario} with seed {seed}; pass --fresh to start over, or choose another --out", path.display())]
+    Mismatch {
+        path: PathBuf,
+        scenario: String,
+        seed: u64,
+    },
+    #[error("{}: {message}", path.display())]
+    State { path: PathBuf, message: String },
+    /// The base scenario failed with no fault at all.
+    #[error("the fault-free run of {scenario} did not hold ({failures}); see {}: exploring a system that already fails finds nothing new", report.display())]
+    BaseFails {
+        scenario: String,
+        failures: String,
+        report: PathBuf,
+    },
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// Explores around `base` (a scenario file of `system`), writing into `out`; stops early at
+/// `interrupt`, healing and saving the state first (then the error is
+/// [`RunError::Interrupted`]).
+pub async fn explore_until(
+    system: &System,
+    base_file: &Path,
+    options: &Options,
+    out: &Path,
+    interrupt: impl Future<Output = ()>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Exploration, ExploreError> {
+    let file = base_file.display().to_string();
+    let bad_base = |message: String| ExploreError::State {
+        path: base_file.to_path_buf(),
+        message,
+    };
+    let base = Scenario::load(base_file, system.vocabulary()).map_err(|e| bad_base(e.to_string()))?;
+    // Read again as a table: each experiment's scenario is the base's text with its faults.
+    let table: toml::Table = std::fs::read_to_string(base_file)
+        .map_err(|e| e.to_string())
+        .and_then(|text| toml::from_str(&text).map_err(|e| e.to_string()))
+        .map_err(bad_base)?;
+    let seed = options.seed.unwrap_or(base.seed);
+    let state_path = out.join("explore.json");
+    let earlier = if options.fresh { None } else { load(&state_path)? };
+    if let Some(earlier) = &earlier {
+        if earlier.scenario != base.name || earlier.seed != seed || earlier.system != system.name {
+            return Err(ExploreError::Mismatch {
+                path: state_path,
+                scenario: earlier.scenario.clone(),
+                seed: earlier.seed,
+            });
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|source| RunError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let window = Window::of_load(base.workload.duration);
+    tokio::pin!(interrupt);
+
+    progress("starting the stack (shared by every experiment)");
+    let mut stack = tokio::select! {
+        started = Stack::start(system, runner::stack_config(system)) => started.map_err(RunError::from)?,
+        () = &mut interrupt => return Err(RunError::Interrupted { out_dir: out.to_path_buf() }.into()),
+    };
+    let result = explore_on(
+        &mut stack, system, &base, &file, &table, seed, options, out, earlier, window,
+        &mut interrupt, progress,
+    )
+    .await;
+    progress("shutting the stack down");
+    let shutdown = stack.shutdown().await;
+    let exploration = result?;
+    shutdown.map_err(RunError::from)?;
+    Ok(exploration)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn explore_on<I: Future<Output = ()> + Unpin>(
+    stack: &mut Stack,
+    system: &System,
+    base: &Scenario,
+    file: &str,
+    table: &toml::Table,
+    seed: u64,
+    options: &Options,
+    out: &Path,
+    earlier: Option<Exploration>,
+    window: Window,
+    interrupt: &mut I,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Exploration, ExploreError> {
+    let session = Instant::now();
+    let mut exploration = match earlier {
+        Some(earlier) => {
+            progress(&format!(
+                "resuming: {} experiment(s) done, {} pending",
+                earlier.experiments.len(),
+                earlier.pending.len()
+            ));
+            earlier
+        }
+        None => {
+            let discovery = discover(stack, system, base, seed, out, interrupt, progress).await?;
+            let pending = singles(
+                &discovery.call_sites,
+                &discovery.consumers,
+                window,
+                options.delay,
+                seed,
+            );
+            progress(&format!(
+                "discovery: {} call site(s), {} consumer(s): {} single-fault experiment(s)",
+                discovery.call_sites.len(),
+                discovery.consumers.len(),
+                pending.len()
+            ));
+            let exploration = Exploration {
+                version: EXPLORE_VERSION,
+                system: system.name.clone(),
+                scenario: base.name.clone(),
+                file: PathBuf::from(file),
+                seed,
+                delay_ms: options.delay.as_millis() as u64,
+                space: Space {
+                    singles: pending.len(),
+                    ..Space::default()
+                },
+                discovery,
+                experiments: Vec::new(),
+                pending,
+                stopped: None,
+                experiment_seconds: 0.0,
+                per_minute: 0.0,
+                first_failure_seconds: None,
+            };
+            save(&exploration, out)?;
+            exploration
+        }
+    };
+    exploration.stopped = None;
+    let known: BTreeSet<(String, String, String)> = exploration
+        .discovery
+        .call_sites
+        .iter()
+        .map(|s| (s.link.clone(), s.method.clone(), s.route.clone()))
+        .collect();
+    let mut ran = 0usize;
+    let runs_dir = out.join("runs");
+    loop {
+        if exploration.pending.is_empty() {
+            exploration.stopped = Some(Stopped::Exhausted);
+            break;
+        }
+        if options.budget.is_some_and(|b| ran >= b) {
+            exploration.stopped = Some(Stopped::Budget);
+            break;
+        }
+        if options.time.is_some_and(|t| session.elapsed() >= t) {
+            exploration.stopped = Some(Stopped::Time);
+            break;
+        }
+        let experiment = exploration.pending.remove(0);
+        let number = exploration.experiments.len() + 1;
+        let name = format!("{}-x{number:03}", base.name);
+        let clock = Instant::now();
+        progress(&format!(
+            "[{number}/{}] {}",
+            number + exploration.pending.len(),
+            experiment.id
+        ));
+        let scenario = scenario_text(table, &name, &experiment)
+            .and_then(|text| {
+                Scenario::parse(&name, system.vocabulary(), &text).map_err(|e| e.to_string())
+            })
+            .map_err(|message| RunError::Setup {
+                action: format!("writing the scenario of experiment {}", experiment.id),
+                message,
+            })?;
+        let reset = match stack.reset().await {
+            Ok(took) => took,
+            Err(error) => {
+                exploration.pending.insert(0, experiment);
+                save(&exploration, out)?;
+                return Err(RunError::from(error).into());
+            }
+        };
+        let quiet = |_: &str| {};
+        let outcome =
+            runner::run_on_stack_until(stack, &scenario, Some(seed), &runs_dir, interrupt, &quiet)
+                .await;
+        let seconds = clock.elapsed().as_secs_f64();
+        let (ok, failures, error, report) = match outcome {
+            Ok(outcome) => {
+                let mut failures: Vec<Failure> = outcome
+                    .failures()
+                    .map(|v| Failure {
+                        checker: v.checker.clone(),
+                        summary: v.summary.clone(),
+                        counterexamples: v
+                            .counterexamples
+                            .iter()
+                            .take(5)
+                            .map(|c| c.description.clone())
+                            .collect(),
+                    })
+                    .collect();
+                failures.extend(outcome.unhealed.iter().map(|u| Failure {
+                    checker: "fault healed".into(),
+                    summary: u.clone(),
+                    counterexamples: Vec::new(),
+                }));
+                (failures.is_empty(), failures, None, Some(outcome.out_dir))
+            }
+            Err(RunError::Interrupted { .. }) => {
+                exploration.pending.insert(0, experiment);
+                exploration.stopped = Some(Stopped::Interrupted);
+                exploration.experiment_seconds += seconds;
+                save(&exploration, out)?;
+                return Err(RunError::Interrupted {
+                    out_dir: out.to_path_buf(),
+                }
+                .into());
+            }
+            Err(error) => (false, Vec::new(), Some(error.to_string()), None),
+        };
+        let revealed: Vec<CallSite> = stack
+            .call_sites()
+            .into_iter()
+            .filter(|s| !known.contains(&(s.link.clone(), s.method.clone(), s.route.clone())))
+            .collect();
+        if experiment.faults.len() == 1 && !revealed.is_empty() {
+            let combos = combinations(&experiment, &revealed, window, options.delay);
+            if ok {
+                let queued: BTreeSet<String> = exploration
+                    .pending
+                    .iter()
+                    .chain(exploration.experiments.iter().map(|t| &t.experiment))
+                    .map(|e| e.id.clone())
+                    .collect();
+                let fresh: Vec<Experiment> =
+                    combos.into_iter().filter(|c| !queued.contains(&c.id)).collect();
+                exploration.space.combinations += fresh.len();
+                exploration.pending.extend(fresh);
+            } else {
+                exploration.space.skipped_covered += combos.len();
+            }
+        }
+        exploration.experiment_seconds += seconds;
+        if !ok && error.is_none() && exploration.first_failure_seconds.is_none() {
+            exploration.first_failure_seconds = Some(exploration.experiment_seconds);
+        }
+        progress(&format!(
+            "[{number}] {} in {seconds:.1}s (reset {:.1}s){}",
+            match (&error, ok) {
+                (Some(_), _) => "ERROR",
+                (None, true) => "held",
+                (None, false) => "FAILED",
+            },
+            reset.as_secs_f64(),
+            failures
+                .iter()
+                .map(|f| format!("\n      {}: {}", f.checker, f.summary))
+                .chain(error.iter().map(|e| format!("\n      {e}")))
+                .collect::<String>()
+        ));
+        exploration.experiments.push(Tried {
+            number,
+            experiment,
+            ok,
+            failures,
+            error,
+            report,
+            reset_seconds: reset.as_secs_f64(),
+            seconds,
+            revealed,
+        });
+        exploration.space.run = exploration.experiments.len();
+        exploration.per_minute =
+            exploration.experiments.len() as f64 / (exploration.experiment_seconds / 60.0).max(1e-9);
+        save(&exploration, out)?;
+        ran += 1;
+    }
+    save(&exploration, out)?;
+    Ok(exploration)
+}
+
+/// The fault-free run: which call sites and consumers the workload exercises.
+async fn discover<I: Future<Output = ()> + Unpin>(
+    stack: &mut Stack,
+    system: &System,
+    base: &Scenario,
+    seed: u64,
+    out: &Path,
+    interrupt: &mut I,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Discovery, ExploreError> {
+    let clock = Instant::now();
+    let mut plain = base.clone();
+    plain.faults.clear();
+    plain.expectations.circuits.clear();
+    plain.expectations.slo = None;
+    plain.name = format!("{}-discovery", base.name);
+    progress(&format!("discovery: {} with no fault", base.name));
+    stack.forget_call_sites();
+    let outcome =
+        runner::run_on_stack_until(stack, &plain, Some(seed), &out.join("runs"), interrupt, progress)
+            .await?;
+    if !outcome.ok {
+        return Err(ExploreError::BaseFails {
+            scenario: base.name.clone(),
+            failures: outcome
+                .failures()
+                .map(|v| format!("{}: {}", v.checker, v.summary))
+                .collect::<Vec<_>>()
+                .join("; "),
+            report: outcome.out_dir,
+        });
+    }
+    let call_sites = stack.call_sites();
+    let services: BTreeSet<&str> = system.start_order().into_iter().collect();
+    let mut consumers = Vec::new();
+    let mut unmatched_groups = Vec::new();
+    for (group, topics) in stack.consumer_groups().await.map_err(RunError::from)? {
+        if services.contains(group.as_str()) {
+            consumers.push(Consumer {
+                service: group.clone(),
+                group,
+                topics,
+            });
+        } else {
+            unmatched_groups.push(group);
+        }
+    }
+    Ok(Discovery {
+        report: Some(outcome.out_dir),
+        seconds: clock.elapsed().as_secs_f64(),
+        call_sites,
+        consumers,
+        unmatched_groups,
+    })
+}
+
+/// The exploration saved in `path`, if there is one.
+fn load(path: &Path) -> Result<Option<Exploration>, ExploreError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ExploreError::State {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        }
+    };
+    let state: Exploration = serde_json::from_str(&text).map_err(|e| ExploreError::State {
+        path: path.to_path_buf(),
+        message: format!("not an exploration this faultline can resume ({e}); pass --fresh"),
+    })?;
+    if state.version != EXPLORE_VERSION {
+        return Err(ExploreError::State {
+            path: path.to_path_buf(),
+            message: format!(
+                "version {} where {EXPLORE_VERSION} was expected; pass --fresh",
+                state.version
+            ),
+        });
+    }
+    Ok(Some(state))
+}
+
+/// Writes `explore.json` (whole, through a temporary file), `explore.html` and `junit.xml`.
+fn save(exploration: &Exploration, out: &Path) -> Result<(), ExploreError> {
+    let write = |name: &str, text: String| -> Result<(), ExploreError> {
+        let path = out.join(name);
+        let partial = out.join(format!(".{name}.partial"));
+        std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|source| RunError::Write { path, source }.into())
+    };
+    let json = serde_json::to_string_pretty(exploration).expect("an exploration serializes");
+    write("explore.json", json)?;
+    write("explore.html", html(exploration))?;
+    write("junit.xml", junit(exploration))
+}
+
+/// The state of one cell of the grid: what each experiment of this kind at this place did.
+fn cells(exploration: &Exploration) -> BTreeMap<(Place, Kind), (usize, usize)> {
+    let mut grid: BTreeMap<(Place, Kind), (usize, usize)> = BTreeMap::new();
+    for tried in &exploration.experiments {
+        for fault in &tried.experiment.faults {
+            let cell = grid.entry((fault.place.clone(), fault.kind)).or_default();
+            cell.0 += 1;
+            if !tried.ok {
+                cell.1 += 1;
+            }
+        }
+    }
+    grid
+}
+
+fn escape(text: &str) -> String {
+    crate::report::html::escape(text)
+}
+
+/// `explore.html`: the fault space as a grid (places × kinds; a cell is green when every
+/// experiment with that fault held, red when one failed, grey when none ran), then each
+/// failure with its counterexamples and report. Self-contained, like the run reports.
+pub fn html(exploration: &Exploration) -> String {
+    let grid = cells(exploration);
+    let mut places: Vec<Place> = exploration
+        .discovery
+        .call_sites
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for consumer in &exploration.discovery.consumers {
+        for topic in &consumer.topics {
+            places.push(format!("{} {}/{topic}", consumer.service, consumer.group));
+        }
+    }
+    for tried in &exploration.experiments {
+        for fault in &tried.experiment.faults {
+            if !places.contains(&fault.place) {
+                places.push(fault.place.clone());
+            }
+        }
+    }
+    let kinds: Vec<Kind> = Kind::AT_CALL_SITES
+        .iter()
+        .copied()
+        .chain([Kind::Redeliver])
+        .collect();
+    let failed = exploration.failed().count();
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>exploration of {name}</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}\
+         .held{{background:#c8e6c9}}.failed{{background:#ef9a9a}}.none{{background:#eee;color:#999}}\
+         code{{font-size:12px}}</style></head><body>\
+         <h1>Exploration of {name}</h1><p>System <b>{system}</b>, seed {seed}. {run} experiment(s) run \
+         of {total} generated ({singles} single, {combos} combination(s), {skipped} skipped as covered); \
+         <b>{failed} failed</b>. {per_minute:.1} experiments per minute{first}. Stopped: {stopped}.</p>",
+        name = escape(&exploration.scenario),
+        system = escape(&exploration.system),
+        seed = exploration.seed,
+        run = exploration.experiments.len(),
+        total = exploration.experiments.len() + exploration.pending.len(),
+        singles = exploration.space.singles,
+        combos = exploration.space.combinations,
+        skipped = exploration.space.skipped_covered,
+        per_minute = exploration.per_minute,
+        first = exploration
+            .first_failure_seconds
+            .map(|s| format!("; first failure after {s:.0} s"))
+            .unwrap_or_default(),
+        stopped = exploration
+            .stopped
+            .map(|s| format!("{s:?}").to_lowercase())
+            .unwrap_or_else(|| "running".into()),
+    );
+    page.push_str("<h2>The fault space</h2><table><tr><th>where</th>");
+    for kind in &kinds {
+        let _ = write!(page, "<th>{}</th>", kind.name());
+    }
+    page.push_str("</tr>");
+    for place in &places {
+        let _ = write!(page, "<tr><td><code>{}</code></td>", escape(place));
+        for kind in &kinds {
+            let (class, text) = match grid.get(&(place.clone(), *kind)) {
+                None => ("none", "·".to_string()),
+                Some((runs, 0)) => ("held", format!("{runs}")),
+                Some((runs, failed)) => ("failed", format!("{failed}/{runs}")),
+            };
+            let _ = write!(page, "<td class=\"{class}\">{text}</td>");
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table><p>A cell counts the experiments with that fault (failed/run).</p>");
+    page.push_str("<h2>Failures</h2>");
+    if failed == 0 {
+        page.push_str("<p>None.</p>");
+    }
+    for tried in exploration.failed() {
+        let _ = write!(
+            page,
+            "<h3>#{} {}</h3><ul>",
+            tried.number,
+            escape(&tried.experiment.id)
+        );
+        for failure in &tried.failures {
+            let _ = write!(
+                page,
+                "<li><b>{}</b>: {}",
+                escape(&failure.checker),
+                escape(&failure.summary)
+            );
+            if !failure.counterexamples.is_empty() {
+                page.push_str("<ul>");
+                for example in &failure.counterexamples {
+                    let _ = write!(page, "<li>{}</li>", escape(example));
+                }
+                page.push_str("</ul>");
+            }
+            page.push_str("</li>");
+        }
+        page.push_str("</ul>");
+        if let Some(report) = &tried.report {
+            let _ = write!(
+                page,
+                "<p>Report: <code>{}</code></p>",
+                escape(&report.join("report.html").display().to_string())
+            );
+        }
+    }
+    page.push_str("</body></html>\n");
+    page
+}
+
+/// `junit.xml`: one test case per experiment run.
+pub fn junit(exploration: &Exploration) -> String {
+    let suite = format!("explore.{}", exploration.scenario);
+    let tests = exploration.experiments.len();
+    let failures = exploration.failed().count();
+    let errors = exploration
+        .experiments
+        .iter()
+        .filter(|t| t.error.is_some())
+        .count();
+    let seconds = exploration.experiment_seconds;
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"faultline\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{seconds:.3}\">"
+    );
+    let _ = writeln!(
+        xml,
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{seconds:.3}\">",
+        escape(&suite)
+    );
+    for tried in &exploration.experiments {
+        let _ = write!(
+            xml,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            escape(&suite),
+            escape(&tried.experiment.id),
+            tried.seconds
+        );
+        if let Some(error) = &tried.error {
+            let _ = writeln!(
+                xml,
+                "><error message=\"{}\"/></testcase>",
+                escape(error)
+            );
+        } else if tried.ok {
+            xml.push_str("/>\n");
+        } else {
+            let mut body = String::new();
+            for failure in &tried.failures {
+                let _ = writeln!(body, "{}: {}", failure.checker, failure.summary);
+                for example in &failure.counterexamples {
+                    let _ = writeln!(body, "  - {example}");
+                }
+            }
+            let message = tried
+                .failures
+                .iter()
+                .map(|f| f.checker.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                xml,
+                "><failure message=\"{}\">{}</failure></testcase>",
+                escape(&message),
+                escape(&body)
+            );
+        }
+    }
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_chaos::scenario::ProbeCheck;
+
+    fn site(link: &str, method: &str, route: &str) -> CallSite {
+        CallSite {
+            link: link.into(),
+            method: method.into(),
+            route: route.into(),
+            count: 3,
+        }
+    }
+
+    fn window() -> Window {
+        Window::of_load(Duration::from_secs(8))
+    }
+
+    #[test]
+    fn every_kind_at_every_site_and_a_redelivery_per_consumed_topic_is_one_single() {
+        let sites = [
+            site("order->payment", "POST", "/payments/charges"),
+            site("gateway->order", "GET", "/orders/*"),
+        ];
+        let consumers = [Consumer {
+            service: "notification".into(),
+            group: "notification".into(),
+            topics: vec!["orders".into()],
+        }];
+        let experiments = singles(&sites, &consumers, window(), Duration::from_secs(5), 7);
+        assert_eq!(experiments.len(), 2 * 9 + 1);
+        let ids: BTreeSet<&str> = experiments.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), experiments.len(), "no experiment twice");
+        assert!(ids.contains("drop-answer@order->payment POST /payments/charges"));
+        assert!(ids.contains("kill-callee-sent@gateway->order GET /orders/*"));
+        assert!(ids.contains("redeliver@notification notification/orders"));
+        // The order is the seed's: the same seed, the same order; another, another.
+        assert_eq!(experiments, singles(&sites, &consumers, window(), Duration::from_secs(5), 7));
+        assert_ne!(experiments, singles(&sites, &consumers, window(), Duration::from_secs(5), 8));
+    }
+
+    #[test]
+    fn a_fault_is_written_as_a_scenario_says_it() {
+        let fault = site_fault(
+            Kind::KillCallerAnswered,
+            &site("order->payment", "POST", "/payments/charges"),
+            window(),
+            Duration::from_secs(5),
+        );
+        assert_eq!(
+            fault.fault,
+            serde_json::json!({
+                "start": "2000ms", "duration": "4000ms", "target": "order->payment",
+                "kind": "request", "method": "POST", "path": "/payments/charges",
+                "action": "kill", "service": "order", "when": "answered", "nth": 1,
+            })
+        );
+        let delay = site_fault(
+            Kind::Delay,
+            &site("order->payment", "POST", "/payments/charges"),
+            window(),
+            Duration::from_millis(4500),
+        );
+        assert_eq!(delay.fault["delay"], "4500ms");
+    }
+
+    #[test]
+    fn a_combination_adds_each_request_fault_at_each_revealed_site() {
+        let single = Experiment::of(vec![site_fault(
+            Kind::Status503,
+            &site("order->payment", "POST", "/payments/charges"),
+            window(),
+            Duration::from_secs(5),
+        )]);
+        let revealed = [site("order->inventory", "POST", "/reservations/*/release")];
+        let combos = combinations(&single, &revealed, window(), Duration::from_secs(5));
+        assert_eq!(combos.len(), Kind::REQUEST_ONLY.len());
+        assert!(combos.iter().all(|c| c.faults.len() == 2 && c.faults[0] == single.faults[0]));
+        assert_eq!(
+            combos[2].id,
+            "status-503@order->payment POST /payments/charges + drop-answer@order->inventory POST /reservations/*/release"
+        );
+    }
+
+    const BASE: &str = r#"
+name = "base"
+description = "d"
+seed = 3
+[workload]
+requests = 10
+duration = "8s"
+[[workload.operations]]
+name = "place"
+service = "gateway"
+method = "POST"
+path = "/orders"
+[[faults]]
+start = "1s"
+duration = "2s"
+target = "order->payment"
+kind = "partition"
+[expectations]
+invariants = []
+[[expectations.circuits]]
+link = "order->payment"
+[expectations.slo]
+p99_latency = "1s"
+"#;
+
+    #[test]
+    fn an_experiments_scenario_is_the_base_with_its_faults_and_a_liveness_probe() {
+        let base: toml::Table = toml::from_str(BASE).unwrap();
+        let experiment = Experiment::of(vec![site_fault(
+            Kind::DropAnswer,
+            &site("order->payment", "POST", "/payments/charges"),
+            window(),
+            Duration::from_secs(5),
+        )]);
+        let text = scenario_text(&base, "base-x001", &experiment).unwrap();
+        let scenario = Scenario::parse(
+            "base-x001",
+            &crate::checkers::fixtures::shop(),
+            &text,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(scenario.name, "base-x001");
+        assert_eq!(scenario.faults.len(), 1);
+        assert_eq!(scenario.faults[0].start, Duration::from_secs(2));
+        assert!(matches!(
+            scenario.faults[0].kind,
+            faultline_chaos::scenario::FaultKind::Request(_)
+        ));
+        assert!(scenario.expectations.circuits.is_empty());
+        assert!(scenario.expectations.slo.is_none());
+        assert!(scenario.expectations.invariants.is_empty());
+        let rates: Vec<_> = scenario
+            .steady_state
+            .iter()
+            .filter(|p| matches!(p.check, ProbeCheck::SuccessRate { .. }))
+            .collect();
+        assert_eq!(rates.len(), 1);
+        assert_eq!(rates[0].name, LIVENESS.0);
+    }
+
+    #[test]
+    fn a_base_with_its_own_success_rate_probe_keeps_it_alone() {
+        let mut base: toml::Table = toml::from_str(BASE).unwrap();
+        let own: toml::Table = toml::from_str(
+            "[[steady_state.probes]]\nname = \"own\"\nprobe = \"success_rate\"\nmin = 0.5\n",
+        )
+        .unwrap();
+        base.extend(own);
+        let experiment = Experiment::of(vec![site_fault(
+            Kind::Hold,
+            &site("order->payment", "POST", "/payments/charges"),
+            window(),
+            Duration::from_secs(5),
+        )]);
+        let text = scenario_text(&base, "base-x002", &experiment).unwrap();
+        let scenario =
+            Scenario::parse("base-x002", &crate::checkers::fixtures::shop(), &text).unwrap();
+        let names: Vec<_> = scenario.steady_state.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["own"]);
+    }
+
+    #[test]
+    fn the_grid_marks_each_fault_held_or_failed_and_junit_has_a_case_per_experiment() {
+        let charges = site("order->payment", "POST", "/payments/charges");
+        let experiment = |kind| Experiment::of(vec![site_fault(kind, &charges, window(), Duration::from_secs(5))]);
+        let tried = |number, experiment: Experiment, ok: bool| Tried {
+            number,
+            experiment,
+            ok,
+            failures: if ok {
+                Vec::new()
+            } else {
+                vec![Failure {
+                    checker: "charged-at-most-once".into(),
+                    summary: "1 order charged twice".into(),
+                    counterexamples: vec!["order o-1 <charged> twice".into()],
+                }]
+            },
+            error: None,
+            report: None,
+            reset_seconds: 1.0,
+            seconds: 9.0,
+            revealed: Vec::new(),
+        };
+        let exploration = Exploration {
+            version: EXPLORE_VERSION,
+            system: "shop".into(),
+            scenario: "base".into(),
+            file: "base.toml".into(),
+            seed: 1,
+            delay_ms: 5000,
+            discovery: Discovery {
+                call_sites: vec![charges.clone()],
+                ..Discovery::default()
+            },
+            space: Space::default(),
+            experiments: vec![
+                tried(1, experiment(Kind::Reset), true),
+                tried(2, experiment(Kind::DropAnswer), false),
+            ],
+            pending: vec![experiment(Kind::Hold)],
+            stopped: Some(Stopped::Budget),
+            experiment_seconds: 18.0,
+            per_minute: 6.6,
+            first_failure_seconds: Some(18.0),
+        };
+        let page = html(&exploration);
+        assert!(page.contains("<td class=\"held\">1</td>"), "{page}");
+        assert!(page.contains("<td class=\"failed\">1/1</td>"), "{page}");
+        assert!(page.contains("order o-1 &lt;charged&gt; twice"), "{page}");
+        let xml = junit(&exploration);
+        assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+        assert_eq!(xml.matches("<testcase ").count(), 2);
+        // The state matches its schema and reads back as it was written.
+        let value = serde_json::to_value(&exploration).unwrap();
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&schema)
+            .unwrap();
+        let problems: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(problems.is_empty(), "{problems:?}");
+        let json = serde_json::to_string(&exploration).unwrap();
+        let back: Exploration = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.experiments[1].experiment, exploration.experiments[1].experiment);
+        assert_eq!(back.pending, exploration.pending);
+    }
+}
