@@ -306,6 +306,7 @@ pub struct Stack {
     run_dir: PathBuf,
     http: reqwest::Client,
     timings: BTreeMap<String, Duration>,
+    last_reset: BTreeMap<&'static str, Duration>,
 }
 
 impl Stack {
@@ -404,16 +405,14 @@ impl Stack {
             infra: Some(infra),
             host_proxy,
             request_proxies,
+            last_reset: BTreeMap::new(),
             services,
             link_ports,
             run_dir,
             http: reqwest::Client::new(),
             timings: BTreeMap::new(),
         };
-        for service in system.start_order() {
-            let took = stack.start_service(service).await?;
-            timings.insert(service.to_string(), took);
-        }
+        timings.extend(stack.start_services().await?);
         timings.insert("whole stack".to_string(), clock.elapsed());
         stack.timings = timings;
         Ok(stack)
@@ -422,6 +421,43 @@ impl Stack {
     /// The description this stack was started from.
     pub fn system(&self) -> &System {
         &self.system
+    }
+
+    /// Starts every service, a group of independent ones at a time
+    /// ([`System::start_levels`]): each group is spawned in start order, then awaited ready
+    /// together. How long each took to be ready.
+    async fn start_services(&mut self) -> Result<Vec<(String, Duration)>, StackError> {
+        let levels: Vec<Vec<String>> = self
+            .system
+            .start_levels()
+            .into_iter()
+            .map(|level| level.into_iter().map(str::to_string).collect())
+            .collect();
+        let mut took = Vec::new();
+        for level in levels {
+            let mut log_from = BTreeMap::new();
+            for name in &level {
+                let process = self.services.get_mut(name).expect("described");
+                log_from.insert(name.clone(), std::fs::metadata(&process.log).map_or(0, |m| m.len()));
+                let infra = self.infra.as_mut().expect("present until shutdown");
+                process.spawn(infra).await?;
+            }
+            let http = &self.http;
+            let ready = futures_util::future::join_all(
+                self.services
+                    .iter_mut()
+                    .filter(|(name, _)| log_from.contains_key(*name))
+                    .map(|(name, process)| {
+                        let from = log_from[name];
+                        async move { (name.clone(), process.await_ready(http, from).await) }
+                    }),
+            )
+            .await;
+            for (name, result) in ready {
+                took.push((name, result?));
+            }
+        }
+        Ok(took)
     }
 
     async fn start_service(&mut self, name: &str) -> Result<Duration, StackError> {
@@ -772,47 +808,172 @@ impl Stack {
 impl Stack {
     /// Stops every service with its stop signal, in reverse start order, killing one that has
     /// not stopped after its grace period.
+    /// Stops every service at once (each with its signal and grace period).
     async fn stop_services(&mut self) {
-        for service in self.system.start_order().into_iter().rev() {
-            if let Some(process) = self.services.get_mut(service) {
-                process.stop().await;
-            }
-        }
+        futures_util::future::join_all(self.services.values_mut().map(ServiceProcess::stop)).await;
     }
 
     /// Makes the running stack as good as new for another run, without restarting its
     /// containers: stops the services, removes every toxic and re-enables every proxy, drops
-    /// and recreates the described databases, deletes and recreates the described Kafka topics
-    /// (and so the consumer offsets on them), and starts the services again. Returns how long
-    /// it took.
+    /// and recreates the described databases, empties the described Kafka topics (their
+    /// records and the consumer groups reading them deleted; recreated when that fails), and
+    /// starts the services again. Returns how long it took ([`Stack::last_reset`] by phase).
     pub async fn reset(&mut self) -> Result<Duration, StackError> {
+        if self.system.reset == crate::system::ResetMode::Warm {
+            match self.warm_reset().await {
+                Ok(took) => return Ok(took),
+                Err(why) => tracing::info!(%why, "a warm reset failed: resetting afresh"),
+            }
+        }
+        self.fresh_reset().await
+    }
+
+    /// The description's `reset = "warm"`: the services keep running. Every proxy cleared,
+    /// every table of the described databases emptied (`TRUNCATE … RESTART IDENTITY`, the
+    /// migration-history tables of the common tools kept), every record of the described
+    /// topics deleted (a consumer resumes past them), and each service that is not ready
+    /// restarted.
+    async fn warm_reset(&mut self) -> Result<Duration, StackError> {
         let clock = Instant::now();
-        self.stop_services().await;
+        let mut phases = BTreeMap::new();
+        let mut phase = Instant::now();
+        let mut lap = |name: &'static str| {
+            phases.insert(name, phase.elapsed());
+            phase = Instant::now();
+        };
         self.host_proxy.client.reset().await?;
         self.request_proxies.clear();
         self.request_proxies.forget();
         self.infra().toxiproxy_client().reset().await?;
-        drop_databases(&self.system, self.infra()).await?;
-        create_databases(&self.system, self.infra()).await?;
+        lap("proxies");
+        truncate_databases(&self.system, self.infra()).await?;
+        lap("databases");
         let topics: Vec<String> = self
             .system
             .kafka
             .iter()
             .flat_map(|k| k.topics.iter().map(|t| t.name.clone()))
             .collect();
-        delete_topics(self.infra(), &topics).await?;
-        create_topics(&self.system, self.infra()).await?;
-        let order: Vec<String> = self
-            .system
-            .start_order()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        for service in &order {
-            self.start_service(service).await?;
+        empty_topics(self.infra(), &topics, false)
+            .await
+            .map_err(|message| StackError::Io {
+                action: "emptying the topics".into(),
+                message,
+            })?;
+        lap("topics");
+        for service in self.system.start_order().iter().map(|s| s.to_string()).collect::<Vec<_>>() {
+            let process = self.services.get_mut(&service).expect("described");
+            let ready = process.exited().await.is_none() && process.check_ready(&self.http, 0).await.is_ok();
+            if !ready {
+                process.stop().await;
+                self.start_service(&service).await?;
+            }
         }
+        lap("services");
+        self.last_reset = phases;
         Ok(clock.elapsed())
     }
+
+    /// The description's `reset = "fresh"` (the default): services restarted on new
+    /// databases and emptied topics.
+    async fn fresh_reset(&mut self) -> Result<Duration, StackError> {
+        let clock = Instant::now();
+        let mut phases = BTreeMap::new();
+        let mut phase = Instant::now();
+        let mut lap = |name: &'static str| {
+            phases.insert(name, phase.elapsed());
+            phase = Instant::now();
+        };
+        self.stop_services().await;
+        lap("stop services");
+        self.host_proxy.client.reset().await?;
+        self.request_proxies.clear();
+        self.request_proxies.forget();
+        self.infra().toxiproxy_client().reset().await?;
+        lap("proxies");
+        drop_databases(&self.system, self.infra()).await?;
+        create_databases(&self.system, self.infra()).await?;
+        lap("databases");
+        let topics: Vec<String> = self
+            .system
+            .kafka
+            .iter()
+            .flat_map(|k| k.topics.iter().map(|t| t.name.clone()))
+            .collect();
+        // Emptying the topics is quick; recreating them is the way back when it fails.
+        if let Err(why) = empty_topics(self.infra(), &topics, true).await {
+            tracing::info!(%why, "emptying the topics failed: recreating them");
+            delete_topics(self.infra(), &topics).await?;
+            create_topics(&self.system, self.infra()).await?;
+        }
+        lap("topics");
+        self.start_services().await?;
+        lap("start services");
+        self.last_reset = phases;
+        Ok(clock.elapsed())
+    }
+
+    /// How long each phase of the last [`reset`](Self::reset) took.
+    pub fn last_reset(&self) -> &BTreeMap<&'static str, Duration> {
+        &self.last_reset
+    }
+}
+
+/// Tables that record which migrations ran (sqlx, Flyway, Liquibase, golang-migrate, Rails,
+/// goose, Diesel, Alembic): kept by a warm reset, so a service does not migrate again.
+const MIGRATION_TABLES: [&str; 9] = [
+    "_sqlx_migrations",
+    "flyway_schema_history",
+    "databasechangelog",
+    "databasechangeloglock",
+    "schema_migrations",
+    "goose_db_version",
+    "__diesel_schema_migrations",
+    "alembic_version",
+    "ar_internal_metadata",
+];
+
+/// Empties every table of every described database but the migration-history ones, in one
+/// `TRUNCATE … RESTART IDENTITY CASCADE` per database (bounded by a lock timeout: a
+/// transaction left open by a service fails the reset instead of hanging it).
+async fn truncate_databases(system: &System, infra: &Infra) -> Result<(), StackError> {
+    let Some(postgres) = &system.postgres else {
+        return Ok(());
+    };
+    let keep = MIGRATION_TABLES
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statement = format!(
+        "DO $$ DECLARE tables text; BEGIN \
+         SET LOCAL lock_timeout = '5s'; \
+         SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO tables FROM pg_tables \
+         WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND tablename NOT IN ({keep}); \
+         IF tables IS NOT NULL THEN EXECUTE 'TRUNCATE ' || tables || ' RESTART IDENTITY CASCADE'; END IF; \
+         END $$"
+    );
+    let work = postgres.databases.iter().map(|database| {
+        let statement = statement.clone();
+        async move {
+            let io = |e: sqlx::Error| StackError::Io {
+                action: format!("emptying the tables of database {database}"),
+                message: e.to_string(),
+            };
+            let url = infra.postgres_admin_url_for(database)?;
+            let mut connection = sqlx::postgres::PgConnection::connect(&url).await.map_err(io)?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                .execute(&mut connection)
+                .await
+                .map_err(io)?;
+            let _ = connection.close().await;
+            Ok::<(), StackError>(())
+        }
+    });
+    for result in futures_util::future::join_all(work).await {
+        result?;
+    }
+    Ok(())
 }
 
 async fn drop_databases(system: &System, infra: &Infra) -> Result<(), StackError> {
@@ -898,6 +1059,76 @@ fn rewind(bootstrap: &str, group: &str, topic: &str, events: u32) -> Result<Vec<
             .map_err(|e| format!("{e} (does the group still have members? stop them first)"))?;
     }
     Ok(moves)
+}
+
+/// Makes `topics` as good as new without recreating them: every record deleted (each
+/// partition's start moved to its end, so a reader from the start reads nothing old) and,
+/// with `delete_groups`, every consumer group with offsets on them deleted (so a consumer
+/// starting again begins where the topic now starts; the services must be stopped, as a
+/// group with members cannot be deleted). A running consumer goes on from where it was,
+/// or from the new start if that was before it.
+async fn empty_topics(infra: &Infra, topics: &[String], delete_groups: bool) -> Result<(), String> {
+    use rdkafka::admin::AdminOptions;
+    use rdkafka::{Offset, TopicPartitionList};
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let bootstrap = infra
+        .kafka_bootstrap(crate::infra::HARNESS_CLIENT)
+        .map_err(|e| e.to_string())?;
+    let admin = kafka_admin(infra, "connecting to Kafka to empty topics").map_err(|e| e.to_string())?;
+    let names = topics.to_vec();
+    let groups = if delete_groups {
+        let topics = topics.to_vec();
+        tokio::task::spawn_blocking(move || groups_consuming(&bootstrap, &topics))
+            .await
+            .map_err(|e| e.to_string())??
+    } else {
+        Vec::new()
+    };
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let mut everything = TopicPartitionList::new();
+    for name in &names {
+        let topic = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == name && !t.partitions().is_empty())
+            .ok_or_else(|| format!("topic {name} is not there"))?;
+        for partition in topic.partitions() {
+            everything
+                .add_partition_offset(name, partition.id(), Offset::End)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let deleted = admin
+        .delete_records(&everything, &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(failed) = deleted.elements().iter().find(|e| e.error().is_err()) {
+        return Err(format!(
+            "deleting the records of {}/{}: {:?}",
+            failed.topic(),
+            failed.partition(),
+            failed.error()
+        ));
+    }
+    let group_names: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+    if !group_names.is_empty() {
+        for result in admin
+            .delete_groups(&group_names, &options)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            if let Err((group, code)) = result {
+                return Err(format!("deleting consumer group {group}: {code}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// [`Stack::consumer_groups`], on a blocking thread.

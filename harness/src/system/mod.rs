@@ -72,6 +72,20 @@ impl From<ScenarioError> for DescriptionError {
     }
 }
 
+/// How a stack that runs one scenario after another ([`Stack::reset`](crate::stack::Stack::reset))
+/// is made as good as new between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResetMode {
+    /// The services stopped and started again on databases dropped and created anew: right
+    /// for any system.
+    #[default]
+    Fresh,
+    /// The services keep running; their databases' tables are emptied (migration-history
+    /// tables kept) and a service that is not ready is restarted: a fraction of the time, and
+    /// right when the services hold nothing in memory that a new run must not see.
+    Warm,
+}
+
 /// A described system.
 #[derive(Debug, Clone)]
 pub struct System {
@@ -101,6 +115,8 @@ pub struct System {
     pub workload: Option<faultline_chaos::scenario::request::DescribedWorkload>,
     /// The steady-state probes of every scenario that gives none (`[steady_state]`).
     pub steady_state: Vec<faultline_chaos::scenario::Probe>,
+    /// How a stack is made as good as new between runs on it (`reset`).
+    pub reset: ResetMode,
     topology: Topology,
     /// The named checkers and the workload of the system's extension (empty without one).
     registry: crate::extension::Registry,
@@ -134,7 +150,8 @@ impl PartialEq for System {
             &other.workload,
             &other.steady_state,
             &other.topology,
-        ) && self.registry.name() == other.registry.name()
+        ) && self.reset == other.reset
+            && self.registry.name() == other.registry.name()
     }
 }
 
@@ -375,6 +392,15 @@ impl System {
             "extension",
             "the name of an extension (checkers and a workload in Rust) linked into the program",
         )?;
+        let reset = match top.string("reset", "fresh or warm")?.as_deref() {
+            None | Some("fresh") => ResetMode::Fresh,
+            Some("warm") => ResetMode::Warm,
+            Some(other) => {
+                return Err(top
+                    .error("reset", format!("expected \"fresh\" or \"warm\", found {other:?}"))
+                    .into())
+            }
+        };
 
         let postgres = match top.table("postgres")? {
             None => None,
@@ -565,6 +591,7 @@ impl System {
             settle,
             workload,
             steady_state,
+            reset,
             topology,
             registry: crate::extension::Registry::default(),
         })
@@ -578,6 +605,28 @@ impl System {
     /// Service names in start order.
     pub fn start_order(&self) -> Vec<&str> {
         self.services.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// Service names in groups that can start side by side: each group's services depend
+    /// only on those of earlier groups (start order within a group).
+    pub fn start_levels(&self) -> Vec<Vec<&str>> {
+        let mut level: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut levels: Vec<Vec<&str>> = Vec::new();
+        for service in &self.services {
+            let at = service
+                .depends_on
+                .iter()
+                .filter_map(|d| level.get(d.as_str()))
+                .map(|l| l + 1)
+                .max()
+                .unwrap_or(0);
+            level.insert(&service.name, at);
+            if levels.len() <= at {
+                levels.resize_with(at + 1, Vec::new);
+            }
+            levels[at].push(&service.name);
+        }
+        levels
     }
 
     /// The service called `name`.

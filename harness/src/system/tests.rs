@@ -664,3 +664,26 @@ fn a_bad_described_workload_names_its_field_in_the_description() {
         assert!(error.reason.contains(says), "{error}");
     }
 }
+
+#[test]
+fn independent_services_share_a_start_level() {
+    let text = shop_with(
+        "[services.mailer]",
+        "[services.audit]\ncommand = [\"./audit\"]\nready = { log = \"up\" }\n\n[services.mailer]",
+    );
+    let system = parse(&text).unwrap();
+    assert_eq!(
+        system.start_levels(),
+        vec![vec!["audit", "stock"], vec!["checkout"], vec!["mailer"]]
+    );
+}
+
+#[test]
+fn the_reset_is_fresh_unless_the_description_says_warm() {
+    assert_eq!(parse(SHOP).unwrap().reset, ResetMode::Fresh);
+    let warm = format!("reset = \"warm\"\n{SHOP}");
+    assert_eq!(parse(&warm).unwrap().reset, ResetMode::Warm);
+    let e = error_of(&format!("reset = \"tepid\"\n{SHOP}"));
+    assert_eq!(e.field, "reset", "{e}");
+    assert!(e.reason.contains("\"fresh\" or \"warm\""), "{e}");
+}
