@@ -29,7 +29,9 @@
 //!    ones). If it does not hold, the run stops there and fails: faults on a system that is
 //!    already broken prove nothing.
 //! 4. Load phase: the workload and the nemesis run side by side from the same instant.
-//! 5. Heal every fault still in effect, then let the workload
+//! 5. Heal every fault still in effect, wait until every service is ready again (at most
+//!    [`RECOVERY_BOUND`]: a breaker the fault opened closes on its own schedule), then let
+//!    the workload
 //!    [settle](crate::workload::Workload::settle) (bounded): work in flight finishes.
 //! 6. Steady state after healing, the same probes again.
 //! 7. Every checker the scenario asks for ([`checkers::checkers_for`]), on the history and
@@ -525,6 +527,10 @@ async fn execute(
 
     let phase_clock = Instant::now();
     nemesis.heal_all(stack, recorder).await;
+    // A breaker opened by the fault closes on its own schedule: the steady state after is
+    // judged once every service says it is ready again (or the bound passed, and the ready
+    // probe says which is not).
+    await_recovery(stack, RECOVERY_BOUND).await;
     let mut settlement = workload.settle(stack, recorder, progress).await;
     // What the system finishes by itself, as its description says: for every workload.
     let described = crate::workload::settle_described(stack, progress).await;
@@ -598,7 +604,11 @@ fn settled_verdict(described: &Settlement, system: &System) -> Verdict {
     Verdict::new("settled", summary, counterexamples)
 }
 
-/// Runs each probe once in `phase`; one verdict per probe, named `steady-state <phase>: <name>`.
+/// The pause between tries of a probe with `within`.
+const PROBE_RETRY: Duration = Duration::from_millis(250);
+
+/// Runs each probe in `phase` (once, or until it holds within its `within`); one verdict per
+/// probe, named `steady-state <phase>: <name>`.
 async fn steady_state(
     probes: &[Probe],
     phase: &str,
@@ -615,9 +625,35 @@ async fn steady_state(
                 phase: phase.to_string(),
             },
         );
-        let (ok, summary) = match probe.check {
-            ProbeCheck::Ready => probe_ready(stack).await,
-            _ => workload.probe(probe, index, phase, recorder).await,
+        let clock = Instant::now();
+        let mut attempt = 1u32;
+        let (ok, summary) = loop {
+            // A later try is a new sample: new operations, new idempotency keys.
+            let sample_phase = match attempt {
+                1 => phase.to_string(),
+                n => format!("{phase}-try{n}"),
+            };
+            let (ok, summary) = match probe.check {
+                ProbeCheck::Ready => probe_ready(stack).await,
+                _ => workload.probe(probe, index, &sample_phase, recorder).await,
+            };
+            match probe.within {
+                Some(within) if !ok && clock.elapsed() < within => {
+                    attempt += 1;
+                    tokio::time::sleep(PROBE_RETRY).await;
+                }
+                Some(within) if attempt > 1 => {
+                    break (
+                        ok,
+                        format!(
+                            "{summary} (try {attempt}, {:.1}s after the first; within {:.0}s allowed)",
+                            clock.elapsed().as_secs_f64(),
+                            within.as_secs_f64()
+                        ),
+                    )
+                }
+                _ => break (ok, summary),
+            }
         };
         verdicts.push(probe_verdict(pending, phase, probe, ok, summary));
     }
@@ -667,6 +703,19 @@ pub fn p99_verdict(latencies: &[Duration], sample: u32, max: Duration, what: &st
             ),
         ),
     }
+}
+
+/// How long the runner waits, after healing, for every service to be ready again.
+pub const RECOVERY_BOUND: Duration = Duration::from_secs(30);
+
+/// Waits until every service passes its readiness check, at most `bound`.
+async fn await_recovery(stack: &Stack, bound: Duration) {
+    let _ = tokio::time::timeout(bound, async {
+        while !probe_ready(stack).await.0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
 }
 
 async fn probe_ready(stack: &Stack) -> (bool, String) {

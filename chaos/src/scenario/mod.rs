@@ -200,6 +200,10 @@ pub struct Probe {
     pub name: String,
     /// What it measures and the tolerance.
     pub check: ProbeCheck,
+    /// Tried again (a new sample each time) until it holds, for at most this long; once
+    /// when `None`. For "good operations complete again after the heal": a breaker the fault
+    /// opened may admit only a trial call at first.
+    pub within: Option<std::time::Duration>,
 }
 
 /// The measurements a probe can make.
@@ -1169,7 +1173,17 @@ fn read_probe(fields: &mut Fields<'_>) -> Result<Probe, ScenarioError> {
             ))
         }
     };
-    Ok(Probe { name, check })
+    let within = fields.duration("within")?;
+    if let Some(within) = within {
+        if within > std::time::Duration::from_secs(600) {
+            return Err(fields.error("within", "expected at most 10m"));
+        }
+    }
+    Ok(Probe {
+        name,
+        check,
+        within,
+    })
 }
 
 fn read_expectations(

@@ -903,3 +903,15 @@ fn redeliveries_read_and_bad_ones_name_the_field() {
     assert_eq!(e.field, "faults[1].target");
     assert!(e.reason.contains("a service that consumes"), "{e}");
 }
+
+#[test]
+fn a_probe_may_be_tried_again_within_a_bound_of_at_most_ten_minutes() {
+    let text = full_with("min = 0.95\n", "min = 0.95\nwithin = \"30s\"\n");
+    let s = Scenario::parse("s.toml", vocab(&shop()), &text).unwrap();
+    assert_eq!(s.steady_state[0].within, None);
+    assert_eq!(s.steady_state[1].within, Some(Duration::from_secs(30)));
+    let e = error_of(&full_with("min = 0.95\n", "min = 0.95\nwithin = \"11m\"\n"));
+    assert_eq!(e.field, "steady_state.probes[1].within", "{e}");
+    let e = error_of(&full_with("min = 0.95\n", "min = 0.95\nwithin = \"soon\"\n"));
+    assert_eq!(e.field, "steady_state.probes[1].within", "{e}");
+}

@@ -219,6 +219,7 @@ impl Workload for Payday {
         vec![Probe {
             name: "ready".into(),
             check: ProbeCheck::Ready,
+            within: None,
         }]
     }
 

@@ -860,6 +860,7 @@ impl Workload for HttpRun {
         vec![Probe {
             name: "ready".into(),
             check: ProbeCheck::Ready,
+            within: None,
         }]
     }
 
