@@ -17,7 +17,8 @@
 //!    before each; its fault starts a quarter into the load and heals at three quarters. It is
 //!    judged by every checker its base names (or the workload's defaults) and by liveness: the
 //!    steady-state probes after the heal — the base's, or, when it has no `success_rate` probe,
-//!    [`LIVENESS`] — must hold, so good operations complete again once the faults are gone.
+//!    [`LIVENESS`] — must hold (within their `within`), so good operations complete again
+//!    once the faults are gone.
 //!    The base's circuit and SLO expectations are left out: they are about the base's own
 //!    fault.
 //! 4. **State.** `explore.json` in the output folder is rewritten after every experiment: an
@@ -48,9 +49,29 @@ pub const EXPLORE_VERSION: u32 = 1;
 /// The JSON Schema of `explore.json`.
 pub const SCHEMA: &str = include_str!("../schemas/explore-v1.schema.json");
 
+/// Where `exploration` (an `explore.json`, as JSON) departs from [`SCHEMA`]; empty when it
+/// matches.
+pub fn schema_problems(exploration: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(SCHEMA).expect("the committed schema is JSON");
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&schema)
+        .expect("the committed schema is a valid draft 2020-12 schema");
+    validator
+        .iter_errors(exploration)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
 /// The liveness probe an experiment gets when its base has no `success_rate` probe: after the
-/// heal, `sample` new good operations, at least `min` of them completing as intended.
-pub const LIVENESS: (&str, u32, f64) = ("liveness: good operations complete after the heal", 10, 0.9);
+/// heal, of `sample` new operations at least `min` complete as intended, within `within`
+/// seconds (tried again with new ones until then).
+pub const LIVENESS: (&str, u32, f64, &str) = (
+    "liveness: good operations complete after the heal",
+    10,
+    0.9,
+    "30s",
+);
 
 /// What a fault of an experiment does, at a call site or to a consumer group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -323,12 +344,13 @@ pub fn scenario_text(
                 .entry("probes")
                 .or_insert_with(|| toml::Value::Array(Vec::new()));
             if let toml::Value::Array(probes) = probes {
-                let (name, sample, min) = LIVENESS;
+                let (name, sample, min, within) = LIVENESS;
                 let mut probe = toml::Table::new();
                 probe.insert("name".into(), name.into());
                 probe.insert("probe".into(), "success_rate".into());
                 probe.insert("sample".into(), i64::from(sample).into());
                 probe.insert("min".into(), min.into());
+                probe.insert("within".into(), within.into());
                 probes.push(toml::Value::Table(probe));
             }
         }
@@ -717,8 +739,13 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         if !ok && error.is_none() && exploration.first_failure_seconds.is_none() {
             exploration.first_failure_seconds = Some(exploration.experiment_seconds);
         }
+        let phases: String = stack
+            .last_reset()
+            .iter()
+            .map(|(phase, took)| format!(", {phase} {:.2}", took.as_secs_f64()))
+            .collect();
         progress(&format!(
-            "[{number}] {} in {seconds:.1}s (reset {:.1}s){}",
+            "[{number}] {} in {seconds:.1}s (reset {:.1}s{phases}){}",
             match (&error, ok) {
                 (Some(_), _) => "ERROR",
                 (None, true) => "held",
@@ -1191,6 +1218,7 @@ p99_latency = "1s"
             .collect();
         assert_eq!(rates.len(), 1);
         assert_eq!(rates[0].name, LIVENESS.0);
+        assert_eq!(rates[0].within, Some(Duration::from_secs(30)));
     }
 
     #[test]
@@ -1268,13 +1296,7 @@ p99_latency = "1s"
         assert_eq!(xml.matches("<testcase ").count(), 2);
         // The state matches its schema and reads back as it was written.
         let value = serde_json::to_value(&exploration).unwrap();
-        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .build(&schema)
-            .unwrap();
-        let problems: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
-        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(schema_problems(&value), Vec::<String>::new());
         let json = serde_json::to_string(&exploration).unwrap();
         let back: Exploration = serde_json::from_str(&json).unwrap();
         assert_eq!(back.experiments[1].experiment, exploration.experiments[1].experiment);
