@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod provider_states;
 pub mod reply;
 pub mod resilience;
+pub mod seeded;
 pub mod server;
 pub mod service;
 pub mod telemetry;
