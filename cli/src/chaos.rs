@@ -175,6 +175,11 @@ async fn explore(
         seed: args.seed,
         delay: args.delay,
         fresh: args.fresh,
+        shrink: !args.no_shrink,
+        shrink_runs: args.shrink_runs,
+        env: args.service_env,
+        only: args.only,
+        until_failure: args.until_failure,
     };
     let clock = std::time::Instant::now();
     let progress = |line: &str| eprintln!("[{:>7.1}s] {line}", clock.elapsed().as_secs_f64());
@@ -204,6 +209,14 @@ async fn explore(
         }
         if let Some(report) = &tried.report {
             println!("    report: {}", report.display());
+        }
+        match tried.reproducer.as_ref().map(|r| (&r.file, r.confirmed)) {
+            Some((Some(file), _)) => println!("    reproducer: faultline chaos run {}", file.display()),
+            Some((None, confirmed)) => println!(
+                "    not confirmed: failed {confirmed} of {} reruns (flaky), not shrunk",
+                explore::RERUNS
+            ),
+            None => {}
         }
     }
     println!(

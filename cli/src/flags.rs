@@ -294,6 +294,34 @@ pub struct ChaosExploreArgs {
     /// Start over instead of resuming the exploration in --out.
     #[arg(long)]
     pub fresh: bool,
+    /// Report failures as found, without confirming and shrinking each to a reproducer.
+    #[arg(long)]
+    pub no_shrink: bool,
+    /// At most this many runs for confirming and shrinking one failure.
+    #[arg(long, default_value_t = 30, value_parser = at_least_one)]
+    pub shrink_runs: usize,
+    /// Run only the experiments whose id (KIND@LINK METHOD ROUTE, as listed in explore.json)
+    /// contains this text (repeatable); the others stay pending.
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// Stop once a failure has been found and shrunk.
+    #[arg(long)]
+    pub until_failure: bool,
+    /// Extra environment for one service, over the description's: SERVICE:VARIABLE=VALUE
+    /// (repeatable).
+    #[arg(long = "service-env", value_name = "SERVICE:VARIABLE=VALUE", value_parser = service_env)]
+    pub service_env: Vec<(String, String, String)>,
+}
+
+/// `order:ORDER_SEEDED_BUGS=order-no-attempt-timeout`.
+fn service_env(text: &str) -> Result<(String, String, String), String> {
+    let expected = || format!("expected SERVICE:VARIABLE=VALUE, found {text:?}");
+    let (service, rest) = text.split_once(':').ok_or_else(expected)?;
+    let (variable, value) = rest.split_once('=').ok_or_else(expected)?;
+    if service.is_empty() || variable.is_empty() {
+        return Err(expected());
+    }
+    Ok((service.to_string(), variable.to_string(), value.to_string()))
 }
 
 /// A duration such as 500ms, 30s or 10m.

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::intercept::CallSite;
+use crate::shrink::{Candidate, Shrinker};
 use crate::runner::{self, RunError};
 use crate::stack::Stack;
 use crate::system::System;
@@ -170,6 +171,19 @@ pub struct Experiment {
 }
 
 impl Experiment {
+    /// The experiment as a [`Candidate`] of the base (`load` long): what shrinking varies.
+    pub fn candidate(&self, base: &toml::Table, load: Duration) -> Candidate {
+        Candidate {
+            requests: base
+                .get("workload")
+                .and_then(|w| w.get("requests"))
+                .and_then(toml::Value::as_integer)
+                .map(|r| r as u64),
+            load,
+            faults: self.faults.iter().map(|f| f.fault.clone()).collect(),
+        }
+    }
+
     fn of(faults: Vec<PlannedFault>) -> Self {
         let id = faults
             .iter()
@@ -302,24 +316,32 @@ pub fn combinations(
         .collect()
 }
 
-/// The scenario text of `experiment`: the base's, renamed, with the experiment's faults in
-/// place of the base's, its circuit and SLO expectations left out, and the liveness probe
-/// added when the base has no `success_rate` probe of its own.
+/// The scenario text of `candidate`: the base's, renamed and described, with the
+/// candidate's operations, load and faults in place of the base's, its circuit and SLO
+/// expectations left out, and the liveness probe added when the base has no `success_rate`
+/// probe of its own.
 pub fn scenario_text(
     base: &toml::Table,
     name: &str,
-    experiment: &Experiment,
+    description: &str,
+    candidate: &Candidate,
 ) -> Result<String, String> {
     let mut table = base.clone();
     table.insert("name".into(), toml::Value::String(name.into()));
-    table.insert(
-        "description".into(),
-        toml::Value::String(format!("Explored: {}", experiment.id)),
-    );
-    let faults: Vec<toml::Value> = experiment
+    table.insert("description".into(), toml::Value::String(description.into()));
+    if let Some(toml::Value::Table(workload)) = table.get_mut("workload") {
+        if let Some(requests) = candidate.requests {
+            workload.insert("requests".into(), toml::Value::Integer(requests as i64));
+        }
+        workload.insert(
+            "duration".into(),
+            toml::Value::String(format!("{}ms", candidate.load.as_millis())),
+        );
+    }
+    let faults: Vec<toml::Value> = candidate
         .faults
         .iter()
-        .map(|f| toml::Value::try_from(&f.fault).map_err(|e| e.to_string()))
+        .map(|f| toml::Value::try_from(f).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     table.insert("faults".into(), toml::Value::Array(faults));
     if let Some(toml::Value::Table(expectations)) = table.get_mut("expectations") {
@@ -385,6 +407,8 @@ pub struct Tried {
     pub seconds: f64,
     /// Call sites this run saw that discovery did not.
     pub revealed: Vec<CallSite>,
+    /// For a failure (when shrinking is on): its reproducer.
+    pub reproducer: Option<Reproducer>,
 }
 
 /// What discovery found.
@@ -416,8 +440,10 @@ pub struct Space {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stopped {
-    /// Every experiment generated has run.
+    /// Every experiment generated (that `only` chooses) has run.
     Exhausted,
+    /// A failure was found, and the exploration was to stop at the first.
+    Failure,
     Budget,
     Time,
     Interrupted,
@@ -447,6 +473,8 @@ pub struct Exploration {
     pub per_minute: f64,
     /// Seconds of experiment time until the first failure was found.
     pub first_failure_seconds: Option<f64>,
+    /// Seconds of experiment time (shrinking included) until the first reproducer was written.
+    pub first_reproducer_seconds: Option<f64>,
 }
 
 impl Exploration {
@@ -469,6 +497,17 @@ pub struct Options {
     pub delay: Duration,
     /// Start over even if the folder holds an exploration of the same base and seed.
     pub fresh: bool,
+    /// Confirm and shrink each failure to a reproducer.
+    pub shrink: bool,
+    /// At most this many runs for confirming and shrinking one failure.
+    pub shrink_runs: usize,
+    /// Extra environment per service (`service`, `VARIABLE`, `value`), over the description's.
+    pub env: Vec<(String, String, String)>,
+    /// Run only the experiments whose id contains one of these (all when empty); the others
+    /// stay pending.
+    pub only: Vec<String>,
+    /// Stop once a failure has been found (and shrunk).
+    pub until_failure: bool,
 }
 
 impl Default for Options {
@@ -479,6 +518,11 @@ impl Default for Options {
             seed: None,
             delay: Duration::from_secs(5),
             fresh: false,
+            shrink: true,
+            shrink_runs: 30,
+            env: Vec::new(),
+            only: Vec::new(),
+            until_failure: false,
         }
     }
 }
@@ -547,9 +591,11 @@ pub async fn explore_until(
     let window = Window::of_load(base.workload.duration);
     tokio::pin!(interrupt);
 
+    let mut config = runner::stack_config(system);
+    config.env.extend(options.env.iter().cloned());
     progress("starting the stack (shared by every experiment)");
     let mut stack = tokio::select! {
-        started = Stack::start(system, runner::stack_config(system)) => started.map_err(RunError::from)?,
+        started = Stack::start(system, config) => started.map_err(RunError::from)?,
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: out.to_path_buf() }.into()),
     };
     let result = explore_on(
@@ -622,6 +668,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
                 experiment_seconds: 0.0,
                 per_minute: 0.0,
                 first_failure_seconds: None,
+                first_reproducer_seconds: None,
             };
             save(&exploration, out)?;
             exploration
@@ -637,8 +684,15 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
     let mut ran = 0usize;
     let runs_dir = out.join("runs");
     loop {
-        if exploration.pending.is_empty() {
+        let chosen = exploration.pending.iter().position(|e| {
+            options.only.is_empty() || options.only.iter().any(|o| e.id.contains(o.as_str()))
+        });
+        let Some(chosen) = chosen else {
             exploration.stopped = Some(Stopped::Exhausted);
+            break;
+        };
+        if options.until_failure && exploration.failed().next().is_some() {
+            exploration.stopped = Some(Stopped::Failure);
             break;
         }
         if options.budget.is_some_and(|b| ran >= b) {
@@ -649,7 +703,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             exploration.stopped = Some(Stopped::Time);
             break;
         }
-        let experiment = exploration.pending.remove(0);
+        let experiment = exploration.pending.remove(chosen);
         let number = exploration.experiments.len() + 1;
         let name = format!("{}-x{number:03}", base.name);
         let clock = Instant::now();
@@ -658,51 +712,20 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             number + exploration.pending.len(),
             experiment.id
         ));
-        let scenario = scenario_text(table, &name, &experiment)
-            .and_then(|text| {
-                Scenario::parse(&name, system.vocabulary(), &text).map_err(|e| e.to_string())
-            })
-            .map_err(|message| RunError::Setup {
-                action: format!("writing the scenario of experiment {}", experiment.id),
-                message,
-            })?;
-        let reset = match stack.reset().await {
-            Ok(took) => took,
-            Err(error) => {
-                exploration.pending.insert(0, experiment);
-                save(&exploration, out)?;
-                return Err(RunError::from(error).into());
-            }
-        };
-        let quiet = |_: &str| {};
-        let outcome =
-            runner::run_on_stack_until(stack, &scenario, Some(seed), &runs_dir, interrupt, &quiet)
-                .await;
+        let candidate = experiment.candidate(table, base.workload.duration);
+        let description = format!("Explored: {}", experiment.id);
+        let outcome = run_candidate(
+            stack, system, table, &name, &description, &candidate, seed, &runs_dir, interrupt,
+        )
+        .await;
         let seconds = clock.elapsed().as_secs_f64();
-        let (ok, failures, error, report) = match outcome {
-            Ok(outcome) => {
-                let mut failures: Vec<Failure> = outcome
-                    .failures()
-                    .map(|v| Failure {
-                        checker: v.checker.clone(),
-                        summary: v.summary.clone(),
-                        counterexamples: v
-                            .counterexamples
-                            .iter()
-                            .take(5)
-                            .map(|c| c.description.clone())
-                            .collect(),
-                    })
-                    .collect();
-                failures.extend(outcome.unhealed.iter().map(|u| Failure {
-                    checker: "fault healed".into(),
-                    summary: u.clone(),
-                    counterexamples: Vec::new(),
-                }));
-                (failures.is_empty(), failures, None, Some(outcome.out_dir))
+        let (ok, failures, error, report, reset) = match outcome {
+            Ok((reset, outcome)) => {
+                let failures = failures_of(&outcome);
+                (failures.is_empty(), failures, None, Some(outcome.out_dir), reset)
             }
             Err(RunError::Interrupted { .. }) => {
-                exploration.pending.insert(0, experiment);
+                exploration.pending.insert(chosen, experiment);
                 exploration.stopped = Some(Stopped::Interrupted);
                 exploration.experiment_seconds += seconds;
                 save(&exploration, out)?;
@@ -711,7 +734,13 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
                 }
                 .into());
             }
-            Err(error) => (false, Vec::new(), Some(error.to_string()), None),
+            Err(error @ RunError::Stack(_)) => {
+                // The stack itself broke (its reset failed): no later experiment could run.
+                exploration.pending.insert(chosen, experiment);
+                save(&exploration, out)?;
+                return Err(error.into());
+            }
+            Err(error) => (false, Vec::new(), Some(error.to_string()), None, Duration::ZERO),
         };
         let revealed: Vec<CallSite> = stack
             .call_sites()
@@ -758,6 +787,28 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
                 .chain(error.iter().map(|e| format!("\n      {e}")))
                 .collect::<String>()
         ));
+        let reproducer = if !ok && error.is_none() && options.shrink {
+            let shrinking = ShrinkRun {
+                system,
+                table,
+                name: &name,
+                id: &experiment.id,
+                seed,
+                dir: &out.join("shrink"),
+                checkers: failures.iter().map(|f| f.checker.clone()).collect(),
+                progress,
+            };
+            let reproducer = shrinking
+                .run(stack, candidate, options.shrink_runs, out, interrupt)
+                .await?;
+            exploration.experiment_seconds += reproducer.seconds;
+            if reproducer.file.is_some() && exploration.first_reproducer_seconds.is_none() {
+                exploration.first_reproducer_seconds = Some(exploration.experiment_seconds);
+            }
+            Some(reproducer)
+        } else {
+            None
+        };
         exploration.experiments.push(Tried {
             number,
             experiment,
@@ -768,6 +819,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             reset_seconds: reset.as_secs_f64(),
             seconds,
             revealed,
+            reproducer,
         });
         exploration.space.run = exploration.experiments.len();
         exploration.per_minute =
@@ -777,6 +829,217 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
     }
     save(&exploration, out)?;
     Ok(exploration)
+}
+
+/// How many runs of a reduction (and of the failure itself, first) must all fail for it to
+/// count: "fails on 3 reruns of 3".
+pub const RERUNS: usize = 3;
+
+/// The verdicts that failed in `outcome`, as the exploration keeps them (an unhealed fault
+/// is one).
+fn failures_of(outcome: &runner::RunOutcome) -> Vec<Failure> {
+    let mut failures: Vec<Failure> = outcome
+        .failures()
+        .map(|v| Failure {
+            checker: v.checker.clone(),
+            summary: v.summary.clone(),
+            counterexamples: v
+                .counterexamples
+                .iter()
+                .take(5)
+                .map(|c| c.description.clone())
+                .collect(),
+        })
+        .collect();
+    failures.extend(outcome.unhealed.iter().map(|u| Failure {
+        checker: "fault healed".into(),
+        summary: u.clone(),
+        counterexamples: Vec::new(),
+    }));
+    failures
+}
+
+/// Resets the stack and runs `candidate` as scenario `name`; the reset's time and the outcome.
+#[allow(clippy::too_many_arguments)]
+async fn run_candidate<I: Future<Output = ()> + Unpin>(
+    stack: &mut Stack,
+    system: &System,
+    table: &toml::Table,
+    name: &str,
+    description: &str,
+    candidate: &Candidate,
+    seed: u64,
+    runs_dir: &Path,
+    interrupt: &mut I,
+) -> Result<(Duration, runner::RunOutcome), RunError> {
+    let scenario = scenario_text(table, name, description, candidate)
+        .and_then(|text| Scenario::parse(name, system.vocabulary(), &text).map_err(|e| e.to_string()))
+        .map_err(|message| RunError::Setup {
+            action: format!("writing the scenario {name}"),
+            message,
+        })?;
+    let reset = stack.reset().await?;
+    let quiet = |_: &str| {};
+    let outcome =
+        runner::run_on_stack_until(stack, &scenario, Some(seed), runs_dir, interrupt, &quiet).await?;
+    Ok((reset, outcome))
+}
+
+/// A failing experiment made into a reproducer: confirmed, shrunk, written as a scenario file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reproducer {
+    /// Of [`RERUNS`] reruns of the failing experiment as it was, how many failed the same way
+    /// (at least one of its failing checkers failed again). Shrunk only when all did.
+    pub confirmed: usize,
+    /// The scenario file `faultline chaos run` replays (absent when not confirmed).
+    pub file: Option<PathBuf>,
+    /// A failing run of it, for its report.
+    pub report: Option<PathBuf>,
+    /// The reductions kept, in order.
+    pub steps: Vec<String>,
+    /// The reproducer's size: operations, load, faults.
+    pub candidate: Candidate,
+    /// Runs spent confirming and shrinking.
+    pub runs: usize,
+    /// The shrinking's run budget ran out before every reduction was tried.
+    pub exhausted_budget: bool,
+    pub seconds: f64,
+}
+
+/// What shrinking one failure needs besides the stack.
+struct ShrinkRun<'a> {
+    system: &'a System,
+    table: &'a toml::Table,
+    /// The experiment's scenario name.
+    name: &'a str,
+    id: &'a str,
+    seed: u64,
+    dir: &'a Path,
+    /// Its failing checkers: a run "fails the same way" when one of them fails again.
+    checkers: Vec<String>,
+    progress: &'a (dyn Fn(&str) + Sync),
+}
+
+impl ShrinkRun<'_> {
+    /// Whether `candidate` failed the same way, and its report folder.
+    async fn fails<I: Future<Output = ()> + Unpin>(
+        &self,
+        stack: &mut Stack,
+        candidate: &Candidate,
+        run: usize,
+        interrupt: &mut I,
+    ) -> Result<(bool, Option<PathBuf>), ExploreError> {
+        let name = format!("{}-s{run:02}", self.name);
+        let description = format!("Shrinking: {}", self.id);
+        match run_candidate(
+            stack, self.system, self.table, &name, &description, candidate, self.seed, self.dir, interrupt,
+        )
+        .await
+        {
+            Ok((_, outcome)) => {
+                let same = failures_of(&outcome)
+                    .iter()
+                    .any(|f| self.checkers.contains(&f.checker));
+                Ok((same, Some(outcome.out_dir)))
+            }
+            Err(error @ (RunError::Interrupted { .. } | RunError::Stack(_))) => Err(error.into()),
+            Err(_) => Ok((false, None)),
+        }
+    }
+
+    /// Confirms the failure with [`RERUNS`] reruns, shrinks it within `max_runs` runs, and
+    /// writes the reproducer into `out/reproducers/`.
+    async fn run<I: Future<Output = ()> + Unpin>(
+        &self,
+        stack: &mut Stack,
+        start: Candidate,
+        max_runs: usize,
+        out: &Path,
+        interrupt: &mut I,
+    ) -> Result<Reproducer, ExploreError> {
+        let clock = Instant::now();
+        let mut runs = 0;
+        let mut confirmed = 0;
+        let mut report = None;
+        for _ in 0..RERUNS {
+            runs += 1;
+            let (failed, folder) = self.fails(stack, &start, runs, interrupt).await?;
+            if !failed {
+                break;
+            }
+            confirmed += 1;
+            report = folder;
+        }
+        (self.progress)(&format!("    confirmed: failed {confirmed} of {RERUNS} reruns"));
+        if confirmed < RERUNS {
+            return Ok(Reproducer {
+                confirmed,
+                file: None,
+                report,
+                steps: Vec::new(),
+                candidate: start,
+                runs,
+                exhausted_budget: false,
+                seconds: clock.elapsed().as_secs_f64(),
+            });
+        }
+        let mut shrinker = Shrinker::new(start, RERUNS, max_runs);
+        while let Some(candidate) = shrinker.next() {
+            runs += 1;
+            let (failed, folder) = self.fails(stack, &candidate, runs, interrupt).await?;
+            if failed {
+                report = folder;
+            }
+            let kept = shrinker.steps_taken();
+            shrinker.record(failed);
+            if shrinker.steps_taken() > kept {
+                (self.progress)(&format!(
+                    "    shrunk: {} ({} run(s) so far)",
+                    shrinker.last_step().unwrap_or_default(),
+                    shrinker.runs()
+                ));
+            }
+        }
+        let shrunk = shrinker.finish();
+        let stem = format!("{}-min", self.name);
+        let dir = out.join("reproducers");
+        let description = format!(
+            "Reproducer of {} (shrunk by faultline chaos explore: {}); fails {}.",
+            self.id,
+            if shrunk.steps.is_empty() {
+                "nothing smaller failed".to_string()
+            } else {
+                shrunk.steps.join("; ")
+            },
+            self.checkers.join(", ")
+        );
+        let text = scenario_text(self.table, &stem, &description, &shrunk.candidate).map_err(|message| {
+            RunError::Setup {
+                action: format!("writing the reproducer {stem}"),
+                message,
+            }
+        })?;
+        std::fs::create_dir_all(&dir).map_err(|source| RunError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let file = dir.join(format!("{stem}.toml"));
+        std::fs::write(&file, text).map_err(|source| RunError::Write {
+            path: file.clone(),
+            source,
+        })?;
+        (self.progress)(&format!("    reproducer: {}", file.display()));
+        Ok(Reproducer {
+            confirmed,
+            file: Some(file),
+            report,
+            steps: shrunk.steps,
+            candidate: shrunk.candidate,
+            runs,
+            exhausted_budget: shrunk.exhausted_budget,
+            seconds: clock.elapsed().as_secs_f64(),
+        })
+    }
 }
 
 /// The fault-free run: which call sites and consumers the workload exercises.
@@ -1008,6 +1271,31 @@ pub fn html(exploration: &Exploration) -> String {
                 escape(&report.join("report.html").display().to_string())
             );
         }
+        if let Some(reproducer) = &tried.reproducer {
+            match &reproducer.file {
+                Some(file) => {
+                    let _ = write!(
+                        page,
+                        "<p>Reproducer (failed {} of {RERUNS} reruns; {} run(s) shrinking it): \
+                         <code>faultline chaos run {}</code></p><ul>",
+                        reproducer.confirmed,
+                        reproducer.runs,
+                        escape(&file.display().to_string())
+                    );
+                    for step in &reproducer.steps {
+                        let _ = write!(page, "<li>{}</li>", escape(step));
+                    }
+                    page.push_str("</ul>");
+                }
+                None => {
+                    let _ = write!(
+                        page,
+                        "<p>Not confirmed: failed {} of {RERUNS} reruns, so not shrunk (flaky).</p>",
+                        reproducer.confirmed
+                    );
+                }
+            }
+        }
     }
     page.push_str("</body></html>\n");
     page
@@ -1194,7 +1482,9 @@ p99_latency = "1s"
             window(),
             Duration::from_secs(5),
         )]);
-        let text = scenario_text(&base, "base-x001", &experiment).unwrap();
+        let candidate = experiment.candidate(&base, Duration::from_secs(8));
+        assert_eq!(candidate.requests, Some(10));
+        let text = scenario_text(&base, "base-x001", "d", &candidate).unwrap();
         let scenario = Scenario::parse(
             "base-x001",
             &crate::checkers::fixtures::shop(),
@@ -1235,7 +1525,8 @@ p99_latency = "1s"
             window(),
             Duration::from_secs(5),
         )]);
-        let text = scenario_text(&base, "base-x002", &experiment).unwrap();
+        let candidate = experiment.candidate(&base, Duration::from_secs(8));
+        let text = scenario_text(&base, "base-x002", "d", &candidate).unwrap();
         let scenario =
             Scenario::parse("base-x002", &crate::checkers::fixtures::shop(), &text).unwrap();
         let names: Vec<_> = scenario.steady_state.iter().map(|p| p.name.as_str()).collect();
@@ -1264,6 +1555,20 @@ p99_latency = "1s"
             reset_seconds: 1.0,
             seconds: 9.0,
             revealed: Vec::new(),
+            reproducer: (!ok).then(|| Reproducer {
+                confirmed: 3,
+                file: Some("reproducers/base-x002-min.toml".into()),
+                report: None,
+                steps: vec!["requests 16 -> 8".into()],
+                candidate: Candidate {
+                    requests: Some(8),
+                    load: Duration::from_secs(8),
+                    faults: Vec::new(),
+                },
+                runs: 7,
+                exhausted_budget: false,
+                seconds: 70.0,
+            }),
         };
         let exploration = Exploration {
             version: EXPLORE_VERSION,
@@ -1286,11 +1591,13 @@ p99_latency = "1s"
             experiment_seconds: 18.0,
             per_minute: 6.6,
             first_failure_seconds: Some(18.0),
+            first_reproducer_seconds: Some(88.0),
         };
         let page = html(&exploration);
         assert!(page.contains("<td class=\"held\">1</td>"), "{page}");
         assert!(page.contains("<td class=\"failed\">1/1</td>"), "{page}");
         assert!(page.contains("order o-1 &lt;charged&gt; twice"), "{page}");
+        assert!(page.contains("faultline chaos run reproducers/base-x002-min.toml"), "{page}");
         let xml = junit(&exploration);
         assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 2);

@@ -33,6 +33,7 @@ pub mod intercept;
 pub mod nemesis;
 pub mod report;
 pub mod runner;
+pub mod shrink;
 pub mod stack;
 pub mod system;
 pub mod workload;
