@@ -151,10 +151,19 @@ async fn reserve_idempotently(
     match idempotency::begin(&mut tx, RESERVE_SCOPE, &key, &request.fingerprint()).await? {
         Begin::Fresh => {}
         Begin::Replay { status, body } => {
+            // Seeded bug: the replay of a reservation that succeeded "makes sure" its units are
+            // still held, but holding adds them again: the order's units are reserved twice.
+            if faultline_kit::seeded::active(
+                faultline_kit::seeded::INVENTORY_RESERVATION_NOT_IDEMPOTENT,
+            ) && status == StatusCode::CREATED.as_u16()
+            {
+                store::hold_units(&mut tx, &request.sku, request.quantity).await?;
+                tx.commit().await?;
+            }
             return Ok(Reply::new(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 body,
-            ))
+            ));
         }
         Begin::InProgress => {
             return Err(Reply::error(

@@ -49,6 +49,8 @@ Environment variables:
   INVENTORY_TEST_MODE                 true enables PUT /admin/stock/{sku} and
                                       POST /admin/provider-states [default: false]
   INVENTORY_DATABASE_MAX_CONNECTIONS  database pool size [default: 10]
+  INVENTORY_SEEDED_BUGS               test mode only: comma-separated seeded bugs to switch on
+                                      (faultline_kit::seeded) [default: none]
   RUST_LOG                            log filter [default: info]";
 
 /// The service's configuration.
@@ -70,6 +72,7 @@ impl InventoryConfig {
         let config = Self {
             base: HttpDatabaseConfig::read(&mut env),
         };
+        faultline_kit::seeded::read(&mut env, config.base.test_mode);
         env.finish()?;
         Ok(config)
     }
@@ -108,4 +111,48 @@ pub async fn run(config: InventoryConfig, shutdown: CancellationToken) -> anyhow
     server.run(shutdown).await.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATABASE_URL: (&str, &str) = (
+        "INVENTORY_DATABASE_URL",
+        "postgres://u:p@127.0.0.1:5432/inventory",
+    );
+    const BUG: &str = faultline_kit::seeded::INVENTORY_RESERVATION_NOT_IDEMPOTENT;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<InventoryConfig, String> {
+        InventoryConfig::from_reader(EnvReader::from_pairs(ENV_PREFIX, pairs.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn seeded_bugs_are_refused_outside_test_mode() {
+        let error = read(&[DATABASE_URL, ("INVENTORY_SEEDED_BUGS", BUG)]).unwrap_err();
+        assert!(
+            error.contains("INVENTORY_SEEDED_BUGS") && error.contains("test mode"),
+            "{error}"
+        );
+        let error = read(&[
+            DATABASE_URL,
+            ("INVENTORY_TEST_MODE", "true"),
+            ("INVENTORY_SEEDED_BUGS", "loses-stock"),
+        ])
+        .unwrap_err();
+        assert!(error.contains("loses-stock"), "{error}");
+    }
+
+    #[test]
+    fn seeded_bugs_are_read_in_test_mode() {
+        assert!(!read(&[DATABASE_URL]).unwrap().base.test_mode);
+        let config = read(&[
+            DATABASE_URL,
+            ("INVENTORY_TEST_MODE", "true"),
+            ("INVENTORY_SEEDED_BUGS", BUG),
+        ])
+        .unwrap();
+        assert!(config.base.test_mode);
+    }
 }

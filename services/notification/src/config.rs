@@ -37,6 +37,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "test mode only: abort the process right after the notification for this customer's \
          OrderCreated is committed and before its offset is, once (a crash between effect and commit)",
     ),
+    (
+        "NOTIFICATION_SEEDED_BUGS",
+        "test mode only: comma-separated seeded bugs to switch on (faultline_kit::seeded; \
+         default none)",
+    ),
 ];
 
 /// The service's settings. `Debug` shows the database URL with its password hidden.
@@ -98,6 +103,7 @@ impl NotificationConfig {
                 "to be unset unless NOTIFICATION_TEST_MODE=true (it is a test failpoint)",
             );
         }
+        faultline_kit::seeded::read(&mut env, test_mode);
         env.finish()?;
         Ok(Self {
             http_addr,
@@ -105,5 +111,49 @@ impl NotificationConfig {
             kafka_bootstrap,
             crash_after_effect_for_customer: crash_customer,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUIRED: [(&str, &str); 2] = [
+        (
+            "NOTIFICATION_DATABASE_URL",
+            "postgres://u:p@127.0.0.1:5432/notification",
+        ),
+        ("NOTIFICATION_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+    ];
+    const BUG: &str = faultline_kit::seeded::NOTIFICATION_STALLS_ON_DUPLICATE_EVENT;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<NotificationConfig, String> {
+        NotificationConfig::from_pairs(REQUIRED.iter().chain(pairs).copied())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn seeded_bugs_are_refused_outside_test_mode() {
+        let error = read(&[("NOTIFICATION_SEEDED_BUGS", BUG)]).unwrap_err();
+        assert!(
+            error.contains("NOTIFICATION_SEEDED_BUGS") && error.contains("test mode"),
+            "{error}"
+        );
+        let error = read(&[
+            ("NOTIFICATION_TEST_MODE", "true"),
+            ("NOTIFICATION_SEEDED_BUGS", "forgets-customers"),
+        ])
+        .unwrap_err();
+        assert!(error.contains("forgets-customers"), "{error}");
+    }
+
+    #[test]
+    fn seeded_bugs_are_read_in_test_mode() {
+        assert!(read(&[]).is_ok());
+        assert!(read(&[
+            ("NOTIFICATION_TEST_MODE", "true"),
+            ("NOTIFICATION_SEEDED_BUGS", BUG),
+        ])
+        .is_ok());
     }
 }

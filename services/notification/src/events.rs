@@ -89,6 +89,17 @@ pub async fn apply(
     let fresh = mark_processed(&mut tx, CONSUMER, &event_id)
         .await
         .map_err(retryable("recording the processed event"))?;
+    // Seeded bug: a redelivered event is taken for a failure and handed back for a retry,
+    // which finds it processed again, and again: its offset is never committed.
+    if !fresh
+        && faultline_kit::seeded::active(
+            faultline_kit::seeded::NOTIFICATION_STALLS_ON_DUPLICATE_EVENT,
+        )
+    {
+        return Err(HandlerError::Retryable(format!(
+            "event {event_id} was already processed"
+        )));
+    }
     if fresh {
         sqlx::query("INSERT INTO notifications (event_id, order_id, type) VALUES ($1, $2, $3)")
             .bind(&event_id)

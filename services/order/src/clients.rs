@@ -27,6 +27,7 @@
 use std::future::Future;
 
 use faultline_kit::http_client::{CallError, RequestSpec, ResilientClient, Response};
+use faultline_kit::seeded;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -147,7 +148,15 @@ impl Inventory for HttpInventory {
 
     async fn commit(&self, order_id: Uuid) -> Result<(), RemoteError> {
         let request = RequestSpec::post(format!("/inventory/reservations/{order_id}/commit"));
-        let response = self.client.send(request).await?;
+        let response = match self.client.send(request).await {
+            Ok(response) => response,
+            // Seeded bug: a commit that failed or went unanswered is taken for done.
+            Err(error) if seeded::active(seeded::ORDER_IGNORES_COMMIT_FAILURE) => {
+                tracing::warn!(%order_id, %error, "commit failed; taking the reservation as committed");
+                return Ok(());
+            }
+            Err(error) => return Err(error.into()),
+        };
         match response.status.as_u16() {
             200 | 201 => Ok(()),
             _ => Err(refused("inventory", "commit", &response)),
@@ -168,19 +177,27 @@ impl Inventory for HttpInventory {
 #[derive(Debug, Clone)]
 pub struct HttpPayments {
     client: ResilientClient,
+    /// Seeded bug `order-records-charge-after-call`: this process's charges are keyed
+    /// `charge-<order_id>-<run>`, a key of the attempt rather than of the order.
+    run: Option<Uuid>,
 }
 
 impl HttpPayments {
     pub fn new(client: ResilientClient) -> Self {
-        Self { client }
+        let run = seeded::active(seeded::ORDER_RECORDS_CHARGE_AFTER_CALL).then(Uuid::new_v4);
+        Self { client, run }
     }
 }
 
 impl Payments for HttpPayments {
     async fn charge(&self, line: &OrderLine) -> Result<Charge, RemoteError> {
+        let key = match self.run {
+            Some(run) => format!("charge-{}-{}", line.order_id, run.simple()),
+            None => format!("charge-{}", line.order_id),
+        };
         let request = RequestSpec::post("/payments/charges")
             .json(json!({"order_id": line.order_id, "amount_cents": line.amount_cents, "card": line.card}))
-            .idempotency_key(format!("charge-{}", line.order_id));
+            .idempotency_key(key);
         let response = self.client.send(request).await?;
         match response.status.as_u16() {
             200 | 201 => Ok(Charge::Charged),

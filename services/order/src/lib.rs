@@ -35,6 +35,7 @@ use faultline_kit::http_client::ResilientClient;
 use faultline_kit::kafka::{self, EventProducer};
 use faultline_kit::outbox::OutboxRelay;
 use faultline_kit::resilience::{admin_router, CircuitBreakerConfig, CircuitRegistry, RetryPolicy};
+use faultline_kit::seeded;
 use faultline_kit::server::{BoundServer, Server};
 use tokio_util::sync::CancellationToken;
 
@@ -72,6 +73,8 @@ Environment (every bad variable is reported at once):
   ORDER_STEP_BACKOFF_MAX_MS     saga: backoff cap (compensations retry
                                 forever at this pace)                      [2000]
   ORDER_TEST_MODE               true enables POST /admin/provider-states   [false]
+  ORDER_SEEDED_BUGS             seeded bugs to switch on (comma-separated;
+                                test mode only, see faultline_kit::seeded) [none]
   RUST_LOG                      log filter                                 [info]";
 
 /// The order service's configuration, from `ORDER_*` variables.
@@ -191,6 +194,7 @@ impl Config {
                 env.invalid(name, "a value above 0");
             }
         }
+        seeded::read(&mut env, config.test_mode);
         env.finish()?;
         Ok(config)
     }
@@ -202,8 +206,20 @@ impl Config {
         concurrency: usize,
         registry: &CircuitRegistry,
     ) -> anyhow::Result<ResilientClient> {
+        let mut timeout = self.call_timeout;
+        let mut concurrency = concurrency;
+        if dependency == "payment" {
+            if seeded::active(seeded::ORDER_NO_ATTEMPT_TIMEOUT) {
+                // Seeded bug: a charge is never cut off, however long payment takes.
+                timeout = Duration::MAX;
+            }
+            if seeded::active(seeded::ORDER_BULKHEAD_LIMITS_NOTHING) {
+                // Seeded bug: as many calls in flight to payment as there are sagas.
+                concurrency = tokio::sync::Semaphore::MAX_PERMITS;
+            }
+        }
         ResilientClient::builder(dependency, base_url)
-            .timeout(self.call_timeout)
+            .timeout(timeout)
             .retry(RetryPolicy {
                 max_attempts: self.call_max_attempts,
                 ..RetryPolicy::default()
@@ -329,4 +345,46 @@ impl Service {
 /// Starts the service with `config` and serves until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     Service::start(config).await?.run(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUIRED: [(&str, &str); 4] = [
+        ("ORDER_DATABASE_URL", "postgres://order:pw@127.0.0.1/order"),
+        ("ORDER_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        ("ORDER_PAYMENT_URL", "http://127.0.0.1:8081"),
+        ("ORDER_INVENTORY_URL", "http://127.0.0.1:8082"),
+    ];
+
+    fn config_error(extra: &[(&'static str, &'static str)]) -> String {
+        let pairs = REQUIRED.iter().chain(extra).copied();
+        Config::from_pairs(pairs)
+            .expect_err("a bad ORDER_SEEDED_BUGS is a configuration error")
+            .to_string()
+    }
+
+    // Only refusals here: an accepted list would switch bugs on for this whole test binary
+    // (`seeded::active` answers for the process), so acceptance is tested in the kit.
+    #[test]
+    fn seeded_bugs_are_refused_outside_test_mode_or_when_unknown() {
+        assert!(Config::from_pairs(REQUIRED).is_ok());
+        let error = config_error(&[("ORDER_SEEDED_BUGS", seeded::ORDER_NO_ATTEMPT_TIMEOUT)]);
+        assert!(
+            error.contains("ORDER_SEEDED_BUGS") && error.contains("test mode"),
+            "{error}"
+        );
+        let error = config_error(&[
+            ("ORDER_TEST_MODE", "false"),
+            ("ORDER_SEEDED_BUGS", seeded::ORDER_IGNORES_COMMIT_FAILURE),
+        ]);
+        assert!(error.contains("ORDER_SEEDED_BUGS"), "{error}");
+        let error = config_error(&[
+            ("ORDER_TEST_MODE", "true"),
+            ("ORDER_SEEDED_BUGS", "order-teleports-money"),
+        ]);
+        assert!(error.contains("order-teleports-money"), "{error}");
+        assert!(!seeded::active(seeded::ORDER_NO_ATTEMPT_TIMEOUT));
+    }
 }

@@ -55,6 +55,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use faultline_kit::resilience::RetryPolicy;
+use faultline_kit::seeded;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -199,7 +200,9 @@ impl<P: Payments, I: Inventory> OrderSaga<P, I> {
                     }
                 }
                 SagaStep::Charge => {
-                    if !charge_attempted {
+                    // Seeded bug: the attempt is recorded once payment has answered.
+                    let record_late = seeded::active(seeded::ORDER_RECORDS_CHARGE_AFTER_CALL);
+                    if !charge_attempted && !record_late {
                         self.store
                             .mark_charge_attempted(order_id)
                             .await
@@ -211,10 +214,25 @@ impl<P: Payments, I: Inventory> OrderSaga<P, I> {
                             self.payments.charge(&line)
                         })
                         .await?;
+                    if record_late && !charge_attempted && verdict.is_ok() {
+                        self.store
+                            .mark_charge_attempted(order_id)
+                            .await
+                            .map_err(db)?;
+                        charge_attempted = true;
+                    }
                     match verdict {
                         Ok(Charge::Charged) => (SagaStep::Commit, None),
                         Ok(Charge::Declined) => {
                             (SagaStep::Refund, Some(CancelReason::CardDeclined))
+                        }
+                        // Seeded bug: no answer is taken for "not charged": nothing to refund.
+                        Err(RemoteError::Unavailable(_))
+                            if seeded::active(
+                                seeded::ORDER_COMPENSATES_UNKNOWN_CHARGE_WITHOUT_REFUND,
+                            ) =>
+                        {
+                            (SagaStep::Release, Some(CancelReason::PaymentUnavailable))
                         }
                         Err(_) => (SagaStep::Refund, Some(CancelReason::PaymentUnavailable)),
                     }
@@ -256,7 +274,10 @@ impl<P: Payments, I: Inventory> OrderSaga<P, I> {
             };
             match reason {
                 // Reserved: on to CHARGE, whose request leaves next (one write for both).
-                None if next == SagaStep::Charge && !charge_attempted => {
+                None if next == SagaStep::Charge
+                    && !charge_attempted
+                    && !seeded::active(seeded::ORDER_RECORDS_CHARGE_AFTER_CALL) =>
+                {
                     self.store.advance_to_charge(order_id).await.map_err(db)?;
                     charge_attempted = true;
                 }

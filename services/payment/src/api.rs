@@ -134,6 +134,16 @@ async fn claim_key(
     Ok(
         match idempotency::begin(conn, scope, key, fingerprint).await? {
             Begin::Fresh => None,
+            // Seeded bug: a charge's stored answer is not replayed; the retry is decided again,
+            // and the order's own charge then refuses it (`409 already_charged`).
+            Begin::Replay { .. }
+                if scope == CHARGE_SCOPE
+                    && faultline_kit::seeded::active(
+                        faultline_kit::seeded::PAYMENT_FORGETS_IDEMPOTENCY_CLAIM,
+                    ) =>
+            {
+                None
+            }
             Begin::Replay { status, body } => Some(Reply::new(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 body,

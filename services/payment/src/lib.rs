@@ -47,6 +47,8 @@ Environment variables:
   PAYMENT_HTTP_ADDR                 listen address [default: 127.0.0.1:0, any free port]
   PAYMENT_DATABASE_MAX_CONNECTIONS  database pool size [default: 10]
   PAYMENT_TEST_MODE                 true enables POST /admin/provider-states [default: false]
+  PAYMENT_SEEDED_BUGS               test mode only: comma-separated seeded bugs to switch on
+                                    (faultline_kit::seeded) [default: none]
   RUST_LOG                          log filter [default: info]";
 
 /// The service's configuration: only what every HTTP service with a database reads.
@@ -60,6 +62,7 @@ pub fn config_from_env() -> Result<PaymentConfig, ConfigErrors> {
 /// Reads the variables through `env`; every bad one is reported at once.
 pub fn config_from_reader(mut env: EnvReader) -> Result<PaymentConfig, ConfigErrors> {
     let config = HttpDatabaseConfig::read(&mut env);
+    faultline_kit::seeded::read(&mut env, config.test_mode);
     env.finish()?;
     Ok(config)
 }
@@ -104,4 +107,48 @@ pub async fn run(config: PaymentConfig, shutdown: CancellationToken) -> anyhow::
     server.run(shutdown).await.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATABASE_URL: (&str, &str) = (
+        "PAYMENT_DATABASE_URL",
+        "postgres://u:p@127.0.0.1:5432/payment",
+    );
+    const BUG: &str = faultline_kit::seeded::PAYMENT_FORGETS_IDEMPOTENCY_CLAIM;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<PaymentConfig, String> {
+        config_from_reader(EnvReader::from_pairs(ENV_PREFIX, pairs.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn seeded_bugs_are_refused_outside_test_mode() {
+        let error = read(&[DATABASE_URL, ("PAYMENT_SEEDED_BUGS", BUG)]).unwrap_err();
+        assert!(
+            error.contains("PAYMENT_SEEDED_BUGS") && error.contains("test mode"),
+            "{error}"
+        );
+        let error = read(&[
+            DATABASE_URL,
+            ("PAYMENT_TEST_MODE", "true"),
+            ("PAYMENT_SEEDED_BUGS", "teleports-money"),
+        ])
+        .unwrap_err();
+        assert!(error.contains("teleports-money"), "{error}");
+    }
+
+    #[test]
+    fn seeded_bugs_are_read_in_test_mode() {
+        assert!(!read(&[DATABASE_URL]).unwrap().test_mode);
+        let config = read(&[
+            DATABASE_URL,
+            ("PAYMENT_TEST_MODE", "true"),
+            ("PAYMENT_SEEDED_BUGS", BUG),
+        ])
+        .unwrap();
+        assert!(config.test_mode);
+    }
 }
