@@ -180,6 +180,10 @@ async fn explore(
         env: args.service_env,
         only: args.only,
         until_failure: args.until_failure,
+        reset: args.reset.as_deref().map(|r| match r {
+            "warm" => faultline_harness::system::ResetMode::Warm,
+            _ => faultline_harness::system::ResetMode::Fresh,
+        }),
     };
     let clock = std::time::Instant::now();
     let progress = |line: &str| eprintln!("[{:>7.1}s] {line}", clock.elapsed().as_secs_f64());

@@ -307,6 +307,10 @@ pub struct ChaosExploreArgs {
     /// Stop once a failure has been found and shrunk.
     #[arg(long)]
     pub until_failure: bool,
+    /// How to reset the stack between experiments, over the description's `reset`: warm
+    /// keeps the services running and empties their tables and topics (docs/system-description.md).
+    #[arg(long, value_parser = ["fresh", "warm"])]
+    pub reset: Option<String>,
     /// Extra environment for one service, over the description's: SERVICE:VARIABLE=VALUE
     /// (repeatable).
     #[arg(long = "service-env", value_name = "SERVICE:VARIABLE=VALUE", value_parser = service_env)]

@@ -79,6 +79,7 @@ pub const LIVENESS: (&str, u32, f64, &str) = (
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// The proxy answers 503 without forwarding.
+    #[serde(rename = "status-503")]
     Status503,
     /// The caller's connection is reset before forwarding.
     Reset,
@@ -404,6 +405,8 @@ pub struct Tried {
     /// The run's report folder.
     pub report: Option<PathBuf>,
     pub reset_seconds: f64,
+    /// The reset's phases (see [`Stack::last_reset`]), in seconds.
+    pub reset_phases: BTreeMap<String, f64>,
     pub seconds: f64,
     /// Call sites this run saw that discovery did not.
     pub revealed: Vec<CallSite>,
@@ -508,6 +511,8 @@ pub struct Options {
     pub only: Vec<String>,
     /// Stop once a failure has been found (and shrunk).
     pub until_failure: bool,
+    /// How the stack is reset between experiments, over the description's `reset`.
+    pub reset: Option<crate::system::ResetMode>,
 }
 
 impl Default for Options {
@@ -523,6 +528,7 @@ impl Default for Options {
             env: Vec::new(),
             only: Vec::new(),
             until_failure: false,
+            reset: None,
         }
     }
 }
@@ -591,6 +597,14 @@ pub async fn explore_until(
     let window = Window::of_load(base.workload.duration);
     tokio::pin!(interrupt);
 
+    let system = &match options.reset {
+        Some(reset) => {
+            let mut system = system.clone();
+            system.reset = reset;
+            system
+        }
+        None => system.clone(),
+    };
     let mut config = runner::stack_config(system);
     config.env.extend(options.env.iter().cloned());
     progress("starting the stack (shared by every experiment)");
@@ -684,6 +698,10 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
     let mut ran = 0usize;
     let runs_dir = out.join("runs");
     loop {
+        if options.until_failure && exploration.failed().next().is_some() {
+            exploration.stopped = Some(Stopped::Failure);
+            break;
+        }
         let chosen = exploration.pending.iter().position(|e| {
             options.only.is_empty() || options.only.iter().any(|o| e.id.contains(o.as_str()))
         });
@@ -691,10 +709,6 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             exploration.stopped = Some(Stopped::Exhausted);
             break;
         };
-        if options.until_failure && exploration.failed().next().is_some() {
-            exploration.stopped = Some(Stopped::Failure);
-            break;
-        }
         if options.budget.is_some_and(|b| ran >= b) {
             exploration.stopped = Some(Stopped::Budget);
             break;
@@ -768,6 +782,11 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         if !ok && error.is_none() && exploration.first_failure_seconds.is_none() {
             exploration.first_failure_seconds = Some(exploration.experiment_seconds);
         }
+        let reset_phases: BTreeMap<String, f64> = stack
+            .last_reset()
+            .iter()
+            .map(|(phase, took)| (phase.to_string(), took.as_secs_f64()))
+            .collect();
         let phases: String = stack
             .last_reset()
             .iter()
@@ -817,6 +836,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             error,
             report,
             reset_seconds: reset.as_secs_f64(),
+            reset_phases,
             seconds,
             revealed,
             reproducer,
@@ -1406,6 +1426,13 @@ mod tests {
     }
 
     #[test]
+    fn each_kind_is_written_in_json_as_its_name() {
+        for kind in Kind::AT_CALL_SITES.iter().chain([&Kind::Redeliver]) {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+    }
+
+    #[test]
     fn a_fault_is_written_as_a_scenario_says_it() {
         let fault = site_fault(
             Kind::KillCallerAnswered,
@@ -1553,6 +1580,7 @@ p99_latency = "1s"
             error: None,
             report: None,
             reset_seconds: 1.0,
+            reset_phases: BTreeMap::from([("databases".to_string(), 0.5)]),
             seconds: 9.0,
             revealed: Vec::new(),
             reproducer: (!ok).then(|| Reproducer {
