@@ -75,6 +75,17 @@ pub enum Error {
     /// A run could not be carried out.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// An exploration could not go on (its folder holds another one, or a run broke).
+    #[error(transparent)]
+    Explore(#[from] faultline_harness::explore::ExploreError),
+}
+
+/// Fault-space exploration's options and results, for [`System::explore`].
+pub mod explore {
+    pub use faultline_harness::explore::{
+        Exploration, ExploreError, Failure, Options, Reproducer, Stopped, Tried,
+    };
+    pub use faultline_harness::system::ResetMode;
 }
 
 /// A system description, read and validated.
@@ -119,6 +130,29 @@ impl System {
     pub fn validate(&self, scenario: &Scenario) -> Result<(), Error> {
         scenario.parse(&self.description)?;
         Ok(())
+    }
+
+    /// Explores the fault space around the scenario file `base` (what `faultline chaos
+    /// explore` does; the repository's `docs/exploring.md`): a fault-free discovery run,
+    /// then one experiment per fault on a stack of its own, reset between them, each failure
+    /// shrunk to a reproducer in `out/reproducers/`. The state is `out/explore.json`; a
+    /// second call into the same `out` resumes it. A failed experiment is not an error: look
+    /// at [`explore::Exploration::failed`].
+    pub async fn explore(
+        &self,
+        base: impl AsRef<Path>,
+        options: &explore::Options,
+        out: impl AsRef<Path>,
+    ) -> Result<explore::Exploration, Error> {
+        Ok(faultline_harness::explore::explore_until(
+            &self.description,
+            base.as_ref(),
+            options,
+            out.as_ref(),
+            std::future::pending(),
+            &|line| eprintln!("{line}"),
+        )
+        .await?)
     }
 
     /// Starts the system: its infrastructure, then its services in dependency order, each
