@@ -15,6 +15,10 @@ use faultline_harness::runner;
 use faultline_harness::stack::Stack;
 use faultline_harness::system::{ResetMode, System};
 
+/// An exploration judges a system under faults: two at once on 2 cores would judge the
+/// machine's load as much as the system.
+static ONE_EXPLORATION_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
@@ -43,6 +47,7 @@ async fn explore_with(system: &System, out: &Path, options: &Options) -> Explora
 
 #[tokio::test]
 async fn an_exploration_sees_the_workloads_calls_judges_its_experiments_and_resumes_where_it_stopped() {
+    let _serial = ONE_EXPLORATION_AT_A_TIME.lock().await;
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("explore-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
 
@@ -103,6 +108,7 @@ async fn an_exploration_sees_the_workloads_calls_judges_its_experiments_and_resu
 /// tables truncated, topics emptied), as the reference description could choose.
 #[tokio::test]
 async fn a_seeded_bug_is_found_shrunk_and_its_reproducer_fails_on_replay() {
+    let _serial = ONE_EXPLORATION_AT_A_TIME.lock().await;
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("explore-seeded-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let mut system = common::reference();
