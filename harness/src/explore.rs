@@ -472,11 +472,13 @@ pub struct Exploration {
     pub stopped: Option<Stopped>,
     /// Wall time spent running experiments (resets included), over every session.
     pub experiment_seconds: f64,
-    /// Experiments per minute of that time.
+    /// Wall time spent confirming and shrinking failures, over every session.
+    pub shrink_seconds: f64,
+    /// Experiments per minute of experiment time.
     pub per_minute: f64,
     /// Seconds of experiment time until the first failure was found.
     pub first_failure_seconds: Option<f64>,
-    /// Seconds of experiment time (shrinking included) until the first reproducer was written.
+    /// Seconds of experiment and shrinking time until the first reproducer was written.
     pub first_reproducer_seconds: Option<f64>,
 }
 
@@ -680,6 +682,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
                 pending,
                 stopped: None,
                 experiment_seconds: 0.0,
+                shrink_seconds: 0.0,
                 per_minute: 0.0,
                 first_failure_seconds: None,
                 first_reproducer_seconds: None,
@@ -820,9 +823,10 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             let reproducer = shrinking
                 .run(stack, candidate, options.shrink_runs, out, interrupt)
                 .await?;
-            exploration.experiment_seconds += reproducer.seconds;
+            exploration.shrink_seconds += reproducer.seconds;
             if reproducer.file.is_some() && exploration.first_reproducer_seconds.is_none() {
-                exploration.first_reproducer_seconds = Some(exploration.experiment_seconds);
+                exploration.first_reproducer_seconds =
+                    Some(exploration.experiment_seconds + exploration.shrink_seconds);
             }
             Some(reproducer)
         } else {
@@ -1617,6 +1621,7 @@ p99_latency = "1s"
             pending: vec![experiment(Kind::Hold)],
             stopped: Some(Stopped::Budget),
             experiment_seconds: 18.0,
+            shrink_seconds: 70.0,
             per_minute: 6.6,
             first_failure_seconds: Some(18.0),
             first_reproducer_seconds: Some(88.0),
