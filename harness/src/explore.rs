@@ -731,8 +731,10 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         ));
         let candidate = experiment.candidate(table, base.workload.duration);
         let description = format!("Explored: {}", experiment.id);
+        let after_failure = exploration.experiments.last().is_some_and(|t| !t.ok);
         let outcome = run_candidate(
-            stack, system, table, &name, &description, &candidate, seed, &runs_dir, interrupt,
+            stack, system, table, &name, &description, &candidate, seed, &runs_dir, after_failure,
+            interrupt,
         )
         .await;
         let seconds = clock.elapsed().as_secs_f64();
@@ -819,6 +821,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
                 dir: &out.join("shrink"),
                 checkers: failures.iter().map(|f| f.checker.clone()).collect(),
                 progress,
+                last_failed: std::cell::Cell::new(true),
             };
             let reproducer = shrinking
                 .run(stack, candidate, options.shrink_runs, out, interrupt)
@@ -894,6 +897,7 @@ async fn run_candidate<I: Future<Output = ()> + Unpin>(
     candidate: &Candidate,
     seed: u64,
     runs_dir: &Path,
+    after_failure: bool,
     interrupt: &mut I,
 ) -> Result<(Duration, runner::RunOutcome), RunError> {
     let scenario = scenario_text(table, name, description, candidate)
@@ -902,7 +906,13 @@ async fn run_candidate<I: Future<Output = ()> + Unpin>(
             action: format!("writing the scenario {name}"),
             message,
         })?;
-    let reset = stack.reset().await?;
+    // A run that failed may have left a process stuck in a way its readiness does not show:
+    // the next run starts from restarted services, however the description resets.
+    let reset = if after_failure {
+        stack.fresh_reset().await?
+    } else {
+        stack.reset().await?
+    };
     let quiet = |_: &str| {};
     let outcome =
         runner::run_on_stack_until(stack, &scenario, Some(seed), runs_dir, interrupt, &quiet).await?;
@@ -942,6 +952,8 @@ struct ShrinkRun<'a> {
     /// Its failing checkers: a run "fails the same way" when one of them fails again.
     checkers: Vec<String>,
     progress: &'a (dyn Fn(&str) + Sync),
+    /// Whether the last run on the stack failed (the experiment's own did).
+    last_failed: std::cell::Cell<bool>,
 }
 
 impl ShrinkRun<'_> {
@@ -955,19 +967,31 @@ impl ShrinkRun<'_> {
     ) -> Result<(bool, Option<PathBuf>), ExploreError> {
         let name = format!("{}-s{run:02}", self.name);
         let description = format!("Shrinking: {}", self.id);
-        match run_candidate(
-            stack, self.system, self.table, &name, &description, candidate, self.seed, self.dir, interrupt,
+        let result = run_candidate(
+            stack,
+            self.system,
+            self.table,
+            &name,
+            &description,
+            candidate,
+            self.seed,
+            self.dir,
+            self.last_failed.get(),
+            interrupt,
         )
-        .await
-        {
+        .await;
+        match result {
             Ok((_, outcome)) => {
-                let same = failures_of(&outcome)
-                    .iter()
-                    .any(|f| self.checkers.contains(&f.checker));
+                let failures = failures_of(&outcome);
+                self.last_failed.set(!failures.is_empty());
+                let same = failures.iter().any(|f| self.checkers.contains(&f.checker));
                 Ok((same, Some(outcome.out_dir)))
             }
             Err(error @ (RunError::Interrupted { .. } | RunError::Stack(_))) => Err(error.into()),
-            Err(_) => Ok((false, None)),
+            Err(_) => {
+                self.last_failed.set(true);
+                Ok((false, None))
+            }
         }
     }
 

@@ -874,9 +874,11 @@ impl Stack {
         Ok(clock.elapsed())
     }
 
-    /// The description's `reset = "fresh"` (the default): services restarted on new
-    /// databases and emptied topics.
-    async fn fresh_reset(&mut self) -> Result<Duration, StackError> {
+    /// A fresh reset whatever the description says: services restarted on new databases
+    /// and emptied topics. After a run that failed, a warm reset could hand its broken
+    /// in-memory state (a stuck consumer, calls that never return holding bulkhead slots) to
+    /// the next run.
+    pub async fn fresh_reset(&mut self) -> Result<Duration, StackError> {
         let clock = Instant::now();
         let mut phases = BTreeMap::new();
         let mut phase = Instant::now();
