@@ -579,12 +579,7 @@ impl Stack {
     /// The consumer groups known to Kafka, each with the described topics it has committed
     /// offsets on (a group with none is left out).
     pub async fn consumer_groups(&self) -> Result<Vec<(String, Vec<String>)>, StackError> {
-        let topics: Vec<String> = self
-            .system
-            .kafka
-            .iter()
-            .flat_map(|k| k.topics.iter().map(|t| t.name.clone()))
-            .collect();
+        let topics = self.system.topic_names();
         if topics.is_empty() {
             return Ok(Vec::new());
         }
@@ -848,12 +843,7 @@ impl Stack {
         lap("proxies");
         truncate_databases(&self.system, self.infra()).await?;
         lap("databases");
-        let topics: Vec<String> = self
-            .system
-            .kafka
-            .iter()
-            .flat_map(|k| k.topics.iter().map(|t| t.name.clone()))
-            .collect();
+        let topics = self.system.topic_names();
         empty_topics(self.infra(), &topics, false)
             .await
             .map_err(|message| StackError::Io {
@@ -896,12 +886,7 @@ impl Stack {
         drop_databases(&self.system, self.infra()).await?;
         create_databases(&self.system, self.infra()).await?;
         lap("databases");
-        let topics: Vec<String> = self
-            .system
-            .kafka
-            .iter()
-            .flat_map(|k| k.topics.iter().map(|t| t.name.clone()))
-            .collect();
+        let topics = self.system.topic_names();
         // Emptying the topics is quick; recreating them is the way back when it fails.
         if let Err(why) = empty_topics(self.infra(), &topics, true).await {
             tracing::info!(%why, "emptying the topics failed: recreating them");
@@ -1079,31 +1064,31 @@ async fn empty_topics(infra: &Infra, topics: &[String], delete_groups: bool) -> 
         .kafka_bootstrap(crate::infra::HARNESS_CLIENT)
         .map_err(|e| e.to_string())?;
     let admin = kafka_admin(infra, "connecting to Kafka to empty topics").map_err(|e| e.to_string())?;
-    let names = topics.to_vec();
-    let groups = if delete_groups {
+    // Partitions and groups are read on a blocking thread: librdkafka's calls wait.
+    let (partitions, groups) = {
         let topics = topics.to_vec();
-        tokio::task::spawn_blocking(move || groups_consuming(&bootstrap, &topics))
-            .await
-            .map_err(|e| e.to_string())??
-    } else {
-        Vec::new()
+        tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let partitions = partitions_of(&bootstrap, &topics)?;
+            for name in &topics {
+                if !partitions.iter().any(|(topic, _)| topic == name) {
+                    return Err(format!("topic {name} is not there"));
+                }
+            }
+            let groups = if delete_groups {
+                groups_consuming(&bootstrap, &topics)?
+            } else {
+                Vec::new()
+            };
+            Ok((partitions, groups))
+        })
+        .await
+        .map_err(|e| e.to_string())??
     };
-    let metadata = admin
-        .inner()
-        .fetch_metadata(None, Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
     let mut everything = TopicPartitionList::new();
-    for name in &names {
-        let topic = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == name && !t.partitions().is_empty())
-            .ok_or_else(|| format!("topic {name} is not there"))?;
-        for partition in topic.partitions() {
-            everything
-                .add_partition_offset(name, partition.id(), Offset::End)
-                .map_err(|e| e.to_string())?;
-        }
+    for (topic, partition) in &partitions {
+        everything
+            .add_partition_offset(topic, *partition, Offset::End)
+            .map_err(|e| e.to_string())?;
     }
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let deleted = admin
@@ -1133,6 +1118,26 @@ async fn empty_topics(infra: &Infra, topics: &[String], delete_groups: bool) -> 
     Ok(())
 }
 
+/// Every `(topic, partition)` of those of `topics` that exist, topic by topic; blocking.
+fn partitions_of(bootstrap: &str, topics: &[String]) -> Result<Vec<(String, i32)>, String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let metadata = client
+        .fetch_metadata(None, Duration::from_secs(15))
+        .map_err(|e| e.to_string())?;
+    let mut partitions = Vec::new();
+    for name in topics {
+        for topic in metadata.topics().iter().filter(|t| t.name() == name) {
+            partitions.extend(topic.partitions().iter().map(|p| (name.clone(), p.id())));
+        }
+    }
+    Ok(partitions)
+}
+
 /// [`Stack::consumer_groups`], on a blocking thread.
 fn groups_consuming(bootstrap: &str, topics: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -1147,14 +1152,11 @@ fn groups_consuming(bootstrap: &str, topics: &[String]) -> Result<Vec<(String, V
             .create::<BaseConsumer>()
             .map_err(|e| e.to_string())
     };
-    let lister = config("faultline-harness-lister")?;
-    let metadata = lister.fetch_metadata(None, timeout).map_err(|e| e.to_string())?;
     let mut wanted = TopicPartitionList::new();
-    for topic in metadata.topics().iter().filter(|t| topics.iter().any(|n| n == t.name())) {
-        for partition in topic.partitions() {
-            wanted.add_partition(topic.name(), partition.id());
-        }
+    for (topic, partition) in partitions_of(bootstrap, topics)? {
+        wanted.add_partition(&topic, partition);
     }
+    let lister = config("faultline-harness-lister")?;
     let groups = lister.fetch_group_list(None, timeout).map_err(|e| e.to_string())?;
     let mut consuming = Vec::new();
     for group in groups.groups() {

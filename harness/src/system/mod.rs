@@ -607,6 +607,14 @@ impl System {
         self.services.iter().map(|s| s.name.as_str()).collect()
     }
 
+    /// The described Kafka topics' names (none without Kafka).
+    pub fn topic_names(&self) -> Vec<String> {
+        self.kafka
+            .iter()
+            .flat_map(|k| k.topics.iter().map(|t| t.name.clone()))
+            .collect()
+    }
+
     /// Service names in groups that can start side by side: each group's services depend
     /// only on those of earlier groups (start order within a group).
     pub fn start_levels(&self) -> Vec<Vec<&str>> {
