@@ -21,8 +21,8 @@ fn workspace(name: &str) -> PathBuf {
 }
 
 /// A stdlib-only HTTP service: `/health`, `/boot` (a token drawn at start, so a restart is
-/// visible), `/env/NAME`, and `/upstream` (GET `$UPSTREAM/version`, answered 502 when it
-/// fails). It says so in its output when SIGTERM stops it.
+/// visible), `/env/NAME`, `/upstream` (GET `$UPSTREAM/version`, answered 502 when it
+/// fails) and `/via/NAME` (the same through `$NAME`). It says so in its output when SIGTERM stops it.
 const SERVICE: &str = r#"
 import http.server, json, os, signal, sys, urllib.request, uuid
 BOOT = uuid.uuid4().hex
@@ -42,9 +42,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer(200, BOOT)
         if self.path.startswith("/env/"):
             return self.answer(200, os.environ.get(self.path[5:], ""))
-        if self.path == "/upstream":
+        if self.path == "/upstream" or self.path.startswith("/via/"):
+            base = os.environ["UPSTREAM" if self.path == "/upstream" else self.path[5:]]
             try:
-                with urllib.request.urlopen(os.environ["UPSTREAM"] + "/version", timeout=1) as r:
+                with urllib.request.urlopen(base + "/version", timeout=1) as r:
                     return self.answer(200, r.read().decode())
             except Exception as e:
                 return self.answer(502, str(e))
@@ -177,6 +178,102 @@ env = {{ PORT = "{{port}}", UPSTREAM = "{{link:caller->upstream}}", UPSTREAM_ADD
     .await;
 
     let run_id = stack.infra().run_id().to_string();
+    stack.shutdown().await?;
+    assert_eq!(leftovers(&run_id).await?, Vec::<String>::new());
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// A server on two ports, each answering every GET with its port and its environment's
+/// `GREETING` and `DIR`; run with `python3 -c` in the image `ci/setup` builds.
+const TWO_PORTS: &str = r#"
+import http.server, os, threading
+SAY = os.environ["GREETING"] + " " + os.environ["DIR"]
+def serve(port):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+        def do_GET(self):
+            body = f"port {port} {SAY}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+    http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
+threading.Thread(target=serve, args=(9000,), daemon=True).start()
+serve(8000)
+"#;
+
+#[tokio::test]
+async fn a_container_with_two_ports_is_one_link_whose_fault_cuts_both() -> anyhow::Result<()> {
+    use faultline_chaos::scenario::{Fault, FaultKind, Target};
+    use faultline_harness::history::Recorder;
+    use faultline_harness::nemesis::Nemesis;
+
+    let dir = workspace("container-ports");
+    let system = load(
+        &dir,
+        &format!(
+            r#"
+name = "two-ports"
+[containers.upstream]
+image = "faultline/python:3-bookworm"
+command = ["python3", "-c", '''{TWO_PORTS}''']
+ports = [8000, 9000]
+ready = {{ http = "/" }}
+env = {{ GREETING = "hello {{env:FAULTLINE_CONTAINERS_TEST_SURELY_UNSET:-there}}", DIR = "{{dir}}" }}
+
+[services.caller]
+command = ["python3", "service.py"]
+ready = {{ http = "/health" }}
+env = {{ PORT = "{{port}}", MAIN = "{{link:caller->upstream}}", ADMIN = "{{link:caller->upstream:9000}}" }}
+"#
+        ),
+    );
+    assert_eq!(system.topology().link_names(), ["caller->upstream"]);
+    let mut stack = Stack::start(&system, StackConfig::default()).await?;
+    let run_id = stack.infra().run_id().to_string();
+    let caller = stack.service_url("caller")?;
+    let (main, admin) = (format!("{caller}/via/MAIN"), format!("{caller}/via/ADMIN"));
+
+    // Each placeholder leads to its own port, through a proxy of its own; the container's
+    // environment had its {env:…} default and {dir} resolved.
+    let said = format!("hello there {}", dir.display());
+    for (url, port) in [(&main, 8000), (&admin, 9000)] {
+        let answer = get(url).await.map_err(anyhow::Error::msg)?;
+        assert_eq!(answer, (200, format!("port {port} {said}")), "{url}");
+    }
+    let (_, proxies) = stack.link_proxies("caller->upstream")?;
+    assert_eq!(proxies, ["caller-upstream", "caller-upstream-9000"]);
+
+    // A partition of the link, through the nemesis as a scenario's would be, cuts both ports.
+    let partition = Fault {
+        start: Duration::ZERO,
+        duration: Duration::from_secs(3600),
+        target: Target::Link {
+            client: "caller".into(),
+            server: "upstream".into(),
+        },
+        kind: FaultKind::Partition,
+    };
+    let mut nemesis = Nemesis::new(vec![partition]);
+    let recorder = Recorder::new();
+    let both_cut = async {
+        for url in [&main, &admin] {
+            await_answer(url, "502 while the link is cut", |a| matches!(a, Ok((502, _)))).await;
+        }
+    };
+    tokio::select! {
+        () = nemesis.run(&mut stack, tokio::time::Instant::now(), &recorder) => {
+            panic!("the nemesis healed before both ports were seen cut")
+        }
+        () = both_cut => {}
+    }
+    assert_eq!(nemesis.heal_all(&mut stack, &recorder).await, Vec::<String>::new());
+    for url in [&main, &admin] {
+        await_answer(url, "200 once healed", |a| matches!(a, Ok((200, _)))).await;
+    }
+
     stack.shutdown().await?;
     assert_eq!(leftovers(&run_id).await?, Vec::<String>::new());
     std::fs::remove_dir_all(&dir)?;

@@ -132,9 +132,10 @@ failure!(ClientError, std::io::Error, serde_json::Error);
 
 impl From<InfraError> for CliError {
     fn from(error: InfraError) -> Self {
-        match error {
-            InfraError::Environment { .. } => CliError::input(error),
-            other => CliError::Failed(other.into()),
+        if error.is_input() {
+            CliError::input(error)
+        } else {
+            CliError::Failed(error.into())
         }
     }
 }
@@ -176,13 +177,12 @@ impl From<anyhow::Error> for CliError {
             || error.is::<FileError>()
             || error.is::<PactError>()
             || error.is::<SchemaError>()
-            || matches!(
-                error.downcast_ref::<InfraError>(),
-                Some(InfraError::Environment { .. })
-            )
+            || error
+                .downcast_ref::<InfraError>()
+                .is_some_and(InfraError::is_input)
             || matches!(
                 error.downcast_ref::<StackError>(),
-                Some(StackError::Infra(InfraError::Environment { .. }))
+                Some(StackError::Infra(infra)) if infra.is_input()
             );
         if input {
             CliError::input(error)

@@ -76,6 +76,17 @@ async fn every_class_of_bad_description_exits_2_naming_file_and_field_and_starts
             "services.b.env.A",
             "not another described service",
         ),
+        // Read well, but refused when the stack would start, before anything does.
+        (
+            "container-env-unset",
+            service("").replace(
+                "[services.a]",
+                "[containers.cache]\nimage = \"redis:7\"\nport = 6379\n\
+                 env = { PASSWORD = \"{env:FAULTLINE_CLI_TEST_SURELY_UNSET}\" }\n[services.a]",
+            ) + "[workload]\n[[workload.operations]]\nname = \"get\"\nservice = \"a\"\nmethod = \"GET\"\npath = \"/\"\n",
+            "containers.cache.env.PASSWORD",
+            "the variable FAULTLINE_CLI_TEST_SURELY_UNSET is not set for faultline",
+        ),
         (
             "not-toml",
             "[services\n".to_string(),

@@ -66,14 +66,15 @@ pub struct Step {
 /// A fault in effect, with what it takes to undo it.
 #[derive(Debug, Clone)]
 enum Applied {
+    /// On every proxy of the link (one per container port of a server with several).
     Toxic {
         link: String,
-        proxy: String,
+        proxies: Vec<String>,
         toxic: String,
     },
     Partition {
         link: String,
-        proxy: String,
+        proxies: Vec<String>,
     },
     Killed {
         service: String,
@@ -367,23 +368,38 @@ async fn apply(index: usize, fault: &Fault, stack: &mut Stack) -> Result<Applied
             },
         ) => {
             let link = format!("{client}->{server}");
-            let (toxiproxy, proxy) = stack.link(&link)?;
+            let (toxiproxy, proxies) = stack.link_proxies(&link)?;
             let name = format!("faultline-fault-{index}");
             let toxic = Toxic::new(&name, toxic.clone())
                 .with_stream(*stream)
                 .with_toxicity(*toxicity);
-            toxiproxy.add_toxic(&proxy, &toxic).await?;
+            for (i, proxy) in proxies.iter().enumerate() {
+                if let Err(error) = toxiproxy.add_toxic(proxy, &toxic).await {
+                    // Not applied: the proxies it reached are undone.
+                    for done in &proxies[..i] {
+                        let _ = toxiproxy.remove_toxic(done, &name).await;
+                    }
+                    return Err(error.into());
+                }
+            }
             Ok(Applied::Toxic {
                 link,
-                proxy,
+                proxies,
                 toxic: name,
             })
         }
         (Target::Link { client, server }, FaultKind::Partition) => {
             let link = format!("{client}->{server}");
-            let (toxiproxy, proxy) = stack.link(&link)?;
-            toxiproxy.disable(&proxy).await?;
-            Ok(Applied::Partition { link, proxy })
+            let (toxiproxy, proxies) = stack.link_proxies(&link)?;
+            for (i, proxy) in proxies.iter().enumerate() {
+                if let Err(error) = toxiproxy.disable(proxy).await {
+                    for done in &proxies[..i] {
+                        let _ = toxiproxy.enable(done).await;
+                    }
+                    return Err(error.into());
+                }
+            }
+            Ok(Applied::Partition { link, proxies })
         }
         (Target::Process { service }, FaultKind::Kill) => {
             stack.kill(service).await?;
@@ -442,16 +458,25 @@ async fn apply(index: usize, fault: &Fault, stack: &mut Stack) -> Result<Applied
 
 async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
     match applied {
-        Applied::Toxic { link, proxy, toxic } => {
+        Applied::Toxic {
+            link,
+            proxies,
+            toxic,
+        } => {
             let (toxiproxy, _) = stack.link(link)?;
-            match toxiproxy.remove_toxic(proxy, toxic).await {
-                Err(error) if !error.is_not_found() => Err(error.into()),
-                _ => Ok(()),
+            for proxy in proxies {
+                match toxiproxy.remove_toxic(proxy, toxic).await {
+                    Err(error) if !error.is_not_found() => return Err(error.into()),
+                    _ => {}
+                }
             }
+            Ok(())
         }
-        Applied::Partition { link, proxy } => {
+        Applied::Partition { link, proxies } => {
             let (toxiproxy, _) = stack.link(link)?;
-            toxiproxy.enable(proxy).await?;
+            for proxy in proxies {
+                toxiproxy.enable(proxy).await?;
+            }
             Ok(())
         }
         Applied::Killed { service } | Applied::Redelivered { service, .. } => {
@@ -479,8 +504,15 @@ async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
 
 fn applied_value(applied: &Applied) -> Value {
     match applied {
-        Applied::Toxic { proxy, toxic, .. } => json!({"proxy": proxy, "toxic": toxic}),
-        Applied::Partition { proxy, .. } => json!({"proxy": proxy}),
+        // `proxy` the link's first; `proxies` only when it has more than one.
+        Applied::Toxic { proxies, toxic, .. } => match proxies.as_slice() {
+            [one] => json!({"proxy": one, "toxic": toxic}),
+            many => json!({"proxy": many[0], "proxies": many, "toxic": toxic}),
+        },
+        Applied::Partition { proxies, .. } => match proxies.as_slice() {
+            [one] => json!({"proxy": one}),
+            many => json!({"proxy": many[0], "proxies": many}),
+        },
         Applied::Killed { service } | Applied::Paused { service } => json!({"service": service}),
         Applied::Redelivered { service, moved } => json!({
             "service": service,

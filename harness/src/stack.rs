@@ -529,14 +529,22 @@ impl Stack {
         Ok(self.infra().postgres_admin_url_for(database)?)
     }
 
-    /// The Toxiproxy client and proxy name that carry `link` (`client->server`).
+    /// The Toxiproxy client and proxy name that carry `link` (`client->server`); for a link
+    /// to a container with several ports, the first port's (see [`Stack::link_proxies`]).
     pub fn link(&self, link: &str) -> Result<(ToxiproxyClient, String), StackError> {
+        let (client, mut proxies) = self.link_proxies(link)?;
+        Ok((client, proxies.remove(0)))
+    }
+
+    /// The Toxiproxy client and every proxy that carries `link`: one, or one per port of a
+    /// container with several. A fault on the link strikes them all.
+    pub fn link_proxies(&self, link: &str) -> Result<(ToxiproxyClient, Vec<String>), StackError> {
         if self.link_ports.contains_key(link) {
             let (client, server) = link.split_once("->").expect("service links have an arrow");
-            return Ok((self.host_proxy.client.clone(), proxy_name(client, server)));
+            return Ok((self.host_proxy.client.clone(), vec![proxy_name(client, server)]));
         }
-        match self.infra().link(link).and_then(|l| l.proxy.clone()) {
-            Some(proxy) => Ok((self.infra().toxiproxy_client(), proxy)),
+        match self.infra().link(link).filter(|l| l.proxy.is_some()) {
+            Some(found) => Ok((self.infra().toxiproxy_client(), found.proxies())),
             None => {
                 let mut known: Vec<String> = self.link_ports.keys().cloned().collect();
                 known.extend(
@@ -1361,22 +1369,30 @@ impl crate::system::template::Resolve for Values<'_> {
                 .ok_or_else(|| "{port}: the service has no port".to_string()),
             Placeholder::Dir => Ok(self.system.dir.display().to_string()),
             Placeholder::Bin(binary) => Ok(self.bin_dir.join(binary).display().to_string()),
-            Placeholder::Env { name, default } => match (std::env::var(name), default) {
-                (Ok(value), _) if !value.is_empty() || default.is_none() => Ok(value),
-                (_, Some(default)) => Ok(default.clone()),
-                (Err(_), None) => Err(format!(
-                    "{{env:{name}}}: the variable {name} is not set for faultline"
-                )),
-                (Ok(value), None) => Ok(value),
-            },
-            Placeholder::Link { client, server } | Placeholder::Address { client, server } => {
+            Placeholder::Env { name, default } => {
+                crate::system::template::environment_value(name, default.as_deref())
+            }
+            Placeholder::Link {
+                client,
+                server,
+                port,
+            }
+            | Placeholder::Address {
+                client,
+                server,
+                port,
+            } => {
                 let link = format!("{client}->{server}");
                 let address = match (self.link_ports.get(&link), self.infra) {
                     (Some(port), _) => format!("127.0.0.1:{port}"),
                     (None, Some(infra)) => infra
                         .link(&link)
-                        .map(|l| l.address.clone())
-                        .ok_or_else(|| format!("no link {link}"))?,
+                        .and_then(|l| l.address_of(*port))
+                        .map(str::to_string)
+                        .ok_or_else(|| match port {
+                            Some(port) => format!("no link {link} to port {port}"),
+                            None => format!("no link {link}"),
+                        })?,
                     (None, None) => return Ok(format!("{{{link}}}")),
                 };
                 Ok(match placeholder {

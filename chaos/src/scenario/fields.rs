@@ -121,6 +121,46 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An array of integers, each within `range`.
+    pub fn integers_in(
+        &mut self,
+        key: &'static str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<Vec<i64>>, ScenarioError> {
+        let what = format!("an integer from {} to {}", range.start(), range.end());
+        let all = format!("an array of integers from {} to {}", range.start(), range.end());
+        self.array(key, &all, |item| match item {
+            Value::Integer(n) if range.contains(&n) => Ok(n),
+            Value::Integer(n) => Err(format!("expected {what}, found {n}")),
+            other => Err(format!("expected {what}, found {}", describe(&other))),
+        })
+    }
+
+    /// An array (`what`, as an error names it) whose every item `read` takes, or says what
+    /// it expected.
+    fn array<T>(
+        &mut self,
+        key: &'static str,
+        what: &str,
+        read: impl Fn(Value) -> Result<T, String>,
+    ) -> Result<Option<Vec<T>>, ScenarioError> {
+        let path = self.path_of(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    read(item).map_err(|reason| {
+                        ScenarioError::new(self.file, format!("{path}[{i}]"), reason)
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.wrong_type(key, what, &other)),
+        }
+    }
+
     /// A number (integer or float) within `range`.
     pub fn number_in(
         &mut self,
@@ -207,24 +247,10 @@ impl<'a> Fields<'a> {
 
     /// An array of strings.
     pub fn strings(&mut self, key: &'static str) -> Result<Option<Vec<String>>, ScenarioError> {
-        let path = self.path_of(key);
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| match item {
-                    Value::String(s) => Ok(s),
-                    other => Err(ScenarioError::new(
-                        self.file,
-                        format!("{path}[{i}]"),
-                        format!("expected a string, found {}", describe(&other)),
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(other) => Err(self.wrong_type(key, "an array of strings", &other)),
-        }
+        self.array(key, "an array of strings", |item| match item {
+            Value::String(s) => Ok(s),
+            other => Err(format!("expected a string, found {}", describe(&other))),
+        })
     }
 
     /// Every entry not read yet, each a table named by its key (`[services.order]`), in key

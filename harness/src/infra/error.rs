@@ -89,6 +89,11 @@ pub enum InfraError {
     #[error("configuration: {0}")]
     Config(String),
 
+    /// A description's value the user must fix (an unset variable it names), found before
+    /// anything starts.
+    #[error("{0}")]
+    Input(String),
+
     #[error("{0} is not part of this stack (the infrastructure was started without it)")]
     Missing(&'static str),
 }
@@ -99,6 +104,12 @@ impl InfraError {
             action: action.into(),
             source,
         }
+    }
+
+    /// Whether the user can fix this by changing their input (an environment variable, a
+    /// description's value): found before anything started.
+    pub fn is_input(&self) -> bool {
+        matches!(self, Self::Environment { .. } | Self::Input(_))
     }
 
     /// An [`InfraError::ImageUnavailable`] for an image a description names rather than a

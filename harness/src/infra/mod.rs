@@ -171,6 +171,10 @@ pub struct InfraConfig {
     /// Images the system's services run from, as `(service, image)`: checked (and pulled when
     /// missing and pullable) before anything starts, so a wrong name costs nothing.
     pub service_images: Vec<(String, String)>,
+    /// Input the user must fix that was found while this configuration was made (a variable
+    /// a container's environment names is unset): [`InfraConfig::check_environment`] and
+    /// [`Infra::start`] refuse it before anything starts.
+    pub problems: Vec<String>,
 }
 
 /// A further server: a container of any image, reached through a proxy per client.
@@ -178,8 +182,9 @@ pub struct InfraConfig {
 pub struct ServerContainer {
     /// Its name (a link's server), image, environment and command; `ports` is ignored.
     pub spec: ContainerSpec,
-    /// The container port links lead to.
-    pub port: u16,
+    /// The container ports links lead to, a proxy per client and port; the first is the
+    /// link's [`Link::address`], the others its [`Link::more`].
+    pub ports: Vec<u16>,
     /// Checked through its published port (TCP: the connection must stay open, since the
     /// engine's port forwarder accepts before anything listens behind it), or in its output.
     pub ready: crate::system::Readiness,
@@ -203,6 +208,7 @@ impl InfraConfig {
             ready_timeout: Duration::from_secs(120),
             servers: Vec::new(),
             service_images: Vec::new(),
+            problems: Vec::new(),
         }
     }
 
@@ -238,6 +244,14 @@ impl InfraConfig {
         names
     }
 
+    /// The container ports of a further server (empty for Postgres and Kafka).
+    fn ports_of(&self, server: &str) -> &[u16] {
+        self.servers
+            .iter()
+            .find(|s| s.spec.name == server)
+            .map_or(&[], |s| s.ports.as_slice())
+    }
+
     /// Whether `client` gets a link to `server` (`"postgres"`, `"kafka"`, or one of
     /// [`InfraConfig::servers`], which the harness's own client never links to).
     fn wants(&self, client: &str, server: &str) -> bool {
@@ -259,6 +273,9 @@ impl InfraConfig {
     /// anything, so a command can refuse a bad setting before it begins. [`Infra::start`]
     /// makes the same check.
     pub fn check_environment(&self) -> Result<(), InfraError> {
+        if let Some(problem) = self.problems.first() {
+            return Err(InfraError::Input(problem.clone()));
+        }
         environment_mode(self.postgres, self.kafka).map(|_| ())
     }
 
@@ -283,7 +300,8 @@ impl InfraConfig {
                 self.server_names()
                     .iter()
                     .filter(|server| self.wants(c, server))
-                    .count()
+                    .map(|server| self.ports_of(server).len().max(1))
+                    .sum::<usize>()
             })
             .sum::<usize>();
         let available = PROXY_PORTS.len();
@@ -308,6 +326,44 @@ pub struct Link {
     pub proxy: Option<String>,
     /// Where the client connects: `127.0.0.1:port`.
     pub address: String,
+    /// A further server with several container ports: the proxy and address of each port
+    /// after the first, which [`proxy`](Self::proxy) and [`address`](Self::address) carry.
+    pub more: Vec<PortProxy>,
+}
+
+/// One more container port of a link to a further server, with a proxy of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortProxy {
+    /// The container port.
+    pub port: u16,
+    /// The Toxiproxy proxy carrying it (`client-server-port`).
+    pub proxy: String,
+    /// Where the client connects: `127.0.0.1:port`.
+    pub address: String,
+}
+
+impl Link {
+    /// Every Toxiproxy proxy carrying the link (one per container port): what a fault on
+    /// the link strikes.
+    pub fn proxies(&self) -> Vec<String> {
+        self.proxy
+            .iter()
+            .cloned()
+            .chain(self.more.iter().map(|p| p.proxy.clone()))
+            .collect()
+    }
+
+    /// Where the client connects to `port` (`None`: the first), if the link leads there.
+    pub fn address_of(&self, port: Option<u16>) -> Option<&str> {
+        match port {
+            None => Some(&self.address),
+            Some(port) => self
+                .more
+                .iter()
+                .find(|p| p.port == port)
+                .map(|p| p.address.as_str()),
+        }
+    }
 }
 
 /// Postgres credentials and its direct (unproxied) address, for administration.
@@ -382,6 +438,7 @@ impl Infra {
     /// [`docker::Engine::sweep_leftovers`]).
     pub async fn start(config: InfraConfig) -> Result<Self, InfraError> {
         config.validate()?;
+        config.check_environment()?;
         match environment_mode(config.postgres, config.kafka)? {
             Mode::External => Self::start_external(config).await,
             Mode::Containers => Self::start_containers(config).await,
@@ -461,6 +518,7 @@ impl Infra {
         let mut next_port = move || free_ports.next().expect("validated: enough proxy ports");
 
         // Plan every link before starting servers, so Kafka can advertise them.
+        // A further server's link has a proxy per container port; the others one.
         let mut planned = Vec::new();
         for client in &clients {
             for server in config.server_names() {
@@ -468,6 +526,12 @@ impl Infra {
                     let port = next_port();
                     planned.push((client.clone(), server, port));
                 }
+            }
+        }
+        let mut further_ports: Vec<(String, &str, u16, u16)> = Vec::new();
+        for (client, server, _) in &planned {
+            for container_port in config.ports_of(server).iter().skip(1) {
+                further_ports.push((client.clone(), server, *container_port, next_port()));
             }
         }
 
@@ -519,7 +583,7 @@ impl Infra {
                 _ if other.is_some() => format!(
                     "{}:{}",
                     docker::in_network_name(&network, server),
-                    other.map_or(0, |s| s.port)
+                    other.map_or(0, |s| s.ports[0])
                 ),
                 _ => {
                     let listener = kafka_clients
@@ -546,6 +610,31 @@ impl Infra {
                 Some(proxy),
                 format!("127.0.0.1:{}", infra.toxiproxy_ports[port]),
             );
+        }
+        for (client, server, container_port, port) in &further_ports {
+            let proxy = format!("{}-{container_port}", proxy_name(client, server));
+            infra
+                .toxiproxy_client()
+                .create_proxy(&NewProxy {
+                    name: proxy.clone(),
+                    listen: format!("0.0.0.0:{port}"),
+                    upstream: format!(
+                        "{}:{container_port}",
+                        docker::in_network_name(&network, server)
+                    ),
+                    enabled: true,
+                })
+                .await?;
+            let address = format!("127.0.0.1:{}", infra.toxiproxy_ports[port]);
+            let link = infra
+                .links
+                .get_mut(&format!("{client}->{server}"))
+                .expect("the link's first port was added above");
+            link.more.push(PortProxy {
+                port: *container_port,
+                proxy,
+                address,
+            });
         }
 
         // Postgres and Kafka start side by side. A container whose start fails half-way carries
@@ -603,12 +692,12 @@ impl Infra {
         }
         for server in &config.servers {
             let spec = ContainerSpec {
-                ports: vec![server.port],
+                ports: server.ports.clone(),
                 ..server.spec.clone()
             };
             let container = engine.run(&spec, &network, &labels).await?;
             infra.cleanup.containers.push(container.id.clone());
-            let address = format!("127.0.0.1:{}", container.host_ports[&server.port]);
+            let address = format!("127.0.0.1:{}", container.host_ports[&server.ports[0]]);
             let http = reqwest::Client::new();
             let outcome = await_ready(&container, server.ready_timeout, || {
                 server_ready(&server.ready, &http, &container, &address)
@@ -727,6 +816,7 @@ impl Infra {
                 server: server.to_string(),
                 proxy,
                 address,
+                more: Vec::new(),
             },
         );
     }

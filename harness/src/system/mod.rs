@@ -203,11 +203,13 @@ pub enum Readiness {
 pub struct ContainerServerSpec {
     pub name: String,
     pub image: String,
-    /// The container port the links lead to.
-    pub port: u16,
-    /// Environment, taken as written (no placeholders: the container is started before
-    /// any address of the run is known, and needs none).
-    pub env: Vec<(String, String)>,
+    /// The container ports links lead to, the first what `{link:A->NAME}` names; each
+    /// further one is `{link:A->NAME:PORT}`. A link has a proxy per port, and a fault on the
+    /// link strikes them all.
+    pub ports: Vec<u16>,
+    /// Environment; its values may hold `{env:NAME}` and `{dir}` (the container starts
+    /// before any address of the run is known).
+    pub env: Vec<(String, Template)>,
     /// Replaces the image's command when given.
     pub command: Option<Vec<String>>,
     pub ready: Readiness,
@@ -526,7 +528,7 @@ impl System {
                 dir,
                 Known {
                     services: &names,
-                    containers: &container_names,
+                    containers: &containers,
                     postgres: postgres.as_ref(),
                     kafka: kafka.is_some(),
                 },
@@ -660,6 +662,7 @@ impl System {
             .iter()
             .filter_map(|s| Some((s.name.clone(), s.image.clone()?)))
             .collect();
+        let mut problems = Vec::new();
         config.servers = self
             .containers
             .iter()
@@ -667,15 +670,30 @@ impl System {
                 spec: crate::infra::ContainerSpec {
                     name: c.name.clone(),
                     image: c.image.clone(),
-                    env: c.env.clone(),
+                    env: c
+                        .env
+                        .iter()
+                        .map(|(key, template)| {
+                            let value = template.render(&ContainerValues(self)).unwrap_or_else(|problem| {
+                                problems.push(format!(
+                                    "{}: containers.{}.env.{key}: {problem}",
+                                    self.file.display(),
+                                    c.name
+                                ));
+                                String::new()
+                            });
+                            (key.clone(), value)
+                        })
+                        .collect(),
                     cmd: c.command.clone(),
                     ..Default::default()
                 },
-                port: c.port,
+                ports: c.ports.clone(),
                 ready: c.ready.clone(),
                 ready_timeout: c.ready_timeout,
             })
             .collect();
+        config.problems = problems;
         config
     }
 
@@ -708,10 +726,24 @@ impl System {
     }
 }
 
+/// What a `[containers.*]` environment's placeholders resolve to: `{env:…}` and `{dir}`
+/// (reading refuses every other).
+struct ContainerValues<'a>(&'a System);
+
+impl template::Resolve for ContainerValues<'_> {
+    fn resolve(&self, placeholder: &Placeholder) -> Result<String, String> {
+        match placeholder {
+            Placeholder::Dir => Ok(self.0.dir.display().to_string()),
+            Placeholder::Env { name, default } => template::environment_value(name, default.as_deref()),
+            _ => Err("only {env:NAME} and {dir} are resolved in a container's environment".into()),
+        }
+    }
+}
+
 /// What else the description has, for checking what a service's placeholders connect to.
 struct Known<'a> {
     services: &'a [String],
-    containers: &'a [String],
+    containers: &'a [ContainerServerSpec],
     postgres: Option<&'a PostgresSpec>,
     kafka: bool,
 }
@@ -844,7 +876,16 @@ fn read_service(
                         "uses Kafka, but the description has no [kafka]".into(),
                     ))
                 }
-                Placeholder::Link { client, server } | Placeholder::Address { client, server } => {
+                Placeholder::Link {
+                    client,
+                    server,
+                    port,
+                }
+                | Placeholder::Address {
+                    client,
+                    server,
+                    port,
+                } => {
                     let head = if matches!(placeholder, Placeholder::Link { .. }) {
                         "link"
                     } else {
@@ -856,13 +897,14 @@ fn read_service(
                             format!("{{{head}:{client}->{server}}}: a service's links start at itself: {{{head}:{service}->{server}}}"),
                         ));
                     }
+                    let container = containers.iter().find(|c| &c.name == server);
                     let known = (services.contains(server) && server != service)
-                        || containers.contains(server);
+                        || container.is_some();
                     if !known {
                         let mut others: Vec<&str> = services
                             .iter()
-                            .chain(containers)
                             .map(String::as_str)
+                            .chain(containers.iter().map(|c| c.name.as_str()))
                             .filter(|s| *s != service)
                             .collect();
                         others.sort_unstable();
@@ -873,6 +915,23 @@ fn read_service(
                                 if others.is_empty() { "none".to_string() } else { others.join(", ") }
                             ),
                         ));
+                    }
+                    if let Some(port) = port {
+                        let ports = container.map(|c| c.ports.as_slice()).unwrap_or_default();
+                        if !ports.contains(port) {
+                            let has = if container.is_some() {
+                                format!(
+                                    "the container {server:?} has the ports {}",
+                                    ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                                )
+                            } else {
+                                format!("{server:?} is a service, reached on its one {{port}}: {{{head}:{client}->{server}}}")
+                            };
+                            return Err(error(
+                                &field,
+                                format!("{{{head}:{client}->{server}:{port}}}: port {port} is not one its links lead to; {has}"),
+                            ));
+                        }
                     }
                 }
                 _ => {}
@@ -1200,13 +1259,51 @@ fn read_container(
     check_table_name("container", name, &reserved, &error)?;
     let image = fields.required_string("image", "a container image such as \"redis:7\"")?;
     check_image(&image).map_err(|reason| error("image", reason))?;
-    let port = fields.integer_in("port", 1..=65535)?.ok_or_else(|| {
-        error(
-            "port",
-            "required: the container port its links lead to".into(),
-        )
-    })? as u16;
-    let env = read_env(&mut fields, &error)?;
+    let port = fields.integer_in("port", 1..=65535)?;
+    let listed = fields.integers_in("ports", 1..=65535)?;
+    let ports: Vec<u16> = match (port, listed) {
+        (Some(port), None) => vec![port as u16],
+        (None, Some(ports)) if !ports.is_empty() => ports.into_iter().map(|p| p as u16).collect(),
+        (None, Some(_)) => {
+            return Err(error(
+                "ports",
+                "expected at least one container port".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(error(
+                "port",
+                "required (or `ports`): the container port its links lead to".into(),
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(error(
+                "ports",
+                "give `port` or `ports`, not both".into(),
+            ))
+        }
+    };
+    if let Some(twice) = ports.iter().enumerate().find(|(i, p)| ports[..*i].contains(p)) {
+        return Err(error(
+            &format!("ports[{}]", twice.0),
+            format!("port {} is listed twice", twice.1),
+        ));
+    }
+    let mut env = Vec::new();
+    for (key, value) in read_env(&mut fields, &error)? {
+        let template =
+            Template::parse(&value).map_err(|reason| error(&format!("env.{key}"), reason))?;
+        if template
+            .placeholders()
+            .any(|p| !matches!(p, Placeholder::Env { .. } | Placeholder::Dir))
+        {
+            return Err(error(
+                &format!("env.{key}"),
+                "a container's environment may hold only the placeholders {env:NAME} and {dir}: it starts before the run's addresses are known".into(),
+            ));
+        }
+        env.push((key, template));
+    }
     let command = fields.strings("command")?;
     let ready = read_ready(&mut fields, &error)?;
     let ready_timeout = fields
@@ -1222,7 +1319,7 @@ fn read_container(
     Ok(ContainerServerSpec {
         name: name.to_string(),
         image,
-        port,
+        ports,
         env,
         command,
         ready,

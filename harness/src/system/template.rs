@@ -9,6 +9,7 @@
 //! | `{kafka.bootstrap}` | `127.0.0.1:PORT`, the service's own Kafka proxy | `<service>->kafka` |
 //! | `{link:A->B}` | `http://127.0.0.1:PORT`, the proxy of service A's link to B, a service or a [container](super) | `A->B` |
 //! | `{address:A->B}` | `127.0.0.1:PORT`, the same proxy without a scheme (for what does not speak HTTP) | `A->B` |
+//! | `{link:A->B:PORT}`, `{address:A->B:PORT}` | the same for one more port of a container B that has several | `A->B` |
 //! | `{bin:NAME}` | a binary cargo built: `FAULTLINE_SERVICE_BIN_DIR/NAME`, else next to the running executable's target folder | — |
 //! | `{dir}` | the folder of the description file | — |
 //! | `{env:NAME}` | the environment variable `NAME` of the faultline process (an error at start when unset) | — |
@@ -33,10 +34,19 @@ pub enum Placeholder {
     PostgresPassword,
     /// `{kafka.bootstrap}`.
     KafkaBootstrap,
-    /// `{link:client->server}`.
-    Link { client: String, server: String },
-    /// `{address:client->server}`.
-    Address { client: String, server: String },
+    /// `{link:client->server}`, or `{link:client->server:PORT}` for a further port of a
+    /// container with several.
+    Link {
+        client: String,
+        server: String,
+        port: Option<u16>,
+    },
+    /// `{address:client->server}` or `{address:client->server:PORT}`.
+    Address {
+        client: String,
+        server: String,
+        port: Option<u16>,
+    },
     /// `{bin:NAME}`.
     Bin(String),
     /// `{dir}`.
@@ -88,7 +98,7 @@ pub trait Resolve {
 
 const KNOWN: &str = "{port}, {postgres.url:DB}, {postgres.host}, {postgres.port}, \
     {postgres.user}, {postgres.password}, {kafka.bootstrap}, {link:CLIENT->SERVER}, \
-    {address:CLIENT->SERVER}, {bin:NAME}, {dir}, {env:NAME}";
+    {address:CLIENT->SERVER}, {link:CLIENT->SERVER:PORT}, {bin:NAME}, {dir}, {env:NAME}";
 
 impl Template {
     /// Parses `text`; the error says which placeholder is wrong and what is allowed.
@@ -122,6 +132,19 @@ impl Template {
             }
         }
         Ok(out)
+    }
+}
+
+/// The value of `{env:NAME}` or `{env:NAME:-DEFAULT}` in faultline's own environment: the
+/// default when the variable is unset or empty, an error when it is unset with none.
+pub fn environment_value(name: &str, default: Option<&str>) -> Result<String, String> {
+    match (std::env::var(name), default) {
+        (Ok(value), _) if !value.is_empty() || default.is_none() => Ok(value),
+        (_, Some(default)) => Ok(default.to_string()),
+        (Err(_), None) => Err(format!(
+            "{{env:{name}}}: the variable {name} is not set for faultline"
+        )),
+        (Ok(value), None) => Ok(value),
     }
 }
 
@@ -171,11 +194,30 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
                 Some((client, server))
                     if !client.trim().is_empty() && !server.trim().is_empty() =>
                 {
+                    let (server, port) = match server.split_once(':') {
+                        None => (server, None),
+                        Some((server, port)) => match port.trim().parse::<u16>() {
+                            Ok(port) if port > 0 => (server, Some(port)),
+                            _ => {
+                                return Err(format!(
+                                    "placeholder {{{inner}}}: expected a container port (1–65535) after the server, such as {{{head}:order->cache:6379}}"
+                                ))
+                            }
+                        },
+                    };
                     let (client, server) = (client.trim().to_string(), server.trim().to_string());
                     Ok(if head == "link" {
-                        Placeholder::Link { client, server }
+                        Placeholder::Link {
+                            client,
+                            server,
+                            port,
+                        }
                     } else {
-                        Placeholder::Address { client, server }
+                        Placeholder::Address {
+                            client,
+                            server,
+                            port,
+                        }
                     })
                 }
                 _ => Err(format!(
@@ -199,7 +241,11 @@ mod tests {
             match p {
                 Placeholder::Port => Ok("4000".into()),
                 Placeholder::PostgresUrl(db) => Ok(format!("postgres://u:p@127.0.0.1:5/{db}")),
-                Placeholder::Link { client, server } => Ok(format!("http://{client}-{server}")),
+                Placeholder::Link {
+                    client,
+                    server,
+                    port: None,
+                } => Ok(format!("http://{client}-{server}")),
                 other => Err(format!("no value for {other:?}")),
             }
         }
@@ -240,6 +286,28 @@ mod tests {
     }
 
     #[test]
+    fn a_link_may_name_a_further_port_of_its_server() {
+        let t = Template::parse("{address:a->cache:8001} {link: a -> cache }").unwrap();
+        let found: Vec<_> = t.placeholders().cloned().collect();
+        assert_eq!(
+            found,
+            [
+                Placeholder::Address {
+                    client: "a".into(),
+                    server: "cache".into(),
+                    port: Some(8001)
+                },
+                Placeholder::Link {
+                    client: "a".into(),
+                    server: "cache".into(),
+                    port: None
+                }
+            ]
+        );
+        assert_eq!(found[0].server(), Some("cache"));
+    }
+
+    #[test]
     fn malformed_placeholders_say_what_is_allowed() {
         for (text, says) in [
             (
@@ -252,6 +320,8 @@ mod tests {
             ("{link:order}", "expected a link such as"),
             ("{link:->x}", "expected a link such as"),
             ("{address:cache}", "expected a link such as {address:"),
+            ("{address:a->cache:redis}", "expected a container port (1–65535)"),
+            ("{link:a->cache:0}", "expected a container port"),
             ("abc{port", "an unclosed `{`"),
             ("abc}", "a lone `}`"),
         ] {

@@ -347,7 +347,7 @@ const CONTAINERS: &str = r#"
 [containers.cache]
 image = "redis:7"
 port = 6379
-env = { REDIS_ARGS = "--save {literal}" }
+env = { REDIS_ARGS = "--save '' --requirepass {env:FAULTLINE_TEST_SURELY_UNSET_PASS:-secret}", CONF = "{dir}/redis.conf", BRACES = "{{x}}" }
 ready = { log = "Ready to accept connections" }
 "#;
 
@@ -367,13 +367,8 @@ fn containers_are_shared_servers_and_services_may_be_images() {
     let system = parse(&text).unwrap();
     let cache = &system.containers[0];
     assert_eq!(
-        (cache.name.as_str(), cache.image.as_str(), cache.port),
-        ("cache", "redis:7", 6379)
-    );
-    // A container's environment is taken as written.
-    assert_eq!(
-        cache.env,
-        [("REDIS_ARGS".to_string(), "--save {literal}".to_string())]
+        (cache.name.as_str(), cache.image.as_str(), cache.ports.as_slice()),
+        ("cache", "redis:7", [6379].as_slice())
     );
     assert_eq!(
         cache.ready,
@@ -393,7 +388,13 @@ fn containers_are_shared_servers_and_services_may_be_images() {
         .as_ref()
         .unwrap()
         .contains(&("checkout".to_string(), "cache".to_string())));
-    assert_eq!(config.servers[0].port, 6379);
+    assert_eq!(config.servers[0].ports, [6379]);
+    // A container's environment resolves {env:…} and {dir} when the stack is configured.
+    assert!(config.problems.is_empty(), "{:?}", config.problems);
+    let env: std::collections::BTreeMap<_, _> = config.servers[0].spec.env.iter().cloned().collect();
+    assert_eq!(env["REDIS_ARGS"], "--save '' --requirepass secret");
+    assert_eq!(env["CONF"], "./redis.conf");
+    assert_eq!(env["BRACES"], "{x}");
     assert_eq!(config.servers[0].ready, cache.ready);
     // Service images are the infrastructure's to check before it starts anything.
     assert_eq!(
@@ -410,13 +411,97 @@ fn containers_are_shared_servers_and_services_may_be_images() {
 }
 
 #[test]
+fn a_container_may_have_several_ports_each_a_proxy_of_one_link() {
+    let text = format!(
+        "{}{}",
+        shop_with(
+            "STOCK = \"{link:checkout->stock}\"",
+            "STOCK = \"{link:checkout->stock}\", CACHE = \"{address:checkout->cache}\", ADMIN = \"{link:checkout->cache:8001}\"",
+        ),
+        CONTAINERS.replace("port = 6379", "ports = [6379, 8001]")
+    );
+    let system = parse(&text).unwrap();
+    assert_eq!(system.containers[0].ports, [6379, 8001]);
+    // Both ports are one link: a fault on checkout->cache strikes both proxies.
+    assert_eq!(
+        system
+            .topology()
+            .link_names()
+            .iter()
+            .filter(|l| l.contains("cache"))
+            .collect::<Vec<_>>(),
+        ["checkout->cache"]
+    );
+    assert_eq!(system.infra_config().servers[0].ports, [6379, 8001]);
+}
+
+#[test]
+fn an_unset_variable_in_a_containers_environment_is_refused_before_anything_starts() {
+    let text = format!(
+        "{SHOP}{}",
+        CONTAINERS.replace(":-secret}", "}")
+    );
+    let system = parse(&text).unwrap();
+    let config = system.infra_config();
+    let error = config.check_environment().unwrap_err();
+    assert!(error.is_input(), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "shop.toml: containers.cache.env.REDIS_ARGS: {env:FAULTLINE_TEST_SURELY_UNSET_PASS}: the variable FAULTLINE_TEST_SURELY_UNSET_PASS is not set for faultline"
+    );
+}
+
+#[test]
 fn bad_containers_and_images_name_the_field() {
     let with_cache = format!("{SHOP}{CONTAINERS}");
     let cases: Vec<(String, &str, &str)> = vec![
         (
             with_cache.replace("port = 6379\n", ""),
             "containers.cache.port",
-            "required",
+            "required (or `ports`)",
+        ),
+        (
+            with_cache.replace("port = 6379", "port = 6379\nports = [6379]"),
+            "containers.cache.ports",
+            "not both",
+        ),
+        (
+            with_cache.replace("port = 6379", "ports = []"),
+            "containers.cache.ports",
+            "at least one",
+        ),
+        (
+            with_cache.replace("port = 6379", "ports = [6379, 8001, 6379]"),
+            "containers.cache.ports[2]",
+            "listed twice",
+        ),
+        (
+            with_cache.replace("port = 6379", "ports = [6379, 70000]"),
+            "containers.cache.ports[1]",
+            "expected an integer from 1 to 65535, found 70000",
+        ),
+        (
+            with_cache.replace("CONF = \"{dir}", "CONF = \"{postgres.host}"),
+            "containers.cache.env.CONF",
+            "only the placeholders {env:NAME} and {dir}",
+        ),
+        (
+            with_cache.replace("CONF = \"{dir}", "CONF = \"{nope}"),
+            "containers.cache.env.CONF",
+            "unknown placeholder {nope}",
+        ),
+        (
+            format!(
+                "{}{CONTAINERS}",
+                shop_with("{link:checkout->stock}", "{address:checkout->cache:8001}")
+            ),
+            "services.checkout.env.STOCK",
+            "port 8001 is not one its links lead to; the container \"cache\" has the ports 6379",
+        ),
+        (
+            shop_with("{link:checkout->stock}", "{link:checkout->stock:8001}"),
+            "services.checkout.env.STOCK",
+            "\"stock\" is a service, reached on its one {port}",
         ),
         (
             with_cache.replace("image = \"redis:7\"", "image = \"redis 7\""),
