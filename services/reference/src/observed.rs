@@ -143,6 +143,9 @@ pub struct NotificationRow {
     pub event_type: String,
 }
 
+/// How long the checkers wait for order's outbox and notification to catch up.
+pub const QUIESCENCE_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Observed {
     /// The run's observation: read once (and kept in its facts), with the initial stock the
     /// workload seeded.
@@ -163,6 +166,9 @@ impl Observed {
         if let Some(observed) = facts.get::<Observed>() {
             return Ok(observed);
         }
+        // Events still on their way to notification are not lost ones: judged once it has
+        // caught up (or the bound passed, and what is missing is a violation).
+        Self::await_quiescent(stack, QUIESCENCE_BOUND).await?;
         let mut observed = Self::collect(stack).await?;
         if let Some(stock) = facts.get::<InitialStock>() {
             observed.initial_stock = stock.0.clone();
