@@ -77,6 +77,93 @@ struct Shared {
     faults: Mutex<Vec<Installed>>,
     /// Every route seen since the last [`RequestProxy::forget`], by `(method, route)`.
     seen: Mutex<BTreeMap<(String, String), Seen>>,
+    /// How many requests were in flight, over time, since the last forget.
+    flights: Mutex<Flights>,
+}
+
+/// The number of requests in flight on a link — received from the caller and neither
+/// answered nor given up on (its connection closed) — and each time it changed.
+#[derive(Debug, Default)]
+struct Flights {
+    now: u32,
+    changes: Vec<(std::time::Instant, u32)>,
+}
+
+/// At most this many changes are kept (two per request): runs are bounded, this bounds them.
+const MAX_FLIGHT_CHANGES: usize = 2_000_000;
+
+impl Flights {
+    fn change(&mut self, up: bool) {
+        self.now = if up { self.now + 1 } else { self.now.saturating_sub(1) };
+        if self.changes.len() < MAX_FLIGHT_CHANGES {
+            self.changes.push((std::time::Instant::now(), self.now));
+        }
+    }
+
+    /// How far, and for how long at a stretch, the count went above `bound` from `since` on.
+    fn above(&self, bound: u32, since: std::time::Instant) -> InFlight {
+        let mut count = self
+            .changes
+            .iter()
+            .take_while(|(at, _)| *at < since)
+            .last()
+            .map_or(0, |(_, n)| *n);
+        let mut result = InFlight {
+            peak: count,
+            ..InFlight::default()
+        };
+        let mut above_from = (count > bound).then_some(since);
+        let close = |from: std::time::Instant, to: std::time::Instant, result: &mut InFlight| {
+            let stretch = to.saturating_duration_since(from);
+            if stretch > result.longest_above {
+                result.longest_above = stretch;
+                result.longest_from = Some(from.saturating_duration_since(since));
+            }
+        };
+        for &(at, n) in self.changes.iter().filter(|(at, _)| *at >= since) {
+            count = n;
+            result.peak = result.peak.max(count);
+            match (above_from, count > bound) {
+                (None, true) => above_from = Some(at),
+                (Some(from), false) => {
+                    close(from, at, &mut result);
+                    above_from = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(from) = above_from {
+            close(from, std::time::Instant::now(), &mut result);
+        }
+        result
+    }
+}
+
+/// What [`RequestProxy::in_flight`] found: the most requests in flight at once, and the
+/// longest stretch with more than the bound asked about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InFlight {
+    pub peak: u32,
+    pub longest_above: Duration,
+    /// When that stretch began, from the `since` asked about.
+    pub longest_from: Option<Duration>,
+}
+
+/// Counts its request in flight while it lives: until the answer is handed back, or the
+/// caller gives up and the connection's task drops the request.
+struct Flying<'a>(&'a Shared);
+
+impl<'a> Flying<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        shared.flights.lock().expect("flights lock").change(true);
+        Self(shared)
+    }
+}
+
+impl Drop for Flying<'_> {
+    fn drop(&mut self) {
+        self.0.flights.lock().expect("flights lock").change(false);
+    }
 }
 
 /// How often, and since when, a route has come through a proxy.
@@ -161,6 +248,7 @@ impl RequestProxy {
                 .build(connector),
             faults: Mutex::new(Vec::new()),
             seen: Mutex::new(BTreeMap::new()),
+            flights: Mutex::new(Flights::default()),
         });
         let stop = CancellationToken::new();
         tokio::spawn(accept(listener, shared.clone(), stop.clone()));
@@ -233,9 +321,21 @@ impl RequestProxy {
             .collect()
     }
 
-    /// Forgets the call sites seen so far.
+    /// Forgets the call sites seen so far, and the requests in flight over time (not those
+    /// in flight now).
     pub fn forget(&self) {
         self.shared.seen.lock().expect("seen lock").clear();
+        self.shared.flights.lock().expect("flights lock").changes.clear();
+    }
+
+    /// The most requests in flight at once from `since` on, and the longest stretch with
+    /// more than `bound`.
+    pub fn in_flight(&self, bound: u32, since: std::time::Instant) -> InFlight {
+        self.shared
+            .flights
+            .lock()
+            .expect("flights lock")
+            .above(bound, since)
     }
 }
 
@@ -432,6 +532,7 @@ async fn handle(
     shared: &Shared,
     reset: &AtomicBool,
 ) -> Result<Response<Full<Bytes>>, Cut> {
+    let _flying = Flying::enter(shared);
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -699,6 +800,68 @@ mod tests {
     /// Where a fault's stops go when a test expects none.
     fn no_stops() -> mpsc::UnboundedSender<StopRequest> {
         mpsc::unbounded_channel().0
+    }
+
+    #[test]
+    fn in_flight_counts_the_peak_and_the_longest_stretch_above_a_bound() {
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let flights = Flights {
+            now: 0,
+            // 1, 2, 3 in flight; back to 1; up to 3 for 300 ms; down to 0.
+            changes: vec![
+                (at(0), 1),
+                (at(10), 2),
+                (at(20), 3),
+                (at(70), 2),
+                (at(80), 1),
+                (at(100), 2),
+                (at(110), 3),
+                (at(410), 2),
+                (at(420), 0),
+            ],
+        };
+        let above_two = flights.above(2, t0);
+        assert_eq!(above_two.peak, 3);
+        assert_eq!(above_two.longest_above, Duration::from_millis(300));
+        assert_eq!(above_two.longest_from, Some(Duration::from_millis(110)));
+        // From a later point, counting from what was in flight then.
+        let later = flights.above(0, at(50));
+        assert_eq!(later.peak, 3);
+        assert_eq!(later.longest_above, Duration::from_millis(370));
+        assert_eq!(later.longest_from, Some(Duration::ZERO));
+        assert_eq!(flights.above(3, t0), InFlight { peak: 3, ..InFlight::default() });
+    }
+
+    #[tokio::test]
+    async fn requests_count_in_flight_until_answered_or_given_up_on() {
+        let (address, _served) = callee().await;
+        let proxy = RequestProxy::start("a->b", address).await.unwrap();
+        let since = std::time::Instant::now();
+        post(&proxy, "/quick", QUICK).await.unwrap();
+        assert_eq!(proxy.in_flight(0, since).peak, 1);
+        assert_eq!(proxy.shared.flights.lock().unwrap().now, 0, "answered: no longer in flight");
+
+        // Three held requests are in flight together until their callers give up.
+        proxy.install(0, fault("/held", Which::Every, RequestAction::Hold), 1, Recorder::new(), no_stops());
+        let give_up = Duration::from_millis(700);
+        let (a, b, c) = tokio::join!(
+            post(&proxy, "/held", give_up),
+            post(&proxy, "/held", give_up),
+            post(&proxy, "/held", give_up)
+        );
+        assert!(a.is_err() && b.is_err() && c.is_err());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while proxy.shared.flights.lock().unwrap().now > 0 {
+            assert!(std::time::Instant::now() < deadline, "given-up requests stay in flight");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let held = proxy.in_flight(2, since);
+        assert_eq!(held.peak, 3);
+        assert!(held.longest_above > Duration::from_millis(400), "{held:?}");
+        assert!(held.longest_above < Duration::from_secs(5), "{held:?}");
+        proxy.forget();
+        assert_eq!(proxy.in_flight(0, since), InFlight::default());
     }
 
     #[test]

@@ -477,6 +477,8 @@ async fn execute(
     timings: &mut RunTimings,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), RunError> {
+    // Calls in flight on each link are judged from here on (the verdict `in-flight`).
+    let watched_from = std::time::Instant::now();
     workload.prepare(stack, &state.facts, recorder).await?;
     let probes = if scenario.steady_state.is_empty() {
         workload.default_probes()
@@ -549,6 +551,7 @@ async fn execute(
     timings.steady_state_after_ms = ms(phase_clock.elapsed());
     state.verdicts.extend(after);
     state.verdicts.extend(settled);
+    state.verdicts.extend(in_flight_verdict(stack, watched_from));
 
     progress("checking");
     let phase_clock = Instant::now();
@@ -602,6 +605,61 @@ fn settled_verdict(described: &Settlement, system: &System) -> Verdict {
         described.took_ms as f64 / 1000.0
     );
     Verdict::new("settled", summary, counterexamples)
+}
+
+/// How long a link may carry more calls than its service's bound before the verdict
+/// `in-flight` fails. A call its caller gave up on counts until the close of its connection
+/// reaches the request proxy, a few milliseconds after the caller's bulkhead let the next
+/// call go: an excess that short is that lag, not a bulkhead letting too many through.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_millis(100);
+
+/// The verdict `in-flight`, when a service of the description bounds its calls in flight
+/// (`in_flight = { payment = 16 }`): each link that carried more than its bound for longer
+/// than [`IN_FLIGHT_GRACE`] is a counterexample.
+fn in_flight_verdict(stack: &Stack, since: std::time::Instant) -> Option<Verdict> {
+    let bounds: Vec<(String, u32)> = stack
+        .system()
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.in_flight
+                .iter()
+                .map(move |(callee, bound)| (format!("{}->{callee}", s.name), *bound))
+        })
+        .collect();
+    if bounds.is_empty() {
+        return None;
+    }
+    let mut seen = Vec::new();
+    let mut counterexamples = Vec::new();
+    for (link, bound) in &bounds {
+        let Some(found) = stack.in_flight(link, *bound, since) else {
+            counterexamples.push(checkers::Counterexample::new(
+                format!("{link}: not measured: the stack has no request proxy on it"),
+                vec![],
+                vec![],
+            ));
+            continue;
+        };
+        seen.push(format!("{link} {} (bound {bound})", found.peak));
+        if found.longest_above > IN_FLIGHT_GRACE {
+            counterexamples.push(checkers::Counterexample::new(
+                format!(
+                    "{link}: {} calls in flight at most, bound {bound}; above it for {} ms at a stretch, from {:.1}s into the run",
+                    found.peak,
+                    found.longest_above.as_millis(),
+                    found.longest_from.unwrap_or_default().as_secs_f64()
+                ),
+                vec![],
+                vec![],
+            ));
+        }
+    }
+    let summary = format!(
+        "the most calls in flight at once: {}",
+        if seen.is_empty() { "none measured".to_string() } else { seen.join(", ") }
+    );
+    Some(Verdict::new("in-flight", summary, counterexamples))
 }
 
 /// The pause between tries of a probe with `within`.

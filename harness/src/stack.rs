@@ -579,6 +579,20 @@ impl Stack {
         self.request_proxies.call_sites()
     }
 
+    /// The most requests in flight at once on `link` (a link between two services) from
+    /// `since` on, and the longest stretch with more than `bound`; `None` without a request
+    /// proxy there (a stack started without them).
+    pub fn in_flight(
+        &self,
+        link: &str,
+        bound: u32,
+        since: std::time::Instant,
+    ) -> Option<crate::intercept::InFlight> {
+        self.request_proxies
+            .get(link)
+            .map(|proxy| proxy.in_flight(bound, since))
+    }
+
     /// Forgets the call sites seen so far.
     pub fn forget_call_sites(&self) {
         self.request_proxies.forget();

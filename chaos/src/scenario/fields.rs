@@ -282,6 +282,24 @@ impl<'a> Fields<'a> {
             .collect()
     }
 
+    /// Every entry not read yet, each an integer within `range` named by its key, in key
+    /// order.
+    pub fn named_integers_in(
+        &mut self,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Vec<(String, i64)>, ScenarioError> {
+        let what = format!("an integer from {} to {}", range.start(), range.end());
+        let table = std::mem::take(&mut self.table);
+        table
+            .into_iter()
+            .map(|(key, value)| match value {
+                Value::Integer(n) if range.contains(&n) => Ok((key, n)),
+                Value::Integer(n) => Err(self.error(&key, format!("expected {what}, found {n}"))),
+                other => Err(self.wrong_type(&key, &what, &other)),
+            })
+            .collect()
+    }
+
     /// Fails on the first key nobody asked for, naming the keys that are allowed here.
     pub fn finish(self) -> Result<(), ScenarioError> {
         match self.table.keys().next() {

@@ -260,6 +260,10 @@ pub struct ServiceSpec {
     pub circuits: Option<String>,
     /// Set when the breakers are read from a Prometheus metric at the `circuits` path.
     pub circuit_metric: Option<CircuitMetric>,
+    /// The most calls the service means to have in flight to each service it calls, at once
+    /// (`in_flight = { payment = 16 }`, its bulkheads): judged on every run by the request
+    /// proxy of the link, which sees them (the verdict `in-flight`).
+    pub in_flight: Vec<(String, u32)>,
 }
 
 /// A Prometheus metric a service's circuit breakers are read from:
@@ -1009,6 +1013,22 @@ fn read_service(
             "reading circuits over HTTP needs the service to listen on {port}".into(),
         ));
     }
+    let mut in_flight = Vec::new();
+    if let Some(mut bounds) = fields.table("in_flight")? {
+        for (callee, bound) in bounds.named_integers_in(1..=100_000)? {
+            if !(services.contains(&callee) && uses.contains(&callee)) {
+                return Err(error(
+                    &format!("in_flight.{callee}"),
+                    format!(
+                        "{service} does not call a service {callee:?}: a bound is on a link to a service it names with {{link:{service}->…}}; it calls: {}",
+                        uses.iter().filter(|u| services.contains(u)).cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            in_flight.push((callee, bound as u32));
+        }
+        bounds.finish()?;
+    }
     fields.finish()?;
     Ok(ServiceSpec {
         name: service.to_string(),
@@ -1026,6 +1046,7 @@ fn read_service(
         listens,
         circuits,
         circuit_metric,
+        in_flight,
     })
 }
 

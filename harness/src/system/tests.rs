@@ -772,3 +772,47 @@ fn the_reset_is_fresh_unless_the_description_says_warm() {
     assert_eq!(e.field, "reset", "{e}");
     assert!(e.reason.contains("\"fresh\" or \"warm\""), "{e}");
 }
+
+#[test]
+fn a_service_bounds_its_calls_in_flight_to_services_it_calls() {
+    let system = parse(&shop_with(
+        "ready_timeout = \"20s\"",
+        "ready_timeout = \"20s\"\nin_flight = { stock = 8 }",
+    ))
+    .unwrap();
+    assert_eq!(
+        system.service("checkout").unwrap().in_flight,
+        [("stock".to_string(), 8)]
+    );
+    assert!(system.service("stock").unwrap().in_flight.is_empty());
+
+    for (bounds, field, says) in [
+        (
+            "{ mailer = 8 }",
+            "services.checkout.in_flight.mailer",
+            "checkout does not call a service \"mailer\"",
+        ),
+        (
+            "{ postgres = 8 }",
+            "services.checkout.in_flight.postgres",
+            "it calls: stock",
+        ),
+        (
+            "{ stock = 0 }",
+            "services.checkout.in_flight.stock",
+            "expected an integer from 1 to 100000, found 0",
+        ),
+        (
+            "{ stock = \"8\" }",
+            "services.checkout.in_flight.stock",
+            "expected an integer from 1 to 100000",
+        ),
+    ] {
+        let e = error_of(&shop_with(
+            "ready_timeout = \"20s\"",
+            &format!("ready_timeout = \"20s\"\nin_flight = {bounds}"),
+        ));
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(says), "{e}");
+    }
+}
