@@ -196,18 +196,24 @@ fn require_a_report_of(outcome: &runner::RunOutcome) {
     assert!(sagas.count > 0 && sagas.count <= outcomes.total, "{sagas:?}");
     let latency = report.request_latency().expect("request latency");
     assert!(latency.count > 0 && latency.p50_ms <= latency.p99_ms);
-    // Order's bulkheads, as services/faultline.toml bounds them, measured on the links.
-    let in_flight = report
-        .verdicts
-        .iter()
-        .find(|v| v.checker == "in-flight")
-        .expect("the in-flight verdict");
-    assert!(
-        in_flight.passed
-            && in_flight.summary.contains("order->payment ")
-            && in_flight.summary.contains("(bound 16)"),
-        "{in_flight:?}"
-    );
+    // What services/faultline.toml promises about the links, judged on the request proxies:
+    // order's bulkheads, and payment's and inventory's replays of a repeated Idempotency-Key.
+    for (checker, says) in [
+        ("in-flight", "(bound 16)"),
+        ("idempotent-replays", "order->payment"),
+    ] {
+        let verdict = report
+            .verdicts
+            .iter()
+            .find(|v| v.checker == checker)
+            .unwrap_or_else(|| panic!("no {checker} verdict"));
+        assert!(
+            verdict.passed
+                && verdict.summary.contains("order->payment")
+                && verdict.summary.contains(says),
+            "{verdict:?}"
+        );
+    }
     assert!(!report.timeseries.points.is_empty());
     let junit = std::fs::read_to_string(outcome.out_dir.join("junit.xml")).unwrap();
     assert!(junit.contains("failures=\"0\""), "{junit}");

@@ -79,6 +79,56 @@ struct Shared {
     seen: Mutex<BTreeMap<(String, String), Seen>>,
     /// How many requests were in flight, over time, since the last forget.
     flights: Mutex<Flights>,
+    /// The header naming a request's idempotency key, when the callee promises to replay
+    /// its answer (see [`RequestProxy::watch_idempotency`]).
+    key_header: Mutex<Option<hyper::header::HeaderName>>,
+    /// The callee's answers to keyed requests since the last forget, in the order sent.
+    keyed: Mutex<Vec<KeyedAnswer>>,
+}
+
+/// The callee's answer to a request with an idempotency key, as the proxy saw it — also
+/// when a fault then kept it from the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedAnswer {
+    pub key: String,
+    pub method: String,
+    pub target: String,
+    pub status: u16,
+    /// When it was sent to the callee, and when the callee's answer came.
+    pub sent: std::time::Instant,
+    pub answered: std::time::Instant,
+}
+
+/// A later request with a key whose earlier request had been answered with success, and
+/// got another status: the callee did not replay its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenReplay {
+    pub first: KeyedAnswer,
+    pub later: KeyedAnswer,
+}
+
+/// Every broken replay in `answers` among requests sent from `since` on: for each key, an
+/// answer 2xx, and a request sent after it came that was answered with another status.
+pub fn broken_replays(answers: &[KeyedAnswer], since: std::time::Instant) -> Vec<BrokenReplay> {
+    let mut by_key: BTreeMap<&str, Vec<&KeyedAnswer>> = BTreeMap::new();
+    for answer in answers {
+        by_key.entry(answer.key.as_str()).or_default().push(answer);
+    }
+    let mut broken = Vec::new();
+    for later in answers.iter().filter(|a| a.sent >= since) {
+        let first = by_key[later.key.as_str()].iter().find(|first| {
+            (200..300).contains(&first.status)
+                && first.answered <= later.sent
+                && first.status != later.status
+        });
+        if let Some(first) = first {
+            broken.push(BrokenReplay {
+                first: (*first).clone(),
+                later: later.clone(),
+            });
+        }
+    }
+    broken
 }
 
 /// The number of requests in flight on a link — received from the caller and neither
@@ -249,6 +299,8 @@ impl RequestProxy {
             faults: Mutex::new(Vec::new()),
             seen: Mutex::new(BTreeMap::new()),
             flights: Mutex::new(Flights::default()),
+            key_header: Mutex::new(None),
+            keyed: Mutex::new(Vec::new()),
         });
         let stop = CancellationToken::new();
         tokio::spawn(accept(listener, shared.clone(), stop.clone()));
@@ -326,6 +378,22 @@ impl RequestProxy {
     pub fn forget(&self) {
         self.shared.seen.lock().expect("seen lock").clear();
         self.shared.flights.lock().expect("flights lock").changes.clear();
+        self.shared.keyed.lock().expect("keyed lock").clear();
+    }
+
+    /// From now on, notes the callee's answer to each request carrying `header` (an
+    /// idempotency key such as `Idempotency-Key`), for [`RequestProxy::broken_replays`].
+    pub fn watch_idempotency(&self, header: &str) -> Result<(), String> {
+        let name = hyper::header::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| format!("{header:?} is not a header name"))?;
+        *self.shared.key_header.lock().expect("key header lock") = Some(name);
+        Ok(())
+    }
+
+    /// The callee's answers that broke its promise to replay, among requests sent from
+    /// `since` on (see [`broken_replays`]).
+    pub fn broken_replays(&self, since: std::time::Instant) -> Vec<BrokenReplay> {
+        broken_replays(&self.shared.keyed.lock().expect("keyed lock"), since)
     }
 
     /// The most requests in flight at once from `since` on, and the longest stretch with
@@ -652,8 +720,38 @@ async fn handle(
     }
 }
 
-/// Sends `request` to the link's callee and reads its whole answer.
+/// Sends `request` to the link's callee and reads its whole answer; an answer to a request
+/// with an idempotency key is noted.
 async fn forward(shared: &Shared, request: &Buffered) -> Result<Response<Full<Bytes>>, Cut> {
+    let sent = std::time::Instant::now();
+    let answer = forward_once(shared, request).await;
+    if let Ok(response) = &answer {
+        let header = shared.key_header.lock().expect("key header lock").clone();
+        let key = header
+            .and_then(|h| request.headers.get(h))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(key) = key {
+            let mut keyed = shared.keyed.lock().expect("keyed lock");
+            if keyed.len() < MAX_KEYED_ANSWERS {
+                keyed.push(KeyedAnswer {
+                    key,
+                    method: request.method.to_string(),
+                    target: request.target.clone(),
+                    status: response.status().as_u16(),
+                    sent,
+                    answered: std::time::Instant::now(),
+                });
+            }
+        }
+    }
+    answer
+}
+
+/// At most this many keyed answers are kept: runs are bounded, this bounds them.
+const MAX_KEYED_ANSWERS: usize = 200_000;
+
+async fn forward_once(shared: &Shared, request: &Buffered) -> Result<Response<Full<Bytes>>, Cut> {
     let uri: hyper::Uri = format!("http://{}{}", shared.upstream, request.target)
         .parse()
         .map_err(|_| Cut("the request's path is not a valid URI"))?;
@@ -901,6 +999,99 @@ mod tests {
         let proxy = RequestProxy::start("a->b", address).await.unwrap();
         assert_eq!(post(&proxy, "/x?y=1", QUICK).await.unwrap(), (201, "echo hello".into()));
         assert_eq!(served.load(Ordering::SeqCst), 1);
+    }
+
+    /// A callee that keeps each `Idempotency-Key`'s first answer (201), and on a repeat
+    /// either replays it or, when `forgets`, refuses the repeat (409).
+    async fn keyed_callee(forgets: bool) -> SocketAddr {
+        let seen = Arc::new(Mutex::new(std::collections::BTreeSet::<String>::new()));
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let repeated = !seen.lock().unwrap().insert(key);
+                if repeated && forgets {
+                    axum::http::StatusCode::CONFLICT
+                } else {
+                    axum::http::StatusCode::CREATED
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        address
+    }
+
+    async fn post_keyed(proxy: &RequestProxy, key: &str) -> Result<u16, String> {
+        reqwest::Client::new()
+            .post(format!("http://{}/charges", proxy.address()))
+            .header("Idempotency-Key", key)
+            .timeout(QUICK)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_answered_otherwise_after_a_success_is_a_broken_replay() {
+        for forgets in [false, true] {
+            let proxy = RequestProxy::start("a->b", keyed_callee(forgets).await).await.unwrap();
+            proxy.watch_idempotency("Idempotency-Key").unwrap();
+            let since = std::time::Instant::now();
+            assert_eq!(post_keyed(&proxy, "k-1").await, Ok(201));
+            // The answer to the repeat is lost on the way back; the proxy saw it all the same.
+            proxy.install(0, fault("/charges", Which::Every, RequestAction::DropAnswer), 1, Recorder::new(), no_stops());
+            assert!(post_keyed(&proxy, "k-1").await.is_err());
+            proxy.remove(0);
+            assert_eq!(post_keyed(&proxy, "k-2").await, Ok(201));
+            let broken = proxy.broken_replays(since);
+            if forgets {
+                assert_eq!(broken.len(), 1, "{broken:?}");
+                assert_eq!((broken[0].first.status, broken[0].later.status), (201, 409));
+                assert_eq!(broken[0].later.key, "k-1");
+                assert!(broken[0].first.answered <= broken[0].later.sent);
+            } else {
+                assert_eq!(broken, [], "a callee that replays breaks nothing");
+            }
+            proxy.forget();
+            assert_eq!(proxy.broken_replays(since), []);
+        }
+    }
+
+    #[test]
+    fn only_a_success_answered_before_the_repeat_was_sent_binds_it() {
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let answer = |key: &str, status: u16, sent: u64, answered: u64| KeyedAnswer {
+            key: key.into(),
+            method: "POST".into(),
+            target: "/charges".into(),
+            status,
+            sent: at(sent),
+            answered: at(answered),
+        };
+        let answers = [
+            // Overlapping: the second was sent before the first's success came back.
+            answer("a", 201, 0, 50),
+            answer("a", 409, 10, 20),
+            // A failure binds nothing: the retry may succeed.
+            answer("b", 503, 0, 10),
+            answer("b", 201, 20, 30),
+            // A success, then another status to a later repeat: broken.
+            answer("c", 201, 0, 10),
+            answer("c", 201, 20, 30),
+            answer("c", 409, 40, 50),
+        ];
+        let broken = broken_replays(&answers, t0);
+        assert_eq!(broken.len(), 1, "{broken:?}");
+        assert_eq!((broken[0].later.key.as_str(), broken[0].later.status), ("c", 409));
+        assert_eq!(broken_replays(&answers, at(45)), []);
     }
 
     #[tokio::test]

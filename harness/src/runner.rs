@@ -552,6 +552,7 @@ async fn execute(
     state.verdicts.extend(after);
     state.verdicts.extend(settled);
     state.verdicts.extend(in_flight_verdict(stack, watched_from));
+    state.verdicts.extend(replays_verdict(stack, watched_from));
 
     progress("checking");
     let phase_clock = Instant::now();
@@ -660,6 +661,60 @@ fn in_flight_verdict(stack: &Stack, since: std::time::Instant) -> Option<Verdict
         if seen.is_empty() { "none measured".to_string() } else { seen.join(", ") }
     );
     Some(Verdict::new("in-flight", summary, counterexamples))
+}
+
+/// The verdict `idempotent-replays`, when a service of the description promises to replay
+/// its answers to keyed requests (`idempotency_key = "Idempotency-Key"`): each request on a
+/// link to it that repeated a key already answered with success, and got another status, is
+/// a counterexample — also when a fault kept either answer from the caller.
+fn replays_verdict(stack: &Stack, since: std::time::Instant) -> Option<Verdict> {
+    let system = stack.system();
+    let links: Vec<String> = system
+        .topology()
+        .service_links()
+        .into_iter()
+        .filter(|l| system.service(&l.server).is_some_and(|s| s.idempotency_key.is_some()))
+        .map(|l| l.name())
+        .collect();
+    if links.is_empty() {
+        return None;
+    }
+    let mut counterexamples = Vec::new();
+    for link in &links {
+        let Some(broken) = stack.broken_replays(link, since) else {
+            counterexamples.push(checkers::Counterexample::new(
+                format!("{link}: not judged: the stack has no request proxy on it"),
+                vec![],
+                vec![],
+            ));
+            continue;
+        };
+        for replay in broken {
+            let at = |instant: std::time::Instant| instant.saturating_duration_since(since).as_secs_f64();
+            counterexamples.push(checkers::Counterexample::new(
+                format!(
+                    "{link}: key {}: {} {} was answered {} at {:.2}s, then the same key's {} {} sent at {:.2}s got {}",
+                    replay.first.key,
+                    replay.first.method,
+                    replay.first.target,
+                    replay.first.status,
+                    at(replay.first.answered),
+                    replay.later.method,
+                    replay.later.target,
+                    at(replay.later.sent),
+                    replay.later.status
+                ),
+                vec![replay.first.key.clone()],
+                vec![],
+            ));
+        }
+    }
+    let summary = format!(
+        "requests on {} that repeated a key already answered with success: {} got another answer",
+        links.join(", "),
+        counterexamples.len()
+    );
+    Some(Verdict::new("idempotent-replays", summary, counterexamples))
 }
 
 /// The pause between tries of a probe with `within`.

@@ -359,6 +359,11 @@ impl Stack {
                 let request_proxy = crate::intercept::RequestProxy::start(&link.name(), callee)
                     .await
                     .map_err(io_error(format!("starting the request proxy of {}", link.name())))?;
+                let callee_spec = system.service(&link.server);
+                if let Some(header) = callee_spec.and_then(|s| s.idempotency_key.as_deref()) {
+                    // Read as a header name when the description was.
+                    let _ = request_proxy.watch_idempotency(header);
+                }
                 let address = request_proxy.address();
                 request_proxies.insert(link.name(), request_proxy);
                 address
@@ -591,6 +596,18 @@ impl Stack {
         self.request_proxies
             .get(link)
             .map(|proxy| proxy.in_flight(bound, since))
+    }
+
+    /// The answers on `link` that broke its callee's promise to replay them, among requests
+    /// sent from `since` on; `None` without a request proxy there.
+    pub fn broken_replays(
+        &self,
+        link: &str,
+        since: std::time::Instant,
+    ) -> Option<Vec<crate::intercept::BrokenReplay>> {
+        self.request_proxies
+            .get(link)
+            .map(|proxy| proxy.broken_replays(since))
     }
 
     /// Forgets the call sites seen so far.

@@ -264,6 +264,12 @@ pub struct ServiceSpec {
     /// (`in_flight = { payment = 16 }`, its bulkheads): judged on every run by the request
     /// proxy of the link, which sees them (the verdict `in-flight`).
     pub in_flight: Vec<(String, u32)>,
+    /// The header its callers name an idempotency key with (`idempotency_key =
+    /// "Idempotency-Key"`), when the service promises to replay its answer: once a request
+    /// with a key was answered with success, every later one with that key gets the same
+    /// status. Judged on every run by the request proxies of the links to it (the verdict
+    /// `idempotent-replays`).
+    pub idempotency_key: Option<String>,
 }
 
 /// A Prometheus metric a service's circuit breakers are read from:
@@ -1013,6 +1019,24 @@ fn read_service(
             "reading circuits over HTTP needs the service to listen on {port}".into(),
         ));
     }
+    let idempotency_key = fields.string(
+        "idempotency_key",
+        "the header that carries an idempotency key, such as \"Idempotency-Key\"",
+    )?;
+    if let Some(header) = &idempotency_key {
+        if hyper::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            return Err(error(
+                "idempotency_key",
+                format!("{header:?} is not a header name (letters, digits and - _ only)"),
+            ));
+        }
+        if !listens {
+            return Err(error(
+                "idempotency_key",
+                "only a service that listens on {port} is called through a link".into(),
+            ));
+        }
+    }
     let mut in_flight = Vec::new();
     if let Some(mut bounds) = fields.table("in_flight")? {
         for (callee, bound) in bounds.named_integers_in(1..=100_000)? {
@@ -1047,6 +1071,7 @@ fn read_service(
         circuits,
         circuit_metric,
         in_flight,
+        idempotency_key,
     })
 }
 

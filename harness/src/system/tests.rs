@@ -816,3 +816,38 @@ fn a_service_bounds_its_calls_in_flight_to_services_it_calls() {
         assert!(e.reason.contains(says), "{e}");
     }
 }
+
+#[test]
+fn a_service_may_promise_to_replay_answers_to_a_repeated_key() {
+    let system = parse(&shop_with(
+        "ready = { http = \"/health\" }\n\n[services.checkout]",
+        "ready = { http = \"/health\" }\nidempotency_key = \"Idempotency-Key\"\n\n[services.checkout]",
+    ))
+    .unwrap();
+    assert_eq!(
+        system.service("stock").unwrap().idempotency_key.as_deref(),
+        Some("Idempotency-Key")
+    );
+    for (text, field, says) in [
+        (
+            shop_with(
+                "ready = { http = \"/health\" }\n\n[services.checkout]",
+                "ready = { http = \"/health\" }\nidempotency_key = \"Idempotency Key\"\n\n[services.checkout]",
+            ),
+            "services.stock.idempotency_key",
+            "is not a header name",
+        ),
+        (
+            shop_with(
+                "depends_on = [\"checkout\"]",
+                "depends_on = [\"checkout\"]\nidempotency_key = \"Idempotency-Key\"",
+            ),
+            "services.mailer.idempotency_key",
+            "only a service that listens on {port}",
+        ),
+    ] {
+        let e = error_of(&text);
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(says), "{e}");
+    }
+}
