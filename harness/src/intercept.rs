@@ -383,11 +383,8 @@ impl RequestProxy {
 
     /// From now on, notes the callee's answer to each request carrying `header` (an
     /// idempotency key such as `Idempotency-Key`), for [`RequestProxy::broken_replays`].
-    pub fn watch_idempotency(&self, header: &str) -> Result<(), String> {
-        let name = hyper::header::HeaderName::from_bytes(header.as_bytes())
-            .map_err(|_| format!("{header:?} is not a header name"))?;
-        *self.shared.key_header.lock().expect("key header lock") = Some(name);
-        Ok(())
+    pub fn watch_idempotency(&self, header: hyper::header::HeaderName) {
+        *self.shared.key_header.lock().expect("key header lock") = Some(header);
     }
 
     /// The callee's answers that broke its promise to replay, among requests sent from
@@ -1042,7 +1039,7 @@ mod tests {
     async fn a_repeated_key_answered_otherwise_after_a_success_is_a_broken_replay() {
         for forgets in [false, true] {
             let proxy = RequestProxy::start("a->b", keyed_callee(forgets).await).await.unwrap();
-            proxy.watch_idempotency("Idempotency-Key").unwrap();
+            proxy.watch_idempotency(hyper::header::HeaderName::from_static("idempotency-key"));
             let since = std::time::Instant::now();
             assert_eq!(post_keyed(&proxy, "k-1").await, Ok(201));
             // The answer to the repeat is lost on the way back; the proxy saw it all the same.

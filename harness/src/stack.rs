@@ -359,10 +359,8 @@ impl Stack {
                 let request_proxy = crate::intercept::RequestProxy::start(&link.name(), callee)
                     .await
                     .map_err(io_error(format!("starting the request proxy of {}", link.name())))?;
-                let callee_spec = system.service(&link.server);
-                if let Some(header) = callee_spec.and_then(|s| s.idempotency_key.as_deref()) {
-                    // Read as a header name when the description was.
-                    let _ = request_proxy.watch_idempotency(header);
+                if let Some(header) = system.service(&link.server).and_then(|s| s.idempotency_key.clone()) {
+                    request_proxy.watch_idempotency(header);
                 }
                 let address = request_proxy.address();
                 request_proxies.insert(link.name(), request_proxy);
@@ -623,7 +621,9 @@ impl Stack {
             return Ok(Vec::new());
         }
         let bootstrap = self.infra().kafka_bootstrap(crate::infra::HARNESS_CLIENT)?;
-        tokio::task::spawn_blocking(move || groups_consuming(&bootstrap, &topics))
+        tokio::task::spawn_blocking(move || {
+            groups_consuming(&bootstrap, &partitions_of(&bootstrap, &topics)?)
+        })
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r)
@@ -1114,7 +1114,7 @@ async fn empty_topics(infra: &Infra, topics: &[String], delete_groups: bool) -> 
                 }
             }
             let groups = if delete_groups {
-                groups_consuming(&bootstrap, &topics)?
+                groups_consuming(&bootstrap, &partitions)?
             } else {
                 Vec::new()
             };
@@ -1177,8 +1177,12 @@ fn partitions_of(bootstrap: &str, topics: &[String]) -> Result<Vec<(String, i32)
     Ok(partitions)
 }
 
-/// [`Stack::consumer_groups`], on a blocking thread.
-fn groups_consuming(bootstrap: &str, topics: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
+/// The consumer groups with committed offsets on any of `partitions` (as
+/// [`partitions_of`] reads them), each with those topics; blocking.
+fn groups_consuming(
+    bootstrap: &str,
+    partitions: &[(String, i32)],
+) -> Result<Vec<(String, Vec<String>)>, String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
     let timeout = Duration::from_secs(15);
@@ -1192,8 +1196,8 @@ fn groups_consuming(bootstrap: &str, topics: &[String]) -> Result<Vec<(String, V
             .map_err(|e| e.to_string())
     };
     let mut wanted = TopicPartitionList::new();
-    for (topic, partition) in partitions_of(bootstrap, topics)? {
-        wanted.add_partition(&topic, partition);
+    for (topic, partition) in partitions {
+        wanted.add_partition(topic, *partition);
     }
     let lister = config("faultline-harness-lister")?;
     let groups = lister.fetch_group_list(None, timeout).map_err(|e| e.to_string())?;

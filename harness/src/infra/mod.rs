@@ -273,10 +273,16 @@ impl InfraConfig {
     /// anything, so a command can refuse a bad setting before it begins. [`Infra::start`]
     /// makes the same check.
     pub fn check_environment(&self) -> Result<(), InfraError> {
-        if let Some(problem) = self.problems.first() {
-            return Err(InfraError::Input(problem.clone()));
-        }
+        self.refuse_problems()?;
         environment_mode(self.postgres, self.kafka).map(|_| ())
+    }
+
+    /// The first of [`InfraConfig::problems`], as the error it is.
+    fn refuse_problems(&self) -> Result<(), InfraError> {
+        match self.problems.first() {
+            Some(problem) => Err(InfraError::Input(problem.clone())),
+            None => Ok(()),
+        }
     }
 
     fn validate(&self) -> Result<(), InfraError> {
@@ -438,7 +444,7 @@ impl Infra {
     /// [`docker::Engine::sweep_leftovers`]).
     pub async fn start(config: InfraConfig) -> Result<Self, InfraError> {
         config.validate()?;
-        config.check_environment()?;
+        config.refuse_problems()?;
         match environment_mode(config.postgres, config.kafka)? {
             Mode::External => Self::start_external(config).await,
             Mode::Containers => Self::start_containers(config).await,
@@ -595,37 +601,13 @@ impl Infra {
                 }
             };
             let proxy = proxy_name(client, server);
-            infra
-                .toxiproxy_client()
-                .create_proxy(&NewProxy {
-                    name: proxy.clone(),
-                    listen: format!("0.0.0.0:{port}"),
-                    upstream,
-                    enabled: true,
-                })
-                .await?;
-            infra.add_link(
-                client,
-                server,
-                Some(proxy),
-                format!("127.0.0.1:{}", infra.toxiproxy_ports[port]),
-            );
+            let address = infra.open_proxy(&proxy, *port, upstream).await?;
+            infra.add_link(client, server, Some(proxy), address);
         }
         for (client, server, container_port, port) in &further_ports {
             let proxy = format!("{}-{container_port}", proxy_name(client, server));
-            infra
-                .toxiproxy_client()
-                .create_proxy(&NewProxy {
-                    name: proxy.clone(),
-                    listen: format!("0.0.0.0:{port}"),
-                    upstream: format!(
-                        "{}:{container_port}",
-                        docker::in_network_name(&network, server)
-                    ),
-                    enabled: true,
-                })
-                .await?;
-            let address = format!("127.0.0.1:{}", infra.toxiproxy_ports[port]);
+            let upstream = format!("{}:{container_port}", docker::in_network_name(&network, server));
+            let address = infra.open_proxy(&proxy, *port, upstream).await?;
             let link = infra
                 .links
                 .get_mut(&format!("{client}->{server}"))
@@ -804,6 +786,20 @@ impl Infra {
         }
         infra.timings.total = started.elapsed();
         Ok(infra)
+    }
+
+    /// Creates the Toxiproxy proxy `name`, listening on its container's `port` and leading to
+    /// `upstream`; where clients reach it.
+    async fn open_proxy(&self, name: &str, port: u16, upstream: String) -> Result<String, InfraError> {
+        self.toxiproxy_client()
+            .create_proxy(&NewProxy {
+                name: name.to_string(),
+                listen: format!("0.0.0.0:{port}"),
+                upstream,
+                enabled: true,
+            })
+            .await?;
+        Ok(format!("127.0.0.1:{}", self.toxiproxy_ports[&port]))
     }
 
     fn add_link(&mut self, client: &str, server: &str, proxy: Option<String>, address: String) {

@@ -269,7 +269,7 @@ pub struct ServiceSpec {
     /// with a key was answered with success, every later one with that key gets the same
     /// status. Judged on every run by the request proxies of the links to it (the verdict
     /// `idempotent-replays`).
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<hyper::header::HeaderName>,
 }
 
 /// A Prometheus metric a service's circuit breakers are read from:
@@ -1019,23 +1019,25 @@ fn read_service(
             "reading circuits over HTTP needs the service to listen on {port}".into(),
         ));
     }
-    let idempotency_key = fields.string(
+    let idempotency_key = match fields.string(
         "idempotency_key",
         "the header that carries an idempotency key, such as \"Idempotency-Key\"",
-    )?;
-    if let Some(header) = &idempotency_key {
-        if hyper::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
-            return Err(error(
-                "idempotency_key",
-                format!("{header:?} is not a header name (letters, digits and - _ only)"),
-            ));
-        }
-        if !listens {
-            return Err(error(
-                "idempotency_key",
-                "only a service that listens on {port} is called through a link".into(),
-            ));
-        }
+    )? {
+        None => None,
+        Some(header) => Some(hyper::header::HeaderName::from_bytes(header.as_bytes()).map_err(
+            |_| {
+                error(
+                    "idempotency_key",
+                    format!("{header:?} is not a header name (letters, digits and - _ only)"),
+                )
+            },
+        )?),
+    };
+    if idempotency_key.is_some() && !listens {
+        return Err(error(
+            "idempotency_key",
+            "only a service that listens on {port} is called through a link".into(),
+        ));
     }
     let mut in_flight = Vec::new();
     if let Some(mut bounds) = fields.table("in_flight")? {
