@@ -133,6 +133,7 @@ async fn a_seeded_bug_is_found_shrunk_and_its_reproducer_fails_on_replay() {
         found.failures
     );
     assert!(found.reset_phases.contains_key("services"), "a warm reset: {:?}", found.reset_phases);
+    assert!(found.run_phases.contains_key("load"), "{:?}", found.run_phases);
     assert!(exploration.first_failure_seconds.is_some() && exploration.first_reproducer_seconds.is_some());
 
     let reproducer = found.reproducer.as_ref().expect("shrunk");

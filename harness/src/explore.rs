@@ -407,6 +407,10 @@ pub struct Tried {
     pub reset_seconds: f64,
     /// The reset's phases (see [`Stack::last_reset`]), in seconds.
     pub reset_phases: BTreeMap<String, f64>,
+    /// The run's phases (see [`runner::RunTimings`]), in seconds: where an experiment's time
+    /// goes besides the reset.
+    #[serde(default)]
+    pub run_phases: BTreeMap<String, f64>,
     pub seconds: f64,
     /// Call sites this run saw that discovery did not.
     pub revealed: Vec<CallSite>,
@@ -738,10 +742,11 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         )
         .await;
         let seconds = clock.elapsed().as_secs_f64();
-        let (ok, failures, error, report, reset) = match outcome {
+        let (ok, failures, error, report, reset, run_phases) = match outcome {
             Ok((reset, outcome)) => {
                 let failures = failures_of(&outcome);
-                (failures.is_empty(), failures, None, Some(outcome.out_dir), reset)
+                let phases = run_phases_of(&outcome.timings);
+                (failures.is_empty(), failures, None, Some(outcome.out_dir), reset, phases)
             }
             Err(RunError::Interrupted { .. }) => {
                 exploration.pending.insert(chosen, experiment);
@@ -759,7 +764,14 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
                 save(&exploration, out)?;
                 return Err(error.into());
             }
-            Err(error) => (false, Vec::new(), Some(error.to_string()), None, Duration::ZERO),
+            Err(error) => (
+                false,
+                Vec::new(),
+                Some(error.to_string()),
+                None,
+                Duration::ZERO,
+                BTreeMap::new(),
+            ),
         };
         let revealed: Vec<CallSite> = stack
             .call_sites()
@@ -797,8 +809,12 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             .iter()
             .map(|(phase, took)| format!(", {phase} {:.2}", took.as_secs_f64()))
             .collect();
+        let ran_phases: String = RUN_PHASES
+            .iter()
+            .filter_map(|phase| run_phases.get(*phase).map(|took| format!(", {phase} {took:.1}")))
+            .collect();
         progress(&format!(
-            "[{number}] {} in {seconds:.1}s (reset {:.1}s{phases}){}",
+            "[{number}] {} in {seconds:.1}s (reset {:.1}s{phases}; run{ran_phases}){}",
             match (&error, ok) {
                 (Some(_), _) => "ERROR",
                 (None, true) => "held",
@@ -844,6 +860,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             report,
             reset_seconds: reset.as_secs_f64(),
             reset_phases,
+            run_phases,
             seconds,
             revealed,
             reproducer,
@@ -856,6 +873,25 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
     }
     save(&exploration, out)?;
     Ok(exploration)
+}
+
+/// A run's phases, in order: the steady state before the faults, the load (faults inside),
+/// healing and settling, the steady state after, the checkers.
+pub const RUN_PHASES: [&str; 5] = ["before", "load", "settle", "after", "checking"];
+
+/// A run's phases as an experiment records them: seconds by name.
+fn run_phases_of(timings: &runner::RunTimings) -> BTreeMap<String, f64> {
+    [
+        timings.steady_state_before_ms,
+        timings.load_ms,
+        timings.heal_and_settle_ms,
+        timings.steady_state_after_ms,
+        timings.checking_ms,
+    ]
+    .into_iter()
+    .zip(RUN_PHASES)
+    .map(|(ms, phase)| (phase.to_string(), ms as f64 / 1000.0))
+    .collect()
 }
 
 /// How many runs of a reduction (and of the failure itself, first) must all fail for it to
@@ -1609,6 +1645,7 @@ p99_latency = "1s"
             report: None,
             reset_seconds: 1.0,
             reset_phases: BTreeMap::from([("databases".to_string(), 0.5)]),
+            run_phases: BTreeMap::from([("load".to_string(), 8.0)]),
             seconds: 9.0,
             revealed: Vec::new(),
             reproducer: (!ok).then(|| Reproducer {
