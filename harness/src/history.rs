@@ -167,6 +167,36 @@ impl History {
             .collect()
     }
 
+    /// The nemesis' events about `link` that bear on the span `from..to` of the run: the
+    /// applications and heals of every fault on it whose window overlaps the span, and each
+    /// request a fault hit on it within the span (at most `limit` of those, the first ones).
+    /// Indexes, in order: what a counterexample about the link's requests names.
+    pub fn fault_events_on(&self, link: &str, from: Duration, to: Duration, limit: usize) -> Vec<usize> {
+        let overlapping: std::collections::BTreeSet<usize> = self
+            .fault_windows()
+            .into_iter()
+            .filter(|(_, start, end)| *start < to && *end > from)
+            .map(|(index, _, _)| index)
+            .collect();
+        let mut hits = 0;
+        self.events
+            .iter()
+            .filter(|e| e.event_type == EventType::Ok)
+            .filter(|e| match &e.op {
+                Op::StartFault { index, target, .. } | Op::HealFault { index, target, .. } => {
+                    target == link && overlapping.contains(index)
+                }
+                Op::RequestFault { link: hit, .. } => {
+                    let within = hit == link && e.time >= from && e.time < to && hits < limit;
+                    hits += usize::from(within);
+                    within
+                }
+                _ => false,
+            })
+            .map(|e| e.index)
+            .collect()
+    }
+
     /// The fault windows: `(index in the schedule, start, end)`; an unhealed fault ends at the
     /// history's last event.
     pub fn fault_windows(&self) -> Vec<(usize, Duration, Duration)> {
@@ -212,6 +242,11 @@ impl Recorder {
     /// Time since the recorder started.
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()
+    }
+
+    /// An instant as a time of this history (since the recorder started; zero before that).
+    pub fn time_of(&self, instant: Instant) -> Duration {
+        instant.saturating_duration_since(self.start)
     }
 
     fn push(
@@ -356,6 +391,41 @@ mod tests {
         let windows = recorder.finish().fault_windows();
         assert_eq!(windows.len(), 1);
         assert!(windows[0].1 <= windows[0].2);
+    }
+
+    #[test]
+    fn the_fault_events_on_a_link_are_those_of_faults_overlapping_the_span_and_hits_within_it() {
+        let recorder = Recorder::new();
+        let nemesis = |op: Op| recorder.invoke(Process::Nemesis, op).ok(Value::Null);
+        let start = |index, target: &str| Op::StartFault { index, target: target.into(), kind: "request".into() };
+        let heal = |index, target: &str| Op::HealFault { index, target: target.into(), kind: "request".into() };
+        let hit = |index, link: &str| Op::RequestFault {
+            index,
+            link: link.into(),
+            method: "POST".into(),
+            path: "/payments/charges".into(),
+            action: "hold".into(),
+        };
+        let early_start = nemesis(start(0, "order->payment"));
+        let early_heal = nemesis(heal(0, "order->payment"));
+        let from = recorder.elapsed();
+        let on_link = nemesis(start(1, "order->payment"));
+        let elsewhere = nemesis(start(2, "order->inventory"));
+        let hits: Vec<usize> = (0..3).map(|_| nemesis(hit(1, "order->payment"))).collect();
+        nemesis(hit(2, "order->inventory"));
+        let to = recorder.elapsed();
+        let late_hit = nemesis(hit(1, "order->payment"));
+        let history = recorder.finish();
+
+        let named = history.fault_events_on("order->payment", from, to, 2);
+        // Fault 1 is on the link and open during the span (never healed: open to the end).
+        assert_eq!(named, vec![on_link, hits[0], hits[1]], "at most 2 hits, the first ones");
+        for left_out in [early_start, early_heal, elsewhere, hits[2], late_hit] {
+            assert!(!named.contains(&left_out), "{left_out} in {named:?}");
+        }
+        // A span covering the first fault names its start and heal too.
+        let all = history.fault_events_on("order->payment", Duration::ZERO, to, 10);
+        assert!(all.starts_with(&[early_start, early_heal, on_link]), "{all:?}");
     }
 
     #[test]

@@ -551,8 +551,9 @@ async fn execute(
     timings.steady_state_after_ms = ms(phase_clock.elapsed());
     state.verdicts.extend(after);
     state.verdicts.extend(settled);
-    state.verdicts.extend(in_flight_verdict(stack, watched_from));
-    state.verdicts.extend(replays_verdict(stack, watched_from));
+    let so_far = recorder.finish();
+    state.verdicts.extend(in_flight_verdict(stack, watched_from, recorder, &so_far));
+    state.verdicts.extend(replays_verdict(stack, watched_from, recorder, &so_far));
 
     progress("checking");
     let phase_clock = Instant::now();
@@ -617,7 +618,15 @@ pub const IN_FLIGHT_GRACE: Duration = Duration::from_millis(100);
 /// The verdict `in-flight`, when a service of the description bounds its calls in flight
 /// (`in_flight = { payment = 16 }`): each link that carried more than its bound for longer
 /// than [`IN_FLIGHT_GRACE`] is a counterexample.
-fn in_flight_verdict(stack: &Stack, since: std::time::Instant) -> Option<Verdict> {
+/// How many requests a fault hit a counterexample about a link's requests names at most.
+const HITS_NAMED: usize = 12;
+
+fn in_flight_verdict(
+    stack: &Stack,
+    since: std::time::Instant,
+    recorder: &Recorder,
+    history: &History,
+) -> Option<Verdict> {
     let bounds: Vec<(String, u32)> = stack
         .system()
         .services
@@ -644,15 +653,19 @@ fn in_flight_verdict(stack: &Stack, since: std::time::Instant) -> Option<Verdict
         };
         seen.push(format!("{link} {} (bound {bound})", found.peak));
         if found.longest_above > IN_FLIGHT_GRACE {
+            // Times from the start of the watch, as the description says; the history's own
+            // clock started a moment earlier.
+            let from = found.longest_from.unwrap_or_default();
+            let start = recorder.time_of(since) + from;
             counterexamples.push(checkers::Counterexample::new(
                 format!(
                     "{link}: {} calls in flight at most, bound {bound}; above it for {} ms at a stretch, from {:.1}s into the run",
                     found.peak,
                     found.longest_above.as_millis(),
-                    found.longest_from.unwrap_or_default().as_secs_f64()
+                    from.as_secs_f64()
                 ),
                 vec![],
-                vec![],
+                history.fault_events_on(link, start, start + found.longest_above, HITS_NAMED),
             ));
         }
     }
@@ -667,7 +680,12 @@ fn in_flight_verdict(stack: &Stack, since: std::time::Instant) -> Option<Verdict
 /// its answers to keyed requests (`idempotency_key = "Idempotency-Key"`): each request on a
 /// link to it that repeated a key already answered with success, and got another status, is
 /// a counterexample — also when a fault kept either answer from the caller.
-fn replays_verdict(stack: &Stack, since: std::time::Instant) -> Option<Verdict> {
+fn replays_verdict(
+    stack: &Stack,
+    since: std::time::Instant,
+    recorder: &Recorder,
+    history: &History,
+) -> Option<Verdict> {
     let system = stack.system();
     let links: Vec<String> = system
         .topology()
@@ -705,7 +723,13 @@ fn replays_verdict(stack: &Stack, since: std::time::Instant) -> Option<Verdict> 
                     replay.later.status
                 ),
                 vec![replay.first.key.clone()],
-                vec![],
+                // What the faults did on the link from the first request to the repeat.
+                history.fault_events_on(
+                    link,
+                    recorder.time_of(replay.first.sent),
+                    recorder.time_of(replay.later.sent),
+                    HITS_NAMED,
+                ),
             ));
         }
     }
