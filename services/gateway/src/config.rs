@@ -49,6 +49,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "GATEWAY_ORDER_TIMEOUT_MS",
         "per-attempt timeout of calls to order (default 2000)",
     ),
+    (
+        "GATEWAY_CB_OPEN_WAIT_MS",
+        "how long the breaker to order stays open before it lets trial calls through (default 5000)",
+    ),
 ];
 
 /// The gateway's settings.
@@ -61,6 +65,8 @@ pub struct GatewayConfig {
     pub jwt_audience: String,
     pub rate_limit_per_second: u32,
     pub order_timeout: Duration,
+    /// How long the breaker to order stays open before its trial calls.
+    pub breaker_open_wait: Duration,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -72,6 +78,7 @@ impl fmt::Debug for GatewayConfig {
             .field("jwt_audience", &self.jwt_audience)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("order_timeout", &self.order_timeout)
+            .field("breaker_open_wait", &self.breaker_open_wait)
             .finish()
     }
 }
@@ -126,6 +133,10 @@ impl GatewayConfig {
                 "a positive whole number of milliseconds",
             );
         }
+        let breaker_open_wait = env.millis_or("CB_OPEN_WAIT_MS", Duration::from_secs(5));
+        if breaker_open_wait.is_zero() {
+            env.invalid("CB_OPEN_WAIT_MS", "a positive whole number of milliseconds");
+        }
         env.finish()?;
         Ok(Self {
             http_addr,
@@ -134,6 +145,7 @@ impl GatewayConfig {
             jwt_audience,
             rate_limit_per_second,
             order_timeout,
+            breaker_open_wait,
         })
     }
 }
@@ -161,9 +173,11 @@ mod tests {
             ("GATEWAY_ORDER_URL", "http://order"),
             ("GATEWAY_JWT_SECRET", "hunter2"),
             ("GATEWAY_ORDER_TIMEOUT_MS", "0"),
+            ("GATEWAY_CB_OPEN_WAIT_MS", "soon"),
         ])
         .unwrap_err()
         .to_string();
         assert!(!errors.contains("hunter2"), "{errors}");
+        assert!(errors.contains("GATEWAY_CB_OPEN_WAIT_MS=soon"), "{errors}");
     }
 }

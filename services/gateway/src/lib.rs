@@ -53,12 +53,13 @@ pub enum GatewayError {
 }
 
 /// The circuit breaker guarding order: judged over the last 20 calls (at least 10), open at
-/// 50 % failures, probing again after 5 s, so a recovered order is used again promptly.
-fn order_breaker() -> CircuitBreakerConfig {
+/// 50 % failures, probing again after `open_wait` (5 s by default), so a recovered order is
+/// used again promptly.
+fn order_breaker(open_wait: Duration) -> CircuitBreakerConfig {
     CircuitBreakerConfig {
         sliding_window_size: 20,
         minimum_number_of_calls: 10,
-        wait_duration_in_open_state: Duration::from_secs(5),
+        wait_duration_in_open_state: open_wait,
         permitted_number_of_calls_in_half_open_state: 3,
         ..CircuitBreakerConfig::default()
     }
@@ -72,7 +73,7 @@ impl GatewayState {
     ) -> Result<Self, ClientBuildError> {
         let order = ResilientClient::builder("order", config.order_url.clone())
             .timeout(config.order_timeout)
-            .circuit_breaker(order_breaker())
+            .circuit_breaker(order_breaker(config.breaker_open_wait))
             .registry(registry)
             .build()?;
         Ok(Self {
