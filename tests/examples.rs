@@ -257,3 +257,64 @@ async fn a_users_own_cargo_test_runs_the_banks_scenarios_through_the_library() {
         assert!(text.contains(test), "{test}\n{text}");
     }
 }
+
+/// Exploration's second stage on a system it did not grow up with. The teller asks the ledger
+/// `GET /transfers/ID` only when no attempt of a transfer got an answer, so the fault-free
+/// discovery never sees that call; the single that loses the ledger's answers reveals it, and
+/// each request fault at the revealed call site is queued on top of that single and run.
+#[tokio::test]
+async fn exploring_the_bank_combines_faults_at_a_call_site_that_only_a_fault_revealed() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("examples-bank-explore-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let single = "drop-answer@teller->ledger POST /transfers";
+    let output = tokio::process::Command::new(faultline())
+        .current_dir(root())
+        .arg("--system")
+        .arg(root().join("examples/bank/faultline.toml"))
+        .args(["chaos", "explore", "examples/bank/explore/transfers.toml", "--only", single])
+        .args(["--budget", "2", "--no-shrink", "--out"])
+        .arg(&out)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("faultline runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("explore.json")).unwrap_or_else(|e| panic!("{e}\n{stderr}")),
+    )
+    .unwrap();
+    let sites: Vec<&str> = state["discovery"]["call_sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["route"].as_str().unwrap())
+        .collect();
+    assert!(!sites.contains(&"/transfers/*"), "discovery has no fault, so no lookup: {sites:?}");
+
+    let experiments = state["experiments"].as_array().unwrap();
+    assert_eq!(experiments.len(), 2, "{stderr}");
+    let first = &experiments[0];
+    assert_eq!(first["id"], single);
+    assert_eq!(first["ok"], true, "the ledger's answers lost, the lookup finds each transfer: {first}");
+    let revealed: Vec<(&str, &str, &str)> = first["revealed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["link"].as_str().unwrap(), s["method"].as_str().unwrap(), s["route"].as_str().unwrap()))
+        .collect();
+    assert_eq!(revealed, vec![("teller->ledger", "GET", "/transfers/*")]);
+    assert_eq!(state["space"]["combinations"], 6, "each request fault at the lookup");
+
+    let second = &experiments[1];
+    let id = second["id"].as_str().unwrap();
+    assert!(id.starts_with(&format!("{single} + ")) && id.ends_with("@teller->ledger GET /transfers/*"), "{id}");
+    assert_eq!(second["faults"].as_array().unwrap().len(), 2);
+    assert!(second["report"].is_string(), "the combination ran: {second}");
+    let pending: Vec<&str> = state["pending"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        pending.iter().filter(|p| p.starts_with(&format!("{single} + "))).count(),
+        5,
+        "the other combinations wait their turn: {pending:?}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

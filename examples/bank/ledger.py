@@ -6,7 +6,8 @@ most once: a retried request with the same id answers 200 with the first outcome
 moving the money again. 201 applied, 200 already applied, 409 insufficient funds (nothing
 moved), 400 malformed, 503 when the database cannot be reached.
 
-GET /accounts/NAME gives a balance; GET /health answers 200 once the database does.
+GET /accounts/NAME gives a balance; GET /transfers/ID answers 200 once transfer ID was
+applied, else 404; GET /health answers 200 once the database does.
 
 Every applied transfer is also an event on Kafka (topic ledger-events, keyed by the account
 debited, header event-id = the transfer id), published through an outbox: the event's row
@@ -25,6 +26,7 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
@@ -213,6 +215,15 @@ class Handler(BaseHTTPRequestHandler):
                 if row is None:
                     return self.answer(404, {"error": "no such account"})
                 return self.answer(200, {"name": name, "balance": row[0]})
+            if self.path.startswith("/transfers/"):
+                transfer_id = urllib.parse.unquote(self.path[len("/transfers/"):])
+                with connect() as conn:
+                    row = conn.execute(
+                        "SELECT min(seq) FROM transfers WHERE transfer_id = %s", (transfer_id,)
+                    ).fetchone()
+                if row[0] is None:
+                    return self.answer(404, {"error": "no such transfer"})
+                return self.answer(200, {"id": transfer_id, "status": "applied", "seq": row[0]})
             return self.answer(404, {"error": "no such route"})
         except psycopg.OperationalError as error:
             return self.answer(503, {"error": str(error)})

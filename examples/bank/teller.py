@@ -1,7 +1,9 @@
 """The teller: the bank's front door. POST /transfers forwards a transfer to the ledger with
 a per-attempt timeout, and retries (same transfer id, so the ledger applies it once) after a
 timeout, a transport error or a 5xx: up to TELLER_ATTEMPTS attempts with a short backoff.
-Answers the ledger's status, or 502 when no attempt got an answer.
+Answers the ledger's status. When no attempt got an answer the transfer may still have been
+applied (an answer lost on the way back): the teller asks the ledger once, GET
+/transfers/ID, and answers 200 if it was applied, else 502.
 
 Environment: TELLER_PORT, TELLER_LEDGER_URL, TELLER_TIMEOUT_MS (default 1000),
 TELLER_ATTEMPTS (default 3).
@@ -12,12 +14,25 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LEDGER_URL = os.environ["TELLER_LEDGER_URL"].rstrip("/")
 TIMEOUT = int(os.environ.get("TELLER_TIMEOUT_MS", "1000")) / 1000
 ATTEMPTS = int(os.environ.get("TELLER_ATTEMPTS", "3"))
+
+
+def lookup(transfer_id):
+    """Whether the ledger applied `transfer_id`: True, False, or None when it cannot say."""
+    url = LEDGER_URL + "/transfers/" + urllib.parse.quote(transfer_id, safe="")
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            return response.status == 200
+    except urllib.error.HTTPError as error:
+        return False if error.code == 404 else None
+    except (urllib.error.URLError, TimeoutError, OSError):
+        return None
 
 
 def forward(body):
@@ -40,6 +55,12 @@ def forward(body):
             last = f"ledger answered {error.code}"
         except (urllib.error.URLError, TimeoutError, OSError) as error:
             last = f"ledger: {error}"
+    try:
+        transfer_id = json.loads(body).get("id")
+    except (ValueError, AttributeError):
+        transfer_id = None
+    if isinstance(transfer_id, str) and lookup(transfer_id):
+        return 200, json.dumps({"id": transfer_id, "status": "applied"}).encode()
     return 502, json.dumps({"error": last}).encode()
 
 
