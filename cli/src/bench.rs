@@ -1,4 +1,4 @@
-//! `faultline bench saga | contracts | infra`: each prints a table and its JSON, and writes
+//! `faultline bench saga | contracts | infra | proxy`: each prints a table and its JSON, and writes
 //! the JSON to `--out` when asked.
 
 use anyhow::Context;
@@ -15,17 +15,9 @@ pub async fn exec(
     services_build: ServicesBuild,
     system: Option<&Path>,
 ) -> Result<(), CliError> {
-    let system = crate::system(system)?;
-    system
-        .infra_config()
-        .check_environment()
-        .then(NOTHING_STARTED)?;
-    // Only the saga and contract benchmarks time the services.
-    let timed = !matches!(command, BenchCommand::Infra(_));
-    let builds = services(&system, services_build, timed)?;
-    eprint!("{}", builds.line());
     match command {
         BenchCommand::Saga(args) => {
+            let (system, builds) = prepare(system, services_build, true)?;
             let (concurrency, orders) = (args.concurrency, args.orders);
             eprintln!(
                 "starting {} and placing {orders} orders at each of {concurrency:?}…",
@@ -35,6 +27,7 @@ pub async fn exec(
             show(&builds, &result, result.table(), args.out)
         }
         BenchCommand::Contracts(args) => {
+            let (system, builds) = prepare(system, services_build, true)?;
             let iterations = args.iterations;
             let pacts = args
                 .pacts
@@ -50,12 +43,47 @@ pub async fn exec(
             show(&builds, &result, result.table(), args.out)
         }
         BenchCommand::Infra(args) => {
+            // The infrastructure's benchmark does not time the services.
+            let (system, builds) = prepare(system, services_build, false)?;
             let iterations = args.iterations;
             eprintln!("starting and tearing down the stack {iterations} times…");
             let result = bench::infra(&system, iterations).await?;
             show(&builds, &result, result.table(), args.out)
         }
+        BenchCommand::Proxy(args) => {
+            // faultline's own code and no system: the build that counts is faultline's.
+            let builds = Builds {
+                faultline: bench::faultline_build().to_string(),
+                services: "none (the callee runs in faultline's process)".to_string(),
+                services_dir: PathBuf::new(),
+            };
+            eprint!("{}", builds.line());
+            eprintln!(
+                "sending {} requests each way at each of {:?}…",
+                args.requests, args.concurrency
+            );
+            let result = bench::proxy(&args.concurrency, args.requests)
+                .await
+                .map_err(|e| CliError::Failed(anyhow::anyhow!("bench proxy: {e}")))?;
+            show(&builds, &result, result.table(), args.out)
+        }
     }
+}
+
+/// The system a benchmark starts, its environment checked, and the builds it will time.
+fn prepare(
+    system: Option<&Path>,
+    services_build: ServicesBuild,
+    timed: bool,
+) -> Result<(System, Builds), CliError> {
+    let system = crate::system(system)?;
+    system
+        .infra_config()
+        .check_environment()
+        .then(NOTHING_STARTED)?;
+    let builds = services(&system, services_build, timed)?;
+    eprint!("{}", builds.line());
+    Ok((system, builds))
 }
 
 /// The services' binaries the benchmark will time: built in release now, or those at hand.

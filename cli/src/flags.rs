@@ -401,6 +401,22 @@ pub enum BenchCommand {
     Contracts(BenchContractsArgs),
     /// Cold start of each container to ready, whole stack to ready, and teardown.
     Infra(BenchInfraArgs),
+    /// What a link's request proxy adds to a request: keyed POSTs to a callee on 127.0.0.1,
+    /// straight and through a request proxy, at each concurrency (no stack, no system).
+    Proxy(BenchProxyArgs),
+}
+
+#[derive(Args)]
+pub struct BenchProxyArgs {
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8], value_parser = at_least_one)]
+    pub concurrency: Vec<usize>,
+    /// Requests each way at each level.
+    #[arg(long, default_value_t = 4000, value_parser = at_least_one)]
+    pub requests: usize,
+    /// Also write the JSON result to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -214,7 +214,9 @@ async fn a_malformed_broker_database_url_exits_2_naming_it() {
 #[tokio::test]
 async fn bench_counts_of_zero_exit_2_naming_the_flag() {
     let dir = scratch("bench");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
+        (&["bench", "proxy", "--requests", "0"], "--requests"),
+        (&["bench", "proxy", "--concurrency", "8,0"], "--concurrency"),
         (&["bench", "infra", "--iterations", "0"], "--iterations"),
         (&["bench", "contracts", "--iterations", "0"], "--iterations"),
         (&["bench", "saga", "--orders", "0"], "--orders"),

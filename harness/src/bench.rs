@@ -187,24 +187,6 @@ pub async fn infra(system: &System, iterations: usize) -> Result<InfraBench, Inf
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn phases_summarise_min_median_max() {
-        let ms = |v: u64| Duration::from_millis(v);
-        let phase = Phase::from_samples("x", &[ms(30), ms(10), ms(20), ms(40)]).unwrap();
-        assert_eq!(
-            (phase.min_ms, phase.median_ms, phase.max_ms),
-            (10.0, 25.0, 40.0)
-        );
-        let odd = Phase::from_samples("y", &[ms(5), ms(1), ms(3)]).unwrap();
-        assert_eq!(odd.median_ms, 3.0);
-        assert!(Phase::from_samples("z", &[]).is_none());
-    }
-}
-
 /// One verifier's runs in `faultline bench contracts`.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifierRuns {
@@ -422,4 +404,191 @@ pub async fn contracts(
         verifiers,
         note,
     })
+}
+
+/// One concurrency level of `faultline bench proxy`: the same requests sent straight to a
+/// callee on 127.0.0.1 and through a [`RequestProxy`](crate::intercept::RequestProxy) in front
+/// of it, in microseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProxyLevel {
+    pub concurrency: usize,
+    pub requests: usize,
+    pub direct_p50_us: f64,
+    pub direct_p99_us: f64,
+    pub direct_per_second: f64,
+    pub proxied_p50_us: f64,
+    pub proxied_p99_us: f64,
+    pub proxied_per_second: f64,
+    /// What the proxy adds to a request's median.
+    pub added_p50_us: f64,
+}
+
+/// The result of `faultline bench proxy`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProxyBench {
+    pub levels: Vec<ProxyLevel>,
+}
+
+impl ProxyBench {
+    pub fn table(&self) -> String {
+        let mut out = String::from(
+            "| concurrency | requests | direct p50 / p99 | through the proxy p50 / p99 | added at p50 | direct req/s | proxied req/s |\n|---|---|---|---|---|---|---|\n",
+        );
+        for l in &self.levels {
+            out.push_str(&format!(
+                "| {} | {} | {:.0} / {:.0} µs | {:.0} / {:.0} µs | {:.0} µs | {:.0} | {:.0} |\n",
+                l.concurrency,
+                l.requests,
+                l.direct_p50_us,
+                l.direct_p99_us,
+                l.proxied_p50_us,
+                l.proxied_p99_us,
+                l.added_p50_us,
+                l.direct_per_second,
+                l.proxied_per_second
+            ));
+        }
+        out
+    }
+}
+
+/// `faultline bench proxy`: what a link's request proxy costs a request. A callee on
+/// 127.0.0.1 answers every POST 201 with a small JSON body; `requests` POSTs, each with its own
+/// idempotency key, go to it at each concurrency, first straight, then through a request proxy
+/// that counts calls in flight and notes each keyed answer, as on every link of a run. The
+/// client keeps its connections, as the services' clients do. Nothing starts but the two
+/// listeners; nothing leaves 127.0.0.1.
+pub async fn proxy(concurrency: &[usize], requests: usize) -> std::io::Result<ProxyBench> {
+    let callee = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let callee_address = callee.local_addr()?;
+    let app = axum::Router::new().fallback(|body: String| async move {
+        (
+            axum::http::StatusCode::CREATED,
+            format!("{{\"ok\":true,\"received\":{}}}", body.len()),
+        )
+    });
+    let served = tokio::spawn(async move { axum::serve(callee, app).await });
+    let proxy = crate::intercept::RequestProxy::start("bench->callee", callee_address).await?;
+    proxy.watch_idempotency(hyper::header::HeaderName::from_static("idempotency-key"));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(std::io::Error::other)?;
+    let direct = format!("http://{callee_address}/charges");
+    let proxied = format!("http://{}/charges", proxy.address());
+    let mut levels = Vec::new();
+    for &c in concurrency {
+        // Warm both paths' connections first.
+        for url in [&direct, &proxied] {
+            send_all(&client, url, c * 4, c).await?;
+        }
+        // Two rounds each, alternating, so neither path has the machine to itself.
+        let (mut direct_latencies, mut direct_wall) = (Vec::new(), Duration::ZERO);
+        let (mut proxied_latencies, mut proxied_wall) = (Vec::new(), Duration::ZERO);
+        for round in 0..2 {
+            let half = requests / 2 + (requests % 2) * round;
+            let (latencies, wall) = send_all(&client, &direct, half, c).await?;
+            direct_latencies.extend(latencies);
+            direct_wall += wall;
+            let (latencies, wall) = send_all(&client, &proxied, half, c).await?;
+            proxied_latencies.extend(latencies);
+            proxied_wall += wall;
+        }
+        // What the run would judge after: the keyed answers stay bounded by the run's length.
+        proxy.forget();
+        let us = |samples: &[Duration], q: f64| {
+            crate::checkers::percentile(samples, q).map_or(0.0, |d| round(d.as_secs_f64() * 1e6))
+        };
+        let per_second = |wall: Duration| round(requests as f64 / wall.as_secs_f64().max(1e-9));
+        levels.push(ProxyLevel {
+            concurrency: c,
+            requests,
+            direct_p50_us: us(&direct_latencies, 0.5),
+            direct_p99_us: us(&direct_latencies, 0.99),
+            direct_per_second: per_second(direct_wall),
+            proxied_p50_us: us(&proxied_latencies, 0.5),
+            proxied_p99_us: us(&proxied_latencies, 0.99),
+            proxied_per_second: per_second(proxied_wall),
+            added_p50_us: round(us(&proxied_latencies, 0.5) - us(&direct_latencies, 0.5)),
+        });
+    }
+    served.abort();
+    Ok(ProxyBench { levels })
+}
+
+/// Sends `requests` keyed POSTs to `url` from `concurrency` tasks; each one's latency, and the
+/// wall time of all. A request that fails is an error: the benchmark has no faults.
+async fn send_all(
+    client: &reqwest::Client,
+    url: &str,
+    requests: usize,
+    concurrency: usize,
+) -> std::io::Result<(Vec<Duration>, Duration)> {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, url, next) = (client.clone(), url.to_string(), next.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if n >= requests {
+                    return Ok::<_, std::io::Error>(latencies);
+                }
+                let sent = Instant::now();
+                let answer = client
+                    .post(&url)
+                    .header("idempotency-key", format!("bench-{n}-{}", uuid::Uuid::new_v4()))
+                    .body(r#"{"amount_cents":1234}"#)
+                    .send()
+                    .await
+                    .map_err(std::io::Error::other)?;
+                let status = answer.status();
+                answer.bytes().await.map_err(std::io::Error::other)?;
+                if status != reqwest::StatusCode::CREATED {
+                    return Err(std::io::Error::other(format!("{url} answered {status}")));
+                }
+                latencies.push(sent.elapsed());
+            }
+        });
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done.map_err(std::io::Error::other)??);
+    }
+    Ok((latencies, started.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_summarise_min_median_max() {
+        let ms = |v: u64| Duration::from_millis(v);
+        let phase = Phase::from_samples("x", &[ms(30), ms(10), ms(20), ms(40)]).unwrap();
+        assert_eq!(
+            (phase.min_ms, phase.median_ms, phase.max_ms),
+            (10.0, 25.0, 40.0)
+        );
+        let odd = Phase::from_samples("y", &[ms(5), ms(1), ms(3)]).unwrap();
+        assert_eq!(odd.median_ms, 3.0);
+        assert!(Phase::from_samples("z", &[]).is_none());
+    }
+
+    /// The benchmark measures both paths at each level: every request answered (one that is
+    /// not fails the benchmark), latencies and rates from real requests.
+    #[tokio::test]
+    async fn the_proxy_benchmark_times_both_paths_at_each_level() {
+        let result = proxy(&[1, 3], 40).await.unwrap();
+        assert_eq!(result.levels.iter().map(|l| l.concurrency).collect::<Vec<_>>(), vec![1, 3]);
+        for level in &result.levels {
+            assert_eq!(level.requests, 40);
+            assert!(level.direct_p50_us > 0.0 && level.direct_p50_us <= level.direct_p99_us, "{level:?}");
+            assert!(level.proxied_p50_us > 0.0 && level.proxied_p50_us <= level.proxied_p99_us, "{level:?}");
+            assert!(level.direct_per_second > 0.0 && level.proxied_per_second > 0.0, "{level:?}");
+        }
+        assert!(result.table().lines().count() == 4, "{}", result.table());
+    }
 }
