@@ -81,7 +81,26 @@ fn last_heal(candidate: &Candidate) -> Duration {
         .unwrap_or_default()
 }
 
-/// The reductions of `candidate` to try next, each with what it does, smallest steps last.
+/// The cuts to try of a quantity at `current`, biggest first: the `floor`, then doubling
+/// from it, and half of `current` last (each below `current`). A failure that needs little
+/// is reached in one kept step instead of one halving after another — each kept step costs
+/// [`RERUNS`](crate::explore::RERUNS) runs, each refused one usually a single run.
+fn cuts(current: u64, floor: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut next = floor.max(1);
+    while next < current / 2 {
+        out.push(next);
+        next *= 2;
+    }
+    if current / 2 >= floor.max(1) && current / 2 < current {
+        out.push(current / 2);
+    }
+    out
+}
+
+/// The reductions of `candidate` to try next, in order: fewer faults, fewer operations, one
+/// request hit, shorter and earlier windows, a shorter load — each quantity cut as far as it
+/// goes first ([`cuts`]).
 fn reductions(candidate: &Candidate) -> Vec<(String, Candidate)> {
     let mut out = Vec::new();
     // Fewer faults.
@@ -94,10 +113,13 @@ fn reductions(candidate: &Candidate) -> Vec<(String, Candidate)> {
     }
     // Fewer operations.
     if let Some(requests) = candidate.requests.filter(|r| *r > 1) {
-        let mut smaller = candidate.clone();
-        smaller.requests = Some(requests / 2);
-        out.push((format!("requests {requests} -> {}", requests / 2), smaller));
+        for fewer in cuts(requests as u64, 1) {
+            let mut smaller = candidate.clone();
+            smaller.requests = Some(fewer as _);
+            out.push((format!("requests {requests} -> {fewer}"), smaller));
+        }
     }
+    let ms = |d: Duration| d.as_millis() as u64;
     for (i, fault) in candidate.faults.iter().enumerate() {
         let name = format!("fault {}", i + 1);
         // One request hit instead of every matching one.
@@ -110,34 +132,40 @@ fn reductions(candidate: &Candidate) -> Vec<(String, Candidate)> {
             out.push((format!("{name}: only the 1st matching request"), smaller));
         }
         // A shorter window, then an earlier one.
-        if let Some(duration) = duration_of(fault, "duration").filter(|d| *d / 2 >= SHORTEST_WINDOW) {
-            let mut smaller = candidate.clone();
-            smaller.faults[i] = with_duration(fault, "duration", duration / 2);
-            out.push((
-                format!("{name}: lasts {}ms, not {}ms", (duration / 2).as_millis(), duration.as_millis()),
-                smaller,
-            ));
+        if let Some(duration) = duration_of(fault, "duration") {
+            for shorter in cuts(ms(duration), ms(SHORTEST_WINDOW)) {
+                let mut smaller = candidate.clone();
+                smaller.faults[i] = with_duration(fault, "duration", Duration::from_millis(shorter));
+                out.push((
+                    format!("{name}: lasts {shorter}ms, not {}ms", duration.as_millis()),
+                    smaller,
+                ));
+            }
         }
         if let Some(start) = duration_of(fault, "start").filter(|s| !s.is_zero()) {
-            let earlier = if start <= SHORTEST_WINDOW { Duration::ZERO } else { start / 2 };
-            let mut smaller = candidate.clone();
-            smaller.faults[i] = with_duration(fault, "start", earlier);
-            out.push((
-                format!("{name}: starts at {}ms, not {}ms", earlier.as_millis(), start.as_millis()),
-                smaller,
-            ));
+            let earlier_ones = std::iter::once(0)
+                .chain(cuts(ms(start), ms(SHORTEST_WINDOW)).into_iter().filter(|e| *e > ms(SHORTEST_WINDOW)));
+            for earlier in earlier_ones {
+                let mut smaller = candidate.clone();
+                smaller.faults[i] = with_duration(fault, "start", Duration::from_millis(earlier));
+                out.push((
+                    format!("{name}: starts at {earlier}ms, not {}ms", start.as_millis()),
+                    smaller,
+                ));
+            }
         }
     }
     // A shorter load, still outlasting the last heal.
     let floor = last_heal(candidate) + LOAD_AFTER_HEAL;
-    let shorter = (candidate.load / 2).max(floor);
-    if shorter < candidate.load {
-        let mut smaller = candidate.clone();
-        smaller.load = shorter;
-        out.push((
-            format!("load {}ms, not {}ms", shorter.as_millis(), candidate.load.as_millis()),
-            smaller,
-        ));
+    if floor < candidate.load {
+        for shorter in cuts(ms(candidate.load), ms(floor)) {
+            let mut smaller = candidate.clone();
+            smaller.load = Duration::from_millis(shorter);
+            out.push((
+                format!("load {shorter}ms, not {}ms", candidate.load.as_millis()),
+                smaller,
+            ));
+        }
     }
     out
 }
@@ -314,7 +342,10 @@ mod tests {
         assert!(c.load >= last_heal(c) + LOAD_AFTER_HEAL);
         assert!(!shrunk.exhausted_budget);
         assert_eq!(shrunk.runs, *runs.borrow());
-        assert!(shrunk.steps.iter().any(|s| s == "requests 16 -> 8"), "{:?}", shrunk.steps);
+        // The cut as far as it goes first: 16 -> 1 and 16 -> 2 refused, 16 -> 4 kept at once.
+        assert!(shrunk.steps.iter().any(|s| s == "requests 16 -> 4"), "{:?}", shrunk.steps);
+        // Halving one step at a time reached the same scenario in 41 runs (9 kept steps).
+        assert!(shrunk.runs <= 30, "{} runs: {:?}", shrunk.runs, shrunk.steps);
     }
 
     #[tokio::test]
