@@ -551,9 +551,6 @@ async fn execute(
     timings.steady_state_after_ms = ms(phase_clock.elapsed());
     state.verdicts.extend(after);
     state.verdicts.extend(settled);
-    let so_far = recorder.finish();
-    state.verdicts.extend(in_flight_verdict(stack, watched_from, recorder, &so_far));
-    state.verdicts.extend(replays_verdict(stack, watched_from, recorder, &so_far));
 
     progress("checking");
     let phase_clock = Instant::now();
@@ -566,6 +563,9 @@ async fn execute(
         run_started_unix_ms: Some(state.started_unix_ms),
     });
     let history = recorder.finish();
+    // What the links' request proxies saw, judged with the history that names the faults.
+    state.verdicts.extend(in_flight_verdict(stack, watched_from, recorder, &history));
+    state.verdicts.extend(replays_verdict(stack, watched_from, recorder, &history));
     let context = CheckContext {
         scenario,
         history: &history,

@@ -92,7 +92,7 @@ fn cuts(current: u64, floor: u64) -> Vec<u64> {
         out.push(next);
         next *= 2;
     }
-    if current / 2 >= floor.max(1) && current / 2 < current {
+    if current / 2 >= floor.max(1) {
         out.push(current / 2);
     }
     out
