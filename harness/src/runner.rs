@@ -44,7 +44,8 @@
 //!
 //! `history.json` (every operation and fault), `verdicts.json`, `plan.json` (the planned orders
 //! and fault timeline: what the seed produced), `outcome.json` (seed, timings, counts),
-//! `logs/` (each service's log, the host Toxiproxy's, the containers') and, when the run got
+//! `logs/` (each service's log and the host Toxiproxy's — on a reused stack what was written
+//! since its last reset — and the containers') and, when the run got
 //! as far as its verdicts, the [report](crate::report) (`report.json`, `report.html`,
 //! `junit.xml`, `summary.md`); `<out>/index.html` is then rewritten to list it.
 
@@ -848,8 +849,9 @@ pub const RECOVERY_BOUND: Duration = Duration::from_secs(30);
 /// Waits until every service passes its readiness check, at most `bound`.
 async fn await_recovery(stack: &Stack, bound: Duration) {
     let _ = tokio::time::timeout(bound, async {
+        let mut pauses = crate::workload::Pauses::default();
         while !probe_ready(stack).await.0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            pauses.wait().await;
         }
     })
     .await;
@@ -898,15 +900,10 @@ async fn save(
         path: logs.clone(),
         source,
     })?;
-    if let Ok(entries) = std::fs::read_dir(stack.run_dir()) {
-        for entry in entries.flatten() {
-            let target = logs.join(entry.file_name());
-            std::fs::copy(entry.path(), &target).map_err(|source| RunError::Write {
-                path: target,
-                source,
-            })?;
-        }
-    }
+    stack.save_logs(&logs).map_err(|source| RunError::Write {
+        path: logs.clone(),
+        source,
+    })?;
     stack
         .infra()
         .save_logs(&logs)

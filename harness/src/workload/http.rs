@@ -583,8 +583,8 @@ impl HttpClient {
         }
     }
 
-    /// Reads the completion path (with the operation's headers) every 200 ms until its state
-    /// is final: ok or fail by the state, info when the bound passes first. The completion's
+    /// Reads the completion path (with the operation's headers) until its state is final
+    /// (pausing as [`crate::workload::Pauses`] says): ok or fail by the state, info when the bound passes first. The completion's
     /// reads and final state join the answer's value; a workload client's last read is kept
     /// for [`HttpClient::outcomes`].
     async fn await_completion(
@@ -631,6 +631,7 @@ impl HttpClient {
         let started = Instant::now();
         let within = Duration::from_millis(completion.within_ms);
         let mut reads = 0u32;
+        let mut pauses = crate::workload::Pauses::default();
         loop {
             reads += 1;
             // A read that fails keeps the last state seen.
@@ -661,7 +662,7 @@ impl HttpClient {
                 pending.info(value);
                 return Outcome::Info;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            pauses.wait().await;
         }
     }
 

@@ -216,6 +216,7 @@ impl Observed {
         let started = std::time::Instant::now();
         let mut order = connect(stack, "order").await?;
         let mut notification = connect(stack, "notification").await?;
+        let mut pauses = faultline_harness::workload::Pauses::default();
         loop {
             let (unpublished, published): (i64, i64) = sqlx::query_as(
                 "SELECT count(*) FILTER (WHERE published_at IS NULL),
@@ -232,7 +233,7 @@ impl Observed {
             if (unpublished == 0 && notified >= published) || started.elapsed() >= within {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            pauses.wait().await;
         }
         let _ = order.close().await;
         let _ = notification.close().await;
