@@ -84,6 +84,22 @@ async fn an_exploration_sees_the_workloads_calls_judges_its_experiments_and_resu
         serde_json::from_str(&std::fs::read_to_string(out.join("explore.json")).unwrap()).unwrap();
     assert_eq!(explore::schema_problems(&on_disk), Vec::<String>::new());
 
+    // Each run on the reused stack keeps its own part of order's log: what was written since
+    // the reset before it, none of the orders of the run before.
+    let orders_logged = |run: &Path| -> Vec<String> {
+        let log = std::fs::read_to_string(run.join("logs/order.log")).unwrap();
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|line| line["message"] == "order created")
+            .map(|line| line["order_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let discovered = orders_logged(first.discovery.report.as_ref().expect("discovery's report"));
+    let experimented = orders_logged(first.experiments[0].report.as_ref().unwrap());
+    assert!(!discovered.is_empty() && !experimented.is_empty(), "{discovered:?} {experimented:?}");
+    let inherited: Vec<&String> = experimented.iter().filter(|id| discovered.contains(id)).collect();
+    assert!(inherited.is_empty(), "orders of the discovery run in the next run's log: {inherited:?}");
+
     // Run again into the same folder: no new discovery, the next pending experiment runs.
     let second = explore(&out, 1, false).await;
     assert_eq!(second.discovery.report, first.discovery.report);

@@ -99,6 +99,16 @@ pub enum StackError {
     Toxiproxy(#[from] faultline_chaos::toxiproxy::ToxiproxyError),
 }
 
+/// The length of each file in `dir` (none when it cannot be read).
+fn log_lengths(dir: &Path) -> BTreeMap<std::ffi::OsString, u64> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| Some((entry.file_name(), entry.metadata().ok()?.len())))
+        .collect()
+}
+
 fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> StackError {
     let action = action.into();
     move |e| StackError::Io {
@@ -307,6 +317,9 @@ pub struct Stack {
     http: reqwest::Client,
     timings: BTreeMap<String, Duration>,
     last_reset: BTreeMap<&'static str, Duration>,
+    /// How long each log in `run_dir` was when the last reset began: a run on a reused stack
+    /// keeps what was written from there on (see [`Stack::save_logs`]).
+    log_marks: BTreeMap<std::ffi::OsString, u64>,
 }
 
 impl Stack {
@@ -409,6 +422,7 @@ impl Stack {
             host_proxy,
             request_proxies,
             last_reset: BTreeMap::new(),
+            log_marks: BTreeMap::new(),
             services,
             link_ports,
             run_dir,
@@ -819,6 +833,28 @@ impl Stack {
         &self.run_dir
     }
 
+    /// Copies the logs the stack's processes write (each service's, the host Toxiproxy's) into
+    /// `dir`: on a stack that was reset, only what was written since the last reset began (the
+    /// restarts it made included), so that the run after it gets its own part, not every
+    /// earlier run's; otherwise everything since the stack started. A log shorter than its mark
+    /// (written afresh) is copied whole.
+    pub fn save_logs(&self, dir: &Path) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        std::fs::create_dir_all(dir)?;
+        for entry in std::fs::read_dir(&self.run_dir)?.flatten() {
+            let target = dir.join(entry.file_name());
+            let mut source = std::fs::File::open(entry.path())?;
+            let length = source.metadata()?.len();
+            let from = match self.log_marks.get(&entry.file_name()) {
+                Some(&mark) if mark <= length => mark,
+                _ => 0,
+            };
+            source.seek(SeekFrom::Start(from))?;
+            std::io::copy(&mut source, &mut std::fs::File::create(&target)?)?;
+        }
+        Ok(())
+    }
+
     /// How long each part took to become ready.
     pub fn timings(&self) -> &BTreeMap<String, Duration> {
         &self.timings
@@ -853,6 +889,7 @@ impl Stack {
     /// records and the consumer groups reading them deleted; recreated when that fails), and
     /// starts the services again. Returns how long it took ([`Stack::last_reset`] by phase).
     pub async fn reset(&mut self) -> Result<Duration, StackError> {
+        self.log_marks = log_lengths(&self.run_dir);
         if self.system.reset == crate::system::ResetMode::Warm {
             match self.warm_reset().await {
                 Ok(took) => return Ok(took),
