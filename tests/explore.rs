@@ -99,6 +99,15 @@ async fn an_exploration_sees_the_workloads_calls_judges_its_experiments_and_resu
     assert!(!discovered.is_empty() && !experimented.is_empty(), "{discovered:?} {experimented:?}");
     let inherited: Vec<&String> = experimented.iter().filter(|id| discovered.contains(id)).collect();
     assert!(inherited.is_empty(), "orders of the discovery run in the next run's log: {inherited:?}");
+    // Likewise the containers' logs: Postgres said it was ready when the stack started, before
+    // the discovery run, not since.
+    let ready = |run: &Path| {
+        std::fs::read_to_string(run.join("logs/postgres.log"))
+            .unwrap()
+            .contains("ready to accept connections")
+    };
+    assert!(ready(first.discovery.report.as_ref().unwrap()));
+    assert!(!ready(first.experiments[0].report.as_ref().unwrap()), "postgres' start-up in a later run's log");
 
     // Run again into the same folder: no new discovery, the next pending experiment runs.
     let second = explore(&out, 1, false).await;

@@ -64,7 +64,7 @@ async fn up(args: StackUpArgs, system: Option<&Path>) -> Result<(), CliError> {
     }
     if let Some(dir) = args.logs {
         stack
-            .save_logs(&dir)
+            .save_logs(&dir, None)
             .await
             .with_context(|| format!("saving container logs to {}", dir.display()))?;
     }

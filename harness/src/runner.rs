@@ -44,8 +44,8 @@
 //!
 //! `history.json` (every operation and fault), `verdicts.json`, `plan.json` (the planned orders
 //! and fault timeline: what the seed produced), `outcome.json` (seed, timings, counts),
-//! `logs/` (each service's log and the host Toxiproxy's — on a reused stack what was written
-//! since its last reset — and the containers') and, when the run got
+//! `logs/` (each service's log, the host Toxiproxy's, the containers' — on a reused stack what
+//! was written since its last reset) and, when the run got
 //! as far as its verdicts, the [report](crate::report) (`report.json`, `report.html`,
 //! `junit.xml`, `summary.md`); `<out>/index.html` is then rewritten to list it.
 
@@ -900,12 +900,7 @@ async fn save(
         path: logs.clone(),
         source,
     })?;
-    stack.save_logs(&logs).map_err(|source| RunError::Write {
-        path: logs.clone(),
-        source,
-    })?;
     stack
-        .infra()
         .save_logs(&logs)
         .await
         .map_err(|source| RunError::Write { path: logs, source })

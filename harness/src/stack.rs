@@ -317,9 +317,10 @@ pub struct Stack {
     http: reqwest::Client,
     timings: BTreeMap<String, Duration>,
     last_reset: BTreeMap<&'static str, Duration>,
-    /// How long each log in `run_dir` was when the last reset began: a run on a reused stack
-    /// keeps what was written from there on (see [`Stack::save_logs`]).
+    /// How long each log in `run_dir` was, and the time, when the last reset began: a run on
+    /// a reused stack keeps what was written from there on (see [`Stack::save_logs`]).
     log_marks: BTreeMap<std::ffi::OsString, u64>,
+    reset_began: Option<std::time::SystemTime>,
 }
 
 impl Stack {
@@ -423,6 +424,7 @@ impl Stack {
             request_proxies,
             last_reset: BTreeMap::new(),
             log_marks: BTreeMap::new(),
+            reset_began: None,
             services,
             link_ports,
             run_dir,
@@ -833,12 +835,13 @@ impl Stack {
         &self.run_dir
     }
 
-    /// Copies the logs the stack's processes write (each service's, the host Toxiproxy's) into
-    /// `dir`: on a stack that was reset, only what was written since the last reset began (the
-    /// restarts it made included), so that the run after it gets its own part, not every
-    /// earlier run's; otherwise everything since the stack started. A log shorter than its mark
-    /// (written afresh) is copied whole.
-    pub fn save_logs(&self, dir: &Path) -> std::io::Result<()> {
+    /// Copies the logs into `dir`: those the stack's processes write (each service's, the host
+    /// Toxiproxy's) and its containers'. On a stack that was reset, only what was written since
+    /// the last reset began (the restarts it made included; for a container, from that second
+    /// on), so that the run after it gets its own part, not every earlier run's; otherwise
+    /// everything since the stack started. A log shorter than its mark (written afresh) is
+    /// copied whole.
+    pub async fn save_logs(&self, dir: &Path) -> std::io::Result<()> {
         use std::io::{Seek, SeekFrom};
         std::fs::create_dir_all(dir)?;
         for entry in std::fs::read_dir(&self.run_dir)?.flatten() {
@@ -852,7 +855,7 @@ impl Stack {
             source.seek(SeekFrom::Start(from))?;
             std::io::copy(&mut source, &mut std::fs::File::create(&target)?)?;
         }
-        Ok(())
+        self.infra().save_logs(dir, self.reset_began).await
     }
 
     /// How long each part took to become ready.
@@ -890,6 +893,7 @@ impl Stack {
     /// starts the services again. Returns how long it took ([`Stack::last_reset`] by phase).
     pub async fn reset(&mut self) -> Result<Duration, StackError> {
         self.log_marks = log_lengths(&self.run_dir);
+        self.reset_began = Some(std::time::SystemTime::now());
         if self.system.reset == crate::system::ResetMode::Warm {
             match self.warm_reset().await {
                 Ok(took) => return Ok(took),

@@ -216,6 +216,40 @@ impl RunningContainer {
         }
     }
 
+    /// The container's output from `since` (whole seconds since the epoch, as the engine
+    /// counts them: up to a second before it is included) on: stdout, then stderr under the
+    /// same marker line as [`Self::logs`].
+    pub async fn logs_since(&self, since: i32) -> String {
+        use futures_util::StreamExt;
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .since(since)
+            .build();
+        let mut stream = self.docker.logs(&self.id, Some(options));
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut ended = None;
+        while let Some(frame) = stream.next().await {
+            match frame {
+                Ok(bollard::container::LogOutput::StdErr { message }) => stderr.extend_from_slice(&message),
+                Ok(other) => stdout.extend_from_slice(other.as_ref()),
+                Err(e) => {
+                    ended = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let mut text = String::from_utf8_lossy(&stdout).into_owned();
+        if !stderr.is_empty() {
+            text.push_str("--- stderr ---\n");
+            text.push_str(&String::from_utf8_lossy(&stderr));
+        }
+        if let Some(e) = ended {
+            text.push_str(&format!("\n[log stream ended: {e}]\n"));
+        }
+        text
+    }
+
     /// Removes the container (forcefully, with its anonymous volumes).
     pub async fn remove(self) -> Result<(), InfraError> {
         let name = self.name;

@@ -935,11 +935,24 @@ impl Infra {
         logs
     }
 
-    /// Writes each container's log to `dir/<container>.log`.
-    pub async fn save_logs(&self, dir: &Path) -> std::io::Result<()> {
+    /// Writes each container's log to `dir/<container>.log`: all of it, or with `since` what
+    /// it wrote from that second on.
+    pub async fn save_logs(
+        &self,
+        dir: &Path,
+        since: Option<std::time::SystemTime>,
+    ) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        for log in self.container_logs().await {
-            std::fs::write(dir.join(format!("{}.log", log.container)), log.text)?;
+        let since = since.map(|at| {
+            let seconds = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+            i32::try_from(seconds).unwrap_or(i32::MAX)
+        });
+        for container in &self.containers {
+            let text = match since {
+                Some(since) => container.logs_since(since).await,
+                None => container.logs(None).await,
+            };
+            std::fs::write(dir.join(format!("{}.log", container.name)), text)?;
         }
         Ok(())
     }

@@ -11,7 +11,9 @@
 //! (the answer to the POST, then the wait until CONFIRMED was seen by polling) beside the
 //! services' own metrics over the level — each route a service served and each call it made
 //! to a dependency (through its proxy), as a mean per call and calls per order, and the
-//! saga's duration as order records it.
+//! saga's duration as order records it. At concurrency 1 it also lays out the slowest orders
+//! line by line ([`SlowOrder`]): every line the services logged while the order was in
+//! flight — with one client, nothing else was — so that a tail shows where it went.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -42,6 +44,42 @@ pub struct SagaLevel {
     pub pgbench_tps: Option<f64>,
     /// Where the level's orders spent their time.
     pub profile: SagaProfile,
+    /// At concurrency 1, the slowest orders with what the services logged meanwhile.
+    pub slowest: Vec<SlowOrder>,
+}
+
+/// How many of the slowest orders a level at concurrency 1 lays out.
+const SLOWEST: usize = 3;
+
+/// At most this many log lines per slow order.
+const LINES_PER_ORDER: usize = 60;
+
+/// One of the slowest orders at concurrency 1.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlowOrder {
+    /// The idempotency key it was placed with.
+    pub key: String,
+    pub order_id: String,
+    /// Placed to CONFIRMED seen.
+    pub total_ms: f64,
+    pub answered_ms: f64,
+    pub confirmed_after_ms: f64,
+    /// What the services logged from the POST's sending to the client seeing CONFIRMED,
+    /// in time order.
+    pub lines: Vec<LoggedLine>,
+}
+
+/// One service log line during a slow order.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedLine {
+    /// Since the order's POST was sent.
+    pub at_ms: f64,
+    pub service: String,
+    pub message: String,
+    /// `METHOD path` of a request served, when the line is one.
+    pub request: Option<String>,
+    /// A served request's own latency, as the service logged it.
+    pub latency_ms: Option<f64>,
 }
 
 /// Where an order's time goes: one line per part, from the client's clock and the services'
@@ -63,6 +101,8 @@ pub struct ProfilePart {
     pub per_order: f64,
     /// Mean duration of one, in ms.
     pub mean_ms: f64,
+    /// The 99th percentile, for the client's own parts (the services' metrics give means).
+    pub p99_ms: Option<f64>,
 }
 
 /// The result of `faultline bench saga`.
@@ -93,14 +133,31 @@ impl SagaBench {
         }
         for l in &self.levels {
             out.push_str(&format!(
-                "\nwhere an order's time went at concurrency {}:\n{:<58} {:>9} {:>9}\n",
-                l.concurrency, "part", "per order", "mean ms"
+                "\nwhere an order's time went at concurrency {}:\n{:<58} {:>9} {:>9} {:>9}\n",
+                l.concurrency, "part", "per order", "mean ms", "p99 ms"
             ));
             for part in &l.profile.parts {
+                let p99 = part.p99_ms.map_or_else(String::new, |p| format!("{p:.1}"));
                 out.push_str(&format!(
-                    "{:<58} {:>9.2} {:>9.1}\n",
-                    part.part, part.per_order, part.mean_ms
+                    "{:<58} {:>9.2} {:>9.1} {:>9}\n",
+                    part.part, part.per_order, part.mean_ms, p99
                 ));
+            }
+            for slow in &l.slowest {
+                out.push_str(&format!(
+                    "\nslow order {} ({}): {:.1} ms, answered in {:.1}, CONFIRMED seen {:.1} later\n",
+                    slow.key, slow.order_id, slow.total_ms, slow.answered_ms, slow.confirmed_after_ms
+                ));
+                for line in &slow.lines {
+                    out.push_str(&format!(
+                        "  {:>7.1} ms  {:<12} {}{}{}\n",
+                        line.at_ms,
+                        line.service,
+                        line.message,
+                        line.request.as_ref().map_or_else(String::new, |r| format!(" {r}")),
+                        line.latency_ms.map_or_else(String::new, |ms| format!(" ({ms:.1} ms)"))
+                    ));
+                }
             }
             if let Some(note) = &l.profile.note {
                 out.push_str(&format!("({note})\n"));
@@ -205,13 +262,14 @@ async fn run_saga_levels(
         let elapsed = clock.elapsed();
         let after = scrape(&http, &services).await;
         let profile = profile_of(&confirmed, before, after);
-        let mut latencies: Vec<Duration> = confirmed.iter().map(|(d, _)| *d).collect();
-        latencies.sort();
-        let percentile = |p: f64| {
-            latencies
-                .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
-                .map_or(0.0, |d| round(d.as_secs_f64() * 1000.0))
+        let slowest = if concurrency == 1 {
+            slowest_of(&confirmed, &logged_lines(stack))
+        } else {
+            Vec::new()
         };
+        let mut latencies: Vec<f64> =
+            confirmed.iter().map(|(d, _)| d.as_secs_f64() * 1000.0).collect();
+        latencies.sort_by(f64::total_cmp);
         let pgbench_tps = match pgbench(stack, concurrency).await {
             Ok(tps) => Some(tps),
             Err(note) => {
@@ -224,10 +282,11 @@ async fn run_saga_levels(
             orders: orders_per_level,
             confirmed: latencies.len(),
             orders_per_second: round(latencies.len() as f64 / elapsed.as_secs_f64()),
-            p50_ms: percentile(0.50),
-            p99_ms: percentile(0.99),
+            p50_ms: round(percentile(&latencies, 0.50)),
+            p99_ms: round(percentile(&latencies, 0.99)),
             pgbench_tps,
             profile,
+            slowest,
         });
     }
     Ok(SagaBench {
@@ -237,8 +296,12 @@ async fn run_saga_levels(
 }
 
 /// The client's clock for one confirmed order.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Timed {
+    key: String,
+    order_id: String,
+    /// When its POST was sent, by the wall clock the services' logs use.
+    sent_at: chrono::DateTime<chrono::Utc>,
     /// From sending the POST to its answer.
     answered: Duration,
     /// From the answer to the read that saw CONFIRMED.
@@ -257,6 +320,7 @@ async fn place_and_confirm(
     key: &str,
 ) -> Option<Timed> {
     let sent = Instant::now();
+    let sent_at = chrono::Utc::now();
     let body = json!({"customer_id": "bench", "sku": "sku-bench", "quantity": 1, "amount_cents": 100, "card": "4242424242424242"});
     let placed = http
         .post(format!("{gateway}/api/orders"))
@@ -283,6 +347,9 @@ async fn place_and_confirm(
                 match order["status"].as_str() {
                     Some("CONFIRMED") => {
                         return Some(Timed {
+                            key: key.to_string(),
+                            order_id: order_id.to_string(),
+                            sent_at,
                             answered: answered_at - sent,
                             confirmed_after: answered_at.elapsed(),
                             polls,
@@ -379,27 +446,24 @@ fn label<'a>(labels: &'a str, key: &str) -> &'a str {
 /// the order the services were described.
 fn profile_of(confirmed: &[(Duration, Timed)], before: Scrape, after: Scrape) -> SagaProfile {
     let orders = confirmed.len().max(1) as f64;
-    let mean = |f: &dyn Fn(&Timed) -> f64| {
-        round(confirmed.iter().map(|(_, t)| f(t)).sum::<f64>() / orders)
+    let client_part = |part: &str, per_order: f64, f: &dyn Fn(&(Duration, Timed)) -> Duration| {
+        let mut ms: Vec<f64> = confirmed.iter().map(|o| f(o).as_secs_f64() * 1000.0).collect();
+        ms.sort_by(f64::total_cmp);
+        ProfilePart {
+            part: part.into(),
+            per_order,
+            mean_ms: round(ms.iter().sum::<f64>() / orders),
+            p99_ms: Some(round(percentile(&ms, 0.99))),
+        }
     };
     let mut parts = vec![
-        ProfilePart {
-            part: "client: order placed to CONFIRMED seen".into(),
-            per_order: 1.0,
-            mean_ms: round(
-                confirmed.iter().map(|(d, _)| d.as_secs_f64() * 1000.0).sum::<f64>() / orders,
-            ),
-        },
-        ProfilePart {
-            part: "client: POST /api/orders answered".into(),
-            per_order: 1.0,
-            mean_ms: mean(&|t| t.answered.as_secs_f64() * 1000.0),
-        },
-        ProfilePart {
-            part: "client: answer to CONFIRMED seen (reads waiting for the saga)".into(),
-            per_order: round(confirmed.iter().map(|(_, t)| f64::from(t.polls)).sum::<f64>() / orders),
-            mean_ms: mean(&|t| t.confirmed_after.as_secs_f64() * 1000.0),
-        },
+        client_part("client: order placed to CONFIRMED seen", 1.0, &|(d, _)| *d),
+        client_part("client: POST /api/orders answered", 1.0, &|(_, t)| t.answered),
+        client_part(
+            "client: answer to CONFIRMED seen (reads waiting for the saga)",
+            round(confirmed.iter().map(|(_, t)| f64::from(t.polls)).sum::<f64>() / orders),
+            &|(_, t)| t.confirmed_after,
+        ),
     ];
     let (before, after) = match (before, after) {
         (Ok(before), Ok(after)) => (before, after),
@@ -430,9 +494,88 @@ fn profile_of(confirmed: &[(Duration, Timed)], before: Scrape, after: Scrape) ->
             part,
             per_order: round(calls / orders),
             mean_ms: round((sum - sum0) / calls * 1000.0),
+            p99_ms: None,
         });
     }
     SagaProfile { parts, note: None }
+}
+
+/// The `p` quantile of `sorted` (nearest rank); 0 when empty.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// A line of a service's log, with its time.
+struct Logged {
+    at: chrono::DateTime<chrono::Utc>,
+    service: String,
+    line: serde_json::Value,
+}
+
+/// Every JSON line the stack's services logged so far, in time order (lines without a
+/// timestamp left out).
+fn logged_lines(stack: &Stack) -> Vec<Logged> {
+    let mut lines = Vec::new();
+    for service in &stack.system().services {
+        let Ok(text) = stack.service_log(&service.name) else { continue };
+        for line in text.lines() {
+            let Ok(line) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let Some(at) = line["timestamp"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            else {
+                continue;
+            };
+            lines.push(Logged {
+                at: at.with_timezone(&chrono::Utc),
+                service: service.name.clone(),
+                line,
+            });
+        }
+    }
+    lines.sort_by_key(|l| l.at);
+    lines
+}
+
+/// The [`SLOWEST`] orders of a level at concurrency 1, each with the lines logged while it
+/// was in flight.
+fn slowest_of(confirmed: &[(Duration, Timed)], logged: &[Logged]) -> Vec<SlowOrder> {
+    let mut by_time: Vec<&(Duration, Timed)> = confirmed.iter().collect();
+    by_time.sort_by(|a, b| b.0.cmp(&a.0));
+    let ms = |d: Duration| round(d.as_secs_f64() * 1000.0);
+    by_time
+        .into_iter()
+        .take(SLOWEST)
+        .map(|(total, timed)| {
+            let end = timed.sent_at
+                + chrono::Duration::from_std(*total).unwrap_or_else(|_| chrono::Duration::zero());
+            let lines = logged
+                .iter()
+                .filter(|l| l.at >= timed.sent_at && l.at <= end)
+                .take(LINES_PER_ORDER)
+                .map(|l| LoggedLine {
+                    at_ms: round((l.at - timed.sent_at).num_microseconds().unwrap_or(0) as f64 / 1000.0),
+                    service: l.service.clone(),
+                    message: l.line["message"].as_str().unwrap_or_default().to_string(),
+                    request: l.line["method"].as_str().map(|method| {
+                        format!("{method} {}", l.line["path"].as_str().unwrap_or_default())
+                    }),
+                    latency_ms: l.line["latency_ms"].as_f64().map(round),
+                })
+                .collect();
+            SlowOrder {
+                key: timed.key.clone(),
+                order_id: timed.order_id.clone(),
+                total_ms: ms(*total),
+                answered_ms: ms(timed.answered),
+                confirmed_after_ms: ms(timed.confirmed_after),
+                lines,
+            }
+        })
+        .collect()
 }
 
 /// pgbench's TPS on the stack's Postgres with `clients` clients for 10 s (scale 1, in a
@@ -522,6 +665,45 @@ order_sagas_total{outcome="confirmed",reason=""} 4
     }
 
     #[test]
+    fn the_slowest_orders_come_with_the_lines_logged_while_each_was_in_flight() {
+        let start = chrono::Utc::now();
+        let at = |ms: i64| start + chrono::Duration::milliseconds(ms);
+        let order = |key: &str, sent: i64, total: u64| {
+            (
+                Duration::from_millis(total),
+                Timed {
+                    key: key.into(),
+                    order_id: format!("id-{key}"),
+                    sent_at: at(sent),
+                    answered: Duration::from_millis(5),
+                    confirmed_after: Duration::from_millis(total - 5),
+                    polls: 1,
+                },
+            )
+        };
+        let confirmed: Vec<(Duration, Timed)> = (0..5).map(|i| order(&format!("o{i}"), i * 100, 10 + i as u64)).collect();
+        let logged = vec![
+            Logged { at: at(401), service: "gateway".into(), line: json!({"message": "request served", "method": "POST", "path": "/api/orders", "latency_ms": 4.26}) },
+            Logged { at: at(409), service: "order".into(), line: json!({"message": "saga ended"}) },
+            Logged { at: at(500), service: "order".into(), line: json!({"message": "too late"}) },
+        ];
+        let slowest = slowest_of(&confirmed, &logged);
+        let keys: Vec<&str> = slowest.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["o4", "o3", "o2"]);
+        assert_eq!(slowest[0].total_ms, 14.0);
+        let lines: Vec<(f64, &str, Option<&str>, Option<f64>)> = slowest[0]
+            .lines
+            .iter()
+            .map(|l| (l.at_ms, l.message.as_str(), l.request.as_deref(), l.latency_ms))
+            .collect();
+        assert_eq!(
+            lines,
+            [(1.0, "request served", Some("POST /api/orders"), Some(4.3)), (9.0, "saga ended", None, None)]
+        );
+        assert!(slowest[1].lines.is_empty(), "nothing was logged while o3 was in flight");
+    }
+
+    #[test]
     fn a_profile_is_the_level_s_deltas_per_order_beside_the_client_s_clock() {
         let key = |name: &str, labels: &str| ("order".to_string(), name.to_string(), labels.to_string());
         let served = key("http_server_request_duration_seconds", r#"method="POST",route="/orders""#);
@@ -532,6 +714,9 @@ order_sagas_total{outcome="confirmed",reason=""} 4
             (
                 Duration::from_millis(answered + after),
                 Timed {
+                    key: format!("k{answered}"),
+                    order_id: format!("o{answered}"),
+                    sent_at: chrono::Utc::now(),
                     answered: Duration::from_millis(answered),
                     confirmed_after: Duration::from_millis(after),
                     polls,
@@ -548,6 +733,10 @@ order_sagas_total{outcome="confirmed",reason=""} 4
         assert_eq!(row("client: answer to CONFIRMED seen (reads waiting for the saga)"), (3.0, 40.0));
         assert_eq!(row("order serves POST /orders"), (1.0, 10.0));
         assert_eq!(row("order calls payment (through its proxy)"), (2.0, 15.0));
+        let p99 = |part: &str| profile.parts.iter().find(|p| p.part == part).and_then(|p| p.p99_ms);
+        assert_eq!(p99("client: order placed to CONFIRMED seen"), Some(70.0));
+        assert_eq!(p99("client: POST /api/orders answered"), Some(20.0));
+        assert_eq!(p99("order serves POST /orders"), None, "the services' metrics give means");
 
         let failed = profile_of(&[], Err("gateway /metrics: refused".into()), Ok(BTreeMap::new()));
         assert_eq!(failed.parts.len(), 3);
