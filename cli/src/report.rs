@@ -14,7 +14,7 @@ pub fn exec(command: ReportCommand) -> Result<(), CliError> {
             for run in &runs {
                 match &run.report {
                     Ok(r) => {
-                        let failed: Vec<&str> = r.failures().map(|v| v.checker.as_str()).collect();
+                        let failed: Vec<&str> = r.failed.iter().map(String::as_str).collect();
                         println!(
                             "{}  {:<6}  {}{}",
                             utc(r.run.started_unix_ms),

@@ -2,19 +2,40 @@
 //! first, with their verdicts. A run is a sub-folder holding a `report.json`; a folder whose
 //! report cannot be read is listed with the reason rather than hidden.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use super::html::escape;
+use super::model::RunInfo;
 use super::{load, write_atomically, Report, ReportError};
+
+/// What the index shows of a run: its facts and the checkers that failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run: RunInfo,
+    /// The names of the verdicts that failed, failing first as in the report.
+    pub failed: Vec<String>,
+}
+
+impl RunSummary {
+    pub fn of(report: &Report) -> Self {
+        RunSummary {
+            run: report.run.clone(),
+            failed: report.failures().map(|v| v.checker.clone()).collect(),
+        }
+    }
+}
 
 /// One run found in a reports folder.
 #[derive(Debug)]
 pub struct RunEntry {
     /// The run's folder.
     pub dir: PathBuf,
-    /// Its report, or why it could not be read.
-    pub report: Result<Report, String>,
+    /// What its report says, or why it could not be read.
+    pub report: Result<RunSummary, String>,
 }
 
 impl RunEntry {
@@ -30,24 +51,87 @@ impl RunEntry {
     }
 }
 
+/// The summaries the last index was drawn from, by folder name, each with the size and time of
+/// the `report.json` it was read from: `<reports>/.index.json`. A folder whose report is
+/// unchanged is not read again, so that rewriting the index after each run of a long
+/// exploration does not read every earlier report each time.
+const CACHE: &str = ".index.json";
+const CACHE_VERSION: u32 = 1;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cache {
+    version: u32,
+    runs: BTreeMap<String, Cached>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Cached {
+    len: u64,
+    modified_ns: u128,
+    summary: RunSummary,
+}
+
+/// `report.json`'s size and modification time, which say whether a cached summary still holds.
+fn stamp(report: &Path) -> Option<(u64, u128)> {
+    let metadata = std::fs::metadata(report).ok()?;
+    let modified = metadata.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((metadata.len(), modified.as_nanos()))
+}
+
 /// The runs under `reports_dir`, newest first (unreadable ones last). Folders without a
 /// `report.json` (a run in progress, or one interrupted) are left out.
 pub fn list_runs(reports_dir: &Path) -> Result<Vec<RunEntry>, ReportError> {
+    scan(reports_dir).map(|(runs, _)| runs)
+}
+
+/// [`list_runs`], with the summaries as the cache would hold them now.
+fn scan(reports_dir: &Path) -> Result<(Vec<RunEntry>, Cache), ReportError> {
     let entries = std::fs::read_dir(reports_dir).map_err(|source| ReportError::Io {
         path: reports_dir.to_path_buf(),
         source,
     })?;
-    let mut runs: Vec<RunEntry> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|dir| dir.join("report.json").is_file())
-        .map(|dir| RunEntry {
-            report: load(&dir.join("report.json")).map_err(|e| e.to_string()),
-            dir,
-        })
-        .collect();
+    let cached: Cache = std::fs::read_to_string(reports_dir.join(CACHE))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .filter(|cache: &Cache| cache.version == CACHE_VERSION)
+        .unwrap_or_default();
+    let mut fresh = Cache {
+        version: CACHE_VERSION,
+        runs: BTreeMap::new(),
+    };
+    let mut runs = Vec::new();
+    for dir in entries.flatten().map(|e| e.path()) {
+        let report = dir.join("report.json");
+        if !report.is_file() {
+            continue;
+        }
+        let name = dir
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let stamp = stamp(&report);
+        let hit = cached
+            .runs
+            .get(&name)
+            .filter(|c| stamp == Some((c.len, c.modified_ns)))
+            .map(|c| c.summary.clone());
+        let summary = match hit {
+            Some(summary) => Ok(summary),
+            None => load(&report).map(|r| RunSummary::of(&r)).map_err(|e| e.to_string()),
+        };
+        if let (Ok(summary), Some((len, modified_ns))) = (&summary, stamp) {
+            fresh.runs.insert(
+                name,
+                Cached {
+                    len,
+                    modified_ns,
+                    summary: summary.clone(),
+                },
+            );
+        }
+        runs.push(RunEntry { report: summary, dir });
+    }
     runs.sort_by(|a, b| b.started().cmp(&a.started()).then(a.name().cmp(&b.name())));
-    Ok(runs)
+    Ok((runs, fresh))
 }
 
 /// The run folder `run` names: a path to a run folder or its `report.json`, a folder name in
@@ -82,8 +166,10 @@ pub fn find_run(reports_dir: &Path, run: &str) -> Result<PathBuf, ReportError> {
 
 /// Writes `reports_dir/index.html` from the runs there.
 pub fn write_index(reports_dir: &Path) -> Result<(), ReportError> {
-    let runs = list_runs(reports_dir)?;
-    write_atomically(&reports_dir.join("index.html"), render(&runs).as_bytes())
+    let (runs, cache) = scan(reports_dir)?;
+    write_atomically(&reports_dir.join("index.html"), render(&runs).as_bytes())?;
+    let cache = serde_json::to_vec(&cache).expect("summaries serialize");
+    write_atomically(&reports_dir.join(CACHE), &cache)
 }
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
@@ -133,7 +219,7 @@ pub fn render(runs: &[RunEntry]) -> String {
         let name = escape(&run.name());
         match &run.report {
             Ok(report) => {
-                let failures: Vec<&str> = report.failures().map(|v| v.checker.as_str()).collect();
+                let failures: Vec<&str> = report.failed.iter().map(String::as_str).collect();
                 let verdict = if report.run.passed {
                     "<span class=\"passed\">passed</span>".to_string()
                 } else {

@@ -347,6 +347,26 @@ fn the_index_lists_runs_newest_first_and_names_unreadable_ones() {
     assert!(new < old);
     assert!(page.contains("FAILED") && page.contains("unreadable"));
     assert_eq!(index::utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+
+    // The index keeps what it read: an unchanged report is not read again, a changed one is.
+    let cache_path = dir.join(".index.json");
+    let mut cache: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache_path).unwrap()).unwrap();
+    let cached: Vec<&String> = cache["runs"].as_object().unwrap().keys().collect();
+    assert_eq!(cached, ["new", "old"], "readable reports only");
+    cache["runs"]["new"]["summary"]["run"]["scenario"] = "as cached".into();
+    std::fs::write(&cache_path, cache.to_string()).unwrap();
+    let mut rerun = SyntheticRun::of(&scenario, 1, faultline_reference::system().topology());
+    rerun.verdicts[0].ok = false;
+    let mut changed = Report::build(&rerun.facts(&scenario));
+    changed.run.id = "old".into();
+    changed.run.started_unix_ms = 1_000;
+    changed.run.description = "rewritten, and so a little longer than before".into();
+    write(&dir.join("old"), &changed).unwrap();
+    let runs = list_runs(&dir).unwrap();
+    let summary = |name: &str| runs.iter().find(|r| r.name() == name).unwrap().report.as_ref().unwrap();
+    assert_eq!(summary("new").run.scenario, "as cached");
+    assert!(!summary("old").run.passed && !summary("old").failed.is_empty(), "read again");
 }
 
 #[test]
