@@ -544,7 +544,7 @@ fn logged_lines(stack: &Stack) -> Vec<Logged> {
 /// was in flight.
 fn slowest_of(confirmed: &[(Duration, Timed)], logged: &[Logged]) -> Vec<SlowOrder> {
     let mut by_time: Vec<&(Duration, Timed)> = confirmed.iter().collect();
-    by_time.sort_by(|a, b| b.0.cmp(&a.0));
+    by_time.sort_by_key(|o| std::cmp::Reverse(o.0));
     let ms = |d: Duration| round(d.as_secs_f64() * 1000.0);
     by_time
         .into_iter()
