@@ -780,9 +780,11 @@ impl HttpRun {
         )
     }
 
+    /// Sends `requests`, `at_once` at a time; each one's outcome and latency.
     async fn send_all(
         &self,
         requests: Vec<PlannedRequest>,
+        at_once: usize,
         recorder: &Recorder,
     ) -> Vec<(Outcome, Duration)> {
         use futures_util::StreamExt;
@@ -793,7 +795,7 @@ impl HttpRun {
                 let outcome = client.send(Process::Probe, &request, recorder).await;
                 (outcome, clock.elapsed())
             })
-            .buffer_unordered(4)
+            .buffer_unordered(at_once.max(1))
             .collect::<Vec<_>>()
             .await
     }
@@ -876,8 +878,9 @@ impl Workload for HttpRun {
             match probe.check {
                 ProbeCheck::Ready => (true, "judged by the runner".into()),
                 ProbeCheck::SuccessRate { sample, min } => {
+                    // Whether they succeed, not how fast: all at once (up to 16).
                     let outcomes = self
-                        .send_all(self.sample(sample, index, phase), recorder)
+                        .send_all(self.sample(sample, index, phase), 16, recorder)
                         .await;
                     let good = outcomes.iter().filter(|(o, _)| *o == Outcome::Ok).count();
                     let rate = good as f64 / f64::from(sample.max(1));
@@ -891,8 +894,9 @@ impl Workload for HttpRun {
                     )
                 }
                 ProbeCheck::P99Latency { sample, max } => {
+                    // A latency under a light load, not under a burst: four at a time.
                     let outcomes = self
-                        .send_all(self.sample(sample, index, phase), recorder)
+                        .send_all(self.sample(sample, index, phase), 4, recorder)
                         .await;
                     let latencies: Vec<Duration> = outcomes
                         .iter()
