@@ -564,3 +564,33 @@ async fn a_benchmark_names_the_builds_it_timed() -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&out);
     Ok(())
 }
+
+/// `bench saga` at concurrency 1 lays out its slowest orders with what the services logged
+/// while each was in flight, read from the running services' own logs: the order's creation,
+/// the gateway serving its POST, the saga's end, each line inside the order's time. (Debug
+/// services, three orders: it shows the profile is drawn, not how fast anything is.)
+#[tokio::test]
+async fn the_saga_benchmark_lays_out_its_slowest_orders_from_the_services_logs() {
+    let system = faultline_reference::system();
+    let bench = faultline_reference::bench::saga(&system, &[1], 3)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let level = &bench.levels[0];
+    assert_eq!((level.warmup, level.orders, level.confirmed), (faultline_reference::bench::WARMUP, 3, 3));
+    assert_eq!(level.slowest.len(), 3);
+    for slow in &level.slowest {
+        let said = |service: &str, message: &str| {
+            slow.lines.iter().any(|l| l.service == service && l.message == message)
+        };
+        assert!(said("order", "order created") && said("order", "saga ended"), "{slow:?}");
+        assert!(
+            slow.lines
+                .iter()
+                .any(|l| l.request.as_deref() == Some("POST /api/orders") && l.latency_ms.is_some()),
+            "{slow:?}"
+        );
+        assert!(slow.lines.iter().all(|l| (0.0..=slow.total_ms).contains(&l.at_ms)), "{slow:?}");
+    }
+    let p99 = |part: &str| level.profile.parts.iter().find(|p| p.part == part).and_then(|p| p.p99_ms);
+    assert!(p99("client: order placed to CONFIRMED seen").is_some_and(|ms| ms > 0.0));
+}

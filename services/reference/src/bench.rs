@@ -1,6 +1,7 @@
 //! `faultline bench saga`: the reference system's saga under load. It starts the reference
 //! system and, for each concurrency level, has that many clients place orders through the
-//! gateway (a bounded number per level), each waiting until its order is CONFIRMED (reads
+//! gateway (a bounded number per level, after [`WARMUP`] orders not counted), each waiting
+//! until its order is CONFIRMED (reads
 //! that wait for the saga's end, `?wait_ms=`, rather than polls): orders per
 //! second and p50/p99 of the time from the request to the confirmed order. The gateway's rate
 //! limit is lifted for it: it measures the saga. Beside it, `pgbench` (TPC-B-like, same
@@ -34,6 +35,8 @@ fn round(ms: f64) -> f64 {
 #[derive(Debug, Clone, Serialize)]
 pub struct SagaLevel {
     pub concurrency: usize,
+    /// Orders placed at this concurrency before the measured ones, not counted.
+    pub warmup: usize,
     pub orders: usize,
     pub confirmed: usize,
     pub orders_per_second: f64,
@@ -202,7 +205,7 @@ async fn run_saga_levels(
             action: "building an HTTP client".into(),
             message: e.to_string(),
         })?;
-    let total: usize = concurrencies.len() * orders_per_level;
+    let total: usize = concurrencies.len() * (WARMUP + orders_per_level);
     let inventory = stack.service_url("inventory")?;
     http.put(format!("{inventory}/admin/stock/sku-bench"))
         .json(&json!({"on_hand": total as i64 + 10}))
@@ -231,34 +234,13 @@ async fn run_saga_levels(
         .filter_map(|s| Some((s.name.clone(), stack.service_url(&s.name).ok()?)))
         .collect();
     for (level, &concurrency) in concurrencies.iter().enumerate() {
+        // Not counted: the first orders at a level open the services' connections (to the
+        // database, to each other through the links) and prepare their statements.
+        let _ = place_orders(&http, &gateway, &token, &format!("warm-{level}"), WARMUP, concurrency).await;
         let before = scrape(&http, &services).await;
-        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let clock = Instant::now();
-        let workers = (0..concurrency.max(1)).map(|_| {
-            let (http, gateway, token, next) =
-                (http.clone(), gateway.clone(), token.clone(), next.clone());
-            async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if i >= orders_per_level {
-                        return latencies;
-                    }
-                    let started = Instant::now();
-                    if let Some(timed) =
-                        place_and_confirm(&http, &gateway, &token, &format!("bench-{level}-{i}"))
-                            .await
-                    {
-                        latencies.push((started.elapsed(), timed));
-                    }
-                }
-            }
-        });
-        let confirmed: Vec<(Duration, Timed)> = futures_util::future::join_all(workers)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let confirmed =
+            place_orders(&http, &gateway, &token, &format!("bench-{level}"), orders_per_level, concurrency).await;
         let elapsed = clock.elapsed();
         let after = scrape(&http, &services).await;
         let profile = profile_of(&confirmed, before, after);
@@ -279,6 +261,7 @@ async fn run_saga_levels(
         };
         levels.push(SagaLevel {
             concurrency,
+            warmup: WARMUP,
             orders: orders_per_level,
             confirmed: latencies.len(),
             orders_per_second: round(latencies.len() as f64 / elapsed.as_secs_f64()),
@@ -293,6 +276,36 @@ async fn run_saga_levels(
         levels,
         pgbench_note,
     })
+}
+
+/// Orders placed at each level before it is measured.
+pub const WARMUP: usize = 20;
+
+/// `count` orders with keys `<prefix>-<i>`, placed by `concurrency` clients, each awaited
+/// until it ends; the client's clock of each that was CONFIRMED.
+async fn place_orders(
+    http: &reqwest::Client,
+    gateway: &str,
+    token: &str,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+) -> Vec<(Duration, Timed)> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = (0..concurrency.max(1)).map(|_| async {
+        let mut confirmed = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if i >= count {
+                return confirmed;
+            }
+            let started = Instant::now();
+            if let Some(timed) = place_and_confirm(http, gateway, token, &format!("{prefix}-{i}")).await {
+                confirmed.push((started.elapsed(), timed));
+            }
+        }
+    });
+    futures_util::future::join_all(workers).await.into_iter().flatten().collect()
 }
 
 /// The client's clock for one confirmed order.
