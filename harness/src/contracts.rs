@@ -25,14 +25,30 @@ use crate::stack::Stack;
 /// (nothing is committed, nothing competes with the services' consumers).
 ///
 /// One Kafka client serves a whole verification, created at the first message interaction
-/// and shared by the clones of this reader: each interaction takes the topic's end offsets
-/// before its provider state ([`MessageSource::mark`]) and reassigns the same client to read
-/// from there ([`MessageSource::since`]). Connecting a client and learning the cluster's
-/// metadata is what a message interaction cost when each opened a client of its own.
+/// and shared by the clones of this reader. Each interaction takes the topic's end offsets
+/// before its provider state ([`MessageSource::mark`]) and at once assigns the client to the
+/// topic from there, so that it fetches in the background while the provider state runs; each
+/// look ([`MessageSource::since`]) then only takes what the client has fetched since — no
+/// metadata, watermarks or reassignment per look. A look at a mark that is not the latest one
+/// (or at a topic that had no partitions yet at its mark) reads from the mark afresh.
 #[derive(Clone)]
 pub struct KafkaMessages {
     bootstrap: String,
-    consumer: Arc<std::sync::Mutex<Option<BaseConsumer>>>,
+    shared: Arc<std::sync::Mutex<Shared>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    consumer: Option<BaseConsumer>,
+    /// The latest mark, while the client is assigned from it.
+    watch: Option<Watch>,
+}
+
+struct Watch {
+    topic: String,
+    mark: Value,
+    /// Every message fetched since the mark.
+    seen: Vec<ActualMessage>,
 }
 
 impl std::fmt::Debug for KafkaMessages {
@@ -47,18 +63,20 @@ impl KafkaMessages {
     pub fn new(bootstrap: impl Into<String>) -> Self {
         Self {
             bootstrap: bootstrap.into(),
-            consumer: Arc::default(),
+            shared: Arc::default(),
         }
     }
 
-    /// Runs `read` with the shared client, creating it first if this is the first use.
+    /// Runs `read` with the shared client (created first if this is the first use) and the
+    /// current watch.
     fn with_consumer<T>(
         &self,
-        read: impl FnOnce(&BaseConsumer) -> Result<T, String>,
+        read: impl FnOnce(&BaseConsumer, &mut Option<Watch>) -> Result<T, String>,
     ) -> Result<T, String> {
-        let mut shared = self.consumer.lock().unwrap_or_else(|p| p.into_inner());
-        if shared.is_none() {
-            let consumer = ClientConfig::new()
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let Shared { consumer, watch } = &mut *shared;
+        if consumer.is_none() {
+            let created = ClientConfig::new()
                 .set("bootstrap.servers", &self.bootstrap)
                 .set("group.id", "faultline-contract-verifier")
                 .set("enable.auto.commit", "false")
@@ -69,9 +87,9 @@ impl KafkaMessages {
                 .set("log_level", "3")
                 .create()
                 .map_err(|e| format!("creating a Kafka consumer for {}: {e}", self.bootstrap))?;
-            *shared = Some(consumer);
+            *consumer = Some(created);
         }
-        read(shared.as_ref().expect("created above"))
+        read(consumer.as_ref().expect("created above"), watch)
     }
 
     /// Partition → high watermark of `topic` now (empty when the topic does not exist yet).
@@ -89,15 +107,70 @@ impl KafkaMessages {
         Ok(ends)
     }
 
+    /// The end of `topic` now, and the client assigned to read on from there.
+    fn mark_and_watch(
+        consumer: &BaseConsumer,
+        watch: &mut Option<Watch>,
+        topic: &str,
+    ) -> Result<Value, String> {
+        let ends = Self::ends(consumer, topic)?;
+        let mark: Value = ends
+            .iter()
+            .map(|(p, end)| (p.to_string(), json!(end)))
+            .collect::<Map<_, _>>()
+            .into();
+        *watch = None;
+        if ends.is_empty() {
+            let _ = consumer.unassign();
+            return Ok(mark);
+        }
+        let mut assignment = TopicPartitionList::new();
+        for (&partition, &end) in &ends {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(end))
+                .map_err(|e| e.to_string())?;
+        }
+        consumer.assign(&assignment).map_err(|e| e.to_string())?;
+        *watch = Some(Watch {
+            topic: topic.to_string(),
+            mark: mark.clone(),
+            seen: Vec::new(),
+        });
+        Ok(mark)
+    }
+
     fn read_since(
         &self,
         topic: &str,
         mark: &Value,
         key: Option<&str>,
     ) -> Result<Vec<ActualMessage>, String> {
-        self.with_consumer(|consumer| Self::read_with(consumer, topic, mark, key))
+        self.with_consumer(|consumer, watch| match watch {
+            Some(watch) if watch.topic == topic && &watch.mark == mark => {
+                // What the client fetched since the last look, without waiting for more.
+                while let Some(polled) = consumer.poll(Duration::ZERO) {
+                    // Transient reports (a partition not yet in the client's metadata) are
+                    // retried by the client.
+                    if let Ok(record) = polled {
+                        watch.seen.push(message_of(&record, topic));
+                    }
+                }
+                Ok(watch
+                    .seen
+                    .iter()
+                    .filter(|m| key.is_none() || m.metadata.get("key").and_then(Value::as_str) == key)
+                    .cloned()
+                    .collect())
+            }
+            other => {
+                *other = None;
+                Self::read_with(consumer, topic, mark, key)
+            }
+        })
     }
 
+    /// Reads `topic` from `mark` to its end now, reassigning the client (it is left
+    /// unassigned).
     fn read_with(
         consumer: &BaseConsumer,
         topic: &str,
@@ -136,34 +209,35 @@ impl KafkaMessages {
                     remaining.remove(&record.partition());
                 }
             }
-            let record_key = record
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned());
-            if key.is_some() && record_key.as_deref() != key {
+            let message = message_of(&record, topic);
+            if key.is_some() && message.metadata.get("key").and_then(Value::as_str) != key {
                 continue;
             }
-            let payload = record.payload().unwrap_or_default();
-            let contents = serde_json::from_slice(payload)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()));
-            let mut metadata = BTreeMap::from([("topic".to_string(), json!(topic))]);
-            if let Some(k) = record_key {
-                metadata.insert("key".into(), json!(k));
-            }
-            if let Some(headers) = record.headers() {
-                for header in headers.iter() {
-                    let value = header.value.unwrap_or_default();
-                    metadata.insert(
-                        header.key.to_string(),
-                        json!(String::from_utf8_lossy(value)),
-                    );
-                }
-            }
-            found.push(ActualMessage { contents, metadata });
+            found.push(message);
         }
         // Nothing fetches in the background until the next interaction assigns it again.
         let _ = consumer.unassign();
         Ok(found)
     }
+}
+
+/// A record of `topic` as a message: its payload (JSON when it parses), with the topic, its
+/// key and each header as metadata.
+fn message_of(record: &rdkafka::message::BorrowedMessage<'_>, topic: &str) -> ActualMessage {
+    let payload = record.payload().unwrap_or_default();
+    let contents = serde_json::from_slice(payload)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()));
+    let mut metadata = BTreeMap::from([("topic".to_string(), json!(topic))]);
+    if let Some(k) = record.key() {
+        metadata.insert("key".into(), json!(String::from_utf8_lossy(k)));
+    }
+    if let Some(headers) = record.headers() {
+        for header in headers.iter() {
+            let value = header.value.unwrap_or_default();
+            metadata.insert(header.key.to_string(), json!(String::from_utf8_lossy(value)));
+        }
+    }
+    ActualMessage { contents, metadata }
 }
 
 impl MessageSource for KafkaMessages {
@@ -172,12 +246,7 @@ impl MessageSource for KafkaMessages {
         let topic = topic.to_string();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let ends = this.with_consumer(|consumer| Self::ends(consumer, &topic))?;
-                Ok(Value::Object(
-                    ends.into_iter()
-                        .map(|(p, end)| (p.to_string(), json!(end)))
-                        .collect::<Map<_, _>>(),
-                ))
+                this.with_consumer(|consumer, watch| Self::mark_and_watch(consumer, watch, &topic))
             })
             .await
             .map_err(|e| format!("the Kafka reader stopped: {e}"))?
