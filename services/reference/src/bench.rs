@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use faultline_harness::checkers::percentile;
 use faultline_harness::stack::{Stack, StackConfig, StackError};
 use faultline_harness::system::System;
 use serde::Serialize;
@@ -249,9 +250,7 @@ async fn run_saga_levels(
         } else {
             Vec::new()
         };
-        let mut latencies: Vec<f64> =
-            confirmed.iter().map(|(d, _)| d.as_secs_f64() * 1000.0).collect();
-        latencies.sort_by(f64::total_cmp);
+        let latencies: Vec<Duration> = confirmed.iter().map(|(d, _)| *d).collect();
         let pgbench_tps = match pgbench(stack, concurrency).await {
             Ok(tps) => Some(tps),
             Err(note) => {
@@ -265,8 +264,8 @@ async fn run_saga_levels(
             orders: orders_per_level,
             confirmed: latencies.len(),
             orders_per_second: round(latencies.len() as f64 / elapsed.as_secs_f64()),
-            p50_ms: round(percentile(&latencies, 0.50)),
-            p99_ms: round(percentile(&latencies, 0.99)),
+            p50_ms: percentile_ms(&latencies, 0.50),
+            p99_ms: percentile_ms(&latencies, 0.99),
             pgbench_tps,
             profile,
             slowest,
@@ -460,13 +459,12 @@ fn label<'a>(labels: &'a str, key: &str) -> &'a str {
 fn profile_of(confirmed: &[(Duration, Timed)], before: Scrape, after: Scrape) -> SagaProfile {
     let orders = confirmed.len().max(1) as f64;
     let client_part = |part: &str, per_order: f64, f: &dyn Fn(&(Duration, Timed)) -> Duration| {
-        let mut ms: Vec<f64> = confirmed.iter().map(|o| f(o).as_secs_f64() * 1000.0).collect();
-        ms.sort_by(f64::total_cmp);
+        let took: Vec<Duration> = confirmed.iter().map(f).collect();
         ProfilePart {
             part: part.into(),
             per_order,
-            mean_ms: round(ms.iter().sum::<f64>() / orders),
-            p99_ms: Some(round(percentile(&ms, 0.99))),
+            mean_ms: round(took.iter().map(|d| d.as_secs_f64() * 1000.0).sum::<f64>() / orders),
+            p99_ms: Some(percentile_ms(&took, 0.99)),
         }
     };
     let mut parts = vec![
@@ -513,12 +511,9 @@ fn profile_of(confirmed: &[(Duration, Timed)], before: Scrape, after: Scrape) ->
     SagaProfile { parts, note: None }
 }
 
-/// The `p` quantile of `sorted` (nearest rank); 0 when empty.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted
-        .get(((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1))
-        .copied()
-        .unwrap_or(0.0)
+/// The `q` quantile of `samples` (nearest rank) in milliseconds; 0 when empty.
+fn percentile_ms(samples: &[Duration], q: f64) -> f64 {
+    percentile(samples, q).map_or(0.0, |d| round(d.as_secs_f64() * 1000.0))
 }
 
 /// A line of a service's log, with its time.
