@@ -202,6 +202,80 @@ async fn next_payload(consumer: &StreamConsumer) -> String {
         .expect("a message within 60 s")
 }
 
+/// The payloads of `found`, as text.
+fn payloads(found: &[faultline_contracts::verify::ActualMessage]) -> Vec<String> {
+    found
+        .iter()
+        .map(|m| m.contents.as_str().map_or_else(|| m.contents.to_string(), str::to_string))
+        .collect()
+}
+
+/// The reader contract verification takes messages with: a look sees only what was appended
+/// after its mark (on every partition, filtered by key), a waiting look answers when the
+/// message comes rather than at the end of its wait, and a look at an older mark reads from
+/// that mark again.
+#[tokio::test]
+async fn the_contract_message_reader_sees_what_follows_its_mark_as_soon_as_it_comes() -> anyhow::Result<()> {
+    use faultline_contracts::verify::MessageSource;
+    use faultline_harness::contracts::KafkaMessages;
+
+    let infra = Infra::start(InfraConfig {
+        postgres: false,
+        ..InfraConfig::with_clients(Vec::<String>::new())
+    })
+    .await?;
+    let bootstrap = infra.kafka_bootstrap("faultline")?;
+    let admin: AdminClient<DefaultClientContext> = kafka_client(&bootstrap).create()?;
+    let topic = [NewTopic::new("events", 3, TopicReplication::Fixed(1))];
+    for result in admin.create_topics(&topic, &AdminOptions::new()).await? {
+        result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
+    }
+    let producer = producer(&bootstrap, Duration::from_secs(30));
+    produce(&producer, "events", "before").await?;
+
+    let reader = KafkaMessages::new(bootstrap.clone());
+    let first = reader.mark("events").await.map_err(anyhow::Error::msg)?;
+    let ends = first.as_object().expect("a mark is partition → offset");
+    assert_eq!(ends.len(), 3, "{first}");
+    assert_eq!(ends.values().filter_map(serde_json::Value::as_i64).sum::<i64>(), 1, "{first}");
+    let nothing = reader.since("events", &first, None, Duration::ZERO).await;
+    assert_eq!(payloads(&nothing.map_err(anyhow::Error::msg)?), Vec::<String>::new());
+
+    // A look that may wait 60 s, and the message produced while it waits.
+    let began = Instant::now();
+    let (found, sent) = tokio::join!(
+        reader.since("events", &first, Some("after"), Duration::from_secs(60)),
+        produce(&producer, "events", "after")
+    );
+    sent?;
+    let waited = began.elapsed();
+    assert_eq!(payloads(&found.map_err(anyhow::Error::msg)?), ["after"]);
+    assert!(waited < Duration::from_secs(30), "the look answered only after {waited:?}");
+
+    produce(&producer, "events", "other").await?;
+    let keyed = reader.since("events", &first, Some("before"), Duration::from_millis(100));
+    let keyed = payloads(&keyed.await.map_err(anyhow::Error::msg)?);
+    assert_eq!(keyed, Vec::<String>::new(), "a record from before the mark");
+    let mut all = Vec::new();
+    for _ in 0..600 {
+        all = payloads(&reader.since("events", &first, None, Duration::from_millis(100)).await.map_err(anyhow::Error::msg)?);
+        if all.len() >= 2 {
+            break;
+        }
+    }
+    all.sort();
+    assert_eq!(all, ["after", "other"]);
+
+    // A newer mark moves the reader on; the first one is then read from the topic afresh.
+    let second = reader.mark("events").await.map_err(anyhow::Error::msg)?;
+    let newer = reader.since("events", &second, None, Duration::ZERO).await;
+    assert_eq!(payloads(&newer.map_err(anyhow::Error::msg)?), Vec::<String>::new());
+    let mut again = payloads(&reader.since("events", &first, None, Duration::ZERO).await.map_err(anyhow::Error::msg)?);
+    again.sort();
+    assert_eq!(again, ["after", "other"]);
+    Ok(())
+}
+
 #[tokio::test]
 async fn cutting_one_clients_kafka_link_leaves_the_others_running() -> anyhow::Result<()> {
     let infra = Infra::start(InfraConfig::with_clients(["a", "b"])).await?;

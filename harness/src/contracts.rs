@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use faultline_contracts::verify::{
     ActualMessage, BoxFuture, InteractionResult, MessageSource, Outcome, PactResult,
-    ProviderTarget, Report, Verifier,
+    ProviderTarget, Report, Verifier, LOOK,
 };
 use faultline_contracts::Pact;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,13 +24,22 @@ use crate::stack::Stack;
 /// Reads the messages providers publish from real Kafka topics, without a consumer group
 /// (nothing is committed, nothing competes with the services' consumers).
 ///
-/// One Kafka client serves a whole verification, created at the first message interaction
-/// and shared by the clones of this reader. Each interaction takes the topic's end offsets
-/// before its provider state ([`MessageSource::mark`]) and at once assigns the client to the
-/// topic from there, so that it fetches in the background while the provider state runs; each
-/// look ([`MessageSource::since`]) then only takes what the client has fetched since — no
-/// metadata, watermarks or reassignment per look. A look at a mark that is not the latest one
-/// (or at a topic that had no partitions yet at its mark) reads from the mark afresh.
+/// One pair of Kafka clients serves a whole verification, created at the first message
+/// interaction (or by [`KafkaMessages::warm_up`]) and shared by the clones of this reader:
+/// one asks for topics' ends, the other reads records, so that an offsets request never
+/// queues behind a fetch.
+///
+/// The reading client is assigned to a topic once, from the topic's end at its first mark,
+/// and then fetches everything published to it in the background. Each interaction takes the
+/// topic's end offsets before its provider state ([`MessageSource::mark`]: one request, the
+/// topic's partitions are read once); a look ([`MessageSource::since`]) takes the records the
+/// client has fetched from there, or waits for them to come — no metadata, offsets or
+/// reassignment per look (a reassigned librdkafka consumer could take about 900 ms to fetch
+/// again). A look at a mark that is not its topic's latest one (or
+/// at a topic that had no partitions yet at its mark) reads from the mark afresh.
+///
+/// The clients are closed on a thread of their own when the last clone goes: librdkafka
+/// takes about 100 ms to close one, which nothing needs to wait for.
 #[derive(Clone)]
 pub struct KafkaMessages {
     bootstrap: String,
@@ -39,16 +48,82 @@ pub struct KafkaMessages {
 
 #[derive(Default)]
 struct Shared {
-    consumer: Option<BaseConsumer>,
-    /// The latest mark, while the client is assigned from it.
-    watch: Option<Watch>,
+    clients: Option<Clients>,
+    /// Each topic's partitions, once it has some: a verification does not outlive a topic's
+    /// partitioning, so the metadata is read once per topic.
+    partitions: Partitions,
+    /// The topics the reading client is assigned to.
+    watched: BTreeMap<String, Watched>,
 }
 
-struct Watch {
-    topic: String,
-    mark: Value,
-    /// Every message fetched since the mark.
-    seen: Vec<ActualMessage>,
+type Partitions = BTreeMap<String, Vec<i32>>;
+
+/// Partition → offset.
+type Offsets = BTreeMap<i32, i64>;
+
+struct Clients {
+    /// Asks for metadata and offsets; assigned only while it reads a topic afresh.
+    asker: BaseConsumer,
+    /// Assigned to every topic marked so far, each from its end at its first mark.
+    reader: BaseConsumer,
+}
+
+/// A topic the reading client fetches.
+struct Watched {
+    /// Its latest mark.
+    mark: Offsets,
+    /// What the client fetched from the mark on, in order: partition, offset, message.
+    records: Vec<(i32, i64, ActualMessage)>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(clients) = self.clients.take() {
+            // If no thread can be had, the closure (and the clients) is dropped right here.
+            let _ = std::thread::Builder::new()
+                .name("kafka-close".into())
+                .spawn(move || drop(clients));
+        }
+    }
+}
+
+impl Shared {
+    /// Moves what the reading client has fetched into the watched topics, waiting up to
+    /// `wait` for a record that `wanted` accepts when none has come; true when one came.
+    fn take_fetched(&mut self, wait: Duration, wanted: impl Fn(&str, i64, &ActualMessage) -> bool) -> bool {
+        let Some(clients) = &self.clients else {
+            return false;
+        };
+        let deadline = Instant::now() + wait;
+        let mut timeout = Duration::ZERO;
+        let mut came = false;
+        loop {
+            match clients.reader.poll(timeout) {
+                // Transient reports (a partition not yet in the client's metadata) are retried
+                // by the client.
+                Some(Err(_)) => {}
+                Some(Ok(record)) => {
+                    let topic = record.topic();
+                    if let Some(watched) = self.watched.get_mut(topic) {
+                        let (partition, offset) = (record.partition(), record.offset());
+                        if watched.mark.get(&partition).is_some_and(|&from| offset >= from) {
+                            let message = message_of(&record, topic);
+                            came |= wanted(topic, offset, &message);
+                            watched.records.push((partition, offset, message));
+                        }
+                    }
+                    timeout = Duration::ZERO;
+                    continue;
+                }
+                None => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if came || left.is_zero() {
+                return came;
+            }
+            timeout = left;
+        }
+    }
 }
 
 impl std::fmt::Debug for KafkaMessages {
@@ -67,76 +142,128 @@ impl KafkaMessages {
         }
     }
 
-    /// Runs `read` with the shared client (created first if this is the first use) and the
-    /// current watch.
-    fn with_consumer<T>(
-        &self,
-        read: impl FnOnce(&BaseConsumer, &mut Option<Watch>) -> Result<T, String>,
-    ) -> Result<T, String> {
+    /// Runs `read` with the shared state, its clients created first if this is the first use.
+    fn with_clients<T>(&self, read: impl FnOnce(&mut Shared) -> Result<T, String>) -> Result<T, String> {
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        let Shared { consumer, watch } = &mut *shared;
-        if consumer.is_none() {
-            let created = ClientConfig::new()
-                .set("bootstrap.servers", &self.bootstrap)
-                .set("group.id", "faultline-contract-verifier")
-                .set("enable.auto.commit", "false")
-                // The broker answers a connection's requests in order: a fetch waiting for
-                // new records (500 ms by default) would hold up the next interaction's
-                // offset and metadata requests behind it.
-                .set("fetch.wait.max.ms", "10")
-                .set("log_level", "3")
-                .create()
-                .map_err(|e| format!("creating a Kafka consumer for {}: {e}", self.bootstrap))?;
-            *consumer = Some(created);
+        if shared.clients.is_none() {
+            let create = || {
+                ClientConfig::new()
+                    .set("bootstrap.servers", &self.bootstrap)
+                    .set("group.id", "faultline-contract-verifier")
+                    .set("enable.auto.commit", "false")
+                    // How long the broker holds a fetch on an idle topic (500 ms by default):
+                    // a fetch in flight holds up what follows it on the connection.
+                    .set("fetch.wait.max.ms", "10")
+                    .set("log_level", "3")
+                    .create::<BaseConsumer>()
+                    .map_err(|e| format!("creating a Kafka consumer for {}: {e}", self.bootstrap))
+            };
+            shared.clients = Some(Clients {
+                asker: create()?,
+                reader: create()?,
+            });
         }
-        read(consumer.as_ref().expect("created above"), watch)
+        read(&mut shared)
     }
 
-    /// Partition → high watermark of `topic` now (empty when the topic does not exist yet).
-    fn ends(consumer: &BaseConsumer, topic: &str) -> Result<BTreeMap<i32, i64>, String> {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .map_err(|e| format!("reading the metadata of topic {topic}: {e}"))?;
-        let mut ends = BTreeMap::new();
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
-                .map_err(|e| format!("reading the end of {topic}/{}: {e}", partition.id()))?;
-            ends.insert(partition.id(), high);
+    /// Creates the clients and marks `topics` now, on a thread of its own, so that the first
+    /// interaction finds the clients connected and the reader fetching (it waits for a
+    /// warm-up still going); a failure here is met again, and reported, there.
+    pub fn warm_up(&self, topics: Vec<String>) {
+        let this = self.clone();
+        let _ = std::thread::Builder::new()
+            .name("kafka-warm-up".into())
+            .spawn(move || {
+                let _ = this.with_clients(|shared| {
+                    topics.iter().try_for_each(|topic| Self::mark_now(shared, topic).map(drop))
+                });
+            });
+    }
+
+    /// Partition → high watermark of `topic` now (empty when the topic does not exist yet):
+    /// one offsets request for all its partitions, and a metadata request only the first time
+    /// the topic has partitions.
+    fn ends(
+        asker: &BaseConsumer,
+        partitions: &mut Partitions,
+        topic: &str,
+    ) -> Result<Offsets, String> {
+        if !partitions.contains_key(topic) {
+            let metadata = asker
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .map_err(|e| format!("reading the metadata of topic {topic}: {e}"))?;
+            let ids: Vec<i32> = metadata
+                .topics()
+                .iter()
+                .flat_map(|t| t.partitions())
+                .map(|p| p.id())
+                .collect();
+            if ids.is_empty() {
+                return Ok(Offsets::new());
+            }
+            partitions.insert(topic.to_string(), ids);
+        }
+        let mut latest = TopicPartitionList::new();
+        for &partition in &partitions[topic] {
+            // The "timestamp" -1 asks for each partition's latest offset.
+            latest
+                .add_partition_offset(topic, partition, Offset::End)
+                .map_err(|e| e.to_string())?;
+        }
+        let answered = asker
+            .offsets_for_times(latest, Duration::from_secs(10))
+            .map_err(|e| format!("reading the end of topic {topic}: {e}"))?;
+        let mut ends = Offsets::new();
+        for element in answered.elements() {
+            element
+                .error()
+                .map_err(|e| format!("reading the end of {topic}/{}: {e}", element.partition()))?;
+            match element.offset() {
+                Offset::Offset(end) => ends.insert(element.partition(), end),
+                other => {
+                    return Err(format!(
+                        "reading the end of {topic}/{}: the broker answered {other:?}",
+                        element.partition()
+                    ))
+                }
+            };
         }
         Ok(ends)
     }
 
-    /// The end of `topic` now, and the client assigned to read on from there.
-    fn mark_and_watch(
-        consumer: &BaseConsumer,
-        watch: &mut Option<Watch>,
-        topic: &str,
-    ) -> Result<Value, String> {
-        let ends = Self::ends(consumer, topic)?;
-        let mark: Value = ends
-            .iter()
-            .map(|(p, end)| (p.to_string(), json!(end)))
-            .collect::<Map<_, _>>()
-            .into();
-        *watch = None;
+    /// The end of `topic` now, as its latest mark: the reader is assigned to it from there if
+    /// it was not yet, and what it fetched from before the mark is dropped.
+    fn mark_now(shared: &mut Shared, topic: &str) -> Result<Offsets, String> {
+        let clients = shared.clients.as_ref().expect("created by with_clients");
+        let ends = Self::ends(&clients.asker, &mut shared.partitions, topic)?;
         if ends.is_empty() {
-            let _ = consumer.unassign();
-            return Ok(mark);
+            return Ok(ends);
         }
-        let mut assignment = TopicPartitionList::new();
-        for (&partition, &end) in &ends {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Offset(end))
-                .map_err(|e| e.to_string())?;
+        if !shared.watched.contains_key(topic) {
+            // The reader learns the topic's leader before it is assigned: assigned first, a
+            // fresh client at times fetched its first record about 900 ms late.
+            clients
+                .reader
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .map_err(|e| format!("reading the metadata of topic {topic}: {e}"))?;
+            let mut from_ends = TopicPartitionList::new();
+            for (&partition, &end) in &ends {
+                from_ends
+                    .add_partition_offset(topic, partition, Offset::Offset(end))
+                    .map_err(|e| e.to_string())?;
+            }
+            clients
+                .reader
+                .incremental_assign(&from_ends)
+                .map_err(|e| format!("reading topic {topic}: {e}"))?;
+            shared.watched.insert(topic.to_string(), Watched { mark: ends.clone(), records: Vec::new() });
+            return Ok(ends);
         }
-        consumer.assign(&assignment).map_err(|e| e.to_string())?;
-        *watch = Some(Watch {
-            topic: topic.to_string(),
-            mark: mark.clone(),
-            seen: Vec::new(),
-        });
-        Ok(mark)
+        shared.take_fetched(Duration::ZERO, |_, _, _| false);
+        let watched = shared.watched.get_mut(topic).expect("checked above");
+        watched.records.retain(|(p, offset, _)| ends.get(p).is_some_and(|end| offset >= end));
+        watched.mark = ends.clone();
+        Ok(ends)
     }
 
     fn read_since(
@@ -144,47 +271,50 @@ impl KafkaMessages {
         topic: &str,
         mark: &Value,
         key: Option<&str>,
+        wait: Duration,
     ) -> Result<Vec<ActualMessage>, String> {
-        self.with_consumer(|consumer, watch| match watch {
-            Some(watch) if watch.topic == topic && &watch.mark == mark => {
-                // What the client fetched since the last look, without waiting for more.
-                while let Some(polled) = consumer.poll(Duration::ZERO) {
-                    // Transient reports (a partition not yet in the client's metadata) are
-                    // retried by the client.
-                    if let Ok(record) = polled {
-                        watch.seen.push(message_of(&record, topic));
-                    }
-                }
-                Ok(watch
-                    .seen
-                    .iter()
-                    .filter(|m| key.is_none() || m.metadata.get("key").and_then(Value::as_str) == key)
-                    .cloned()
-                    .collect())
+        let wanted = |m: &ActualMessage| key.is_none() || m.metadata.get("key").and_then(Value::as_str) == key;
+        let from: Offsets = mark
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(p, offset)| Some((p.parse().ok()?, offset.as_i64()?)))
+            .collect();
+        self.with_clients(|shared| {
+            let latest = shared.watched.get(topic).is_some_and(|w| w.mark == from && !from.is_empty());
+            if !latest {
+                let clients = shared.clients.as_ref().expect("created by with_clients");
+                return Self::read_with(clients, &mut shared.partitions, topic, &from, key);
             }
-            other => {
-                *other = None;
-                Self::read_with(consumer, topic, mark, key)
-            }
+            // What the client fetched since the last look; when none of it is wanted, the
+            // first wanted record to arrive within `wait` (handed over as soon as it is
+            // fetched).
+            shared.take_fetched(wait, |t, _, m| t == topic && wanted(m));
+            Ok(shared.watched[topic]
+                .records
+                .iter()
+                .map(|(_, _, m)| m)
+                .filter(|m| wanted(m))
+                .cloned()
+                .collect())
         })
     }
 
-    /// Reads `topic` from `mark` to its end now, reassigning the client (it is left
+    /// Reads `topic` from `from` to its end now with the asking client (it is left
     /// unassigned).
     fn read_with(
-        consumer: &BaseConsumer,
+        clients: &Clients,
+        partitions: &mut Partitions,
         topic: &str,
-        mark: &Value,
+        from: &Offsets,
         key: Option<&str>,
     ) -> Result<Vec<ActualMessage>, String> {
-        let ends = Self::ends(consumer, topic)?;
+        let consumer = &clients.asker;
+        let ends = Self::ends(consumer, partitions, topic)?;
         let mut assignment = TopicPartitionList::new();
-        let mut remaining = BTreeMap::new();
+        let mut remaining = Offsets::new();
         for (&partition, &end) in &ends {
-            let start = mark
-                .get(partition.to_string())
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
+            let start = from.get(&partition).copied().unwrap_or(0);
             if start < end {
                 assignment
                     .add_partition_offset(topic, partition, Offset::Offset(start))
@@ -215,7 +345,7 @@ impl KafkaMessages {
             }
             found.push(message);
         }
-        // Nothing fetches in the background until the next interaction assigns it again.
+        // Back to asking only: offsets requests must not queue behind its fetches.
         let _ = consumer.unassign();
         Ok(found)
     }
@@ -245,11 +375,16 @@ impl MessageSource for KafkaMessages {
         let this = self.clone();
         let topic = topic.to_string();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                this.with_consumer(|consumer, watch| Self::mark_and_watch(consumer, watch, &topic))
+            let ends = tokio::task::spawn_blocking(move || {
+                this.with_clients(|shared| Self::mark_now(shared, &topic))
             })
             .await
-            .map_err(|e| format!("the Kafka reader stopped: {e}"))?
+            .map_err(|e| format!("the Kafka reader stopped: {e}"))??;
+            Ok(ends
+                .iter()
+                .map(|(p, end)| (p.to_string(), json!(end)))
+                .collect::<Map<_, _>>()
+                .into())
         })
     }
 
@@ -258,11 +393,12 @@ impl MessageSource for KafkaMessages {
         topic: &'a str,
         mark: &'a Value,
         key: Option<&'a str>,
+        wait: Duration,
     ) -> BoxFuture<'a, Result<Vec<ActualMessage>, String>> {
         let this = self.clone();
         let (topic, mark, key) = (topic.to_string(), mark.clone(), key.map(str::to_string));
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || this.read_since(&topic, &mark, key.as_deref()))
+            tokio::task::spawn_blocking(move || this.read_since(&topic, &mark, key.as_deref(), wait))
                 .await
                 .map_err(|e| format!("the Kafka reader stopped: {e}"))?
         })
@@ -279,7 +415,26 @@ pub fn target(stack: &Stack, provider: &str) -> Option<ProviderTarget> {
     Some(target)
 }
 
+/// The topics `pacts`' message interactions name, each once.
+fn message_topics<'a>(pacts: impl IntoIterator<Item = &'a Pact>) -> Vec<String> {
+    let mut topics: Vec<String> = pacts
+        .into_iter()
+        .flat_map(|p| &p.interactions)
+        .filter_map(|i| match i {
+            faultline_contracts::Interaction::Message(m) => {
+                m.metadata.get("topic").and_then(Value::as_str).map(str::to_string)
+            }
+            _ => None,
+        })
+        .collect();
+    topics.sort();
+    topics.dedup();
+    topics
+}
+
 /// Verifies `pacts` against `stack` (or, for a provider in `overrides`, against that target).
+/// The stack's message providers share one Kafka reader, which connects while the pacts
+/// without messages are verified: those go first (the report keeps the given order).
 pub async fn verify_pacts(
     stack: Option<&Stack>,
     pacts: &[(PathBuf, Pact)],
@@ -287,14 +442,31 @@ pub async fn verify_pacts(
 ) -> Report {
     let verifier = Verifier::new();
     let started = Instant::now();
-    let mut results = Vec::new();
-    for (path, pact) in pacts {
+    let topics = message_topics(pacts.iter().map(|(_, p)| p));
+    let reader = stack
+        .filter(|_| !topics.is_empty())
+        .and_then(|s| s.infra().kafka_bootstrap(HARNESS_CLIENT).ok())
+        .map(|bootstrap| {
+            let reader = Arc::new(KafkaMessages::new(bootstrap));
+            reader.warm_up(topics);
+            reader
+        });
+    // Pacts without messages go first, while the reader connects; the report keeps the
+    // pacts' order.
+    let mut order: Vec<usize> = (0..pacts.len()).collect();
+    order.sort_by_key(|&i| !message_topics([&pacts[i].1]).is_empty());
+    let mut results: Vec<Option<PactResult>> = vec![None; pacts.len()];
+    for i in order {
+        let (path, pact) = &pacts[i];
         let name = &pact.provider.name;
         let source = path.display().to_string();
-        let found = overrides
-            .get(name)
-            .cloned()
-            .or_else(|| stack.and_then(|s| target(s, name)));
+        let found = overrides.get(name).cloned().or_else(|| {
+            let target = stack.and_then(|s| target(s, name))?;
+            Some(match &reader {
+                Some(reader) => target.with_messages(reader.clone()),
+                None => target,
+            })
+        });
         let result = match found {
             Some(target) => verifier.verify_pact(pact, &source, &target).await,
             None => {
@@ -302,10 +474,10 @@ pub async fn verify_pacts(
                 unknown_provider(pact, &source, &known)
             }
         };
-        results.push(result);
+        results[i] = Some(result);
     }
     Report {
-        pacts: results,
+        pacts: results.into_iter().flatten().collect(),
         duration: started.elapsed(),
     }
 }
@@ -492,10 +664,12 @@ impl MessageBridge {
         bootstrap: &str,
     ) -> std::io::Result<Self> {
         use axum::routing::post;
+        let messages = KafkaMessages::new(bootstrap);
+        messages.warm_up(message_topics([&pact]));
         let state = BridgeState {
             pact: Arc::new(pact),
             provider_states_url: provider_states_url.to_string(),
-            messages: KafkaMessages::new(bootstrap),
+            messages,
             http: reqwest::Client::new(),
             last: Arc::default(),
         };
@@ -613,8 +787,10 @@ async fn bridge_message(
     let mark = marks.get(topic).cloned().unwrap_or(Value::Null);
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen: Option<ActualMessage> = None;
+    let mut looked_at = 0;
     loop {
-        let found = match bridge.messages.since(topic, &mark, key).await {
+        let look = Instant::now();
+        let found = match bridge.messages.since(topic, &mark, key, LOOK).await {
             Ok(found) => found,
             Err(e) => return bridge_error(502, e),
         };
@@ -630,7 +806,11 @@ async fn bridge_message(
         if Instant::now() >= deadline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // As prompt as faultline's own verifier, so the comparison is of the verifiers.
+        if found.len() == looked_at {
+            tokio::time::sleep_until((look + LOOK).into()).await;
+        }
+        looked_at = found.len();
     }
     let Some(record) = seen else {
         return bridge_error(

@@ -49,17 +49,23 @@ pub struct ActualMessage {
     pub metadata: BTreeMap<String, Value>,
 }
 
+/// How long one look at a [`MessageSource`] may wait for a message to come.
+pub const LOOK: Duration = Duration::from_millis(25);
+
 /// Where a provider's published messages can be read (the harness reads real Kafka topics).
 pub trait MessageSource: Send + Sync {
     /// The current end of `topic`, as an opaque position, taken before a provider state runs.
     fn mark<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Value, String>>;
     /// The messages appended to `topic` since `mark`, up to now; only those with record key
-    /// `key` when one is given.
+    /// `key` when one is given. When none has come since the last look, a source may wait up
+    /// to `wait` for one and answer as soon as it comes; one that cannot wait answers at once
+    /// (the verifier looks again after `wait`).
     fn since<'a>(
         &'a self,
         topic: &'a str,
         mark: &'a Value,
         key: Option<&'a str>,
+        wait: Duration,
     ) -> BoxFuture<'a, Result<Vec<ActualMessage>, String>>;
 }
 
@@ -309,9 +315,11 @@ impl Verifier {
             .map(str::to_string);
         let deadline = Instant::now() + target.message_wait;
         let mut closest: Option<Vec<Mismatch>> = None;
+        let mut looked_at = 0;
         loop {
+            let look = Instant::now();
             let found = source
-                .since(topic, &mark, key.as_deref())
+                .since(topic, &mark, key.as_deref(), LOOK)
                 .await
                 .map_err(Broken)?;
             for actual in &found {
@@ -326,9 +334,13 @@ impl Verifier {
             if Instant::now() >= deadline {
                 break;
             }
-            // Reading again is cheap (the source keeps its client): look often, so a message
-            // is taken soon after it is published.
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            // A look that brought something new (not the message) is followed at once by the
+            // next, which waits for more; after one that brought nothing, a source that could
+            // not wait is looked at again after `LOOK` (one that waited has nothing to add).
+            if found.len() == looked_at {
+                tokio::time::sleep_until((look + LOOK).into()).await;
+            }
+            looked_at = found.len();
         }
         Ok(closest.unwrap_or_else(|| {
             vec![Mismatch {
