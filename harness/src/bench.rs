@@ -13,6 +13,7 @@
 //! services' — by default a release build that [`build_release`] makes once with cargo, so
 //! that no figure is a debug build's by accident.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -200,6 +201,10 @@ pub struct VerifierRuns {
     pub interactions_per_second: f64,
     /// Interactions that did not pass in any run (should be 0).
     pub not_passed: usize,
+    /// Mean time of one interaction, by kind (`Synchronous/HTTP`, `Asynchronous/Messages`),
+    /// over every run: where a verifier reports each interaction's time (faultline's does).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub mean_interaction_ms: BTreeMap<String, f64>,
 }
 
 /// The result of `faultline bench contracts`.
@@ -228,6 +233,14 @@ impl ContractsBench {
                 v.interactions_per_second,
                 v.not_passed
             ));
+        }
+        for v in self.verifiers.iter().filter(|v| !v.mean_interaction_ms.is_empty()) {
+            let means: Vec<String> = v
+                .mean_interaction_ms
+                .iter()
+                .map(|(kind, ms)| format!("{kind} {ms:.1} ms"))
+                .collect();
+            out.push_str(&format!("{}, one interaction on average: {}\n", v.verifier, means.join(", ")));
         }
         out.push_str(&format!(
             "stack start: {:.0} ms (not included above)\n",
@@ -264,7 +277,21 @@ fn verifier_runs(
         },
         median_ms,
         not_passed,
+        mean_interaction_ms: BTreeMap::new(),
     }
+}
+
+/// Mean time of one interaction by kind, over `reports`.
+fn mean_by_kind(reports: &[faultline_contracts::verify::Report]) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<String, (Duration, u32)> = BTreeMap::new();
+    for interaction in reports.iter().flat_map(|r| &r.pacts).flat_map(|p| &p.interactions) {
+        let (sum, n) = sums.entry(interaction.kind.clone()).or_default();
+        *sum += interaction.duration;
+        *n += 1;
+    }
+    sums.into_iter()
+        .map(|(kind, (sum, n))| (kind, round(sum.as_secs_f64() * 1000.0 / f64::from(n))))
+        .collect()
 }
 
 /// Verifies `pacts_dir` against one reference stack `iterations` times with faultline's
@@ -310,10 +337,12 @@ pub async fn contracts(
     let bootstrap = stack
         .infra()
         .kafka_bootstrap(crate::infra::HARNESS_CLIENT)?;
+    let mut all_reports = Vec::new();
     for _ in 0..iterations.max(1) {
         let report = verify_pacts(Some(&stack), &pacts, &none).await;
         failed[0] += report.counts().0 - report.counts().1;
         runs[0].push(report.duration);
+        all_reports.push(report);
         let report = verify_pacts(Some(&stack), &http, &none).await;
         failed[1] += report.counts().0 - report.counts().1;
         runs[1].push(report.duration);
@@ -361,13 +390,16 @@ pub async fn contracts(
     stack.shutdown().await?;
     let [all_runs, http_runs, official_all, official_http] = runs;
     let mut verifiers = vec![
-        verifier_runs(
-            "faultline",
-            "all (HTTP + messages)",
-            count(&pacts),
-            all_runs,
-            failed[0],
-        ),
+        VerifierRuns {
+            mean_interaction_ms: mean_by_kind(&all_reports),
+            ..verifier_runs(
+                "faultline",
+                "all (HTTP + messages)",
+                count(&pacts),
+                all_runs,
+                failed[0],
+            )
+        },
         verifier_runs(
             "faultline",
             "HTTP pacts",
