@@ -1452,11 +1452,7 @@ impl crate::system::template::Resolve for Values<'_> {
                 client,
                 server,
                 port,
-            }
-            | Placeholder::Address {
-                client,
-                server,
-                port,
+                url,
             } => {
                 let link = format!("{client}->{server}");
                 let address = match (self.link_ports.get(&link), self.infra) {
@@ -1471,10 +1467,7 @@ impl crate::system::template::Resolve for Values<'_> {
                         })?,
                     (None, None) => return Ok(format!("{{{link}}}")),
                 };
-                Ok(match placeholder {
-                    Placeholder::Link { .. } => format!("http://{address}"),
-                    _ => address,
-                })
+                Ok(if *url { format!("http://{address}") } else { address })
             }
             Placeholder::PostgresUrl(database) => {
                 postgres(&|server, address| server.url_to(address, database))

@@ -890,17 +890,9 @@ fn read_service(
                     client,
                     server,
                     port,
-                }
-                | Placeholder::Address {
-                    client,
-                    server,
-                    port,
+                    url,
                 } => {
-                    let head = if matches!(placeholder, Placeholder::Link { .. }) {
-                        "link"
-                    } else {
-                        "address"
-                    };
+                    let head = if *url { "link" } else { "address" };
                     if client != service {
                         return Err(error(
                             &field,

@@ -34,18 +34,14 @@ pub enum Placeholder {
     PostgresPassword,
     /// `{kafka.bootstrap}`.
     KafkaBootstrap,
-    /// `{link:client->server}`, or `{link:client->server:PORT}` for a further port of a
+    /// `{link:client->server}` (`url`: as `http://host:port`) or `{address:client->server}`
+    /// (as `host:port`); either with `:PORT` after the server for a further port of a
     /// container with several.
     Link {
         client: String,
         server: String,
         port: Option<u16>,
-    },
-    /// `{address:client->server}` or `{address:client->server:PORT}`.
-    Address {
-        client: String,
-        server: String,
-        port: Option<u16>,
+        url: bool,
     },
     /// `{bin:NAME}`.
     Bin(String),
@@ -69,7 +65,7 @@ impl Placeholder {
             | Self::PostgresUser
             | Self::PostgresPassword => Some("postgres"),
             Self::KafkaBootstrap => Some("kafka"),
-            Self::Link { server, .. } | Self::Address { server, .. } => Some(server),
+            Self::Link { server, .. } => Some(server),
             _ => None,
         }
     }
@@ -206,18 +202,11 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
                         },
                     };
                     let (client, server) = (client.trim().to_string(), server.trim().to_string());
-                    Ok(if head == "link" {
-                        Placeholder::Link {
-                            client,
-                            server,
-                            port,
-                        }
-                    } else {
-                        Placeholder::Address {
-                            client,
-                            server,
-                            port,
-                        }
+                    Ok(Placeholder::Link {
+                        client,
+                        server,
+                        port,
+                        url: head == "link",
                     })
                 }
                 _ => Err(format!(
@@ -245,6 +234,7 @@ mod tests {
                     client,
                     server,
                     port: None,
+                    url: true,
                 } => Ok(format!("http://{client}-{server}")),
                 other => Err(format!("no value for {other:?}")),
             }
@@ -292,15 +282,17 @@ mod tests {
         assert_eq!(
             found,
             [
-                Placeholder::Address {
+                Placeholder::Link {
                     client: "a".into(),
                     server: "cache".into(),
-                    port: Some(8001)
+                    port: Some(8001),
+                    url: false,
                 },
                 Placeholder::Link {
                     client: "a".into(),
                     server: "cache".into(),
-                    port: None
+                    port: None,
+                    url: true,
                 }
             ]
         );
