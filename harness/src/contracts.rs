@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use faultline_contracts::verify::{
     ActualMessage, BoxFuture, InteractionResult, MessageSource, Outcome, PactResult,
-    ProviderTarget, Report, Verifier, LOOK,
+    ProviderTarget, Report, Verifier,
 };
 use faultline_contracts::Pact;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -90,7 +90,7 @@ impl Drop for Shared {
 impl Shared {
     /// Moves what the reading client has fetched into the watched topics, waiting up to
     /// `wait` for a record that `wanted` accepts when none has come; true when one came.
-    fn take_fetched(&mut self, wait: Duration, wanted: impl Fn(&str, i64, &ActualMessage) -> bool) -> bool {
+    fn take_fetched(&mut self, wait: Duration, wanted: impl Fn(&str, &ActualMessage) -> bool) -> bool {
         let Some(clients) = &self.clients else {
             return false;
         };
@@ -108,7 +108,7 @@ impl Shared {
                         let (partition, offset) = (record.partition(), record.offset());
                         if watched.mark.get(&partition).is_some_and(|&from| offset >= from) {
                             let message = message_of(&record, topic);
-                            came |= wanted(topic, offset, &message);
+                            came |= wanted(topic, &message);
                             watched.records.push((partition, offset, message));
                         }
                     }
@@ -259,7 +259,7 @@ impl KafkaMessages {
             shared.watched.insert(topic.to_string(), Watched { mark: ends.clone(), records: Vec::new() });
             return Ok(ends);
         }
-        shared.take_fetched(Duration::ZERO, |_, _, _| false);
+        shared.take_fetched(Duration::ZERO, |_, _| false);
         let watched = shared.watched.get_mut(topic).expect("checked above");
         watched.records.retain(|(p, offset, _)| ends.get(p).is_some_and(|end| offset >= end));
         watched.mark = ends.clone();
@@ -289,7 +289,7 @@ impl KafkaMessages {
             // What the client fetched since the last look; when none of it is wanted, the
             // first wanted record to arrive within `wait` (handed over as soon as it is
             // fetched).
-            shared.take_fetched(wait, |t, _, m| t == topic && wanted(m));
+            shared.take_fetched(wait, |t, m| t == topic && wanted(m));
             Ok(shared.watched[topic]
                 .records
                 .iter()
@@ -712,18 +712,12 @@ async fn bridge_state(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut marks = BTreeMap::new();
-    for interaction in &bridge.pact.interactions {
-        if let faultline_contracts::Interaction::Message(m) = interaction {
-            if let Some(topic) = m.metadata.get("topic").and_then(Value::as_str) {
-                if !marks.contains_key(topic) {
-                    match bridge.messages.mark(topic).await {
-                        Ok(mark) => {
-                            marks.insert(topic.to_string(), mark);
-                        }
-                        Err(e) => return bridge_error(502, e),
-                    }
-                }
+    for topic in message_topics([&*bridge.pact]) {
+        match bridge.messages.mark(&topic).await {
+            Ok(mark) => {
+                marks.insert(topic, mark);
             }
+            Err(e) => return bridge_error(502, e),
         }
     }
     let answer = bridge
@@ -785,32 +779,25 @@ async fn bridge_message(
     };
     let key = expected.metadata.get("key").and_then(Value::as_str);
     let mark = marks.get(topic).cloned().unwrap_or(Value::Null);
-    let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen: Option<ActualMessage> = None;
-    let mut looked_at = 0;
-    loop {
-        let look = Instant::now();
-        let found = match bridge.messages.since(topic, &mark, key, LOOK).await {
-            Ok(found) => found,
-            Err(e) => return bridge_error(502, e),
-        };
-        if let Some(hit) = found.iter().find(|a| {
-            faultline_contracts::match_message(&expected, &a.contents, &a.metadata).is_empty()
-        }) {
-            seen = Some(hit.clone());
-            break;
-        }
-        if let Some(last) = found.last() {
-            seen = Some(last.clone());
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        // As prompt as faultline's own verifier, so the comparison is of the verifiers.
-        if found.len() == looked_at {
-            tokio::time::sleep_until((look + LOOK).into()).await;
-        }
-        looked_at = found.len();
+    // Looked at as faultline's own verifier looks, so the comparison is of the verifiers.
+    let looked = faultline_contracts::verify::look_for(
+        &bridge.messages,
+        topic,
+        &mark,
+        key,
+        Duration::from_secs(15),
+        |found| {
+            let hit = found.iter().find(|a| {
+                faultline_contracts::match_message(&expected, &a.contents, &a.metadata).is_empty()
+            });
+            seen = hit.or(found.last()).cloned().or(seen.take());
+            hit.is_some()
+        },
+    )
+    .await;
+    if let Err(e) = looked {
+        return bridge_error(502, e);
     }
     let Some(record) = seen else {
         return bridge_error(

@@ -50,7 +50,7 @@ pub struct ActualMessage {
 }
 
 /// How long one look at a [`MessageSource`] may wait for a message to come.
-pub const LOOK: Duration = Duration::from_millis(25);
+const LOOK: Duration = Duration::from_millis(25);
 
 /// Where a provider's published messages can be read (the harness reads real Kafka topics).
 pub trait MessageSource: Send + Sync {
@@ -313,34 +313,25 @@ impl Verifier {
             .get("key")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let deadline = Instant::now() + target.message_wait;
         let mut closest: Option<Vec<Mismatch>> = None;
-        let mut looked_at = 0;
-        loop {
-            let look = Instant::now();
-            let found = source
-                .since(topic, &mark, key.as_deref(), LOOK)
-                .await
-                .map_err(Broken)?;
-            for actual in &found {
+        let mut matched = false;
+        look_for(source.as_ref(), topic, &mark, key.as_deref(), target.message_wait, |found| {
+            for actual in found {
                 let mismatches = match_message(&expected, &actual.contents, &actual.metadata);
                 if mismatches.is_empty() {
-                    return Ok(mismatches);
+                    matched = true;
+                    return true;
                 }
                 if closest.as_ref().is_none_or(|c| mismatches.len() < c.len()) {
                     closest = Some(mismatches);
                 }
             }
-            if Instant::now() >= deadline {
-                break;
-            }
-            // A look that brought something new (not the message) is followed at once by the
-            // next, which waits for more; after one that brought nothing, a source that could
-            // not wait is looked at again after `LOOK` (one that waited has nothing to add).
-            if found.len() == looked_at {
-                tokio::time::sleep_until((look + LOOK).into()).await;
-            }
-            looked_at = found.len();
+            false
+        })
+        .await
+        .map_err(Broken)?;
+        if matched {
+            return Ok(Vec::new());
         }
         Ok(closest.unwrap_or_else(|| {
             vec![Mismatch {
@@ -356,6 +347,36 @@ impl Verifier {
                 ),
             }]
         }))
+    }
+}
+
+/// Looks at what `source` has from `mark` on (only records with key `key`, when given) until
+/// `done` accepts what was found, or `wait` has passed. Every verifier of messages looks the
+/// same way: a look answers as soon as a record comes (a source that can wait) or after
+/// [`LOOK`]; a look that brought something new (not what `done` wants) is followed at once by
+/// the next, which waits for more.
+pub async fn look_for(
+    source: &dyn MessageSource,
+    topic: &str,
+    mark: &Value,
+    key: Option<&str>,
+    wait: Duration,
+    mut done: impl FnMut(&[ActualMessage]) -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + wait;
+    let mut looked_at = 0;
+    loop {
+        let look = Instant::now();
+        let found = source.since(topic, mark, key, LOOK).await?;
+        if done(&found) || Instant::now() >= deadline {
+            return Ok(());
+        }
+        // After a look that brought nothing, a source that could not wait is looked at again
+        // after `LOOK` (one that waited has nothing to add).
+        if found.len() == looked_at {
+            tokio::time::sleep_until((look + LOOK).into()).await;
+        }
+        looked_at = found.len();
     }
 }
 
