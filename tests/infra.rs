@@ -646,7 +646,7 @@ async fn a_benchmark_names_the_builds_it_timed() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_saga_benchmark_lays_out_its_slowest_orders_from_the_services_logs() {
     let system = faultline_reference::system();
-    let bench = faultline_reference::bench::saga(&system, &[1], 3)
+    let bench = faultline_reference::bench::saga(&system, &[1], 3, faultline_reference::bench::Links::Direct)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let level = &bench.levels[0];

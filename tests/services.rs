@@ -231,6 +231,43 @@ fn events_by_order(messages: &[OwnedMessage]) -> BTreeMap<String, Vec<String>> {
     seen
 }
 
+/// A stack started with direct links (a benchmark's) confirms an order with every Postgres
+/// proxy disabled and no proxy on the links between services: the services reach Postgres
+/// and each other straight. A fault on such a link is refused, not silently missed.
+#[tokio::test]
+async fn a_stack_with_direct_links_confirms_orders_past_disabled_postgres_proxies(
+) -> anyhow::Result<()> {
+    let config = StackConfig {
+        direct_links: true,
+        ..StackConfig::default()
+    };
+    let stack = Stack::start(&common::reference(), config).await?;
+    let toxiproxy = stack.infra().toxiproxy_client();
+    let proxies: Vec<String> = stack
+        .infra()
+        .links()
+        .filter(|l| l.server == "postgres")
+        .filter_map(|l| l.proxy.clone())
+        .collect();
+    assert!(proxies.len() >= 4, "{proxies:?}");
+    for proxy in &proxies {
+        toxiproxy.disable(proxy).await?;
+    }
+    let client = Client::new(&stack);
+    seed_stock(&stack, "sku-direct", 5).await;
+    let (status, created) = client.place("key-direct", "sku-direct", 1, GOOD_CARD).await;
+    assert_eq!(status, 202, "{created}");
+    let order_id = created["order_id"].as_str().expect("an order id");
+    let order = client.settled(order_id, Duration::from_secs(30)).await;
+    assert_eq!(order["status"], "CONFIRMED", "{order}");
+    for link in ["order->postgres", "order->payment"] {
+        let refused = stack.link_proxies(link).map(|_| ()).expect_err(link).to_string();
+        assert!(refused.contains("direct links"), "{refused}");
+    }
+    stack.shutdown().await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn orders_confirm_cancel_and_deduplicate_through_the_gateway() -> anyhow::Result<()> {
     // The gateway's own rate limit (its default, 50/s), not the description's lifted one

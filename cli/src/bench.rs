@@ -8,7 +8,7 @@ use faultline_harness::bench::{self, Builds};
 use faultline_harness::system::System;
 
 use crate::error::{CliError, Then, NOTHING_STARTED};
-use crate::flags::{BenchCommand, ServicesBuild};
+use crate::flags::{BenchCommand, BenchLinks, ServicesBuild};
 
 pub async fn exec(
     command: BenchCommand,
@@ -23,7 +23,11 @@ pub async fn exec(
                 "starting {} and placing {orders} orders at each of {concurrency:?}…",
                 system.name
             );
-            let result = faultline_reference::bench::saga(&system, &concurrency, orders).await?;
+            let links = match args.links {
+                BenchLinks::Direct => faultline_reference::bench::Links::Direct,
+                BenchLinks::Toxiproxy => faultline_reference::bench::Links::Toxiproxy,
+            };
+            let result = faultline_reference::bench::saga(&system, &concurrency, orders, links).await?;
             show(&builds, &result, result.table(), args.out)
         }
         BenchCommand::Contracts(args) => {

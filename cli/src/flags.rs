@@ -419,6 +419,15 @@ pub struct BenchProxyArgs {
     pub out: Option<PathBuf>,
 }
 
+/// How `bench saga`'s services reach Postgres and each other.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchLinks {
+    /// Straight, as pgbench reaches Postgres (Kafka stays behind its Toxiproxy proxies).
+    Direct,
+    /// Through Toxiproxy, as in a chaos run.
+    Toxiproxy,
+}
+
 #[derive(Args)]
 pub struct BenchSagaArgs {
     /// Concurrency levels.
@@ -427,6 +436,9 @@ pub struct BenchSagaArgs {
     /// Orders placed at each level.
     #[arg(long, default_value_t = 200, value_parser = at_least_one)]
     pub orders: usize,
+    /// How the services reach Postgres and each other.
+    #[arg(long, value_enum, default_value_t = BenchLinks::Direct)]
+    pub links: BenchLinks,
     /// Also write the JSON result to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,

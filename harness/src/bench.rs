@@ -55,6 +55,18 @@ pub fn faultline_build() -> &'static str {
     }
 }
 
+/// Whether a `docker-proxy` process (the Docker engine's userland proxy for published ports)
+/// runs on this host: asked while a stack is up, whether every connection to its containers
+/// passes through one. An engine elsewhere, or a host without `/proc`, answers false.
+pub fn docker_proxy_running() -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim_end() == "docker-proxy")
+    })
+}
+
 /// Builds `binaries` once with cargo's release profile in the workspace at `workspace` (cargo's
 /// own output goes to this process's stderr) and returns the folder they are in, as cargo's
 /// metadata names the target folder (so `CARGO_TARGET_DIR` and cargo's config count).
@@ -595,6 +607,21 @@ async fn send_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_named_docker_proxy_is_seen() {
+        // A copy of `sleep` under that name stands in for the engine's proxy.
+        let dir = std::env::temp_dir().join(format!("faultline-fake-proxy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = dir.join("docker-proxy");
+        std::fs::copy("/bin/sleep", &fake).unwrap();
+        let mut child = std::process::Command::new(&fake).arg("30").spawn().unwrap();
+        let seen = docker_proxy_running();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(seen, "a running process named docker-proxy was not found in /proc");
+    }
 
     #[test]
     fn phases_summarise_min_median_max() {

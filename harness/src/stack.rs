@@ -55,6 +55,11 @@ pub struct StackConfig {
     /// proxy: for benchmarks, which inject no request-level faults and measure the system,
     /// not faultline's proxy. Request-level faults then cannot start.
     pub without_request_proxies: bool,
+    /// Services reach Postgres and each other straight, not through Toxiproxy (nor request
+    /// proxies): for benchmarks that set the saga beside pgbench, which connects straight.
+    /// Kafka stays behind its per-client proxies, which its broker advertises. No fault can
+    /// strike a direct link: [`Stack::link_proxies`] refuses it.
+    pub direct_links: bool,
 }
 
 /// Why the stack could not start or be driven.
@@ -313,6 +318,8 @@ pub struct Stack {
     request_proxies: crate::intercept::RequestProxies,
     services: BTreeMap<String, ServiceProcess>,
     link_ports: BTreeMap<String, u16>,
+    /// Started with [`StackConfig::direct_links`].
+    direct_links: bool,
     run_dir: PathBuf,
     http: reqwest::Client,
     timings: BTreeMap<String, Duration>,
@@ -365,6 +372,10 @@ impl Stack {
         // caller -> Toxiproxy (the link's port) -> request proxy -> callee.
         let mut request_proxies = crate::intercept::RequestProxies::default();
         for link in system.topology().service_links() {
+            if config.direct_links {
+                // Nothing listens on the link's port: the caller is given the callee's own.
+                break;
+            }
             let port = link_ports[&link.name()];
             let callee = std::net::SocketAddr::from(([127, 0, 0, 1], service_ports[&link.server]));
             let upstream = if config.without_request_proxies {
@@ -394,6 +405,7 @@ impl Stack {
         for spec in &system.services {
             let values = Values {
                 infra: Some(&infra),
+                direct_links: config.direct_links,
                 ..Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports)
             };
             let launch = resolve_launch(system, spec, &values)?;
@@ -427,6 +439,7 @@ impl Stack {
             reset_began: None,
             services,
             link_ports,
+            direct_links: config.direct_links,
             run_dir,
             http: reqwest::Client::new(),
             timings: BTreeMap::new(),
@@ -558,6 +571,13 @@ impl Stack {
     /// The Toxiproxy client and every proxy that carries `link`: one, or one per port of a
     /// container with several. A fault on the link strikes them all.
     pub fn link_proxies(&self, link: &str) -> Result<(ToxiproxyClient, Vec<String>), StackError> {
+        let direct = self.link_ports.contains_key(link) || link.ends_with("->postgres");
+        if self.direct_links && direct {
+            return Err(StackError::Io {
+                action: format!("faulting {link}"),
+                message: "this stack was started with direct links (a benchmark's): the link does not pass through Toxiproxy".into(),
+            });
+        }
         if self.link_ports.contains_key(link) {
             let (client, server) = link.split_once("->").expect("service links have an arrow");
             return Ok((self.host_proxy.client.clone(), vec![proxy_name(client, server)]));
@@ -1402,6 +1422,8 @@ struct Values<'a> {
     ports: &'a BTreeMap<String, u16>,
     link_ports: &'a BTreeMap<String, u16>,
     infra: Option<&'a Infra>,
+    /// Postgres and service links resolve to their servers' own addresses.
+    direct_links: bool,
 }
 
 impl<'a> Values<'a> {
@@ -1419,6 +1441,7 @@ impl<'a> Values<'a> {
             ports,
             link_ports,
             infra: None,
+            direct_links: false,
         }
     }
 }
@@ -1431,10 +1454,14 @@ impl crate::system::template::Resolve for Values<'_> {
                 return Ok("{postgres}".to_string());
             };
             let server = infra.postgres().map_err(|e| e.to_string())?;
-            let address = infra
-                .link(&format!("{name}->postgres"))
-                .map(|l| l.address.clone())
-                .ok_or_else(|| format!("no link {name}->postgres"))?;
+            let address = if self.direct_links {
+                server.direct_address.clone()
+            } else {
+                infra
+                    .link(&format!("{name}->postgres"))
+                    .map(|l| l.address.clone())
+                    .ok_or_else(|| format!("no link {name}->postgres"))?
+            };
             Ok(part(server, &address))
         };
         match placeholder {
@@ -1456,6 +1483,13 @@ impl crate::system::template::Resolve for Values<'_> {
             } => {
                 let link = format!("{client}->{server}");
                 let address = match (self.link_ports.get(&link), self.infra) {
+                    (Some(_), Some(_)) if self.direct_links => {
+                        let port = self
+                            .ports
+                            .get(server.as_str())
+                            .ok_or_else(|| format!("{server} has no port"))?;
+                        format!("127.0.0.1:{port}")
+                    }
                     (Some(port), _) => format!("127.0.0.1:{port}"),
                     (None, Some(infra)) => infra
                         .link(&link)

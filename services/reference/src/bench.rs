@@ -64,6 +64,9 @@ pub struct SlowOrder {
     /// The idempotency key it was placed with.
     pub key: String,
     pub order_id: String,
+    /// When its POST was sent (wall clock, as the services' logs have it), to find it in
+    /// other records of the same minutes.
+    pub sent_at: chrono::DateTime<chrono::Utc>,
     /// Placed to CONFIRMED seen.
     pub total_ms: f64,
     pub answered_ms: f64,
@@ -109,11 +112,28 @@ pub struct ProfilePart {
     pub p99_ms: Option<f64>,
 }
 
+/// How the benchmarked services reach Postgres and each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Links {
+    /// Straight, as pgbench reaches Postgres: the system without faultline's instruments.
+    /// Kafka stays behind its per-client Toxiproxy proxies, which its broker advertises.
+    Direct,
+    /// Through Toxiproxy, as in a chaos run (with no fault on them).
+    Toxiproxy,
+}
+
 /// The result of `faultline bench saga`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SagaBench {
+    pub links: Links,
     pub levels: Vec<SagaLevel>,
     pub pgbench_note: Option<String>,
+    /// Whether the Docker engine's userland proxy (`docker-proxy`) ran on this host while the
+    /// stack was up: then every connection to a container — the services' to Postgres and
+    /// Kafka, pgbench's — went through it as well, and both sides of the ratio are slower
+    /// (docs/numbers.md).
+    pub docker_proxy: bool,
 }
 
 impl SagaBench {
@@ -135,6 +155,13 @@ impl SagaBench {
         if let Some(note) = &self.pgbench_note {
             out.push_str(&format!("pgbench: {note}\n"));
         }
+        out.push_str(match self.links {
+            Links::Direct => "links: direct (services reach Postgres and each other straight, as pgbench reaches Postgres; Kafka through Toxiproxy)\n",
+            Links::Toxiproxy => "links: through Toxiproxy, as in a chaos run\n",
+        });
+        if self.docker_proxy {
+            out.push_str("published ports: through the Docker engine's userland proxy (docker-proxy)\n");
+        }
         for l in &self.levels {
             out.push_str(&format!(
                 "\nwhere an order's time went at concurrency {}:\n{:<58} {:>9} {:>9} {:>9}\n",
@@ -149,8 +176,13 @@ impl SagaBench {
             }
             for slow in &l.slowest {
                 out.push_str(&format!(
-                    "\nslow order {} ({}): {:.1} ms, answered in {:.1}, CONFIRMED seen {:.1} later\n",
-                    slow.key, slow.order_id, slow.total_ms, slow.answered_ms, slow.confirmed_after_ms
+                    "\nslow order {} ({}, sent {}): {:.1} ms, answered in {:.1}, CONFIRMED seen {:.1} later\n",
+                    slow.key,
+                    slow.order_id,
+                    slow.sent_at.format("%H:%M:%S%.3f"),
+                    slow.total_ms,
+                    slow.answered_ms,
+                    slow.confirmed_after_ms
                 ));
                 for line in &slow.lines {
                     out.push_str(&format!(
@@ -177,6 +209,7 @@ pub async fn saga(
     system: &System,
     concurrencies: &[usize],
     orders_per_level: usize,
+    links: Links,
 ) -> Result<SagaBench, StackError> {
     // The benchmark measures the saga, not the gateway's rate limit nor faultline's request
     // proxies (it injects no faults).
@@ -187,9 +220,10 @@ pub async fn saga(
             "1000000".into(),
         )],
         without_request_proxies: true,
+        direct_links: links == Links::Direct,
     };
     let stack = Stack::start(system, config).await?;
-    let result = run_saga_levels(&stack, concurrencies, orders_per_level).await;
+    let result = run_saga_levels(&stack, concurrencies, orders_per_level, links).await;
     stack.shutdown().await?;
     result
 }
@@ -198,6 +232,7 @@ async fn run_saga_levels(
     stack: &Stack,
     concurrencies: &[usize],
     orders_per_level: usize,
+    links: Links,
 ) -> Result<SagaBench, StackError> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -225,6 +260,7 @@ async fn run_saga_levels(
         Duration::from_secs(3600),
     );
     let gateway = stack.service_url("gateway")?;
+    let docker_proxy = faultline_harness::bench::docker_proxy_running();
     let mut levels = Vec::new();
     let mut pgbench_note = None;
     let services: Vec<(String, String)> = stack
@@ -244,7 +280,7 @@ async fn run_saga_levels(
             place_orders(&http, &gateway, &token, &format!("bench-{level}"), orders_per_level, concurrency).await;
         let elapsed = clock.elapsed();
         let after = scrape(&http, &services).await;
-        let profile = profile_of(&confirmed, before, after);
+        let profile = profile_of(&confirmed, before, after, links);
         let slowest = if concurrency == 1 {
             slowest_of(&confirmed, &logged_lines(stack))
         } else {
@@ -272,8 +308,10 @@ async fn run_saga_levels(
         });
     }
     Ok(SagaBench {
+        links,
         levels,
         pgbench_note,
+        docker_proxy,
     })
 }
 
@@ -456,7 +494,7 @@ fn label<'a>(labels: &'a str, key: &str) -> &'a str {
 
 /// The level's profile: the client's parts, then each service histogram that moved, in
 /// the order the services were described.
-fn profile_of(confirmed: &[(Duration, Timed)], before: Scrape, after: Scrape) -> SagaProfile {
+fn profile_of(confirmed: &[(Duration, Timed)], before: Scrape, after: Scrape, links: Links) -> SagaProfile {
     let orders = confirmed.len().max(1) as f64;
     let client_part = |part: &str, per_order: f64, f: &dyn Fn(&(Duration, Timed)) -> Duration| {
         let took: Vec<Duration> = confirmed.iter().map(f).collect();
@@ -495,9 +533,11 @@ fn profile_of(confirmed: &[(Duration, Timed)], before: Scrape, after: Scrape) ->
                 label(labels, "method"),
                 label(labels, "route")
             ),
-            "faultline_http_client_duration_seconds" => {
-                format!("{service} calls {} (through its proxy)", label(labels, "dependency"))
-            }
+            "faultline_http_client_duration_seconds" => format!(
+                "{service} calls {}{}",
+                label(labels, "dependency"),
+                if links == Links::Toxiproxy { " (through its proxy)" } else { "" }
+            ),
             "order_saga_duration_seconds" => format!("{service}: saga, created to ended"),
             _ => continue,
         };
@@ -577,6 +617,7 @@ fn slowest_of(confirmed: &[(Duration, Timed)], logged: &[Logged]) -> Vec<SlowOrd
             SlowOrder {
                 key: timed.key.clone(),
                 order_id: timed.order_id.clone(),
+                sent_at: timed.sent_at,
                 total_ms: ms(*total),
                 answered_ms: ms(timed.answered),
                 confirmed_after_ms: ms(timed.confirmed_after),
@@ -731,7 +772,8 @@ order_sagas_total{outcome="confirmed",reason=""} 4
                 },
             )
         };
-        let profile = profile_of(&[timed(10, 30, 2), timed(20, 50, 4)], Ok(before), Ok(after));
+        let orders = [timed(10, 30, 2), timed(20, 50, 4)];
+        let profile = profile_of(&orders, Ok(before.clone()), Ok(after.clone()), Links::Toxiproxy);
         let row = |part: &str| {
             let p = profile.parts.iter().find(|p| p.part == part).unwrap_or_else(|| panic!("{part}: {profile:?}"));
             (p.per_order, p.mean_ms)
@@ -745,8 +787,10 @@ order_sagas_total{outcome="confirmed",reason=""} 4
         assert_eq!(p99("client: order placed to CONFIRMED seen"), Some(70.0));
         assert_eq!(p99("client: POST /api/orders answered"), Some(20.0));
         assert_eq!(p99("order serves POST /orders"), None, "the services' metrics give means");
+        let direct = profile_of(&orders, Ok(before), Ok(after), Links::Direct);
+        assert!(direct.parts.iter().any(|p| p.part == "order calls payment"), "{direct:?}");
 
-        let failed = profile_of(&[], Err("gateway /metrics: refused".into()), Ok(BTreeMap::new()));
+        let failed = profile_of(&[], Err("gateway /metrics: refused".into()), Ok(BTreeMap::new()), Links::Direct);
         assert_eq!(failed.parts.len(), 3);
         assert_eq!(failed.note.as_deref(), Some("gateway /metrics: refused"));
     }
