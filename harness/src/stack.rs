@@ -369,13 +369,11 @@ impl Stack {
         create_databases(system, &infra).await?;
         create_topics(system, &infra).await?;
         let host_proxy = start_host_toxiproxy(&infra, &images, &run_dir).await?;
-        // caller -> Toxiproxy (the link's port) -> request proxy -> callee.
+        // caller -> Toxiproxy (the link's port) -> request proxy -> callee. With direct links
+        // nothing listens on a link's port: the caller is given the callee's own.
         let mut request_proxies = crate::intercept::RequestProxies::default();
-        for link in system.topology().service_links() {
-            if config.direct_links {
-                // Nothing listens on the link's port: the caller is given the callee's own.
-                break;
-            }
+        let proxied = !config.direct_links;
+        for link in system.topology().service_links().filter(|_| proxied) {
             let port = link_ports[&link.name()];
             let callee = std::net::SocketAddr::from(([127, 0, 0, 1], service_ports[&link.server]));
             let upstream = if config.without_request_proxies {

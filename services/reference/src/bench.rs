@@ -6,7 +6,9 @@
 //! second and p50/p99 of the time from the request to the confirmed order. The gateway's rate
 //! limit is lifted for it: it measures the saga. Beside it, `pgbench` (TPC-B-like, same
 //! Postgres, same concurrency) gives the database's own transactions per second as a
-//! reference bound. It measures; nothing asserts a duration.
+//! reference bound. pgbench reaches Postgres straight, and so do the services with
+//! [`Links::Direct`] (the command's default); [`Links::Toxiproxy`] measures the path a chaos
+//! run takes. It measures; nothing asserts a duration.
 //!
 //! Each level also says where an order's time went ([`SagaProfile`]): the client's own clock
 //! (the answer to the POST, then the wait until CONFIRMED was seen by polling) beside the
@@ -203,8 +205,8 @@ impl SagaBench {
     }
 }
 
-/// Places `orders_per_level` orders at each concurrency through the gateway of a fresh stack.
-/// Bounded: every order waits at most 60 s for its outcome.
+/// Places `orders_per_level` orders at each concurrency through the gateway of a fresh stack
+/// whose links are as `links` says. Bounded: every order waits at most 60 s for its outcome.
 pub async fn saga(
     system: &System,
     concurrencies: &[usize],
@@ -212,7 +214,7 @@ pub async fn saga(
     links: Links,
 ) -> Result<SagaBench, StackError> {
     // The benchmark measures the saga, not the gateway's rate limit nor faultline's request
-    // proxies (it injects no faults).
+    // proxies (it injects no faults); with direct links, not Toxiproxy either.
     let config = StackConfig {
         env: vec![(
             "gateway".into(),
