@@ -8,7 +8,7 @@ use faultline_harness::bench::{self, Builds};
 use faultline_harness::system::System;
 
 use crate::error::{CliError, Then, NOTHING_STARTED};
-use crate::flags::{BenchCommand, BenchLinks, ServicesBuild};
+use crate::flags::{BenchCommand, ServicesBuild};
 
 pub async fn exec(
     command: BenchCommand,
@@ -23,11 +23,8 @@ pub async fn exec(
                 "starting {} and placing {orders} orders at each of {concurrency:?}…",
                 system.name
             );
-            let links = match args.links {
-                BenchLinks::Direct => faultline_reference::bench::Links::Direct,
-                BenchLinks::Toxiproxy => faultline_reference::bench::Links::Toxiproxy,
-            };
-            let result = faultline_reference::bench::saga(&system, &concurrency, orders, links).await?;
+            let result =
+                faultline_reference::bench::saga(&system, &concurrency, orders, args.links).await?;
             show(&builds, &result, result.table(), args.out)
         }
         BenchCommand::Contracts(args) => {

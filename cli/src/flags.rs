@@ -419,15 +419,6 @@ pub struct BenchProxyArgs {
     pub out: Option<PathBuf>,
 }
 
-/// How `bench saga`'s services reach Postgres and each other.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BenchLinks {
-    /// Straight, as pgbench reaches Postgres (Kafka stays behind its Toxiproxy proxies).
-    Direct,
-    /// Through Toxiproxy, as in a chaos run.
-    Toxiproxy,
-}
-
 #[derive(Args)]
 pub struct BenchSagaArgs {
     /// Concurrency levels.
@@ -437,8 +428,8 @@ pub struct BenchSagaArgs {
     #[arg(long, default_value_t = 200, value_parser = at_least_one)]
     pub orders: usize,
     /// How the services reach Postgres and each other.
-    #[arg(long, value_enum, default_value_t = BenchLinks::Direct)]
-    pub links: BenchLinks,
+    #[arg(long, value_enum, default_value_t = faultline_harness::bench::Links::Direct)]
+    pub links: faultline_harness::bench::Links,
     /// Also write the JSON result to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,

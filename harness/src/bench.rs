@@ -55,6 +55,17 @@ pub fn faultline_build() -> &'static str {
     }
 }
 
+/// How a benchmarked system's services reach Postgres and each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Links {
+    /// Straight, as pgbench reaches Postgres: the system without faultline's instruments.
+    /// Kafka stays behind its per-client Toxiproxy proxies, which its broker advertises.
+    Direct,
+    /// Through Toxiproxy, as in a chaos run (with no fault on them).
+    Toxiproxy,
+}
+
 /// Whether a `docker-proxy` process (the Docker engine's userland proxy for published ports)
 /// runs on this host: asked while a stack is up, whether every connection to its containers
 /// passes through one. An engine elsewhere, or a host without `/proc`, answers false.

@@ -569,8 +569,8 @@ impl Stack {
     /// The Toxiproxy client and every proxy that carries `link`: one, or one per port of a
     /// container with several. A fault on the link strikes them all.
     pub fn link_proxies(&self, link: &str) -> Result<(ToxiproxyClient, Vec<String>), StackError> {
-        let direct = self.link_ports.contains_key(link) || link.ends_with("->postgres");
-        if self.direct_links && direct {
+        let to_postgres = self.infra().link(link).is_some_and(|l| l.server == "postgres");
+        if self.direct_links && (self.link_ports.contains_key(link) || to_postgres) {
             return Err(StackError::Io {
                 action: format!("faulting {link}"),
                 message: "this stack was started with direct links (a benchmark's): the link does not pass through Toxiproxy".into(),

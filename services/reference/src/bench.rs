@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+pub use faultline_harness::bench::Links;
 use faultline_harness::checkers::percentile;
 use faultline_harness::stack::{Stack, StackConfig, StackError};
 use faultline_harness::system::System;
@@ -112,17 +113,6 @@ pub struct ProfilePart {
     pub mean_ms: f64,
     /// The 99th percentile, for the client's own parts (the services' metrics give means).
     pub p99_ms: Option<f64>,
-}
-
-/// How the benchmarked services reach Postgres and each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Links {
-    /// Straight, as pgbench reaches Postgres: the system without faultline's instruments.
-    /// Kafka stays behind its per-client Toxiproxy proxies, which its broker advertises.
-    Direct,
-    /// Through Toxiproxy, as in a chaos run (with no fault on them).
-    Toxiproxy,
 }
 
 /// The result of `faultline bench saga`.
