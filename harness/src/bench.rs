@@ -627,7 +627,13 @@ mod tests {
         let fake = dir.join("docker-proxy");
         std::fs::copy("/bin/sleep", &fake).unwrap();
         let mut child = std::process::Command::new(&fake).arg("30").spawn().unwrap();
-        let seen = docker_proxy_running();
+        // The child carries its new name only once it has exec'd, a moment after the spawn.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut seen = docker_proxy_running();
+        while !seen && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            seen = docker_proxy_running();
+        }
         child.kill().unwrap();
         child.wait().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
