@@ -88,6 +88,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
             ("settled".to_string(), true),
             ("sql each-transfer-applied-once".to_string(), true),
             ("sql money-conserved".to_string(), true),
+            ("answers".to_string(), true),
         ]
     );
     assert_eq!(
@@ -111,6 +112,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
                 true
             ),
             ("kafka events-in-order-per-account".to_string(), true),
+            ("answers".to_string(), true),
         ]
     );
     let outage = report_of(&out.join("correct"), "ledger-database-outage");
@@ -141,6 +143,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
             ("sql each-transfer-applied-once".to_string(), true),
             ("sql money-conserved".to_string(), true),
             ("sql outbox-drained".to_string(), true),
+            ("answers".to_string(), true),
         ]
     );
     let kill = &crash["faults"][0];
@@ -303,7 +306,11 @@ async fn exploring_the_bank_combines_faults_at_a_call_site_that_only_a_fault_rev
         .map(|s| (s["link"].as_str().unwrap(), s["method"].as_str().unwrap(), s["route"].as_str().unwrap()))
         .collect();
     assert_eq!(revealed, vec![("teller->ledger", "GET", "/transfers/*")]);
-    assert_eq!(state["space"]["combinations"], 6, "each request fault at the lookup");
+    assert_eq!(
+        state["space"]["combinations"],
+        faultline_harness::explore::Kind::REQUEST_ONLY.len(),
+        "each request fault at the lookup"
+    );
 
     let second = &experiments[1];
     let id = second["id"].as_str().unwrap();
@@ -313,8 +320,60 @@ async fn exploring_the_bank_combines_faults_at_a_call_site_that_only_a_fault_rev
     let pending: Vec<&str> = state["pending"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(
         pending.iter().filter(|p| p.starts_with(&format!("{single} + "))).count(),
-        5,
+        faultline_harness::explore::Kind::REQUEST_ONLY.len() - 1,
         "the other combinations wait their turn: {pending:?}"
     );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// `faultline --system examples/bank/faultline.toml chaos explore` of the bank's base, one
+/// experiment (`only`), not shrunk, with `env`: the exit status and `explore.json`.
+async fn explore_one(only: &str, out: &Path, env: &[(&str, &str)]) -> (Option<i32>, Value, String) {
+    let output = tokio::process::Command::new(faultline())
+        .current_dir(root())
+        .arg("--system")
+        .arg(root().join("examples/bank/faultline.toml"))
+        .args(["chaos", "explore", "examples/bank/explore/transfers.toml", "--only", only])
+        .args(["--budget", "1", "--no-shrink", "--fresh", "--out"])
+        .arg(out)
+        .envs(env.iter().copied())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("faultline runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let state = serde_json::from_str(
+        &std::fs::read_to_string(out.join("explore.json")).unwrap_or_else(|e| panic!("{e}\n{stderr}")),
+    )
+    .unwrap();
+    (output.status.code(), state, stderr)
+}
+
+/// A fault as real upstreams send it, judged by what the users got. The teller built with
+/// `TELLER_ERRORS=relay` reads the ledger's error message out of every 5xx's JSON body: the
+/// ledger's own 503s and faultline's JSON error body parse, but a 502 with an empty body — a
+/// proxy's, as exploration now sends — does not, and the teller's catch-all answers 500. No
+/// table shows it; the verdict `answers` does (an operation that declares nothing promises no
+/// 500). The correct teller answers 502 under the same fault, and the experiment holds.
+#[tokio::test]
+async fn an_empty_502_from_between_two_services_finds_a_teller_that_answers_500() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("examples-bank-answers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let only = "status-502@teller->ledger POST /transfers";
+    let (code, state, stderr) = explore_one(only, &out.join("relay"), &[("BANK_TELLER_ERRORS", "relay")]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let tried = &state["experiments"][0];
+    assert_eq!(tried["id"], only);
+    let failures: Vec<&str> = tried["failures"].as_array().unwrap().iter().map(|f| f["checker"].as_str().unwrap()).collect();
+    assert_eq!(failures, ["answers"], "{tried}");
+    let example = tried["failures"][0]["counterexamples"][0].as_str().unwrap();
+    assert!(
+        example.starts_with("transfer POST /transfers") && example.contains("answered 500"),
+        "{example}"
+    );
+
+    let (code, state, stderr) = explore_one(only, &out.join("plain"), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(state["experiments"][0]["ok"], true, "{}", state["experiments"][0]);
     let _ = std::fs::remove_dir_all(&out);
 }

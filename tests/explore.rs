@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use faultline_chaos::scenario::Scenario;
-use faultline_harness::explore::{self, Exploration, Options, Stopped};
+use faultline_harness::explore::{self, Exploration, Kind, Options, Stopped};
 use faultline_harness::runner;
 use faultline_harness::stack::Stack;
 use faultline_harness::system::{ResetMode, System};
@@ -68,7 +68,7 @@ async fn an_exploration_sees_the_workloads_calls_judges_its_experiments_and_resu
         .map(|c| (c.service.clone(), c.group.clone(), c.topics.clone()))
         .collect();
     assert_eq!(consumers, vec![("notification".into(), "notification".into(), vec!["orders".into()])]);
-    assert_eq!(first.space.singles, sites.len() * 9 + 1);
+    assert_eq!(first.space.singles, sites.len() * Kind::AT_CALL_SITES.len() + 1);
     assert_eq!(first.experiments.len(), 2);
     assert_eq!(first.stopped, Some(Stopped::Budget));
     assert_eq!(
@@ -188,5 +188,49 @@ async fn a_seeded_bug_is_found_shrunk_and_its_reproducer_fails_on_replay() {
         "{:?}",
         replay.verdicts
     );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// What users were answered while the fault was on: the gateway's seeded "graceful
+/// degradation" (an order that order never answered is answered 202, with no order id) breaks
+/// no invariant on any table — the order either exists and ends as it should, or never
+/// existed — and is caught by the verdict `answers`: every success of `place_order` promises
+/// an `/order_id` (`services/faultline.toml`). Without the bug the same experiment holds.
+#[tokio::test]
+async fn a_fallback_that_answers_wrong_under_a_fault_is_caught_by_the_promised_answers() {
+    let _serial = ONE_EXPLORATION_AT_A_TIME.lock().await;
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("explore-answers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut system = common::reference();
+    system.reset = ResetMode::Warm;
+    let bug = ("gateway".to_string(), "GATEWAY_SEEDED_BUGS".to_string(), "gateway-accepts-unanswered-orders".to_string());
+    let experiment = "reset@gateway->order POST /orders";
+    let options = Options {
+        fresh: true,
+        only: vec![experiment.into()],
+        budget: Some(1),
+        shrink: false,
+        env: vec![bug],
+        ..Options::default()
+    };
+    let exploration = explore_with(&system, &out.join("bug"), &options).await;
+    let failed: Vec<_> = exploration.failed().collect();
+    assert_eq!(failed.len(), 1, "{:?}", exploration.experiments);
+    assert_eq!(failed[0].experiment.id, experiment);
+    let checkers: Vec<&str> = failed[0].failures.iter().map(|f| f.checker.as_str()).collect();
+    assert_eq!(checkers, ["answers"], "only what the users were answered shows it: {:?}", failed[0].failures);
+    let example = &failed[0].failures[0].counterexamples[0];
+    assert!(
+        example.contains("place_order (good) POST /api/orders")
+            && example.contains("on gateway->order) was on")
+            && example.contains("answered 202")
+            && example.contains("its body has no /order_id"),
+        "{example}"
+    );
+
+    let healthy = Options { env: Vec::new(), ..options };
+    let exploration = explore_with(&system, &out.join("healthy"), &healthy).await;
+    assert_eq!(exploration.experiments.len(), 1);
+    assert!(exploration.experiments[0].ok, "{:?}", exploration.experiments[0]);
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -5,14 +5,19 @@ Answers the ledger's status. When no attempt got an answer the transfer may stil
 applied (an answer lost on the way back): the teller asks the ledger once, GET
 /transfers/ID, and answers 200 if it was applied, else 502.
 
+An error it did not expect is answered 500, as a web framework's catch-all would.
+
 Environment: TELLER_PORT, TELLER_LEDGER_URL, TELLER_TIMEOUT_MS (default 1000),
-TELLER_ATTEMPTS (default 3).
+TELLER_ATTEMPTS (default 3), TELLER_ERRORS (default `plain`; `relay` starts a deliberately
+broken teller that relays the ledger's error message by reading it from the ledger's JSON error
+body, which a 502 or 504 from something between the two, with an empty body, does not have).
 """
 
 import json
 import os
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LEDGER_URL = os.environ["TELLER_LEDGER_URL"].rstrip("/")
 TIMEOUT = int(os.environ.get("TELLER_TIMEOUT_MS", "1000")) / 1000
 ATTEMPTS = int(os.environ.get("TELLER_ATTEMPTS", "3"))
+ERRORS = os.environ.get("TELLER_ERRORS", "plain")
+if ERRORS not in ("plain", "relay"):
+    sys.exit(f"teller: TELLER_ERRORS={ERRORS}: expected plain or relay")
 
 
 def lookup(transfer_id):
@@ -52,7 +60,11 @@ def forward(body):
         except urllib.error.HTTPError as error:
             if error.code < 500:
                 return error.code, error.read()
-            last = f"ledger answered {error.code}"
+            if ERRORS == "relay":
+                # The bug: every 5xx is taken to be the ledger's own, with its JSON error body.
+                last = "ledger: " + json.loads(error.read())["error"]
+            else:
+                last = f"ledger answered {error.code}"
         except (urllib.error.URLError, TimeoutError, OSError) as error:
             last = f"ledger: {error}"
     try:
@@ -81,7 +93,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.path != "/transfers":
             return self.answer(404, b'{"error": "no such route"}')
         length = int(self.headers.get("Content-Length", "0"))
-        status, data = forward(self.rfile.read(length))
+        try:
+            status, data = forward(self.rfile.read(length))
+        except Exception as error:
+            traceback.print_exc()
+            status, data = 500, json.dumps({"error": f"internal: {error!r}"}).encode()
         return self.answer(status, data)
 
     def log_message(self, format, *args):

@@ -78,9 +78,20 @@ pub const LIVENESS: (&str, u32, f64, &str) = (
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
-    /// The proxy answers 503 without forwarding.
+    /// The proxy answers 500 without forwarding, with an empty body.
+    #[serde(rename = "status-500")]
+    Status500,
+    /// The proxy answers 502 without forwarding, with an empty body (a load balancer that
+    /// found no upstream).
+    #[serde(rename = "status-502")]
+    Status502,
+    /// The proxy answers 503 without forwarding, with an empty body.
     #[serde(rename = "status-503")]
     Status503,
+    /// The proxy answers 504 without forwarding, with an empty body (a load balancer whose
+    /// upstream did not answer in time).
+    #[serde(rename = "status-504")]
+    Status504,
     /// The caller's connection is reset before forwarding.
     Reset,
     /// Forwarded; the answer is lost (the effect happened, the caller never hears).
@@ -103,8 +114,11 @@ pub enum Kind {
 
 impl Kind {
     /// The kinds tried at every call site, in the report's column order.
-    pub const AT_CALL_SITES: [Kind; 9] = [
+    pub const AT_CALL_SITES: [Kind; 12] = [
+        Kind::Status500,
+        Kind::Status502,
         Kind::Status503,
+        Kind::Status504,
         Kind::Reset,
         Kind::DropAnswer,
         Kind::Delay,
@@ -117,8 +131,11 @@ impl Kind {
 
     /// The kinds that act on requests only (no process is stopped): the ones combined with a
     /// site revealed under another fault.
-    pub const REQUEST_ONLY: [Kind; 6] = [
+    pub const REQUEST_ONLY: [Kind; 9] = [
+        Kind::Status500,
+        Kind::Status502,
         Kind::Status503,
+        Kind::Status504,
         Kind::Reset,
         Kind::DropAnswer,
         Kind::Delay,
@@ -128,7 +145,10 @@ impl Kind {
 
     pub fn name(self) -> &'static str {
         match self {
+            Kind::Status500 => "status-500",
+            Kind::Status502 => "status-502",
             Kind::Status503 => "status-503",
+            Kind::Status504 => "status-504",
             Kind::Reset => "reset",
             Kind::DropAnswer => "drop-answer",
             Kind::Delay => "delay",
@@ -138,6 +158,17 @@ impl Kind {
             Kind::KillCallerAnswered => "kill-caller-answered",
             Kind::KillCalleeSent => "kill-callee-sent",
             Kind::Redeliver => "redeliver",
+        }
+    }
+
+    /// The status a status kind answers with.
+    pub fn status(self) -> Option<u16> {
+        match self {
+            Kind::Status500 => Some(500),
+            Kind::Status502 => Some(502),
+            Kind::Status503 => Some(503),
+            Kind::Status504 => Some(504),
+            _ => None,
         }
     }
 }
@@ -228,7 +259,11 @@ pub fn site_fault(kind: Kind, site: &CallSite, window: Window, delay: Duration) 
         "path": site.route,
     });
     let extra = match kind {
-        Kind::Status503 => serde_json::json!({"action": "status", "status": 503}),
+        // Empty, as real upstreams and load balancers often answer: a caller that needs a
+        // JSON error body to handle the failure is found out.
+        Kind::Status500 | Kind::Status502 | Kind::Status503 | Kind::Status504 => {
+            serde_json::json!({"action": "status", "status": kind.status(), "body": ""})
+        }
         Kind::Reset => serde_json::json!({"action": "reset"}),
         Kind::DropAnswer => serde_json::json!({"action": "drop_answer"}),
         Kind::Delay => serde_json::json!({"action": "delay", "delay": ms(delay)}),
@@ -1478,7 +1513,7 @@ mod tests {
             topics: vec!["orders".into()],
         }];
         let experiments = singles(&sites, &consumers, window(), Duration::from_secs(5), 7);
-        assert_eq!(experiments.len(), 2 * 9 + 1);
+        assert_eq!(experiments.len(), 2 * Kind::AT_CALL_SITES.len() + 1);
         let ids: BTreeSet<&str> = experiments.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids.len(), experiments.len(), "no experiment twice");
         assert!(ids.contains("drop-answer@order->payment POST /payments/charges"));
@@ -1519,6 +1554,13 @@ mod tests {
             Duration::from_millis(4500),
         );
         assert_eq!(delay.fault["delay"], "4500ms");
+        let empty_502 = site_fault(
+            Kind::Status502,
+            &site("order->payment", "POST", "/payments/charges"),
+            window(),
+            Duration::from_secs(5),
+        );
+        assert_eq!((&empty_502.fault["status"], &empty_502.fault["body"]), (&serde_json::json!(502), &serde_json::json!("")));
     }
 
     #[test]
@@ -1534,7 +1576,7 @@ mod tests {
         assert_eq!(combos.len(), Kind::REQUEST_ONLY.len());
         assert!(combos.iter().all(|c| c.faults.len() == 2 && c.faults[0] == single.faults[0]));
         assert_eq!(
-            combos[2].id,
+            combos[5].id,
             "status-503@order->payment POST /payments/charges + drop-answer@order->inventory POST /reservations/*/release"
         );
     }

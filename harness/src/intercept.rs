@@ -637,17 +637,23 @@ async fn handle(
         },
     );
     match hit.action.clone() {
-        RequestAction::Status(code) => {
+        RequestAction::Status(code, body) => {
             pending.ok(json!({ "answered": code }));
-            let body = json!({
-                "error": "injected",
-                "message": format!("faultline's request fault {index} on {} answered {code}", shared.link),
-            });
-            Ok(Response::builder()
-                .status(code)
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body.to_string())))
-                .expect("a valid status and header"))
+            let answer = Response::builder().status(code);
+            Ok(match body {
+                // As the scenario gives it, without a content type: an upstream's empty 502.
+                Some(body) => answer.body(Full::new(Bytes::from(body))),
+                None => {
+                    let body = json!({
+                        "error": "injected",
+                        "message": format!("faultline's request fault {index} on {} answered {code}", shared.link),
+                    });
+                    answer
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(body.to_string())))
+                }
+            }
+            .expect("a valid status and header"))
         }
         RequestAction::Reset => {
             pending.ok(json!({ "forwarded": false }));
@@ -1124,12 +1130,17 @@ mod tests {
         let recorder = Recorder::new();
 
         // status: answered here, never forwarded.
-        proxy.install(0, fault("/pay*", Which::Every, RequestAction::Status(503)), 1, recorder.clone(), no_stops());
+        proxy.install(0, fault("/pay*", Which::Every, RequestAction::Status(503, None)), 1, recorder.clone(), no_stops());
         let (status, body) = post(&proxy, "/pay/1", QUICK).await.unwrap();
         assert_eq!(status, 503);
         assert!(body.contains("injected"), "{body}");
         // Other paths are not matched.
         assert_eq!(post(&proxy, "/other", QUICK).await.unwrap().0, 201);
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+        assert!(proxy.remove(0));
+        // status with a body of the scenario's: here none, as a load balancer's 502.
+        proxy.install(0, fault("/pay*", Which::Every, RequestAction::Status(502, Some(String::new()))), 1, recorder.clone(), no_stops());
+        assert_eq!(post(&proxy, "/pay/1", QUICK).await.unwrap(), (502, String::new()));
         assert_eq!(served.load(Ordering::SeqCst), 1);
         assert!(proxy.remove(0));
 
@@ -1187,6 +1198,7 @@ mod tests {
             .collect();
         let expected: Vec<(usize, String, String)> = [
             (0, "/pay/1", "status"),
+            (0, "/pay/1", "status"),
             (1, "/pay/2", "reset"),
             (2, "/pay/3", "drop_answer"),
             (3, "/pay/4", "duplicate"),
@@ -1204,7 +1216,7 @@ mod tests {
         let (address, served) = callee().await;
         let proxy = RequestProxy::start("a->b", address).await.unwrap();
         let recorder = Recorder::new();
-        proxy.install(0, fault("/pay", Which::Nth(2), RequestAction::Status(500)), 1, recorder.clone(), no_stops());
+        proxy.install(0, fault("/pay", Which::Nth(2), RequestAction::Status(500, None)), 1, recorder.clone(), no_stops());
         let mut statuses = Vec::new();
         for _ in 0..4 {
             statuses.push(post(&proxy, "/pay", QUICK).await.unwrap().0);
@@ -1213,7 +1225,7 @@ mod tests {
         served_reaches(&served, 3).await;
         proxy.remove(0);
 
-        proxy.install(1, fault("/pay", Which::Fraction(0.5), RequestAction::Status(500)), 9, recorder.clone(), no_stops());
+        proxy.install(1, fault("/pay", Which::Fraction(0.5), RequestAction::Status(500, None)), 9, recorder.clone(), no_stops());
         let mut hit = Vec::new();
         for _ in 0..40 {
             hit.push(post(&proxy, "/pay", QUICK).await.unwrap().0 == 500);

@@ -15,6 +15,9 @@
 //! nth = 1                   # only the first matching request; or fraction = 0.5; else every one
 //! ```
 //!
+//! `action = "status"` answers `status` without forwarding, with faultline's JSON error body
+//! unless `body` gives one (`body = ""`: none at all, as a load balancer's 502 often has).
+//!
 //! A program point instead of a wall-clock time: kill (or pause) the link's caller or callee
 //! right when a matching request is sent, or right after the callee answered it:
 //!
@@ -32,8 +35,9 @@ use super::ScenarioError;
 /// What a request-level fault does to the requests it hits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RequestAction {
-    /// Answered with this status (and a JSON error body) without being forwarded.
-    Status(u16),
+    /// Answered with this status without being forwarded: with this body (`body`, as it is:
+    /// `""` for none, as a load balancer often sends), or else faultline's JSON error body.
+    Status(u16, Option<String>),
     /// The caller's connection reset before anything is forwarded.
     Reset,
     /// Forwarded and answered, then the caller's connection reset instead of the answer: the
@@ -72,7 +76,7 @@ impl RequestAction {
     /// The name a scenario spells it with.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Status(_) => "status",
+            Self::Status(..) => "status",
             Self::Reset => "reset",
             Self::DropAnswer => "drop_answer",
             Self::Delay(_) => "delay",
@@ -129,7 +133,13 @@ impl RequestFault {
     /// `drop_answer of POST /payments*, the 1st`: for the terminal and reports.
     pub fn describe(&self) -> String {
         let action = match &self.action {
-            RequestAction::Status(code) => format!("status {code}"),
+            RequestAction::Status(code, None) => format!("status {code}"),
+            RequestAction::Status(code, Some(body)) if body.is_empty() => {
+                format!("status {code} with an empty body")
+            }
+            RequestAction::Status(code, Some(body)) => {
+                format!("status {code} with a body of {} bytes", body.len())
+            }
             RequestAction::Delay(delay) => format!("delay {}ms", delay.as_millis()),
             RequestAction::Stop { service, when, .. } => format!(
                 "{} {service} when {}",
@@ -242,6 +252,7 @@ pub(super) fn read(
                 .integer_in("status", 100..=599)?
                 .ok_or_else(|| fields.error("status", "required: the status to answer with"))?
                 as u16,
+            fields.string("body", "the body to answer with, as it is (\"\" for none)")?,
         ),
         "reset" => RequestAction::Reset,
         "drop_answer" => RequestAction::DropAnswer,
@@ -339,7 +350,7 @@ mod tests {
         f.action = RequestAction::DropAnswer;
         f.which = Which::Nth(2);
         assert_eq!(f.describe(), "drop_answer of POST /payments*, the 2nd");
-        f.action = RequestAction::Status(503);
+        f.action = RequestAction::Status(503, None);
         f.which = Which::Fraction(0.25);
         assert_eq!(f.describe(), "status 503 of POST /payments*, 25% of them");
         assert_eq!(ordinal(11), "11th");

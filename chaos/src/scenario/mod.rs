@@ -43,6 +43,7 @@
 //! service, shared server or link that system has. The README has the reference of every
 //! field.
 
+pub mod answers;
 pub mod fields;
 pub mod intercept;
 pub mod request;
@@ -244,6 +245,9 @@ pub struct Expectations {
     pub kafka: Vec<KafkaCheck>,
     /// Probes of the services' HTTP APIs after the run.
     pub http: Vec<HttpCheck>,
+    /// `answers = false`: the workload's answers are not judged against their operations'
+    /// promises (see [`answers`]); they are by default.
+    pub unjudged_answers: bool,
 }
 
 /// A request to one of the system's services after the run, and the answer it must get.
@@ -756,6 +760,14 @@ fn read_operation(
             Some(completion)
         }
     };
+    let answers = match fields.table("answers")? {
+        None => answers::Answers::default(),
+        Some(mut table) => {
+            let answers = answers::read(&mut table)?;
+            table.finish()?;
+            answers
+        }
+    };
     Ok(request::Operation {
         name,
         kind,
@@ -767,6 +779,7 @@ fn read_operation(
         headers,
         body,
         completion,
+        answers,
     })
 }
 
@@ -1296,6 +1309,8 @@ fn read_expectations(
             Some(slo)
         }
     };
+    // `answers = false`: the operations' answers are not judged (the verdict `answers`).
+    let unjudged_answers = !fields.boolean("answers")?.unwrap_or(true);
     Ok(Expectations {
         invariants,
         circuits,
@@ -1303,6 +1318,7 @@ fn read_expectations(
         sql,
         kafka,
         http: http_checks,
+        unjudged_answers,
     })
 }
 

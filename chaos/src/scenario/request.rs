@@ -117,6 +117,9 @@ pub struct Operation {
     pub body: Option<Body>,
     /// How to tell that the operation's effect finished, if it finishes after the answer.
     pub completion: Option<Completion>,
+    /// What it promises its client, without a fault and under one (`answers`; the default
+    /// when not given).
+    pub answers: super::answers::Answers,
 }
 
 /// A completion check: read `path` until the value at `pointer` is one of `values`.

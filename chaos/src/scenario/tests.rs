@@ -795,7 +795,8 @@ fn request_faults_read_into_typed_values() {
     assert_eq!(fault.action, RequestAction::DropAnswer);
 
     for (fields, action, which) in [
-        ("action = \"status\"\nstatus = 503\nfraction = 0.25", RequestAction::Status(503), Which::Fraction(0.25)),
+        ("action = \"status\"\nstatus = 503\nfraction = 0.25", RequestAction::Status(503, None), Which::Fraction(0.25)),
+        ("action = \"status\"\nstatus = 502\nbody = \"\"", RequestAction::Status(502, Some(String::new())), Which::Every),
         ("action = \"delay\"\ndelay = \"3s\"", RequestAction::Delay(Duration::from_secs(3)), Which::Every),
         ("action = \"hold\"", RequestAction::Hold, Which::Every),
         ("action = \"duplicate\"", RequestAction::Duplicate, Which::Every),

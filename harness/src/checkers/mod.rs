@@ -27,8 +27,10 @@
 //! | `http <name>` | a service answers a request as expected after the run | [`http`] |
 //! | `circuit <link>` | the link's breaker opens / closes as the scenario expects | [`circuits`] |
 //! | `slo` | p99 latency and error rate of the workload's calls | [`slo`] |
+//! | `answers` | every answer the workload got kept its operation's promise, with and without a fault on | [`answers`] |
 //! | a registered name | whatever the system's extension says (the reference system's sagas, money, events) | the extension |
 
+pub mod answers;
 pub mod circuits;
 #[doc(hidden)]
 pub mod fixtures;
@@ -110,7 +112,8 @@ impl Facts {
 
 /// Every checker `scenario` asks for, in the order its verdicts appear: its named invariants
 /// (from `registry`), then one per expected circuit behaviour, one per SQL, Kafka and HTTP
-/// invariant, and the SLO.
+/// invariant, the SLO, and the operations' promised [`answers`] (unless it says
+/// `answers = false`).
 pub fn checkers_for(scenario: &Scenario, registry: &Registry) -> Vec<Arc<dyn Checker>> {
     let mut checkers: Vec<Arc<dyn Checker>> = Vec::new();
     for name in &scenario.expectations.invariants {
@@ -133,6 +136,9 @@ pub fn checkers_for(scenario: &Scenario, registry: &Registry) -> Vec<Arc<dyn Che
     }
     if let Some(slo) = &scenario.expectations.slo {
         checkers.push(Arc::new(slo::SloChecker(*slo)));
+    }
+    if !scenario.expectations.unjudged_answers {
+        checkers.push(Arc::new(answers::AnswersChecker));
     }
     checkers
 }
@@ -314,8 +320,11 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["no-lost-writes", "circuit order->payment", "sql none", "slo"]
+            ["no-lost-writes", "circuit order->payment", "sql none", "slo", "answers"]
         );
+        let unjudged = super::fixtures::scenario("answers = false");
+        let names: Vec<String> = checkers_for(&unjudged, &registry()).iter().map(|c| c.name()).collect();
+        assert!(!names.contains(&"answers".to_string()), "{names:?}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use faultline_kit::config::{ConfigErrors, EnvReader};
+use faultline_kit::seeded;
 
 /// The variable prefix.
 pub const PREFIX: &str = "GATEWAY";
@@ -53,6 +54,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "GATEWAY_CB_OPEN_WAIT_MS",
         "how long the breaker to order stays open before it lets trial calls through (default 5000)",
     ),
+    (
+        "GATEWAY_TEST_MODE",
+        "true allows GATEWAY_SEEDED_BUGS (default false)",
+    ),
+    (
+        "GATEWAY_SEEDED_BUGS",
+        "deliberate bugs to switch on, comma-separated, test mode only (faultline_kit::seeded)",
+    ),
 ];
 
 /// The gateway's settings.
@@ -67,6 +76,8 @@ pub struct GatewayConfig {
     pub order_timeout: Duration,
     /// How long the breaker to order stays open before its trial calls.
     pub breaker_open_wait: Duration,
+    /// Whether seeded bugs may be switched on (`GATEWAY_SEEDED_BUGS`).
+    pub test_mode: bool,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -79,6 +90,7 @@ impl fmt::Debug for GatewayConfig {
             .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("order_timeout", &self.order_timeout)
             .field("breaker_open_wait", &self.breaker_open_wait)
+            .field("test_mode", &self.test_mode)
             .finish()
     }
 }
@@ -137,6 +149,8 @@ impl GatewayConfig {
         if breaker_open_wait.is_zero() {
             env.invalid("CB_OPEN_WAIT_MS", "a positive whole number of milliseconds");
         }
+        let test_mode = env.parse_or("TEST_MODE", false, "true or false");
+        seeded::read(&mut env, test_mode);
         env.finish()?;
         Ok(Self {
             http_addr,
@@ -146,6 +160,7 @@ impl GatewayConfig {
             rate_limit_per_second,
             order_timeout,
             breaker_open_wait,
+            test_mode,
         })
     }
 }

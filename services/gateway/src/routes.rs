@@ -144,7 +144,20 @@ async fn create_order(
             }
         }
     }
-    forward(&state.order, request).await
+    let answer = forward(&state.order, request).await;
+    if faultline_kit::seeded::active(faultline_kit::seeded::GATEWAY_ACCEPTS_UNANSWERED_ORDERS)
+        && [StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT]
+            .contains(&answer.status())
+    {
+        // Seeded bug: "graceful degradation" that tells the client its order was taken when
+        // order never said so, and leaves it nothing to follow the order by.
+        return (
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "PENDING", "message": "your order is being processed"})),
+        )
+            .into_response();
+    }
+    answer
 }
 
 async fn get_order(
@@ -191,6 +204,20 @@ async fn forward(order: &ResilientClient, request: RequestSpec) -> Response {
                 }
             }
             response
+        }
+        // A 500 of order's is not the gateway's own internal error: to its clients it is a
+        // bad gateway. 502, 503 and 504 say what they mean already and pass through.
+        Err(CallError::Status { status, .. })
+            if status.is_server_error()
+                && ![StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT]
+                    .contains(&status) =>
+        {
+            tracing::warn!(%status, "order failed");
+            error(
+                StatusCode::BAD_GATEWAY,
+                "order_failed",
+                format!("order answered {status}"),
+            )
         }
         Err(CallError::Status { status, body, .. }) => {
             tracing::warn!(%status, "order answered with an error; passing it through");

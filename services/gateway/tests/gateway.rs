@@ -182,21 +182,28 @@ async fn an_incoming_trace_is_continued_not_replaced() {
     assert_ne!(forwarded, incoming, "the forwarded call is a child span");
 }
 
-#[tokio::test]
-async fn orders_client_errors_pass_through_unchanged() {
+/// Order's status and error code for `GET /api/orders/ID` through a gateway in front of the
+/// fake order.
+async fn read_through_gateway(id: &str) -> (StatusCode, Value) {
     let (order, _recorder) = fake_order().await;
     let gw = gateway(&format!("http://{order}"), 1000).await;
     let response = reqwest::Client::new()
-        .get(format!("{}/api/orders/missing", gw.base))
+        .get(format!("{}/api/orders/{id}", gw.base))
         .bearer_auth(token("client-1", &["orders:read"]))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "not_found"
-    );
+    (response.status(), response.json::<Value>().await.unwrap()["error"].clone())
+}
+
+#[tokio::test]
+async fn orders_client_errors_pass_through_unchanged() {
+    assert_eq!(read_through_gateway("missing").await, (StatusCode::NOT_FOUND, "not_found".into()));
+}
+
+#[tokio::test]
+async fn an_internal_error_of_order_is_a_502_not_a_500_of_the_gateways_own() {
+    assert_eq!(read_through_gateway("broken").await, (StatusCode::BAD_GATEWAY, "order_failed".into()));
 }
 
 #[tokio::test]

@@ -47,6 +47,10 @@ pub const BUGS: &[(&str, &str)] = &[
         ORDER_IGNORES_COMMIT_FAILURE,
         "order: a failed commit of the stock reservation is taken for a success",
     ),
+    (
+        GATEWAY_ACCEPTS_UNANSWERED_ORDERS,
+        "gateway: an order that order did not take (no answer, or 502, 503, 504) is answered 202 as if accepted, with no order id to follow",
+    ),
 ];
 
 pub const ORDER_COMPENSATES_UNKNOWN_CHARGE_WITHOUT_REFUND: &str =
@@ -58,6 +62,7 @@ pub const ORDER_RECORDS_CHARGE_AFTER_CALL: &str = "order-records-charge-after-ca
 pub const ORDER_NO_ATTEMPT_TIMEOUT: &str = "order-no-attempt-timeout";
 pub const INVENTORY_RESERVATION_NOT_IDEMPOTENT: &str = "inventory-reservation-not-idempotent";
 pub const ORDER_IGNORES_COMMIT_FAILURE: &str = "order-ignores-commit-failure";
+pub const GATEWAY_ACCEPTS_UNANSWERED_ORDERS: &str = "gateway-accepts-unanswered-orders";
 
 static ACTIVE: OnceLock<BTreeSet<String>> = OnceLock::new();
 

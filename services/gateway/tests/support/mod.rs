@@ -73,6 +73,12 @@ async fn fake_get(
 ) -> (StatusCode, Json<Value>) {
     let query = query.map_or(String::new(), |q| format!("?{q}"));
     recorder.push("GET", format!("/orders/{id}{query}"), &headers, None);
+    if id == "broken" {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": "internal", "message": "order broke"})),
+        );
+    }
     if id == "missing" {
         return (
             StatusCode::NOT_FOUND,
