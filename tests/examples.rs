@@ -89,6 +89,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
             ("sql each-transfer-applied-once".to_string(), true),
             ("sql money-conserved".to_string(), true),
             ("answers".to_string(), true),
+            ("blast-radius".to_string(), true),
         ]
     );
     assert_eq!(
@@ -113,6 +114,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
             ),
             ("kafka events-in-order-per-account".to_string(), true),
             ("answers".to_string(), true),
+            ("blast-radius".to_string(), true),
         ]
     );
     let outage = report_of(&out.join("correct"), "ledger-database-outage");
@@ -144,6 +146,7 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
             ("sql money-conserved".to_string(), true),
             ("sql outbox-drained".to_string(), true),
             ("answers".to_string(), true),
+            ("blast-radius".to_string(), true),
         ]
     );
     let kill = &crash["faults"][0];
@@ -326,15 +329,23 @@ async fn exploring_the_bank_combines_faults_at_a_call_site_that_only_a_fault_rev
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// `faultline --system examples/bank/faultline.toml chaos explore` of the bank's base, one
-/// experiment (`only`), not shrunk, with `env`: the exit status and `explore.json`.
-async fn explore_one(only: &str, out: &Path, env: &[(&str, &str)]) -> (Option<i32>, Value, String) {
-    let output = tokio::process::Command::new(faultline())
+/// `faultline --system examples/bank/faultline.toml chaos explore` of the bank's base, as
+/// many experiments as `only` names (each the first whose id contains it), not shrunk, with
+/// `env`: the exit status, `explore.json` and the standard error.
+async fn explore_only(only: &[&str], out: &Path, env: &[(&str, &str)]) -> (Option<i32>, Value, String) {
+    let mut command = tokio::process::Command::new(faultline());
+    command
         .current_dir(root())
         .arg("--system")
         .arg(root().join("examples/bank/faultline.toml"))
-        .args(["chaos", "explore", "examples/bank/explore/transfers.toml", "--only", only])
-        .args(["--budget", "1", "--no-shrink", "--fresh", "--out"])
+        .args(["chaos", "explore", "examples/bank/explore/transfers.toml"]);
+    for experiment in only {
+        command.args(["--only", experiment]);
+    }
+    let output = command
+        .args(["--no-shrink", "--fresh", "--budget"])
+        .arg(only.len().to_string())
+        .arg("--out")
         .arg(out)
         .envs(env.iter().copied())
         .kill_on_drop(true)
@@ -349,31 +360,93 @@ async fn explore_one(only: &str, out: &Path, env: &[(&str, &str)]) -> (Option<i3
     (output.status.code(), state, stderr)
 }
 
-/// A fault as real upstreams send it, judged by what the users got. The teller built with
-/// `TELLER_ERRORS=relay` reads the ledger's error message out of every 5xx's JSON body: the
-/// ledger's own 503s and faultline's JSON error body parse, but a 502 with an empty body — a
-/// proxy's, as exploration now sends — does not, and the teller's catch-all answers 500. No
-/// table shows it; the verdict `answers` does (an operation that declares nothing promises no
-/// 500). The correct teller answers 502 under the same fault, and the experiment holds.
+/// Faults judged by what the users got, on a teller with two bugs no table shows.
+///
+/// - `TELLER_ERRORS=relay` reads the ledger's error message out of every 5xx's JSON body: the
+///   ledger's own 503s and faultline's JSON error body parse, an empty 502 — a proxy's, as
+///   exploration now sends — does not, and the teller's catch-all answers 500. The verdict
+///   `answers` shows it (an operation that declares nothing promises no 500).
+/// - `TELLER_SERVER=single` serves one request at a time: while the ledger's answers are held,
+///   the fee schedule (`GET /fees`, which never asks the ledger) stalls too. The verdict
+///   `blast-radius` shows it: discovery found `fees`' footprint empty.
+///
+/// The correct teller holds under the same two experiments.
 #[tokio::test]
-async fn an_empty_502_from_between_two_services_finds_a_teller_that_answers_500() {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("examples-bank-answers-{}", std::process::id()));
+async fn faults_as_users_see_them_find_a_teller_that_answers_500_and_one_that_stalls_its_fees() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("examples-bank-users-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let only = "status-502@teller->ledger POST /transfers";
-    let (code, state, stderr) = explore_one(only, &out.join("relay"), &[("BANK_TELLER_ERRORS", "relay")]).await;
+    let (empty_502, hold) = ("status-502@teller->ledger POST /transfers", "hold@teller->ledger POST /transfers");
+    let broken = [("BANK_TELLER_ERRORS", "relay"), ("BANK_TELLER_SERVER", "single")];
+    let (code, state, stderr) = explore_only(&[empty_502, hold], &out.join("broken"), &broken).await;
     assert_eq!(code, Some(1), "{stderr}");
-    let tried = &state["experiments"][0];
-    assert_eq!(tried["id"], only);
-    let failures: Vec<&str> = tried["failures"].as_array().unwrap().iter().map(|f| f["checker"].as_str().unwrap()).collect();
-    assert_eq!(failures, ["answers"], "{tried}");
-    let example = tried["failures"][0]["counterexamples"][0].as_str().unwrap();
-    assert!(
-        example.starts_with("transfer POST /transfers") && example.contains("answered 500"),
-        "{example}"
-    );
+    assert_eq!(state["discovery"]["footprints"]["fees"], serde_json::json!([]), "{}", state["discovery"]);
+    let experiments = state["experiments"].as_array().unwrap();
+    assert_eq!(experiments.len(), 2, "{stderr}");
+    for tried in experiments {
+        let failures: Vec<&str> = tried["failures"].as_array().unwrap().iter().map(|f| f["checker"].as_str().unwrap()).collect();
+        let example = tried["failures"][0]["counterexamples"][0].as_str().unwrap_or_default();
+        if tried["id"] == empty_502 {
+            assert_eq!(failures, ["answers"], "{tried}");
+            assert!(example.starts_with("transfer POST /transfers") && example.contains("answered 500"), "{example}");
+        } else {
+            assert_eq!(tried["id"], hold);
+            assert_eq!(failures, ["blast-radius"], "{tried}");
+            assert!(example.starts_with("fees (sent to teller) is outside the reach of fault 0"), "{example}");
+        }
+    }
 
-    let (code, state, stderr) = explore_one(only, &out.join("plain"), &[]).await;
+    let (code, state, stderr) = explore_only(&[empty_502, hold], &out.join("correct"), &[]).await;
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(state["experiments"][0]["ok"], true, "{}", state["experiments"][0]);
+    let held: Vec<bool> = state["experiments"].as_array().unwrap().iter().map(|e| e["ok"] == true).collect();
+    assert_eq!(held, [true, true], "{}", state["experiments"]);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// A base that fails without any fault is not explored, and says so where an exploration's
+/// results are read: `explore.json` (stopped `base_failed`, with what failed), `explore.html`
+/// and `junit.xml` (a failed test case for the fault-free run). Exit 1: the system broke a
+/// promise with no fault at all.
+#[tokio::test]
+async fn a_base_that_fails_without_a_fault_leaves_an_exploration_that_says_so() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("examples-bank-base-fails-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let base = std::fs::read_to_string(root().join("examples/bank/explore/transfers.toml")).unwrap();
+    // A scenario file is named as its scenario.
+    std::fs::create_dir_all(out.join("broken")).unwrap();
+    let broken = out.join("broken/transfers.toml");
+    std::fs::write(
+        &broken,
+        format!("{base}\n[[expectations.sql]]\nname = \"never-holds\"\ndatabase = \"ledger\"\nquery = \"SELECT 1 AS always\"\n"),
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(faultline())
+        .current_dir(root())
+        .arg("--system")
+        .arg(root().join("examples/bank/faultline.toml"))
+        .args(["chaos", "explore"])
+        .arg(&broken)
+        .arg("--out")
+        .arg(out.join("explored"))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("faultline runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let explored = out.join("explored");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(explored.join("explore.json")).unwrap()).unwrap();
+    assert_eq!(state["stopped"], "base_failed");
+    assert_eq!(state["experiments"], serde_json::json!([]));
+    assert_eq!(faultline_harness::explore::schema_problems(&state), Vec::<String>::new());
+    let failed: Vec<&str> = state["discovery"]["base_failures"].as_array().unwrap().iter().map(|f| f["checker"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["sql never-holds"]);
+    let junit = std::fs::read_to_string(explored.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"discovery: the fault-free run\"") && junit.contains("<failure message=\"sql never-holds\""),
+        "{junit}"
+    );
+    let page = std::fs::read_to_string(explored.join("explore.html")).unwrap();
+    assert!(page.contains("The fault-free run did not hold"), "{page}");
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -5,12 +5,16 @@ Answers the ledger's status. When no attempt got an answer the transfer may stil
 applied (an answer lost on the way back): the teller asks the ledger once, GET
 /transfers/ID, and answers 200 if it was applied, else 502.
 
-An error it did not expect is answered 500, as a web framework's catch-all would.
+GET /fees answers the fee schedule, from memory: it needs no ledger. An error it did not
+expect is answered 500, as a web framework's catch-all would.
 
 Environment: TELLER_PORT, TELLER_LEDGER_URL, TELLER_TIMEOUT_MS (default 1000),
 TELLER_ATTEMPTS (default 3), TELLER_ERRORS (default `plain`; `relay` starts a deliberately
 broken teller that relays the ledger's error message by reading it from the ledger's JSON error
-body, which a 502 or 504 from something between the two, with an empty body, does not have).
+body, which a 502 or 504 from something between the two, with an empty body, does not have),
+TELLER_SERVER (default `threads`, a thread per request; `single` starts a deliberately broken
+teller that serves one request at a time, so one slow call to the ledger stalls every request,
+those that never reach the ledger too — a blocking call inside an event loop does the same).
 """
 
 import json
@@ -21,7 +25,7 @@ import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 LEDGER_URL = os.environ["TELLER_LEDGER_URL"].rstrip("/")
 TIMEOUT = int(os.environ.get("TELLER_TIMEOUT_MS", "1000")) / 1000
@@ -29,6 +33,10 @@ ATTEMPTS = int(os.environ.get("TELLER_ATTEMPTS", "3"))
 ERRORS = os.environ.get("TELLER_ERRORS", "plain")
 if ERRORS not in ("plain", "relay"):
     sys.exit(f"teller: TELLER_ERRORS={ERRORS}: expected plain or relay")
+SERVER = os.environ.get("TELLER_SERVER", "threads")
+if SERVER not in ("threads", "single"):
+    sys.exit(f"teller: TELLER_SERVER={SERVER}: expected threads or single")
+FEES = json.dumps({"transfer_fee_cents": 0, "currency": "EUR"}).encode()
 
 
 def lookup(transfer_id):
@@ -87,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/health":
             return self.answer(200, b'{"status": "ok"}')
+        if self.path == "/fees":
+            return self.answer(200, FEES)
         return self.answer(404, b'{"error": "no such route"}')
 
     def do_POST(self):
@@ -105,6 +115,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["TELLER_PORT"])), Handler)
+    serve = ThreadingHTTPServer if SERVER == "threads" else HTTPServer
+    server = serve(("127.0.0.1", int(os.environ["TELLER_PORT"])), Handler)
     print("teller listening", flush=True)
     server.serve_forever()

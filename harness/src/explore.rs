@@ -416,6 +416,51 @@ pub fn scenario_text(
     toml::to_string(&table).map_err(|e| e.to_string())
 }
 
+/// `base` with `[expectations.blast_radius]`'s `footprints` and `baseline` set to what
+/// `discovery` learnt, unless the base gives its own or says `blast_radius = false`.
+pub fn with_footprints(base: &toml::Table, discovery: &Discovery) -> toml::Table {
+    let mut table = base.clone();
+    let Some(footprints) = &discovery.footprints else {
+        return table;
+    };
+    let expectations = table
+        .entry("expectations")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(expectations) = expectations.as_table_mut() else {
+        return table;
+    };
+    let blast = expectations
+        .entry("blast_radius")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(blast) = blast.as_table_mut() else {
+        return table;
+    };
+    if !blast.contains_key("footprints") {
+        let sites: toml::Table = footprints
+            .iter()
+            .map(|(operation, calls)| {
+                let calls = calls.iter().cloned().map(toml::Value::String).collect();
+                (operation.clone(), toml::Value::Array(calls))
+            })
+            .collect();
+        blast.insert("footprints".into(), toml::Value::Table(sites));
+    }
+    if let (false, Some(baseline)) = (blast.contains_key("baseline"), &discovery.baseline) {
+        let figures: toml::Table = baseline
+            .iter()
+            .map(|(operation, figures)| {
+                let mut row = toml::Table::new();
+                row.insert("answers".into(), i64::from(figures.answers).into());
+                row.insert("ok".into(), i64::from(figures.ok).into());
+                row.insert("p99".into(), format!("{}us", (figures.p99_ms * 1000.0).round() as u64).into());
+                (operation.clone(), toml::Value::Table(row))
+            })
+            .collect();
+        blast.insert("baseline".into(), toml::Value::Table(figures));
+    }
+    table
+}
+
 /// A verdict that failed, as the exploration keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {
@@ -459,10 +504,36 @@ pub struct Discovery {
     pub report: Option<PathBuf>,
     pub seconds: f64,
     pub call_sites: Vec<CallSite>,
+    /// Each operation's call sites when it was sent alone (see
+    /// [`faultline_chaos::scenario::blast`]): written into every experiment, so that each
+    /// judges its blast radius without measuring them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footprints: Option<faultline_chaos::scenario::blast::Footprints>,
+    /// Each operation's fault-free figures in this run (answers, ok, p99 in ms): the blast
+    /// radius's baseline, written into every experiment with the footprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BTreeMap<String, BaselineFigures>>,
     pub consumers: Vec<Consumer>,
     /// Consumer groups with offsets on a described topic but no service of their name: no
     /// redelivery is tried for them.
     pub unmatched_groups: Vec<String>,
+    /// What failed in the fault-free run, when it did not hold (then nothing is explored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base_failures: Vec<Failure>,
+}
+
+/// An operation's fault-free figures as `explore.json` keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BaselineFigures {
+    pub answers: u32,
+    pub ok: u32,
+    pub p99_ms: f64,
+}
+
+impl From<faultline_chaos::scenario::blast::Baseline> for BaselineFigures {
+    fn from(b: faultline_chaos::scenario::blast::Baseline) -> Self {
+        Self { answers: b.answers, ok: b.ok, p99_ms: b.p99.as_secs_f64() * 1000.0 }
+    }
 }
 
 /// The size of the fault space.
@@ -489,6 +560,8 @@ pub enum Stopped {
     Budget,
     Time,
     Interrupted,
+    /// The fault-free run did not hold: nothing was explored.
+    BaseFailed,
 }
 
 /// `explore.json`: the exploration so far.
@@ -692,6 +765,39 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         }
         None => {
             let discovery = discover(stack, system, base, seed, out, interrupt, progress).await?;
+            if !discovery.base_failures.is_empty() {
+                // Nothing to explore, and the folder says why, as a finished exploration's would.
+                let failed = Exploration {
+                    version: EXPLORE_VERSION,
+                    system: system.name.clone(),
+                    scenario: base.name.clone(),
+                    file: PathBuf::from(file),
+                    seed,
+                    delay_ms: options.delay.as_millis() as u64,
+                    space: Space::default(),
+                    discovery,
+                    experiments: Vec::new(),
+                    pending: Vec::new(),
+                    stopped: Some(Stopped::BaseFailed),
+                    experiment_seconds: 0.0,
+                    shrink_seconds: 0.0,
+                    per_minute: 0.0,
+                    first_failure_seconds: None,
+                    first_reproducer_seconds: None,
+                };
+                save(&failed, out)?;
+                let discovery = &failed.discovery;
+                return Err(ExploreError::BaseFails {
+                    scenario: base.name.clone(),
+                    failures: discovery
+                        .base_failures
+                        .iter()
+                        .map(|f| format!("{}: {}", f.checker, f.summary))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    report: discovery.report.clone().unwrap_or_default(),
+                });
+            }
             let pending = singles(
                 &discovery.call_sites,
                 &discovery.consumers,
@@ -731,6 +837,8 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         }
     };
     exploration.stopped = None;
+    // Every experiment (and reproducer) judges its blast radius by discovery's footprints.
+    let table = &with_footprints(table, &exploration.discovery);
     let known: BTreeSet<(String, String, String)> = exploration
         .discovery
         .call_sites
@@ -1177,23 +1285,24 @@ async fn discover<I: Future<Output = ()> + Unpin>(
     plain.expectations.circuits.clear();
     plain.expectations.slo = None;
     plain.name = format!("{}-discovery", base.name);
+    plain.expectations.blast_radius.measure = true;
     progress(&format!("discovery: {} with no fault", base.name));
     stack.forget_call_sites();
     let outcome =
         runner::run_on_stack_until(stack, &plain, Some(seed), &out.join("runs"), interrupt, progress)
             .await?;
-    if !outcome.ok {
-        return Err(ExploreError::BaseFails {
-            scenario: base.name.clone(),
-            failures: outcome
-                .failures()
-                .map(|v| format!("{}: {}", v.checker, v.summary))
-                .collect::<Vec<_>>()
-                .join("; "),
-            report: outcome.out_dir,
+    let call_sites = stack.call_sites();
+    let base_failures = failures_of(&outcome);
+    if !base_failures.is_empty() {
+        return Ok(Discovery {
+            report: Some(outcome.out_dir),
+            seconds: clock.elapsed().as_secs_f64(),
+            call_sites,
+            footprints: outcome.footprints,
+            base_failures,
+            ..Discovery::default()
         });
     }
-    let call_sites = stack.call_sites();
     let services: BTreeSet<&str> = system.start_order().into_iter().collect();
     let mut consumers = Vec::new();
     let mut unmatched_groups = Vec::new();
@@ -1212,8 +1321,13 @@ async fn discover<I: Future<Output = ()> + Unpin>(
         report: Some(outcome.out_dir),
         seconds: clock.elapsed().as_secs_f64(),
         call_sites,
+        footprints: outcome.footprints,
+        baseline: outcome
+            .baseline
+            .map(|b| b.into_iter().map(|(op, figures)| (op, figures.into())).collect()),
         consumers,
         unmatched_groups,
+        base_failures,
     })
 }
 
@@ -1337,6 +1451,21 @@ pub fn html(exploration: &Exploration) -> String {
             .map(|s| format!("{s:?}").to_lowercase())
             .unwrap_or_else(|| "running".into()),
     );
+    if !exploration.discovery.base_failures.is_empty() {
+        page.push_str(
+            "<h2>The fault-free run did not hold</h2><p>Exploring a system that fails without \
+             a fault finds nothing new: nothing was explored.</p><ul>",
+        );
+        push_failures(&mut page, &exploration.discovery.base_failures);
+        page.push_str("</ul>");
+        if let Some(report) = &exploration.discovery.report {
+            let _ = write!(
+                page,
+                "<p>Report: <code>{}</code></p>",
+                escape(&report.join("report.html").display().to_string())
+            );
+        }
+    }
     page.push_str("<h2>The fault space</h2><table><tr><th>where</th>");
     for kind in &kinds {
         let _ = write!(page, "<th>{}</th>", kind.name());
@@ -1366,22 +1495,7 @@ pub fn html(exploration: &Exploration) -> String {
             tried.number,
             escape(&tried.experiment.id)
         );
-        for failure in &tried.failures {
-            let _ = write!(
-                page,
-                "<li><b>{}</b>: {}",
-                escape(&failure.checker),
-                escape(&failure.summary)
-            );
-            if !failure.counterexamples.is_empty() {
-                page.push_str("<ul>");
-                for example in &failure.counterexamples {
-                    let _ = write!(page, "<li>{}</li>", escape(example));
-                }
-                page.push_str("</ul>");
-            }
-            page.push_str("</li>");
-        }
+        push_failures(&mut page, &tried.failures);
         page.push_str("</ul>");
         if let Some(report) = &tried.report {
             let _ = write!(
@@ -1420,11 +1534,47 @@ pub fn html(exploration: &Exploration) -> String {
     page
 }
 
-/// `junit.xml`: one test case per experiment run.
+/// Each failure as a list item with its counterexamples.
+fn push_failures(page: &mut String, failures: &[Failure]) {
+    for failure in failures {
+        let _ = write!(
+            page,
+            "<li><b>{}</b>: {}",
+            escape(&failure.checker),
+            escape(&failure.summary)
+        );
+        if !failure.counterexamples.is_empty() {
+            page.push_str("<ul>");
+            for example in &failure.counterexamples {
+                let _ = write!(page, "<li>{}</li>", escape(example));
+            }
+            page.push_str("</ul>");
+        }
+        page.push_str("</li>");
+    }
+}
+
+/// The failures as a JUnit failure's message (the checkers) and body (each with its
+/// counterexamples).
+fn failure_text(failures: &[Failure]) -> (String, String) {
+    let mut body = String::new();
+    for failure in failures {
+        let _ = writeln!(body, "{}: {}", failure.checker, failure.summary);
+        for example in &failure.counterexamples {
+            let _ = writeln!(body, "  - {example}");
+        }
+    }
+    let message = failures.iter().map(|f| f.checker.as_str()).collect::<Vec<_>>().join(", ");
+    (message, body)
+}
+
+/// `junit.xml`: one test case per experiment run; a fault-free run that did not hold is a
+/// failed test case of its own.
 pub fn junit(exploration: &Exploration) -> String {
     let suite = format!("explore.{}", exploration.scenario);
-    let tests = exploration.experiments.len();
-    let failures = exploration.failed().count();
+    let base_failed = usize::from(!exploration.discovery.base_failures.is_empty());
+    let tests = exploration.experiments.len() + base_failed;
+    let failures = exploration.failed().count() + base_failed;
     let errors = exploration
         .experiments
         .iter()
@@ -1441,6 +1591,17 @@ pub fn junit(exploration: &Exploration) -> String {
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{seconds:.3}\">",
         escape(&suite)
     );
+    if !exploration.discovery.base_failures.is_empty() {
+        let (message, body) = failure_text(&exploration.discovery.base_failures);
+        let _ = writeln!(
+            xml,
+            "    <testcase classname=\"{}\" name=\"discovery: the fault-free run\" time=\"{:.3}\"><failure message=\"{}\">{}</failure></testcase>",
+            escape(&suite),
+            exploration.discovery.seconds,
+            escape(&message),
+            escape(&body)
+        );
+    }
     for tried in &exploration.experiments {
         let _ = write!(
             xml,
@@ -1458,19 +1619,7 @@ pub fn junit(exploration: &Exploration) -> String {
         } else if tried.ok {
             xml.push_str("/>\n");
         } else {
-            let mut body = String::new();
-            for failure in &tried.failures {
-                let _ = writeln!(body, "{}: {}", failure.checker, failure.summary);
-                for example in &failure.counterexamples {
-                    let _ = writeln!(body, "  - {example}");
-                }
-            }
-            let message = tried
-                .failures
-                .iter()
-                .map(|f| f.checker.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
+            let (message, body) = failure_text(&tried.failures);
             let _ = writeln!(
                 xml,
                 "><failure message=\"{}\">{}</failure></testcase>",

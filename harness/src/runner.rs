@@ -100,6 +100,8 @@ pub struct RunTimings {
     pub heal_and_settle_ms: u64,
     pub steady_state_after_ms: u64,
     pub checking_ms: u64,
+    /// Each operation sent alone to learn its footprint (0 when the run did not).
+    pub footprints_ms: u64,
     pub shutdown_ms: u64,
     pub total_ms: u64,
 }
@@ -120,6 +122,14 @@ pub struct RunOutcome {
     pub settlement: Settlement,
     /// Faults that could not be healed (each also a failed HealFault in the history).
     pub unhealed: Vec<String>,
+    /// The operations' footprints, when the run measured them (see
+    /// [`faultline_chaos::scenario::blast`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub footprints: Option<faultline_chaos::scenario::blast::Footprints>,
+    /// The operations' fault-free figures, in a run asked to measure footprints (exploration's
+    /// discovery): what its experiments' blast radius is judged against.
+    #[serde(skip)]
+    pub baseline: Option<faultline_chaos::scenario::blast::Baselines>,
 }
 
 impl RunOutcome {
@@ -410,6 +420,8 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
         load: state.load,
         settlement: state.settlement,
         unhealed,
+        footprints: state.footprints,
+        baseline: state.baseline,
     };
     write_json(&out_dir.join("outcome.json"), &outcome)?;
     write_report(
@@ -465,6 +477,10 @@ struct RunState {
     facts: Facts,
     /// The system's final state for the report, once the checkers have run.
     final_state: Option<FinalState>,
+    /// The footprints the run measured, if it did.
+    footprints: Option<faultline_chaos::scenario::blast::Footprints>,
+    /// The operations' fault-free figures, when the run measured footprints.
+    baseline: Option<faultline_chaos::scenario::blast::Baselines>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -486,6 +502,16 @@ async fn execute(
     } else {
         scenario.steady_state.clone()
     };
+    let blast = &scenario.expectations.blast_radius;
+    if blast.judged && blast.footprints.is_none() && (!scenario.faults.is_empty() || blast.measure) {
+        progress("footprints: each operation sent alone, to see which calls it makes");
+        let phase_clock = Instant::now();
+        if let Some(found) = workload.footprints(stack, recorder).await {
+            state.facts.insert(checkers::blast::MeasuredFootprints(found.clone()));
+            state.footprints = Some(found);
+        }
+        timings.footprints_ms = ms(phase_clock.elapsed());
+    }
 
     progress("steady state before the faults");
     let phase_clock = Instant::now();
@@ -564,6 +590,9 @@ async fn execute(
         run_started_unix_ms: Some(state.started_unix_ms),
     });
     let history = recorder.finish();
+    if state.footprints.is_some() {
+        state.baseline = Some(checkers::blast::baselines(scenario, &history));
+    }
     // What the links' request proxies saw, judged with the history that names the faults.
     state.verdicts.extend(in_flight_verdict(stack, watched_from, recorder, &history));
     state.verdicts.extend(replays_verdict(stack, watched_from, recorder, &history));

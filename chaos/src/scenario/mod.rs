@@ -44,6 +44,7 @@
 //! field.
 
 pub mod answers;
+pub mod blast;
 pub mod fields;
 pub mod intercept;
 pub mod request;
@@ -248,6 +249,8 @@ pub struct Expectations {
     /// `answers = false`: the workload's answers are not judged against their operations'
     /// promises (see [`answers`]); they are by default.
     pub unjudged_answers: bool,
+    /// How the operations outside a fault's reach are judged while it is on (see [`blast`]).
+    pub blast_radius: blast::BlastRadius,
 }
 
 /// A request to one of the system's services after the run, and the answer it must get.
@@ -1311,6 +1314,7 @@ fn read_expectations(
     };
     // `answers = false`: the operations' answers are not judged (the verdict `answers`).
     let unjudged_answers = !fields.boolean("answers")?.unwrap_or(true);
+    let blast_radius = blast::read(fields)?;
     Ok(Expectations {
         invariants,
         circuits,
@@ -1319,6 +1323,7 @@ fn read_expectations(
         kafka,
         http: http_checks,
         unjudged_answers,
+        blast_radius,
     })
 }
 

@@ -28,9 +28,11 @@
 //! | `circuit <link>` | the link's breaker opens / closes as the scenario expects | [`circuits`] |
 //! | `slo` | p99 latency and error rate of the workload's calls | [`slo`] |
 //! | `answers` | every answer the workload got kept its operation's promise, with and without a fault on | [`answers`] |
+//! | `blast-radius` | the operations a fault does not reach kept their fault-free success rate and latency while it was on | [`blast`] |
 //! | a registered name | whatever the system's extension says (the reference system's sagas, money, events) | the extension |
 
 pub mod answers;
+pub mod blast;
 pub mod circuits;
 #[doc(hidden)]
 pub mod fixtures;
@@ -112,8 +114,8 @@ impl Facts {
 
 /// Every checker `scenario` asks for, in the order its verdicts appear: its named invariants
 /// (from `registry`), then one per expected circuit behaviour, one per SQL, Kafka and HTTP
-/// invariant, the SLO, and the operations' promised [`answers`] (unless it says
-/// `answers = false`).
+/// invariant, the SLO, the operations' promised [`answers`] (unless it says
+/// `answers = false`) and, in a run with faults, their [`blast`] radius.
 pub fn checkers_for(scenario: &Scenario, registry: &Registry) -> Vec<Arc<dyn Checker>> {
     let mut checkers: Vec<Arc<dyn Checker>> = Vec::new();
     for name in &scenario.expectations.invariants {
@@ -139,6 +141,9 @@ pub fn checkers_for(scenario: &Scenario, registry: &Registry) -> Vec<Arc<dyn Che
     }
     if !scenario.expectations.unjudged_answers {
         checkers.push(Arc::new(answers::AnswersChecker));
+    }
+    if blast::applies(scenario) {
+        checkers.push(Arc::new(blast::BlastChecker));
     }
     checkers
 }
@@ -320,7 +325,7 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["no-lost-writes", "circuit order->payment", "sql none", "slo", "answers"]
+            ["no-lost-writes", "circuit order->payment", "sql none", "slo", "answers", "blast-radius"]
         );
         let unjudged = super::fixtures::scenario("answers = false");
         let names: Vec<String> = checkers_for(&unjudged, &registry()).iter().map(|c| c.name()).collect();

@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use faultline_chaos::scenario::request::{Body, Generator, HttpWorkload, Piece, Text};
+use faultline_chaos::scenario::blast::{label, Footprints};
+use faultline_chaos::scenario::request::{Body, Generator, HttpWorkload, Operation, Piece, Text};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -700,6 +701,18 @@ impl crate::workload::Planned for PlannedRequest {
     }
 }
 
+/// How many requests of each operation, sent alone one after the other, tell its footprint.
+pub const FOOTPRINT_SAMPLE: u32 = 2;
+/// After them, how long no new call must be seen for the footprint to be complete…
+const FOOTPRINT_QUIET: Duration = Duration::from_millis(250);
+/// … at most.
+const FOOTPRINT_BOUND: Duration = Duration::from_secs(5);
+
+/// Requests seen so far at each call site of the stack (`link METHOD route`).
+fn site_counts(stack: &Stack) -> BTreeMap<String, u64> {
+    stack.call_sites().into_iter().map(|site| (site.to_string(), site.count)).collect()
+}
+
 /// Carries `plan` out (see [`crate::workload::drive_plan`]); `ok` counts each planned
 /// request whose first send (not its duplicate) ended ok.
 pub async fn drive(
@@ -934,6 +947,50 @@ impl Workload for HttpRun {
         // system finishes on its own afterwards is what its description's [[settle]]
         // conditions say, which the runner awaits for every workload.
         Box::pin(async { Settlement::default() })
+    }
+
+    fn footprints<'a>(
+        &'a self,
+        stack: &'a Stack,
+        recorder: &'a Recorder,
+    ) -> BoxFuture<'a, Option<Footprints>> {
+        Box::pin(async move {
+            let mut footprints = Footprints::new();
+            for (index, operation) in self.http.operations.iter().enumerate() {
+                let alone = HttpWorkload {
+                    requests: FOOTPRINT_SAMPLE,
+                    operations: vec![Operation { weight: 1.0, ..operation.clone() }],
+                    setup: Vec::new(),
+                };
+                let salt = 1000 + index as u64;
+                let requests = plan(&alone, Duration::ZERO, 0.0, 0.0, self.seed.wrapping_mul(31).wrapping_add(salt));
+                let before = site_counts(stack);
+                for request in &requests {
+                    self.client().send(Process::Probe, request, recorder).await;
+                }
+                // What the requests set going after their answers (a saga's calls): the
+                // description's settle conditions, then no new call for a moment.
+                crate::workload::settle_described(stack, &|_| {}).await;
+                let mut counts = site_counts(stack);
+                let quiet_since = Instant::now();
+                let mut last_change = Instant::now();
+                while last_change.elapsed() < FOOTPRINT_QUIET && quiet_since.elapsed() < FOOTPRINT_BOUND {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    let now = site_counts(stack);
+                    if now != counts {
+                        counts = now;
+                        last_change = Instant::now();
+                    }
+                }
+                let calls = counts
+                    .into_iter()
+                    .filter(|(site, count)| before.get(site).is_none_or(|earlier| count > earlier))
+                    .map(|(site, _)| site)
+                    .collect();
+                footprints.insert(label(&operation.name, operation.kind.as_deref()), calls);
+            }
+            Some(footprints)
+        })
     }
 
     fn final_state<'a>(

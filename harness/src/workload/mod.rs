@@ -172,6 +172,21 @@ pub trait Workload: Send + Sync {
         progress: &'a (dyn Fn(&str) + Sync),
     ) -> BoxFuture<'a, Settlement>;
 
+    /// Each operation's footprint for the blast radius (see
+    /// [`faultline_chaos::scenario::blast`]): the call sites its requests cause when it is
+    /// sent alone, a few times, after the set-up and before the steady state; those requests
+    /// are in the history (as [`Process::Probe`]'s). `None` when the workload cannot send its
+    /// operations one by one (a Rust workload, unless it says).
+    ///
+    /// [`Process::Probe`]: crate::history::Process::Probe
+    fn footprints<'a>(
+        &'a self,
+        _stack: &'a Stack,
+        _recorder: &'a Recorder,
+    ) -> BoxFuture<'a, Option<faultline_chaos::scenario::blast::Footprints>> {
+        Box::pin(async { None })
+    }
+
     /// What the report shows of the system's final state beyond its circuits (the reference
     /// system's saga outcomes), read after the checkers (whose `facts` it may reuse).
     fn final_state<'a>(
