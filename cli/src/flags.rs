@@ -266,7 +266,8 @@ pub enum ChaosCommand {
     /// faults, recording every call between services and every consumer group, then run one
     /// experiment per fault (each request fault at each call site, each kill at each point, a
     /// redelivery per consumer) and the combinations their runs reveal, on one stack reset
-    /// between experiments, each judged by the scenario's checkers and a liveness probe.
+    /// between experiments, each judged by the scenario's checkers, a liveness probe, the
+    /// answers users got and the fault's blast radius.
     /// Writes explore.json, explore.html and junit.xml into --out; running it again resumes.
     Explore(ChaosExploreArgs),
 }
