@@ -125,7 +125,10 @@ pub fn judge(scenario: &Scenario, history: &History) -> Verdict {
         } else {
             let names: Vec<String> = on
                 .iter()
-                .map(|f| format!("fault {} ({} on {})", f.index, f.kind, f.target))
+                .map(|f| match scenario.faults.get(f.index) {
+                    Some(fault) => format!("fault {} ({})", f.index, super::describe_fault(fault)),
+                    None => format!("fault {} ({} on {})", f.index, f.kind, f.target),
+                })
                 .collect();
             format!("while {} was on", names.join(" and "))
         };

@@ -206,7 +206,7 @@ pub fn judge(
                 continue;
             };
             let judged = Judged::of(baseline, &during, settings);
-            let fault = scenario.faults.get(*index).map_or_else(String::new, describe);
+            let fault = scenario.faults.get(*index).map_or_else(String::new, super::describe_fault);
             if let Some(reason) = judged.broken() {
                 let mut events: BTreeSet<usize> =
                     fault_events(history, &BTreeSet::from([*index])).into_iter().collect();
@@ -356,21 +356,6 @@ impl Judged {
         }
         (!reasons.is_empty()).then(|| reasons.join(", and "))
     }
-}
-
-/// A fault as the verdict names it.
-fn describe(fault: &Fault) -> String {
-    let target = match &fault.target {
-        Target::Link { client, server } => format!("{client}->{server}"),
-        Target::Process { service } => service.clone(),
-        Target::Container { name } => name.clone(),
-    };
-    let kind = match &fault.kind {
-        FaultKind::Request(request) => request.describe(),
-        FaultKind::Toxic { toxic, .. } => format!("{toxic:?}").to_lowercase(),
-        other => format!("{other:?}").split([' ', '{', '(']).next().unwrap_or("").to_lowercase(),
-    };
-    format!("{kind} on {target}")
 }
 
 #[cfg(test)]

@@ -264,6 +264,22 @@ pub fn fault_events(history: &History, indexes: &BTreeSet<usize>) -> Vec<usize> 
         .collect()
 }
 
+/// A fault as verdicts name it: `hold of POST /transfers, every one on teller->ledger`.
+pub fn describe_fault(fault: &faultline_chaos::scenario::Fault) -> String {
+    use faultline_chaos::scenario::FaultKind;
+    let target = match &fault.target {
+        Target::Link { client, server } => format!("{client}->{server}"),
+        Target::Process { service } => service.clone(),
+        Target::Container { name } => name.clone(),
+    };
+    let kind = match &fault.kind {
+        FaultKind::Request(request) => request.describe(),
+        FaultKind::Toxic { toxic, .. } => format!("{toxic:?}").to_lowercase(),
+        other => format!("{other:?}").split([' ', '{', '(']).next().unwrap_or("").to_lowercase(),
+    };
+    format!("{kind} on {target}")
+}
+
 /// Nearest-rank percentile (`q` in 0..=1) of sorted-or-not samples; `None` when empty.
 pub fn percentile(samples: &[Duration], q: f64) -> Option<Duration> {
     if samples.is_empty() {
