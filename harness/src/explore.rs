@@ -765,46 +765,13 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         }
         None => {
             let discovery = discover(stack, system, base, seed, out, interrupt, progress).await?;
-            if !discovery.base_failures.is_empty() {
-                // Nothing to explore, and the folder says why, as a finished exploration's would.
-                let failed = Exploration {
-                    version: EXPLORE_VERSION,
-                    system: system.name.clone(),
-                    scenario: base.name.clone(),
-                    file: PathBuf::from(file),
-                    seed,
-                    delay_ms: options.delay.as_millis() as u64,
-                    space: Space::default(),
-                    discovery,
-                    experiments: Vec::new(),
-                    pending: Vec::new(),
-                    stopped: Some(Stopped::BaseFailed),
-                    experiment_seconds: 0.0,
-                    shrink_seconds: 0.0,
-                    per_minute: 0.0,
-                    first_failure_seconds: None,
-                    first_reproducer_seconds: None,
-                };
-                save(&failed, out)?;
-                let discovery = &failed.discovery;
-                return Err(ExploreError::BaseFails {
-                    scenario: base.name.clone(),
-                    failures: discovery
-                        .base_failures
-                        .iter()
-                        .map(|f| format!("{}: {}", f.checker, f.summary))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    report: discovery.report.clone().unwrap_or_default(),
-                });
-            }
-            let pending = singles(
-                &discovery.call_sites,
-                &discovery.consumers,
-                window,
-                options.delay,
-                seed,
-            );
+            // A base that fails without a fault is not explored; the folder says why.
+            let base_failed = !discovery.base_failures.is_empty();
+            let pending = if base_failed {
+                Vec::new()
+            } else {
+                singles(&discovery.call_sites, &discovery.consumers, window, options.delay, seed)
+            };
             progress(&format!(
                 "discovery: {} call site(s), {} consumer(s): {} single-fault experiment(s)",
                 discovery.call_sites.len(),
@@ -825,7 +792,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
                 discovery,
                 experiments: Vec::new(),
                 pending,
-                stopped: None,
+                stopped: base_failed.then_some(Stopped::BaseFailed),
                 experiment_seconds: 0.0,
                 shrink_seconds: 0.0,
                 per_minute: 0.0,
@@ -833,6 +800,19 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
                 first_reproducer_seconds: None,
             };
             save(&exploration, out)?;
+            if base_failed {
+                let discovery = &exploration.discovery;
+                return Err(ExploreError::BaseFails {
+                    scenario: base.name.clone(),
+                    failures: discovery
+                        .base_failures
+                        .iter()
+                        .map(|f| format!("{}: {}", f.checker, f.summary))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    report: discovery.report.clone().unwrap_or_default(),
+                });
+            }
             exploration
         }
     };
