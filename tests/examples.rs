@@ -23,12 +23,16 @@ fn faultline() -> PathBuf {
     faultline_harness::stack::service_bin_dir().join("faultline")
 }
 
+/// `faultline --system examples/bank/faultline.toml`, run from the repository's root.
+fn bank() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(faultline());
+    command.current_dir(root()).arg("--system").arg(root().join("examples/bank/faultline.toml"));
+    command
+}
+
 /// `faultline --system examples/bank/faultline.toml chaos run ARGS --out OUT`, with `env`.
 async fn chaos_run(args: &[&str], out: &Path, env: &[(&str, &str)]) -> Output {
-    tokio::process::Command::new(faultline())
-        .current_dir(root())
-        .arg("--system")
-        .arg(root().join("examples/bank/faultline.toml"))
+    bank()
         .args(["chaos", "run"])
         .args(args)
         .arg("--out")
@@ -273,10 +277,7 @@ async fn exploring_the_bank_combines_faults_at_a_call_site_that_only_a_fault_rev
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("examples-bank-explore-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let single = "drop-answer@teller->ledger POST /transfers";
-    let output = tokio::process::Command::new(faultline())
-        .current_dir(root())
-        .arg("--system")
-        .arg(root().join("examples/bank/faultline.toml"))
+    let output = bank()
         .args(["chaos", "explore", "examples/bank/explore/transfers.toml", "--only", single])
         .args(["--budget", "2", "--no-shrink", "--out"])
         .arg(&out)
@@ -333,12 +334,8 @@ async fn exploring_the_bank_combines_faults_at_a_call_site_that_only_a_fault_rev
 /// many experiments as `only` names (each the first whose id contains it), not shrunk, with
 /// `env`: the exit status, `explore.json` and the standard error.
 async fn explore_only(only: &[&str], out: &Path, env: &[(&str, &str)]) -> (Option<i32>, Value, String) {
-    let mut command = tokio::process::Command::new(faultline());
-    command
-        .current_dir(root())
-        .arg("--system")
-        .arg(root().join("examples/bank/faultline.toml"))
-        .args(["chaos", "explore", "examples/bank/explore/transfers.toml"]);
+    let mut command = bank();
+    command.args(["chaos", "explore", "examples/bank/explore/transfers.toml"]);
     for experiment in only {
         command.args(["--only", experiment]);
     }
@@ -420,10 +417,7 @@ async fn a_base_that_fails_without_a_fault_leaves_an_exploration_that_says_so() 
         format!("{base}\n[[expectations.sql]]\nname = \"never-holds\"\ndatabase = \"ledger\"\nquery = \"SELECT 1 AS always\"\n"),
     )
     .unwrap();
-    let output = tokio::process::Command::new(faultline())
-        .current_dir(root())
-        .arg("--system")
-        .arg(root().join("examples/bank/faultline.toml"))
+    let output = bank()
         .args(["chaos", "explore"])
         .arg(&broken)
         .arg("--out")

@@ -420,7 +420,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
         load: state.load,
         settlement: state.settlement,
         unhealed,
-        footprints: state.footprints,
+        footprints: state.facts.get::<checkers::blast::MeasuredFootprints>().map(|m| m.0.clone()),
         baseline: state.baseline,
     };
     write_json(&out_dir.join("outcome.json"), &outcome)?;
@@ -477,9 +477,7 @@ struct RunState {
     facts: Facts,
     /// The system's final state for the report, once the checkers have run.
     final_state: Option<FinalState>,
-    /// The footprints the run measured, if it did.
-    footprints: Option<faultline_chaos::scenario::blast::Footprints>,
-    /// The operations' fault-free figures, when the run measured footprints.
+    /// The operations' fault-free figures, when the scenario asked to measure footprints.
     baseline: Option<faultline_chaos::scenario::blast::Baselines>,
 }
 
@@ -507,8 +505,7 @@ async fn execute(
         progress("footprints: each operation sent alone, to see which calls it makes");
         let phase_clock = Instant::now();
         if let Some(found) = workload.footprints(stack, recorder).await {
-            state.facts.insert(checkers::blast::MeasuredFootprints(found.clone()));
-            state.footprints = Some(found);
+            state.facts.insert(checkers::blast::MeasuredFootprints(found));
         }
         timings.footprints_ms = ms(phase_clock.elapsed());
     }
@@ -590,7 +587,7 @@ async fn execute(
         run_started_unix_ms: Some(state.started_unix_ms),
     });
     let history = recorder.finish();
-    if state.footprints.is_some() {
+    if blast.measure {
         state.baseline = Some(checkers::blast::baselines(scenario, &history));
     }
     // What the links' request proxies saw, judged with the history that names the faults.

@@ -198,25 +198,21 @@ pub(super) fn read(fields: &mut Fields<'_>) -> Result<Answers, ScenarioError> {
     if recovery > super::MAX_DURATION {
         return Err(fields.error("recovery", "expected at most 1h"));
     }
-    let under_fault = match fields.table("under_fault")? {
-        None => Promise {
-            status: widened(&normal.status),
-            body: normal.body.clone(),
-            fallback: Vec::new(),
-            within: None,
-        },
+    // Unsaid here, the fault's promise is the normal one widened (see `widened`).
+    let mut under_fault = match fields.table("under_fault")? {
+        None => Promise::default(),
         Some(mut table) => {
-            let mut promise = read_promise(&mut table, true)?;
+            let promise = read_promise(&mut table, true)?;
             table.finish()?;
-            if promise.status.is_none() {
-                promise.status = widened(&normal.status);
-            }
-            if promise.body.is_empty() {
-                promise.body = normal.body.clone();
-            }
             promise
         }
     };
+    if under_fault.status.is_none() {
+        under_fault.status = widened(&normal.status);
+    }
+    if under_fault.body.is_empty() {
+        under_fault.body = normal.body.clone();
+    }
     Ok(Answers {
         normal,
         under_fault,

@@ -972,9 +972,9 @@ impl Workload for HttpRun {
                 // description's settle conditions, then no new call for a moment.
                 crate::workload::settle_described(stack, &|_| {}).await;
                 let mut counts = site_counts(stack);
-                let quiet_since = Instant::now();
+                let waiting_since = Instant::now();
                 let mut last_change = Instant::now();
-                while last_change.elapsed() < FOOTPRINT_QUIET && quiet_since.elapsed() < FOOTPRINT_BOUND {
+                while last_change.elapsed() < FOOTPRINT_QUIET && waiting_since.elapsed() < FOOTPRINT_BOUND {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                     let now = site_counts(stack);
                     if now != counts {
