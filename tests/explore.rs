@@ -234,3 +234,60 @@ async fn a_fallback_that_answers_wrong_under_a_fault_is_caught_by_the_promised_a
     assert!(exploration.experiments[0].ok, "{:?}", exploration.experiments[0]);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// A saga that gives up on a charge it never heard the answer of, and compensates without
+/// refunding it (the seeded bug `order-compensates-unknown-charge-without-refund`), is found
+/// only when the fault outlasts the saga's 20 s deadline: the description states that order
+/// gives up on charges after 20 s (`gives_up_after`), and exploration keeps the charges'
+/// answers lost for 22 s. With the give-up point left unstated, the same experiment's 4 s
+/// window ends while order is still retrying, and the bug passes; without the bug, the long
+/// experiment holds.
+#[tokio::test]
+async fn a_fault_outlasting_the_stated_give_up_point_finds_a_compensation_that_forgets_the_unheard_charge() {
+    let _serial = ONE_EXPLORATION_AT_A_TIME.lock().await;
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("explore-give-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut system = common::reference();
+    system.reset = ResetMode::Warm;
+    let order = system.service("order").expect("order is described");
+    assert!(
+        order.gives_up.iter().any(|g| g.callee == "payment" && g.after == std::time::Duration::from_secs(20)),
+        "{:?}",
+        order.gives_up
+    );
+    let bug = ("order".to_string(), "ORDER_SEEDED_BUGS".to_string(), "order-compensates-unknown-charge-without-refund".to_string());
+    let experiment = "drop-answer@order->payment POST /payments/charges";
+    let options = Options {
+        fresh: true,
+        only: vec![experiment.into()],
+        budget: Some(1),
+        shrink: false,
+        env: vec![bug],
+        ..Options::default()
+    };
+    let exploration = explore_with(&system, &out.join("bug"), &options).await;
+    let failed: Vec<_> = exploration.failed().collect();
+    assert_eq!(failed.len(), 1, "{:?}", exploration.experiments);
+    assert_eq!(failed[0].experiment.id, experiment);
+    assert_eq!(failed[0].experiment.faults[0].fault["duration"], "22000ms");
+    assert!(
+        failed[0].failures.iter().any(|f| f.checker == "stock-and-money-conserved"),
+        "a charge kept for an order that was cancelled: {:?}",
+        failed[0].failures
+    );
+
+    let mut unstated = system.clone();
+    for service in &mut unstated.services {
+        service.gives_up.clear();
+    }
+    let missed = explore_with(&unstated, &out.join("unstated"), &options).await;
+    assert_eq!(missed.experiments.len(), 1);
+    assert_eq!(missed.experiments[0].experiment.faults[0].fault["duration"], "4000ms");
+    assert!(missed.experiments[0].ok, "{:?}", missed.experiments[0]);
+
+    let healthy = Options { env: Vec::new(), ..options };
+    let exploration = explore_with(&system, &out.join("healthy"), &healthy).await;
+    assert_eq!(exploration.experiments.len(), 1);
+    assert!(exploration.experiments[0].ok, "{:?}", exploration.experiments[0]);
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -286,9 +286,10 @@ pub struct ChaosExploreArgs {
     /// The workload's seed and the experiments' order (default: the scenario's seed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// How long a delay experiment holds each request: past the callers' timeouts.
-    #[arg(long, value_parser = duration, default_value = "5s")]
-    pub delay: std::time::Duration,
+    /// How long a delay experiment holds each request, at every call site [default: 5s, or
+    /// 2s past the longest timeout the description states for the call's caller or callee].
+    #[arg(long, value_parser = duration)]
+    pub delay: Option<std::time::Duration>,
     /// The exploration's folder [default: reports/explore-<scenario>].
     #[arg(long)]
     pub out: Option<PathBuf>,

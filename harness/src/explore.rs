@@ -204,15 +204,31 @@ pub struct Experiment {
 
 impl Experiment {
     /// The experiment as a [`Candidate`] of the base (`load` long): what shrinking varies.
+    /// A fault that lasts past the base's load (a window stretched to a give-up point) gets
+    /// a load as long as it, and a quarter of the base's after it, at the base's pace.
     pub fn candidate(&self, base: &toml::Table, load: Duration) -> Candidate {
-        Candidate {
-            requests: base
-                .get("workload")
-                .and_then(|w| w.get("requests"))
-                .and_then(toml::Value::as_integer)
-                .map(|r| r as u64),
-            load,
-            faults: self.faults.iter().map(|f| f.fault.clone()).collect(),
+        let requests = base
+            .get("workload")
+            .and_then(|w| w.get("requests"))
+            .and_then(toml::Value::as_integer)
+            .map(|r| r as u64);
+        let faults_end = self.faults.iter().filter_map(|f| fault_end(&f.fault)).max();
+        match faults_end {
+            Some(end) if end + load / 4 > load && !load.is_zero() => {
+                let longer = end + load / 4;
+                Candidate {
+                    requests: requests.map(|r| {
+                        (r as f64 * longer.as_secs_f64() / load.as_secs_f64()).ceil() as u64
+                    }),
+                    load: longer,
+                    faults: self.faults.iter().map(|f| f.fault.clone()).collect(),
+                }
+            }
+            _ => Candidate {
+                requests,
+                load,
+                faults: self.faults.iter().map(|f| f.fault.clone()).collect(),
+            },
         }
     }
 
@@ -243,12 +259,109 @@ impl Window {
     }
 }
 
+/// How long each experiment's faults last, and how long a `delay` holds each request, at each
+/// call site: the default window, stretched past the give-up point the description states for
+/// the calls (`gives_up_after`), and a delay past the caller's and the callee's stated
+/// `timeouts` — unless `--delay` set one for every site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// The window of every fault the description says nothing about.
+    pub window: Window,
+    /// The delay of every `delay` experiment, when set (`--delay`).
+    pub delay: Option<Duration>,
+    /// `caller->callee` and the caller's timeout of one call on it.
+    pub timeouts: BTreeMap<String, Duration>,
+    /// `caller->callee`, `METHOD /route` when said of some calls only, and how long the
+    /// caller keeps trying them.
+    pub gives_up: Vec<(String, Option<String>, Duration)>,
+}
+
+impl Timing {
+    /// The least `delay` when nothing longer is called for: past most callers' timeouts.
+    pub const DELAY: Duration = Duration::from_secs(5);
+    /// How far past a stated timeout a `delay` goes, and past a give-up point a window.
+    pub const PAST: Duration = Duration::from_secs(2);
+
+    /// The timing of an exploration of `system` with a base whose load lasts `load`.
+    pub fn of(system: &System, load: Duration, delay: Option<Duration>) -> Self {
+        let mut timeouts = BTreeMap::new();
+        let mut gives_up = Vec::new();
+        for service in system.start_order() {
+            let Some(spec) = system.service(service) else { continue };
+            for (callee, timeout) in &spec.timeouts {
+                timeouts.insert(format!("{service}->{callee}"), *timeout);
+            }
+            for give_up in &spec.gives_up {
+                gives_up.push((format!("{service}->{}", give_up.callee), give_up.calls.clone(), give_up.after));
+            }
+        }
+        Self {
+            window: Window::of_load(load),
+            delay,
+            timeouts,
+            gives_up,
+        }
+    }
+
+    /// The delay at `site`: the one set, or [`Self::DELAY`] — longer when the caller's timeout
+    /// on the link, or one of the callee's own, is not [`Self::PAST`] short of it.
+    pub fn delay_at(&self, site: &CallSite) -> Duration {
+        if let Some(delay) = self.delay {
+            return delay;
+        }
+        let callee = site.link.split_once("->").map_or("", |(_, callee)| callee);
+        let longest = self
+            .timeouts
+            .iter()
+            .filter(|(link, _)| **link == site.link || link.split_once("->").is_some_and(|(caller, _)| caller == callee))
+            .map(|(_, timeout)| *timeout + Self::PAST)
+            .max()
+            .unwrap_or_default();
+        longest.max(Self::DELAY)
+    }
+
+    /// The window of a `kind` fault at `site`: the default, or — when the caller gives up on
+    /// the calls later than the default window ends — long enough for the caller to give up
+    /// while it is on, for one kind of each way a call can fail: refused and known not done
+    /// (`status-503`), never answered (`hold`), done and never heard (`drop-answer`), done late
+    /// (`delay`). The other failing kinds fail calls as one of these does and keep the default
+    /// window: a stretched experiment lasts as long as the give-up point.
+    pub fn window_at(&self, kind: Kind, site: &CallSite) -> Window {
+        let fails_calls = matches!(kind, Kind::Status503 | Kind::Hold | Kind::DropAnswer | Kind::Delay);
+        let calls = format!("{} {}", site.method, site.route);
+        let gives_up = self
+            .gives_up
+            .iter()
+            .filter(|(link, only, _)| *link == site.link && only.as_ref().is_none_or(|only| *only == calls))
+            .map(|(_, _, after)| *after)
+            .max();
+        match gives_up {
+            Some(after) if fails_calls && after + Self::PAST > self.window.duration => Window {
+                start: self.window.start,
+                duration: after + Self::PAST,
+            },
+            _ => self.window,
+        }
+    }
+}
+
+/// When a planned fault's window ends, from the start of the load.
+fn fault_end(fault: &Value) -> Option<Duration> {
+    let millis = |key: &str| -> Option<Duration> {
+        let text = fault.get(key)?.as_str()?;
+        Some(Duration::from_millis(text.strip_suffix("ms")?.parse().ok()?))
+    };
+    Some(millis("start")? + millis("duration")?)
+}
+
 fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
 /// The `[[faults]]` table of `kind` at call site `site`.
-pub fn site_fault(kind: Kind, site: &CallSite, window: Window, delay: Duration) -> PlannedFault {
+pub fn site_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault {
+    let window = timing.window_at(kind, site);
+    let delay = timing.delay_at(site);
     let (caller, callee) = site.link.split_once("->").unwrap_or((&site.link, ""));
     let mut fault = serde_json::json!({
         "start": ms(window.start),
@@ -308,24 +421,18 @@ pub fn redeliver_fault(consumer: &Consumer, topic: &str, window: Window) -> Plan
 }
 
 /// Every single-fault experiment on what discovery saw, shuffled by `seed`.
-pub fn singles(
-    sites: &[CallSite],
-    consumers: &[Consumer],
-    window: Window,
-    delay: Duration,
-    seed: u64,
-) -> Vec<Experiment> {
+pub fn singles(sites: &[CallSite], consumers: &[Consumer], timing: &Timing, seed: u64) -> Vec<Experiment> {
     let mut experiments: Vec<Experiment> = sites
         .iter()
         .flat_map(|site| {
             Kind::AT_CALL_SITES
                 .iter()
-                .map(move |kind| Experiment::of(vec![site_fault(*kind, site, window, delay)]))
+                .map(move |kind| Experiment::of(vec![site_fault(*kind, site, timing)]))
         })
         .collect();
     for consumer in consumers {
         for topic in &consumer.topics {
-            experiments.push(Experiment::of(vec![redeliver_fault(consumer, topic, window)]));
+            experiments.push(Experiment::of(vec![redeliver_fault(consumer, topic, timing.window)]));
         }
     }
     experiments.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
@@ -337,15 +444,14 @@ pub fn singles(
 pub fn combinations(
     single: &Experiment,
     revealed: &[CallSite],
-    window: Window,
-    delay: Duration,
+    timing: &Timing,
 ) -> Vec<Experiment> {
     revealed
         .iter()
         .flat_map(|site| {
             Kind::REQUEST_ONLY.iter().map(move |kind| {
                 let mut faults = single.faults.clone();
-                faults.push(site_fault(*kind, site, window, delay));
+                faults.push(site_fault(*kind, site, timing));
                 Experiment::of(faults)
             })
         })
@@ -573,7 +679,8 @@ pub struct Exploration {
     pub scenario: String,
     pub file: PathBuf,
     pub seed: u64,
-    /// The delay of `delay` experiments, in milliseconds.
+    /// The delay of `delay` experiments, in milliseconds: the one `--delay` set, or the least
+    /// one (longer at a call site whose caller or callee states a longer timeout).
     pub delay_ms: u64,
     pub discovery: Discovery,
     pub space: Space,
@@ -610,8 +717,9 @@ pub struct Options {
     pub time: Option<Duration>,
     /// The workload's seed and the experiments' order (default: the base scenario's seed).
     pub seed: Option<u64>,
-    /// How long a `delay` experiment holds each request.
-    pub delay: Duration,
+    /// How long a `delay` experiment holds each request, at every call site (default: past the
+    /// stated timeouts, at least [`Timing::DELAY`]).
+    pub delay: Option<Duration>,
     /// Start over even if the folder holds an exploration of the same base and seed.
     pub fresh: bool,
     /// Confirm and shrink each failure to a reproducer.
@@ -635,7 +743,7 @@ impl Default for Options {
             budget: None,
             time: None,
             seed: None,
-            delay: Duration::from_secs(5),
+            delay: None,
             fresh: false,
             shrink: true,
             shrink_runs: 30,
@@ -708,7 +816,7 @@ pub async fn explore_until(
         path: out.to_path_buf(),
         source,
     })?;
-    let window = Window::of_load(base.workload.duration);
+    let timing = Timing::of(system, base.workload.duration, options.delay);
     tokio::pin!(interrupt);
 
     let system = &match options.reset {
@@ -727,7 +835,7 @@ pub async fn explore_until(
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: out.to_path_buf() }.into()),
     };
     let result = explore_on(
-        &mut stack, system, &base, &file, &table, seed, options, out, earlier, window,
+        &mut stack, system, &base, &file, &table, seed, options, out, earlier, &timing,
         &mut interrupt, progress,
     )
     .await;
@@ -749,7 +857,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
     options: &Options,
     out: &Path,
     earlier: Option<Exploration>,
-    window: Window,
+    timing: &Timing,
     interrupt: &mut I,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Exploration, ExploreError> {
@@ -770,7 +878,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             let pending = if base_failed {
                 Vec::new()
             } else {
-                singles(&discovery.call_sites, &discovery.consumers, window, options.delay, seed)
+                singles(&discovery.call_sites, &discovery.consumers, timing, seed)
             };
             progress(&format!(
                 "discovery: {} call site(s), {} consumer(s): {} single-fault experiment(s)",
@@ -784,7 +892,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
                 scenario: base.name.clone(),
                 file: PathBuf::from(file),
                 seed,
-                delay_ms: options.delay.as_millis() as u64,
+                delay_ms: options.delay.unwrap_or(Timing::DELAY).as_millis() as u64,
                 space: Space {
                     singles: pending.len(),
                     ..Space::default()
@@ -902,7 +1010,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             .filter(|s| !known.contains(&(s.link.clone(), s.method.clone(), s.route.clone())))
             .collect();
         if experiment.faults.len() == 1 && !revealed.is_empty() {
-            let combos = combinations(&experiment, &revealed, window, options.delay);
+            let combos = combinations(&experiment, &revealed, timing);
             if ok {
                 let queued: BTreeSet<String> = exploration
                     .pending
@@ -1626,8 +1734,13 @@ mod tests {
         }
     }
 
-    fn window() -> Window {
-        Window::of_load(Duration::from_secs(8))
+    fn timing() -> Timing {
+        Timing {
+            window: Window::of_load(Duration::from_secs(8)),
+            delay: None,
+            timeouts: BTreeMap::new(),
+            gives_up: Vec::new(),
+        }
     }
 
     #[test]
@@ -1641,7 +1754,7 @@ mod tests {
             group: "notification".into(),
             topics: vec!["orders".into()],
         }];
-        let experiments = singles(&sites, &consumers, window(), Duration::from_secs(5), 7);
+        let experiments = singles(&sites, &consumers, &timing(), 7);
         assert_eq!(experiments.len(), 2 * Kind::AT_CALL_SITES.len() + 1);
         let ids: BTreeSet<&str> = experiments.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids.len(), experiments.len(), "no experiment twice");
@@ -1649,8 +1762,8 @@ mod tests {
         assert!(ids.contains("kill-callee-sent@gateway->order GET /orders/*"));
         assert!(ids.contains("redeliver@notification notification/orders"));
         // The order is the seed's: the same seed, the same order; another, another.
-        assert_eq!(experiments, singles(&sites, &consumers, window(), Duration::from_secs(5), 7));
-        assert_ne!(experiments, singles(&sites, &consumers, window(), Duration::from_secs(5), 8));
+        assert_eq!(experiments, singles(&sites, &consumers, &timing(), 7));
+        assert_ne!(experiments, singles(&sites, &consumers, &timing(), 8));
     }
 
     #[test]
@@ -1665,8 +1778,7 @@ mod tests {
         let fault = site_fault(
             Kind::KillCallerAnswered,
             &site("order->payment", "POST", "/payments/charges"),
-            window(),
-            Duration::from_secs(5),
+            &timing(),
         );
         assert_eq!(
             fault.fault,
@@ -1679,17 +1791,63 @@ mod tests {
         let delay = site_fault(
             Kind::Delay,
             &site("order->payment", "POST", "/payments/charges"),
-            window(),
-            Duration::from_millis(4500),
+            &Timing { delay: Some(Duration::from_millis(4500)), ..timing() },
         );
         assert_eq!(delay.fault["delay"], "4500ms");
         let empty_502 = site_fault(
             Kind::Status502,
             &site("order->payment", "POST", "/payments/charges"),
-            window(),
-            Duration::from_secs(5),
+            &timing(),
         );
         assert_eq!((&empty_502.fault["status"], &empty_502.fault["body"]), (&serde_json::json!(502), &serde_json::json!("")));
+    }
+
+    #[test]
+    fn faults_that_fail_calls_outlast_the_stated_give_up_and_a_delay_outlasts_stated_timeouts() {
+        let timing = Timing {
+            timeouts: BTreeMap::from([
+                ("order->payment".to_string(), Duration::from_secs(1)),
+                ("payment->bank".to_string(), Duration::from_secs(9)),
+            ]),
+            gives_up: vec![("order->payment".into(), Some("POST /payments/charges".into()), Duration::from_secs(20))],
+            ..timing()
+        };
+        let charges = site("order->payment", "POST", "/payments/charges");
+        let refunds = site("order->payment", "POST", "/payments/*/refund");
+        let stretched = Window { start: Duration::from_secs(2), duration: Duration::from_secs(22) };
+        for kind in [Kind::Status503, Kind::DropAnswer, Kind::Delay, Kind::Hold] {
+            assert_eq!(timing.window_at(kind, &charges), stretched, "{kind:?}");
+        }
+        // One kind of each way a call fails is stretched; a kill acts once and a duplicate
+        // fails nothing; and a give-up said of some calls leaves the link's others alone.
+        for kind in [Kind::Status500, Kind::Status504, Kind::Reset, Kind::Duplicate, Kind::KillCallerSent] {
+            assert_eq!(timing.window_at(kind, &charges), timing.window, "{kind:?}");
+        }
+        assert_eq!(timing.window_at(Kind::Hold, &refunds), timing.window);
+        let whole_link = Timing {
+            gives_up: vec![("order->payment".into(), None, Duration::from_secs(20))],
+            ..timing.clone()
+        };
+        assert_eq!(whole_link.window_at(Kind::Hold, &refunds), stretched);
+        // Shorter than the default window: nothing to stretch.
+        let quick = Timing { gives_up: vec![("order->payment".into(), None, Duration::from_secs(1))], ..timing.clone() };
+        assert_eq!(quick.window_at(Kind::Hold, &charges), timing.window);
+
+        // Past the callee's own 9 s timeout; past nothing stated, the least delay.
+        assert_eq!(timing.delay_at(&charges), Duration::from_secs(11));
+        assert_eq!(timing.delay_at(&site("gateway->order", "POST", "/orders")), Timing::DELAY);
+        let set = Timing { delay: Some(Duration::from_secs(3)), ..timing.clone() };
+        assert_eq!(set.delay_at(&charges), Duration::from_secs(3));
+
+        // The experiment's load covers the stretched window and a quarter of the base's after
+        // it, at the base's pace.
+        let base: toml::Table = toml::from_str(BASE).unwrap();
+        let hold = Experiment::of(vec![site_fault(Kind::Hold, &charges, &timing)]);
+        let candidate = hold.candidate(&base, Duration::from_secs(8));
+        assert_eq!(candidate.load, Duration::from_secs(26));
+        assert_eq!(candidate.requests, Some(33));
+        let plain = Experiment::of(vec![site_fault(Kind::Hold, &refunds, &timing)]);
+        assert_eq!(plain.candidate(&base, Duration::from_secs(8)).load, Duration::from_secs(8));
     }
 
     #[test]
@@ -1697,11 +1855,10 @@ mod tests {
         let single = Experiment::of(vec![site_fault(
             Kind::Status503,
             &site("order->payment", "POST", "/payments/charges"),
-            window(),
-            Duration::from_secs(5),
+            &timing(),
         )]);
         let revealed = [site("order->inventory", "POST", "/reservations/*/release")];
-        let combos = combinations(&single, &revealed, window(), Duration::from_secs(5));
+        let combos = combinations(&single, &revealed, &timing());
         assert_eq!(combos.len(), Kind::REQUEST_ONLY.len());
         assert!(combos.iter().all(|c| c.faults.len() == 2 && c.faults[0] == single.faults[0]));
         assert_eq!(
@@ -1741,8 +1898,7 @@ p99_latency = "1s"
         let experiment = Experiment::of(vec![site_fault(
             Kind::DropAnswer,
             &site("order->payment", "POST", "/payments/charges"),
-            window(),
-            Duration::from_secs(5),
+            &timing(),
         )]);
         let candidate = experiment.candidate(&base, Duration::from_secs(8));
         assert_eq!(candidate.requests, Some(10));
@@ -1784,8 +1940,7 @@ p99_latency = "1s"
         let experiment = Experiment::of(vec![site_fault(
             Kind::Hold,
             &site("order->payment", "POST", "/payments/charges"),
-            window(),
-            Duration::from_secs(5),
+            &timing(),
         )]);
         let candidate = experiment.candidate(&base, Duration::from_secs(8));
         let text = scenario_text(&base, "base-x002", "d", &candidate).unwrap();
@@ -1798,7 +1953,7 @@ p99_latency = "1s"
     #[test]
     fn the_grid_marks_each_fault_held_or_failed_and_junit_has_a_case_per_experiment() {
         let charges = site("order->payment", "POST", "/payments/charges");
-        let experiment = |kind| Experiment::of(vec![site_fault(kind, &charges, window(), Duration::from_secs(5))]);
+        let experiment = |kind| Experiment::of(vec![site_fault(kind, &charges, &timing())]);
         let tried = |number, experiment: Experiment, ok: bool| Tried {
             number,
             experiment,

@@ -264,12 +264,30 @@ pub struct ServiceSpec {
     /// (`in_flight = { payment = 16 }`, its bulkheads): judged on every run by the request
     /// proxy of the link, which sees them (the verdict `in-flight`).
     pub in_flight: Vec<(String, u32)>,
+    /// How long the service waits for one call to each service it calls (`timeouts = {
+    /// payment = "1s" }`): exploration's `delay` goes past it.
+    pub timeouts: Vec<(String, Duration)>,
+    /// How long the service keeps trying calls to a service (its retries, its breaker's waits)
+    /// before it gives up and takes its fallback (`gives_up_after = { payment = "20s" }`, or
+    /// for some calls only: `"payment POST /payments" = "20s"`): exploration keeps the faults
+    /// that fail those calls on past it.
+    pub gives_up: Vec<GiveUp>,
     /// The header its callers name an idempotency key with (`idempotency_key =
     /// "Idempotency-Key"`), when the service promises to replay its answer: once a request
     /// with a key was answered with success, every later one with that key gets the same
     /// status. Judged on every run by the request proxies of the links to it (the verdict
     /// `idempotent-replays`).
     pub idempotency_key: Option<hyper::header::HeaderName>,
+}
+
+/// How long a service keeps trying calls to one service before it gives up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GiveUp {
+    /// The service called.
+    pub callee: String,
+    /// `METHOD /route` of the calls meant, when not every call to `callee`.
+    pub calls: Option<String>,
+    pub after: Duration,
 }
 
 /// A Prometheus metric a service's circuit breakers are read from:
@@ -1031,21 +1049,71 @@ fn read_service(
             "only a service that listens on {port} is called through a link".into(),
         ));
     }
+    let calls_service = |field: &str, callee: &str| {
+        if services.iter().any(|s| s == callee) && uses.iter().any(|u| u == callee) {
+            return Ok(());
+        }
+        Err(error(
+            &format!("{field}.{callee}"),
+            format!(
+                "{service} does not call a service {callee:?}: this is said of a link to a service it names with {{link:{service}->…}}; it calls: {}",
+                uses.iter().filter(|u| services.contains(u)).cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ))
+    };
     let mut in_flight = Vec::new();
     if let Some(mut bounds) = fields.table("in_flight")? {
         for (callee, bound) in bounds.named_integers_in(1..=100_000)? {
-            if !(services.contains(&callee) && uses.contains(&callee)) {
-                return Err(error(
-                    &format!("in_flight.{callee}"),
-                    format!(
-                        "{service} does not call a service {callee:?}: a bound is on a link to a service it names with {{link:{service}->…}}; it calls: {}",
-                        uses.iter().filter(|u| services.contains(u)).cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            }
+            calls_service("in_flight", &callee)?;
             in_flight.push((callee, bound as u32));
         }
         bounds.finish()?;
+    }
+    let mut timeouts = Vec::new();
+    if let Some(mut table) = fields.table("timeouts")? {
+        for (callee, text) in table.named_strings()? {
+            calls_service("timeouts", &callee)?;
+            timeouts.push((callee.clone(), call_duration(&error, "timeouts", &callee, &text)?));
+        }
+        table.finish()?;
+    }
+    let mut gives_up = Vec::new();
+    if let Some(mut table) = fields.table("gives_up_after")? {
+        for (key, text) in table.named_strings()? {
+            let (callee, calls) = match key.split_once(' ') {
+                Some((callee, calls)) => (callee, Some(calls.trim())),
+                None => (key.as_str(), None),
+            };
+            calls_service("gives_up_after", callee).map_err(|_| {
+                error(
+                    &format!("gives_up_after.{key}"),
+                    format!(
+                        "expected a service {service} calls, optionally followed by a method and a route as the exploration report names call sites (\"payment\", \"payment POST /payments\"); it calls: {}",
+                        uses.iter().filter(|u| services.contains(u)).cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            let calls = match calls {
+                None => None,
+                Some(calls) => match calls.split_once(' ') {
+                    Some((method, route)) if !method.is_empty() && route.starts_with('/') => {
+                        Some(format!("{} {}", method.to_ascii_uppercase(), route.trim()))
+                    }
+                    _ => {
+                        return Err(error(
+                            &format!("gives_up_after.{key}"),
+                            format!("expected a method and a route after {callee:?}, such as \"{callee} POST /payments\" (`*` for an identifier); found {calls:?}"),
+                        ))
+                    }
+                },
+            };
+            gives_up.push(GiveUp {
+                callee: callee.to_string(),
+                calls,
+                after: call_duration(&error, "gives_up_after", &key, &text)?,
+            });
+        }
+        table.finish()?;
     }
     fields.finish()?;
     Ok(ServiceSpec {
@@ -1065,8 +1133,26 @@ fn read_service(
         circuits,
         circuit_metric,
         in_flight,
+        timeouts,
+        gives_up,
         idempotency_key,
     })
+}
+
+/// A duration of a service's calls (`timeouts`, `gives_up_after`): more than 0 s, at most 10 min.
+fn call_duration(
+    error: &dyn Fn(&str, String) -> DescriptionError,
+    field: &str,
+    key: &str,
+    text: &str,
+) -> Result<Duration, DescriptionError> {
+    match faultline_chaos::scenario::fields::parse_duration(text) {
+        Some(d) if !d.is_zero() && d <= Duration::from_secs(600) => Ok(d),
+        _ => Err(error(
+            &format!("{field}.{key}"),
+            format!("expected a duration of more than 0s and at most 10m, such as \"1s\" or \"20s\"; found {text:?}"),
+        )),
+    }
 }
 
 /// `circuits = "/path"` (JSON) or `circuits = { metrics = "/path", metric = "…", … }`.

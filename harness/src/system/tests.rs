@@ -818,6 +818,66 @@ fn a_service_bounds_its_calls_in_flight_to_services_it_calls() {
 }
 
 #[test]
+fn a_service_states_its_timeouts_and_when_it_gives_up_on_services_it_calls() {
+    let system = parse(&shop_with(
+        "ready_timeout = \"20s\"",
+        "ready_timeout = \"20s\"\ntimeouts = { stock = \"1500ms\" }\ngives_up_after = { stock = \"20s\", \"stock post /stock/*/holds\" = \"30s\" }",
+    ))
+    .unwrap();
+    let checkout = system.service("checkout").unwrap();
+    assert_eq!(checkout.timeouts, [("stock".to_string(), Duration::from_millis(1500))]);
+    assert_eq!(
+        checkout.gives_up,
+        [
+            GiveUp { callee: "stock".into(), calls: None, after: Duration::from_secs(20) },
+            GiveUp {
+                callee: "stock".into(),
+                calls: Some("POST /stock/*/holds".into()),
+                after: Duration::from_secs(30),
+            },
+        ]
+    );
+    assert!(system.service("stock").unwrap().gives_up.is_empty());
+
+    for (line, field, says) in [
+        (
+            "timeouts = { mailer = \"1s\" }",
+            "services.checkout.timeouts.mailer",
+            "checkout does not call a service \"mailer\"",
+        ),
+        (
+            "timeouts = { stock = \"soon\" }",
+            "services.checkout.timeouts.stock",
+            "expected a duration of more than 0s and at most 10m",
+        ),
+        (
+            "timeouts = { stock = 1 }",
+            "services.checkout.timeouts.stock",
+            "a string",
+        ),
+        (
+            "gives_up_after = { stock = \"0s\" }",
+            "services.checkout.gives_up_after.stock",
+            "found \"0s\"",
+        ),
+        (
+            "gives_up_after = { \"postgres POST /x\" = \"5s\" }",
+            "services.checkout.gives_up_after.postgres POST /x",
+            "it calls: stock",
+        ),
+        (
+            "gives_up_after = { \"stock holds\" = \"5s\" }",
+            "services.checkout.gives_up_after.stock holds",
+            "expected a method and a route after \"stock\"",
+        ),
+    ] {
+        let e = error_of(&shop_with("ready_timeout = \"20s\"", &format!("ready_timeout = \"20s\"\n{line}")));
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(says), "{e}");
+    }
+}
+
+#[test]
 fn a_service_may_promise_to_replay_answers_to_a_repeated_key() {
     let system = parse(&shop_with(
         "ready = { http = \"/health\" }\n\n[services.checkout]",
