@@ -138,6 +138,12 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         );
     }
 
+    // Each operation keeps its own objectives while the ledger is slow.
+    let fees = report_of(&out.join("correct"), "fees-stay-quick-while-the-ledger-is-slow");
+    let slo = fees["verdicts"].as_array().unwrap().iter().find(|v| v["checker"] == "slo").expect("an slo verdict");
+    assert_eq!(slo["passed"], true, "{slo}");
+    assert!(slo["summary"].as_str().unwrap().contains("| fees: "), "{slo}");
+
     // The ledger is a container: killed mid-run, it is started afresh and the run holds.
     let crash = report_of(&out.join("correct"), "ledger-crash");
     assert_eq!(
@@ -396,6 +402,32 @@ async fn faults_as_users_see_them_find_a_teller_that_answers_500_and_one_that_st
     assert_eq!(code, Some(0), "{stderr}");
     let held: Vec<bool> = state["experiments"].as_array().unwrap().iter().map(|e| e["ok"] == true).collect();
     assert_eq!(held, [true, true], "{}", state["experiments"]);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Per-operation objectives judge each operation on its own requests: with the teller serving
+/// one request at a time (`BANK_TELLER_SERVER=single`), the fee schedule waits behind transfers
+/// the ledger answers slowly, and `[expectations.slo.operations.fees]` (p99 at most 500 ms)
+/// names it, though every answer was a success. The unmodified teller holds the same scenario
+/// (`the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught`).
+#[tokio::test]
+async fn an_operations_own_objectives_catch_fees_stalled_behind_slow_transfers() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("examples-bank-slo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let output = chaos_run(
+        &["examples/bank/scenarios/fees-stay-quick-while-the-ledger-is-slow.toml"],
+        &out,
+        &[("BANK_TELLER_SERVER", "single")],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report = report_of(&out, "fees-stay-quick-while-the-ledger-is-slow");
+    let slo = report["verdicts"].as_array().unwrap().iter().find(|v| v["checker"] == "slo").expect("an slo verdict");
+    assert_eq!(slo["passed"], false, "{slo}");
+    let said: Vec<&str> = slo["counterexamples"].as_array().unwrap().iter().map(|c| c["description"].as_str().unwrap()).collect();
+    assert_eq!(said.len(), 1, "only fees missed its objective: {said:?}");
+    assert!(said[0].starts_with("fees: p99 latency ") && said[0].contains("exceeds 500ms"), "{said:?}");
     let _ = std::fs::remove_dir_all(&out);
 }
 

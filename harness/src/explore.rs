@@ -14,7 +14,9 @@
 //!    every request fault of its own on top of that fault. A single that failed gets no
 //!    combinations — the failure is already its own.
 //! 3. **Runs.** Every experiment runs on one stack, started once and [reset](Stack::reset)
-//!    before each; its fault starts a quarter into the load and heals at three quarters. It is
+//!    before each; its fault starts a quarter into the load and heals at three quarters (or,
+//!    on calls whose caller the description says keeps trying longer, past that point: see
+//!    [`Timing`]). It is
 //!    judged by every checker its base names (or the workload's defaults) and by liveness: the
 //!    steady-state probes after the heal — the base's, or, when it has no `success_rate` probe,
 //!    [`LIVENESS`] — must hold (within their `within`), so good operations complete again

@@ -341,12 +341,33 @@ pub struct CircuitExpectation {
 }
 
 /// Service-level objectives.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Slo {
     /// Highest acceptable p99 latency of the workload clients' requests.
     pub p99_latency: Option<Duration>,
     /// Highest acceptable fraction of failed operations.
     pub error_rate: Option<f64>,
+    /// The same objectives over one operation's requests each
+    /// (`[expectations.slo.operations.place_order]`), in the file's order of keys.
+    pub operations: Vec<OperationSlo>,
+}
+
+/// Objectives over the requests of one operation of the workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationSlo {
+    /// The operation's name (every kind of it), or `name (kind)` for one kind.
+    pub operation: String,
+    /// Highest acceptable p99 latency of its requests.
+    pub p99_latency: Option<Duration>,
+    /// Highest acceptable fraction of its requests not ok.
+    pub error_rate: Option<f64>,
+}
+
+impl OperationSlo {
+    /// Whether a request of `operation` (of `kind`) is one of those this objective is about.
+    pub fn covers(&self, operation: &str, kind: Option<&str>) -> bool {
+        self.operation == operation || self.operation == blast::label(operation, kind)
+    }
 }
 
 impl Scenario {
@@ -1304,12 +1325,51 @@ fn read_expectations(
     let slo = match fields.table("slo")? {
         None => None,
         Some(mut slo_fields) => {
-            let slo = Slo {
-                p99_latency: slo_fields.duration("p99_latency")?,
-                error_rate: slo_fields.number_in("error_rate", 0.0..=1.0)?,
-            };
+            let p99_latency = slo_fields.duration("p99_latency")?;
+            let error_rate = slo_fields.number_in("error_rate", 0.0..=1.0)?;
+            let mut operations = Vec::new();
+            if let Some(mut per_operation) = slo_fields.table("operations")? {
+                let known: Vec<String> = workload
+                    .http
+                    .iter()
+                    .flat_map(|http| &http.operations)
+                    .flat_map(|op| [op.name.clone(), blast::label(&op.name, op.kind.as_deref())])
+                    .collect();
+                for (operation, mut objectives) in per_operation.named_tables()? {
+                    // A workload written in Rust names its operations itself: not checked here.
+                    if workload.http.is_some() && !known.contains(&operation) {
+                        let mut names = known.clone();
+                        names.dedup();
+                        return Err(per_operation.error(
+                            &operation,
+                            format!(
+                                "{operation:?} is not an operation of the workload: expected an operation's name, or its name and kind as `name (kind)`; the workload has: {}",
+                                names.join(", ")
+                            ),
+                        ));
+                    }
+                    let slo = OperationSlo {
+                        operation,
+                        p99_latency: objectives.duration("p99_latency")?,
+                        error_rate: objectives.number_in("error_rate", 0.0..=1.0)?,
+                    };
+                    objectives.finish()?;
+                    if slo.p99_latency.is_none() && slo.error_rate.is_none() {
+                        return Err(per_operation.error(
+                            &slo.operation,
+                            "expected p99_latency, error_rate or both: objectives of this operation",
+                        ));
+                    }
+                    operations.push(slo);
+                }
+                per_operation.finish()?;
+            }
             slo_fields.finish()?;
-            Some(slo)
+            Some(Slo {
+                p99_latency,
+                error_rate,
+                operations,
+            })
         }
     };
     // `answers = false`: the operations' answers are not judged (the verdict `answers`).

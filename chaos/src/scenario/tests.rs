@@ -517,6 +517,55 @@ fn an_http_workload_and_sql_invariants_read_into_typed_values() {
 }
 
 #[test]
+fn an_operation_has_objectives_of_its_own() {
+    let text = http_with(
+        "[expectations]",
+        "[expectations.slo]\np99_latency = \"2s\"\n[expectations.slo.operations.transfer]\np99_latency = \"300ms\"\nerror_rate = 0.01\n[expectations]",
+    );
+    let s = Scenario::parse("s.toml", vocab(&databases()), &text).unwrap();
+    let slo = s.expectations.slo.unwrap();
+    assert_eq!(slo.p99_latency, Some(Duration::from_secs(2)));
+    assert_eq!(
+        slo.operations,
+        [OperationSlo {
+            operation: "transfer".into(),
+            p99_latency: Some(Duration::from_millis(300)),
+            error_rate: Some(0.01),
+        }]
+    );
+    assert!(slo.operations[0].covers("transfer", Some("overdraft")));
+    assert!(!slo.operations[0].covers("refund", None));
+
+    for (objectives, field, says) in [
+        (
+            "[expectations.slo.operations.refund]\nerror_rate = 0.1",
+            "expectations.slo.operations.refund",
+            "not an operation of the workload: expected an operation's name, or its name and kind as `name (kind)`; the workload has: transfer",
+        ),
+        (
+            "[expectations.slo.operations.transfer]",
+            "expectations.slo.operations.transfer",
+            "expected p99_latency, error_rate or both",
+        ),
+        (
+            "[expectations.slo.operations.transfer]\nerror_rate = 2",
+            "expectations.slo.operations.transfer.error_rate",
+            "",
+        ),
+        (
+            "[expectations.slo.operations.transfer]\np99 = \"1s\"",
+            "expectations.slo.operations.transfer.p99",
+            "unknown field",
+        ),
+    ] {
+        let text = http_with("[expectations]", &format!("{objectives}\n[expectations]"));
+        let e = Scenario::parse("s.toml", vocab(&databases()), &text).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(says), "{e}");
+    }
+}
+
+#[test]
 fn bad_http_workloads_and_sql_invariants_name_the_field() {
     let cases = [
         (

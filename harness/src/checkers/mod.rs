@@ -137,7 +137,7 @@ pub fn checkers_for(scenario: &Scenario, registry: &Registry) -> Vec<Arc<dyn Che
         checkers.push(Arc::new(http::HttpChecker(check.clone())));
     }
     if let Some(slo) = &scenario.expectations.slo {
-        checkers.push(Arc::new(slo::SloChecker(*slo)));
+        checkers.push(Arc::new(slo::SloChecker(slo.clone())));
     }
     if !scenario.expectations.unjudged_answers {
         checkers.push(Arc::new(answers::AnswersChecker));

@@ -6,6 +6,10 @@
 //! - error rate: workload requests that did not end ok (fail, info, or never completed) over
 //!   all of their invocations, at most `slo.error_rate`.
 //!
+//! - per operation (`[expectations.slo.operations.NAME]`): the same two over that operation's
+//!   requests only (every kind of it, or `name (kind)` for one); an operation with objectives
+//!   and no request fails, as nothing shows they hold.
+//!
 //! The probe process's requests (steady-state probes, set-up, a workload's reads while it
 //! awaits its orders) are not counted: how often a workload polls would otherwise move the
 //! rate.
@@ -38,15 +42,48 @@ fn is_client_call(event: &crate::history::Event) -> bool {
 }
 
 pub fn check(slo: &Slo, history: &History) -> Verdict {
+    let mut parts = Vec::new();
+    let mut counterexamples = Vec::new();
+    let whole = judge(history, &|_| true, slo.p99_latency, slo.error_rate, "");
+    parts.push(whole.0);
+    counterexamples.extend(whole.1);
+    for objective in &slo.operations {
+        let of_it = |op: &Op| match op {
+            Op::Request { operation, kind, .. } => objective.covers(operation, kind.as_deref()),
+            _ => false,
+        };
+        let (summary, found) = judge(
+            history,
+            &of_it,
+            objective.p99_latency,
+            objective.error_rate,
+            &format!("{}: ", objective.operation),
+        );
+        parts.push(summary);
+        counterexamples.extend(found);
+    }
+    Verdict::new(NAME, parts.join(" | "), counterexamples)
+}
+
+/// The objectives over the clients' requests whose op `covers` says are meant: a summary,
+/// and a counterexample per objective missed, each written after `prefix`. Objectives over no
+/// request at all are missed too: nothing shows they hold.
+fn judge(
+    history: &History,
+    covers: &dyn Fn(&Op) -> bool,
+    p99_latency: Option<Duration>,
+    error_rate_bound: Option<f64>,
+    prefix: &str,
+) -> (String, Vec<Counterexample>) {
     let requests: Vec<_> = history
         .pairs()
         .into_iter()
-        .filter(|(i, _)| is_client_call(i))
+        .filter(|(i, _)| is_client_call(i) && covers(&i.op))
         .collect();
     let pending: Vec<usize> = history
         .pending()
         .iter()
-        .filter(|e| is_client_call(e))
+        .filter(|e| is_client_call(e) && covers(&e.op))
         .map(|e| e.index)
         .collect();
     let total = requests.len() + pending.len();
@@ -67,12 +104,19 @@ pub fn check(slo: &Slo, history: &History) -> Verdict {
     };
 
     let mut parts = vec![format!(
-        "{total} requests: p99 {}, error rate {:.2}% ({errors} not ok)",
+        "{prefix}{total} requests: p99 {}, error rate {:.2}% ({errors} not ok)",
         p99.map_or("n/a".into(), ms),
         error_rate * 100.0
     )];
     let mut counterexamples = Vec::new();
-    if let Some(max) = slo.p99_latency {
+    if total == 0 && (p99_latency.is_some() || error_rate_bound.is_some()) && !prefix.is_empty() {
+        counterexamples.push(Counterexample::new(
+            format!("{prefix}no request was sent by the workload's clients: the objectives cannot be shown to hold"),
+            vec![],
+            vec![],
+        ));
+    }
+    if let Some(max) = p99_latency {
         parts.push(format!("p99 bound {}", ms(max)));
         if p99.is_some_and(|p| p > max) {
             let mut slow: Vec<_> = requests
@@ -95,13 +139,13 @@ pub fn check(slo: &Slo, history: &History) -> Verdict {
                 })
                 .collect();
             counterexamples.push(Counterexample::new(
-                format!("p99 latency {} exceeds {}: {} requests slower than the bound (slowest 10 listed)", ms(p99.unwrap_or_default()), ms(max), slow.len()),
+                format!("{prefix}p99 latency {} exceeds {}: {} requests slower than the bound (slowest 10 listed)", ms(p99.unwrap_or_default()), ms(max), slow.len()),
                 keys,
                 events,
             ));
         }
     }
-    if let Some(max) = slo.error_rate {
+    if let Some(max) = error_rate_bound {
         parts.push(format!("error rate bound {:.2}%", max * 100.0));
         if error_rate > max {
             let mut events: Vec<usize> = failed
@@ -112,7 +156,7 @@ pub fn check(slo: &Slo, history: &History) -> Verdict {
             events.extend(pending.iter().take(20));
             counterexamples.push(Counterexample::new(
                 format!(
-                    "error rate {:.2}% exceeds {:.2}%: {} failed, {} unknown, {} never completed (first 20 of each listed)",
+                    "{prefix}error rate {:.2}% exceeds {:.2}%: {} failed, {} unknown, {} never completed (first 20 of each listed)",
                     error_rate * 100.0,
                     max * 100.0,
                     failed.iter().filter(|(_, c)| c.event_type == EventType::Fail).count(),
@@ -124,18 +168,20 @@ pub fn check(slo: &Slo, history: &History) -> Verdict {
             ));
         }
     }
-    Verdict::new(NAME, parts.join("; "), counterexamples)
+    (parts.join("; "), counterexamples)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
     use super::*;
+    use faultline_chaos::scenario::OperationSlo;
 
     fn slo(p99_ms: Option<u64>, error_rate: Option<f64>) -> Slo {
         Slo {
             p99_latency: p99_ms.map(Duration::from_millis),
             error_rate,
+            operations: Vec::new(),
         }
     }
 
@@ -167,6 +213,50 @@ mod tests {
         let verdict = check(&slo(Some(99), Some(0.01)), &history);
         assert!(verdict.ok, "{verdict:?}");
         assert!(verdict.summary.contains("p99 99ms"), "{}", verdict.summary);
+    }
+
+    #[test]
+    fn an_operations_objectives_are_judged_over_its_own_requests() {
+        // 90 good placements of 10 ms, 10 declining ones of 500 ms, 2 of them failed.
+        let mut builder = HistoryBuilder::default();
+        for n in 0..100u64 {
+            let (kind, took, outcome) = match n {
+                0..90 => ("good", 10, EventType::Ok),
+                90..98 => ("declining", 500, EventType::Ok),
+                _ => ("declining", 500, EventType::Fail),
+            };
+            builder.place(&format!("k{n}"), kind, n * 1000, n * 1000 + took, outcome, Some("o"));
+        }
+        let history = builder.build();
+        let objective = |operation: &str, p99_ms: Option<u64>, error_rate: Option<f64>| OperationSlo {
+            operation: operation.into(),
+            p99_latency: p99_ms.map(Duration::from_millis),
+            error_rate,
+        };
+        let with = |operations| Slo { p99_latency: None, error_rate: Some(0.05), operations };
+
+        // The whole run keeps 2 % errors; the good placements are fast.
+        let verdict = check(&with(vec![objective("place_order (good)", Some(50), Some(0.0))]), &history);
+        assert!(verdict.ok, "{verdict:?}");
+        assert!(verdict.summary.contains("place_order (good): 90 requests: p99 10ms"), "{}", verdict.summary);
+
+        // The declining ones are slow and 20 % fail: both objectives missed, each named.
+        let verdict = check(&with(vec![objective("place_order (declining)", Some(100), Some(0.1))]), &history);
+        assert!(!verdict.ok);
+        let said: Vec<&str> = verdict.counterexamples.iter().map(|c| c.description.as_str()).collect();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].starts_with("place_order (declining): p99 latency 500ms exceeds 100ms"), "{said:?}");
+        assert!(said[1].starts_with("place_order (declining): error rate 20.00% exceeds 10.00%"), "{said:?}");
+
+        // Every kind of an operation by its name alone.
+        let verdict = check(&with(vec![objective("place_order", None, Some(0.01))]), &history);
+        assert!(!verdict.ok);
+        assert!(verdict.summary.contains("place_order: 100 requests"), "{}", verdict.summary);
+
+        // Objectives over an operation that sent nothing are not shown to hold.
+        let verdict = check(&with(vec![objective("refund", Some(100), None)]), &history);
+        assert!(!verdict.ok);
+        assert!(verdict.counterexamples[0].description.contains("refund: no request was sent"));
     }
 
     #[test]
