@@ -33,7 +33,6 @@ pub mod intercept;
 pub mod nemesis;
 pub mod report;
 pub mod runner;
-pub mod shrink;
 pub mod stack;
 pub mod system;
 pub mod workload;

@@ -84,7 +84,7 @@ fn last_heal(candidate: &Candidate) -> Duration {
 /// The cuts to try of a quantity at `current`, biggest first: the `floor`, then doubling
 /// from it, and half of `current` last (each below `current`). A failure that needs little
 /// is reached in one kept step instead of one halving after another — each kept step costs
-/// [`RERUNS`](crate::explore::RERUNS) runs, each refused one usually a single run.
+/// the exploration's `RERUNS` runs, each refused one usually a single run.
 fn cuts(current: u64, floor: u64) -> Vec<u64> {
     let mut out = Vec::new();
     let mut next = floor.max(1);
