@@ -24,7 +24,7 @@ pub async fn exec(
                 system.name
             );
             let result =
-                faultline_reference::bench::saga(&system, &concurrency, orders, args.links).await?;
+                faultline_reference::bench::saga(&system, &concurrency, orders, args.links.into()).await?;
             show(&builds, &result, result.table(), args.out)
         }
         BenchCommand::Contracts(args) => {

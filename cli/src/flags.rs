@@ -387,6 +387,25 @@ pub enum ReportCommand {
     },
 }
 
+/// `bench saga --links`: [`faultline_harness::bench::Links`] as a flag.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Links {
+    /// Straight, as pgbench reaches Postgres: the system without faultline's instruments.
+    /// Kafka stays behind its per-client Toxiproxy proxies, which its broker advertises.
+    Direct,
+    /// Through Toxiproxy, as in a chaos run (with no fault on them).
+    Toxiproxy,
+}
+
+impl From<Links> for faultline_harness::bench::Links {
+    fn from(links: Links) -> Self {
+        match links {
+            Links::Direct => Self::Direct,
+            Links::Toxiproxy => Self::Toxiproxy,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ServicesBuild {
     Release,
@@ -430,8 +449,8 @@ pub struct BenchSagaArgs {
     #[arg(long, default_value_t = 200, value_parser = at_least_one)]
     pub orders: usize,
     /// How the services reach Postgres and each other.
-    #[arg(long, value_enum, default_value_t = faultline_harness::bench::Links::Direct)]
-    pub links: faultline_harness::bench::Links,
+    #[arg(long, value_enum, default_value_t = Links::Direct)]
+    pub links: Links,
     /// Also write the JSON result to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,

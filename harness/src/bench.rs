@@ -56,7 +56,7 @@ pub fn faultline_build() -> &'static str {
 }
 
 /// How a benchmarked system's services reach Postgres and each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Links {
     /// Straight, as pgbench reaches Postgres: the system without faultline's instruments.

@@ -660,8 +660,10 @@ fn circuits(circuits: &[CircuitRecord], started_unix_ms: u64) -> Vec<CircuitTime
         .map(|c| CircuitTimeline {
             link: format!(
                 "{}->{}",
+                // Every reader of circuits names the service it read; a record without one
+                // (written by hand) has no client to show.
                 if c.service.is_empty() {
-                    "order"
+                    "?"
                 } else {
                     &c.service
                 },
