@@ -65,7 +65,7 @@ pub async fn exec(
             );
             let result = bench::proxy(&args.concurrency, args.requests)
                 .await
-                .map_err(|e| CliError::Failed(anyhow::anyhow!("bench proxy: {e}")))?;
+                .map_err(|e| CliError::CouldNotRun(anyhow::anyhow!("bench proxy: {e}")))?;
             show(&builds, &result, result.table(), args.out)
         }
     }
@@ -111,7 +111,7 @@ fn services(system: &System, build: ServicesBuild, timed: bool) -> Result<Builds
                 binaries.join(", ")
             );
             let dir = bench::build_release(&workspace, &binaries)
-                .map_err(|e| CliError::Failed(anyhow::anyhow!(e)))?;
+                .map_err(|e| CliError::CouldNotRun(anyhow::anyhow!(e)))?;
             let _ = faultline_harness::stack::use_service_bin_dir(dir.clone());
             ("release".to_string(), dir)
         }

@@ -82,36 +82,51 @@ async fn run(args: ChaosRunArgs, system: &System, interrupt: &Interrupt) -> Resu
         let all: Vec<Scenario> = scenarios.iter().map(|(_, s)| s.clone()).collect();
         match runner::run_all_until(system, &all, seed, out, stop, &progress).await {
             Ok(results) => results,
-            Err(error) => vec![Err(error)],
+            Err(error @ runner::RunError::Interrupted { .. }) => vec![Err(error)],
+            // The shared stack did not start: no scenario ran.
+            Err(error) => {
+                eprintln!("error: the stack the scenarios share did not start: {error}");
+                Vec::new()
+            }
         }
     };
     let mut summary = Vec::new();
-    let mut failed = false;
-    for ((_, scenario), result) in scenarios.iter().zip(results) {
-        match result {
-            Ok(outcome) => {
+    let (mut passed, mut failed, mut not_run) = (0, 0, 0);
+    let mut results = results.into_iter();
+    for (_, scenario) in &scenarios {
+        match results.next() {
+            Some(Ok(outcome)) => {
                 print_verdicts(&outcome);
-                failed |= !outcome.ok;
+                if outcome.ok {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
                 summary.push(format!(
                     "{} {:<40} seed {:<6} {:>6.1}s  {}",
-                    if outcome.ok { "passed" } else { "FAILED" },
+                    if outcome.ok { "passed " } else { "FAILED " },
                     scenario.name,
                     outcome.seed,
                     outcome.timings.total_ms as f64 / 1000.0,
                     outcome.out_dir.display()
                 ));
             }
-            Err(error @ runner::RunError::Interrupted { .. }) => {
+            Some(Err(error @ runner::RunError::Interrupted { .. })) => {
                 eprintln!("{error}");
                 // Interrupted while the stack was starting: what it had created is this
                 // process's, removed by label.
                 remove_own_resources().await;
                 return Err(error.into());
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 eprintln!("error: {}: {error}", scenario.name);
-                failed = true;
-                summary.push(format!("ERROR  {:<40} {error}", scenario.name));
+                not_run += 1;
+                summary.push(format!("NOT RUN {:<40} {error}", scenario.name));
+            }
+            // The stack did not start, or an earlier scenario's error left none to run it on.
+            None => {
+                not_run += 1;
+                summary.push(format!("NOT RUN {:<40} no stack to run it on (see the error above)", scenario.name));
             }
         }
     }
@@ -119,14 +134,26 @@ async fn run(args: ChaosRunArgs, system: &System, interrupt: &Interrupt) -> Resu
     for line in &summary {
         println!("{line}");
     }
+    let index = out.join("index.html");
     println!(
-        "{} scenarios in {:.1}s; reports listed in {}",
+        "{} scenarios in {:.1}s: {passed} passed, {failed} failed, {not_run} could not run{}",
         scenarios.len(),
         clock.elapsed().as_secs_f64(),
-        out.join("index.html").display()
+        if passed + failed > 0 && index.is_file() {
+            format!("; reports listed in {}", index.display())
+        } else {
+            String::new()
+        }
     );
-    if failed {
+    // A broken promise is known whatever else happened; runs that never happened are not
+    // reported as either.
+    if failed > 0 {
         Err(CliError::CheckFailed)
+    } else if not_run > 0 {
+        Err(CliError::CouldNotRun(anyhow::anyhow!(
+            "{not_run} of {} scenario(s) could not run",
+            scenarios.len()
+        )))
     } else {
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! The one place that decides the exit code: every command returns a [`CliError`], built
 //! from the libraries' typed errors by the `From` impls below, and [`CliError::exit_code`]
 //! maps it. The rule (docs/exit-codes.md): input the user can fix — a file, a flag, the
-//! environment — is 2 and nothing was started; a failure while running, or a check that did
-//! not hold, is 1; an interrupt is 130.
+//! environment — is 2 and nothing was started; a check that did not hold (or a broker's
+//! refusal) is 1; a command that could not do what was asked — the infrastructure, a
+//! service, a broker out of reach, the disk — is 3, and says nothing about the system's
+//! promises; an interrupt is 130.
 
 use std::process::ExitCode;
 
@@ -27,8 +29,13 @@ pub enum CliError {
         error: anyhow::Error,
         then: Option<&'static str>,
     },
-    /// Something broke while running.
-    Failed(anyhow::Error),
+    /// Could not do what was asked: the infrastructure or a service did not start, a broker
+    /// could not be reached, an output could not be written. Nothing is known about the
+    /// system's promises: never reported as a check that failed.
+    CouldNotRun(anyhow::Error),
+    /// A broker refused what was asked (a 409 for another content under a published
+    /// version, a 400 for a malformed pact): like a check that did not hold.
+    Refused(anyhow::Error),
     /// A check ran and did not hold; the command has printed what failed.
     CheckFailed,
     /// SIGINT or SIGTERM; what the command started has been removed.
@@ -48,7 +55,8 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Input { .. } => 2,
-            CliError::Failed(_) | CliError::CheckFailed => 1,
+            CliError::Refused(_) | CliError::CheckFailed => 1,
+            CliError::CouldNotRun(_) => 3,
             CliError::Interrupted => 130,
         }
     }
@@ -62,7 +70,11 @@ impl CliError {
                     eprintln!("{then}");
                 }
             }
-            CliError::Failed(error) => eprintln!("error: {error:#}"),
+            CliError::CouldNotRun(error) => {
+                eprintln!("error: {error:#}");
+                eprintln!("could not run: nothing is known about the system's promises (exit 3)");
+            }
+            CliError::Refused(error) => eprintln!("error: {error:#}"),
             CliError::CheckFailed | CliError::Interrupted => {}
         }
     }
@@ -108,11 +120,11 @@ macro_rules! input {
     )*};
 }
 
-macro_rules! failure {
+macro_rules! could_not_run {
     ($($error:ty),* $(,)?) => {$(
         impl From<$error> for CliError {
             fn from(error: $error) -> Self {
-                CliError::Failed(error.into())
+                CliError::CouldNotRun(error.into())
             }
         }
     )*};
@@ -127,15 +139,25 @@ input!(
     SchemaError,
     ReportError
 );
-// Talking to a broker and writing outputs happen while running.
-failure!(ClientError, std::io::Error, serde_json::Error);
+// Writing outputs happens while running.
+could_not_run!(std::io::Error, serde_json::Error);
+
+/// A broker's refusal is its answer (1); one that cannot be reached answered nothing (3).
+impl From<ClientError> for CliError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Refused { .. } => CliError::Refused(error.into()),
+            ClientError::Transport { .. } => CliError::CouldNotRun(error.into()),
+        }
+    }
+}
 
 impl From<InfraError> for CliError {
     fn from(error: InfraError) -> Self {
         if error.is_input() {
             CliError::input(error)
         } else {
-            CliError::Failed(error.into())
+            CliError::CouldNotRun(error.into())
         }
     }
 }
@@ -144,7 +166,7 @@ impl From<StackError> for CliError {
     fn from(error: StackError) -> Self {
         match error {
             StackError::Infra(infra) => infra.into(),
-            other => CliError::Failed(other.into()),
+            other => CliError::CouldNotRun(other.into()),
         }
     }
 }
@@ -154,7 +176,7 @@ impl From<RunError> for CliError {
         match error {
             RunError::Interrupted { .. } => CliError::Interrupted,
             RunError::Stack(stack) => stack.into(),
-            other => CliError::Failed(other.into()),
+            other => CliError::CouldNotRun(other.into()),
         }
     }
 }
@@ -163,7 +185,7 @@ impl From<BrokerError> for CliError {
     fn from(error: BrokerError) -> Self {
         match error {
             BrokerError::Config { .. } => CliError::input(error),
-            other => CliError::Failed(other.into()),
+            other => CliError::CouldNotRun(other.into()),
         }
     }
 }
@@ -187,7 +209,7 @@ impl From<anyhow::Error> for CliError {
         if input {
             CliError::input(error)
         } else {
-            CliError::Failed(error)
+            CliError::CouldNotRun(error)
         }
     }
 }

@@ -28,10 +28,10 @@ pub fn exec(dir: &Path) -> Result<(), CliError> {
     for (path, text) in &files {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| CliError::Failed(anyhow!("creating {}: {e}", parent.display())))?;
+                .map_err(|e| CliError::CouldNotRun(anyhow!("creating {}: {e}", parent.display())))?;
         }
         std::fs::write(path, text)
-            .map_err(|e| CliError::Failed(anyhow!("writing {}: {e}", path.display())))?;
+            .map_err(|e| CliError::CouldNotRun(anyhow!("writing {}: {e}", path.display())))?;
         println!("wrote {}", path.display());
     }
     println!(

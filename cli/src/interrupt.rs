@@ -24,9 +24,9 @@ impl Interrupt {
     /// Catches SIGINT and SIGTERM from now on.
     pub fn install() -> Result<Self, CliError> {
         let mut terminate = signal(SignalKind::terminate())
-            .map_err(|e| CliError::Failed(anyhow::anyhow!("installing a SIGTERM handler: {e}")))?;
+            .map_err(|e| CliError::CouldNotRun(anyhow::anyhow!("installing a SIGTERM handler: {e}")))?;
         let mut interrupt = signal(SignalKind::interrupt())
-            .map_err(|e| CliError::Failed(anyhow::anyhow!("installing a SIGINT handler: {e}")))?;
+            .map_err(|e| CliError::CouldNotRun(anyhow::anyhow!("installing a SIGINT handler: {e}")))?;
         let (tx, signalled) = watch::channel(false);
         tokio::spawn(async move {
             tokio::select! {

@@ -54,7 +54,7 @@ pub fn exec(command: ReportCommand) -> Result<(), CliError> {
                     .arg(&page)
                     .spawn()
                     .map_err(|error| {
-                        CliError::Failed(anyhow::anyhow!(
+                        CliError::CouldNotRun(anyhow::anyhow!(
                             "starting {program} {}: {error}\nhint: set BROWSER to your browser's command",
                             page.display()
                         ))

@@ -252,3 +252,36 @@ async fn explore_refuses_a_bad_base_a_bad_flag_and_another_explorations_folder_w
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A system that cannot start is not a system that broke a promise: `chaos run DIR` names
+/// every scenario as not run (none silently skipped), claims no reports, and exits 3 — what
+/// it started removed.
+#[tokio::test]
+async fn scenarios_that_could_not_run_exit_3_each_named_and_nothing_left_behind() {
+    let dir = std::env::temp_dir().join(format!("faultline-not-run-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+    std::fs::write(
+        dir.join("faultline.toml"),
+        "name = \"broken\"\n[services.api]\ncommand = [\"sh\", \"-c\", \"echo starting; exit 7\"]\nready_timeout = \"5s\"\n[services.api.env]\nAPI_PORT = \"{port}\"\n",
+    )
+    .unwrap();
+    for name in ["one", "two"] {
+        std::fs::write(
+            dir.join(format!("scenarios/{name}.toml")),
+            format!("name = \"{name}\"\ndescription = \"d\"\n[workload]\nrequests = 1\nduration = \"2s\"\n[[workload.operations]]\nname = \"ping\"\nservice = \"api\"\nmethod = \"GET\"\npath = \"/\"\n"),
+        )
+        .unwrap();
+    }
+    let (output, pid) = faultline(&dir, &["--system", "faultline.toml", "chaos", "run", "scenarios", "--out", "reports"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(3), "{stdout}{stderr}");
+    for name in ["one", "two"] {
+        assert!(stdout.contains(&format!("NOT RUN {name} ")), "{stdout}");
+    }
+    assert!(stdout.contains("2 scenarios in ") && stdout.contains(": 0 passed, 0 failed, 2 could not run"), "{stdout}");
+    assert!(!stdout.contains("reports listed"), "no report was written: {stdout}");
+    assert!(stderr.contains("could not run: nothing is known about the system's promises (exit 3)"), "{stderr}");
+    nothing_started_by(pid).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
