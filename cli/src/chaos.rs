@@ -65,6 +65,7 @@ fn load(path: &Path, topology: Vocabulary<'_>) -> Result<Vec<(std::path::PathBuf
 /// A single scenario gets a stack of its own; several share one, reset between runs. An
 /// interrupt heals the faults and saves the history before the run stops.
 async fn run(args: ChaosRunArgs, system: &System, interrupt: &Interrupt) -> Result<(), CliError> {
+    let system = &with_service_env(system, args.service_env)?;
     let scenarios = load(&args.path, system.vocabulary()).then(NOTHING_STARTED)?;
     system
         .infra_config()
@@ -159,6 +160,16 @@ async fn run(args: ChaosRunArgs, system: &System, interrupt: &Interrupt) -> Resu
     }
 }
 
+/// `system` with `--service-env` set, each naming a described service.
+fn with_service_env(system: &System, env: Vec<(String, String, String)>) -> Result<System, CliError> {
+    let mut system = system.clone();
+    system
+        .set_service_env(env)
+        .map_err(|message| CliError::input(anyhow::anyhow!(message)))
+        .then(NOTHING_STARTED)?;
+    Ok(system)
+}
+
 fn print_verdicts(outcome: &runner::RunOutcome) {
     for verdict in &outcome.verdicts {
         eprintln!(
@@ -188,6 +199,7 @@ async fn explore(
     interrupt: &Interrupt,
 ) -> Result<(), CliError> {
     use faultline_harness::explore::{self, ExploreError};
+    let system = &with_service_env(system, args.service_env)?;
     let base = Scenario::load(&args.scenario, system.vocabulary()).then(NOTHING_STARTED)?;
     system
         .infra_config()
@@ -204,7 +216,7 @@ async fn explore(
         fresh: args.fresh,
         shrink: !args.no_shrink,
         shrink_runs: args.shrink_runs,
-        env: args.service_env,
+        env: Vec::new(),
         only: args.only,
         until_failure: args.until_failure,
         reset: args.reset.as_deref().map(|r| match r {

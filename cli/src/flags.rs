@@ -352,6 +352,10 @@ pub struct ChaosRunArgs {
     /// Where each run's folder is written.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
+    /// Extra environment for one service, over the description's: SERVICE:VARIABLE=VALUE
+    /// (repeatable), as explore takes it: a reproducer of a bug switched on this way replays.
+    #[arg(long = "service-env", value_name = "SERVICE:VARIABLE=VALUE", value_parser = service_env)]
+    pub service_env: Vec<(String, String, String)>,
 }
 
 #[derive(Subcommand)]

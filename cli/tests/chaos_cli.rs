@@ -263,7 +263,7 @@ async fn scenarios_that_could_not_run_exit_3_each_named_and_nothing_left_behind(
     std::fs::create_dir_all(dir.join("scenarios")).unwrap();
     std::fs::write(
         dir.join("faultline.toml"),
-        "name = \"broken\"\n[services.api]\ncommand = [\"sh\", \"-c\", \"echo starting; exit 7\"]\nready_timeout = \"5s\"\n[services.api.env]\nAPI_PORT = \"{port}\"\n",
+        "name = \"broken\"\n[services.api]\ncommand = [\"sh\", \"-c\", \"echo starting; exit $CODE\"]\nready_timeout = \"5s\"\n[services.api.env]\nAPI_PORT = \"{port}\"\nCODE = \"7\"\n",
     )
     .unwrap();
     for name in ["one", "two"] {
@@ -282,6 +282,30 @@ async fn scenarios_that_could_not_run_exit_3_each_named_and_nothing_left_behind(
     assert!(stdout.contains("2 scenarios in ") && stdout.contains(": 0 passed, 0 failed, 2 could not run"), "{stdout}");
     assert!(!stdout.contains("reports listed"), "no report was written: {stdout}");
     assert!(stderr.contains("could not run: nothing is known about the system's promises (exit 3)"), "{stderr}");
+    nothing_started_by(pid).await;
+
+    // --service-env reaches the service (here: the code it exits with), as explore's does.
+    let (output, pid) = faultline(
+        &dir,
+        &["--system", "faultline.toml", "chaos", "run", "scenarios/one.toml", "--out", "reports", "--service-env", "api:CODE=5"],
+    );
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("NOT RUN one") && stdout.contains("exit status: 5"), "{stdout}");
+    nothing_started_by(pid).await;
+
+    // One naming no described service is input: exit 2, nothing started.
+    let (output, pid) = faultline(
+        &dir,
+        &["--system", "faultline.toml", "chaos", "run", "scenarios", "--service-env", "ap:CODE=5"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--service-env ap:CODE=…: \"ap\" is not a service of faultline.toml; its services: api")
+            && stderr.contains("nothing was started"),
+        "{stderr}"
+    );
     nothing_started_by(pid).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }

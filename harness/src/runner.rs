@@ -317,8 +317,10 @@ pub async fn run_on_stack_until<I: Future<Output = ()> + Unpin>(
 /// extension's workload needs (the reference system's lifts its gateway's rate limit: the
 /// workload is not an attack).
 pub fn stack_config(system: &System) -> StackConfig {
+    let mut env = system.registry().stack_env();
+    env.extend(system.service_env.iter().cloned());
     StackConfig {
-        env: system.registry().stack_env(),
+        env,
         ..StackConfig::default()
     }
 }

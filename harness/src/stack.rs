@@ -1504,6 +1504,13 @@ impl crate::system::template::Resolve for Values<'_> {
             Placeholder::PostgresUrl(database) => {
                 postgres(&|server, address| server.url_to(address, database))
             }
+            Placeholder::PostgresqlUrl(database) => postgres(&|server, address| {
+                let url = server.url_to(address, database);
+                match url.strip_prefix("postgres://") {
+                    Some(rest) => format!("postgresql://{rest}"),
+                    None => url,
+                }
+            }),
             Placeholder::PostgresHost => postgres(&|_, address| {
                 address
                     .rsplit_once(':')

@@ -117,6 +117,9 @@ pub struct System {
     pub steady_state: Vec<faultline_chaos::scenario::Probe>,
     /// How a stack is made as good as new between runs on it (`reset`).
     pub reset: ResetMode,
+    /// Environment given to services over the description's (`service`, `VARIABLE`, `value`):
+    /// `--service-env`, set with [`System::set_service_env`]. Not in the file.
+    pub service_env: Vec<(String, String, String)>,
     topology: Topology,
     /// The named checkers and the workload of the system's extension (empty without one).
     registry: crate::extension::Registry,
@@ -376,6 +379,23 @@ impl System {
     }
 
     /// The named checkers and workload of the system's extension.
+    /// Gives services environment over the description's (`--service-env`): each
+    /// (`service`, `VARIABLE`, `value`) must name a described service, or nothing is set and
+    /// the error says which service is unknown and which there are.
+    pub fn set_service_env(&mut self, env: Vec<(String, String, String)>) -> Result<(), String> {
+        for (service, variable, _) in &env {
+            if self.service(service).is_none() {
+                return Err(format!(
+                    "--service-env {service}:{variable}=…: {service:?} is not a service of {}; its services: {}",
+                    self.file.display(),
+                    self.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        self.service_env = env;
+        Ok(())
+    }
+
     pub fn registry(&self) -> &crate::extension::Registry {
         &self.registry
     }
@@ -622,6 +642,7 @@ impl System {
             workload,
             steady_state,
             reset,
+            service_env: Vec::new(),
             topology,
             registry: crate::extension::Registry::default(),
         })
@@ -869,7 +890,7 @@ fn read_service(
         for placeholder in template.placeholders() {
             match placeholder {
                 Placeholder::Port => listens = true,
-                Placeholder::PostgresUrl(database) => match postgres {
+                Placeholder::PostgresUrl(database) | Placeholder::PostgresqlUrl(database) => match postgres {
                     None => {
                         return Err(error(
                             &field,

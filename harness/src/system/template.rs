@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `{port}` | the service's own port on 127.0.0.1 | — |
 //! | `{postgres.url:DB}` | `postgres://user:password@127.0.0.1:PORT/DB`, through the service's proxy | `<service>->postgres` |
+//! | `{postgresql.url:DB}` | the same with the scheme `postgresql://` | `<service>->postgres` |
 //! | `{postgres.host}`, `{postgres.port}`, `{postgres.user}`, `{postgres.password}` | the parts of that URL | `<service>->postgres` |
 //! | `{kafka.bootstrap}` | `127.0.0.1:PORT`, the service's own Kafka proxy | `<service>->kafka` |
 //! | `{link:A->B}` | `http://127.0.0.1:PORT`, the proxy of service A's link to B, a service or a [container](super) | `A->B` |
@@ -24,6 +25,9 @@ pub enum Placeholder {
     Port,
     /// `{postgres.url:DB}`.
     PostgresUrl(String),
+    /// `{postgresql.url:DB}`: the same URL with the scheme `postgresql://`, which some
+    /// libraries (SQLAlchemy, JDBC's `jdbc:postgresql:`) require.
+    PostgresqlUrl(String),
     /// `{postgres.host}`.
     PostgresHost,
     /// `{postgres.port}`.
@@ -60,6 +64,7 @@ impl Placeholder {
     pub fn server(&self) -> Option<&str> {
         match self {
             Self::PostgresUrl(_)
+            | Self::PostgresqlUrl(_)
             | Self::PostgresHost
             | Self::PostgresPort
             | Self::PostgresUser
@@ -92,7 +97,7 @@ pub trait Resolve {
     fn resolve(&self, placeholder: &Placeholder) -> Result<String, String>;
 }
 
-const KNOWN: &str = "{port}, {postgres.url:DB}, {postgres.host}, {postgres.port}, \
+const KNOWN: &str = "{port}, {postgres.url:DB}, {postgresql.url:DB}, {postgres.host}, {postgres.port}, \
     {postgres.user}, {postgres.password}, {kafka.bootstrap}, {link:CLIENT->SERVER}, \
     {address:CLIENT->SERVER}, {link:CLIENT->SERVER:PORT}, {bin:NAME}, {dir}, {env:NAME}";
 
@@ -167,6 +172,7 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
         "port" => bare(Placeholder::Port),
         "dir" => bare(Placeholder::Dir),
         "postgres.url" => Ok(Placeholder::PostgresUrl(needs("a database name")?)),
+        "postgresql.url" => Ok(Placeholder::PostgresqlUrl(needs("a database name")?)),
         "postgres.host" => bare(Placeholder::PostgresHost),
         "postgres.port" => bare(Placeholder::PostgresPort),
         "postgres.user" => bare(Placeholder::PostgresUser),
@@ -230,6 +236,7 @@ mod tests {
             match p {
                 Placeholder::Port => Ok("4000".into()),
                 Placeholder::PostgresUrl(db) => Ok(format!("postgres://u:p@127.0.0.1:5/{db}")),
+                Placeholder::PostgresqlUrl(db) => Ok(format!("postgresql://u:p@127.0.0.1:5/{db}")),
                 Placeholder::Link {
                     client,
                     server,
@@ -250,6 +257,9 @@ mod tests {
             t.render(&Fixed).unwrap(),
             "postgres://u:p@127.0.0.1:5/orders?sslmode=disable"
         );
+        let t = Template::parse("{postgresql.url:orders}").unwrap();
+        assert_eq!(t.render(&Fixed).unwrap(), "postgresql://u:p@127.0.0.1:5/orders");
+        assert_eq!(t.placeholders().next().and_then(Placeholder::server), Some("postgres"));
         let t = Template::parse("{link: order -> payment }/v1").unwrap();
         assert_eq!(t.render(&Fixed).unwrap(), "http://order-payment/v1");
         let t = Template::parse("{env:FAULTLINE_TEST_SURELY_UNSET:-on}").unwrap();
