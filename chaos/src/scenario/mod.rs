@@ -118,7 +118,14 @@ pub struct Workload {
     pub duplicate_rate: f64,
     /// Fraction of orders retried by the client after a failure or timeout.
     pub retry_rate: f64,
+    /// How long a client of a declarative workload waits for an answer before it counts the
+    /// outcome as unknown (`client_timeout`, default 5 s): longer than the system's own
+    /// timeouts, or a hold or delay measures the client instead of the system.
+    pub client_timeout: Duration,
 }
+
+/// The default [`Workload::client_timeout`].
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One planned fault.
 #[derive(Debug, Clone, PartialEq)]
@@ -579,6 +586,10 @@ fn read_workload(
         .number_in("duplicate_rate", 0.0..=1.0)?
         .unwrap_or(0.0);
     let retry_rate = fields.number_in("retry_rate", 0.0..=1.0)?.unwrap_or(0.0);
+    let client_timeout = fields.duration("client_timeout")?.unwrap_or(CLIENT_TIMEOUT);
+    if client_timeout.is_zero() || client_timeout > Duration::from_secs(600) {
+        return Err(fields.error("client_timeout", "expected more than 0s and at most 10m"));
+    }
     let mut params = toml::Table::new();
     if http.is_none() {
         let Some(own) = vocabulary.workload else {
@@ -589,7 +600,7 @@ fn read_workload(
             ));
         };
         own.read(fields)?;
-        const COMMON: [&str; 7] = [
+        const COMMON: [&str; 8] = [
             "operations",
             "weights",
             "requests",
@@ -597,6 +608,7 @@ fn read_workload(
             "duration",
             "duplicate_rate",
             "retry_rate",
+            "client_timeout",
         ];
         params = raw
             .into_iter()
@@ -610,6 +622,7 @@ fn read_workload(
         duration,
         duplicate_rate,
         retry_rate,
+        client_timeout,
     })
 }
 

@@ -517,6 +517,21 @@ fn an_http_workload_and_sql_invariants_read_into_typed_values() {
 }
 
 #[test]
+fn a_workloads_client_timeout_is_five_seconds_unless_it_says() {
+    let s = Scenario::parse("s.toml", vocab(&databases()), HTTP).unwrap();
+    assert_eq!(s.workload.client_timeout, Duration::from_secs(5));
+    let text = http_with("requests = 10", "requests = 10\nclient_timeout = \"30s\"");
+    let s = Scenario::parse("s.toml", vocab(&databases()), &text).unwrap();
+    assert_eq!(s.workload.client_timeout, Duration::from_secs(30));
+    for bad in ["\"0s\"", "\"11m\""] {
+        let text = http_with("requests = 10", &format!("requests = 10\nclient_timeout = {bad}"));
+        let e = Scenario::parse("s.toml", vocab(&databases()), &text).unwrap_err();
+        assert_eq!(e.field, "workload.client_timeout", "{e}");
+        assert!(e.reason.contains("at most 10m"), "{e}");
+    }
+}
+
+#[test]
 fn an_operation_has_objectives_of_its_own() {
     let text = http_with(
         "[expectations]",

@@ -34,8 +34,6 @@ use faultline_chaos::scenario::{Probe, ProbeCheck, Scenario};
 
 /// Attempts per request (the first send plus retries) for a client that retries.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// How long a client waits for an answer before it counts the outcome as unknown.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One request the workload will send.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -441,12 +439,14 @@ fn state_name(state: &Value) -> String {
 }
 
 impl HttpClient {
+    /// A client of `services` that waits `timeout` for each answer.
     pub fn new(
         services: BTreeMap<String, String>,
         externals: Externals,
+        timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build()?,
+            http: reqwest::Client::builder().timeout(timeout).build()?,
             services,
             externals,
             seen: Default::default(),
@@ -749,6 +749,7 @@ pub struct HttpRun {
     seed: u64,
     concurrency: u32,
     duration: Duration,
+    client_timeout: Duration,
     plan: Vec<PlannedRequest>,
     client: Option<HttpClient>,
 }
@@ -764,6 +765,7 @@ impl HttpRun {
             seed,
             concurrency: workload.concurrency,
             duration: workload.duration,
+            client_timeout: workload.client_timeout,
             plan,
             client: None,
         })
@@ -843,7 +845,7 @@ impl Workload for HttpRun {
             }
             self.client =
                 Some(
-                    HttpClient::new(services, externals).map_err(|e| RunError::Setup {
+                    HttpClient::new(services, externals, self.client_timeout).map_err(|e| RunError::Setup {
                         action: "building the workload's client".into(),
                         message: e.to_string(),
                     })?,
@@ -1054,6 +1056,34 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         scenario.workload.http.unwrap()
+    }
+
+    /// A server that accepts and never answers: the request is unknown (info, a timeout)
+    /// once the client's own timeout passed, not the default 5 s.
+    #[tokio::test]
+    async fn a_request_unanswered_within_the_client_timeout_is_unknown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let services = BTreeMap::from([("api".to_string(), format!("http://{address}"))]);
+        let client = HttpClient::new(services, Externals::default(), Duration::from_millis(300)).unwrap();
+        let planned = plan(&workload(), Duration::from_secs(10), 0.0, 0.0, 3);
+        let balance = planned.iter().find(|r| r.operation == "balance").unwrap();
+        let recorder = Recorder::new();
+        let sent = Instant::now();
+        let outcome = client.send(Process::Client(0), balance, &recorder).await;
+        let took = sent.elapsed();
+        silent.abort();
+        assert!(matches!(outcome, Outcome::Info), "{outcome:?}");
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(4), "{took:?}");
+        let history = recorder.finish();
+        let completed = &history.events()[1];
+        assert_eq!(completed.value["timeout"], true, "{:?}", completed.value);
     }
 
     #[test]
