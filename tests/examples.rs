@@ -199,6 +199,17 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         !examples[0]["events"].as_array().unwrap().is_empty(),
         "and names the requests that carried its key"
     );
+    let subjects = examples[0]["subjects"].as_array().unwrap();
+    assert_eq!(subjects.len(), 1, "about the transfer: {}", examples[0]);
+    assert!(
+        first.contains(&format!("\"transfer_id\":{}", subjects[0])),
+        "the key the row holds: {}",
+        examples[0]
+    );
+    assert!(
+        stderr.contains(&format!("(about: {}; history events: ", subjects[0].as_str().unwrap())),
+        "{stderr}"
+    );
 
     // The broken relay publishes events again while they are in flight: the database is right
     // (the SQL invariant holds), and the Kafka invariants catch the duplicates on the topic.

@@ -179,11 +179,17 @@ fn print_verdicts(outcome: &runner::RunOutcome) {
             verdict.summary
         );
         for example in &verdict.counterexamples {
+            let mut about = Vec::new();
+            if !example.subjects.is_empty() {
+                about.push(format!("about: {}", example.subjects.join(", ")));
+            }
+            if !example.events.is_empty() {
+                about.push(format!("history events: {:?}", example.events));
+            }
             eprintln!(
-                "       - {} (about: {}; history events: {:?})",
+                "       - {}{}",
                 example.description,
-                example.subjects.join(", "),
-                example.events
+                if about.is_empty() { String::new() } else { format!(" ({})", about.join("; ")) }
             );
         }
     }

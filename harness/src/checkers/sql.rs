@@ -78,7 +78,10 @@ async fn judge(
         );
         let counterexamples = rows
             .iter()
-            .map(|row| Counterexample::new(row.to_string(), vec![], events_of_row(row, history)))
+            .map(|row| {
+                let (keys, events) = requests_of_row(row, history);
+                Counterexample::new(row.to_string(), keys, events)
+            })
             .collect();
         return Verdict::new(name, summary, truncate(counterexamples));
     };
@@ -136,18 +139,26 @@ async fn rows_of(query: &str, connection: &mut PgConnection) -> Result<Vec<Value
         .collect()
 }
 
-/// History events of requests whose idempotency key is one of `row`'s values.
-fn events_of_row(row: &Value, history: &History) -> Vec<usize> {
+/// The request keys among `row`'s values (a transfer id the workload sent as its key), and
+/// the history events of the requests that carried them.
+fn requests_of_row(row: &Value, history: &History) -> (Vec<String>, Vec<usize>) {
     let values: Vec<&str> = match row {
         Value::Object(columns) => columns.values().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     };
-    history
-        .events()
-        .iter()
-        .filter(|e| matches!(&e.op, Op::Request { key, .. } if values.contains(&key.as_str())))
-        .map(|e| e.index)
-        .collect()
+    let mut keys: Vec<String> = Vec::new();
+    let mut events = Vec::new();
+    for event in history.events() {
+        if let Op::Request { key, .. } = &event.op {
+            if values.contains(&key.as_str()) {
+                events.push(event.index);
+                if !keys.contains(key) {
+                    keys.push(key.clone());
+                }
+            }
+        }
+    }
+    (keys, events)
 }
 
 /// The one value of a one-row, one-column result.
