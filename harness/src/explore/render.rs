@@ -123,10 +123,21 @@ pub fn html(exploration: &Exploration) -> String {
     for tried in exploration.failed() {
         let _ = write!(
             page,
-            "<h3>#{} {}</h3><ul>",
+            "<h3>#{} {}</h3>",
             tried.number,
             escape(&tried.experiment.id)
         );
+        // When each fault was on: a window stretched past a stated give-up point shows here.
+        let windows: Vec<String> = tried
+            .experiment
+            .faults
+            .iter()
+            .map(|f| {
+                let at = |key: &str| f.fault.get(key).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+                format!("{} from {} for {}", f.kind.name(), at("start"), at("duration"))
+            })
+            .collect();
+        let _ = write!(page, "<p>On: {}</p><ul>", escape(&windows.join("; ")));
         push_failures(&mut page, &tried.failures);
         page.push_str("</ul>");
         if let Some(report) = &tried.report {

@@ -300,6 +300,7 @@ fn the_grid_marks_each_fault_held_or_failed_and_junit_has_a_case_per_experiment(
     assert!(page.contains("<td class=\"failed\">1/1</td>"), "{page}");
     assert!(page.contains("order o-1 &lt;charged&gt; twice"), "{page}");
     assert!(page.contains("faultline chaos run reproducers/base-x002-min.toml"), "{page}");
+    assert!(page.contains("<p>On: drop-answer from 2000ms for 4000ms</p>"), "when the failed one's fault was on: {page}");
     let xml = junit(&exploration);
     assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
     assert_eq!(xml.matches("<testcase ").count(), 2);
