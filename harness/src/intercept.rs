@@ -84,6 +84,9 @@ struct Shared {
     key_header: Mutex<Option<hyper::header::HeaderName>>,
     /// The callee's answers to keyed requests since the last forget, in the order sent.
     keyed: Mutex<Vec<KeyedAnswer>>,
+    /// Delayed requests not forwarded yet: they reach the callee even when their caller gave
+    /// up, and are dropped only between runs ([`RequestProxy::clear`]).
+    late: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 /// The callee's answer to a request with an idempotency key, as the proxy saw it — also
@@ -301,6 +304,7 @@ impl RequestProxy {
             flights: Mutex::new(Flights::default()),
             key_header: Mutex::new(None),
             keyed: Mutex::new(Vec::new()),
+            late: Mutex::new(Vec::new()),
         });
         let stop = CancellationToken::new();
         tokio::spawn(accept(listener, shared.clone(), stop.clone()));
@@ -351,9 +355,13 @@ impl RequestProxy {
         faults.len() != before
     }
 
-    /// Takes every fault out of effect.
+    /// Takes every fault out of effect, and drops the delayed requests not forwarded yet
+    /// (between runs: none may reach the callee in the next one).
     pub fn clear(&self) {
         self.shared.faults.lock().expect("faults lock").clear();
+        for late in self.shared.late.lock().expect("late lock").drain(..) {
+            late.abort();
+        }
     }
 
     /// The call sites seen since the last [`forget`](Self::forget), each with when it was
@@ -594,7 +602,7 @@ fn draw(seed: u64, index: usize, nth: u64) -> f64 {
 
 async fn handle(
     request: Request<Incoming>,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     reset: &AtomicBool,
 ) -> Result<Response<Full<Bytes>>, Cut> {
     let _flying = Flying::enter(shared);
@@ -670,10 +678,21 @@ async fn handle(
             Err(Cut("answer dropped by a request fault"))
         }
         RequestAction::Delay(delay) => {
-            // Recorded when the delay begins: a caller that gives up meanwhile drops the rest.
+            // Recorded when the delay begins. The request reaches the callee late whether or
+            // not its caller still waits, as one a slow network held does: a delay past the
+            // caller's timeout is work done that the caller never hears of, not a hold.
             pending.ok(json!({ "delayed_ms": delay.as_millis() as u64 }));
-            tokio::time::sleep(delay).await;
-            forward(shared, &request).await
+            let owner = Arc::clone(shared);
+            let late = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                forward(&owner, &request).await
+            });
+            {
+                let mut waiting = shared.late.lock().expect("late lock");
+                waiting.retain(|handle| !handle.is_finished());
+                waiting.push(late.abort_handle());
+            }
+            late.await.unwrap_or(Err(Cut("a delayed request dropped between runs")))
         }
         RequestAction::Hold => {
             pending.ok(json!({ "held": true }));
@@ -1170,7 +1189,8 @@ mod tests {
         assert_eq!(served.load(Ordering::SeqCst), 4);
         proxy.remove(4);
 
-        // delay: the caller gives up before it is forwarded.
+        // delay: the caller gives up before it is forwarded, and the callee gets it late
+        // all the same (work done that the caller never hears of), after the heal too.
         proxy.install(
             5,
             fault("/pay*", Which::Every, RequestAction::Delay(Duration::from_millis(600))),
@@ -1181,8 +1201,18 @@ mod tests {
         let error = post(&proxy, "/pay/6", Duration::from_millis(200)).await.unwrap_err();
         assert!(error.contains("TimedOut"), "{error}");
         proxy.remove(5);
+        assert_eq!(served.load(Ordering::SeqCst), 4, "not before its delay");
+        served_reaches(&served, 5).await;
         // Healed: requests pass again.
         assert_eq!(post(&proxy, "/pay/7", QUICK).await.unwrap().0, 201);
+        assert_eq!(served.load(Ordering::SeqCst), 6);
+        // Between runs, a delayed request not forwarded yet is dropped: it never reaches the
+        // next run.
+        proxy.install(6, fault("/late", Which::Every, RequestAction::Delay(Duration::from_millis(300))), 1, recorder.clone(), no_stops());
+        post(&proxy, "/late", Duration::from_millis(100)).await.unwrap_err();
+        proxy.clear();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(served.load(Ordering::SeqCst), 6, "dropped by clear");
 
         let history = recorder.finish();
         let hits: Vec<(usize, String, String)> = history
@@ -1204,6 +1234,7 @@ mod tests {
             (3, "/pay/4", "duplicate"),
             (4, "/pay/5", "hold"),
             (5, "/pay/6", "delay"),
+            (6, "/late", "delay"),
         ]
         .into_iter()
         .map(|(i, p, a)| (i, p.to_string(), a.to_string()))

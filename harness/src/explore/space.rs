@@ -46,7 +46,8 @@ pub enum Kind {
     Reset,
     /// Forwarded; the answer is lost (the effect happened, the caller never hears).
     DropAnswer,
-    /// Forwarded after a delay (past the caller's timeout, by default 5 s).
+    /// Forwarded after a delay (past the caller's timeout: see [`Timing::delay_at`]), also
+    /// when the caller gave up meanwhile.
     Delay,
     /// Never forwarded, never answered.
     Hold,
