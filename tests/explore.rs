@@ -45,6 +45,19 @@ async fn explore_with(system: &System, out: &Path, options: &Options) -> Explora
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Options that run only `experiment`, once, unshrunk, with `bug` (a service, its variable and
+/// the seeded bug's name) in the service's environment.
+fn one_experiment(experiment: &str, bug: (&str, &str, &str)) -> Options {
+    Options {
+        fresh: true,
+        only: vec![experiment.into()],
+        budget: Some(1),
+        shrink: false,
+        env: vec![(bug.0.to_string(), bug.1.to_string(), bug.2.to_string())],
+        ..Options::default()
+    }
+}
+
 #[tokio::test]
 async fn an_exploration_sees_the_workloads_calls_judges_its_experiments_and_resumes_where_it_stopped() {
     let _serial = ONE_EXPLORATION_AT_A_TIME.lock().await;
@@ -203,16 +216,8 @@ async fn a_fallback_that_answers_wrong_under_a_fault_is_caught_by_the_promised_a
     let _ = std::fs::remove_dir_all(&out);
     let mut system = common::reference();
     system.reset = ResetMode::Warm;
-    let bug = ("gateway".to_string(), "GATEWAY_SEEDED_BUGS".to_string(), "gateway-accepts-unanswered-orders".to_string());
     let experiment = "reset@gateway->order POST /orders";
-    let options = Options {
-        fresh: true,
-        only: vec![experiment.into()],
-        budget: Some(1),
-        shrink: false,
-        env: vec![bug],
-        ..Options::default()
-    };
+    let options = one_experiment(experiment, ("gateway", "GATEWAY_SEEDED_BUGS", "gateway-accepts-unanswered-orders"));
     let exploration = explore_with(&system, &out.join("bug"), &options).await;
     let failed: Vec<_> = exploration.failed().collect();
     assert_eq!(failed.len(), 1, "{:?}", exploration.experiments);
@@ -255,16 +260,8 @@ async fn a_fault_outlasting_the_stated_give_up_point_finds_a_compensation_that_f
         "{:?}",
         order.gives_up
     );
-    let bug = ("order".to_string(), "ORDER_SEEDED_BUGS".to_string(), "order-compensates-unknown-charge-without-refund".to_string());
     let experiment = "drop-answer@order->payment POST /payments/charges";
-    let options = Options {
-        fresh: true,
-        only: vec![experiment.into()],
-        budget: Some(1),
-        shrink: false,
-        env: vec![bug],
-        ..Options::default()
-    };
+    let options = one_experiment(experiment, ("order", "ORDER_SEEDED_BUGS", "order-compensates-unknown-charge-without-refund"));
     let exploration = explore_with(&system, &out.join("bug"), &options).await;
     let failed: Vec<_> = exploration.failed().collect();
     assert_eq!(failed.len(), 1, "{:?}", exploration.experiments);
