@@ -207,7 +207,7 @@ serve(8000)
 #[tokio::test]
 async fn a_container_with_two_ports_is_one_link_whose_fault_cuts_both() -> anyhow::Result<()> {
     use faultline_chaos::scenario::{Fault, FaultKind, Target};
-    use faultline_harness::history::Recorder;
+    use faultline_harness::history::{EventType, Op, Recorder};
     use faultline_harness::nemesis::Nemesis;
 
     let dir = workspace("container-ports");
@@ -258,7 +258,16 @@ env = {{ PORT = "{{port}}", MAIN = "{{link:caller->upstream}}", ADMIN = "{{link:
     };
     let mut nemesis = Nemesis::new(vec![partition]);
     let recorder = Recorder::new();
+    // The nemesis is cancelled once both ports are seen cut: only after it has recorded the
+    // partition as applied (and so will heal it), never in the middle of applying it.
     let both_cut = async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !recorder.finish().events().iter().any(|event| {
+            event.event_type == EventType::Ok && matches!(event.op, Op::StartFault { .. })
+        }) {
+            assert!(Instant::now() < deadline, "the partition was never applied");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         for url in [&main, &admin] {
             await_answer(url, "502 while the link is cut", |a| matches!(a, Ok((502, _)))).await;
         }
