@@ -45,17 +45,25 @@ async fn explore_with(system: &System, out: &Path, options: &Options) -> Explora
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Options that run only `experiment`, once, unshrunk, with `bug` (a service, its variable and
-/// the seeded bug's name) in the service's environment.
-fn one_experiment(experiment: &str, bug: (&str, &str, &str)) -> Options {
+/// Options that run only `experiment`, once, unshrunk.
+fn one_experiment(experiment: &str) -> Options {
     Options {
         fresh: true,
         only: vec![experiment.into()],
         budget: Some(1),
         shrink: false,
-        env: vec![(bug.0.to_string(), bug.1.to_string(), bug.2.to_string())],
         ..Options::default()
     }
+}
+
+/// `system` with `bug` (a service, its variable and the seeded bug's name) in the service's
+/// environment, as `--service-env` gives it.
+fn with_bug(system: &System, bug: (&str, &str, &str)) -> System {
+    let mut buggy = system.clone();
+    buggy
+        .set_service_env(vec![(bug.0.to_string(), bug.1.to_string(), bug.2.to_string())])
+        .unwrap_or_else(|e| panic!("{e}"));
+    buggy
 }
 
 #[tokio::test]
@@ -151,13 +159,12 @@ async fn a_seeded_bug_is_found_shrunk_and_its_reproducer_fails_on_replay() {
     let _ = std::fs::remove_dir_all(&out);
     let mut system = common::reference();
     system.reset = ResetMode::Warm;
-    let bug = ("order".to_string(), "ORDER_SEEDED_BUGS".to_string(), "order-ignores-commit-failure".to_string());
+    let system = with_bug(&system, ("order", "ORDER_SEEDED_BUGS", "order-ignores-commit-failure"));
     let options = Options {
         fresh: true,
         only: vec!["status-503@order->inventory POST /inventory/reservations/*/commit".into()],
         until_failure: true,
         shrink_runs: 6,
-        env: vec![bug.clone()],
         ..Options::default()
     };
     let exploration = explore_with(&system, &out, &options).await;
@@ -189,9 +196,10 @@ async fn a_seeded_bug_is_found_shrunk_and_its_reproducer_fails_on_replay() {
         serde_json::from_str(&std::fs::read_to_string(out.join("explore.json")).unwrap()).unwrap();
     assert_eq!(explore::schema_problems(&on_disk), Vec::<String>::new());
 
-    // Replayed on a stack of its own, the reproducer fails the same way.
-    let mut config = runner::stack_config(&system);
-    config.env.push(bug);
+    // Replayed on a stack of its own (the bug in the service's environment), the reproducer
+    // fails the same way.
+    let config = runner::stack_config(&system);
+    assert!(config.env.iter().any(|(service, _, value)| service == "order" && value == "order-ignores-commit-failure"));
     let mut stack = Stack::start(&system, config).await.unwrap_or_else(|e| panic!("{e}"));
     let replay = runner::run_on_stack(&mut stack, &scenario, None, &out.join("replay"), &|_| {}).await;
     stack.shutdown().await.unwrap();
@@ -217,8 +225,9 @@ async fn a_fallback_that_answers_wrong_under_a_fault_is_caught_by_the_promised_a
     let mut system = common::reference();
     system.reset = ResetMode::Warm;
     let experiment = "reset@gateway->order POST /orders";
-    let options = one_experiment(experiment, ("gateway", "GATEWAY_SEEDED_BUGS", "gateway-accepts-unanswered-orders"));
-    let exploration = explore_with(&system, &out.join("bug"), &options).await;
+    let options = one_experiment(experiment);
+    let buggy = with_bug(&system, ("gateway", "GATEWAY_SEEDED_BUGS", "gateway-accepts-unanswered-orders"));
+    let exploration = explore_with(&buggy, &out.join("bug"), &options).await;
     let failed: Vec<_> = exploration.failed().collect();
     assert_eq!(failed.len(), 1, "{:?}", exploration.experiments);
     assert_eq!(failed[0].experiment.id, experiment);
@@ -233,8 +242,7 @@ async fn a_fallback_that_answers_wrong_under_a_fault_is_caught_by_the_promised_a
         "{example}"
     );
 
-    let healthy = Options { env: Vec::new(), ..options };
-    let exploration = explore_with(&system, &out.join("healthy"), &healthy).await;
+    let exploration = explore_with(&system, &out.join("healthy"), &options).await;
     assert_eq!(exploration.experiments.len(), 1);
     assert!(exploration.experiments[0].ok, "{:?}", exploration.experiments[0]);
     let _ = std::fs::remove_dir_all(&out);
@@ -261,8 +269,9 @@ async fn a_fault_outlasting_the_stated_give_up_point_finds_a_compensation_that_f
         order.gives_up
     );
     let experiment = "drop-answer@order->payment POST /payments/charges";
-    let options = one_experiment(experiment, ("order", "ORDER_SEEDED_BUGS", "order-compensates-unknown-charge-without-refund"));
-    let exploration = explore_with(&system, &out.join("bug"), &options).await;
+    let options = one_experiment(experiment);
+    let buggy = with_bug(&system, ("order", "ORDER_SEEDED_BUGS", "order-compensates-unknown-charge-without-refund"));
+    let exploration = explore_with(&buggy, &out.join("bug"), &options).await;
     let failed: Vec<_> = exploration.failed().collect();
     assert_eq!(failed.len(), 1, "{:?}", exploration.experiments);
     assert_eq!(failed[0].experiment.id, experiment);
@@ -273,7 +282,7 @@ async fn a_fault_outlasting_the_stated_give_up_point_finds_a_compensation_that_f
         failed[0].failures
     );
 
-    let mut unstated = system.clone();
+    let mut unstated = buggy.clone();
     for service in &mut unstated.services {
         service.gives_up.clear();
     }
@@ -282,8 +291,7 @@ async fn a_fault_outlasting_the_stated_give_up_point_finds_a_compensation_that_f
     assert_eq!(missed.experiments[0].experiment.faults[0].fault["duration"], "4000ms");
     assert!(missed.experiments[0].ok, "{:?}", missed.experiments[0]);
 
-    let healthy = Options { env: Vec::new(), ..options };
-    let exploration = explore_with(&system, &out.join("healthy"), &healthy).await;
+    let exploration = explore_with(&system, &out.join("healthy"), &options).await;
     assert_eq!(exploration.experiments.len(), 1);
     assert!(exploration.experiments[0].ok, "{:?}", exploration.experiments[0]);
     let _ = std::fs::remove_dir_all(&out);

@@ -222,7 +222,6 @@ async fn explore(
         fresh: args.fresh,
         shrink: !args.no_shrink,
         shrink_runs: args.shrink_runs,
-        env: Vec::new(),
         only: args.only,
         until_failure: args.until_failure,
         reset: args.reset.as_deref().map(|r| match r {

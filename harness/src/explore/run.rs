@@ -36,8 +36,6 @@ pub struct Options {
     pub shrink: bool,
     /// At most this many runs for confirming and shrinking one failure.
     pub shrink_runs: usize,
-    /// Extra environment per service (`service`, `VARIABLE`, `value`), over the description's.
-    pub env: Vec<(String, String, String)>,
     /// Run only the experiments whose id contains one of these (all when empty); the others
     /// stay pending.
     pub only: Vec<String>,
@@ -57,7 +55,6 @@ impl Default for Options {
             fresh: false,
             shrink: true,
             shrink_runs: 30,
-            env: Vec::new(),
             only: Vec::new(),
             until_failure: false,
             reset: None,
@@ -137,8 +134,7 @@ pub async fn explore_until(
         }
         None => system.clone(),
     };
-    let mut config = runner::stack_config(system);
-    config.env.extend(options.env.iter().cloned());
+    let config = runner::stack_config(system);
     progress("starting the stack (shared by every experiment)");
     let mut stack = tokio::select! {
         started = Stack::start(system, config) => started.map_err(RunError::from)?,
