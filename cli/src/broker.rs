@@ -56,13 +56,7 @@ pub async fn publish(args: PublishArgs) -> Result<(), CliError> {
         let answer = client
             .publish(consumer, &args.version, args.branch.as_deref(), pacts)
             .await
-            .map_err(|error| match CliError::from(error) {
-                CliError::Refused(error) => CliError::Refused(anyhow!("publishing {consumer} {}: {error}", args.version)),
-                CliError::CouldNotRun(error) => {
-                    CliError::CouldNotRun(anyhow!("publishing {consumer} {}: {error}", args.version))
-                }
-                other => other,
-            })?;
+            .map_err(|error| CliError::from(error).context(format!("publishing {consumer} {}", args.version)))?;
         for notice in answer["notices"].as_array().into_iter().flatten() {
             println!("{}", notice["text"].as_str().unwrap_or_default());
         }

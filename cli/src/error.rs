@@ -51,6 +51,16 @@ impl CliError {
         }
     }
 
+    /// The same ending, its error prefixed with what was being done.
+    pub fn context(self, doing: String) -> Self {
+        match self {
+            CliError::Input { error, then } => CliError::Input { error: error.context(doing), then },
+            CliError::CouldNotRun(error) => CliError::CouldNotRun(error.context(doing)),
+            CliError::Refused(error) => CliError::Refused(error.context(doing)),
+            other => other,
+        }
+    }
+
     /// The process exit code for this ending.
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -44,37 +44,41 @@ fn is_client_call(event: &crate::history::Event) -> bool {
 pub fn check(slo: &Slo, history: &History) -> Verdict {
     let mut parts = Vec::new();
     let mut counterexamples = Vec::new();
-    let whole = judge(history, &|_| true, slo.p99_latency, slo.error_rate, "");
-    parts.push(whole.0);
-    counterexamples.extend(whole.1);
+    let (summary, found, _) = judge(history, &|_| true, slo.p99_latency, slo.error_rate, "");
+    parts.push(summary);
+    counterexamples.extend(found);
     for objective in &slo.operations {
         let of_it = |op: &Op| match op {
             Op::Request { operation, kind, .. } => objective.covers(operation, kind.as_deref()),
             _ => false,
         };
-        let (summary, found) = judge(
-            history,
-            &of_it,
-            objective.p99_latency,
-            objective.error_rate,
-            &format!("{}: ", objective.operation),
-        );
+        let prefix = format!("{}: ", objective.operation);
+        let (summary, found, total) =
+            judge(history, &of_it, objective.p99_latency, objective.error_rate, &prefix);
         parts.push(summary);
+        // Objectives over no request at all are missed: nothing shows they hold.
+        if total == 0 {
+            counterexamples.push(Counterexample::new(
+                format!("{prefix}no request was sent by the workload's clients: the objectives cannot be shown to hold"),
+                vec![],
+                vec![],
+            ));
+        }
         counterexamples.extend(found);
     }
     Verdict::new(NAME, parts.join(" | "), counterexamples)
 }
 
-/// The objectives over the clients' requests whose op `covers` says are meant: a summary,
-/// and a counterexample per objective missed, each written after `prefix`. Objectives over no
-/// request at all are missed too: nothing shows they hold.
+/// The objectives over the clients' requests whose op `covers` says are meant: a summary, a
+/// counterexample per objective missed (each written after `prefix`), and how many requests
+/// there were.
 fn judge(
     history: &History,
     covers: &dyn Fn(&Op) -> bool,
     p99_latency: Option<Duration>,
     error_rate_bound: Option<f64>,
     prefix: &str,
-) -> (String, Vec<Counterexample>) {
+) -> (String, Vec<Counterexample>, usize) {
     let requests: Vec<_> = history
         .pairs()
         .into_iter()
@@ -109,13 +113,6 @@ fn judge(
         error_rate * 100.0
     )];
     let mut counterexamples = Vec::new();
-    if total == 0 && (p99_latency.is_some() || error_rate_bound.is_some()) && !prefix.is_empty() {
-        counterexamples.push(Counterexample::new(
-            format!("{prefix}no request was sent by the workload's clients: the objectives cannot be shown to hold"),
-            vec![],
-            vec![],
-        ));
-    }
     if let Some(max) = p99_latency {
         parts.push(format!("p99 bound {}", ms(max)));
         if p99.is_some_and(|p| p > max) {
@@ -168,7 +165,7 @@ fn judge(
             ));
         }
     }
-    (parts.join("; "), counterexamples)
+    (parts.join("; "), counterexamples, total)
 }
 
 #[cfg(test)]

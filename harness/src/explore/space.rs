@@ -81,18 +81,8 @@ impl Kind {
     ];
 
     /// The kinds that act on requests only (no process is stopped): the ones combined with a
-    /// site revealed under another fault.
-    pub const REQUEST_ONLY: [Kind; 9] = [
-        Kind::Status500,
-        Kind::Status502,
-        Kind::Status503,
-        Kind::Status504,
-        Kind::Reset,
-        Kind::DropAnswer,
-        Kind::Delay,
-        Kind::Hold,
-        Kind::Duplicate,
-    ];
+    /// site revealed under another fault. The first of [`Self::AT_CALL_SITES`], before the kills.
+    pub const REQUEST_ONLY: &[Kind] = Self::AT_CALL_SITES.split_at(9).0;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -298,11 +288,8 @@ impl Timing {
 
 /// When a planned fault's window ends, from the start of the load.
 fn fault_end(fault: &Value) -> Option<Duration> {
-    let millis = |key: &str| -> Option<Duration> {
-        let text = fault.get(key)?.as_str()?;
-        Some(Duration::from_millis(text.strip_suffix("ms")?.parse().ok()?))
-    };
-    Some(millis("start")? + millis("duration")?)
+    let at = |key: &str| faultline_chaos::scenario::fields::parse_duration(fault.get(key)?.as_str()?);
+    Some(at("start")? + at("duration")?)
 }
 
 fn ms(d: Duration) -> String {

@@ -142,6 +142,10 @@ fn a_combination_adds_each_request_fault_at_each_revealed_site() {
     let revealed = [site("order->inventory", "POST", "/reservations/*/release")];
     let combos = combinations(&single, &revealed, &timing());
     assert_eq!(combos.len(), Kind::REQUEST_ONLY.len());
+    assert_eq!(Kind::REQUEST_ONLY.len(), 9);
+    assert!(Kind::REQUEST_ONLY
+        .iter()
+        .all(|k| !matches!(k, Kind::KillCallerSent | Kind::KillCallerAnswered | Kind::KillCalleeSent)));
     assert!(combos.iter().all(|c| c.faults.len() == 2 && c.faults[0] == single.faults[0]));
     assert_eq!(
         combos[5].id,
