@@ -99,6 +99,10 @@ enum Applied {
         /// The service its program point stopped, and whether it was paused (else killed).
         stopped: Option<(String, bool)>,
     },
+    Statement {
+        link: String,
+        index: usize,
+    },
 }
 
 /// Applies and heals a fault schedule.
@@ -265,6 +269,14 @@ impl Nemesis {
                         index,
                         stopped: None,
                     }
+                })
+            }
+            // Installed on the link's statement proxy, which records each statement it hits.
+            (Target::Link { client, server }, FaultKind::Statement(statement)) => {
+                let link = format!("{client}->{server}");
+                stack.statement_proxy(&link).map(|proxy| {
+                    proxy.install(index, statement.clone(), self.seed, recorder.clone());
+                    Applied::Statement { link, index }
                 })
             }
             _ => apply(index, fault, stack).await,
@@ -485,6 +497,11 @@ async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
         Applied::Paused { service } => stack.resume(service).await,
         Applied::ContainerPaused { name } => Ok(stack.infra().unpause_container(name).await?),
         Applied::ContainerStopped { name } => Ok(stack.infra().start_container(name).await?),
+        Applied::Statement { link, index } => {
+            // Statements it delays are still sent, late.
+            stack.statement_proxy(link)?.remove(*index);
+            Ok(())
+        }
         Applied::Request {
             link,
             index,
@@ -529,6 +546,7 @@ fn applied_value(applied: &Applied) -> Value {
             Some((service, false)) => json!({"request_proxy": link, "killed": service}),
             None => json!({"request_proxy": link}),
         },
+        Applied::Statement { link, .. } => json!({"statement_proxy": link}),
     }
 }
 
@@ -551,6 +569,7 @@ pub fn kind_name(kind: &FaultKind) -> String {
         FaultKind::ContainerPause => "container_pause".into(),
         FaultKind::ContainerStop => "container_stop".into(),
         FaultKind::Request(_) => "request".into(),
+        FaultKind::Statement(_) => "statement".into(),
         FaultKind::Redeliver { .. } => "redeliver".into(),
     }
 }
@@ -563,6 +582,11 @@ pub fn describe(fault: &Fault) -> String {
             "request fault on {}: {}",
             target_name(&fault.target),
             request.describe()
+        ),
+        FaultKind::Statement(statement) => format!(
+            "statement fault on {}: {}",
+            target_name(&fault.target),
+            statement.describe()
         ),
         FaultKind::Redeliver {
             topic,

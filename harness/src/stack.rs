@@ -316,6 +316,8 @@ pub struct Stack {
     host_proxy: HostToxiproxy,
     /// Behind the host Toxiproxy on each link between services: request-level faults.
     request_proxies: crate::intercept::RequestProxies,
+    /// The statement proxy of each service's link to Postgres, by link name.
+    statement_proxies: BTreeMap<String, crate::intercept::postgres::StatementProxy>,
     services: BTreeMap<String, ServiceProcess>,
     link_ports: BTreeMap<String, u16>,
     /// Started with [`StackConfig::direct_links`].
@@ -399,10 +401,29 @@ impl Stack {
                 .await?;
         }
 
+        // service -> statement proxy -> Toxiproxy (the link's proxy) -> Postgres.
+        let mut statement_proxies = BTreeMap::new();
+        let to_postgres = system.topology().links().iter().filter(|l| l.server == "postgres");
+        for link in to_postgres.filter(|_| proxied && !config.without_request_proxies) {
+            let name = link.name();
+            let Some(upstream) = infra.link(&name).and_then(|l| l.address.parse().ok()) else {
+                continue;
+            };
+            let proxy = crate::intercept::postgres::StatementProxy::start(&name, upstream)
+                .await
+                .map_err(io_error(format!("starting the statement proxy of {name}")))?;
+            statement_proxies.insert(name, proxy);
+        }
+        let statement_addresses: BTreeMap<String, String> = statement_proxies
+            .iter()
+            .map(|(link, proxy)| (link.clone(), proxy.address().to_string()))
+            .collect();
+
         let mut services = BTreeMap::new();
         for spec in &system.services {
             let values = Values {
                 infra: Some(&infra),
+                statement_proxies: Some(&statement_addresses),
                 direct_links: config.direct_links,
                 ..Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports)
             };
@@ -432,6 +453,7 @@ impl Stack {
             infra: Some(infra),
             host_proxy,
             request_proxies,
+            statement_proxies,
             last_reset: BTreeMap::new(),
             log_marks: BTreeMap::new(),
             reset_began: None,
@@ -608,6 +630,18 @@ impl Stack {
                 name: link.to_string(),
                 known: self.link_ports.keys().cloned().collect::<Vec<_>>().join(", "),
             })
+    }
+
+    /// The statement proxy on `link`, a service's link to Postgres (`inventory->postgres`).
+    pub fn statement_proxy(
+        &self,
+        link: &str,
+    ) -> Result<&crate::intercept::postgres::StatementProxy, StackError> {
+        self.statement_proxies.get(link).ok_or_else(|| StackError::Unknown {
+            what: "link to postgres with a statement proxy",
+            name: link.to_string(),
+            known: self.statement_proxies.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
     }
 
     /// Every call site the request proxies saw since the last reset or
@@ -937,6 +971,10 @@ impl Stack {
         self.host_proxy.client.reset().await?;
         self.request_proxies.clear();
         self.request_proxies.forget();
+        for proxy in self.statement_proxies.values() {
+            proxy.clear();
+            proxy.forget();
+        }
         self.infra().toxiproxy_client().reset().await?;
         lap("proxies");
         truncate_databases(&self.system, self.infra()).await?;
@@ -979,6 +1017,10 @@ impl Stack {
         self.host_proxy.client.reset().await?;
         self.request_proxies.clear();
         self.request_proxies.forget();
+        for proxy in self.statement_proxies.values() {
+            proxy.clear();
+            proxy.forget();
+        }
         self.infra().toxiproxy_client().reset().await?;
         lap("proxies");
         drop_databases(&self.system, self.infra()).await?;
@@ -1420,6 +1462,8 @@ struct Values<'a> {
     ports: &'a BTreeMap<String, u16>,
     link_ports: &'a BTreeMap<String, u16>,
     infra: Option<&'a Infra>,
+    /// Where each service's link to Postgres is reached when a statement proxy fronts it.
+    statement_proxies: Option<&'a BTreeMap<String, String>>,
     /// Postgres and service links resolve to their servers' own addresses.
     direct_links: bool,
 }
@@ -1439,6 +1483,7 @@ impl<'a> Values<'a> {
             ports,
             link_ports,
             infra: None,
+            statement_proxies: None,
             direct_links: false,
         }
     }
@@ -1452,8 +1497,12 @@ impl crate::system::template::Resolve for Values<'_> {
                 return Ok("{postgres}".to_string());
             };
             let server = infra.postgres().map_err(|e| e.to_string())?;
+            let link = format!("{name}->postgres");
+            let fronted = self.statement_proxies.and_then(|proxies| proxies.get(&link));
             let address = if self.direct_links {
                 server.direct_address.clone()
+            } else if let Some(address) = fronted {
+                address.clone()
             } else {
                 infra
                     .link(&format!("{name}->postgres"))

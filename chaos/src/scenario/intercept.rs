@@ -187,7 +187,7 @@ fn path_matches(pattern: &str, path: &str) -> bool {
     }
 }
 
-fn ordinal(n: u32) -> String {
+pub(super) fn ordinal(n: u32) -> String {
     let suffix = match (n % 10, n % 100) {
         (1, 11) | (2, 12) | (3, 13) => "th",
         (1, _) => "st",
@@ -196,6 +196,26 @@ fn ordinal(n: u32) -> String {
         _ => "th",
     };
     format!("{n}{suffix}")
+}
+
+/// Reads `nth` or `fraction` (neither: every matching request or statement).
+pub(super) fn read_which(fields: &mut Fields<'_>) -> Result<Which, ScenarioError> {
+    let nth = fields.integer_in("nth", 1..=1_000_000)?;
+    let fraction = fields.number_in("fraction", 0.0..=1.0)?;
+    Ok(match (nth, fraction) {
+        (Some(_), Some(_)) => {
+            return Err(fields.error(
+                "fraction",
+                "give nth or fraction, not both (neither: every matching request)",
+            ))
+        }
+        (Some(n), None) => Which::Nth(n as u32),
+        (None, Some(f)) if f > 0.0 => Which::Fraction(f),
+        (None, Some(_)) => {
+            return Err(fields.error("fraction", "expected more than 0: a fault must hit something"))
+        }
+        (None, None) => Which::Every,
+    })
 }
 
 pub(super) const ACTIONS: &str = "status, reset, drop_answer, delay, hold, duplicate, kill or pause";
@@ -229,22 +249,7 @@ pub(super) fn read(
             ));
         }
     }
-    let nth = fields.integer_in("nth", 1..=1_000_000)?;
-    let fraction = fields.number_in("fraction", 0.0..=1.0)?;
-    let which = match (nth, fraction) {
-        (Some(_), Some(_)) => {
-            return Err(fields.error(
-                "fraction",
-                "give nth or fraction, not both (neither: every matching request)",
-            ))
-        }
-        (Some(n), None) => Which::Nth(n as u32),
-        (None, Some(f)) if f > 0.0 => Which::Fraction(f),
-        (None, Some(_)) => {
-            return Err(fields.error("fraction", "expected more than 0: a fault must hit something"))
-        }
-        (None, None) => Which::Every,
-    };
+    let which = read_which(fields)?;
     let name = fields.required_string("action", ACTIONS)?;
     let action = match name.as_str() {
         "status" => RequestAction::Status(

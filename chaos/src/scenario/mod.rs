@@ -48,6 +48,7 @@ pub mod blast;
 pub mod fields;
 pub mod intercept;
 pub mod request;
+pub mod statement;
 mod vocabulary;
 
 use std::path::Path;
@@ -187,6 +188,10 @@ pub enum FaultKind {
     /// Requests on a link between two services, picked by method and path, answered, cut,
     /// delayed, held or sent twice by faultline's request proxy on that link.
     Request(intercept::RequestFault),
+    /// Statements on a service's link to Postgres, picked by how they start, failed with a
+    /// SQLSTATE, delayed, or run with their answer lost, by faultline's statement proxy on
+    /// that link.
+    Statement(statement::StatementFault),
     /// A consumer's events delivered again: the service stopped gracefully (so it leaves its
     /// group), its group's committed offsets on `topic` moved back by `events` per partition
     /// (not before the first retained record), and the service started again when the fault
@@ -978,7 +983,7 @@ fn read_target(fields: &mut Fields<'_>, topology: &Topology) -> Result<Target, S
 
 const FAULT_KINDS: &str =
     "latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, \
-     partition (links); request (links between services); kill, pause, redeliver (services); \
+     partition (links); request (links between services); statement (links to postgres); kill, pause, redeliver (services); \
      container_pause, container_stop (containers)";
 
 fn millis(d: Duration) -> u64 {
@@ -1035,6 +1040,30 @@ fn read_fault(
             duration,
             target,
             kind: FaultKind::Request(fault),
+        });
+    }
+    if kind_name == "statement" {
+        if !matches!(&target, Target::Link { server, .. } if server == "postgres") {
+            let to_postgres: Vec<String> = topology
+                .links()
+                .iter()
+                .filter(|l| l.server == "postgres")
+                .map(|l| l.name())
+                .collect();
+            return Err(fields.error(
+                "target",
+                format!(
+                    "kind \"statement\" applies to a service's link to postgres, which speaks its protocol; such links are: {}",
+                    if to_postgres.is_empty() { "none".to_string() } else { to_postgres.join(", ") }
+                ),
+            ));
+        }
+        let fault = statement::read(fields)?;
+        return Ok(Fault {
+            start,
+            duration,
+            target,
+            kind: FaultKind::Statement(fault),
         });
     }
     let link_only = |fields: &Fields<'_>| -> Result<(), ScenarioError> {

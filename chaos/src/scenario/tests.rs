@@ -886,6 +886,67 @@ fn request_faults_read_into_typed_values() {
     }
 }
 
+/// `FULL`'s first fault replaced by a statement-level fault on `payment->postgres`.
+fn with_statement_fault(fields: &str) -> String {
+    with_request_fault("")
+        .replace("kind = \"request\"\n", &format!("kind = \"statement\"\n{fields}"))
+        .replace("target = \"order->payment\"", "target = \"payment->postgres\"")
+        .replace("[[expectations.circuits]]\nlink = \"order->payment\"\nopens_within = \"5s\"\ncloses_within = \"30s\"\n", "")
+}
+
+#[test]
+fn statement_faults_read_into_typed_values_and_bad_ones_name_the_field() {
+    use intercept::Which;
+    use statement::StatementAction;
+    for (fields, statement, action, which) in [
+        (
+            "statement = \"INSERT INTO charges\"\naction = \"error\"\nnth = 1",
+            Some("INSERT INTO charges"),
+            StatementAction::Error("40001".into()),
+            Which::Nth(1),
+        ),
+        (
+            "statement = \"COMMIT\"\naction = \"error\"\nsqlstate = \"40P01\"",
+            Some("COMMIT"),
+            StatementAction::Error("40P01".into()),
+            Which::Every,
+        ),
+        ("action = \"delay\"\ndelay = \"2s\"\nfraction = 0.5", None, StatementAction::Delay(Duration::from_secs(2)), Which::Fraction(0.5)),
+        ("statement = \"COMMIT\"\naction = \"drop_answer\"", Some("COMMIT"), StatementAction::DropAnswer, Which::Every),
+    ] {
+        let scenario = Scenario::parse("s.toml", vocab(&shop()), &with_statement_fault(fields))
+            .unwrap_or_else(|e| panic!("{fields}: {e}"));
+        let FaultKind::Statement(fault) = &scenario.faults[0].kind else {
+            panic!("a statement fault: {:?}", scenario.faults[0].kind)
+        };
+        assert_eq!(
+            (fault.statement.as_deref(), &fault.action, fault.which),
+            (statement, &action, which),
+            "{fields}"
+        );
+    }
+    let cases = [
+        ("action = \"status\"", "faults[0].action", "unknown action \"status\""),
+        ("action = \"error\"\nsqlstate = \"4001\"", "faults[0].sqlstate", "five digits or capital letters"),
+        ("action = \"error\"\nsqlstate = \"00000\"", "faults[0].sqlstate", "success class"),
+        ("action = \"delay\"", "faults[0].delay", "required"),
+        ("statement = \"  \"\naction = \"drop_answer\"", "faults[0].statement", "start of a statement"),
+        ("action = \"drop_answer\"\npath = \"/x\"", "faults[0].path", "unknown field"),
+    ];
+    for (fields, field, reason) in cases {
+        let e = error_of(&with_statement_fault(fields));
+        assert_eq!(e.field, field, "{fields}: {e}");
+        assert!(e.reason.contains(reason), "{fields}: {e}");
+    }
+    // Only links to postgres carry its protocol through a statement proxy.
+    let e = error_of(&with_statement_fault("action = \"drop_answer\"").replace(
+        "target = \"payment->postgres\"",
+        "target = \"order->payment\"",
+    ));
+    assert_eq!(e.field, "faults[0].target");
+    assert!(e.reason.contains("order->postgres, payment->postgres"), "{e}");
+}
+
 #[test]
 fn bad_request_faults_name_the_field() {
     let cases = [

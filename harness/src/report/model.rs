@@ -429,7 +429,8 @@ fn applied_faults(scenario: &Scenario, history: &History) -> Vec<AppliedFault> {
                 kind: nemesis::kind_name(&fault.kind),
                 description: match &fault.kind {
                     // How many requests it hit, which only the history knows.
-                    faultline_chaos::scenario::FaultKind::Request(_) => {
+                    faultline_chaos::scenario::FaultKind::Request(_)
+                    | faultline_chaos::scenario::FaultKind::Statement(_) => {
                         let hits = history
                             .events()
                             .iter()
@@ -438,7 +439,11 @@ fn applied_faults(scenario: &Scenario, history: &History) -> Vec<AppliedFault> {
                                     && matches!(&e.op, Op::RequestFault { index: i, .. } if *i == index)
                             })
                             .count();
-                        format!("{}; hit {hits} request(s)", nemesis::describe(fault))
+                        let what = match fault.kind {
+                            faultline_chaos::scenario::FaultKind::Statement(_) => "statement(s)",
+                            _ => "request(s)",
+                        };
+                        format!("{}; hit {hits} {what}", nemesis::describe(fault))
                     }
                     _ => nemesis::describe(fault),
                 },

@@ -33,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::history::{Op, Process, Recorder};
 
+pub mod postgres;
+
 type Forwarder = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 /// What a program-point fault ([`RequestAction::Stop`]) asks of whoever installed it: kill
@@ -592,7 +594,7 @@ async fn stop(hit: &Hit, service: &str, pause: bool) -> Result<(), String> {
 }
 
 /// A number in [0, 1) from the seed, the fault and the request's place among those matching.
-fn draw(seed: u64, index: usize, nth: u64) -> f64 {
+pub(crate) fn draw(seed: u64, index: usize, nth: u64) -> f64 {
     let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ nth.wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
