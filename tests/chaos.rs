@@ -302,6 +302,66 @@ async fn lost_answers_to_charges_are_retried_and_charge_each_order_once() {
     );
 }
 
+/// A statement-level fault: half of inventory's commits fail with 40001 (rolled back by
+/// Postgres). Unmodified, each failed transaction leaves nothing behind and every verdict
+/// holds; with the seeded bug that holds a reservation's units in a statement of their own,
+/// committed before the reservation is, the units stay held by no reservation and
+/// stock-and-money-conserved says so.
+#[tokio::test]
+async fn failed_commits_in_inventory_leave_nothing_behind_unless_units_are_held_outside_the_transaction() {
+    let scenario = shortened(
+        shipped("transactions-inventory-commits-fail"),
+        30,
+        Duration::from_secs(14),
+        Duration::from_secs(2),
+        Duration::from_secs(8),
+    );
+    let outcome = run_and_require_every_verdict(scenario.clone()).await;
+    let failed_commits = history_events(&outcome)
+        .iter()
+        .filter(|e| {
+            e["op"]["op"] == "request_fault"
+                && e["type"] == "invoke"
+                && e["op"]["link"] == "inventory->postgres"
+                && e["op"]["method"] == "SQL"
+                && e["op"]["path"] == "COMMIT"
+        })
+        .count();
+    assert!(failed_commits > 0, "inventory's commits were failed");
+
+    let mut buggy = common::reference().clone();
+    buggy
+        .set_service_env(vec![(
+            "inventory".into(),
+            "INVENTORY_SEEDED_BUGS".into(),
+            "inventory-holds-units-outside-transaction".into(),
+        )])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let clock = Instant::now();
+    let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
+    let outcome = runner::run_until(&buggy, &scenario, None, &reports_dir(), std::future::pending(), &progress)
+        .await
+        .unwrap_or_else(|e| panic!("the run could not be carried out: {e}"));
+    let failed: Vec<(&str, &str)> = outcome
+        .failures()
+        .map(|v| (v.checker.as_str(), v.summary.as_str()))
+        .collect();
+    assert_eq!(
+        failed.iter().map(|(checker, _)| *checker).collect::<Vec<_>>(),
+        ["stock-and-money-conserved"],
+        "{failed:?}"
+    );
+    let violation = outcome
+        .failures()
+        .flat_map(|v| v.counterexamples.iter())
+        .map(|c| c.description.clone())
+        .collect::<Vec<_>>();
+    assert!(
+        violation.iter().any(|d| d.contains("reserved is") && d.contains("RESERVED reservations hold")),
+        "{violation:?}"
+    );
+}
+
 /// A program point instead of a wall-clock time: order is killed right after payment
 /// answered the third charge, before order hears (and records) it. Restarted when the fault
 /// heals, order resumes its sagas from their persisted step and charges again with the same

@@ -180,7 +180,13 @@ async fn reserve_idempotently(
             ))
         }
     }
-    let reply = decide_reservation(&mut tx, &request).await?;
+    // Seeded bug: the units are held outside the reservation's transaction, committed at
+    // once; when that transaction then fails, the units stay held by no reservation.
+    let outside = faultline_kit::seeded::active(
+        faultline_kit::seeded::INVENTORY_HOLDS_UNITS_OUTSIDE_TRANSACTION,
+    )
+    .then_some(&state.pool);
+    let reply = decide_reservation(&mut tx, &request, outside).await?;
     idempotency::complete(
         &mut tx,
         RESERVE_SCOPE,
@@ -196,10 +202,12 @@ async fn reserve_idempotently(
     Ok(reply)
 }
 
-/// Reserves or refuses, inside the caller's transaction.
+/// Reserves or refuses, inside the caller's transaction (the units held through `outside`
+/// instead, when the seeded bug gives a pool).
 async fn decide_reservation(
     conn: &mut sqlx::PgConnection,
     request: &ReserveRequest,
+    outside: Option<&sqlx::PgPool>,
 ) -> Result<Reply, Reply> {
     let claim = store::claim_order(conn, request.order_id, &request.sku, request.quantity).await?;
     let Some(reservation) = claim else {
@@ -228,7 +236,11 @@ async fn decide_reservation(
         .with("quantity", existing.quantity)
         .with("status", existing.status.as_str()));
     };
-    if store::hold_units(conn, &request.sku, request.quantity).await? {
+    let held = match outside {
+        Some(pool) => store::hold_units(&mut *pool.acquire().await?, &request.sku, request.quantity).await?,
+        None => store::hold_units(conn, &request.sku, request.quantity).await?,
+    };
+    if held {
         return Ok(reserved_reply(&reservation));
     }
     store::unclaim_order(conn, reservation.reservation_id).await?;
@@ -261,7 +273,7 @@ pub(crate) async fn reserve_for_order(
         quantity,
     };
     let mut tx = pool.begin().await?;
-    let reply = decide_reservation(&mut tx, &request).await?;
+    let reply = decide_reservation(&mut tx, &request, None).await?;
     tx.commit().await?;
     Ok(reply)
 }

@@ -44,6 +44,10 @@ pub const BUGS: &[(&str, &str)] = &[
         "inventory: a reservation sent twice reserves twice",
     ),
     (
+        INVENTORY_HOLDS_UNITS_OUTSIDE_TRANSACTION,
+        "inventory: a reservation's units are held in a statement of their own, committed before the reservation is",
+    ),
+    (
         ORDER_IGNORES_COMMIT_FAILURE,
         "order: a failed commit of the stock reservation is taken for a success",
     ),
@@ -61,6 +65,8 @@ pub const ORDER_BULKHEAD_LIMITS_NOTHING: &str = "order-bulkhead-limits-nothing";
 pub const ORDER_RECORDS_CHARGE_AFTER_CALL: &str = "order-records-charge-after-call";
 pub const ORDER_NO_ATTEMPT_TIMEOUT: &str = "order-no-attempt-timeout";
 pub const INVENTORY_RESERVATION_NOT_IDEMPOTENT: &str = "inventory-reservation-not-idempotent";
+pub const INVENTORY_HOLDS_UNITS_OUTSIDE_TRANSACTION: &str =
+    "inventory-holds-units-outside-transaction";
 pub const ORDER_IGNORES_COMMIT_FAILURE: &str = "order-ignores-commit-failure";
 pub const GATEWAY_ACCEPTS_UNANSWERED_ORDERS: &str = "gateway-accepts-unanswered-orders";
 
