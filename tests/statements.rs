@@ -15,6 +15,7 @@ use sqlx::{Connection, PgConnection};
 fn fault(statement: &str, which: Which, action: StatementAction) -> StatementFault {
     StatementFault {
         statement: Some(statement.into()),
+        fingerprint: None,
         which,
         action,
     }

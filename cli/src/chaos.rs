@@ -228,6 +228,7 @@ async fn explore(
             "warm" => faultline_harness::system::ResetMode::Warm,
             _ => faultline_harness::system::ResetMode::Fresh,
         }),
+        statements: args.statements,
     };
     let clock = std::time::Instant::now();
     let progress = |line: &str| eprintln!("[{:>7.1}s] {line}", clock.elapsed().as_secs_f64());

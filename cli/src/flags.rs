@@ -313,6 +313,10 @@ pub struct ChaosExploreArgs {
     /// keeps the services running and empties their tables and topics (docs/system-description.md).
     #[arg(long, value_parser = ["fresh", "warm"])]
     pub reset: Option<String>,
+    /// Also explore the statements of each service's conversation with Postgres, as
+    /// discovery saw them: sql-error (40001), sql-drop-answer and sql-delay at each.
+    #[arg(long)]
+    pub statements: bool,
     /// Extra environment for one service, over the description's: SERVICE:VARIABLE=VALUE
     /// (repeatable).
     #[arg(long = "service-env", value_name = "SERVICE:VARIABLE=VALUE", value_parser = service_env)]

@@ -676,9 +676,19 @@ impl Stack {
             .map(|proxy| proxy.broken_replays(since))
     }
 
-    /// Forgets the call sites seen so far.
+    /// Every statement the statement proxies saw since the last reset or
+    /// [`forget_call_sites`](Self::forget_call_sites), as call sites (method `SQL`, the
+    /// statement's fingerprint as the route), by link and fingerprint.
+    pub fn statement_sites(&self) -> Vec<crate::intercept::CallSite> {
+        self.statement_proxies.values().flat_map(|proxy| proxy.sites()).collect()
+    }
+
+    /// Forgets the call sites (and statements) seen so far.
     pub fn forget_call_sites(&self) {
         self.request_proxies.forget();
+        for proxy in self.statement_proxies.values() {
+            proxy.forget();
+        }
     }
 
     /// The consumer groups known to Kafka, each with the described topics it has committed

@@ -18,8 +18,10 @@
 //!
 //! A statement's text is compared with whitespace runs made one space, double quotes left out
 //! and letters in either case: `statement = "update stock"` picks
-//! `UPDATE "stock"\n   SET reserved = …`. `COMMIT` (and `END`) picks the end of a transaction:
-//! an error there rolls the transaction back, as a serialization failure at commit does.
+//! `UPDATE "stock"\n   SET reserved = …`. `fingerprint = "SELECT FROM charges"` picks the
+//! statements with that [`fingerprint`], as the history and `chaos explore` name them.
+//! `COMMIT` (and `END`) picks the end of a transaction: an error there rolls the transaction
+//! back, as a serialization failure at commit does.
 
 use std::time::Duration;
 
@@ -58,6 +60,9 @@ pub struct StatementFault {
     /// Only statements that start with this (compared as [`normalize`] leaves both); any when
     /// `None`.
     pub statement: Option<String>,
+    /// Only statements with this [`fingerprint`] (`SELECT FROM charges`, `SELECT` for one
+    /// with no table), as the history and `chaos explore` name them; any when `None`.
+    pub fingerprint: Option<String>,
     /// Which of the matching statements it hits.
     pub which: Which,
     /// What it does to them.
@@ -65,16 +70,23 @@ pub struct StatementFault {
 }
 
 impl StatementFault {
-    /// Whether the statement `sql` is one this fault picks from.
+    /// Whether the statement `sql` is one this fault picks from: it starts with
+    /// [`statement`](Self::statement), and its [`fingerprint`] is
+    /// [`fingerprint`](Self::fingerprint) (each when given).
     pub fn matches(&self, sql: &str) -> bool {
-        self.statement.as_deref().is_none_or(|prefix| {
-            let (prefix, sql) = (normalize(prefix), normalize(sql));
-            sql.starts_with(&prefix)
-                && sql[prefix.len()..]
+        let starts = self.statement.as_deref().is_none_or(|wanted| {
+            let (prefix, text) = (normalize(wanted), normalize(sql));
+            text.starts_with(&prefix)
+                && text[prefix.len()..]
                     .chars()
                     .next()
                     .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_')
-        })
+        });
+        let printed = self
+            .fingerprint
+            .as_deref()
+            .is_none_or(|wanted| normalize(&fingerprint(sql)) == normalize(wanted));
+        starts && printed
     }
 
     /// `error 40001 on INSERT INTO reservations, the 1st`: for the terminal and reports.
@@ -89,10 +101,13 @@ impl StatementFault {
             Which::Nth(n) => format!("the {}", super::intercept::ordinal(n)),
             Which::Fraction(f) => format!("{:.0}% of them", f * 100.0),
         };
-        format!(
-            "{action} on {}, {which}",
-            self.statement.as_deref().unwrap_or("any statement")
-        )
+        let on = match (&self.statement, &self.fingerprint) {
+            (Some(start), None) => start.clone(),
+            (None, Some(print)) => format!("statements like {print}"),
+            (Some(start), Some(print)) => format!("{start} (like {print})"),
+            (None, None) => "any statement".into(),
+        };
+        format!("{action} on {on}, {which}")
     }
 }
 
@@ -174,6 +189,16 @@ pub(super) fn read(fields: &mut Fields<'_>) -> Result<StatementFault, ScenarioEr
             "expected the start of a statement such as \"UPDATE stock\"; leave it out for any statement",
         ));
     }
+    let print = fields.string(
+        "fingerprint",
+        "a statement's fingerprint as the history names it, such as \"SELECT FROM charges\"",
+    )?;
+    if print.as_deref().is_some_and(|p| normalize(p).is_empty()) {
+        return Err(fields.error(
+            "fingerprint",
+            "expected a fingerprint such as \"UPDATE stock\"; leave it out for any statement",
+        ));
+    }
     let which = super::intercept::read_which(fields)?;
     let name = fields.required_string("action", ACTIONS)?;
     let action = match name.as_str() {
@@ -212,6 +237,7 @@ pub(super) fn read(fields: &mut Fields<'_>) -> Result<StatementFault, ScenarioEr
     };
     Ok(StatementFault {
         statement,
+        fingerprint: print,
         which,
         action,
     })
@@ -224,6 +250,7 @@ mod tests {
     fn fault(statement: Option<&str>) -> StatementFault {
         StatementFault {
             statement: statement.map(Into::into),
+            fingerprint: None,
             which: Which::Every,
             action: StatementAction::DropAnswer,
         }
@@ -239,6 +266,14 @@ mod tests {
         assert!(fault(Some("COMMIT")).matches("commit"));
         assert!(!fault(Some("COMMIT")).matches("COMMITTED"));
         assert!(fault(None).matches("SELECT 1"));
+        // By fingerprint, as exploration names a statement.
+        let mut select = fault(None);
+        select.fingerprint = Some("SELECT FROM charges".into());
+        assert!(select.matches("SELECT charge_id, status FROM charges WHERE order_id = $1"));
+        assert!(!select.matches("SELECT charge_id FROM order_voids"));
+        select.fingerprint = Some("SELECT".into());
+        assert!(select.matches("SELECT pg_advisory_xact_lock($1)"));
+        assert!(!select.matches("SELECT 1 FROM charges"));
     }
 
     #[test]

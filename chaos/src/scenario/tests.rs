@@ -913,6 +913,7 @@ fn statement_faults_read_into_typed_values_and_bad_ones_name_the_field() {
         ),
         ("action = \"delay\"\ndelay = \"2s\"\nfraction = 0.5", None, StatementAction::Delay(Duration::from_secs(2)), Which::Fraction(0.5)),
         ("statement = \"COMMIT\"\naction = \"drop_answer\"", Some("COMMIT"), StatementAction::DropAnswer, Which::Every),
+        ("fingerprint = \"SELECT FROM charges\"\naction = \"drop_answer\"", None, StatementAction::DropAnswer, Which::Every),
     ] {
         let scenario = Scenario::parse("s.toml", vocab(&shop()), &with_statement_fault(fields))
             .unwrap_or_else(|e| panic!("{fields}: {e}"));
@@ -931,6 +932,7 @@ fn statement_faults_read_into_typed_values_and_bad_ones_name_the_field() {
         ("action = \"error\"\nsqlstate = \"00000\"", "faults[0].sqlstate", "success class"),
         ("action = \"delay\"", "faults[0].delay", "required"),
         ("statement = \"  \"\naction = \"drop_answer\"", "faults[0].statement", "start of a statement"),
+        ("fingerprint = \"\"\naction = \"drop_answer\"", "faults[0].fingerprint", "a fingerprint such as"),
         ("action = \"drop_answer\"\npath = \"/x\"", "faults[0].path", "unknown field"),
     ];
     for (fields, field, reason) in cases {

@@ -34,6 +34,7 @@ pub fn html(exploration: &Exploration) -> String {
         .discovery
         .call_sites
         .iter()
+        .chain(&exploration.discovery.statements)
         .map(|s| s.to_string())
         .collect();
     for consumer in &exploration.discovery.consumers {
@@ -48,10 +49,12 @@ pub fn html(exploration: &Exploration) -> String {
             }
         }
     }
+    let statements = !exploration.discovery.statements.is_empty();
     let kinds: Vec<Kind> = Kind::AT_CALL_SITES
         .iter()
         .copied()
         .chain([Kind::Redeliver])
+        .chain(Kind::AT_STATEMENTS.iter().copied().filter(|_| statements))
         .collect();
     let failed = exploration.failed().count();
     let mut page = String::new();

@@ -43,6 +43,9 @@ pub struct Options {
     pub until_failure: bool,
     /// How the stack is reset between experiments, over the description's `reset`.
     pub reset: Option<crate::system::ResetMode>,
+    /// Also explore the statements of each service's conversation with Postgres, as
+    /// discovery saw them (`sql-error`, `sql-drop-answer`, `sql-delay` at each).
+    pub statements: bool,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             only: Vec::new(),
             until_failure: false,
             reset: None,
+            statements: false,
         }
     }
 }
@@ -178,17 +182,21 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
             earlier
         }
         None => {
-            let discovery = discover(stack, system, base, seed, out, interrupt, progress).await?;
+            let discovery =
+                discover(stack, system, base, seed, options.statements, out, interrupt, progress).await?;
             // A base that fails without a fault is not explored; the folder says why.
             let base_failed = !discovery.base_failures.is_empty();
             let pending = if base_failed {
                 Vec::new()
             } else {
-                singles(&discovery.call_sites, &discovery.consumers, timing, seed)
+                let sites: Vec<CallSite> =
+                    discovery.call_sites.iter().chain(&discovery.statements).cloned().collect();
+                singles(&sites, &discovery.consumers, timing, seed)
             };
             progress(&format!(
-                "discovery: {} call site(s), {} consumer(s): {} single-fault experiment(s)",
+                "discovery: {} call site(s), {} statement(s), {} consumer(s): {} single-fault experiment(s)",
                 discovery.call_sites.len(),
+                discovery.statements.len(),
                 discovery.consumers.len(),
                 pending.len()
             ));
@@ -644,6 +652,7 @@ async fn discover<I: Future<Output = ()> + Unpin>(
     system: &System,
     base: &Scenario,
     seed: u64,
+    statements: bool,
     out: &Path,
     interrupt: &mut I,
     progress: &(dyn Fn(&str) + Sync),
@@ -661,6 +670,7 @@ async fn discover<I: Future<Output = ()> + Unpin>(
         runner::run_on_stack_until(stack, &plain, Some(seed), &out.join("runs"), interrupt, progress)
             .await?;
     let call_sites = stack.call_sites();
+    let statements = if statements { stack.statement_sites() } else { Vec::new() };
     let base_failures = failures_of(&outcome);
     if !base_failures.is_empty() {
         return Ok(Discovery {
@@ -690,6 +700,7 @@ async fn discover<I: Future<Output = ()> + Unpin>(
         report: Some(outcome.out_dir),
         seconds: clock.elapsed().as_secs_f64(),
         call_sites,
+        statements,
         footprints: outcome.footprints,
         baseline: outcome
             .baseline

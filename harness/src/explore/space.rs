@@ -61,6 +61,16 @@ pub enum Kind {
     KillCalleeSent,
     /// The consumer stopped, its group's offsets moved back to the start, started again.
     Redeliver,
+    /// A statement fails with SQLSTATE 40001 (serialization failure), raised by the server
+    /// in its place: its transaction aborted, a `COMMIT` rolled back.
+    #[serde(rename = "sql-error")]
+    SqlError,
+    /// A statement runs; its answer is lost (a `COMMIT` applied, the service never hears).
+    #[serde(rename = "sql-drop-answer")]
+    SqlDropAnswer,
+    /// A statement sent to the server late ([`Timing::STATEMENT_DELAY`]).
+    #[serde(rename = "sql-delay")]
+    SqlDelay,
 }
 
 impl Kind {
@@ -79,6 +89,20 @@ impl Kind {
         Kind::KillCallerAnswered,
         Kind::KillCalleeSent,
     ];
+
+    /// The kinds tried at every statement of a service's conversation with Postgres
+    /// (`chaos explore --statements`).
+    pub const AT_STATEMENTS: [Kind; 3] = [Kind::SqlError, Kind::SqlDropAnswer, Kind::SqlDelay];
+
+    /// The kinds tried at `site`: statement kinds at a statement (method `SQL`), the others at
+    /// an HTTP call site.
+    pub fn at(site: &CallSite) -> &'static [Kind] {
+        if site.method == STATEMENT {
+            &Self::AT_STATEMENTS
+        } else {
+            &Self::AT_CALL_SITES
+        }
+    }
 
     /// The kinds that act on requests only (no process is stopped): the ones combined with a
     /// site revealed under another fault. The first of [`Self::AT_CALL_SITES`], before the kills.
@@ -99,6 +123,9 @@ impl Kind {
             Kind::KillCallerAnswered => "kill-caller-answered",
             Kind::KillCalleeSent => "kill-callee-sent",
             Kind::Redeliver => "redeliver",
+            Kind::SqlError => "sql-error",
+            Kind::SqlDropAnswer => "sql-drop-answer",
+            Kind::SqlDelay => "sql-delay",
         }
     }
 
@@ -113,6 +140,10 @@ impl Kind {
         }
     }
 }
+
+/// The method of a call site that is a statement to Postgres, its route the statement's
+/// fingerprint (as [`crate::intercept::postgres::StatementProxy::sites`] gives them).
+pub const STATEMENT: &str = "SQL";
 
 /// A consumer group that a service of the description runs (named like it), and the topics
 /// it has offsets on.
@@ -222,6 +253,9 @@ impl Timing {
     pub const DELAY: Duration = Duration::from_secs(5);
     /// How far past a stated timeout a `delay` goes, and past a give-up point a window.
     pub const PAST: Duration = Duration::from_secs(2);
+    /// How late a `sql-delay` sends each statement: longer than a database call takes on a
+    /// busy machine, short of the usual pool and statement timeouts.
+    pub const STATEMENT_DELAY: Duration = Duration::from_secs(2);
 
     /// The timing of an exploration of `system` with a base whose load lasts `load`.
     pub fn of(system: &System, load: Duration, delay: Option<Duration>) -> Self {
@@ -296,8 +330,40 @@ fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
+/// The `[[faults]]` table of statement kind `kind` at the statement `site`, in the default
+/// window.
+fn statement_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault {
+    let window = timing.window;
+    let mut fault = serde_json::json!({
+        "start": ms(window.start),
+        "duration": ms(window.duration),
+        "target": site.link,
+        "kind": "statement",
+        "fingerprint": site.route,
+    });
+    let extra = match kind {
+        Kind::SqlError => serde_json::json!({"action": "error", "sqlstate": "40001"}),
+        Kind::SqlDropAnswer => serde_json::json!({"action": "drop_answer"}),
+        Kind::SqlDelay => {
+            serde_json::json!({"action": "delay", "delay": ms(Timing::STATEMENT_DELAY)})
+        }
+        other => unreachable!("{} is not a statement kind", other.name()),
+    };
+    for (key, value) in extra.as_object().expect("an object") {
+        fault[key] = value.clone();
+    }
+    PlannedFault {
+        kind,
+        place: site.to_string(),
+        fault,
+    }
+}
+
 /// The `[[faults]]` table of `kind` at call site `site`.
 pub fn site_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault {
+    if Kind::AT_STATEMENTS.contains(&kind) {
+        return statement_fault(kind, site, timing);
+    }
     let window = timing.window_at(kind, site);
     let delay = timing.delay_at(site);
     let (caller, callee) = site.link.split_once("->").unwrap_or((&site.link, ""));
@@ -330,6 +396,7 @@ pub fn site_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault 
             serde_json::json!({"action": "kill", "service": callee, "when": "sent", "nth": 1})
         }
         Kind::Redeliver => unreachable!("a redelivery is a consumer's, not a call site's"),
+        Kind::SqlError | Kind::SqlDropAnswer | Kind::SqlDelay => unreachable!("handled above"),
     };
     for (key, value) in extra.as_object().expect("an object") {
         fault[key] = value.clone();
@@ -358,12 +425,13 @@ pub fn redeliver_fault(consumer: &Consumer, topic: &str, window: Window) -> Plan
     }
 }
 
-/// Every single-fault experiment on what discovery saw, shuffled by `seed`.
+/// Every single-fault experiment on what discovery saw (HTTP call sites and, when explored,
+/// statements), shuffled by `seed`.
 pub fn singles(sites: &[CallSite], consumers: &[Consumer], timing: &Timing, seed: u64) -> Vec<Experiment> {
     let mut experiments: Vec<Experiment> = sites
         .iter()
         .flat_map(|site| {
-            Kind::AT_CALL_SITES
+            Kind::at(site)
                 .iter()
                 .map(move |kind| Experiment::of(vec![site_fault(*kind, site, timing)]))
         })

@@ -120,6 +120,10 @@ pub struct Discovery {
     pub report: Option<PathBuf>,
     pub seconds: f64,
     pub call_sites: Vec<CallSite>,
+    /// The statements of each service's conversation with Postgres, when they are explored
+    /// (`--statements`): method `SQL`, the statement's fingerprint as the route.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<CallSite>,
     /// Each operation's call sites when it was sent alone (see
     /// [`faultline_chaos::scenario::blast`]): written into every experiment, so that each
     /// judges its blast radius without measuring them again.

@@ -50,7 +50,7 @@ fn every_kind_at_every_site_and_a_redelivery_per_consumed_topic_is_one_single() 
 
 #[test]
 fn each_kind_is_written_in_json_as_its_name() {
-    for kind in Kind::AT_CALL_SITES.iter().chain([&Kind::Redeliver]) {
+    for kind in Kind::AT_CALL_SITES.iter().chain([&Kind::Redeliver]).chain(&Kind::AT_STATEMENTS) {
         assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
     }
 }
@@ -177,6 +177,35 @@ link = "order->payment"
 [expectations.slo]
 p99_latency = "1s"
 "#;
+
+#[test]
+fn a_statement_gets_the_statement_kinds_written_as_statement_faults_a_scenario_reads() {
+    use faultline_chaos::scenario::statement::StatementAction;
+    use faultline_chaos::scenario::FaultKind;
+    let statement = site("order->postgres", space::STATEMENT, "SELECT FROM charges");
+    let experiments = singles(&[statement], &[], &timing(), 7);
+    let kinds: BTreeSet<Kind> = experiments.iter().map(|e| e.faults[0].kind).collect();
+    assert_eq!(kinds, Kind::AT_STATEMENTS.into_iter().collect());
+    let base: toml::Table = toml::from_str(BASE).unwrap();
+    for experiment in &experiments {
+        let candidate = experiment.candidate(&base, Duration::from_secs(8));
+        let text = scenario_text(&base, "base-x001", "d", &candidate).unwrap();
+        let scenario = Scenario::parse("base-x001", &crate::checkers::fixtures::shop(), &text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let FaultKind::Statement(fault) = &scenario.faults[0].kind else {
+            panic!("a statement fault: {text}")
+        };
+        assert_eq!(fault.fingerprint.as_deref(), Some("SELECT FROM charges"));
+        assert!(fault.matches("SELECT amount_cents FROM charges WHERE order_id = $1"));
+        assert!(!fault.matches("SELECT 1 FROM order_voids"));
+        let expected = match experiment.faults[0].kind {
+            Kind::SqlError => StatementAction::Error("40001".into()),
+            Kind::SqlDropAnswer => StatementAction::DropAnswer,
+            _ => StatementAction::Delay(Timing::STATEMENT_DELAY),
+        };
+        assert_eq!(fault.action, expected);
+    }
+}
 
 #[test]
 fn an_experiments_scenario_is_the_base_with_its_faults_and_a_liveness_probe() {

@@ -137,6 +137,21 @@ impl StatementProxy {
         self.shared.seen.lock().expect("seen lock").clone()
     }
 
+    /// The statements seen since the last [`forget`](Self::forget) as call sites: method
+    /// `SQL`, the fingerprint as the route.
+    pub fn sites(&self) -> Vec<super::CallSite> {
+        self.statements()
+            .into_iter()
+            .filter(|(statement, _)| !statement.is_empty())
+            .map(|(statement, count)| super::CallSite {
+                link: self.shared.link.clone(),
+                method: "SQL".into(),
+                route: statement,
+                count,
+            })
+            .collect()
+    }
+
     /// Forgets the statements seen so far.
     pub fn forget(&self) {
         self.shared.seen.lock().expect("seen lock").clear();
