@@ -330,11 +330,23 @@ fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
+/// The fault of `kind` at `site`: its table, `common` with `extra`'s fields added.
+fn planned(kind: Kind, site: &CallSite, mut common: Value, extra: Value) -> PlannedFault {
+    for (key, value) in extra.as_object().expect("an object") {
+        common[key] = value.clone();
+    }
+    PlannedFault {
+        kind,
+        place: site.to_string(),
+        fault: common,
+    }
+}
+
 /// The `[[faults]]` table of statement kind `kind` at the statement `site`, in the default
 /// window.
 fn statement_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault {
     let window = timing.window;
-    let mut fault = serde_json::json!({
+    let fault = serde_json::json!({
         "start": ms(window.start),
         "duration": ms(window.duration),
         "target": site.link,
@@ -349,14 +361,7 @@ fn statement_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault
         }
         other => unreachable!("{} is not a statement kind", other.name()),
     };
-    for (key, value) in extra.as_object().expect("an object") {
-        fault[key] = value.clone();
-    }
-    PlannedFault {
-        kind,
-        place: site.to_string(),
-        fault,
-    }
+    planned(kind, site, fault, extra)
 }
 
 /// The `[[faults]]` table of `kind` at call site `site`.
@@ -367,7 +372,7 @@ pub fn site_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault 
     let window = timing.window_at(kind, site);
     let delay = timing.delay_at(site);
     let (caller, callee) = site.link.split_once("->").unwrap_or((&site.link, ""));
-    let mut fault = serde_json::json!({
+    let fault = serde_json::json!({
         "start": ms(window.start),
         "duration": ms(window.duration),
         "target": site.link,
@@ -398,14 +403,7 @@ pub fn site_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault 
         Kind::Redeliver => unreachable!("a redelivery is a consumer's, not a call site's"),
         Kind::SqlError | Kind::SqlDropAnswer | Kind::SqlDelay => unreachable!("handled above"),
     };
-    for (key, value) in extra.as_object().expect("an object") {
-        fault[key] = value.clone();
-    }
-    PlannedFault {
-        kind,
-        place: site.to_string(),
-        fault,
-    }
+    planned(kind, site, fault, extra)
 }
 
 /// The `[[faults]]` table redelivering everything `consumer` read of `topic`.

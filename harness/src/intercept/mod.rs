@@ -279,13 +279,24 @@ pub fn route_of(target: &str) -> String {
 pub struct RequestProxy {
     address: SocketAddr,
     shared: Arc<Shared>,
-    stop: CancellationToken,
+    _stop: StopOnDrop,
 }
 
-impl Drop for RequestProxy {
+/// Stops a proxy's accept loop and connections when the proxy is dropped.
+pub(crate) struct StopOnDrop(pub(crate) CancellationToken);
+
+impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.stop.cancel();
+        self.0.cancel();
     }
+}
+
+/// Takes the fault of schedule index `index` out of `faults`; whether it was in effect.
+pub(crate) fn take_out<T>(faults: &Mutex<Vec<T>>, index: usize, index_of: impl Fn(&T) -> usize) -> bool {
+    let mut faults = faults.lock().expect("faults lock");
+    let before = faults.len();
+    faults.retain(|f| index_of(f) != index);
+    faults.len() != before
 }
 
 impl RequestProxy {
@@ -313,7 +324,7 @@ impl RequestProxy {
         Ok(Self {
             address,
             shared,
-            stop,
+            _stop: StopOnDrop(stop),
         })
     }
 
@@ -351,10 +362,7 @@ impl RequestProxy {
     /// Takes fault `index` out of effect; requests it holds stay held until their callers give
     /// up. Whether it was in effect.
     pub fn remove(&self, index: usize) -> bool {
-        let mut faults = self.shared.faults.lock().expect("faults lock");
-        let before = faults.len();
-        faults.retain(|f| f.index != index);
-        faults.len() != before
+        take_out(&self.shared.faults, index, |f| f.index)
     }
 
     /// Takes every fault out of effect, and drops the delayed requests not forwarded yet

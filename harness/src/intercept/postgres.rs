@@ -67,13 +67,7 @@ struct Shared {
 pub struct StatementProxy {
     address: SocketAddr,
     shared: Arc<Shared>,
-    stop: CancellationToken,
-}
-
-impl Drop for StatementProxy {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _stop: super::StopOnDrop,
 }
 
 impl StatementProxy {
@@ -93,7 +87,7 @@ impl StatementProxy {
         Ok(Self {
             address,
             shared,
-            stop,
+            _stop: super::StopOnDrop(stop),
         })
     }
 
@@ -120,10 +114,7 @@ impl StatementProxy {
     /// Takes fault `index` out of effect (statements it delays are still sent, late). Whether
     /// it was in effect.
     pub fn remove(&self, index: usize) -> bool {
-        let mut faults = self.shared.faults.lock().expect("faults lock");
-        let before = faults.len();
-        faults.retain(|f| f.index != index);
-        faults.len() != before
+        super::take_out(&self.shared.faults, index, |f| f.index)
     }
 
     /// Takes every fault out of effect.
