@@ -48,6 +48,10 @@ pub const BUGS: &[(&str, &str)] = &[
         "inventory: a reservation's units are held in a statement of their own, committed before the reservation is",
     ),
     (
+        ORDER_RESUMES_SAGAS_ONLY_AT_START,
+        "order: unfinished sagas are resumed only when the process starts; one whose creation committed while its request failed waits for a restart",
+    ),
+    (
         ORDER_IGNORES_COMMIT_FAILURE,
         "order: a failed commit of the stock reservation is taken for a success",
     ),
@@ -67,6 +71,7 @@ pub const ORDER_NO_ATTEMPT_TIMEOUT: &str = "order-no-attempt-timeout";
 pub const INVENTORY_RESERVATION_NOT_IDEMPOTENT: &str = "inventory-reservation-not-idempotent";
 pub const INVENTORY_HOLDS_UNITS_OUTSIDE_TRANSACTION: &str =
     "inventory-holds-units-outside-transaction";
+pub const ORDER_RESUMES_SAGAS_ONLY_AT_START: &str = "order-resumes-sagas-only-at-start";
 pub const ORDER_IGNORES_COMMIT_FAILURE: &str = "order-ignores-commit-failure";
 pub const GATEWAY_ACCEPTS_UNANSWERED_ORDERS: &str = "gateway-accepts-unanswered-orders";
 

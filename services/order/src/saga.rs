@@ -388,6 +388,32 @@ pub struct SagaWorker {
     watchers: Arc<Mutex<std::collections::HashMap<Uuid, Arc<tokio::sync::Notify>>>>,
 }
 
+/// How often [`sweep`] looks for unfinished sagas that no task drives, and how long a saga's
+/// row must have gone unwritten to count.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Until `shutdown`, submits every [`SWEEP_EVERY`] each unfinished saga whose row went
+/// unwritten as long (the worker skips those a task already drives). Without it such a saga
+/// waits for the next restart: one whose creating transaction committed while the request
+/// failed (the commit's answer lost on the way back), or whose task stopped on a database
+/// failure.
+pub async fn sweep(store: Store, worker: SagaWorker, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        match store.quiet_sagas(SWEEP_EVERY).await {
+            Ok(quiet) => {
+                for order_id in quiet {
+                    worker.submit(order_id);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "listing the sagas no task drives"),
+        }
+    }
+}
+
 /// How long shutdown waits for running sagas to reach a point where they can stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 

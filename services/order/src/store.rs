@@ -366,6 +366,18 @@ impl Store {
         .await
     }
 
+    /// Every saga not yet DONE whose row nothing wrote for `quiet` or longer, oldest first.
+    pub async fn quiet_sagas(&self, quiet: std::time::Duration) -> Result<Vec<Uuid>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT s.order_id FROM sagas s JOIN orders o ON o.order_id = s.order_id
+             WHERE s.step <> 'DONE' AND s.updated_at < now() - make_interval(secs => $1)
+             ORDER BY o.created_at",
+        )
+        .bind(quiet.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// Moves the saga forward to `step`, clearing the previous step's failures.
     pub async fn advance(&self, order_id: Uuid, step: SagaStep) -> Result<(), sqlx::Error> {
         sqlx::query(
