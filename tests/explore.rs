@@ -298,47 +298,65 @@ async fn a_fault_outlasting_the_stated_give_up_point_finds_a_compensation_that_f
 }
 
 /// With `--statements`, discovery learns each service's statements to Postgres by their
-/// fingerprints, and each is a place of the fault space. Inventory holding a reservation's
-/// units in a statement of its own (the seeded bug `inventory-holds-units-outside-transaction`)
-/// is found by failing inventory's commits (`sql-error`, 40001): the units stay held by no
-/// reservation. Without the bug the same experiment holds.
+/// fingerprints, and each is a place of the fault space. Two seeded bugs that only a fault
+/// inside the conversation with the database shows, both on at once: inventory holding a
+/// reservation's units in a statement of their own (`inventory-holds-units-outside-transaction`)
+/// is found by failing inventory's commits (`sql-error`, 40001: the units stay held by no
+/// reservation); order resuming sagas only when it starts (`order-resumes-sagas-only-at-start`)
+/// is found by losing the answers of order's commits (`sql-drop-answer`: an order created but
+/// answered as failed is never driven). The fault-free run holds with both; without them, both
+/// experiments hold.
 #[tokio::test]
-async fn failed_commits_explored_as_statements_find_units_held_outside_the_transaction() {
+async fn faults_inside_the_conversation_with_postgres_find_what_no_request_fault_reaches() {
     let _serial = ONE_EXPLORATION_AT_A_TIME.lock().await;
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("explore-statements-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let mut system = common::reference();
     system.reset = ResetMode::Warm;
-    let experiment = "sql-error@inventory->postgres SQL COMMIT";
+    let (failed_commit, lost_commit) = (
+        "sql-error@inventory->postgres SQL COMMIT",
+        "sql-drop-answer@order->postgres SQL COMMIT",
+    );
     let options = Options {
         statements: true,
-        ..one_experiment(experiment)
+        only: vec![failed_commit.into(), lost_commit.into()],
+        budget: Some(2),
+        ..one_experiment(failed_commit)
     };
-    let buggy = with_bug(&system, ("inventory", "INVENTORY_SEEDED_BUGS", "inventory-holds-units-outside-transaction"));
+    let mut buggy = system.clone();
+    buggy
+        .set_service_env(vec![
+            ("inventory".into(), "INVENTORY_SEEDED_BUGS".into(), "inventory-holds-units-outside-transaction".into()),
+            ("order".into(), "ORDER_SEEDED_BUGS".into(), "order-resumes-sagas-only-at-start".into()),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
     let exploration = explore_with(&buggy, &out.join("bug"), &options).await;
     let statements: Vec<String> = exploration.discovery.statements.iter().map(|s| s.to_string()).collect();
-    for seen in ["inventory->postgres SQL COMMIT", "inventory->postgres SQL UPDATE stock", "payment->postgres SQL INSERT INTO charges"] {
+    for seen in ["inventory->postgres SQL COMMIT", "order->postgres SQL COMMIT", "payment->postgres SQL INSERT INTO charges"] {
         assert!(statements.iter().any(|s| s == seen), "{seen} in {statements:?}");
     }
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("bug/explore.json")).unwrap()).unwrap();
     assert_eq!(explore::schema_problems(&state), Vec::<String>::new());
-    let failed: Vec<_> = exploration.failed().collect();
-    assert_eq!(failed.len(), 1, "{:?}", exploration.experiments);
-    assert_eq!(failed[0].experiment.id, experiment);
-    let conserved = failed[0]
-        .failures
-        .iter()
-        .find(|f| f.checker == "stock-and-money-conserved")
-        .unwrap_or_else(|| panic!("units held by no reservation: {:?}", failed[0].failures));
-    assert!(
-        conserved.counterexamples.iter().any(|c| c.contains("RESERVED reservations hold")),
-        "{:?}",
-        conserved.counterexamples
-    );
+    assert_eq!(exploration.experiments.len(), 2, "{:?}", exploration.experiments);
+    let failing = |id: &str, checker: &str, text: &str| {
+        let tried = exploration
+            .experiments
+            .iter()
+            .find(|t| t.experiment.id == id)
+            .unwrap_or_else(|| panic!("{id} ran"));
+        let failure = tried
+            .failures
+            .iter()
+            .find(|f| f.checker == checker)
+            .unwrap_or_else(|| panic!("{id} fails {checker}: {:?}", tried.failures));
+        assert!(failure.counterexamples.iter().any(|c| c.contains(text)), "{id}: {:?}", failure.counterexamples);
+    };
+    failing(failed_commit, "stock-and-money-conserved", "RESERVED reservations hold");
+    failing(lost_commit, "sagas-terminate", "still PENDING");
 
     let exploration = explore_with(&system, &out.join("healthy"), &options).await;
-    assert_eq!(exploration.experiments.len(), 1);
-    assert!(exploration.experiments[0].ok, "{:?}", exploration.experiments[0]);
+    assert_eq!(exploration.experiments.len(), 2);
+    assert!(exploration.experiments.iter().all(|t| t.ok), "{:?}", exploration.experiments);
     let _ = std::fs::remove_dir_all(&out);
 }
