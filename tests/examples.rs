@@ -5,7 +5,8 @@
 //!
 //! Every shipped scenario passes through `faultline chaos run`, exactly as a user runs them; the
 //! deliberately broken ledger (`BANK_LEDGER_DEDUPE=off`: a retried transfer is applied again)
-//! is caught by the retry scenario, naming the duplicated transfers.
+//! is caught by the retry scenario, naming the duplicated transfers, and by the statement-level
+//! fault that loses the answers of the ledger's commits.
 //!
 //! Needs the `faultline` binary (`cargo build --workspace --bins`), the images (among them
 //! `faultline/python:3-bookworm`, the ledger's) and the Python venv that `ci/setup` prepares.
@@ -210,6 +211,29 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
         stderr.contains(&format!("(about: {}; history events: ", subjects[0].as_str().unwrap())),
         "{stderr}"
     );
+
+    // A statement-level fault through psycopg and libpq: half of the ledger's commits are
+    // applied and their answers lost. The ledger answers 503, the teller retries with the same
+    // transfer id: the correct ledger applies each once; the broken one applies the retries.
+    let lost = report_of(&out.join("correct"), "commit-answers-lost");
+    assert!(verdicts(&lost).iter().all(|(_, ok)| *ok), "{:?}", verdicts(&lost));
+    let fault = lost["faults"][0]["description"].as_str().unwrap();
+    assert!(
+        fault.starts_with("statement fault on ledger->postgres: drop_answer on COMMIT")
+            && !fault.ends_with("hit 0 statement(s)"),
+        "{fault}"
+    );
+    let output = chaos_run(
+        &["examples/bank/scenarios/commit-answers-lost.toml"],
+        &out.join("broken-commits"),
+        &[("BANK_LEDGER_DEDUPE", "off")],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report = report_of(&out.join("broken-commits"), "commit-answers-lost");
+    let failed: Vec<(String, bool)> = verdicts(&report).into_iter().filter(|(_, ok)| !ok).collect();
+    assert_eq!(failed, [("sql each-transfer-applied-once".to_string(), false)]);
 
     // The broken relay publishes events again while they are in flight: the database is right
     // (the SQL invariant holds), and the Kafka invariants catch the duplicates on the topic.
