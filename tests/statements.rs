@@ -142,6 +142,28 @@ async fn statement_faults_fail_delay_and_lose_answers_of_real_statements() -> an
     assert!(clock.elapsed() >= Duration::from_millis(1500), "{:?}", clock.elapsed());
     proxy.clear();
 
+    // hold: the statement is not sent until the fault heals, then it runs.
+    let held = fault("UPDATE stock", Which::Every, StatementAction::Hold);
+    proxy.install(4, held, 1, recorder.clone());
+    let mut holder = PgConnection::connect(&url).await?;
+    let update = tokio::spawn(async move {
+        sqlx::query("UPDATE stock SET reserved = reserved + 1 WHERE sku = 'a'")
+            .execute(&mut holder)
+            .await
+            .map(|done| done.rows_affected())
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !hits(&recorder).iter().any(|(s, a)| s == "UPDATE stock" && a == "hold") {
+        assert!(Instant::now() < deadline, "the UPDATE never reached the proxy");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!update.is_finished(), "held, it cannot have been answered");
+    assert_eq!(reserved(&mut admin).await, 0, "held, it has not run");
+    assert!(proxy.remove(4));
+    assert_eq!(update.await??, 1, "healed, it runs");
+    assert_eq!(reserved(&mut admin).await, 1);
+
     // Each hit is in the history, named by the statement's fingerprint.
     let hits = hits(&recorder);
     let named = |statement: &str, action: &str| {

@@ -1,8 +1,8 @@
 //! Statement-level faults (`kind = "statement"`): on a service's link to Postgres, faultline's
 //! statement proxy reads the conversation (simple and extended query protocol), picks the
 //! statements whose text starts with a given prefix — every one, the n-th, or a seeded
-//! fraction — and makes them fail with a chosen SQLSTATE, delays them, or lets them run and
-//! loses their answer.
+//! fraction — and makes them fail with a chosen SQLSTATE, delays them, holds them until the
+//! fault heals, or lets them run and loses their answer.
 //!
 //! ```toml
 //! [[faults]]
@@ -11,7 +11,7 @@
 //! target = "inventory->postgres"
 //! kind = "statement"
 //! statement = "INSERT INTO reservations"  # the statement's start; any statement when left out
-//! action = "error"          # or "delay" (with delay = "2s"), or "drop_answer"
+//! action = "error"          # or "delay" (with delay = "2s"), "hold", or "drop_answer"
 //! sqlstate = "40001"        # the error's code (default 40001, serialization_failure)
 //! nth = 1                   # only the first matching statement; or fraction = 0.5; else every one
 //! ```
@@ -38,6 +38,9 @@ pub enum StatementAction {
     Error(String),
     /// Sent to the server after this delay.
     Delay(Duration),
+    /// Not sent until the fault heals (then sent): the service waits, holding its
+    /// connection — and, inside a transaction, its locks.
+    Hold,
     /// Run, and its answer never reaches the service: the service's connection is cut once
     /// the server has answered (a `COMMIT` was applied; the service cannot know).
     DropAnswer,
@@ -49,6 +52,7 @@ impl StatementAction {
         match self {
             Self::Error(_) => "error",
             Self::Delay(_) => "delay",
+            Self::Hold => "hold",
             Self::DropAnswer => "drop_answer",
         }
     }
@@ -95,6 +99,7 @@ impl StatementFault {
             StatementAction::Error(code) => format!("error {code}"),
             StatementAction::Delay(delay) => format!("delay {}ms", delay.as_millis()),
             StatementAction::DropAnswer => "drop_answer".to_string(),
+            StatementAction::Hold => "hold".to_string(),
         };
         let which = match self.which {
             Which::Every => "every one".to_string(),
@@ -174,7 +179,7 @@ pub fn is_commit(sql: &str) -> bool {
     )
 }
 
-pub(super) const ACTIONS: &str = "error, delay or drop_answer";
+pub(super) const ACTIONS: &str = "error, delay, hold or drop_answer";
 
 /// Reads the fields of a `kind = "statement"` fault (its target already checked to be a
 /// service's link to Postgres).
@@ -228,6 +233,7 @@ pub(super) fn read(fields: &mut Fields<'_>) -> Result<StatementFault, ScenarioEr
             StatementAction::Delay(delay)
         }
         "drop_answer" => StatementAction::DropAnswer,
+        "hold" => StatementAction::Hold,
         other => {
             return Err(fields.error(
                 "action",

@@ -913,6 +913,7 @@ fn statement_faults_read_into_typed_values_and_bad_ones_name_the_field() {
         ),
         ("action = \"delay\"\ndelay = \"2s\"\nfraction = 0.5", None, StatementAction::Delay(Duration::from_secs(2)), Which::Fraction(0.5)),
         ("statement = \"COMMIT\"\naction = \"drop_answer\"", Some("COMMIT"), StatementAction::DropAnswer, Which::Every),
+        ("statement = \"UPDATE stock\"\naction = \"hold\"\nnth = 2", Some("UPDATE stock"), StatementAction::Hold, Which::Nth(2)),
         ("fingerprint = \"SELECT FROM charges\"\naction = \"drop_answer\"", None, StatementAction::DropAnswer, Which::Every),
     ] {
         let scenario = Scenario::parse("s.toml", vocab(&shop()), &with_statement_fault(fields))

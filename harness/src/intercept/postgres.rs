@@ -8,7 +8,7 @@
 //!   that raises it), so the transaction is aborted exactly as Postgres aborts it on an error;
 //!   a `COMMIT` is replaced by a `ROLLBACK` whose completion the service sees as the error, as
 //!   a serialization failure at commit looks;
-//! - `delay`: the statement is sent late;
+//! - `delay`: the statement is sent late; `hold`: it is sent when the fault heals;
 //! - `drop_answer`: the statement runs, and once the server has answered, the service's
 //!   connection is cut instead (and the server's closed: a `COMMIT` is applied, the service
 //!   cannot know).
@@ -53,6 +53,14 @@ struct Installed {
     recorder: Recorder,
     /// Matching statements seen since it was installed.
     matched: u64,
+    /// Cancelled when it is taken out of effect: what a held statement waits for.
+    healed: CancellationToken,
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        self.healed.cancel();
+    }
 }
 
 struct Shared {
@@ -107,17 +115,18 @@ impl StatementProxy {
             seed,
             recorder,
             matched: 0,
+            healed: CancellationToken::new(),
         });
         faults.sort_by_key(|f| f.index);
     }
 
-    /// Takes fault `index` out of effect (statements it delays are still sent, late). Whether
-    /// it was in effect.
+    /// Takes fault `index` out of effect: statements it holds are sent now, those it delays
+    /// still late. Whether it was in effect.
     pub fn remove(&self, index: usize) -> bool {
         super::take_out(&self.shared.faults, index, |f| f.index)
     }
 
-    /// Takes every fault out of effect.
+    /// Takes every fault out of effect (held statements are sent).
     pub fn clear(&self) {
         self.shared.faults.lock().expect("faults lock").clear();
     }
@@ -168,10 +177,12 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: CancellationTo
     }
 }
 
-/// The statement hitting one message, and how it is recorded.
+/// The fault hitting one statement: what it does, the statement's fingerprint, and what a
+/// held statement waits for.
 struct Hit {
     action: StatementAction,
     statement: String,
+    healed: CancellationToken,
 }
 
 impl Shared {
@@ -205,7 +216,11 @@ impl Shared {
                         },
                     )
                     .ok(json!({"statement": truncated(sql, 200)}));
-                return Some(Hit { action, statement });
+                return Some(Hit {
+                    action,
+                    statement,
+                    healed: installed.healed.clone(),
+                });
             }
         }
         None
@@ -362,6 +377,13 @@ fn commit_error(code: &str) -> BytesMut {
     ]))
 }
 
+/// How long a statement waits before it is sent on.
+enum Wait {
+    No,
+    For(std::time::Duration),
+    Until(CancellationToken),
+}
+
 /// The service's messages, on their way to the server.
 async fn frontend(
     shared: &Shared,
@@ -374,8 +396,9 @@ async fn frontend(
     let mut portals: HashMap<String, String> = HashMap::new();
     while let Some(frame) = read_tagged(&mut from).await? {
         let mut out = frame;
-        // Sent late, when a fault delays it; the lock on the batches is not held meanwhile.
-        let mut delay = None;
+        // Sent late, when a fault delays or holds it; the lock on the batches is not held
+        // meanwhile.
+        let mut wait = Wait::No;
         match out[0] {
             b'Q' => {
                 let sql = decode::<Query>(&out).map(|q| q.query);
@@ -384,7 +407,7 @@ async fn frontend(
                 let batch = current(&mut batches_now);
                 batch.closed = true;
                 match hit {
-                    Some(Hit { action: StatementAction::Error(code), statement }) => {
+                    Some(Hit { action: StatementAction::Error(code), statement, .. }) => {
                         if sql.as_deref().is_some_and(is_commit) {
                             out = encode(&Query::new("ROLLBACK".into()));
                             batch.completion_as_error = Some((0, commit_error(&code)));
@@ -393,7 +416,8 @@ async fn frontend(
                         }
                     }
                     Some(Hit { action: StatementAction::DropAnswer, .. }) => batch.drop_answer = true,
-                    Some(Hit { action: StatementAction::Delay(late), .. }) => delay = Some(late),
+                    Some(Hit { action: StatementAction::Delay(late), .. }) => wait = Wait::For(late),
+                    Some(Hit { action: StatementAction::Hold, healed, .. }) => wait = Wait::Until(healed),
                     None => {}
                 }
             }
@@ -420,7 +444,7 @@ async fn frontend(
                 let mut batches_now = batches.lock().expect("batches lock");
                 let batch = current(&mut batches_now);
                 match hit {
-                    Some(Hit { action: StatementAction::Error(code), statement }) => {
+                    Some(Hit { action: StatementAction::Error(code), statement, .. }) => {
                         // In the Execute's place, a statement of faultline's own: its
                         // ParseComplete and BindComplete are not passed on.
                         let commit = sql.as_deref().is_some_and(is_commit);
@@ -446,7 +470,11 @@ async fn frontend(
                     }
                     Some(Hit { action: StatementAction::Delay(late), .. }) => {
                         batch.executes += 1;
-                        delay = Some(late);
+                        wait = Wait::For(late);
+                    }
+                    Some(Hit { action: StatementAction::Hold, healed, .. }) => {
+                        batch.executes += 1;
+                        wait = Wait::Until(healed);
                     }
                     None => batch.executes += 1,
                 }
@@ -456,8 +484,10 @@ async fn frontend(
                 current(&mut batches.lock().expect("batches lock"));
             }
         }
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
+        match wait {
+            Wait::No => {}
+            Wait::For(delay) => tokio::time::sleep(delay).await,
+            Wait::Until(healed) => healed.cancelled().await,
         }
         to.write_all(&out).await?;
     }
