@@ -99,6 +99,17 @@ pub enum Which {
     Fraction(f64),
 }
 
+impl Which {
+    /// `every one`, `the 2nd`, `25% of them`.
+    pub fn describe(self) -> String {
+        match self {
+            Which::Every => "every one".to_string(),
+            Which::Nth(n) => format!("the {}", ordinal(n)),
+            Which::Fraction(f) => format!("{:.0}% of them", f * 100.0),
+        }
+    }
+}
+
 /// A request-level fault on a service-to-service link.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestFault {
@@ -151,11 +162,7 @@ impl RequestFault {
             ),
             other => other.name().to_string(),
         };
-        let which = match self.which {
-            Which::Every => "every one".to_string(),
-            Which::Nth(n) => format!("the {}", ordinal(n)),
-            Which::Fraction(f) => format!("{:.0}% of them", f * 100.0),
-        };
+        let which = self.which.describe();
         format!(
             "{action} of {} {}, {which}",
             self.method.as_deref().unwrap_or("any method"),
@@ -187,7 +194,7 @@ fn path_matches(pattern: &str, path: &str) -> bool {
     }
 }
 
-pub(super) fn ordinal(n: u32) -> String {
+fn ordinal(n: u32) -> String {
     let suffix = match (n % 10, n % 100) {
         (1, 11) | (2, 12) | (3, 13) => "th",
         (1, _) => "st",

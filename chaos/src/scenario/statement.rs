@@ -101,11 +101,7 @@ impl StatementFault {
             StatementAction::DropAnswer => "drop_answer".to_string(),
             StatementAction::Hold => "hold".to_string(),
         };
-        let which = match self.which {
-            Which::Every => "every one".to_string(),
-            Which::Nth(n) => format!("the {}", super::intercept::ordinal(n)),
-            Which::Fraction(f) => format!("{:.0}% of them", f * 100.0),
-        };
+        let which = self.which.describe();
         let on = match (&self.statement, &self.fingerprint) {
             (Some(start), None) => start.clone(),
             (None, Some(print)) => format!("statements like {print}"),
