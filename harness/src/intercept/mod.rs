@@ -562,13 +562,7 @@ fn hit(shared: &Shared, method: &str, path: &str) -> Option<Hit> {
             continue;
         }
         installed.matched += 1;
-        let chosen = match installed.fault.which {
-            Which::Every => true,
-            Which::Nth(n) => installed.matched == u64::from(n),
-            Which::Fraction(f) => {
-                draw(installed.seed, installed.index, installed.matched) < f
-            }
-        };
+        let chosen = chosen(installed.fault.which, installed.seed, installed.index, installed.matched);
         let once = matches!(installed.fault.action, RequestAction::Stop { .. });
         if chosen && !(once && installed.struck) {
             installed.struck = true;
@@ -601,8 +595,18 @@ async fn stop(hit: &Hit, service: &str, pause: bool) -> Result<(), String> {
     }
 }
 
+/// Whether fault `index`, with `which`, hits the `matched`-th request (or statement) it
+/// matched since it started: every one, only the n-th, or a fraction drawn from `seed`.
+pub(crate) fn chosen(which: Which, seed: u64, index: usize, matched: u64) -> bool {
+    match which {
+        Which::Every => true,
+        Which::Nth(n) => matched == u64::from(n),
+        Which::Fraction(f) => draw(seed, index, matched) < f,
+    }
+}
+
 /// A number in [0, 1) from the seed, the fault and the request's place among those matching.
-pub(crate) fn draw(seed: u64, index: usize, nth: u64) -> f64 {
+fn draw(seed: u64, index: usize, nth: u64) -> f64 {
     let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ nth.wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

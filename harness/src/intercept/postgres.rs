@@ -25,7 +25,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use bytes::BytesMut;
-use faultline_chaos::scenario::intercept::Which;
 use faultline_chaos::scenario::statement::{fingerprint, is_commit, StatementAction, StatementFault};
 use pgwire::messages::extendedquery::{Bind, Execute, Parse};
 use pgwire::messages::response::ErrorResponse;
@@ -194,14 +193,7 @@ impl Shared {
         let mut faults = self.faults.lock().expect("faults lock");
         for installed in faults.iter_mut().filter(|f| f.fault.matches(sql)) {
             installed.matched += 1;
-            let chosen = match installed.fault.which {
-                Which::Every => true,
-                Which::Nth(n) => installed.matched == u64::from(n),
-                Which::Fraction(f) => {
-                    super::draw(installed.seed, installed.index, installed.matched) < f
-                }
-            };
-            if chosen {
+            if super::chosen(installed.fault.which, installed.seed, installed.index, installed.matched) {
                 let action = installed.fault.action.clone();
                 installed
                     .recorder
