@@ -498,7 +498,7 @@ async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
         Applied::ContainerPaused { name } => Ok(stack.infra().unpause_container(name).await?),
         Applied::ContainerStopped { name } => Ok(stack.infra().start_container(name).await?),
         Applied::Statement { link, index } => {
-            // Statements it delays are still sent, late.
+            // Statements it holds are sent now; those it delays, still late.
             stack.statement_proxy(link)?.remove(*index);
             Ok(())
         }

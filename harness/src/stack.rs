@@ -978,14 +978,7 @@ impl Stack {
             phases.insert(name, phase.elapsed());
             phase = Instant::now();
         };
-        self.host_proxy.client.reset().await?;
-        self.request_proxies.clear();
-        self.request_proxies.forget();
-        for proxy in self.statement_proxies.values() {
-            proxy.clear();
-            proxy.forget();
-        }
-        self.infra().toxiproxy_client().reset().await?;
+        self.reset_proxies().await?;
         lap("proxies");
         truncate_databases(&self.system, self.infra()).await?;
         lap("databases");
@@ -1010,6 +1003,20 @@ impl Stack {
         Ok(clock.elapsed())
     }
 
+    /// Every proxy as it was at start: Toxiproxy's toxics gone and proxies enabled, and no
+    /// request or statement fault in effect, nothing remembered of the calls seen.
+    async fn reset_proxies(&self) -> Result<(), StackError> {
+        self.host_proxy.client.reset().await?;
+        self.request_proxies.clear();
+        self.request_proxies.forget();
+        for proxy in self.statement_proxies.values() {
+            proxy.clear();
+            proxy.forget();
+        }
+        self.infra().toxiproxy_client().reset().await?;
+        Ok(())
+    }
+
     /// A fresh reset whatever the description says: services restarted on new databases
     /// and emptied topics. After a run that failed, a warm reset could hand its broken
     /// in-memory state (a stuck consumer, calls that never return holding bulkhead slots) to
@@ -1024,14 +1031,7 @@ impl Stack {
         };
         self.stop_services().await;
         lap("stop services");
-        self.host_proxy.client.reset().await?;
-        self.request_proxies.clear();
-        self.request_proxies.forget();
-        for proxy in self.statement_proxies.values() {
-            proxy.clear();
-            proxy.forget();
-        }
-        self.infra().toxiproxy_client().reset().await?;
+        self.reset_proxies().await?;
         lap("proxies");
         drop_databases(&self.system, self.infra()).await?;
         create_databases(&self.system, self.infra()).await?;
