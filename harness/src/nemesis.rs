@@ -93,11 +93,13 @@ enum Applied {
         /// `(partition, from, to)` for each partition whose committed offset moved back.
         moved: Vec<(i32, i64, i64)>,
     },
+    /// Installed on a request proxy, or on a broker proxy when `broker`.
     Request {
         link: String,
         index: usize,
         /// The service its program point stopped, and whether it was paused (else killed).
         stopped: Option<(String, bool)>,
+        broker: bool,
     },
     Statement {
         link: String,
@@ -268,6 +270,26 @@ impl Nemesis {
                         link,
                         index,
                         stopped: None,
+                        broker: false,
+                    }
+                })
+            }
+            // Installed on the link's broker proxy, which records each request it hits.
+            (Target::Link { client, server }, FaultKind::Kafka(kafka)) => {
+                let link = format!("{client}->{server}");
+                stack.broker_proxy(&link).map(|proxy| {
+                    proxy.install(
+                        index,
+                        kafka.clone(),
+                        self.seed,
+                        recorder.clone(),
+                        self.stops.clone(),
+                    );
+                    Applied::Request {
+                        link,
+                        index,
+                        stopped: None,
+                        broker: true,
                     }
                 })
             }
@@ -332,12 +354,10 @@ impl Nemesis {
         let Some(applied) = self.active.get(&index).cloned() else {
             return;
         };
-        if let Applied::Request { link, .. } = &applied {
+        if let Applied::Request { link, broker, .. } = &applied {
             // No stop of this fault once its heal has begun: one already asked for is
             // refused. Other faults' stops waiting in the channel are carried out.
-            if let Ok(proxy) = stack.request_proxy(link) {
-                proxy.remove(index);
-            }
+            let _ = take_out_of_proxy(stack, link, index, *broker);
             let mut waiting = Vec::new();
             while let Ok(stop) = self.asked.try_recv() {
                 waiting.push(stop);
@@ -506,10 +526,11 @@ async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
             link,
             index,
             stopped,
+            broker,
         } => {
-            // Taken out; requests it holds stay held until their callers give up. A service
-            // its program point stopped comes back.
-            stack.request_proxy(link)?.remove(*index);
+            // Taken out; requests it holds stay held until their callers give up (a broker
+            // proxy forwards them now). A service its program point stopped comes back.
+            take_out_of_proxy(stack, link, *index, *broker)?;
             match stopped {
                 Some((service, true)) => stack.resume(service).await,
                 Some((service, false)) => stack.restart(service).await.map(|_| ()),
@@ -517,6 +538,16 @@ async fn undo(applied: &Applied, stack: &mut Stack) -> Result<(), StackError> {
             }
         }
     }
+}
+
+/// Takes fault `index` out of the request proxy (or broker proxy) on `link`.
+fn take_out_of_proxy(stack: &Stack, link: &str, index: usize, broker: bool) -> Result<(), StackError> {
+    if broker {
+        stack.broker_proxy(link)?.remove(index);
+    } else {
+        stack.request_proxy(link)?.remove(index);
+    }
+    Ok(())
 }
 
 fn applied_value(applied: &Applied) -> Value {
@@ -541,11 +572,19 @@ fn applied_value(applied: &Applied) -> Value {
         Applied::ContainerPaused { name } | Applied::ContainerStopped { name } => {
             json!({"container": name})
         }
-        Applied::Request { link, stopped, .. } => match stopped {
-            Some((service, true)) => json!({"request_proxy": link, "paused": service}),
-            Some((service, false)) => json!({"request_proxy": link, "killed": service}),
-            None => json!({"request_proxy": link}),
-        },
+        Applied::Request {
+            link,
+            stopped,
+            broker,
+            ..
+        } => {
+            let proxy = if *broker { "broker_proxy" } else { "request_proxy" };
+            match stopped {
+                Some((service, true)) => json!({proxy: link, "paused": service}),
+                Some((service, false)) => json!({proxy: link, "killed": service}),
+                None => json!({proxy: link}),
+            }
+        }
         Applied::Statement { link, .. } => json!({"statement_proxy": link}),
     }
 }
@@ -570,6 +609,7 @@ pub fn kind_name(kind: &FaultKind) -> String {
         FaultKind::ContainerStop => "container_stop".into(),
         FaultKind::Request(_) => "request".into(),
         FaultKind::Statement(_) => "statement".into(),
+        FaultKind::Kafka(_) => "kafka".into(),
         FaultKind::Redeliver { .. } => "redeliver".into(),
     }
 }
@@ -587,6 +627,11 @@ pub fn describe(fault: &Fault) -> String {
             "statement fault on {}: {}",
             target_name(&fault.target),
             statement.describe()
+        ),
+        FaultKind::Kafka(kafka) => format!(
+            "kafka fault on {}: {}",
+            target_name(&fault.target),
+            kafka.describe()
         ),
         FaultKind::Redeliver {
             topic,

@@ -644,6 +644,15 @@ impl Stack {
         })
     }
 
+    /// The broker proxy on `link`, a service's link to Kafka (`order->kafka`).
+    pub fn broker_proxy(&self, link: &str) -> Result<&crate::intercept::kafka::BrokerProxy, StackError> {
+        self.infra().broker_proxy(link).ok_or_else(|| StackError::Unknown {
+            what: "link to kafka with a broker proxy",
+            name: link.to_string(),
+            known: self.infra().broker_proxies().map(|(l, _)| l.clone()).collect::<Vec<_>>().join(", "),
+        })
+    }
+
     /// Every call site the request proxies saw since the last reset or
     /// [`forget_call_sites`](Self::forget_call_sites), in the order first seen.
     pub fn call_sites(&self) -> Vec<crate::intercept::CallSite> {
@@ -1010,6 +1019,10 @@ impl Stack {
         self.request_proxies.clear();
         self.request_proxies.forget();
         for proxy in self.statement_proxies.values() {
+            proxy.clear();
+            proxy.forget();
+        }
+        for (_, proxy) in self.infra().broker_proxies() {
             proxy.clear();
             proxy.forget();
         }

@@ -48,6 +48,7 @@ pub mod blast;
 pub mod fields;
 pub mod intercept;
 pub mod request;
+pub mod kafka;
 pub mod statement;
 mod vocabulary;
 
@@ -192,6 +193,11 @@ pub enum FaultKind {
     /// SQLSTATE, delayed, or run with their answer lost, by faultline's statement proxy on
     /// that link.
     Statement(statement::StatementFault),
+    /// Requests on a service's link to Kafka — produces, fetches, offset commits — picked by
+    /// topic or consumer group, answered with a broker error, run with their answer lost,
+    /// delayed, held, or made the point where their sender is stopped, by faultline's broker
+    /// proxy on that link.
+    Kafka(kafka::KafkaFault),
     /// A consumer's events delivered again: the service stopped gracefully (so it leaves its
     /// group), its group's committed offsets on `topic` moved back by `events` per partition
     /// (not before the first retained record), and the service started again when the fault
@@ -983,7 +989,7 @@ fn read_target(fields: &mut Fields<'_>, topology: &Topology) -> Result<Target, S
 
 const FAULT_KINDS: &str =
     "latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, \
-     partition (links); request (links between services); statement (links to postgres); kill, pause, redeliver (services); \
+     partition (links); request (links between services); statement (links to postgres); kafka (links to kafka); kill, pause, redeliver (services); \
      container_pause, container_stop (containers)";
 
 fn millis(d: Duration) -> u64 {
@@ -1064,6 +1070,30 @@ fn read_fault(
             duration,
             target,
             kind: FaultKind::Statement(fault),
+        });
+    }
+    if kind_name == "kafka" {
+        if !matches!(&target, Target::Link { server, .. } if server == "kafka") {
+            let to_kafka: Vec<String> = topology
+                .links()
+                .iter()
+                .filter(|l| l.server == "kafka")
+                .map(|l| l.name())
+                .collect();
+            return Err(fields.error(
+                "target",
+                format!(
+                    "kind \"kafka\" applies to a service's link to kafka, which speaks its protocol; such links are: {}",
+                    if to_kafka.is_empty() { "none".to_string() } else { to_kafka.join(", ") }
+                ),
+            ));
+        }
+        let fault = kafka::read(fields)?;
+        return Ok(Fault {
+            start,
+            duration,
+            target,
+            kind: FaultKind::Kafka(fault),
         });
     }
     let link_only = |fields: &Fields<'_>| -> Result<(), ScenarioError> {

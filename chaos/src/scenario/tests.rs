@@ -950,6 +950,93 @@ fn statement_faults_read_into_typed_values_and_bad_ones_name_the_field() {
     assert!(e.reason.contains("order->postgres, payment->postgres"), "{e}");
 }
 
+/// `FULL`'s first fault replaced by a broker-request fault on `order->kafka`.
+fn with_kafka_fault(fields: &str) -> String {
+    with_statement_fault(fields)
+        .replace("kind = \"statement\"\n", "kind = \"kafka\"\n")
+        .replace("target = \"payment->postgres\"", "target = \"order->kafka\"")
+}
+
+#[test]
+fn kafka_faults_read_into_typed_values_and_bad_ones_name_the_field() {
+    use intercept::{When, Which};
+    use kafka::{KafkaAction, KafkaError, KafkaRequest};
+    let error = |name| KafkaAction::Error(KafkaError::named(name).unwrap());
+    for (fields, request, topic, group, action, which) in [
+        (
+            "request = \"produce\"\ntopic = \"order.events\"\naction = \"drop_answer\"\nnth = 1",
+            KafkaRequest::Produce,
+            Some("order.events"),
+            None,
+            KafkaAction::DropAnswer,
+            Which::Nth(1),
+        ),
+        ("request = \"produce\"\naction = \"error\"", KafkaRequest::Produce, None, None, error("NOT_LEADER_OR_FOLLOWER"), Which::Every),
+        (
+            "request = \"offset_commit\"\ngroup = \"notification\"\naction = \"error\"\nerror = \"not_coordinator\"",
+            KafkaRequest::OffsetCommit,
+            None,
+            Some("notification"),
+            error("NOT_COORDINATOR"),
+            Which::Every,
+        ),
+        (
+            "request = \"offset_commit\"\naction = \"kill\"\nfraction = 0.5",
+            KafkaRequest::OffsetCommit,
+            None,
+            None,
+            KafkaAction::Stop { when: When::Sent, pause: false },
+            Which::Fraction(0.5),
+        ),
+        (
+            "request = \"produce\"\naction = \"pause\"\nwhen = \"answered\"",
+            KafkaRequest::Produce,
+            None,
+            None,
+            KafkaAction::Stop { when: When::Answered, pause: true },
+            Which::Every,
+        ),
+        ("request = \"fetch\"\naction = \"hold\"", KafkaRequest::Fetch, None, None, KafkaAction::Hold, Which::Every),
+        ("request = \"fetch\"\ntopic = \"t\"\naction = \"delay\"\ndelay = \"2s\"", KafkaRequest::Fetch, Some("t"), None, KafkaAction::Delay(Duration::from_secs(2)), Which::Every),
+    ] {
+        let scenario = Scenario::parse("s.toml", vocab(&shop()), &with_kafka_fault(fields))
+            .unwrap_or_else(|e| panic!("{fields}: {e}"));
+        let FaultKind::Kafka(fault) = &scenario.faults[0].kind else {
+            panic!("a kafka fault: {:?}", scenario.faults[0].kind)
+        };
+        assert_eq!(
+            (fault.request, fault.topic.as_deref(), fault.group.as_deref(), &fault.action, fault.which),
+            (request, topic, group, &action, which),
+            "{fields}"
+        );
+    }
+    let cases = [
+        ("action = \"drop_answer\"", "faults[0].request", "required"),
+        ("request = \"metadata\"\naction = \"hold\"", "faults[0].request", "unknown request \"metadata\""),
+        ("request = \"produce\"\naction = \"status\"", "faults[0].action", "unknown action \"status\""),
+        ("request = \"produce\"\naction = \"error\"\nerror = \"OOPS\"", "faults[0].error", "NOT_LEADER_OR_FOLLOWER"),
+        ("request = \"fetch\"\naction = \"error\"", "faults[0].action", "cannot be answered with an error"),
+        ("request = \"fetch\"\naction = \"drop_answer\"", "faults[0].action", "delay or hold it"),
+        ("request = \"produce\"\ngroup = \"g\"\naction = \"hold\"", "faults[0].group", "only an offset commit"),
+        ("request = \"produce\"\ntopic = \"\"\naction = \"hold\"", "faults[0].topic", "topic name"),
+        ("request = \"produce\"\naction = \"delay\"", "faults[0].delay", "required"),
+        ("request = \"produce\"\naction = \"kill\"\nwhen = \"later\"", "faults[0].when", "\"sent\" or \"answered\""),
+        ("request = \"produce\"\naction = \"hold\"\nsqlstate = \"40001\"", "faults[0].sqlstate", "unknown field"),
+    ];
+    for (fields, field, reason) in cases {
+        let e = error_of(&with_kafka_fault(fields));
+        assert_eq!(e.field, field, "{fields}: {e}");
+        assert!(e.reason.contains(reason), "{fields}: {e}");
+    }
+    // Only links to kafka carry its protocol through a broker proxy.
+    let e = error_of(&with_kafka_fault("request = \"produce\"\naction = \"hold\"").replace(
+        "target = \"order->kafka\"",
+        "target = \"order->postgres\"",
+    ));
+    assert_eq!(e.field, "faults[0].target");
+    assert!(e.reason.contains("order->kafka"), "{e}");
+}
+
 #[test]
 fn bad_request_faults_name_the_field() {
     let cases = [

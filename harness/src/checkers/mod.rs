@@ -275,6 +275,7 @@ pub fn describe_fault(fault: &faultline_chaos::scenario::Fault) -> String {
     let kind = match &fault.kind {
         FaultKind::Request(request) => request.describe(),
         FaultKind::Statement(statement) => statement.describe(),
+        FaultKind::Kafka(kafka) => kafka.describe(),
         FaultKind::Toxic { toxic, .. } => format!("{toxic:?}").to_lowercase(),
         other => format!("{other:?}").split([' ', '{', '(']).next().unwrap_or("").to_lowercase(),
     };

@@ -427,6 +427,8 @@ pub struct Infra {
     toxiproxy_ports: BTreeMap<u16, u16>,
     postgres: Option<PostgresServer>,
     links: BTreeMap<String, Link>,
+    /// Each client's broker proxy on its link to Kafka (container mode), by link name.
+    broker_proxies: BTreeMap<String, crate::intercept::kafka::BrokerProxy>,
     timings: StartTimings,
 }
 
@@ -483,6 +485,7 @@ impl Infra {
             toxiproxy_ports: BTreeMap::new(),
             postgres: None,
             links: BTreeMap::new(),
+            broker_proxies: BTreeMap::new(),
             timings: StartTimings::default(),
         };
         infra.cleanup.run_id = Some(run_id.clone());
@@ -557,17 +560,27 @@ impl Infra {
             ports: vec![POSTGRES_PORT],
             ..Default::default()
         });
+        // Each client's broker proxy listens before the broker starts, which advertises it:
+        // client -> broker proxy -> Toxiproxy -> the client's own listener on the broker.
+        let mut broker_listeners = BTreeMap::new();
+        for (client, server, _) in &planned {
+            if *server == "kafka" {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
+                    InfraError::Config(format!("binding the broker proxy of {client}->kafka: {e}"))
+                })?;
+                broker_listeners.insert(client.clone(), listener);
+            }
+        }
         let kafka_clients: Vec<(String, u16, u16)> = planned
             .iter()
             .filter(|(_, server, _)| *server == "kafka")
             .enumerate()
-            .map(|(i, (client, _, proxy_port))| {
+            .map(|(i, (client, _, _))| {
                 let listener_port = KAFKA_CLIENT_PORTS_FROM + i as u16;
-                (
-                    client.clone(),
-                    listener_port,
-                    infra.toxiproxy_ports[proxy_port],
-                )
+                let advertised = broker_listeners[client]
+                    .local_addr()
+                    .map_or(0, |address| address.port());
+                (client.clone(), listener_port, advertised)
             })
             .collect();
         let kafka_spec = config.kafka.then(|| ContainerSpec {
@@ -601,7 +614,17 @@ impl Infra {
                 }
             };
             let proxy = proxy_name(client, server);
-            let address = infra.open_proxy(&proxy, *port, upstream).await?;
+            let mut address = infra.open_proxy(&proxy, *port, upstream).await?;
+            if let Some(listener) = broker_listeners.remove(client).filter(|_| *server == "kafka") {
+                let link = format!("{client}->kafka");
+                let behind = address
+                    .parse()
+                    .map_err(|e| InfraError::Config(format!("the address {address} of {proxy}: {e}")))?;
+                let broker_proxy = crate::intercept::kafka::BrokerProxy::start_on(listener, &link, behind)
+                    .map_err(|e| InfraError::Config(format!("starting the broker proxy of {link}: {e}")))?;
+                address = broker_proxy.address().to_string();
+                infra.broker_proxies.insert(link, broker_proxy);
+            }
             infra.add_link(client, server, Some(proxy), address);
         }
         for (client, server, container_port, port) in &further_ports {
@@ -719,6 +742,7 @@ impl Infra {
             toxiproxy_ports: BTreeMap::new(),
             postgres: None,
             links: BTreeMap::new(),
+            broker_proxies: BTreeMap::new(),
             timings: StartTimings::default(),
         };
         infra.cleanup.toxiproxy_url = Some(infra.toxiproxy_url.clone());
@@ -857,6 +881,17 @@ impl Infra {
     /// The link `name` (`client->server`), if this stack has it.
     pub fn link(&self, name: &str) -> Option<&Link> {
         self.links.get(name)
+    }
+
+    /// The broker proxy on `link`, a client's link to Kafka (`order->kafka`): container mode
+    /// only.
+    pub fn broker_proxy(&self, link: &str) -> Option<&crate::intercept::kafka::BrokerProxy> {
+        self.broker_proxies.get(link)
+    }
+
+    /// Every broker proxy, by link name.
+    pub fn broker_proxies(&self) -> impl Iterator<Item = (&String, &crate::intercept::kafka::BrokerProxy)> {
+        self.broker_proxies.iter()
     }
 
     fn link_of(&self, client: &str, server: &'static str) -> Result<&Link, InfraError> {

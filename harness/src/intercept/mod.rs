@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::history::{Op, Process, Recorder};
 
+pub mod kafka;
 pub mod postgres;
 
 type Forwarder = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;

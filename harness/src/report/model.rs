@@ -430,7 +430,8 @@ fn applied_faults(scenario: &Scenario, history: &History) -> Vec<AppliedFault> {
                 description: match &fault.kind {
                     // How many requests it hit, which only the history knows.
                     faultline_chaos::scenario::FaultKind::Request(_)
-                    | faultline_chaos::scenario::FaultKind::Statement(_) => {
+                    | faultline_chaos::scenario::FaultKind::Statement(_)
+                    | faultline_chaos::scenario::FaultKind::Kafka(_) => {
                         let hits = history
                             .events()
                             .iter()
