@@ -565,7 +565,7 @@ impl Infra {
         let mut broker_listeners = BTreeMap::new();
         for (client, server, _) in &planned {
             if *server == "kafka" {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| {
                     InfraError::Config(format!("binding the broker proxy of {client}->kafka: {e}"))
                 })?;
                 broker_listeners.insert(client.clone(), listener);
@@ -615,7 +615,8 @@ impl Infra {
             };
             let proxy = proxy_name(client, server);
             let mut address = infra.open_proxy(&proxy, *port, upstream).await?;
-            if let Some(listener) = broker_listeners.remove(client).filter(|_| *server == "kafka") {
+            let listener = if *server == "kafka" { broker_listeners.remove(client) } else { None };
+            if let Some(listener) = listener {
                 let link = format!("{client}->kafka");
                 let behind = address
                     .parse()

@@ -99,8 +99,14 @@ impl BrokerProxy {
     /// Starts the proxy of `link` (`order->kafka`, whose client is `order`) on `listener`,
     /// forwarding to `upstream` (the link's Toxiproxy proxy). The listener is bound first so
     /// the broker can advertise its address before it starts.
-    pub fn start_on(listener: TcpListener, link: &str, upstream: SocketAddr) -> std::io::Result<Self> {
+    ///
+    /// The proxy runs on a runtime of its own (two threads shared by every broker proxy of
+    /// the process), not the caller's: librdkafka's blocking calls (a commit, an offset or
+    /// metadata lookup) made on the caller's runtime thread must not stop the conversation
+    /// they wait for.
+    pub fn start_on(listener: std::net::TcpListener, link: &str, upstream: SocketAddr) -> std::io::Result<Self> {
         let address = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
         let client = link.split_once("->").map_or(link, |(client, _)| client);
         let shared = Arc::new(Shared {
             link: link.to_string(),
@@ -111,7 +117,12 @@ impl BrokerProxy {
             topic_names: Mutex::new(HashMap::new()),
         });
         let stop = CancellationToken::new();
-        tokio::spawn(accept(listener, shared.clone(), stop.clone()));
+        let runtime = runtime()?;
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
+        runtime.spawn(accept(listener, shared.clone(), stop.clone()));
         Ok(Self {
             address,
             shared,
@@ -183,6 +194,25 @@ impl BrokerProxy {
     pub fn forget(&self) {
         self.shared.seen.lock().expect("seen lock").clear();
     }
+}
+
+/// The runtime every broker proxy of the process runs on, started with the first.
+fn runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("faultline-broker-proxy")
+        .enable_all()
+        .build()?;
+    // Two first starts at once: one runtime is kept, the other dropped unused (on a thread
+    // of its own, as a runtime may not be dropped inside another).
+    if let Err(spare) = RUNTIME.set(runtime) {
+        std::thread::spawn(move || drop(spare));
+    }
+    Ok(RUNTIME.get().expect("set above"))
 }
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {

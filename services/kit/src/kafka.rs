@@ -335,6 +335,9 @@ pub struct ConsumerSettings {
     pub retry_max: Duration,
     /// Extra librdkafka settings, applied last.
     pub overrides: Vec<(String, String)>,
+    /// Commits each event's offset *before* handling it: at most once, an event is lost when
+    /// the process dies in between. Only a seeded bug sets it (see [`crate::seeded`]).
+    pub commit_before_handling: bool,
 }
 
 impl ConsumerSettings {
@@ -351,6 +354,7 @@ impl ConsumerSettings {
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             overrides: Vec::new(),
+            commit_before_handling: false,
         }
     }
 }
@@ -428,8 +432,12 @@ impl EventConsumer {
                     continue;
                 }
             };
+            if self.settings.commit_before_handling {
+                self.commit(&event).await;
+            }
             match self.process(&event, &handler, &shutdown).await {
-                Outcome::Done => self.commit(&event).await,
+                Outcome::Done if !self.settings.commit_before_handling => self.commit(&event).await,
+                Outcome::Done => {}
                 Outcome::Abandoned => return,
             }
         }

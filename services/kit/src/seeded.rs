@@ -28,6 +28,10 @@ pub const BUGS: &[(&str, &str)] = &[
         "notification: an event it already handled is retried forever instead of skipped",
     ),
     (
+        NOTIFICATION_COMMITS_BEFORE_HANDLING,
+        "notification: an event's offset is committed before the event is handled: one whose handler dies in between is lost",
+    ),
+    (
         ORDER_BULKHEAD_LIMITS_NOTHING,
         "order: the bulkhead around payment calls admits every call",
     ),
@@ -65,6 +69,7 @@ pub const ORDER_COMPENSATES_UNKNOWN_CHARGE_WITHOUT_REFUND: &str =
     "order-compensates-unknown-charge-without-refund";
 pub const PAYMENT_FORGETS_IDEMPOTENCY_CLAIM: &str = "payment-forgets-idempotency-claim";
 pub const NOTIFICATION_STALLS_ON_DUPLICATE_EVENT: &str = "notification-stalls-on-duplicate-event";
+pub const NOTIFICATION_COMMITS_BEFORE_HANDLING: &str = "notification-commits-before-handling";
 pub const ORDER_BULKHEAD_LIMITS_NOTHING: &str = "order-bulkhead-limits-nothing";
 pub const ORDER_RECORDS_CHARGE_AFTER_CALL: &str = "order-records-charge-after-call";
 pub const ORDER_NO_ATTEMPT_TIMEOUT: &str = "order-no-attempt-timeout";
