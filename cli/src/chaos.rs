@@ -229,6 +229,7 @@ async fn explore(
             _ => faultline_harness::system::ResetMode::Fresh,
         }),
         statements: args.statements,
+        broker_requests: args.broker_requests,
     };
     let clock = std::time::Instant::now();
     let progress = |line: &str| eprintln!("[{:>7.1}s] {line}", clock.elapsed().as_secs_f64());

@@ -317,6 +317,11 @@ pub struct ChaosExploreArgs {
     /// discovery saw them: sql-error (40001), sql-drop-answer and sql-delay at each.
     #[arg(long)]
     pub statements: bool,
+    /// Also explore the produces, fetches and offset commits of each service's conversation
+    /// with Kafka, as discovery saw them: kafka-error, kafka-drop-answer, kafka-kill-sent and
+    /// kafka-kill-answered at each produce and offset commit, kafka-hold at each fetch.
+    #[arg(long)]
+    pub broker_requests: bool,
     /// Extra environment for one service, over the description's: SERVICE:VARIABLE=VALUE
     /// (repeatable).
     #[arg(long = "service-env", value_name = "SERVICE:VARIABLE=VALUE", value_parser = service_env)]

@@ -692,10 +692,19 @@ impl Stack {
         self.statement_proxies.values().flat_map(|proxy| proxy.sites()).collect()
     }
 
-    /// Forgets the call sites (and statements) seen so far.
+    /// Every produce, fetch and offset commit the broker proxies saw since the last reset or
+    /// [`forget_call_sites`](Self::forget_call_sites): method `KAFKA`.
+    pub fn broker_sites(&self) -> Vec<crate::intercept::CallSite> {
+        self.infra().broker_proxies().flat_map(|(_, proxy)| proxy.sites()).collect()
+    }
+
+    /// Forgets the call sites (statements and broker requests) seen so far.
     pub fn forget_call_sites(&self) {
         self.request_proxies.forget();
         for proxy in self.statement_proxies.values() {
+            proxy.forget();
+        }
+        for (_, proxy) in self.infra().broker_proxies() {
             proxy.forget();
         }
     }

@@ -35,6 +35,7 @@ pub fn html(exploration: &Exploration) -> String {
         .call_sites
         .iter()
         .chain(&exploration.discovery.statements)
+        .chain(&exploration.discovery.broker_requests)
         .map(|s| s.to_string())
         .collect();
     for consumer in &exploration.discovery.consumers {
@@ -50,11 +51,13 @@ pub fn html(exploration: &Exploration) -> String {
         }
     }
     let statements = !exploration.discovery.statements.is_empty();
+    let broker = !exploration.discovery.broker_requests.is_empty();
     let kinds: Vec<Kind> = Kind::AT_CALL_SITES
         .iter()
         .copied()
         .chain([Kind::Redeliver])
         .chain(Kind::AT_STATEMENTS.iter().copied().filter(|_| statements))
+        .chain(Kind::AT_BROKER_WRITES.iter().chain(&Kind::AT_FETCHES).copied().filter(|_| broker))
         .collect();
     let failed = exploration.failed().count();
     let mut page = String::new();

@@ -46,6 +46,11 @@ pub struct Options {
     /// Also explore the statements of each service's conversation with Postgres, as
     /// discovery saw them (`sql-error`, `sql-drop-answer`, `sql-delay` at each).
     pub statements: bool,
+    /// Also explore the produces, fetches and offset commits of each service's conversation
+    /// with Kafka, as discovery saw them (`kafka-error`, `kafka-drop-answer`,
+    /// `kafka-kill-sent`, `kafka-kill-answered` at each produce and commit; `kafka-hold` at
+    /// each fetch).
+    pub broker_requests: bool,
 }
 
 impl Default for Options {
@@ -62,6 +67,7 @@ impl Default for Options {
             until_failure: false,
             reset: None,
             statements: false,
+            broker_requests: false,
         }
     }
 }
@@ -183,20 +189,21 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         }
         None => {
             let discovery =
-                discover(stack, system, base, seed, options.statements, out, interrupt, progress).await?;
+                discover(stack, system, base, seed, options, out, interrupt, progress).await?;
             // A base that fails without a fault is not explored; the folder says why.
             let base_failed = !discovery.base_failures.is_empty();
             let pending = if base_failed {
                 Vec::new()
             } else {
                 let sites: Vec<CallSite> =
-                    discovery.call_sites.iter().chain(&discovery.statements).cloned().collect();
+                    discovery.call_sites.iter().chain(&discovery.statements).chain(&discovery.broker_requests).cloned().collect();
                 singles(&sites, &discovery.consumers, timing, seed)
             };
             progress(&format!(
-                "discovery: {} call site(s), {} statement(s), {} consumer(s): {} single-fault experiment(s)",
+                "discovery: {} call site(s), {} statement(s), {} broker request(s), {} consumer(s): {} single-fault experiment(s)",
                 discovery.call_sites.len(),
                 discovery.statements.len(),
+                discovery.broker_requests.len(),
                 discovery.consumers.len(),
                 pending.len()
             ));
@@ -652,7 +659,7 @@ async fn discover<I: Future<Output = ()> + Unpin>(
     system: &System,
     base: &Scenario,
     seed: u64,
-    statements: bool,
+    options: &Options,
     out: &Path,
     interrupt: &mut I,
     progress: &(dyn Fn(&str) + Sync),
@@ -670,7 +677,18 @@ async fn discover<I: Future<Output = ()> + Unpin>(
         runner::run_on_stack_until(stack, &plain, Some(seed), &out.join("runs"), interrupt, progress)
             .await?;
     let call_sites = stack.call_sites();
-    let statements = if statements { stack.statement_sites() } else { Vec::new() };
+    let statements = if options.statements { stack.statement_sites() } else { Vec::new() };
+    // A service's own requests only: the harness's link to Kafka is no service's.
+    let services: BTreeSet<&str> = system.start_order().into_iter().collect();
+    let broker_requests: Vec<CallSite> = if options.broker_requests {
+        stack
+            .broker_sites()
+            .into_iter()
+            .filter(|site| site.link.split_once("->").is_some_and(|(client, _)| services.contains(client)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let base_failures = failures_of(&outcome);
     if !base_failures.is_empty() {
         return Ok(Discovery {
@@ -682,7 +700,6 @@ async fn discover<I: Future<Output = ()> + Unpin>(
             ..Discovery::default()
         });
     }
-    let services: BTreeSet<&str> = system.start_order().into_iter().collect();
     let mut consumers = Vec::new();
     let mut unmatched_groups = Vec::new();
     for (group, topics) in stack.consumer_groups().await.map_err(RunError::from)? {
@@ -701,6 +718,7 @@ async fn discover<I: Future<Output = ()> + Unpin>(
         seconds: clock.elapsed().as_secs_f64(),
         call_sites,
         statements,
+        broker_requests,
         footprints: outcome.footprints,
         baseline: outcome
             .baseline

@@ -71,6 +71,25 @@ pub enum Kind {
     /// A statement sent to the server late ([`Timing::STATEMENT_DELAY`]).
     #[serde(rename = "sql-delay")]
     SqlDelay,
+    /// A produce or offset commit answered with a broker error in the broker's place
+    /// (`NOT_LEADER_OR_FOLLOWER`, `REBALANCE_IN_PROGRESS`): not appended, not stored.
+    #[serde(rename = "kafka-error")]
+    KafkaError,
+    /// A produce or offset commit carried out; its answer is lost (the client's connection
+    /// cut).
+    #[serde(rename = "kafka-drop-answer")]
+    KafkaDropAnswer,
+    /// The client killed right as it sends its first produce or offset commit here, which
+    /// never reaches the broker.
+    #[serde(rename = "kafka-kill-sent")]
+    KafkaKillSent,
+    /// The client killed right after the broker answered its first produce or offset commit
+    /// here, before it hears.
+    #[serde(rename = "kafka-kill-answered")]
+    KafkaKillAnswered,
+    /// A consumer's fetches held until the fault heals: a backlog builds.
+    #[serde(rename = "kafka-hold")]
+    KafkaHold,
 }
 
 impl Kind {
@@ -94,11 +113,22 @@ impl Kind {
     /// (`chaos explore --statements`).
     pub const AT_STATEMENTS: [Kind; 3] = [Kind::SqlError, Kind::SqlDropAnswer, Kind::SqlDelay];
 
-    /// The kinds tried at `site`: statement kinds at a statement (method `SQL`), the others at
-    /// an HTTP call site.
+    /// The kinds tried at every produce and offset commit of a service's conversation with
+    /// Kafka (`chaos explore --broker-requests`).
+    pub const AT_BROKER_WRITES: [Kind; 4] =
+        [Kind::KafkaError, Kind::KafkaDropAnswer, Kind::KafkaKillSent, Kind::KafkaKillAnswered];
+    /// The kinds tried at every fetch.
+    pub const AT_FETCHES: [Kind; 1] = [Kind::KafkaHold];
+
+    /// The kinds tried at `site`: statement kinds at a statement (method `SQL`), broker kinds
+    /// at a broker request (method `KAFKA`), the others at an HTTP call site.
     pub fn at(site: &CallSite) -> &'static [Kind] {
         if site.method == STATEMENT {
             &Self::AT_STATEMENTS
+        } else if site.method == BROKER && site.route.starts_with("fetch ") {
+            &Self::AT_FETCHES
+        } else if site.method == BROKER {
+            &Self::AT_BROKER_WRITES
         } else {
             &Self::AT_CALL_SITES
         }
@@ -126,6 +156,11 @@ impl Kind {
             Kind::SqlError => "sql-error",
             Kind::SqlDropAnswer => "sql-drop-answer",
             Kind::SqlDelay => "sql-delay",
+            Kind::KafkaError => "kafka-error",
+            Kind::KafkaDropAnswer => "kafka-drop-answer",
+            Kind::KafkaKillSent => "kafka-kill-sent",
+            Kind::KafkaKillAnswered => "kafka-kill-answered",
+            Kind::KafkaHold => "kafka-hold",
         }
     }
 
@@ -144,6 +179,11 @@ impl Kind {
 /// The method of a call site that is a statement to Postgres, its route the statement's
 /// fingerprint (as [`crate::intercept::postgres::StatementProxy::sites`] gives them).
 pub const STATEMENT: &str = "SQL";
+
+/// The method of a call site that is a request to Kafka, its route the request and what it
+/// names — `produce orders`, `fetch orders`, `offset_commit notification` (as
+/// [`crate::intercept::kafka::BrokerProxy::sites`] gives them).
+pub const BROKER: &str = "KAFKA";
 
 /// A consumer group that a service of the description runs (named like it), and the topics
 /// it has offsets on.
@@ -364,10 +404,39 @@ fn statement_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault
     planned(kind, site, fault, extra)
 }
 
+/// The `[[faults]]` table of broker kind `kind` at the broker request `site`, in the default
+/// window.
+fn broker_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault {
+    let window = timing.window;
+    let (request, name) = site.route.split_once(' ').unwrap_or((&site.route, ""));
+    let mut fault = serde_json::json!({
+        "start": ms(window.start),
+        "duration": ms(window.duration),
+        "target": site.link,
+        "kind": "kafka",
+        "request": request,
+    });
+    if !name.is_empty() {
+        fault[if request == "offset_commit" { "group" } else { "topic" }] = name.into();
+    }
+    let extra = match kind {
+        Kind::KafkaError => serde_json::json!({"action": "error"}),
+        Kind::KafkaDropAnswer => serde_json::json!({"action": "drop_answer"}),
+        Kind::KafkaKillSent => serde_json::json!({"action": "kill", "when": "sent", "nth": 1}),
+        Kind::KafkaKillAnswered => serde_json::json!({"action": "kill", "when": "answered", "nth": 1}),
+        Kind::KafkaHold => serde_json::json!({"action": "hold"}),
+        other => unreachable!("{} is not a broker kind", other.name()),
+    };
+    planned(kind, site, fault, extra)
+}
+
 /// The `[[faults]]` table of `kind` at call site `site`.
 pub fn site_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault {
     if Kind::AT_STATEMENTS.contains(&kind) {
         return statement_fault(kind, site, timing);
+    }
+    if Kind::AT_BROKER_WRITES.contains(&kind) || Kind::AT_FETCHES.contains(&kind) {
+        return broker_fault(kind, site, timing);
     }
     let window = timing.window_at(kind, site);
     let delay = timing.delay_at(site);
@@ -401,7 +470,14 @@ pub fn site_fault(kind: Kind, site: &CallSite, timing: &Timing) -> PlannedFault 
             serde_json::json!({"action": "kill", "service": callee, "when": "sent", "nth": 1})
         }
         Kind::Redeliver => unreachable!("a redelivery is a consumer's, not a call site's"),
-        Kind::SqlError | Kind::SqlDropAnswer | Kind::SqlDelay => unreachable!("handled above"),
+        Kind::SqlError
+        | Kind::SqlDropAnswer
+        | Kind::SqlDelay
+        | Kind::KafkaError
+        | Kind::KafkaDropAnswer
+        | Kind::KafkaKillSent
+        | Kind::KafkaKillAnswered
+        | Kind::KafkaHold => unreachable!("handled above"),
     };
     planned(kind, site, fault, extra)
 }

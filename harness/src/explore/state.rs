@@ -124,6 +124,11 @@ pub struct Discovery {
     /// (`--statements`): method `SQL`, the statement's fingerprint as the route.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub statements: Vec<CallSite>,
+    /// The produces, fetches and offset commits of each service's conversation with Kafka,
+    /// when they are explored (`--broker-requests`): method `KAFKA`, `produce <topic>`,
+    /// `fetch <topic>` or `offset_commit <group>` as the route.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broker_requests: Vec<CallSite>,
     /// Each operation's call sites when it was sent alone (see
     /// [`faultline_chaos::scenario::blast`]): written into every experiment, so that each
     /// judges its blast radius without measuring them again.

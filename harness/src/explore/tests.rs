@@ -208,6 +208,47 @@ fn a_statement_gets_the_statement_kinds_written_as_statement_faults_a_scenario_r
 }
 
 #[test]
+fn broker_requests_get_the_broker_kinds_written_as_kafka_faults_a_scenario_reads() {
+    use faultline_chaos::scenario::intercept::When;
+    use faultline_chaos::scenario::kafka::{KafkaAction, KafkaRequest};
+    use faultline_chaos::scenario::FaultKind;
+    let commit = site("order->kafka", space::BROKER, "offset_commit order");
+    let produce = site("order->kafka", space::BROKER, "produce orders");
+    let fetch = site("order->kafka", space::BROKER, "fetch orders");
+    let experiments = singles(&[commit, produce, fetch], &[], &timing(), 7);
+    assert_eq!(experiments.len(), 4 + 4 + 1);
+    let base: toml::Table = toml::from_str(BASE).unwrap();
+    for experiment in &experiments {
+        let candidate = experiment.candidate(&base, Duration::from_secs(8));
+        let text = scenario_text(&base, "base-x001", "d", &candidate).unwrap();
+        let with_kafka = faultline_chaos::topology::Topology::new(
+            ["payment", "inventory", "order", "gateway"],
+            ["postgres", "kafka"],
+            [("gateway", "order"), ("order", "payment"), ("order", "inventory"), ("order", "postgres"), ("order", "kafka")],
+        );
+        let scenario = Scenario::parse("base-x001", &with_kafka, &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let FaultKind::Kafka(fault) = &scenario.faults[0].kind else {
+            panic!("a kafka fault: {text}")
+        };
+        let place = &experiment.faults[0].place;
+        let (request, topic, group) = match place.rsplit_once("KAFKA ").map(|(_, r)| r) {
+            Some("offset_commit order") => (KafkaRequest::OffsetCommit, None, Some("order")),
+            Some("produce orders") => (KafkaRequest::Produce, Some("orders"), None),
+            _ => (KafkaRequest::Fetch, Some("orders"), None),
+        };
+        assert_eq!((fault.request, fault.topic.as_deref(), fault.group.as_deref()), (request, topic, group), "{place}");
+        let expected = match experiment.faults[0].kind {
+            Kind::KafkaError => KafkaAction::Error(request.default_error().expect("a write")),
+            Kind::KafkaDropAnswer => KafkaAction::DropAnswer,
+            Kind::KafkaKillSent => KafkaAction::Stop { when: When::Sent, pause: false },
+            Kind::KafkaKillAnswered => KafkaAction::Stop { when: When::Answered, pause: false },
+            _ => KafkaAction::Hold,
+        };
+        assert_eq!(fault.action, expected, "{place}");
+    }
+}
+
+#[test]
 fn an_experiments_scenario_is_the_base_with_its_faults_and_a_liveness_probe() {
     let base: toml::Table = toml::from_str(BASE).unwrap();
     let experiment = Experiment::of(vec![site_fault(
