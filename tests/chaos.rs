@@ -363,15 +363,15 @@ async fn failed_commits_in_inventory_leave_nothing_behind_unless_units_are_held_
 }
 
 /// Program points on broker requests (`kind = "kafka"`): notification is killed right after
-/// the broker stored one of its offset commits, then right as it sends one. Unmodified,
-/// notification commits only what it handled, so nothing is lost, and what comes again after
-/// the second kill is notified once: every verdict holds. With the seeded bug that commits
-/// each event's offset before handling it, the event behind the first commit is never
-/// notified, and events-exactly-once says so.
+/// the broker stored one of its offset commits, then right as it sends one. Notification
+/// commits only what it handled, so nothing is lost, and what comes again after the second
+/// kill is notified once: every verdict holds, with both program points struck. (That the
+/// first point catches a consumer committing before it handles, the seeded
+/// `notification-commits-before-handling`, `tests/explore.rs` shows with the same fault.)
 #[tokio::test]
-async fn notification_killed_at_its_offset_commits_loses_nothing_unless_it_commits_before_handling() {
+async fn notification_killed_at_its_offset_commits_loses_and_repeats_no_notification() {
     let scenario = shipped("outbox-notification-killed-at-offset-commits");
-    let outcome = run_and_require_every_verdict(scenario.clone()).await;
+    let outcome = run_and_require_every_verdict(scenario).await;
     let struck: Vec<String> = history_events(&outcome)
         .iter()
         .filter(|e| {
@@ -383,29 +383,6 @@ async fn notification_killed_at_its_offset_commits_loses_nothing_unless_it_commi
         .map(|e| format!("{} {}", e["op"]["path"].as_str().unwrap_or(""), e["op"]["action"].as_str().unwrap_or("")))
         .collect();
     assert_eq!(struck, ["offset_commit notification kill", "offset_commit notification kill"], "both program points struck");
-
-    let mut buggy = common::reference().clone();
-    buggy
-        .set_service_env(vec![(
-            "notification".into(),
-            "NOTIFICATION_SEEDED_BUGS".into(),
-            "notification-commits-before-handling".into(),
-        )])
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Instant::now();
-    let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
-    let outcome = runner::run_until(&buggy, &scenario, None, &reports_dir(), std::future::pending(), &progress)
-        .await
-        .unwrap_or_else(|e| panic!("the run could not be carried out: {e}"));
-    let failed: Vec<(&str, &str)> = outcome
-        .failures()
-        .map(|v| (v.checker.as_str(), v.summary.as_str()))
-        .collect();
-    assert_eq!(
-        failed.iter().map(|(checker, _)| *checker).collect::<Vec<_>>(),
-        ["events-exactly-once"],
-        "{failed:?}"
-    );
 }
 
 /// A program point instead of a wall-clock time: order is killed right after payment

@@ -235,6 +235,32 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
     let failed: Vec<(String, bool)> = verdicts(&report).into_iter().filter(|(_, ok)| !ok).collect();
     assert_eq!(failed, [("sql each-transfer-applied-once".to_string(), false)]);
 
+    // A broker-request fault through confluent-kafka (librdkafka): half of the ledger's
+    // produces appended and their answers lost. The idempotent producer's retries are
+    // appended once (the correct run above); a plain producer's are appended again.
+    let lost = report_of(&out.join("correct"), "produce-answers-lost");
+    assert!(verdicts(&lost).iter().all(|(_, ok)| *ok), "{:?}", verdicts(&lost));
+    let fault = lost["faults"][0]["description"].as_str().unwrap();
+    assert!(
+        fault.starts_with("kafka fault on ledger->kafka: drop_answer on produce to ledger-events")
+            && !fault.ends_with("hit 0 request(s)"),
+        "{fault}"
+    );
+    let output = chaos_run(
+        &["examples/bank/scenarios/produce-answers-lost.toml"],
+        &out.join("plain-producer"),
+        &[("BANK_LEDGER_PRODUCER", "plain")],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report = report_of(&out.join("plain-producer"), "produce-answers-lost");
+    assert!(
+        verdicts(&report).contains(&("kafka each-applied-transfer-published-once".to_string(), false)),
+        "{:?}",
+        verdicts(&report)
+    );
+
     // The broken relay publishes events again while they are in flight: the database is right
     // (the SQL invariant holds), and the Kafka invariants catch the duplicates on the topic.
     let output = chaos_run(

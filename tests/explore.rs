@@ -305,22 +305,27 @@ async fn a_fault_outlasting_the_stated_give_up_point_finds_a_compensation_that_f
 /// reservation); order resuming sagas only when it starts (`order-resumes-sagas-only-at-start`)
 /// is found by losing the answers of order's commits (`sql-drop-answer`: an order created but
 /// answered as failed is never driven). The fault-free run holds with both; without them, both
-/// experiments hold.
+/// experiments hold. With `--broker-requests` the same holds of the conversation with Kafka:
+/// notification committing each event's offset before handling it
+/// (`notification-commits-before-handling`) is found by killing it once the broker answered
+/// its offset commit (`kafka-kill-answered`: the event behind it is never notified).
 #[tokio::test]
-async fn faults_inside_the_conversation_with_postgres_find_what_no_request_fault_reaches() {
+async fn faults_inside_the_conversations_with_postgres_and_kafka_find_what_no_request_fault_reaches() {
     let _serial = ONE_EXPLORATION_AT_A_TIME.lock().await;
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("explore-statements-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let mut system = common::reference();
     system.reset = ResetMode::Warm;
-    let (failed_commit, lost_commit) = (
+    let (failed_commit, lost_commit, killed_at_commit) = (
         "sql-error@inventory->postgres SQL COMMIT",
         "sql-drop-answer@order->postgres SQL COMMIT",
+        "kafka-kill-answered@notification->kafka KAFKA offset_commit notification",
     );
     let options = Options {
         statements: true,
-        only: vec![failed_commit.into(), lost_commit.into()],
-        budget: Some(2),
+        broker_requests: true,
+        only: vec![failed_commit.into(), lost_commit.into(), killed_at_commit.into()],
+        budget: Some(3),
         ..one_experiment(failed_commit)
     };
     let mut buggy = system.clone();
@@ -328,6 +333,7 @@ async fn faults_inside_the_conversation_with_postgres_find_what_no_request_fault
         .set_service_env(vec![
             ("inventory".into(), "INVENTORY_SEEDED_BUGS".into(), "inventory-holds-units-outside-transaction".into()),
             ("order".into(), "ORDER_SEEDED_BUGS".into(), "order-resumes-sagas-only-at-start".into()),
+            ("notification".into(), "NOTIFICATION_SEEDED_BUGS".into(), "notification-commits-before-handling".into()),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
     let exploration = explore_with(&buggy, &out.join("bug"), &options).await;
@@ -335,10 +341,14 @@ async fn faults_inside_the_conversation_with_postgres_find_what_no_request_fault
     for seen in ["inventory->postgres SQL COMMIT", "order->postgres SQL COMMIT", "payment->postgres SQL INSERT INTO charges"] {
         assert!(statements.iter().any(|s| s == seen), "{seen} in {statements:?}");
     }
+    let requests: Vec<String> = exploration.discovery.broker_requests.iter().map(|s| s.to_string()).collect();
+    for seen in ["order->kafka KAFKA produce orders", "notification->kafka KAFKA offset_commit notification", "notification->kafka KAFKA fetch orders"] {
+        assert!(requests.iter().any(|s| s == seen), "{seen} in {requests:?}");
+    }
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("bug/explore.json")).unwrap()).unwrap();
     assert_eq!(explore::schema_problems(&state), Vec::<String>::new());
-    assert_eq!(exploration.experiments.len(), 2, "{:?}", exploration.experiments);
+    assert_eq!(exploration.experiments.len(), 3, "{:?}", exploration.experiments);
     let failing = |id: &str, checker: &str, text: &str| {
         let tried = exploration
             .experiments
@@ -354,9 +364,10 @@ async fn faults_inside_the_conversation_with_postgres_find_what_no_request_fault
     };
     failing(failed_commit, "stock-and-money-conserved", "RESERVED reservations hold");
     failing(lost_commit, "sagas-terminate", "still PENDING");
+    failing(killed_at_commit, "events-exactly-once", "was never notified");
 
     let exploration = explore_with(&system, &out.join("healthy"), &options).await;
-    assert_eq!(exploration.experiments.len(), 2);
+    assert_eq!(exploration.experiments.len(), 3);
     assert!(exploration.experiments.iter().all(|t| t.ok), "{:?}", exploration.experiments);
     let _ = std::fs::remove_dir_all(&out);
 }

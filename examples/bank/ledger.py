@@ -15,10 +15,12 @@ commits with the transfer, and a relay thread publishes unpublished rows in orde
 idempotent producer, marking them published only once Kafka acknowledged them. A row whose
 delivery is still pending is never produced a second time.
 
-Environment: LEDGER_PORT, LEDGER_DATABASE_URL, LEDGER_KAFKA_BOOTSTRAP, and two switches for
+Environment: LEDGER_PORT, LEDGER_DATABASE_URL, LEDGER_KAFKA_BOOTSTRAP, and three switches for
 deliberately broken variants the examples' scenarios catch: LEDGER_DEDUPE=off applies a
 retried transfer again; LEDGER_RELAY=resend produces every unpublished row again each round,
-also the ones whose delivery is still pending (an outbox relay that forgets what it sent).
+also the ones whose delivery is still pending (an outbox relay that forgets what it sent);
+LEDGER_PRODUCER=plain publishes with a producer that is not idempotent, whose own retry of a
+produce the broker appended but never acknowledged appends the event again.
 """
 
 import json
@@ -37,6 +39,7 @@ KAFKA_BOOTSTRAP = os.environ["LEDGER_KAFKA_BOOTSTRAP"]
 TOPIC = "ledger-events"
 DEDUPE = os.environ.get("LEDGER_DEDUPE", "on") != "off"
 RESEND = os.environ.get("LEDGER_RELAY", "once") == "resend"
+IDEMPOTENT = os.environ.get("LEDGER_PRODUCER", "idempotent") != "plain"
 OPENING_BALANCE = 1000
 ACCOUNTS = ["alice", "bob", "carol", "dave"]
 
@@ -132,7 +135,7 @@ def relay():
     producer = Producer(
         {
             "bootstrap.servers": KAFKA_BOOTSTRAP,
-            "enable.idempotence": True,
+            "enable.idempotence": IDEMPOTENT,
             "acks": "all",
             "message.timeout.ms": 300000,
             "log_level": 3,
