@@ -29,7 +29,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use faultline_chaos::scenario::intercept::When;
@@ -43,7 +42,7 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{StopRequest, StopOnDrop};
@@ -52,8 +51,6 @@ use crate::history::{Op, Process, Recorder};
 /// Kafka's own bound on a request (`socket.request.max.bytes`); a larger length is a stream
 /// that is not Kafka's protocol.
 const LARGEST_FRAME: usize = 100 * 1024 * 1024;
-/// How long a request waits for its program point's stop to be carried out.
-const STOP_WAIT: Duration = Duration::from_secs(60);
 
 /// A fault in effect on the proxy.
 struct Installed {
@@ -216,22 +213,7 @@ fn runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
 }
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
-    loop {
-        let client = tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((client, _)) => client,
-                Err(_) => continue,
-            },
-        };
-        let (shared, stop) = (shared.clone(), stop.clone());
-        tokio::spawn(async move {
-            tokio::select! {
-                () = stop.cancelled() => {}
-                _ = serve(shared, client) => {}
-            }
-        });
-    }
+    super::serve_each(listener, stop, |client| serve(shared.clone(), client)).await;
 }
 
 /// What a request picked by a fault names: its kind, and its topics (and group).
@@ -654,20 +636,7 @@ fn error_answer(header: &RequestHeader, named: &Named, code: i16) -> anyhow::Res
 
 /// Asks for `service` to be stopped and waits until it is.
 async fn stop(hit: &Hit, service: &str, pause: bool) -> Result<(), String> {
-    let (done, stopped) = oneshot::channel();
-    hit.stops
-        .send(StopRequest {
-            index: hit.index,
-            service: service.to_string(),
-            pause,
-            done,
-        })
-        .map_err(|_| "no nemesis is listening".to_string())?;
-    match tokio::time::timeout(STOP_WAIT, stopped).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => Err("the nemesis dropped the stop".into()),
-        Err(_) => Err(format!("not stopped within {}s", STOP_WAIT.as_secs())),
-    }
+    super::ask_stop(&hit.stops, hit.index, service, pause).await
 }
 
 /// One frame (its length, then as many bytes) as it came; `None` at the end of the stream.

@@ -292,6 +292,32 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// Accepts connections on `listener` until `stop`, serving each with `serve` on a task of its
+/// own that `stop` ends too: the accept loop of the statement and broker proxies.
+pub(crate) async fn serve_each<F, Fut>(listener: TcpListener, stop: CancellationToken, serve: F)
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    loop {
+        let client = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((client, _)) => client,
+                Err(_) => continue,
+            },
+        };
+        let connection = serve(client);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                _ = connection => {}
+            }
+        });
+    }
+}
+
 /// Takes the fault of schedule index `index` out of `faults`; whether it was in effect.
 pub(crate) fn take_out<T>(faults: &Mutex<Vec<T>>, index: usize, index_of: impl Fn(&T) -> usize) -> bool {
     let mut faults = faults.lock().expect("faults lock");
@@ -580,10 +606,20 @@ fn hit(shared: &Shared, method: &str, path: &str) -> Option<Hit> {
 
 /// Asks for `service` to be stopped and waits until it is.
 async fn stop(hit: &Hit, service: &str, pause: bool) -> Result<(), String> {
+    ask_stop(&hit.stops, hit.index, service, pause).await
+}
+
+/// Asks `stops` (the nemesis) to stop `service` for fault `index`, and waits until it is.
+pub(crate) async fn ask_stop(
+    stops: &mpsc::UnboundedSender<StopRequest>,
+    index: usize,
+    service: &str,
+    pause: bool,
+) -> Result<(), String> {
     let (done, stopped) = oneshot::channel();
-    hit.stops
+    stops
         .send(StopRequest {
-            index: hit.index,
+            index,
             service: service.to_string(),
             pause,
             done,

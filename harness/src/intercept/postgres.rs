@@ -158,22 +158,7 @@ impl StatementProxy {
 }
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
-    loop {
-        let client = tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((client, _)) => client,
-                Err(_) => continue,
-            },
-        };
-        let (shared, stop) = (shared.clone(), stop.clone());
-        tokio::spawn(async move {
-            tokio::select! {
-                () = stop.cancelled() => {}
-                _ = serve(shared, client) => {}
-            }
-        });
-    }
+    super::serve_each(listener, stop, |client| serve(shared.clone(), client)).await;
 }
 
 /// The fault hitting one statement: what it does, the statement's fingerprint, and what a
