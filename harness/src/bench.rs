@@ -60,7 +60,8 @@ pub fn faultline_build() -> &'static str {
 #[serde(rename_all = "lowercase")]
 pub enum Links {
     /// Straight, as pgbench reaches Postgres: the system without faultline's instruments.
-    /// Kafka stays behind its per-client Toxiproxy proxies, which its broker advertises.
+    /// Kafka stays behind its per-client proxies (faultline's broker proxy, then Toxiproxy),
+    /// which its broker advertises.
     Direct,
     /// Through Toxiproxy, as in a chaos run (with no fault on them).
     Toxiproxy,

@@ -57,8 +57,9 @@ pub struct StackConfig {
     pub without_request_proxies: bool,
     /// Services reach Postgres and each other straight, not through Toxiproxy (nor request
     /// proxies): for benchmarks that set the saga beside pgbench, which connects straight.
-    /// Kafka stays behind its per-client proxies, which its broker advertises. No fault can
-    /// strike a direct link: [`Stack::link_proxies`] refuses it.
+    /// Kafka stays behind its per-client proxies (broker proxy, then Toxiproxy), which its
+    /// broker advertises. No fault can strike a direct link: [`Stack::link_proxies`] refuses
+    /// it.
     pub direct_links: bool,
 }
 
