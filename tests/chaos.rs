@@ -364,8 +364,9 @@ async fn failed_commits_in_inventory_leave_nothing_behind_unless_units_are_held_
 
 /// Program points on broker requests (`kind = "kafka"`): notification is killed right after
 /// the broker stored one of its offset commits, then right as it sends one. Notification
-/// commits only what it handled, so nothing is lost, and what comes again after the second
-/// kill is notified once: every verdict holds, with both program points struck. (That the
+/// commits only what it handled, so nothing is lost, and the event whose commit never left
+/// comes again after the second kill (its log says so) and is notified once: every verdict
+/// holds, with both program points struck. (That the
 /// first point catches a consumer committing before it handles, the seeded
 /// `notification-commits-before-handling`, `tests/explore.rs` shows with the same fault.)
 #[tokio::test]
@@ -383,6 +384,11 @@ async fn notification_killed_at_its_offset_commits_loses_and_repeats_no_notifica
         .map(|e| format!("{} {}", e["op"]["path"].as_str().unwrap_or(""), e["op"]["action"].as_str().unwrap_or("")))
         .collect();
     assert_eq!(struck, ["offset_commit notification kill", "offset_commit notification kill"], "both program points struck");
+    // The commit that never reached the broker: its event came again after the restart, and
+    // notification recognised it.
+    let log = std::fs::read_to_string(outcome.out_dir.join("logs/notification.log")).unwrap_or_default();
+    let again = log.lines().filter(|l| l.contains("event seen before; no second notification")).count();
+    assert!(again >= 1, "no event was delivered again after the kill before a commit");
 }
 
 /// A program point instead of a wall-clock time: order is killed right after payment
