@@ -441,10 +441,10 @@ async fn requests(
 ) -> std::io::Result<()> {
     let mut fetched = BTreeSet::new();
     while let Some(frame) = read_frame(&mut from).await? {
-        let mut payload = frame.clone().freeze().split_off(4);
-        let header = ApiKey::try_from(i16::from_be_bytes([frame[4], frame[5]]))
-            .ok()
-            .and_then(|_| kafka_protocol::protocol::decode_request_header_from_buffer(&mut payload).ok());
+        // One buffer: the body is read from a slice of it, and it is what is forwarded.
+        let frame = frame.freeze();
+        let mut payload = frame.slice(4..);
+        let header = kafka_protocol::protocol::decode_request_header_from_buffer(&mut payload).ok();
         let Some(header) = header else {
             // Not readable: forwarded untouched, its answer passed on as it comes.
             let correlation = i32::from_be_bytes([frame[8], frame[9], frame[10], frame[11]]);
@@ -510,6 +510,7 @@ async fn answers(
     queue: Queue,
 ) -> std::io::Result<()> {
     while let Some(frame) = read_frame(&mut from).await? {
+        let frame = frame.freeze();
         let correlation = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
         let mut writer = writer.lock().await;
         let pending = {
@@ -543,8 +544,8 @@ async fn answers(
     Ok(())
 }
 
-fn learn_from(shared: &Shared, version: i16, frame: &[u8]) {
-    let mut body = Bytes::copy_from_slice(&frame[4..]);
+fn learn_from(shared: &Shared, version: i16, frame: &Bytes) {
+    let mut body = frame.slice(4..);
     let header_version = ApiKey::Metadata.response_header_version(version);
     if ResponseHeader::decode(&mut body, header_version).is_ok() {
         shared.learn(version, body);
