@@ -28,8 +28,8 @@ const RESERVE_SCOPE: &str = "POST /inventory/reservations";
 /// The longest SKU accepted.
 pub const MAX_SKU_LEN: usize = 64;
 
-/// The inventory routes; `PUT /admin/stock/{sku}` and `POST /admin/provider-states` only with
-/// `test_mode`.
+/// The inventory routes; `PUT /admin/stock/{sku}` only with `test_mode` (the provider states
+/// are added beside them by [`crate::router`]).
 pub fn routes(state: AppState, test_mode: bool) -> Router {
     let mut router = Router::new()
         .route("/inventory/reservations", post(reserve))
@@ -43,13 +43,7 @@ pub fn routes(state: AppState, test_mode: bool) -> Router {
     if test_mode {
         router = router.route("/admin/stock/{sku}", put(set_stock));
     }
-    let pool = state.pool.clone();
-    let router = router.with_state(state);
-    if test_mode {
-        router.merge(crate::states::provider_states(pool).router())
-    } else {
-        router
-    }
+    router.with_state(state)
 }
 
 /// A validated reservation request.

@@ -87,7 +87,14 @@ pub struct AppState {
 /// The service's own routes, with the test-mode ones when `test_mode` (the server adds health,
 /// metrics and the telemetry middleware).
 pub fn router(state: AppState, test_mode: bool) -> Router {
-    api::routes(state, test_mode)
+    let pool = state.pool.clone();
+    let routes = api::routes(state, test_mode);
+    if test_mode {
+        // `POST /admin/provider-states`, for contract verification.
+        routes.merge(states::provider_states(pool).router())
+    } else {
+        routes
+    }
 }
 
 /// Connects to the database, runs the migrations and binds the listener; serve with
