@@ -26,7 +26,7 @@ use faultline_harness::workload::http::plan_of;
 
 fn shipped(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("chaos/scenarios/{name}.toml"));
-    Scenario::load(&path, common::reference().vocabulary()).unwrap_or_else(|e| panic!("{e}"))
+    Scenario::load(&path, faultline_reference::registry().vocabulary(&common::reference())).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The scenario with `orders` orders over `load`, its single fault starting at `fault_start`
@@ -90,6 +90,7 @@ async fn run_system_and_require_every_verdict(
     let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
     let outcome = runner::run_until(
         system,
+        &faultline_reference::registry(),
         &scenario,
         None,
         &reports_dir(),
@@ -339,7 +340,7 @@ async fn failed_commits_in_inventory_leave_nothing_behind_unless_units_are_held_
         .unwrap_or_else(|e| panic!("{e}"));
     let clock = Instant::now();
     let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
-    let outcome = runner::run_until(&buggy, &scenario, None, &reports_dir(), std::future::pending(), &progress)
+    let outcome = runner::run_until(&buggy, &faultline_reference::registry(), &scenario, None, &reports_dir(), std::future::pending(), &progress)
         .await
         .unwrap_or_else(|e| panic!("the run could not be carried out: {e}"));
     let failed: Vec<(&str, &str)> = outcome
@@ -496,10 +497,7 @@ async fn a_circuit_is_judged_from_its_prometheus_metric_sampled_through_the_run(
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("faultline.toml");
     std::fs::write(&file, text.replacen(json, metric, 1)).unwrap();
-    let system = faultline_harness::system::System::load_with(
-        &file,
-        &[faultline_reference::extension()],
-    )
+    let system = faultline_harness::system::System::load(&file)
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(system.service("order").unwrap().circuit_metric.is_some());
 
@@ -533,14 +531,14 @@ async fn a_circuit_is_judged_from_its_prometheus_metric_sampled_through_the_run(
 #[test]
 fn the_same_seed_reproduces_the_planned_orders_and_fault_schedule() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos/scenarios");
-    for (_, scenario) in Scenario::load_dir(&dir, common::reference().vocabulary()).unwrap() {
+    for (_, scenario) in Scenario::load_dir(&dir, faultline_reference::registry().vocabulary(&common::reference())).unwrap() {
         let seed = scenario.seed;
         let planned = |seed| plan_of(&scenario, seed).expect("the description's workload");
         assert_eq!(planned(seed), planned(seed), "{}", scenario.name);
         assert_ne!(planned(seed), planned(seed + 1), "{}", scenario.name);
         let again = Scenario::load(
             &dir.join(format!("{}.toml", scenario.name)),
-            common::reference().vocabulary(),
+            faultline_reference::registry().vocabulary(&common::reference()),
         )
         .unwrap();
         assert_eq!(
@@ -629,15 +627,15 @@ path = "/health/ready"
         good = place_order("good", 3, "4242424242424242"),
         declining = place_order("declining", 1, "4000000000000002"),
     );
-    let scenario = Scenario::parse("declarative-orders.toml", system.vocabulary(), &text)
+    let scenario = Scenario::parse("declarative-orders.toml", faultline_reference::registry().vocabulary(&system), &text)
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let mut stack = Stack::start(&system, runner::stack_config(&system))
+    let mut stack = Stack::start(&system, runner::stack_config(&system, &faultline_reference::registry()))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let clock = Instant::now();
     let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", clock.elapsed().as_secs_f64());
-    let outcome = runner::run_on_stack(&mut stack, &scenario, None, &reports_dir(), &progress).await;
+    let outcome = runner::run_on_stack(&mut stack, &faultline_reference::registry(), &scenario, None, &reports_dir(), &progress).await;
     stack.shutdown().await.unwrap();
     let outcome = outcome.unwrap_or_else(|e| panic!("{e}"));
     let failures: Vec<String> = outcome

@@ -35,6 +35,7 @@ async fn explore(out: &Path, budget: usize, fresh: bool) -> Exploration {
 async fn explore_with(system: &System, out: &Path, options: &Options) -> Exploration {
     explore::explore_until(
         system,
+        &faultline_reference::registry(),
         &root().join("chaos/explore/place-orders.toml"),
         options,
         out,
@@ -185,7 +186,7 @@ async fn a_seeded_bug_is_found_shrunk_and_its_reproducer_fails_on_replay() {
     assert_eq!(reproducer.confirmed, explore::RERUNS);
     assert!(reproducer.runs <= explore::RERUNS + options.shrink_runs);
     let file = reproducer.file.as_ref().expect("written");
-    let scenario = Scenario::load(file, system.vocabulary()).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = Scenario::load(file, faultline_reference::registry().vocabulary(&system)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(scenario.faults.len(), 1);
     assert!(
         reproducer.candidate.requests.unwrap() <= 16,
@@ -198,10 +199,10 @@ async fn a_seeded_bug_is_found_shrunk_and_its_reproducer_fails_on_replay() {
 
     // Replayed on a stack of its own (the bug in the service's environment), the reproducer
     // fails the same way.
-    let config = runner::stack_config(&system);
+    let config = runner::stack_config(&system, &faultline_reference::registry());
     assert!(config.env.iter().any(|(service, _, value)| service == "order" && value == "order-ignores-commit-failure"));
     let mut stack = Stack::start(&system, config).await.unwrap_or_else(|e| panic!("{e}"));
-    let replay = runner::run_on_stack(&mut stack, &scenario, None, &out.join("replay"), &|_| {}).await;
+    let replay = runner::run_on_stack(&mut stack, &faultline_reference::registry(), &scenario, None, &out.join("replay"), &|_| {}).await;
     stack.shutdown().await.unwrap();
     let replay = replay.unwrap_or_else(|e| panic!("{e}"));
     assert!(

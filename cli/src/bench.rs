@@ -78,8 +78,7 @@ fn prepare(
     timed: bool,
 ) -> Result<(System, Builds), CliError> {
     let system = crate::system(system)?;
-    system
-        .infra_config()
+    faultline_harness::infra::InfraConfig::for_system(&system)
         .check_environment()
         .then(NOTHING_STARTED)?;
     let builds = services(&system, services_build, timed)?;

@@ -8,6 +8,7 @@ use faultline_harness::{nemesis, runner};
 use crate::error::{CliError, Then, NOTHING_STARTED};
 use crate::flags::{ChaosCommand, ChaosExploreArgs, ChaosListArgs, ChaosRunArgs};
 use crate::interrupt::{remove_own_resources, Interrupt};
+use faultline_harness::extension::Registry;
 use faultline_harness::system::System;
 
 pub async fn exec(
@@ -16,10 +17,11 @@ pub async fn exec(
     interrupt: &Interrupt,
 ) -> Result<(), CliError> {
     let system = crate::system(system)?;
+    let registry = crate::registry(&system)?;
     match command {
-        ChaosCommand::List(args) => list(args, system.vocabulary()),
-        ChaosCommand::Run(args) => run(args, &system, interrupt).await,
-        ChaosCommand::Explore(args) => explore(args, &system, interrupt).await,
+        ChaosCommand::List(args) => list(args, registry.vocabulary(&system)),
+        ChaosCommand::Run(args) => run(args, &system, &registry, interrupt).await,
+        ChaosCommand::Explore(args) => explore(args, &system, &registry, interrupt).await,
     }
 }
 
@@ -64,11 +66,15 @@ fn load(path: &Path, topology: Vocabulary<'_>) -> Result<Vec<(std::path::PathBuf
 
 /// A single scenario gets a stack of its own; several share one, reset between runs. An
 /// interrupt heals the faults and saves the history before the run stops.
-async fn run(args: ChaosRunArgs, system: &System, interrupt: &Interrupt) -> Result<(), CliError> {
+async fn run(
+    args: ChaosRunArgs,
+    system: &System,
+    registry: &Registry,
+    interrupt: &Interrupt,
+) -> Result<(), CliError> {
     let system = &with_service_env(system, args.service_env)?;
-    let scenarios = load(&args.path, system.vocabulary()).then(NOTHING_STARTED)?;
-    system
-        .infra_config()
+    let scenarios = load(&args.path, registry.vocabulary(system)).then(NOTHING_STARTED)?;
+    faultline_harness::infra::InfraConfig::for_system(system)
         .check_environment()
         .then(NOTHING_STARTED)?;
     let (seed, out) = (args.seed, args.out.as_path());
@@ -78,10 +84,10 @@ async fn run(args: ChaosRunArgs, system: &System, interrupt: &Interrupt) -> Resu
     let results: Vec<Result<runner::RunOutcome, runner::RunError>> = if scenarios.len() == 1 {
         let (file, scenario) = &scenarios[0];
         progress(&format!("── {} ({})", scenario.name, file.display()));
-        vec![runner::run_until(system, scenario, seed, out, stop, &progress).await]
+        vec![runner::run_until(system, registry, scenario, seed, out, stop, &progress).await]
     } else {
         let all: Vec<Scenario> = scenarios.iter().map(|(_, s)| s.clone()).collect();
-        match runner::run_all_until(system, &all, seed, out, stop, &progress).await {
+        match runner::run_all_until(system, registry, &all, seed, out, stop, &progress).await {
             Ok(results) => results,
             Err(error @ runner::RunError::Interrupted { .. }) => vec![Err(error)],
             // The shared stack did not start: no scenario ran.
@@ -202,13 +208,13 @@ fn print_verdicts(outcome: &runner::RunOutcome) {
 async fn explore(
     args: ChaosExploreArgs,
     system: &System,
+    registry: &Registry,
     interrupt: &Interrupt,
 ) -> Result<(), CliError> {
     use faultline_harness::explore::{self, ExploreError};
     let system = &with_service_env(system, args.service_env)?;
-    let base = Scenario::load(&args.scenario, system.vocabulary()).then(NOTHING_STARTED)?;
-    system
-        .infra_config()
+    let base = Scenario::load(&args.scenario, registry.vocabulary(system)).then(NOTHING_STARTED)?;
+    faultline_harness::infra::InfraConfig::for_system(system)
         .check_environment()
         .then(NOTHING_STARTED)?;
     let out = args
@@ -235,7 +241,7 @@ async fn explore(
     let progress = |line: &str| eprintln!("[{:>7.1}s] {line}", clock.elapsed().as_secs_f64());
     let stop = interrupt.handled_by_command();
     let exploration =
-        match explore::explore_until(system, &args.scenario, &options, &out, stop, &progress).await {
+        match explore::explore_until(system, registry, &args.scenario, &options, &out, stop, &progress).await {
             Ok(exploration) => exploration,
             Err(error @ (ExploreError::Mismatch { .. } | ExploreError::State { .. })) => {
                 return Err(CliError::input(error)).then(NOTHING_STARTED);

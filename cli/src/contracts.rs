@@ -66,8 +66,7 @@ async fn system_stack(needed: bool, system: Option<&Path>) -> Result<Option<Stac
         return Ok(None);
     }
     let system = crate::system(system)?;
-    system
-        .infra_config()
+    faultline_harness::infra::InfraConfig::for_system(&system)
         .check_environment()
         .then(NOTHING_STARTED)?;
     eprintln!("starting {} from {}…", system.name, system.file.display());

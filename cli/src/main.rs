@@ -70,7 +70,15 @@ fn system(flag: Option<&Path>) -> Result<System, CliError> {
         )))
         .then(NOTHING_STARTED);
     }
-    System::load_with(&path, &extensions()).then(NOTHING_STARTED)
+    let system = System::load(&path).then(NOTHING_STARTED)?;
+    registry(&system)?;
+    Ok(system)
+}
+
+/// The checkers and workload of the extension `system` names, among those this program links;
+/// a name it does not link is input to fix, with nothing started.
+fn registry(system: &System) -> Result<faultline_harness::extension::Registry, CliError> {
+    faultline_harness::extension::Registry::linked(system, &extensions()).then(NOTHING_STARTED)
 }
 
 /// The extensions this program links, offered to any description that names one: the

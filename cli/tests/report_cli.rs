@@ -26,7 +26,7 @@ fn reports_folder(name: &str) -> PathBuf {
     let system = faultline_reference::system();
     let scenario = Scenario::load(
         &root.join("chaos/scenarios/saga-compensation-payment-down.toml"),
-        system.vocabulary(),
+        faultline_reference::registry().vocabulary(&system),
     )
     .unwrap();
     for (id, started, fail) in [

@@ -55,7 +55,7 @@ pub mod extend {
     pub use faultline_harness::runner::{p99_verdict, RunError};
     pub use faultline_harness::stack::Stack;
     pub use faultline_harness::workload::{
-        drive_plan, Driven, LoadSummary, Planned, Settlement, Workload,
+        drive_plan, Driven, LoadSummary, Planned, PrepareError, Settlement, Workload,
     };
 }
 
@@ -92,6 +92,8 @@ pub mod explore {
 #[derive(Debug, Clone)]
 pub struct System {
     description: faultline_harness::system::System,
+    /// The checkers and workload of the extension it runs with (empty without one).
+    registry: Registry,
 }
 
 impl System {
@@ -107,16 +109,17 @@ impl System {
         path: impl AsRef<Path>,
         extensions: &[std::sync::Arc<dyn Extension>],
     ) -> Result<Self, Error> {
-        Ok(Self {
-            description: faultline_harness::system::System::load_with(path.as_ref(), extensions)?,
-        })
+        let description = faultline_harness::system::System::load(path.as_ref())?;
+        let registry = Registry::linked(&description, extensions)?;
+        Ok(Self { description, registry })
     }
 
     /// This system with `extension`'s named checkers (and workload, if it has one), whatever
     /// its description names: what a repository registers for the invariants its scenarios
     /// list that SQL cannot state.
     pub fn with_extension(mut self, extension: std::sync::Arc<dyn Extension>) -> Self {
-        self.description = self.description.with_extension(extension);
+        self.description.extension = Some(extension.name().to_string());
+        self.registry = Registry::of(extension);
         self
     }
 
@@ -128,7 +131,7 @@ impl System {
     /// Checks that `scenario` is valid for this system (its targets, services, databases
     /// exist) without starting anything.
     pub fn validate(&self, scenario: &Scenario) -> Result<(), Error> {
-        scenario.parse(&self.description)?;
+        scenario.parse(&self.description, &self.registry)?;
         Ok(())
     }
 
@@ -146,6 +149,7 @@ impl System {
     ) -> Result<explore::Exploration, Error> {
         Ok(faultline_harness::explore::explore_until(
             &self.description,
+            &self.registry,
             base.as_ref(),
             options,
             out.as_ref(),
@@ -158,9 +162,11 @@ impl System {
     /// Starts the system: its infrastructure, then its services in dependency order, each
     /// awaited until ready.
     pub async fn start(&self) -> Result<RunningSystem, Error> {
-        let stack = Stack::start(&self.description, runner::stack_config(&self.description)).await?;
+        let config = runner::stack_config(&self.description, &self.registry);
+        let stack = Stack::start(&self.description, config).await?;
         Ok(RunningSystem {
             description: self.description.clone(),
+            registry: self.registry.clone(),
             stack,
             runs: 0,
             reports: PathBuf::from("reports"),
@@ -194,14 +200,16 @@ impl Scenario {
     fn parse(
         &self,
         system: &faultline_harness::system::System,
+        registry: &Registry,
     ) -> Result<faultline_chaos::scenario::Scenario, ScenarioError> {
-        faultline_chaos::scenario::Scenario::load(&self.path, system.vocabulary())
+        faultline_chaos::scenario::Scenario::load(&self.path, registry.vocabulary(system))
     }
 }
 
 /// A started system.
 pub struct RunningSystem {
     description: faultline_harness::system::System,
+    registry: Registry,
     stack: Stack,
     runs: usize,
     reports: PathBuf,
@@ -226,7 +234,7 @@ impl RunningSystem {
         scenario: &Scenario,
         seed: Option<u64>,
     ) -> Result<Run, Error> {
-        let parsed = scenario.parse(&self.description)?;
+        let parsed = scenario.parse(&self.description, &self.registry)?;
         if self.runs > 0 {
             self.stack.reset().await?;
         }
@@ -235,7 +243,7 @@ impl RunningSystem {
         let progress =
             |line: &str| eprintln!("[faultline {:>6.1}s] {line}", clock.elapsed().as_secs_f64());
         let outcome =
-            runner::run_on_stack(&mut self.stack, &parsed, seed, &self.reports, &progress).await?;
+            runner::run_on_stack(&mut self.stack, &self.registry, &parsed, seed, &self.reports, &progress).await?;
         Ok(Run { outcome })
     }
 

@@ -179,7 +179,7 @@ impl InfraBench {
 /// Starts and tears down the infrastructure `system` needs `iterations` times (sequentially)
 /// and summarises.
 pub async fn infra(system: &System, iterations: usize) -> Result<InfraBench, InfraError> {
-    let config = system.infra_config();
+    let config = crate::infra::InfraConfig::for_system(system);
     let mut toxiproxy = Vec::new();
     let mut postgres = Vec::new();
     let mut kafka = Vec::new();

@@ -39,9 +39,9 @@ use std::sync::Arc;
 use faultline_chaos::scenario::{Scenario, Vocabulary, WorkloadReader};
 use faultline_chaos::topology::Topology;
 
-use crate::checkers::{BoxFuture, CheckContext, Checker};
-use crate::report::WorkloadState;
-use crate::workload::Workload;
+use crate::checkers::{self, BoxFuture, CheckContext, Checker, Verdict};
+use crate::system::{DescriptionError, System};
+use crate::workload::{Workload, WorkloadState};
 
 /// Checkers and a workload a crate adds for the systems that name it.
 pub trait Extension: Send + Sync {
@@ -97,6 +97,29 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
+    /// The registry of the extension `system`'s description names (`extension = "…"`), which
+    /// must be among the `extensions` this program links; the empty registry when it names
+    /// none.
+    pub fn linked(system: &System, extensions: &[Arc<dyn Extension>]) -> Result<Self, DescriptionError> {
+        let Some(name) = &system.extension else {
+            return Ok(Self::default());
+        };
+        match extensions.iter().find(|e| e.name() == name) {
+            Some(extension) => Ok(Self::of(extension.clone())),
+            None => {
+                let known: Vec<&str> = extensions.iter().map(|e| e.name()).collect();
+                Err(DescriptionError {
+                    file: system.file.display().to_string(),
+                    field: "extension".into(),
+                    reason: format!(
+                        "no extension {name:?} is linked into this program; linked: {}",
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ),
+                })
+            }
+        }
+    }
+
     /// The registry of `extension`.
     pub fn of(extension: Arc<dyn Extension>) -> Self {
         let checkers = extension.checkers();
@@ -140,13 +163,59 @@ impl Registry {
         }
     }
 
+    /// Every checker `scenario` asks for, in the order its verdicts appear: its named invariants
+    /// (from this registry), then one per expected circuit behaviour, one per SQL, Kafka and HTTP
+    /// invariant, the SLO, the operations' promised [`answers`](checkers::answers) (unless it says
+    /// `answers = false`) and, in a run with faults, their [`blast`](checkers::blast) radius.
+    pub fn checkers_for(&self, scenario: &Scenario) -> Vec<Arc<dyn Checker>> {
+        let mut checkers: Vec<Arc<dyn Checker>> = Vec::new();
+        for name in &scenario.expectations.invariants {
+            checkers.push(match self.checker(name) {
+                Some(checker) => checker,
+                None => Arc::new(Unknown(name.clone(), self.invariants())),
+            });
+        }
+        for expectation in &scenario.expectations.circuits {
+            checkers.push(Arc::new(checkers::circuits::CircuitChecker(expectation.clone())));
+        }
+        for check in &scenario.expectations.sql {
+            checkers.push(Arc::new(checkers::sql::SqlChecker(check.clone())));
+        }
+        for check in &scenario.expectations.kafka {
+            checkers.push(Arc::new(checkers::kafka::KafkaChecker(check.clone())));
+        }
+        for check in &scenario.expectations.http {
+            checkers.push(Arc::new(checkers::http::HttpChecker(check.clone())));
+        }
+        if let Some(slo) = &scenario.expectations.slo {
+            checkers.push(Arc::new(checkers::slo::SloChecker(slo.clone())));
+        }
+        if !scenario.expectations.unjudged_answers {
+            checkers.push(Arc::new(checkers::answers::AnswersChecker));
+        }
+        if checkers::blast::applies(scenario) {
+            checkers.push(Arc::new(checkers::blast::BlastChecker));
+        }
+        checkers
+    }
+
     /// The system's own workload.
     pub fn workload(&self) -> Option<&Arc<dyn WorkloadKind>> {
         self.workload.as_ref()
     }
 
-    /// What a scenario on `topology` may say with this registry.
-    pub fn vocabulary<'a>(&'a self, topology: &'a Topology) -> Vocabulary<'a> {
+    /// What a scenario for `system` may say: its topology, the invariants these checkers
+    /// answer, the fields of its described workload and of this registry's workload.
+    pub fn vocabulary<'a>(&'a self, system: &'a System) -> Vocabulary<'a> {
+        Vocabulary {
+            described: system.workload.as_ref(),
+            steady_state: &system.steady_state,
+            ..self.vocabulary_on(system.topology())
+        }
+    }
+
+    /// What a scenario on `topology` may say with this registry (no described workload).
+    pub fn vocabulary_on<'a>(&'a self, topology: &'a Topology) -> Vocabulary<'a> {
         Vocabulary {
             topology,
             invariants: &self.invariants,
@@ -157,5 +226,56 @@ impl Registry {
             described: None,
             steady_state: &[],
         }
+    }
+}
+
+/// A named invariant no checker answers (a scenario validated against another registry).
+struct Unknown(String, Vec<String>);
+
+impl Checker for Unknown {
+    fn name(&self) -> String {
+        self.0.clone()
+    }
+    fn check<'a>(&'a self, _run: &'a CheckContext<'a>) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            Verdict::cannot_judge(
+                &self.0,
+                format!("no checker is called {:?}; known: {}", self.0, self.1.join(", ")),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fixtures::*;
+
+    #[test]
+    fn checkers_for_takes_named_invariants_from_the_registry_then_circuits_sql_and_slo() {
+        let expecting = scenario(
+            r#"
+            invariants = ["no-lost-writes"]
+            [[expectations.circuits]]
+            link = "order->payment"
+            opens = false
+            [[expectations.sql]]
+            name = "none"
+            database = "order"
+            query = "SELECT 1 WHERE false"
+            [expectations.slo]
+            error_rate = 0.5
+            "#,
+        );
+        let names: Vec<String> = registry().checkers_for(&expecting)
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(
+            names,
+            ["no-lost-writes", "circuit order->payment", "sql none", "slo", "answers", "blast-radius"]
+        );
+        let unjudged = scenario("answers = false");
+        let names: Vec<String> = registry().checkers_for(&unjudged).iter().map(|c| c.name()).collect();
+        assert!(!names.contains(&"answers".to_string()), "{names:?}");
     }
 }

@@ -653,7 +653,7 @@ mod tests {
     fn schedule() -> Vec<Fault> {
         Scenario::parse(
             "t.toml",
-            &crate::checkers::fixtures::shop(),
+            &crate::fixtures::shop(),
             r#"
             name = "t"
             description = "d"

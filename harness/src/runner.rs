@@ -7,13 +7,17 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use faultline_chaos::scenario::Scenario;
+//! use faultline_harness::extension::Registry;
 //! use faultline_harness::system::System;
-//! let system = System::load("services/faultline.toml".as_ref())?;
+//! let system = System::load("examples/bank/faultline.toml".as_ref())?;
+//! // The bank names no extension; a program that links some passes them here.
+//! let registry = Registry::linked(&system, &[])?;
 //! let scenario = Scenario::load(
-//!     "chaos/scenarios/saga-compensation-payment-down.toml".as_ref(),
-//!     system.topology(),
+//!     "examples/bank/scenarios/produce-answers-lost.toml".as_ref(),
+//!     registry.vocabulary(&system),
 //! )?;
-//! let outcome = faultline_harness::runner::run(&system, &scenario, None, "reports".as_ref()).await?;
+//! let outcome =
+//!     faultline_harness::runner::run(&system, &registry, &scenario, None, "reports".as_ref()).await?;
 //! println!("{} → {}", if outcome.ok { "passed" } else { "FAILED" }, outcome.out_dir.display());
 //! # Ok(()) }
 //! ```
@@ -34,7 +38,7 @@
 //!    the workload
 //!    [settle](crate::workload::Workload::settle) (bounded): work in flight finishes.
 //! 6. Steady state after healing, the same probes again.
-//! 7. Every checker the scenario asks for ([`checkers::checkers_for`]), on the history and
+//! 7. Every checker the scenario asks for ([`Registry::checkers_for`]), on the history and
 //!    the system's final state.
 //!
 //! Whatever happens — an error, a failed probe, an interrupt — faults are healed, the history,
@@ -58,12 +62,14 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::checkers::{self, CheckContext, CheckError, Circuits, Facts, Verdict};
+use crate::extension::Registry;
 use crate::history::{History, Op, Process, Recorder};
 use crate::nemesis::{self, Nemesis};
 use crate::report::FinalState;
 use crate::stack::{Stack, StackConfig, StackError};
 use crate::system::System;
-use crate::workload::{http::HttpRun, LoadSummary, Settlement, Workload};
+pub use crate::checkers::slo::p99_verdict;
+use crate::workload::{http::HttpRun, LoadSummary, PrepareError, Settlement, Workload};
 
 /// Why a run could not be carried out (as opposed to a run whose verdicts failed).
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +95,15 @@ pub enum RunError {
 
     #[error("interrupted: faults healed and the stack shut down; the history so far is in {}", out_dir.display())]
     Interrupted { out_dir: PathBuf },
+}
+
+impl From<PrepareError> for RunError {
+    fn from(error: PrepareError) -> Self {
+        match error {
+            PrepareError::Stack(error) => RunError::Stack(error),
+            PrepareError::Setup { action, message } => RunError::Setup { action, message },
+        }
+    }
 }
 
 /// Wall time of each phase of a run, in milliseconds.
@@ -139,16 +154,19 @@ impl RunOutcome {
     }
 }
 
-/// Runs `scenario` with `seed` (the scenario's own when `None`), writing into
+/// Runs `scenario` on `system`, with the checkers and workload of its extension (`registry`,
+/// [`Registry::linked`]), with `seed` (the scenario's own when `None`), writing into
 /// `<reports_dir>/<scenario>-<run id>/`.
 pub async fn run(
     system: &System,
+    registry: &Registry,
     scenario: &Scenario,
     seed: Option<u64>,
     reports_dir: &Path,
 ) -> Result<RunOutcome, RunError> {
     run_until(
         system,
+        registry,
         scenario,
         seed,
         reports_dir,
@@ -162,6 +180,7 @@ pub async fn run(
 /// completes, and telling `progress` what it is doing.
 pub async fn run_until(
     system: &System,
+    registry: &Registry,
     scenario: &Scenario,
     seed: Option<u64>,
     reports_dir: &Path,
@@ -175,10 +194,10 @@ pub async fn run_until(
     progress(&format!(
         "{}: starting the stack (seed {seed}, {} planned)",
         scenario.name,
-        workload_of(system, scenario, seed)?.describe()
+        workload_of(registry, scenario, seed)?.describe()
     ));
     let mut stack = tokio::select! {
-        started = Stack::start(system, stack_config(system)) => started?,
+        started = Stack::start(system, stack_config(system, registry)) => started?,
         // Dropping a half-started stack removes what it had started.
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
     };
@@ -188,6 +207,7 @@ pub async fn run_until(
     };
     let result = run_on(
         &mut stack,
+        registry,
         scenario,
         seed,
         reports_dir,
@@ -213,6 +233,7 @@ pub async fn run_until(
 /// anew; each outcome's `stack_start_ms` is then the reset's time. Stops at an interrupt.
 pub async fn run_all_until(
     system: &System,
+    registry: &Registry,
     scenarios: &[Scenario],
     seed: Option<u64>,
     reports_dir: &Path,
@@ -223,7 +244,7 @@ pub async fn run_all_until(
     let clock = Instant::now();
     progress("starting the stack (shared by every scenario)");
     let mut stack = tokio::select! {
-        started = Stack::start(system, stack_config(system)) => started?,
+        started = Stack::start(system, stack_config(system, registry)) => started?,
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: reports_dir.to_path_buf() }),
     };
     let mut start_ms = ms(clock.elapsed());
@@ -247,6 +268,7 @@ pub async fn run_all_until(
         let seed = seed.unwrap_or(scenario.seed);
         let result = run_on(
             &mut stack,
+            registry,
             scenario,
             seed,
             reports_dir,
@@ -276,19 +298,21 @@ pub async fn run_all_until(
 /// [resets](Stack::reset) it between runs): what the library's `RunningSystem::run` does.
 pub async fn run_on_stack(
     stack: &mut Stack,
+    registry: &Registry,
     scenario: &Scenario,
     seed: Option<u64>,
     reports_dir: &Path,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<RunOutcome, RunError> {
     let mut interrupt = std::pin::pin!(std::future::pending::<()>());
-    run_on_stack_until(stack, scenario, seed, reports_dir, &mut interrupt, progress).await
+    run_on_stack_until(stack, registry, scenario, seed, reports_dir, &mut interrupt, progress).await
 }
 
 /// [`run_on_stack`], stopping early (healing and saving all the same) when `interrupt`
 /// completes; the stack stays up either way.
 pub async fn run_on_stack_until<I: Future<Output = ()> + Unpin>(
     stack: &mut Stack,
+    registry: &Registry,
     scenario: &Scenario,
     seed: Option<u64>,
     reports_dir: &Path,
@@ -299,6 +323,7 @@ pub async fn run_on_stack_until<I: Future<Output = ()> + Unpin>(
     let seed = seed.unwrap_or(scenario.seed);
     let mut outcome = run_on(
         stack,
+        registry,
         scenario,
         seed,
         reports_dir,
@@ -316,8 +341,8 @@ pub async fn run_on_stack_until<I: Future<Output = ()> + Unpin>(
 /// How the runner starts a stack: the system's description, with the environment its
 /// extension's workload needs (the reference system's lifts its gateway's rate limit: the
 /// workload is not an attack).
-pub fn stack_config(system: &System) -> StackConfig {
-    let mut env = system.registry().stack_env();
+pub fn stack_config(system: &System, registry: &Registry) -> StackConfig {
+    let mut env = registry.stack_env();
     env.extend(system.service_env.iter().cloned());
     StackConfig {
         env,
@@ -325,16 +350,17 @@ pub fn stack_config(system: &System) -> StackConfig {
     }
 }
 
-/// The workload of `scenario` on `system`: its declarative operations, or the system's own.
+/// The workload of `scenario`: its declarative operations, or the workload of the system's
+/// extension (`registry`).
 pub fn workload_of(
-    system: &System,
+    registry: &Registry,
     scenario: &Scenario,
     seed: u64,
 ) -> Result<Box<dyn Workload>, RunError> {
     if let Some(run) = HttpRun::new(scenario, seed) {
         return Ok(Box::new(run));
     }
-    match system.registry().workload() {
+    match registry.workload() {
         Some(kind) => Ok(kind.build(scenario, seed)),
         None => Err(RunError::Setup {
             action: format!("scenario {}", scenario.name),
@@ -349,6 +375,7 @@ pub fn workload_of(
 #[allow(clippy::too_many_arguments)]
 async fn run_on<I: Future<Output = ()> + Unpin>(
     stack: &mut Stack,
+    registry: &Registry,
     scenario: &Scenario,
     seed: u64,
     reports_dir: &Path,
@@ -357,7 +384,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
     mut timings: RunTimings,
     clock: Instant,
 ) -> Result<RunOutcome, RunError> {
-    let mut workload = workload_of(stack.system(), scenario, seed)?;
+    let mut workload = workload_of(registry, scenario, seed)?;
     let out_dir = reports_dir.join(format!("{}-{}", scenario.name, stack.infra().run_id()));
     std::fs::create_dir_all(&out_dir).map_err(|source| RunError::Write {
         path: out_dir.clone(),
@@ -374,6 +401,7 @@ async fn run_on<I: Future<Output = ()> + Unpin>(
 
     let body = execute(
         scenario,
+        registry,
         workload.as_mut(),
         stack,
         &mut nemesis,
@@ -486,6 +514,7 @@ struct RunState {
 #[allow(clippy::too_many_arguments)]
 async fn execute(
     scenario: &Scenario,
+    registry: &Registry,
     workload: &mut dyn Workload,
     stack: &mut Stack,
     nemesis: &mut Nemesis,
@@ -602,12 +631,12 @@ async fn execute(
         run_started_unix_ms: state.started_unix_ms,
         facts: &state.facts,
     };
-    for checker in checkers::checkers_for(scenario, stack.system().registry()) {
+    for checker in registry.checkers_for(scenario) {
         state.verdicts.push(checker.check(&context).await);
     }
     // The system's own view of how its work ended, when its extension has one; else what the
     // workload's clients were answered.
-    let workload_state = match stack.system().registry().final_state(&context).await {
+    let workload_state = match registry.final_state(&context).await {
         Some(state) => state,
         None => workload.final_state(stack, &state.facts).await,
     };
@@ -846,28 +875,6 @@ fn probe_verdict(
         ok,
         summary,
         counterexamples: Vec::new(),
-    }
-}
-
-/// A p99 probe's verdict on the latencies of the `sample` calls that succeeded: every one must
-/// have, and the nearest-rank 99th percentile must be within `max`.
-pub fn p99_verdict(latencies: &[Duration], sample: u32, max: Duration, what: &str) -> (bool, String) {
-    match checkers::percentile(latencies, 0.99) {
-        Some(p99) if latencies.len() == sample as usize => (
-            p99 <= max,
-            format!(
-                "p99 latency {:.0} ms over {sample} {what} (at most {:.0} ms expected)",
-                p99.as_secs_f64() * 1000.0,
-                max.as_secs_f64() * 1000.0
-            ),
-        ),
-        _ => (
-            false,
-            format!(
-                "only {} of {sample} probe {what} succeeded",
-                latencies.len()
-            ),
-        ),
     }
 }
 

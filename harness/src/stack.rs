@@ -360,7 +360,7 @@ impl Stack {
             resolve_env(system, spec, &values)?;
         }
 
-        let infra_config = system.infra_config();
+        let infra_config = crate::infra::InfraConfig::for_system(system);
         let images = infra_config.images.clone();
         let infra = Infra::start(infra_config).await?;
         let mut timings = BTreeMap::from([("infrastructure".to_string(), clock.elapsed())]);

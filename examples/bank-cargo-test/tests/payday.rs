@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use faultline::extend::{
     drive_plan, BoxFuture, CheckContext, Checker, Counterexample, EventType, Extension, Facts,
     Fields, History, LoadSummary, Op, Outcomes, ParsedScenario, Planned, Probe, ProbeCheck,
-    p99_verdict, Process, Recorder, RunError, ScenarioError, Settlement, Stack, Verdict, Workload,
+    p99_verdict, PrepareError, Process, Recorder, ScenarioError, Settlement, Stack, Verdict, Workload,
     WorkloadKind, WorkloadReader, WorkloadState,
 };
 use serde_json::{json, Value};
@@ -206,7 +206,7 @@ impl Workload for Payday {
         stack: &'a Stack,
         facts: &'a Facts,
         _recorder: &'a Recorder,
-    ) -> BoxFuture<'a, Result<(), RunError>> {
+    ) -> BoxFuture<'a, Result<(), PrepareError>> {
         Box::pin(async move {
             self.teller = stack.service_url("teller")?;
             // What the checker must know of the load: every payment it may send.

@@ -15,7 +15,7 @@
 //! ```
 //! use faultline_harness::checkers::answers::judge;
 //! use faultline_harness::history::{History, Op, Process, Recorder};
-//! # let scenario = faultline_harness::checkers::fixtures::scenario("");
+//! # let scenario = faultline_harness::fixtures::scenario("");
 //! let recorder = Recorder::new();
 //! recorder
 //!     .invoke(Process::Client(0), Op::Request {
@@ -222,9 +222,9 @@ mod tests {
              [[workload.operations]]\nname = \"pay\"\nservice = \"order\"\nmethod = \"POST\"\npath = \"/pay\"\n\
              [workload.operations.answers]\n{answers}\n"
         );
-        let topology = super::super::fixtures::shop();
-        let registry = super::super::fixtures::registry();
-        Scenario::parse("t.toml", registry.vocabulary(&topology), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+        let topology = crate::fixtures::shop();
+        let registry = crate::fixtures::registry();
+        Scenario::parse("t.toml", registry.vocabulary_on(&topology), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
     }
 
     /// Builds a history with explicit times (ms).

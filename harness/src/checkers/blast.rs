@@ -378,7 +378,7 @@ mod tests {
              [[workload.operations]]\nname = \"fees\"\nservice = \"teller\"\npath = \"/fees\"\n{faults}"
         );
         let registry = crate::extension::Registry::default();
-        Scenario::parse("t.toml", registry.vocabulary(&topology), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+        Scenario::parse("t.toml", registry.vocabulary_on(&topology), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
     }
 
     const DELAY_ON_TRANSFERS: &str = "[[faults]]\nstart = \"10s\"\nduration = \"10s\"\ntarget = \"teller->ledger\"\n\

@@ -538,7 +538,7 @@ fn describe(breaker: &CircuitRecord, at: &dyn Fn(u64) -> String) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::*;
+    use crate::fixtures::*;
     use super::*;
 
     #[test]

@@ -31,7 +31,7 @@ use sqlx::{Connection, PgConnection};
 
 use super::{truncate, BoxFuture, CheckContext, Checker, Counterexample, Verdict};
 use crate::history::{History, Op};
-use crate::infra::HARNESS_CLIENT;
+use crate::system::HARNESS_CLIENT;
 use crate::stack::Stack;
 
 /// How long reading a topic to its end may take.
@@ -324,7 +324,7 @@ async fn expected_ids(stack: &Stack, database: &str, query: &str) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkers::fixtures::HistoryBuilder;
+    use crate::fixtures::HistoryBuilder;
     use serde_json::json;
 
     fn record(partition: i32, offset: i64, key: &str, value: Value) -> Record {

@@ -4,7 +4,8 @@
 //! the [`History`], the running stack and facts the run gathered), it gives a [`Verdict`] with
 //! [`Counterexample`]s that name the history events (by index) and the entities a person needs
 //! to see the failure. Checkers never inject faults. Every checker a run uses comes from one
-//! place, [`checkers_for`]: the generic ones any described system can use from its scenario —
+//! place, [`Registry::checkers_for`](crate::extension::Registry::checkers_for): the generic
+//! ones any described system can use from its scenario —
 //! [`sql`] invariants, expected [`circuits`], the [`slo`] — and the named invariants the
 //! system's [extension](crate::extension) registers, whose names are also what scenario
 //! validation accepts (`expectations.invariants`).
@@ -12,8 +13,7 @@
 //! ```no_run
 //! # async fn demo(run: &faultline_harness::checkers::CheckContext<'_>,
 //! #               registry: &faultline_harness::extension::Registry) {
-//! use faultline_harness::checkers::checkers_for;
-//! for checker in checkers_for(run.scenario, registry) {
+//! for checker in registry.checkers_for(run.scenario) {
 //!     let verdict = checker.check(run).await;
 //!     println!("{} {}: {}", if verdict.ok { "ok" } else { "FAIL" }, verdict.checker, verdict.summary);
 //! }
@@ -34,8 +34,6 @@
 pub mod answers;
 pub mod blast;
 pub mod circuits;
-#[doc(hidden)]
-pub mod fixtures;
 pub mod http;
 pub mod kafka;
 pub mod slo;
@@ -51,7 +49,6 @@ use std::time::Duration;
 use faultline_chaos::scenario::{Scenario, Target};
 use serde::Serialize;
 
-use crate::extension::Registry;
 use crate::history::{History, Op};
 use crate::stack::Stack;
 
@@ -109,59 +106,6 @@ impl Facts {
             .get(&TypeId::of::<T>())
             .cloned()?;
         value.downcast::<T>().ok()
-    }
-}
-
-/// Every checker `scenario` asks for, in the order its verdicts appear: its named invariants
-/// (from `registry`), then one per expected circuit behaviour, one per SQL, Kafka and HTTP
-/// invariant, the SLO, the operations' promised [`answers`] (unless it says
-/// `answers = false`) and, in a run with faults, their [`blast`] radius.
-pub fn checkers_for(scenario: &Scenario, registry: &Registry) -> Vec<Arc<dyn Checker>> {
-    let mut checkers: Vec<Arc<dyn Checker>> = Vec::new();
-    for name in &scenario.expectations.invariants {
-        checkers.push(match registry.checker(name) {
-            Some(checker) => checker,
-            None => Arc::new(Unknown(name.clone(), registry.invariants())),
-        });
-    }
-    for expectation in &scenario.expectations.circuits {
-        checkers.push(Arc::new(circuits::CircuitChecker(expectation.clone())));
-    }
-    for check in &scenario.expectations.sql {
-        checkers.push(Arc::new(sql::SqlChecker(check.clone())));
-    }
-    for check in &scenario.expectations.kafka {
-        checkers.push(Arc::new(kafka::KafkaChecker(check.clone())));
-    }
-    for check in &scenario.expectations.http {
-        checkers.push(Arc::new(http::HttpChecker(check.clone())));
-    }
-    if let Some(slo) = &scenario.expectations.slo {
-        checkers.push(Arc::new(slo::SloChecker(slo.clone())));
-    }
-    if !scenario.expectations.unjudged_answers {
-        checkers.push(Arc::new(answers::AnswersChecker));
-    }
-    if blast::applies(scenario) {
-        checkers.push(Arc::new(blast::BlastChecker));
-    }
-    checkers
-}
-
-/// A named invariant no checker answers (a scenario validated against another registry).
-struct Unknown(String, Vec<String>);
-
-impl Checker for Unknown {
-    fn name(&self) -> String {
-        self.0.clone()
-    }
-    fn check<'a>(&'a self, _run: &'a CheckContext<'a>) -> BoxFuture<'a, Verdict> {
-        Box::pin(async move {
-            Verdict::cannot_judge(
-                &self.0,
-                format!("no checker is called {:?}; known: {}", self.0, self.1.join(", ")),
-            )
-        })
     }
 }
 
@@ -318,37 +262,7 @@ pub fn truncate(mut counterexamples: Vec<Counterexample>) -> Vec<Counterexample>
 
 #[cfg(test)]
 mod tests {
-    use super::fixtures::*;
     use super::*;
-
-    #[test]
-    fn checkers_for_takes_named_invariants_from_the_registry_then_circuits_sql_and_slo() {
-        let scenario = scenario(
-            r#"
-            invariants = ["no-lost-writes"]
-            [[expectations.circuits]]
-            link = "order->payment"
-            opens = false
-            [[expectations.sql]]
-            name = "none"
-            database = "order"
-            query = "SELECT 1 WHERE false"
-            [expectations.slo]
-            error_rate = 0.5
-            "#,
-        );
-        let names: Vec<String> = checkers_for(&scenario, &registry())
-            .iter()
-            .map(|c| c.name())
-            .collect();
-        assert_eq!(
-            names,
-            ["no-lost-writes", "circuit order->payment", "sql none", "slo", "answers", "blast-radius"]
-        );
-        let unjudged = super::fixtures::scenario("answers = false");
-        let names: Vec<String> = checkers_for(&unjudged, &registry()).iter().map(|c| c.name()).collect();
-        assert!(!names.contains(&"answers".to_string()), "{names:?}");
-    }
 
     #[test]
     fn facts_keep_one_value_per_type() {

@@ -168,9 +168,31 @@ fn judge(
     (parts.join("; "), counterexamples, total)
 }
 
+/// A p99 probe's verdict on the latencies of the `sample` calls that succeeded: every one must
+/// have, and the nearest-rank 99th percentile must be within `max`.
+pub fn p99_verdict(latencies: &[Duration], sample: u32, max: Duration, what: &str) -> (bool, String) {
+    match super::percentile(latencies, 0.99) {
+        Some(p99) if latencies.len() == sample as usize => (
+            p99 <= max,
+            format!(
+                "p99 latency {:.0} ms over {sample} {what} (at most {:.0} ms expected)",
+                p99.as_secs_f64() * 1000.0,
+                max.as_secs_f64() * 1000.0
+            ),
+        ),
+        _ => (
+            false,
+            format!(
+                "only {} of {sample} probe {what} succeeded",
+                latencies.len()
+            ),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::*;
+    use crate::fixtures::*;
     use super::*;
     use faultline_chaos::scenario::OperationSlo;
 

@@ -11,6 +11,7 @@ use faultline_chaos::scenario::Scenario;
 use crate::intercept::CallSite;
 use crate::runner::{self, RunError};
 use crate::stack::Stack;
+use crate::extension::Registry;
 use crate::system::System;
 
 use super::render::{html, junit};
@@ -100,6 +101,7 @@ pub enum ExploreError {
 /// [`RunError::Interrupted`]).
 pub async fn explore_until(
     system: &System,
+    registry: &Registry,
     base_file: &Path,
     options: &Options,
     out: &Path,
@@ -111,7 +113,7 @@ pub async fn explore_until(
         path: base_file.to_path_buf(),
         message,
     };
-    let base = Scenario::load(base_file, system.vocabulary()).map_err(|e| bad_base(e.to_string()))?;
+    let base = Scenario::load(base_file, registry.vocabulary(system)).map_err(|e| bad_base(e.to_string()))?;
     // Read again as a table: each experiment's scenario is the base's text with its faults.
     let table: toml::Table = std::fs::read_to_string(base_file)
         .map_err(|e| e.to_string())
@@ -144,14 +146,14 @@ pub async fn explore_until(
         }
         None => system.clone(),
     };
-    let config = runner::stack_config(system);
+    let config = runner::stack_config(system, registry);
     progress("starting the stack (shared by every experiment)");
     let mut stack = tokio::select! {
         started = Stack::start(system, config) => started.map_err(RunError::from)?,
         () = &mut interrupt => return Err(RunError::Interrupted { out_dir: out.to_path_buf() }.into()),
     };
     let result = explore_on(
-        &mut stack, system, &base, &file, &table, seed, options, out, earlier, &timing,
+        &mut stack, system, registry, &base, &file, &table, seed, options, out, earlier, &timing,
         &mut interrupt, progress,
     )
     .await;
@@ -166,6 +168,7 @@ pub async fn explore_until(
 async fn explore_on<I: Future<Output = ()> + Unpin>(
     stack: &mut Stack,
     system: &System,
+    registry: &Registry,
     base: &Scenario,
     file: &str,
     table: &toml::Table,
@@ -189,7 +192,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         }
         None => {
             let discovery =
-                discover(stack, system, base, seed, options, out, interrupt, progress).await?;
+                discover(stack, system, registry, base, seed, options, out, interrupt, progress).await?;
             // A base that fails without a fault is not explored; the folder says why.
             let base_failed = !discovery.base_failures.is_empty();
             let pending = if base_failed {
@@ -289,7 +292,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         let description = format!("Explored: {}", experiment.id);
         let after_failure = exploration.experiments.last().is_some_and(|t| !t.ok);
         let outcome = run_candidate(
-            stack, system, table, &name, &description, &candidate, seed, &runs_dir, after_failure,
+            stack, system, registry, table, &name, &description, &candidate, seed, &runs_dir, after_failure,
             interrupt,
         )
         .await;
@@ -382,6 +385,7 @@ async fn explore_on<I: Future<Output = ()> + Unpin>(
         let reproducer = if !ok && error.is_none() && options.shrink {
             let shrinking = ShrinkRun {
                 system,
+                registry,
                 table,
                 name: &name,
                 id: &experiment.id,
@@ -475,6 +479,7 @@ fn failures_of(outcome: &runner::RunOutcome) -> Vec<Failure> {
 async fn run_candidate<I: Future<Output = ()> + Unpin>(
     stack: &mut Stack,
     system: &System,
+    registry: &Registry,
     table: &toml::Table,
     name: &str,
     description: &str,
@@ -485,7 +490,7 @@ async fn run_candidate<I: Future<Output = ()> + Unpin>(
     interrupt: &mut I,
 ) -> Result<(Duration, runner::RunOutcome), RunError> {
     let scenario = scenario_text(table, name, description, candidate)
-        .and_then(|text| Scenario::parse(name, system.vocabulary(), &text).map_err(|e| e.to_string()))
+        .and_then(|text| Scenario::parse(name, registry.vocabulary(system), &text).map_err(|e| e.to_string()))
         .map_err(|message| RunError::Setup {
             action: format!("writing the scenario {name}"),
             message,
@@ -499,13 +504,14 @@ async fn run_candidate<I: Future<Output = ()> + Unpin>(
     };
     let quiet = |_: &str| {};
     let outcome =
-        runner::run_on_stack_until(stack, &scenario, Some(seed), runs_dir, interrupt, &quiet).await?;
+        runner::run_on_stack_until(stack, registry, &scenario, Some(seed), runs_dir, interrupt, &quiet).await?;
     Ok((reset, outcome))
 }
 
 /// What shrinking one failure needs besides the stack.
 struct ShrinkRun<'a> {
     system: &'a System,
+    registry: &'a Registry,
     table: &'a toml::Table,
     /// The experiment's scenario name.
     name: &'a str,
@@ -533,6 +539,7 @@ impl ShrinkRun<'_> {
         let result = run_candidate(
             stack,
             self.system,
+            self.registry,
             self.table,
             &name,
             &description,
@@ -657,6 +664,7 @@ impl ShrinkRun<'_> {
 async fn discover<I: Future<Output = ()> + Unpin>(
     stack: &mut Stack,
     system: &System,
+    registry: &Registry,
     base: &Scenario,
     seed: u64,
     options: &Options,
@@ -674,7 +682,7 @@ async fn discover<I: Future<Output = ()> + Unpin>(
     progress(&format!("discovery: {} with no fault", base.name));
     stack.forget_call_sites();
     let outcome =
-        runner::run_on_stack_until(stack, &plain, Some(seed), &out.join("runs"), interrupt, progress)
+        runner::run_on_stack_until(stack, registry, &plain, Some(seed), &out.join("runs"), interrupt, progress)
             .await?;
     let call_sites = stack.call_sites();
     let statements = if options.statements { stack.statement_sites() } else { Vec::new() };

@@ -190,7 +190,7 @@ fn a_statement_gets_the_statement_kinds_written_as_statement_faults_a_scenario_r
     for experiment in &experiments {
         let candidate = experiment.candidate(&base, Duration::from_secs(8));
         let text = scenario_text(&base, "base-x001", "d", &candidate).unwrap();
-        let scenario = Scenario::parse("base-x001", &crate::checkers::fixtures::shop(), &text)
+        let scenario = Scenario::parse("base-x001", &crate::fixtures::shop(), &text)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let FaultKind::Statement(fault) = &scenario.faults[0].kind else {
             panic!("a statement fault: {text}")
@@ -261,7 +261,7 @@ fn an_experiments_scenario_is_the_base_with_its_faults_and_a_liveness_probe() {
     let text = scenario_text(&base, "base-x001", "d", &candidate).unwrap();
     let scenario = Scenario::parse(
         "base-x001",
-        &crate::checkers::fixtures::shop(),
+        &crate::fixtures::shop(),
         &text,
     )
     .unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -301,7 +301,7 @@ fn a_base_with_its_own_success_rate_probe_keeps_it_alone() {
     let candidate = experiment.candidate(&base, Duration::from_secs(8));
     let text = scenario_text(&base, "base-x002", "d", &candidate).unwrap();
     let scenario =
-        Scenario::parse("base-x002", &crate::checkers::fixtures::shop(), &text).unwrap();
+        Scenario::parse("base-x002", &crate::fixtures::shop(), &text).unwrap();
     let names: Vec<_> = scenario.steady_state.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["own"]);
 }

@@ -61,8 +61,7 @@ pub use docker::Sweep;
 pub use docker::{ContainerSpec, RunningContainer};
 pub use error::InfraError;
 
-/// The client name the harness uses for its own Postgres and Kafka access (checkers, probes).
-pub const HARNESS_CLIENT: &str = "faultline";
+pub use crate::system::HARNESS_CLIENT;
 /// Container ports Toxiproxy publishes for proxies to listen on.
 pub const PROXY_PORTS: std::ops::RangeInclusive<u16> = 20000..=20039;
 /// Toxiproxy's API port inside its container.
@@ -193,6 +192,47 @@ pub struct ServerContainer {
 
 
 impl InfraConfig {
+    /// The infrastructure `system` needs: Postgres and Kafka if described, a client per
+    /// service that uses either, a proxy for each of those links only, and its other shared
+    /// server containers (problems resolving their environment go to [`InfraConfig::problems`]).
+    pub fn for_system(system: &crate::system::System) -> Self {
+        let server_links = system.server_links();
+        let mut config = Self::with_clients(
+            system
+                .services
+                .iter()
+                .filter(|s| server_links.iter().any(|(client, _)| client == &s.name))
+                .map(|s| s.name.clone()),
+        );
+        config.postgres = system.postgres.is_some();
+        config.kafka = system.kafka.is_some();
+        config.only_links = Some(server_links);
+        config.service_images = system
+            .services
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.image.clone()?)))
+            .collect();
+        let mut problems = Vec::new();
+        config.servers = system
+            .containers
+            .iter()
+            .map(|c| ServerContainer {
+                spec: ContainerSpec {
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    env: system.container_env(c, &mut problems),
+                    cmd: c.command.clone(),
+                    ..Default::default()
+                },
+                ports: c.ports.clone(),
+                ready: c.ready.clone(),
+                ready_timeout: c.ready_timeout,
+            })
+            .collect();
+        config.problems = problems;
+        config
+    }
+
     /// Postgres, Kafka and Toxiproxy, with links for each named client.
     pub fn with_clients<I, S>(clients: I) -> Self
     where

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::checkers::{CircuitRecord, Verdict};
 use crate::history::{Event, EventType, History, Op, Process};
 use crate::nemesis;
+pub use crate::workload::{Durations, Outcomes, WorkloadState};
 
 /// The version of the report format; `report.json` carries it in `version`, and the schema
 /// in `harness/schemas/report-v2.schema.json` pins it.
@@ -178,20 +179,6 @@ pub struct CircuitTransition {
     pub at_ms: Option<f64>,
 }
 
-/// How the units of work a workload started ended: orders for the reference system,
-/// transfers for a bank, whatever the workload's completion check waits on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcomes {
-    /// What a unit is, plural (`orders`, `transfers`).
-    pub unit: String,
-    /// Units the system holds (or the workload started).
-    pub total: u64,
-    /// Units by the final state they ended in (`CONFIRMED`, `CANCELLED: payment_declined`).
-    pub ended: BTreeMap<String, u64>,
-    /// Units still in a state that is not final, by id.
-    pub unfinished: Vec<String>,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportVerdict {
     /// The expectation: an invariant, `circuit <link>`, `slo` or a steady-state probe.
@@ -233,25 +220,6 @@ pub struct HistoryLine {
 pub struct FinalState {
     pub circuits: Vec<CircuitRecord>,
     pub workload: WorkloadState,
-}
-
-/// What a workload reports of the system's final state (see
-/// [`Workload::final_state`](crate::workload::Workload::final_state)).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WorkloadState {
-    /// How the units of work the workload started ended, when it can tell.
-    pub outcomes: Option<Outcomes>,
-    /// How long each finished unit took end to end, as the system measured it, when the
-    /// workload reads that.
-    pub durations: Option<Durations>,
-}
-
-/// End-to-end durations of finished units of work, histogrammed in the report under `name`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Durations {
-    /// The histogram's operation name (`saga` for the reference system).
-    pub name: String,
-    pub ms: Vec<u64>,
 }
 
 /// What the runner (or a test) knows about a finished run.

@@ -47,8 +47,11 @@ pub use template::{Placeholder, Template};
 /// The file name a description has when none is given.
 pub const DEFAULT_FILE: &str = "faultline.toml";
 
+/// The client name the harness uses for its own Postgres and Kafka access (checkers, probes).
+pub const HARNESS_CLIENT: &str = "faultline";
+
 /// Names that cannot be services: the shared servers and the harness's own client.
-const RESERVED: [&str; 3] = ["postgres", "kafka", crate::infra::HARNESS_CLIENT];
+const RESERVED: [&str; 3] = ["postgres", "kafka", HARNESS_CLIENT];
 
 /// A description that could not be read, with where and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -121,8 +124,6 @@ pub struct System {
     /// `--service-env`, set with [`System::set_service_env`]. Not in the file.
     pub service_env: Vec<(String, String, String)>,
     topology: Topology,
-    /// The named checkers and the workload of the system's extension (empty without one).
-    registry: crate::extension::Registry,
 }
 
 impl PartialEq for System {
@@ -154,7 +155,6 @@ impl PartialEq for System {
             &other.steady_state,
             &other.topology,
         ) && self.reset == other.reset
-            && self.registry.name() == other.registry.name()
     }
 }
 
@@ -333,52 +333,13 @@ const SIGNALS: [(&str, i32); 7] = [
 ];
 
 impl System {
-    /// Reads and validates the description at `path`, for a program that links no extension:
-    /// a description that names one is an error.
+    /// Reads and validates the description at `path`. The extension it names (`extension =
+    /// "…"`) is looked up among those the program links by
+    /// [`Registry::linked`](crate::extension::Registry::linked).
     pub fn load(path: &Path) -> Result<Self, DescriptionError> {
-        Self::load_with(path, &[])
+        Self::read(path)
     }
 
-    /// [`System::load`], with the extensions this program links: the one the description
-    /// names (`extension = "…"`) must be among them.
-    pub fn load_with(
-        path: &Path,
-        extensions: &[std::sync::Arc<dyn crate::extension::Extension>],
-    ) -> Result<Self, DescriptionError> {
-        let mut system = Self::read(path)?;
-        if let Some(name) = &system.extension {
-            let Some(extension) = extensions.iter().find(|e| e.name() == name) else {
-                let known: Vec<&str> = extensions.iter().map(|e| e.name()).collect();
-                return Err(DescriptionError {
-                    file: path.display().to_string(),
-                    field: "extension".into(),
-                    reason: format!(
-                        "no extension {name:?} is linked into this program; linked: {}",
-                        if known.is_empty() {
-                            "none".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                });
-            };
-            system.registry = crate::extension::Registry::of(extension.clone());
-        }
-        Ok(system)
-    }
-
-    /// This system with `extension`'s checkers and workload (what a library user's own
-    /// crate registers, whatever the description names).
-    pub fn with_extension(
-        mut self,
-        extension: std::sync::Arc<dyn crate::extension::Extension>,
-    ) -> Self {
-        self.extension = Some(extension.name().to_string());
-        self.registry = crate::extension::Registry::of(extension);
-        self
-    }
-
-    /// The named checkers and workload of the system's extension.
     /// Gives services environment over the description's (`--service-env`): each
     /// (`service`, `VARIABLE`, `value`) must name a described service, or nothing is set and
     /// the error says which service is unknown and which there are.
@@ -396,19 +357,6 @@ impl System {
         Ok(())
     }
 
-    pub fn registry(&self) -> &crate::extension::Registry {
-        &self.registry
-    }
-
-    /// What a scenario for this system may say: its topology, the invariants its checkers
-    /// answer, its own workload's fields.
-    pub fn vocabulary(&self) -> faultline_chaos::scenario::Vocabulary<'_> {
-        faultline_chaos::scenario::Vocabulary {
-            described: self.workload.as_ref(),
-            steady_state: &self.steady_state,
-            ..self.registry.vocabulary(&self.topology)
-        }
-    }
 
     fn read(path: &Path) -> Result<Self, DescriptionError> {
         let file = path.display().to_string();
@@ -644,7 +592,6 @@ impl System {
             reset,
             service_env: Vec::new(),
             topology,
-            registry: crate::extension::Registry::default(),
         })
     }
 
@@ -693,57 +640,20 @@ impl System {
         self.services.iter().find(|s| s.name == name)
     }
 
-    /// The infrastructure this system needs: Postgres and Kafka if described, a client per
-    /// service that uses either, and a proxy for each of those links only.
-    pub fn infra_config(&self) -> crate::infra::InfraConfig {
-        let server_links = self.server_links();
-        let mut config = crate::infra::InfraConfig::with_clients(
-            self.services
-                .iter()
-                .filter(|s| server_links.iter().any(|(client, _)| client == &s.name))
-                .map(|s| s.name.clone()),
-        );
-        config.postgres = self.postgres.is_some();
-        config.kafka = self.kafka.is_some();
-        config.only_links = Some(server_links);
-        config.service_images = self
-            .services
+    /// The environment of the shared server container `c` (`[containers.NAME] env`), its
+    /// `{env:…}` and `{dir}` placeholders resolved; what could not be resolved is pushed to
+    /// `problems` (naming the file and field) and left empty.
+    pub fn container_env(&self, c: &ContainerServerSpec, problems: &mut Vec<String>) -> Vec<(String, String)> {
+        c.env
             .iter()
-            .filter_map(|s| Some((s.name.clone(), s.image.clone()?)))
-            .collect();
-        let mut problems = Vec::new();
-        config.servers = self
-            .containers
-            .iter()
-            .map(|c| crate::infra::ServerContainer {
-                spec: crate::infra::ContainerSpec {
-                    name: c.name.clone(),
-                    image: c.image.clone(),
-                    env: c
-                        .env
-                        .iter()
-                        .map(|(key, template)| {
-                            let value = template.render(&ContainerValues(self)).unwrap_or_else(|problem| {
-                                problems.push(format!(
-                                    "{}: containers.{}.env.{key}: {problem}",
-                                    self.file.display(),
-                                    c.name
-                                ));
-                                String::new()
-                            });
-                            (key.clone(), value)
-                        })
-                        .collect(),
-                    cmd: c.command.clone(),
-                    ..Default::default()
-                },
-                ports: c.ports.clone(),
-                ready: c.ready.clone(),
-                ready_timeout: c.ready_timeout,
+            .map(|(key, template)| {
+                let value = template.render(&ContainerValues(self)).unwrap_or_else(|problem| {
+                    problems.push(format!("{}: containers.{}.env.{key}: {problem}", self.file.display(), c.name));
+                    String::new()
+                });
+                (key.clone(), value)
             })
-            .collect();
-        config.problems = problems;
-        config
+            .collect()
     }
 
     /// The programs its services run through `{bin:NAME}`, by name, each once.

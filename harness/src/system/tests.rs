@@ -74,7 +74,7 @@ fn a_description_reads_into_services_in_dependency_order_with_derived_links() {
         }
     );
     // Only the described server links get proxies.
-    let config = system.infra_config();
+    let config = crate::infra::InfraConfig::for_system(&system);
     assert_eq!(config.clients, ["stock", "checkout", "mailer"]);
     assert!(config
         .only_links
@@ -285,7 +285,8 @@ fn a_named_extension_must_be_linked_and_gives_the_system_its_registry() {
     )
     .unwrap();
 
-    let e = System::load(&file).unwrap_err();
+    let system = System::load(&file).unwrap();
+    let e = crate::extension::Registry::linked(&system, &[]).unwrap_err();
     assert_eq!(e.field, "extension");
     assert!(
         e.reason.contains("no extension \"shop\"") && e.reason.contains("linked: none"),
@@ -298,13 +299,13 @@ fn a_named_extension_must_be_linked_and_gives_the_system_its_registry() {
             "shop"
         }
         fn checkers(&self) -> Vec<std::sync::Arc<dyn crate::checkers::Checker>> {
-            vec![std::sync::Arc::new(crate::checkers::fixtures::Holds)]
+            vec![std::sync::Arc::new(crate::fixtures::Holds)]
         }
     }
-    let system = System::load_with(&file, &[std::sync::Arc::new(Shop)]).unwrap();
+    let registry = crate::extension::Registry::linked(&system, &[std::sync::Arc::new(Shop)]).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(system.registry().name(), Some("shop"));
-    assert_eq!(system.vocabulary().invariants, ["no-lost-writes"]);
+    assert_eq!(registry.name(), Some("shop"));
+    assert_eq!(registry.vocabulary(&system).invariants, ["no-lost-writes"]);
 }
 
 #[test]
@@ -382,7 +383,7 @@ fn containers_are_shared_servers_and_services_may_be_images() {
         .link_names()
         .contains(&"checkout->cache".to_string()));
     // The link to the container is a server link: the infrastructure's Toxiproxy carries it.
-    let config = system.infra_config();
+    let config = crate::infra::InfraConfig::for_system(&system);
     assert!(config
         .only_links
         .as_ref()
@@ -432,7 +433,7 @@ fn a_container_may_have_several_ports_each_a_proxy_of_one_link() {
             .collect::<Vec<_>>(),
         ["checkout->cache"]
     );
-    assert_eq!(system.infra_config().servers[0].ports, [6379, 8001]);
+    assert_eq!(crate::infra::InfraConfig::for_system(&system).servers[0].ports, [6379, 8001]);
 }
 
 #[test]
@@ -442,7 +443,7 @@ fn an_unset_variable_in_a_containers_environment_is_refused_before_anything_star
         CONTAINERS.replace(":-secret}", "}")
     );
     let system = parse(&text).unwrap();
-    let config = system.infra_config();
+    let config = crate::infra::InfraConfig::for_system(&system);
     let error = config.check_environment().unwrap_err();
     assert!(error.is_input(), "{error}");
     assert_eq!(
@@ -674,7 +675,7 @@ fn a_described_workload_is_what_scenarios_without_operations_send_weighted_by_ki
     let scenario = |workload: &str| {
         Scenario::parse(
             "s.toml",
-            system.vocabulary(),
+            crate::extension::Registry::default().vocabulary(&system),
             &format!("name = \"s\"\ndescription = \"d\"\n[workload]\nduration = \"5s\"\n{workload}"),
         )
     };

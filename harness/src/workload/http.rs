@@ -27,9 +27,8 @@ use serde_json::{json, Value};
 
 use crate::checkers::{BoxFuture, Facts};
 use crate::history::{Op, Process, Recorder};
-use crate::runner::RunError;
 use crate::stack::Stack;
-use crate::workload::{LoadSummary, Settlement, Workload};
+use crate::workload::{LoadSummary, PrepareError, Settlement, Workload};
 use faultline_chaos::scenario::{Probe, ProbeCheck, Scenario};
 
 /// Attempts per request (the first send plus retries) for a client that retries.
@@ -456,7 +455,7 @@ impl HttpClient {
     /// How the load's operations with a completion check ended, read at the end: a request
     /// whose check had not seen a final state is read once more now (the system may have
     /// finished it while the run settled).
-    pub async fn outcomes(&self) -> Option<crate::report::Outcomes> {
+    pub async fn outcomes(&self) -> Option<crate::workload::Outcomes> {
         let seen: Vec<(String, Seen)> = self
             .seen
             .lock()
@@ -470,7 +469,7 @@ impl HttpClient {
         let mut names: Vec<&str> = seen.iter().map(|(_, s)| s.operation.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        let mut outcomes = crate::report::Outcomes {
+        let mut outcomes = crate::workload::Outcomes {
             unit: format!("{} operations", names.join("/")),
             total: seen.len() as u64,
             ended: BTreeMap::new(),
@@ -830,9 +829,9 @@ impl Workload for HttpRun {
         stack: &'a Stack,
         _facts: &'a Facts,
         recorder: &'a Recorder,
-    ) -> BoxFuture<'a, Result<(), RunError>> {
+    ) -> BoxFuture<'a, Result<(), PrepareError>> {
         Box::pin(async move {
-            let externals = Externals::read(&self.http, &stack.system().dir).map_err(|message| RunError::Setup {
+            let externals = Externals::read(&self.http, &stack.system().dir).map_err(|message| PrepareError::Setup {
                 action: "reading the workload's headers".into(),
                 message,
             })?;
@@ -845,7 +844,7 @@ impl Workload for HttpRun {
             }
             self.client =
                 Some(
-                    HttpClient::new(services, externals, self.client_timeout).map_err(|e| RunError::Setup {
+                    HttpClient::new(services, externals, self.client_timeout).map_err(|e| PrepareError::Setup {
                         action: "building the workload's client".into(),
                         message: e.to_string(),
                     })?,
@@ -861,7 +860,7 @@ impl Workload for HttpRun {
                         .last()
                         .map(|e| e.value.to_string())
                         .unwrap_or_default();
-                    return Err(RunError::Setup {
+                    return Err(PrepareError::Setup {
                         action: format!(
                             "set-up request {:?}: {} {}",
                             request.operation, request.method, request.path
@@ -918,7 +917,7 @@ impl Workload for HttpRun {
                         .filter(|(o, _)| *o == Outcome::Ok)
                         .map(|(_, d)| *d)
                         .collect();
-                    crate::runner::p99_verdict(&latencies, sample, max, "requests")
+                    crate::checkers::slo::p99_verdict(&latencies, sample, max, "requests")
                 }
             }
         })
@@ -999,9 +998,9 @@ impl Workload for HttpRun {
         &'a self,
         _stack: &'a Stack,
         _facts: &'a Facts,
-    ) -> BoxFuture<'a, crate::report::WorkloadState> {
+    ) -> BoxFuture<'a, crate::workload::WorkloadState> {
         Box::pin(async move {
-            crate::report::WorkloadState {
+            crate::workload::WorkloadState {
                 outcomes: match &self.client {
                     Some(client) => client.outcomes().await,
                     None => None,

@@ -14,18 +14,29 @@
 
 pub mod http;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use faultline_chaos::scenario::Probe;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkers::{BoxFuture, Facts};
 use crate::history::{Process, Recorder};
-use crate::runner::RunError;
-use crate::stack::Stack;
+use crate::stack::{Stack, StackError};
+
+/// Why a workload could not prepare its run ([`Workload::prepare`]): the run could not
+/// start, which is never a broken promise of the system.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("stack: {0}")]
+    Stack(#[from] StackError),
+
+    #[error("{action}: {message}")]
+    Setup { action: String, message: String },
+}
 
 /// What the load phase did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -139,7 +150,7 @@ pub trait Workload: Send + Sync {
         stack: &'a Stack,
         facts: &'a Facts,
         recorder: &'a Recorder,
-    ) -> BoxFuture<'a, Result<(), RunError>>;
+    ) -> BoxFuture<'a, Result<(), PrepareError>>;
 
     /// The steady state when the scenario names none.
     fn default_probes(&self) -> Vec<Probe>;
@@ -193,8 +204,8 @@ pub trait Workload: Send + Sync {
         &'a self,
         _stack: &'a Stack,
         _facts: &'a Facts,
-    ) -> BoxFuture<'a, crate::report::WorkloadState> {
-        Box::pin(async { crate::report::WorkloadState::default() })
+    ) -> BoxFuture<'a, WorkloadState> {
+        Box::pin(async { WorkloadState::default() })
     }
 }
 
@@ -295,6 +306,40 @@ pub async fn settle_described(stack: &Stack, progress: &(dyn Fn(&str) + Sync)) -
     }
     settlement
 }
+
+/// How the units of work a workload started ended: orders for the reference system,
+/// transfers for a bank, whatever the workload's completion check waits on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcomes {
+    /// What a unit is, plural (`orders`, `transfers`).
+    pub unit: String,
+    /// Units the system holds (or the workload started).
+    pub total: u64,
+    /// Units by the final state they ended in (`CONFIRMED`, `CANCELLED: payment_declined`).
+    pub ended: BTreeMap<String, u64>,
+    /// Units still in a state that is not final, by id.
+    pub unfinished: Vec<String>,
+}
+
+/// What a workload reports of the system's final state (see
+/// [`Workload::final_state`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkloadState {
+    /// How the units of work the workload started ended, when it can tell.
+    pub outcomes: Option<Outcomes>,
+    /// How long each finished unit took end to end, as the system measured it, when the
+    /// workload reads that.
+    pub durations: Option<Durations>,
+}
+
+/// End-to-end durations of finished units of work, histogrammed in the report under `name`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Durations {
+    /// The histogram's operation name (`saga` for the reference system).
+    pub name: String,
+    pub ms: Vec<u64>,
+}
+
 
 #[cfg(test)]
 mod tests {

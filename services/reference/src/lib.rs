@@ -12,9 +12,9 @@
 //! [`extension`] to any description that names it.
 //!
 //! ```
-//! let system = faultline_reference::system();
-//! assert_eq!(system.registry().name(), Some("reference"));
-//! assert!(system.registry().invariants().contains(&"sagas-terminate".to_string()));
+//! let registry = faultline_reference::registry();
+//! assert_eq!(registry.name(), Some("reference"));
+//! assert!(registry.invariants().contains(&"sagas-terminate".to_string()));
 //! ```
 
 pub mod bench;
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use faultline_harness::checkers::{BoxFuture, CheckContext, Checker};
-use faultline_harness::extension::Extension;
+use faultline_harness::extension::{Extension, Registry};
 use faultline_harness::report::WorkloadState;
 use faultline_harness::system::System;
 
@@ -70,13 +70,17 @@ pub fn description_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../faultline.toml")
 }
 
-/// The reference system, loaded with its extension.
+/// The reference system's description (`services/faultline.toml`).
 ///
 /// # Panics
 /// When `services/faultline.toml` is not valid: it is part of this repository.
 pub fn system() -> System {
-    System::load_with(&description_file(), &[extension()])
-        .unwrap_or_else(|e| panic!("services/faultline.toml: {e}"))
+    System::load(&description_file()).unwrap_or_else(|e| panic!("services/faultline.toml: {e}"))
+}
+
+/// The checkers and workload a run of the reference system takes from this extension.
+pub fn registry() -> Registry {
+    Registry::linked(&system(), &[extension()]).unwrap_or_else(|e| panic!("services/faultline.toml: {e}"))
 }
 
 #[cfg(test)]
@@ -116,13 +120,14 @@ mod tests {
 
     #[test]
     fn the_description_names_the_extension_and_a_program_without_it_refuses_it() {
-        let error = System::load(&description_file()).unwrap_err();
+        let system = system();
+        let error = Registry::linked(&system, &[]).unwrap_err();
         assert_eq!(error.field, "extension");
         assert!(error.reason.contains("no extension \"reference\""), "{error}");
-        let system = system();
-        assert_eq!(system.registry().invariants().len(), 6);
+        let registry = registry();
+        assert_eq!(registry.invariants().len(), 6);
         // Its workload is declarative, in the description.
-        assert!(system.registry().workload().is_none());
+        assert!(registry.workload().is_none());
         assert!(system.workload.is_some());
         let order = system.service("order").unwrap();
         assert_eq!(order.circuits.as_deref(), Some("/admin/circuits"));

@@ -17,7 +17,7 @@
 //! # let path = format!("{root}/chaos/scenarios/saga-compensation-payment-down.toml");
 //! let system = faultline_reference::system();
 //! let scenario =
-//!     faultline_chaos::scenario::Scenario::load(path.as_ref(), system.vocabulary()).unwrap();
+//!     faultline_chaos::scenario::Scenario::load(path.as_ref(), faultline_reference::registry().vocabulary(&system)).unwrap();
 //! let run = SyntheticRun::of(&scenario, scenario.seed, system.topology());
 //! let report = Report::build(&run.facts(&scenario));
 //! assert!(report.run.passed);

@@ -7,7 +7,8 @@
 //! ```
 //! use faultline_chaos::scenario::Scenario;
 //! let system = faultline_reference::system();
-//! let scenario = Scenario::parse("s.toml", system.vocabulary(), r#"
+//! let registry = faultline_reference::registry();
+//! let scenario = Scenario::parse("s.toml", registry.vocabulary(&system), r#"
 //!     name = "s"
 //!     description = "d"
 //!     [workload]

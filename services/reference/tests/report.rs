@@ -18,7 +18,7 @@ fn scenarios_dir() -> PathBuf {
 fn shipped(name: &str) -> Scenario {
     Scenario::load(
         &scenarios_dir().join(format!("{name}.toml")),
-        faultline_reference::system().vocabulary(),
+        faultline_reference::registry().vocabulary(&faultline_reference::system()),
     )
     .unwrap()
 }
@@ -82,7 +82,7 @@ fn every_shipped_scenario_report_validates_against_the_schema() {
         if path.extension().is_none_or(|e| e != "toml") {
             continue;
         }
-        let scenario = Scenario::load(&path, faultline_reference::system().vocabulary()).unwrap();
+        let scenario = Scenario::load(&path, faultline_reference::registry().vocabulary(&faultline_reference::system())).unwrap();
         let run = SyntheticRun::of(
             &scenario,
             scenario.seed,

@@ -36,7 +36,7 @@ fn failing_report_with_payload() -> Report {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../chaos/scenarios/circuit-breaker-payment-latency.toml");
     let system = faultline_reference::system();
-    let scenario = Scenario::load(&path, system.vocabulary()).unwrap();
+    let scenario = Scenario::load(&path, faultline_reference::registry().vocabulary(&system)).unwrap();
     let mut run = SyntheticRun::of(&scenario, scenario.seed, system.topology());
     let mut events = run.history.events().to_vec();
     let completion = events

@@ -34,7 +34,7 @@ fn valid_report() -> Value {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../chaos/scenarios/circuit-breaker-payment-latency.toml");
             let system = faultline_reference::system();
-            let scenario = Scenario::load(&path, system.vocabulary()).unwrap();
+            let scenario = Scenario::load(&path, faultline_reference::registry().vocabulary(&system)).unwrap();
             let run = SyntheticRun::of(&scenario, scenario.seed, system.topology());
             serde_json::to_value(Report::build(&run.facts(&scenario))).unwrap()
         })

@@ -17,7 +17,7 @@ fn reference() -> System {
 
 fn shipped() -> Vec<Scenario> {
     let dir = root().join("chaos/scenarios");
-    Scenario::load_dir(&dir, reference().vocabulary())
+    Scenario::load_dir(&dir, faultline_reference::registry().vocabulary(&reference()))
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
         .map(|(_, scenario)| scenario)
@@ -64,7 +64,7 @@ fn a_directory_with_a_misnamed_scenario_is_refused() {
         "name = \"wrong-name\"\ndescription = \"d\"\n[workload]\nrequests = 1\nduration = \"1s\"\n",
     )
     .unwrap();
-    let error = Scenario::load_dir(&dir, reference().vocabulary()).unwrap_err();
+    let error = Scenario::load_dir(&dir, faultline_reference::registry().vocabulary(&reference())).unwrap_err();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(error.field, "name");
     assert!(error.file.ends_with("right-name.toml"), "{error}");

@@ -2,8 +2,8 @@
 
 use faultline_chaos::scenario::Scenario;
 
-pub use faultline_harness::checkers::fixtures::HistoryBuilder;
-use faultline_harness::checkers::fixtures::{scenario_text, PAYMENT_LATENCY};
+pub use faultline_harness::fixtures::HistoryBuilder;
+use faultline_harness::fixtures::{scenario_text, PAYMENT_LATENCY};
 
 use super::*;
 
@@ -16,7 +16,7 @@ pub fn scenario(expectations: &str) -> Scenario {
 pub fn scenario_with_faults(faults: &str, expectations: &str) -> Scenario {
     let text = scenario_text("requests = 10\nduration = \"60s\"", faults, expectations);
     let system = crate::system();
-    Scenario::parse("test.toml", system.vocabulary(), &text)
+    Scenario::parse("test.toml", crate::registry().vocabulary(&system), &text)
         .unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
