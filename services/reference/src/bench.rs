@@ -244,13 +244,8 @@ async fn run_saga_levels(
             action: "seeding stock".into(),
             message: e.to_string(),
         })?;
-    let token = faultline_gateway::mint_token(
-        JWT_SECRET,
-        "bench",
-        &["orders:write", "orders:read"],
-        "faultline",
-        Duration::from_secs(3600),
-    );
+    // Signed by the gateway's own program, as the description's workload does.
+    let token = mint_token().await?;
     let gateway = stack.service_url("gateway")?;
     let docker_proxy = faultline_harness::bench::docker_proxy_running();
     let mut levels = Vec::new();
@@ -786,4 +781,23 @@ order_sagas_total{outcome="confirmed",reason=""} 4
         assert_eq!(failed.parts.len(), 3);
         assert_eq!(failed.note.as_deref(), Some("gateway /metrics: refused"));
     }
+}
+
+/// A token the stack's gateway accepts (`gateway mint-token`, with the stack's secret): its
+/// program is among the services' binaries.
+async fn mint_token() -> Result<String, StackError> {
+    let program = faultline_harness::stack::service_bin_dir().join("gateway");
+    let failed = |message: String| StackError::Io {
+        action: format!("minting a token with {} mint-token", program.display()),
+        message,
+    };
+    let output = tokio::process::Command::new(&program)
+        .args(["mint-token", "--secret", JWT_SECRET, "--subject", "bench"])
+        .output()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if !output.status.success() {
+        return Err(failed(String::from_utf8_lossy(&output.stderr).trim().to_string()));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
