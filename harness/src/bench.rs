@@ -12,6 +12,8 @@
 //! What is timed is named with the numbers ([`Builds`]): faultline's own build, and the
 //! services' — by default a release build that [`build_release`] makes once with cargo, so
 //! that no figure is a debug build's by accident.
+//!
+//! Layer 6 (tools) of the harness ([layers](crate#layers)): may import any layer below it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -517,13 +519,12 @@ impl ProxyBench {
 pub async fn proxy(concurrency: &[usize], requests: usize) -> std::io::Result<ProxyBench> {
     let callee = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let callee_address = callee.local_addr()?;
-    let app = axum::Router::new().fallback(|body: String| async move {
-        (
-            axum::http::StatusCode::CREATED,
-            format!("{{\"ok\":true,\"received\":{}}}", body.len()),
-        )
+    let served = tokio_util::sync::CancellationToken::new();
+    crate::intercept::serve_http(callee, served.clone(), |_, body| async move {
+        crate::intercept::answer(201, &[], format!("{{\"ok\":true,\"received\":{}}}", body.len()))
     });
-    let served = tokio::spawn(async move { axum::serve(callee, app).await });
+    // The callee stops when the benchmark ends, however it ends.
+    let _stop = crate::intercept::StopOnDrop(served);
     let proxy = crate::intercept::RequestProxy::start("bench->callee", callee_address).await?;
     proxy.watch_idempotency(hyper::header::HeaderName::from_static("idempotency-key"));
     let client = reqwest::Client::builder()
@@ -568,7 +569,6 @@ pub async fn proxy(concurrency: &[usize], requests: usize) -> std::io::Result<Pr
             added_p50_us: round(us(&proxied_latencies, 0.5) - us(&direct_latencies, 0.5)),
         });
     }
-    served.abort();
     Ok(ProxyBench { levels })
 }
 

@@ -2,6 +2,8 @@
 //! stack's service of that name, its states set through the service's test-mode
 //! `POST /admin/provider-states`, its messages read from the real Kafka topic
 //! ([`KafkaMessages`]). `faultline contracts verify` is [`verify_pacts`] plus the output files.
+//!
+//! Layer 6 (tools) of the harness ([layers](crate#layers)): may import any layer below it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -639,8 +641,11 @@ pub async fn run_pact_verifier(
 ///   judges it. Nothing is invented: every answer is a record read from Kafka.
 pub struct MessageBridge {
     address: std::net::SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    _stop: crate::intercept::StopOnDrop,
 }
+
+/// An answer of the bridge: status, headers, body.
+type BridgeAnswer = (u16, Vec<(&'static str, String)>, String);
 
 /// A state's values, and each topic's end when it was set up.
 type LastState = (Map<String, Value>, BTreeMap<String, Value>);
@@ -663,7 +668,6 @@ impl MessageBridge {
         provider_states_url: &str,
         bootstrap: &str,
     ) -> std::io::Result<Self> {
-        use axum::routing::post;
         let messages = KafkaMessages::new(bootstrap);
         messages.warm_up(message_topics([&pact]));
         let state = BridgeState {
@@ -673,16 +677,16 @@ impl MessageBridge {
             http: reqwest::Client::new(),
             last: Arc::default(),
         };
-        let app = axum::Router::new()
-            .route("/admin/provider-states", post(bridge_state))
-            .route("/", post(bridge_message))
-            .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+        let stop = tokio_util::sync::CancellationToken::new();
+        crate::intercept::serve_http(listener, stop.clone(), move |head, body| {
+            bridge(state.clone(), head.method, head.uri.path().to_string(), body)
         });
-        Ok(Self { address, task })
+        Ok(Self {
+            address,
+            _stop: crate::intercept::StopOnDrop(stop),
+        })
     }
 
     /// The bridge's base URL: give it to the verifier as the provider.
@@ -691,26 +695,33 @@ impl MessageBridge {
     }
 }
 
-impl Drop for MessageBridge {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// One request to the bridge: `POST /admin/provider-states` or `POST /` (a message).
+async fn bridge(
+    state: BridgeState,
+    method: hyper::Method,
+    path: String,
+    body: bytes::Bytes,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    let (status, headers, body) = match (method, path.as_str()) {
+        (hyper::Method::POST, "/admin/provider-states") => bridge_state(state, body).await,
+        (hyper::Method::POST, "/") => match serde_json::from_slice::<Value>(&body) {
+            Ok(request) => bridge_message(state, request).await,
+            Err(e) => bridge_error(400, format!("the body is not JSON: {e}")),
+        },
+        (method, path) => bridge_error(404, format!("no route {method} {path}")),
+    };
+    crate::intercept::answer(status, &headers, body)
 }
 
-fn bridge_error(status: u16, message: String) -> axum::response::Response {
-    use axum::response::IntoResponse;
+fn bridge_error(status: u16, message: String) -> BridgeAnswer {
     (
-        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY),
-        axum::Json(json!({"error": message})),
+        status,
+        vec![("content-type", "application/json".to_string())],
+        json!({"error": message}).to_string(),
     )
-        .into_response()
 }
 
-async fn bridge_state(
-    axum::extract::State(bridge): axum::extract::State<BridgeState>,
-    body: axum::body::Bytes,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
+async fn bridge_state(bridge: BridgeState, body: bytes::Bytes) -> BridgeAnswer {
     let mut marks = BTreeMap::new();
     for topic in message_topics([&*bridge.pact]) {
         match bridge.messages.mark(&topic).await {
@@ -743,19 +754,10 @@ async fn bridge_state(
         last.0.extend(values);
         last.1 = marks;
     }
-    (
-        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY),
-        [("content-type", "application/json")],
-        text,
-    )
-        .into_response()
+    (status, vec![("content-type", "application/json".to_string())], text)
 }
 
-async fn bridge_message(
-    axum::extract::State(bridge): axum::extract::State<BridgeState>,
-    axum::Json(request): axum::Json<Value>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
+async fn bridge_message(bridge: BridgeState, request: Value) -> BridgeAnswer {
     use base64::Engine as _;
     let description = request["description"].as_str().unwrap_or_default();
     let Some(message) = bridge.pact.interactions.iter().find_map(|i| match i {
@@ -807,8 +809,8 @@ async fn bridge_message(
     };
     let metadata = serde_json::to_vec(&record.metadata).expect("JSON always serialises");
     (
-        axum::http::StatusCode::OK,
-        [
+        200,
+        vec![
             ("content-type", "application/json".to_string()),
             (
                 "pact-message-metadata",
@@ -817,5 +819,4 @@ async fn bridge_message(
         ],
         record.contents.to_string(),
     )
-        .into_response()
 }

@@ -8,6 +8,9 @@
 //!
 //! The callee unreachable, the caller's connection is closed without an answer, as Toxiproxy
 //! alone would do: a request proxy never invents a 502.
+//!
+//! Layer 2 (infrastructure) of the harness ([layers](crate#layers)): imports only the
+//! [`history`](crate::history), where each fault it applies is recorded.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -316,6 +319,48 @@ where
             }
         });
     }
+}
+
+/// A small HTTP/1 server on `listener` until `stop`: each request, read whole, is answered by
+/// `answer` (its method, path and headers, and its body). What the contract verifier's message
+/// bridge and the proxy benchmark's callee serve.
+pub(crate) fn serve_http<F, Fut>(listener: TcpListener, stop: CancellationToken, answer: F)
+where
+    F: Fn(hyper::http::request::Parts, Bytes) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(serve_each(listener, stop, move |stream| {
+        let answer = answer.clone();
+        async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let answer = answer.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    Ok::<_, Infallible>(answer(parts, body).await)
+                }
+            });
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+                .map_err(std::io::Error::other)
+        }
+    }));
+}
+
+/// An answer with `status`, `headers` and `body`.
+pub(crate) fn answer(status: u16, headers: &[(&str, String)], body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
 }
 
 /// Takes the fault of schedule index `index` out of `faults`; whether it was in effect.
@@ -911,21 +956,13 @@ mod tests {
     async fn callee() -> (SocketAddr, Arc<AtomicUsize>) {
         let served = Arc::new(AtomicUsize::new(0));
         let counter = served.clone();
-        let app = axum::Router::new().fallback(move |body: String| {
-            let counter = counter.clone();
-            async move {
-                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                (
-                    axum::http::StatusCode::CREATED,
-                    [("x-served", n.to_string())],
-                    format!("echo {body}"),
-                )
-            }
-        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+        // Serves as long as the test runs (nothing cancels it).
+        serve_http(listener, CancellationToken::new(), move |_, body| {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            let body = format!("echo {}", String::from_utf8_lossy(&body));
+            async move { answer(201, &[("x-served", n.to_string())], body) }
         });
         (address, served)
     }
@@ -1078,25 +1115,18 @@ mod tests {
     /// either replays it or, when `forgets`, refuses the repeat (409).
     async fn keyed_callee(forgets: bool) -> SocketAddr {
         let seen = Arc::new(Mutex::new(std::collections::BTreeSet::<String>::new()));
-        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
-            let seen = seen.clone();
-            async move {
-                let key = headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let repeated = !seen.lock().unwrap().insert(key);
-                if repeated && forgets {
-                    axum::http::StatusCode::CONFLICT
-                } else {
-                    axum::http::StatusCode::CREATED
-                }
-            }
-        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        serve_http(listener, CancellationToken::new(), move |head, _| {
+            let key = head
+                .headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let repeated = !seen.lock().unwrap().insert(key);
+            async move { answer(if repeated && forgets { 409 } else { 201 }, &[], "") }
+        });
         address
     }
 
