@@ -43,7 +43,7 @@
 //!   versions); an integration with nothing there is reported but does not block.
 
 pub mod api;
-pub mod client;
+pub use faultline_broker_client as client;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -53,19 +53,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use client::BrokerClient;
+pub(crate) use client::enc;
 
-/// A name as one path segment, percent-encoded (names may hold `/`, spaces, anything).
-pub(crate) fn enc(segment: &str) -> String {
-    let mut out = String::new();
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// Why the broker could not start or serve.
 #[derive(Debug, thiserror::Error)]

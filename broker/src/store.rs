@@ -641,21 +641,7 @@ pub async fn latest_pacts_of_every_integration(pool: &PgPool) -> Result<Vec<Late
     .await?)
 }
 
-/// A consumer version selector (the Pact Broker's fields faultline honours).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Selector {
-    pub consumer: Option<String>,
-    pub main_branch: Option<bool>,
-    pub branch: Option<String>,
-    pub matching_branch: Option<bool>,
-    pub tag: Option<String>,
-    pub latest: Option<bool>,
-    pub deployed: Option<bool>,
-    pub released: Option<bool>,
-    pub deployed_or_released: Option<bool>,
-    pub environment: Option<String>,
-}
+pub use crate::client::Selector;
 
 /// The body of `POST /pacts/provider/{p}/for-verification`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -680,7 +666,17 @@ pub struct PactToVerify {
     pub pending: bool,
 }
 
-impl Selector {
+/// How a selector picks publications (the server's side of [`Selector`]).
+trait Pick {
+    /// Rows this selector picks, and a phrase saying why.
+    fn pick<'a>(
+        &self,
+        rows: &'a [PublicationRow],
+        provider_branch: Option<&str>,
+    ) -> Result<(Vec<&'a PublicationRow>, String)>;
+}
+
+impl Pick for Selector {
     /// Rows this selector picks, and a phrase saying why.
     fn pick<'a>(
         &self,

@@ -2,6 +2,8 @@
 //! (selectors, pending status for its branch), verify them against the reference system with
 //! [`crate::contracts::verify_pacts`], and publish the results back. `faultline contracts
 //! verify --broker-url` is [`verify_from_broker`] plus the output files.
+//!
+//! Layer 6 (tools) of the harness ([layers](crate#layers)): may import any layer below it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,9 +11,7 @@ use std::path::PathBuf;
 use faultline_contracts::verify::{ProviderTarget, Report};
 use faultline_contracts::Pact;
 
-use faultline_broker::client::{ClientError, PactToVerify};
-use faultline_broker::store::Selector;
-use faultline_broker::BrokerClient;
+use faultline_broker_client::{BrokerClient, ClientError, PactToVerify, Selector};
 use crate::contracts::verify_pacts;
 use crate::stack::Stack;
 

@@ -1,6 +1,10 @@
 //! A client of the broker's API, for `faultline contracts publish|can-i-deploy|
 //! record-deployment|verify --broker-url` and the tests. It speaks only the Pact Broker
 //! resources, so it works with any broker that serves them.
+//!
+//! Its own crate, with the wire types the broker server (`faultline-broker`) and its clients
+//! share ([`Selector`], [`enc`]): a program that only talks to a broker (the harness's
+//! verification through a broker) does not build the server (axum, sqlx).
 
 use std::time::Duration;
 
@@ -10,8 +14,36 @@ use faultline_contracts::{Interaction, Pact};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::enc;
-use super::store::Selector;
+use serde::{Deserialize, Serialize};
+
+/// A name as one path segment, percent-encoded (names may hold `/`, spaces, anything).
+pub fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A consumer version selector (the Pact Broker's fields faultline honours).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Selector {
+    pub consumer: Option<String>,
+    pub main_branch: Option<bool>,
+    pub branch: Option<String>,
+    pub matching_branch: Option<bool>,
+    pub tag: Option<String>,
+    pub latest: Option<bool>,
+    pub deployed: Option<bool>,
+    pub released: Option<bool>,
+    pub deployed_or_released: Option<bool>,
+    pub environment: Option<String>,
+}
 
 /// A request the broker refused, or could not be sent.
 #[derive(Debug, thiserror::Error)]
