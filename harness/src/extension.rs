@@ -33,6 +33,10 @@
 //! let registry = Registry::of(Arc::new(Shop));
 //! assert_eq!(registry.invariants(), ["no-lost-writes"]);
 //! ```
+//!
+//! Layer 3 (run roles) of the harness ([layers](crate#layers)), above the checkers and the
+//! workload whose traits it gathers; imports the description to find the extension a system
+//! names.
 
 use std::sync::Arc;
 

@@ -1,4 +1,6 @@
 //! Crafted histories and scenarios for checker tests, here and in extensions' crates.
+//!
+//! Layer 6 of the harness (test fixtures): may import any layer below it.
 
 use std::sync::Arc;
 use std::time::Duration;

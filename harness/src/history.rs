@@ -17,6 +17,9 @@
 //! let history = recorder.finish();
 //! assert_eq!(history.events().len(), 2);
 //! ```
+//!
+//! Layer 1 (description) of the harness ([layers](crate#layers)): plain data; imports no other
+//! module of the harness.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -31,6 +31,9 @@
 //! ([`Nemesis::timeline`], a function of the scenario alone). The nemesis remembers every fault
 //! it applied and has not healed; [`Nemesis::heal_all`] heals those, so the runner calls it on
 //! every way out of a run — after the schedule, after an error, after an interrupt.
+//!
+//! Layer 3 (run roles) of the harness ([layers](crate#layers)): imports the history, the stack
+//! and the proxies it installs faults in.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

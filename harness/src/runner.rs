@@ -52,6 +52,8 @@
 //! was written since its last reset) and, when the run got
 //! as far as its verdicts, the [report](crate::report) (`report.json`, `report.html`,
 //! `junit.xml`, `summary.md`); `<out>/index.html` is then rewritten to list it.
+//!
+//! Layer 5 (runner) of the harness ([layers](crate#layers)): wires layers 1–4 together.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -31,6 +31,9 @@
 //! and created afresh by [`Stack::reset`]. Each service's output goes to
 //! `<run dir>/<service>.log`. `{bin:NAME}` binaries are looked up next to the running
 //! executable's target folder (`target/debug`), or in `FAULTLINE_SERVICE_BIN_DIR`.
+//!
+//! Layer 2 (infrastructure) of the harness ([layers](crate#layers)): imports the description,
+//! the infrastructure and the proxies; nothing that runs or judges a scenario.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

@@ -30,6 +30,10 @@
 //! | `answers` | every answer the workload got kept its operation's promise, with and without a fault on | [`answers`] |
 //! | `blast-radius` | the operations a fault does not reach kept their fault-free success rate and latency while it was on | [`blast`] |
 //! | a registered name | whatever the system's extension says (the reference system's sagas, money, events) | the extension |
+//!
+//! Layer 3 (run roles) of the harness ([layers](crate#layers)): imports the history, the
+//! description and the stack; the registry that picks checkers for a scenario is the
+//! [extension](crate::extension)'s, above it.
 
 pub mod answers;
 pub mod blast;

@@ -32,6 +32,8 @@
 //! `state.rs` (`explore.json`: discovery, experiments tried, reproducers, the schema) ←
 //! `render.rs` (`explore.html`, `junit.xml`) ← `run.rs` (the loop: discovery, runs,
 //! confirming and shrinking, saving). [`shrink`] is the delta debugging alone, below them all.
+//!
+//! Layer 6 (tools) of the harness ([layers](crate#layers)): may import any layer below it.
 
 mod render;
 mod run;

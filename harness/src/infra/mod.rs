@@ -41,6 +41,10 @@
 //! `FAULTLINE_KAFKA_BOOTSTRAP` a Kafka broker. Postgres links get proxies on that Toxiproxy;
 //! Kafka links are direct there, because per-client proxies need broker listeners that only the
 //! container mode configures — [`Link::proxy`] is `None` for them.
+//!
+//! Layer 2 (infrastructure) of the harness ([layers](crate#layers)): imports the description
+//! ([`system`](crate::system)) and the protocol proxies it puts on links
+//! ([`intercept`](crate::intercept)).
 
 pub mod docker;
 mod error;

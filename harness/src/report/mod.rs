@@ -25,6 +25,9 @@
 //! assert_eq!(&again, report);
 //! # Ok(()) }
 //! ```
+//!
+//! Layer 4 (reports) of the harness ([layers](crate#layers)): built from what layers 1–3
+//! recorded; imports nothing above them.
 
 pub mod contracts_html;
 pub mod diff;

@@ -32,6 +32,11 @@
 //! a service that is not described, a database that is not declared, a dependency cycle is a
 //! [`DescriptionError`] naming the file and the field, before anything starts.
 //! `docs/system-description.md` is the reference of every field.
+//!
+//! Layer 1 (description) of the harness ([layers](crate#layers)): data read from a file;
+//! imports no other module of the harness. The checkers and workload of the extension a
+//! description names are code that reads a running stack, so they travel beside it
+//! ([`Registry::linked`](crate::extension::Registry::linked)), not inside it.
 
 pub mod template;
 

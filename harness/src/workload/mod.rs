@@ -11,6 +11,10 @@
 //! Planning is separate from sending in both workloads, so that a run can be reproduced: the
 //! plan is a pure function of the scenario and the seed, and [`Workload::plan`] is what the
 //! run saves in `plan.json`.
+//!
+//! Layer 3 (run roles) of the harness ([layers](crate#layers)): imports the history, the stack
+//! and the checkers' facts; what it reports of the final state ([`WorkloadState`]) lives here
+//! and the report shows it.
 
 pub mod http;
 
