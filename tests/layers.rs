@@ -131,18 +131,9 @@ fn cycle_through(start: &str, imports: &[Import]) -> Option<Vec<String>> {
     None
 }
 
-/// Cycles that remain, each as its crate and sorted modules, with why it is still there.
-/// Taking one off this list is the way to show it broken.
-const KNOWN_CYCLES: [(&str, &[&str], &str); 1] = [(
-    "contracts",
-    &["matching", "model"],
-    "reading a pact (model) checks each interaction's own examples with the matchers (matching), which match the model's types",
-)];
-
 #[test]
 fn no_crate_has_an_import_cycle_between_its_top_level_modules() {
     let mut problems = Vec::new();
-    let mut known_seen = BTreeSet::new();
     for dir in crates() {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let (modules, imports) = imports(&dir);
@@ -154,10 +145,6 @@ fn no_crate_has_an_import_cycle_between_its_top_level_modules() {
             if !reported.insert(members.clone()) {
                 continue;
             }
-            if let Some(known) = KNOWN_CYCLES.iter().find(|(c, m, _)| *c == name && *m == members.as_slice()) {
-                known_seen.insert((known.0, known.1));
-                continue;
-            }
             let lines: Vec<String> = cycle
                 .windows(2)
                 .map(|step| {
@@ -166,13 +153,6 @@ fn no_crate_has_an_import_cycle_between_its_top_level_modules() {
                 })
                 .collect();
             problems.push(format!("{name}: {}\n{}", cycle.join(" -> "), lines.join("\n")));
-        }
-    }
-    for (krate, members, _) in KNOWN_CYCLES {
-        if !known_seen.contains(&(krate, members)) {
-            problems.push(format!(
-                "{krate}: the cycle {members:?} is gone: take it off KNOWN_CYCLES in tests/layers.rs"
-            ));
         }
     }
     assert!(problems.is_empty(), "import cycles:\n{}", problems.join("\n"));

@@ -59,6 +59,12 @@
 //!   reads Kafka), results per interaction as JSON and JUnit.
 //! - [`files`]: reading pact files with errors that name the file.
 //!
+//! Inside the crate, imports point one way (`tests/layers.rs` checks there is no cycle):
+//! [`error`], [`path`] and [`patterns`] (compiled regexes and date formats) at the bottom; the
+//! [`model`] on them; [`matching`] on the model; reading a pact (the private `read`: parsing
+//! into the model, then checking each interaction's examples against its own rules with the
+//! matchers) on both; [`consumer`], [`verify`], [`compat`], [`catalogue`] and [`files`] on top.
+//!
 //! Not supported: XML, multipart and plugin content, the `contentType` (binary sniffing)
 //! matcher, `Synchronous/Messages` interactions; generators other than `ProviderState` are
 //! read and written but not applied.
@@ -71,6 +77,8 @@ pub mod files;
 pub mod matching;
 pub mod model;
 pub mod path;
+mod read;
+pub mod patterns;
 pub mod verify;
 
 pub use error::PactError;

@@ -32,7 +32,7 @@
 //! ```
 
 mod body;
-pub mod datetime;
+pub use crate::patterns::datetime;
 pub(crate) mod value;
 
 use std::collections::BTreeMap;

@@ -7,14 +7,9 @@
 use regex::Regex;
 use serde_json::Value;
 
-use super::datetime::DateTimePattern;
 use crate::model::Matcher;
-
-/// Compiles a Pact regex so that it must match the whole value (Pact's JVM origin uses
-/// `String.matches`, a full match).
-pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{pattern})$"))
-}
+use crate::patterns::compile_regex;
+use crate::patterns::datetime::DateTimePattern;
 
 /// JSON type name used in messages.
 pub(crate) fn type_name(v: &Value) -> &'static str {

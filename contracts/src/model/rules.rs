@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::Scope;
 use crate::error::PactError;
-use crate::matching::datetime::DateTimePattern;
+use crate::patterns::datetime::DateTimePattern;
 use crate::path::{JsonPath, Location};
 
 /// How the matchers of one rule list combine.
@@ -370,7 +370,7 @@ impl Matcher {
                 // Compiled alone first: a pattern such as `a)|(b` only compiles inside the
                 // `^(?:…)$` the matcher wraps it in, and would then mean something else.
                 regex::Regex::new(&r)
-                    .and_then(|_| crate::matching::value::compile_regex(&r))
+                    .and_then(|_| crate::patterns::compile_regex(&r))
                     .map_err(|e| PactError::UnsupportedMatcher {
                         interaction: scope.interaction.clone(),
                         path: at.field("regex").to_string(),

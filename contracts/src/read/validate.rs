@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{Body, BodyEncoding, Category, HttpInteraction, Message, RuleList, Scope};
+use crate::model::{Body, BodyEncoding, Category, HttpInteraction, Message, RuleList, Scope};
 use crate::error::PactError;
 use crate::matching::{self, Mismatch, Part};
 use crate::path::{JsonPath, Location, PathToken};
