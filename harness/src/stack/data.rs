@@ -67,6 +67,25 @@ pub(super) async fn truncate_databases(system: &System, infra: &Infra) -> Result
 }
 
 pub(super) async fn drop_databases(system: &System, infra: &Infra) -> Result<(), StackError> {
+    each_database(system, infra, "dropping", |database| {
+        format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")
+    })
+    .await
+}
+
+pub(super) async fn create_databases(system: &System, infra: &Infra) -> Result<(), StackError> {
+    each_database(system, infra, "creating", |database| format!("CREATE DATABASE \"{database}\""))
+        .await
+}
+
+/// Runs `statement` for each database the description declares, on one admin connection;
+/// `doing` names the work in errors ("creating database orders: …").
+async fn each_database(
+    system: &System,
+    infra: &Infra,
+    doing: &str,
+    statement: impl Fn(&str) -> String,
+) -> Result<(), StackError> {
     let Some(postgres) = &system.postgres else {
         return Ok(());
     };
@@ -74,20 +93,18 @@ pub(super) async fn drop_databases(system: &System, infra: &Infra) -> Result<(),
     let mut admin = sqlx::postgres::PgConnection::connect(&url)
         .await
         .map_err(|e| StackError::Io {
-            action: "connecting to Postgres to drop databases".into(),
+            action: format!("connecting to Postgres ({doing} databases)"),
             message: e.to_string(),
         })?;
     for database in &postgres.databases {
         // The names were validated when the description was read (a-z, 0-9, `_`, `-`).
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await
-        .map_err(|e| StackError::Io {
-            action: format!("dropping database {database}"),
-            message: e.to_string(),
-        })?;
+        sqlx::query(sqlx::AssertSqlSafe(statement(database)))
+            .execute(&mut admin)
+            .await
+            .map_err(|e| StackError::Io {
+                action: format!("{doing} database {database}"),
+                message: e.to_string(),
+            })?;
     }
     let _ = admin.close().await;
     Ok(())
@@ -385,31 +402,4 @@ pub(super) async fn delete_topics(infra: &Infra, topics: &[String]) -> Result<()
             message: "still listed after 30 s".into(),
         })
     }
-}
-
-pub(super) async fn create_databases(system: &System, infra: &Infra) -> Result<(), StackError> {
-    let Some(postgres) = &system.postgres else {
-        return Ok(());
-    };
-    let url = infra.postgres_admin_url()?;
-    let mut admin = sqlx::postgres::PgConnection::connect(&url)
-        .await
-        .map_err(|e| StackError::Io {
-            action: "connecting to Postgres to create databases".into(),
-            message: e.to_string(),
-        })?;
-    for database in &postgres.databases {
-        // The names were validated when the description was read (a-z, 0-9, `_`, `-`).
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{database}\""
-        )))
-        .execute(&mut admin)
-        .await
-        .map_err(|e| StackError::Io {
-            action: format!("creating database {database}"),
-            message: e.to_string(),
-        })?;
-    }
-    let _ = admin.close().await;
-    Ok(())
 }
