@@ -74,11 +74,10 @@ impl crate::system::template::Resolve for Values<'_> {
                 .get(name)
                 .map(u16::to_string)
                 .ok_or_else(|| "{port}: the service has no port".to_string()),
-            Placeholder::Dir => Ok(self.system.dir.display().to_string()),
-            Placeholder::Bin(binary) => Ok(self.bin_dir.join(binary).display().to_string()),
-            Placeholder::Env { name, default } => {
-                crate::system::template::environment_value(name, default.as_deref())
+            Placeholder::Dir | Placeholder::Env { .. } => {
+                self.system.described_value(placeholder).expect("decided by the description")
             }
+            Placeholder::Bin(binary) => Ok(self.bin_dir.join(binary).display().to_string()),
             Placeholder::Link {
                 client,
                 server,

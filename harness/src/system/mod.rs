@@ -645,6 +645,17 @@ impl System {
         self.services.iter().find(|s| s.name == name)
     }
 
+    /// The value of a placeholder the description alone decides (`{dir}`, `{env:NAME}`), or
+    /// `None` for one only a running stack can resolve. The one place those two are resolved:
+    /// for a shared server container's environment and for a service's.
+    pub fn described_value(&self, placeholder: &Placeholder) -> Option<Result<String, String>> {
+        match placeholder {
+            Placeholder::Dir => Some(Ok(self.dir.display().to_string())),
+            Placeholder::Env { name, default } => Some(template::environment_value(name, default.as_deref())),
+            _ => None,
+        }
+    }
+
     /// The environment of the shared server container `c` (`[containers.NAME] env`), its
     /// `{env:…}` and `{dir}` placeholders resolved; what could not be resolved is pushed to
     /// `problems` (naming the file and field) and left empty.
@@ -696,11 +707,9 @@ struct ContainerValues<'a>(&'a System);
 
 impl template::Resolve for ContainerValues<'_> {
     fn resolve(&self, placeholder: &Placeholder) -> Result<String, String> {
-        match placeholder {
-            Placeholder::Dir => Ok(self.0.dir.display().to_string()),
-            Placeholder::Env { name, default } => template::environment_value(name, default.as_deref()),
-            _ => Err("only {env:NAME} and {dir} are resolved in a container's environment".into()),
-        }
+        self.0.described_value(placeholder).unwrap_or_else(|| {
+            Err("only {env:NAME} and {dir} are resolved in a container's environment".into())
+        })
     }
 }
 
