@@ -46,19 +46,19 @@
 //! ([`system`](crate::system)) and the protocol proxies it puts on links
 //! ([`intercept`](crate::intercept)).
 
+mod cleanup;
+mod config;
 pub mod docker;
 mod error;
+mod links;
+mod ready;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use faultline_chaos::toxiproxy::{NewProxy, ToxiproxyClient};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
 use serde::Serialize;
-use sqlx::Connection;
 
 use docker::Engine;
 pub use docker::Sweep;
@@ -66,6 +66,14 @@ pub use docker::{ContainerSpec, RunningContainer};
 pub use error::InfraError;
 
 pub use crate::system::HARNESS_CLIENT;
+use cleanup::Cleanup;
+pub use cleanup::{remove_own_resources, sweep_leftovers};
+use config::{environment_mode, required_env};
+pub use config::{Image, Images, InfraConfig, ServerContainer};
+pub use links::{Link, PortProxy, PostgresServer};
+pub(crate) use ready::http_ready;
+use ready::{await_ready, kafka_ready, poll_until, postgres_ready, server_ready};
+
 /// Container ports Toxiproxy publishes for proxies to listen on.
 pub const PROXY_PORTS: std::ops::RangeInclusive<u16> = 20000..=20039;
 /// Toxiproxy's API port inside its container.
@@ -80,366 +88,6 @@ const KAFKA_INTERNAL_PORT: u16 = 9092;
 const KAFKA_CONTROLLER_PORT: u16 = 9093;
 const KAFKA_CLIENT_PORTS_FROM: u16 = 29000;
 const CREDENTIAL: &str = "faultline";
-
-/// An image name and the environment variable it can be overridden with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Image {
-    pub name: String,
-    pub variable: &'static str,
-}
-
-impl Image {
-    fn from_env(variable: &'static str, default: &str, built: &BTreeMap<String, String>) -> Self {
-        let name = std::env::var(variable)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .or_else(|| built.get(variable).cloned())
-            .unwrap_or_else(|| default.to_string());
-        Self { name, variable }
-    }
-}
-
-/// The image names `ci/setup` wrote to `.faultline/images.env`, found in the current folder or
-/// one above it, or above the running executable (a test binary in `target/debug/deps`): so a
-/// plain `cargo test` after `ci/setup` uses the locally built images without anyone having to
-/// `source` the file first. Lines are `export NAME=value`; anything else is ignored.
-fn images_built_by_setup() -> BTreeMap<String, String> {
-    let mut starts: Vec<std::path::PathBuf> = Vec::new();
-    starts.extend(std::env::current_dir().ok());
-    starts.extend(std::env::current_exe().ok());
-    for start in starts {
-        for dir in start.ancestors() {
-            let file = dir.join(".faultline").join("images.env");
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                return parse_images_env(&text);
-            }
-        }
-    }
-    BTreeMap::new()
-}
-
-fn parse_images_env(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|line| line.trim().strip_prefix("export "))
-        .filter_map(|assignment| assignment.split_once('='))
-        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
-        .filter(|(name, value)| name.starts_with("FAULTLINE_") && !value.is_empty())
-        .collect()
-}
-
-/// The three images of a stack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Images {
-    pub postgres: Image,
-    pub kafka: Image,
-    pub toxiproxy: Image,
-}
-
-impl Images {
-    /// Reads `FAULTLINE_{POSTGRES,KAFKA,TOXIPROXY}_IMAGE`; where one is unset, the image
-    /// `ci/setup` built (its `.faultline/images.env`), else the official image.
-    pub fn from_env() -> Self {
-        let built = images_built_by_setup();
-        Self {
-            postgres: Image::from_env("FAULTLINE_POSTGRES_IMAGE", DEFAULT_POSTGRES_IMAGE, &built),
-            kafka: Image::from_env("FAULTLINE_KAFKA_IMAGE", DEFAULT_KAFKA_IMAGE, &built),
-            toxiproxy: Image::from_env(
-                "FAULTLINE_TOXIPROXY_IMAGE",
-                DEFAULT_TOXIPROXY_IMAGE,
-                &built,
-            ),
-        }
-    }
-}
-
-/// What to start.
-#[derive(Debug, Clone)]
-pub struct InfraConfig {
-    /// Start Postgres (and a `<client>-postgres` proxy per client).
-    pub postgres: bool,
-    /// Start Kafka (and a `<client>-kafka` proxy and broker listener per client).
-    pub kafka: bool,
-    /// Named clients, one per service. [`HARNESS_CLIENT`] is always added.
-    pub clients: Vec<String>,
-    /// When set, only these `(client, server)` pairs get a link (a system description says
-    /// which service uses which server); when `None`, every client gets one to each server.
-    /// The harness's own client always has both.
-    pub only_links: Option<std::collections::BTreeSet<(String, String)>>,
-    pub images: Images,
-    /// How long each server may take to become ready.
-    pub ready_timeout: Duration,
-    /// Further servers, each a container of an image a system description names; clients
-    /// reach one through a proxy when `only_links` lists the pair (container mode only).
-    pub servers: Vec<ServerContainer>,
-    /// Images the system's services run from, as `(service, image)`: checked (and pulled when
-    /// missing and pullable) before anything starts, so a wrong name costs nothing.
-    pub service_images: Vec<(String, String)>,
-    /// Input the user must fix that was found while this configuration was made (a variable
-    /// a container's environment names is unset): [`InfraConfig::check_environment`] and
-    /// [`Infra::start`] refuse it before anything starts.
-    pub problems: Vec<String>,
-}
-
-/// A further server: a container of any image, reached through a proxy per client.
-#[derive(Debug, Clone)]
-pub struct ServerContainer {
-    /// Its name (a link's server), image, environment and command; `ports` is ignored.
-    pub spec: ContainerSpec,
-    /// The container ports links lead to, a proxy per client and port; the first is the
-    /// link's [`Link::address`], the others its [`Link::more`].
-    pub ports: Vec<u16>,
-    /// Checked through its published port (TCP: the connection must stay open, since the
-    /// engine's port forwarder accepts before anything listens behind it), or in its output.
-    pub ready: crate::system::Readiness,
-    pub ready_timeout: Duration,
-}
-
-
-impl InfraConfig {
-    /// The infrastructure `system` needs: Postgres and Kafka if described, a client per
-    /// service that uses either, a proxy for each of those links only, and its other shared
-    /// server containers (problems resolving their environment go to [`InfraConfig::problems`]).
-    pub fn for_system(system: &crate::system::System) -> Self {
-        let server_links = system.server_links();
-        let mut config = Self::with_clients(
-            system
-                .services
-                .iter()
-                .filter(|s| server_links.iter().any(|(client, _)| client == &s.name))
-                .map(|s| s.name.clone()),
-        );
-        config.postgres = system.postgres.is_some();
-        config.kafka = system.kafka.is_some();
-        config.only_links = Some(server_links);
-        config.service_images = system
-            .services
-            .iter()
-            .filter_map(|s| Some((s.name.clone(), s.image.clone()?)))
-            .collect();
-        let mut problems = Vec::new();
-        config.servers = system
-            .containers
-            .iter()
-            .map(|c| ServerContainer {
-                spec: ContainerSpec {
-                    name: c.name.clone(),
-                    image: c.image.clone(),
-                    env: system.container_env(c, &mut problems),
-                    cmd: c.command.clone(),
-                    ..Default::default()
-                },
-                ports: c.ports.clone(),
-                ready: c.ready.clone(),
-                ready_timeout: c.ready_timeout,
-            })
-            .collect();
-        config.problems = problems;
-        config
-    }
-
-    /// Postgres, Kafka and Toxiproxy, with links for each named client.
-    pub fn with_clients<I, S>(clients: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self {
-            postgres: true,
-            kafka: true,
-            clients: clients.into_iter().map(Into::into).collect(),
-            only_links: None,
-            images: Images::from_env(),
-            ready_timeout: Duration::from_secs(120),
-            servers: Vec::new(),
-            service_images: Vec::new(),
-            problems: Vec::new(),
-        }
-    }
-
-    /// Only Toxiproxy: for tests of the proxy client itself.
-    pub fn toxiproxy_only() -> Self {
-        Self {
-            postgres: false,
-            kafka: false,
-            ..Self::with_clients(Vec::<String>::new())
-        }
-    }
-
-    fn all_clients(&self) -> Vec<String> {
-        let mut clients = vec![HARNESS_CLIENT.to_string()];
-        for client in &self.clients {
-            if !clients.contains(client) {
-                clients.push(client.clone());
-            }
-        }
-        clients
-    }
-
-    /// The servers links can lead to: Postgres and Kafka when started, then the others.
-    fn server_names(&self) -> Vec<&str> {
-        let mut names = Vec::new();
-        if self.postgres {
-            names.push("postgres");
-        }
-        if self.kafka {
-            names.push("kafka");
-        }
-        names.extend(self.servers.iter().map(|s| s.spec.name.as_str()));
-        names
-    }
-
-    /// The container ports of a further server (empty for Postgres and Kafka).
-    fn ports_of(&self, server: &str) -> &[u16] {
-        self.servers
-            .iter()
-            .find(|s| s.spec.name == server)
-            .map_or(&[], |s| s.ports.as_slice())
-    }
-
-    /// Whether `client` gets a link to `server` (`"postgres"`, `"kafka"`, or one of
-    /// [`InfraConfig::servers`], which the harness's own client never links to).
-    fn wants(&self, client: &str, server: &str) -> bool {
-        let enabled = match server {
-            "postgres" => self.postgres,
-            "kafka" => self.kafka,
-            other => client != HARNESS_CLIENT && self.servers.iter().any(|s| s.spec.name == other),
-        };
-        enabled
-            && (client == HARNESS_CLIENT
-                || self
-                    .only_links
-                    .as_ref()
-                    .is_none_or(|only| only.contains(&(client.to_string(), server.to_string()))))
-    }
-
-    /// Checks the environment this infrastructure would be started from — `FAULTLINE_INFRA`
-    /// and, in external mode, the addresses of the servers it asks for — without starting
-    /// anything, so a command can refuse a bad setting before it begins. [`Infra::start`]
-    /// makes the same check.
-    pub fn check_environment(&self) -> Result<(), InfraError> {
-        self.refuse_problems()?;
-        environment_mode(self.postgres, self.kafka).map(|_| ())
-    }
-
-    /// The first of [`InfraConfig::problems`], as the error it is.
-    fn refuse_problems(&self) -> Result<(), InfraError> {
-        match self.problems.first() {
-            Some(problem) => Err(InfraError::Input(problem.clone())),
-            None => Ok(()),
-        }
-    }
-
-    fn validate(&self) -> Result<(), InfraError> {
-        for client in &self.clients {
-            let valid = !client.is_empty()
-                && client.len() <= 32
-                && client
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !client.starts_with('-');
-            if !valid {
-                return Err(InfraError::Config(format!(
-                    "client name `{client}`: expected 1 to 32 characters of a-z, 0-9 and `-`, not starting with `-`"
-                )));
-            }
-        }
-        let needed = self
-            .all_clients()
-            .iter()
-            .map(|c| {
-                self.server_names()
-                    .iter()
-                    .filter(|server| self.wants(c, server))
-                    .map(|server| self.ports_of(server).len().max(1))
-                    .sum::<usize>()
-            })
-            .sum::<usize>();
-        let available = PROXY_PORTS.len();
-        if needed > available {
-            return Err(InfraError::Config(format!(
-                "{} clients need {needed} proxies, but Toxiproxy publishes only {available} proxy ports",
-                self.all_clients().len()
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// One faultable connection from a client to a server, e.g. `order->postgres`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Link {
-    /// `client->server`.
-    pub name: String,
-    pub client: String,
-    pub server: String,
-    /// The Toxiproxy proxy carrying it (`client-server`); `None` when the link is direct.
-    pub proxy: Option<String>,
-    /// Where the client connects: `127.0.0.1:port`.
-    pub address: String,
-    /// A further server with several container ports: the proxy and address of each port
-    /// after the first, which [`proxy`](Self::proxy) and [`address`](Self::address) carry.
-    pub more: Vec<PortProxy>,
-}
-
-/// One more container port of a link to a further server, with a proxy of its own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PortProxy {
-    /// The container port.
-    pub port: u16,
-    /// The Toxiproxy proxy carrying it (`client-server-port`).
-    pub proxy: String,
-    /// Where the client connects: `127.0.0.1:port`.
-    pub address: String,
-}
-
-impl Link {
-    /// Every Toxiproxy proxy carrying the link (one per container port): what a fault on
-    /// the link strikes.
-    pub fn proxies(&self) -> Vec<String> {
-        self.proxy
-            .iter()
-            .cloned()
-            .chain(self.more.iter().map(|p| p.proxy.clone()))
-            .collect()
-    }
-
-    /// Where the client connects to `port` (`None`: the first), if the link leads there.
-    pub fn address_of(&self, port: Option<u16>) -> Option<&str> {
-        match port {
-            None => Some(&self.address),
-            Some(port) => self
-                .more
-                .iter()
-                .find(|p| p.port == port)
-                .map(|p| p.address.as_str()),
-        }
-    }
-}
-
-/// Postgres credentials and its direct (unproxied) address, for administration.
-#[derive(Debug, Clone, Serialize)]
-pub struct PostgresServer {
-    pub user: String,
-    #[serde(skip)]
-    pub password: String,
-    pub database: String,
-    pub direct_address: String,
-}
-
-impl PostgresServer {
-    /// A connection URL to `address`.
-    pub fn url(&self, address: &str) -> String {
-        self.url_to(address, &self.database)
-    }
-
-    /// A connection URL to `database` at `address`.
-    pub fn url_to(&self, address: &str, database: &str) -> String {
-        format!(
-            "postgres://{}:{}@{address}/{database}",
-            self.user, self.password
-        )
-    }
-}
 
 /// Start-up timings, measured from the container's creation to its readiness condition.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -1164,96 +812,6 @@ impl Drop for Infra {
     }
 }
 
-/// What a run created and must remove. Dropped with anything left in it, it removes that on a
-/// thread of its own, so an [`Infra`] dropped by a failing test or a panic still cleans up.
-#[derive(Default)]
-struct Cleanup {
-    /// Container mode: everything labelled with this run goes too, including a container
-    /// whose creation was under way when the start was abandoned.
-    run_id: Option<String>,
-    containers: Vec<String>,
-    network: Option<String>,
-    /// External mode: proxies created on a Toxiproxy this run does not own.
-    toxiproxy_url: Option<String>,
-    proxies: Vec<String>,
-}
-
-impl Cleanup {
-    fn is_empty(&self) -> bool {
-        self.run_id.is_none()
-            && self.containers.is_empty()
-            && self.network.is_none()
-            && self.proxies.is_empty()
-    }
-
-    async fn run(&mut self, engine: Option<Engine>) -> Result<(), InfraError> {
-        let mut containers = std::mem::take(&mut self.containers);
-        let network = self.network.take();
-        let run_id = self.run_id.take();
-        let proxies = std::mem::take(&mut self.proxies);
-        if let Some(url) = &self.toxiproxy_url {
-            let client = ToxiproxyClient::new(url)?;
-            for proxy in &proxies {
-                match client.delete_proxy(proxy).await {
-                    Err(e) if !e.is_not_found() => return Err(e.into()),
-                    _ => {}
-                }
-            }
-        }
-        if containers.is_empty() && network.is_none() && run_id.is_none() {
-            return Ok(());
-        }
-        let engine = match engine {
-            Some(engine) => engine,
-            None => Engine::connect().await?,
-        };
-        if let Some(run_id) = run_id {
-            let (labelled, _) = engine.labelled(docker::LABEL_RUN, &run_id).await?;
-            let unknown: Vec<String> = labelled
-                .into_iter()
-                .filter(|id| !containers.contains(id))
-                .collect();
-            containers.extend(unknown);
-        }
-        engine.remove(&containers, network.as_deref()).await
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if self.is_empty() {
-            return;
-        }
-        let mut leftover = Cleanup {
-            run_id: self.run_id.take(),
-            containers: std::mem::take(&mut self.containers),
-            network: self.network.take(),
-            toxiproxy_url: self.toxiproxy_url.take(),
-            proxies: std::mem::take(&mut self.proxies),
-        };
-        // A fresh runtime on a fresh thread: the caller's runtime may be shutting down, and
-        // blocking inside it would deadlock a current-thread runtime.
-        let outcome = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime
-                .block_on(leftover.run(None))
-                .map_err(|e| std::io::Error::other(e.to_string()))
-        })
-        .join();
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                eprintln!("faultline: cleanup after drop failed (a later run sweeps it): {e}")
-            }
-            Err(_) => {
-                eprintln!("faultline: cleanup thread panicked (a later run sweeps the leftovers)")
-            }
-        }
-    }
-}
-
 /// Checks that every image a system description names — its further servers' and its
 /// services' — is present (pulling it when it is not and can be), naming the description's
 /// `image` field of one that cannot be had.
@@ -1275,25 +833,6 @@ async fn ensure_described_images(engine: &Engine, config: &InfraConfig) -> Resul
     Ok(())
 }
 
-/// Removes leftovers of crashed runs without starting anything.
-pub async fn sweep_leftovers() -> Result<Sweep, InfraError> {
-    Engine::connect().await?.sweep_leftovers().await
-}
-
-/// Removes every container and network that this process created, whichever run they belong
-/// to: what an interrupted command does before it exits.
-pub async fn remove_own_resources() -> Result<(), InfraError> {
-    let engine = Engine::connect().await?;
-    let (containers, networks) = engine
-        .labelled(docker::LABEL_PID, &std::process::id().to_string())
-        .await?;
-    engine.remove(&containers, None).await?;
-    for network in &networks {
-        engine.remove(&[], Some(network)).await?;
-    }
-    Ok(())
-}
-
 /// The Toxiproxy proxy name of a link.
 pub fn proxy_name(client: &str, server: &str) -> String {
     format!("{client}-{server}")
@@ -1301,56 +840,6 @@ pub fn proxy_name(client: &str, server: &str) -> String {
 
 fn new_run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
-}
-
-fn required_env(name: &'static str) -> Result<String, InfraError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| InfraError::Environment {
-            variable: name,
-            problem: "is required with FAULTLINE_INFRA=external".into(),
-        })
-}
-
-/// The mode `FAULTLINE_INFRA` selects, with the variables that mode needs checked.
-fn environment_mode(postgres: bool, kafka: bool) -> Result<Mode, InfraError> {
-    let mode = match std::env::var("FAULTLINE_INFRA").as_deref() {
-        Ok("external") => Mode::External,
-        Ok("containers") | Ok("") | Err(std::env::VarError::NotPresent) => Mode::Containers,
-        Ok(other) => {
-            return Err(InfraError::Environment {
-                variable: "FAULTLINE_INFRA",
-                problem: format!("`{other}`: expected `containers` (default) or `external`"),
-            })
-        }
-        Err(std::env::VarError::NotUnicode(_)) => {
-            return Err(InfraError::Environment {
-                variable: "FAULTLINE_INFRA",
-                problem: "is not valid UTF-8: expected `containers` (default) or `external`".into(),
-            })
-        }
-    };
-    if mode == Mode::External {
-        let url = required_env("FAULTLINE_TOXIPROXY_URL")?;
-        let host = url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split([':', '/']).next())
-            .filter(|h| !h.is_empty());
-        if host.is_none() || ToxiproxyClient::new(&url).is_err() {
-            return Err(InfraError::Environment {
-                variable: "FAULTLINE_TOXIPROXY_URL",
-                problem: format!("`{url}`: expected http://HOST:PORT"),
-            });
-        }
-        if postgres {
-            required_env("FAULTLINE_POSTGRES_ADDR")?;
-        }
-        if kafka {
-            required_env("FAULTLINE_KAFKA_BOOTSTRAP")?;
-        }
-    }
-    Ok(mode)
 }
 
 /// Broker settings in the official `apache/kafka` image's environment convention, which the
@@ -1400,153 +889,11 @@ fn kafka_env(clients: &[(String, u16, u16)]) -> Vec<(String, String)> {
     .collect()
 }
 
-async fn postgres_ready(url: &str) -> Result<(), String> {
-    let mut connection = sqlx::postgres::PgConnection::connect(url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let one: i32 = sqlx::query_scalar("SELECT 1")
-        .fetch_one(&mut connection)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = connection.close().await;
-    if one == 1 {
-        Ok(())
-    } else {
-        Err(format!("SELECT 1 returned {one}"))
-    }
-}
-
-async fn kafka_ready(bootstrap: String) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("log_level", "3")
-            .create()
-            .map_err(|e| e.to_string())?;
-        let metadata = consumer
-            .fetch_metadata(None, Duration::from_secs(3))
-            .map_err(|e| e.to_string())?;
-        if metadata.brokers().is_empty() {
-            Err("metadata lists no broker".to_string())
-        } else {
-            Ok(())
-        }
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
-
-/// Polls `check` until it succeeds. With a container, fails early when it exits, and with its
-/// log tail when `timeout` passes; without one (external servers) just with the last error.
-/// Whether a further server answers as its readiness says, through its published port.
-async fn server_ready(
-    ready: &crate::system::Readiness,
-    http: &reqwest::Client,
-    container: &RunningContainer,
-    address: &str,
-) -> Result<(), String> {
-    use crate::system::Readiness;
-    use tokio::io::AsyncReadExt;
-    match ready {
-        Readiness::Tcp => {
-            let mut stream = tokio::net::TcpStream::connect(address)
-                .await
-                .map_err(|e| format!("connecting to {address}: {e}"))?;
-            // The engine's port forwarder accepts before anything listens behind it, then
-            // closes: a connection still open after a moment reached the server.
-            let mut byte = [0u8; 1];
-            match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await {
-                Err(_) | Ok(Ok(1..)) => Ok(()),
-                Ok(Ok(0)) => Err(format!("{address} closed the connection at once")),
-                Ok(Err(e)) => Err(format!("{address}: {e}")),
-            }
-        }
-        Readiness::Http { path } => http_ready(http, &format!("http://{address}{path}")).await,
-        Readiness::Log { text } => {
-            if container.logs(None).await.contains(text.as_str()) {
-                Ok(())
-            } else {
-                Err(format!("its output does not say {text:?} yet"))
-            }
-        }
-    }
-}
-
-/// Whether `GET url` answers 2xx within 2 s; why not, when it does not.
-pub(crate) async fn http_ready(http: &reqwest::Client, url: &str) -> Result<(), String> {
-    match http.get(url).timeout(Duration::from_secs(2)).send().await {
-        Ok(response) if response.status().is_success() => Ok(()),
-        Ok(response) => Err(format!("{url} answered {}", response.status())),
-        Err(e) => Err(format!("{url}: {e}")),
-    }
-}
-
-async fn await_ready<F, Fut>(
-    container: &RunningContainer,
-    timeout: Duration,
-    check: F,
-) -> Result<(), InfraError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    poll_ready(Some(container), &container.name, timeout, check).await
-}
-
-async fn poll_until<F, Fut>(timeout: Duration, service: &str, check: F) -> Result<(), InfraError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    poll_ready(None, service, timeout, check).await
-}
-
-async fn poll_ready<F, Fut>(
-    container: Option<&RunningContainer>,
-    service: &str,
-    timeout: Duration,
-    mut check: F,
-) -> Result<(), InfraError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last_error = match check().await {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if let Some(container) = container {
-            let (running, exit_code) = container.state().await?;
-            if !running {
-                return Err(InfraError::Exited {
-                    service: service.to_string(),
-                    exit_code,
-                    log_tail: container.logs(Some(40)).await,
-                });
-            }
-        }
-        if Instant::now() >= deadline {
-            let log_tail = match container {
-                Some(container) => container.logs(Some(40)).await,
-                None => "(external server: no container log)".to_string(),
-            };
-            return Err(InfraError::NotReady {
-                service: service.to_string(),
-                timeout,
-                last_error,
-                log_tail,
-            });
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
-}
 
 #[cfg(test)]
 mod tests {
+    use super::config::parse_images_env;
     use super::*;
 
     #[test]

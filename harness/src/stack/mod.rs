@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use faultline_chaos::toxiproxy::{NewProxy, ToxiproxyClient};
 use tokio::process::Child;
 
-use crate::infra::{Infra, InfraError};
+use crate::infra::{proxy_name, Infra, InfraError};
 use crate::system::System;
 use data::{
     create_databases, create_topics, delete_topics, drop_databases, empty_topics, groups_consuming,
@@ -911,9 +911,4 @@ fn unknown_service(name: &str, known: &str) -> StackError {
         name: name.to_string(),
         known: known.to_string(),
     }
-}
-
-/// The Toxiproxy proxy carrying `client->server`.
-fn proxy_name(client: &str, server: &str) -> String {
-    format!("{client}-{server}")
 }
