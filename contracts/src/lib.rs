@@ -43,8 +43,6 @@
 //! assert_eq!(mismatches[0].path, "$.state");
 //! ```
 //!
-//! - [`catalogue`]: JSON Schemas (draft 2020-12, under `contracts/schemas/`) for every event the
-//!   reference system publishes, and validation of payloads against them.
 //! - [`compat`]: backward / forward / full / transitive compatibility between two versions of
 //!   a JSON Schema; every break comes with a counterexample payload, checked by the validator
 //!   (`faultline contracts diff`).
@@ -63,13 +61,14 @@
 //! [`error`], [`path`] and [`patterns`] (compiled regexes and date formats) at the bottom; the
 //! [`model`] on them; [`matching`] on the model; reading a pact (the private `read`: parsing
 //! into the model, then checking each interaction's examples against its own rules with the
-//! matchers) on both; [`consumer`], [`verify`], [`compat`], [`catalogue`] and [`files`] on top.
+//! matchers) on both; [`consumer`], [`verify`], [`compat`] and [`files`] on top. The reference system's event
+//! schemas (`contracts/schemas/`) are compiled into its own crate (`faultline_reference::catalogue`),
+//! not into this library.
 //!
 //! Not supported: XML, multipart and plugin content, the `contentType` (binary sniffing)
 //! matcher, `Synchronous/Messages` interactions; generators other than `ProviderState` are
 //! read and written but not applied.
 
-pub mod catalogue;
 pub mod compat;
 pub mod consumer;
 pub mod error;
@@ -77,8 +76,8 @@ pub mod files;
 pub mod matching;
 pub mod model;
 pub mod path;
-mod read;
 pub mod patterns;
+mod read;
 pub mod verify;
 
 pub use error::PactError;

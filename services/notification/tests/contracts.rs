@@ -4,13 +4,13 @@
 //! (`contracts/schemas/`); the pact is snapshot-checked (insta) and written to
 //! `contracts/pacts/notification-order.json`. Run with `source .faultline/images.env` first.
 
-use faultline_contracts::catalogue::validate_event;
 use faultline_contracts::consumer::matchers::{from_state, integer, like, term, uuid};
 use faultline_contracts::consumer::{pacts_dir, write_pact, PactBuilder};
 use faultline_harness::infra::{Infra, InfraConfig};
 use faultline_kit::db;
 use faultline_kit::kafka::ReceivedEvent;
 use faultline_notification::events::{apply, Applied};
+use faultline_reference::catalogue::validate_event;
 use serde_json::{json, Value};
 use uuid::Uuid;
 

@@ -7,6 +7,8 @@
 //! - [`checkers`]: the domain invariants (sagas terminate, outcomes consistent, stock and
 //!   money conserved, charged at most once, events exactly once, bulkhead isolation).
 //! - [`bench`]: `faultline bench saga`.
+//! - [`catalogue`]: the JSON Schemas of the events it publishes, and payloads checked against
+//!   them (the notification service's consumer tests use it).
 //!
 //! The engine knows none of this: the `faultline` command links this crate and offers
 //! [`extension`] to any description that names it.
@@ -18,6 +20,7 @@
 //! ```
 
 pub mod bench;
+pub mod catalogue;
 pub mod checkers;
 pub mod observed;
 pub mod synthetic;
@@ -52,7 +55,10 @@ impl Extension for Reference {
     /// cancelled order's reason, and the saga durations order measured. `None` when the run
     /// placed no order (a scenario of other operations) or the tables cannot be read; the
     /// report then shows what the workload's clients were answered.
-    fn final_state<'a>(&'a self, run: &'a CheckContext<'a>) -> BoxFuture<'a, Option<WorkloadState>> {
+    fn final_state<'a>(
+        &'a self,
+        run: &'a CheckContext<'a>,
+    ) -> BoxFuture<'a, Option<WorkloadState>> {
         Box::pin(async move {
             let observed = observed::Observed::of(run).await.ok()?;
             (!observed.orders.is_empty()).then(|| workload::state_of(&observed))
@@ -80,7 +86,8 @@ pub fn system() -> System {
 
 /// The checkers and workload a run of the reference system takes from this extension.
 pub fn registry() -> Registry {
-    Registry::linked(&system(), &[extension()]).unwrap_or_else(|e| panic!("services/faultline.toml: {e}"))
+    Registry::linked(&system(), &[extension()])
+        .unwrap_or_else(|e| panic!("services/faultline.toml: {e}"))
 }
 
 #[cfg(test)]
@@ -117,13 +124,15 @@ mod tests {
         );
     }
 
-
     #[test]
     fn the_description_names_the_extension_and_a_program_without_it_refuses_it() {
         let system = system();
         let error = Registry::linked(&system, &[]).unwrap_err();
         assert_eq!(error.field, "extension");
-        assert!(error.reason.contains("no extension \"reference\""), "{error}");
+        assert!(
+            error.reason.contains("no extension \"reference\""),
+            "{error}"
+        );
         let registry = registry();
         assert_eq!(registry.invariants().len(), 6);
         // Its workload is declarative, in the description.

@@ -1,15 +1,17 @@
 //! The event catalogue: a JSON Schema (draft 2020-12) for every event the reference system
-//! publishes, kept as files under `contracts/schemas/` and compiled into this crate.
+//! publishes, kept as files under `contracts/schemas/` (beside the reference system's pacts)
+//! and compiled into this crate, not into the contracts library: the schemas are the reference
+//! system's, the checks ([`faultline_contracts::compat`]) are faultline's.
 //!
 //! The schemas describe what the order service really writes (`Order::event` in
 //! `services/order/src/store.rs`): every field is always present — `reason` too, `null`
 //! unless the order was cancelled — and `additionalProperties` is `true`, because consumers
 //! (notification's `OrderEvent`) ignore fields they do not know, which is what lets a producer
 //! add an optional field without a coordinated release. Whether a change to a schema is safe
-//! is [`crate::compat`]'s question.
+//! is [`faultline_contracts::compat`]'s question.
 //!
 //! ```
-//! use faultline_contracts::catalogue;
+//! use faultline_reference::catalogue;
 //! use serde_json::json;
 //!
 //! let schema = catalogue::schema_for("OrderCreated").unwrap();
@@ -19,7 +21,7 @@
 //!     "reason": null, "occurred_at": "2025-01-01T00:00:00Z"})));
 //! ```
 
-use crate::compat::Schema;
+use faultline_contracts::compat::Schema;
 
 /// One catalogued event: its `type` value, topic, file and schema text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +30,7 @@ pub struct CatalogueEntry {
     pub event_type: &'static str,
     /// The Kafka topic it is published on.
     pub topic: &'static str,
-    /// The file under `contracts/schemas/`.
+    /// The file, relative to the repository's `contracts/` directory.
     pub file: &'static str,
     /// The schema, as JSON text.
     pub schema: &'static str,
@@ -40,19 +42,19 @@ pub const EVENTS: &[CatalogueEntry] = &[
         event_type: "OrderCreated",
         topic: "orders",
         file: "schemas/order-created.json",
-        schema: include_str!("../schemas/order-created.json"),
+        schema: include_str!("../../../contracts/schemas/order-created.json"),
     },
     CatalogueEntry {
         event_type: "OrderConfirmed",
         topic: "orders",
         file: "schemas/order-confirmed.json",
-        schema: include_str!("../schemas/order-confirmed.json"),
+        schema: include_str!("../../../contracts/schemas/order-confirmed.json"),
     },
     CatalogueEntry {
         event_type: "OrderCancelled",
         topic: "orders",
         file: "schemas/order-cancelled.json",
-        schema: include_str!("../schemas/order-cancelled.json"),
+        schema: include_str!("../../../contracts/schemas/order-cancelled.json"),
     },
 ];
 
