@@ -5,6 +5,7 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 use faultline_harness::bench::{self, Builds};
+use faultline_harness::extension::BenchSettings;
 use faultline_harness::system::System;
 
 use crate::error::{CliError, Then, NOTHING_STARTED};
@@ -17,18 +18,34 @@ pub async fn exec(
 ) -> Result<(), CliError> {
     match command {
         BenchCommand::Saga(args) => {
+            // The system's own benchmark, offered by the extension its description names.
+            let (system, registry) = crate::system(system)?;
+            let saga = registry
+                .benchmark("saga")
+                .map_err(|offered| {
+                    CliError::input(anyhow::anyhow!(
+                        "bench saga: {} offers no benchmark named saga (its extension: {}; its benchmarks: {})",
+                        system.file.display(),
+                        registry.name().unwrap_or("none"),
+                        if offered.is_empty() { "none".to_string() } else { offered.join(", ") }
+                    ))
+                })
+                .then(NOTHING_STARTED)?;
             let (system, builds) = prepare(system, services_build, true)?;
-            let (concurrency, orders) = (args.concurrency, args.orders);
+            let settings = BenchSettings {
+                concurrency: args.concurrency,
+                units: args.orders,
+                links: args.links.into(),
+            };
             eprintln!(
-                "starting {} and placing {orders} orders at each of {concurrency:?}…",
-                system.name
+                "starting {} and placing {} orders at each of {:?}…",
+                system.name, settings.units, settings.concurrency
             );
-            let result =
-                faultline_reference::bench::saga(&system, &concurrency, orders, args.links.into()).await?;
-            show(&builds, &result, result.table(), args.out)
+            let result = saga.run(&system, &settings).await?;
+            show(&builds, &result.json, result.table, args.out)
         }
         BenchCommand::Contracts(args) => {
-            let (system, builds) = prepare(system, services_build, true)?;
+            let (system, builds) = prepare(crate::system(system)?.0, services_build, true)?;
             let iterations = args.iterations;
             let pacts = args
                 .pacts
@@ -45,7 +62,7 @@ pub async fn exec(
         }
         BenchCommand::Infra(args) => {
             // The infrastructure's benchmark does not time the services.
-            let (system, builds) = prepare(system, services_build, false)?;
+            let (system, builds) = prepare(crate::system(system)?.0, services_build, false)?;
             let iterations = args.iterations;
             eprintln!("starting and tearing down the stack {iterations} times…");
             let result = bench::infra(&system, iterations).await?;
@@ -71,13 +88,12 @@ pub async fn exec(
     }
 }
 
-/// The system a benchmark starts, its environment checked, and the builds it will time.
+/// The system a benchmark starts with its environment checked, and the builds it will time.
 fn prepare(
-    system: Option<&Path>,
+    system: System,
     services_build: ServicesBuild,
     timed: bool,
 ) -> Result<(System, Builds), CliError> {
-    let system = crate::system(system)?;
     faultline_harness::infra::InfraConfig::for_system(&system)
         .check_environment()
         .then(NOTHING_STARTED)?;

@@ -16,8 +16,7 @@ pub async fn exec(
     system: Option<&Path>,
     interrupt: &Interrupt,
 ) -> Result<(), CliError> {
-    let system = crate::system(system)?;
-    let registry = crate::registry(&system)?;
+    let (system, registry) = crate::system(system)?;
     match command {
         ChaosCommand::List(args) => list(args, registry.vocabulary(&system)),
         ChaosCommand::Run(args) => run(args, &system, &registry, interrupt).await,

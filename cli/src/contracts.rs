@@ -65,7 +65,7 @@ async fn system_stack(needed: bool, system: Option<&Path>) -> Result<Option<Stac
     if !needed {
         return Ok(None);
     }
-    let system = crate::system(system)?;
+    let (system, _) = crate::system(system)?;
     faultline_harness::infra::InfraConfig::for_system(&system)
         .check_environment()
         .then(NOTHING_STARTED)?;

@@ -61,7 +61,9 @@ async fn exec(
 
 /// The system description named by `--system`, or `./faultline.toml`; one that cannot be
 /// read is input to fix, with nothing started.
-fn system(flag: Option<&Path>) -> Result<System, CliError> {
+/// The description `--system` names (or `faultline.toml` here) and the registry of the
+/// extension it names (linked once, here); both input to fix when wrong, with nothing started.
+fn system(flag: Option<&Path>) -> Result<(System, faultline_harness::extension::Registry), CliError> {
     let path = flag.map_or_else(|| PathBuf::from(DEFAULT_FILE), Path::to_path_buf);
     if flag.is_none() && !path.is_file() {
         return Err(CliError::input(anyhow::anyhow!(
@@ -71,14 +73,9 @@ fn system(flag: Option<&Path>) -> Result<System, CliError> {
         .then(NOTHING_STARTED);
     }
     let system = System::load(&path).then(NOTHING_STARTED)?;
-    registry(&system)?;
-    Ok(system)
-}
-
-/// The checkers and workload of the extension `system` names, among those this program links;
-/// a name it does not link is input to fix, with nothing started.
-fn registry(system: &System) -> Result<faultline_harness::extension::Registry, CliError> {
-    faultline_harness::extension::Registry::linked(system, &extensions()).then(NOTHING_STARTED)
+    let registry =
+        faultline_harness::extension::Registry::linked(&system, &extensions()).then(NOTHING_STARTED)?;
+    Ok((system, registry))
 }
 
 /// The extensions this program links, offered to any description that names one: the

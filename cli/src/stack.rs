@@ -23,7 +23,7 @@ pub async fn exec(command: StackCommand, system: Option<&Path>) -> Result<(), Cl
 }
 
 async fn up(args: StackUpArgs, system: Option<&Path>) -> Result<(), CliError> {
-    let system = crate::system(system)?;
+    let (system, _) = crate::system(system)?;
     let config = faultline_harness::infra::InfraConfig::for_system(&system);
     config.check_environment().then(NOTHING_STARTED)?;
     eprintln!("starting the infrastructure of {}…", system.name);

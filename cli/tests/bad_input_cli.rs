@@ -233,6 +233,27 @@ async fn bench_counts_of_zero_exit_2_naming_the_flag() {
     }
 }
 
+/// `bench saga` is the benchmark the reference system's extension offers: a system whose
+/// description names no extension offering one is input to fix, named, with nothing started.
+#[tokio::test]
+async fn bench_saga_of_a_system_without_that_benchmark_exits_2_naming_the_description() {
+    let dir = scratch("bench-saga");
+    std::fs::write(
+        dir.join("faultline.toml"),
+        "name = \"plain\"\n[services.app]\ncommand = [\"./app\"]\nready = { log = \"ready\" }\n",
+    )
+    .unwrap();
+    let args = ["--system", "faultline.toml", "bench", "saga", "--orders", "1"];
+    let (code, stderr) = faultline(&dir, &args, &[]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("faultline.toml")
+            && stderr.contains("no benchmark named saga")
+            && stderr.contains("nothing was started"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn contracts_diff_of_an_empty_enum_exits_2_in_both_directions() {
     let dir = scratch("enum");

@@ -57,17 +57,9 @@ pub fn faultline_build() -> &'static str {
     }
 }
 
-/// How a benchmarked system's services reach Postgres and each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Links {
-    /// Straight, as pgbench reaches Postgres: the system without faultline's instruments.
-    /// Kafka stays behind its per-client proxies (faultline's broker proxy, then Toxiproxy),
-    /// which its broker advertises.
-    Direct,
-    /// Through Toxiproxy, as in a chaos run (with no fault on them).
-    Toxiproxy,
-}
+/// How a benchmarked system's services reach Postgres and each other (an extension's
+/// benchmarks take it; it lives beside [`Benchmark`](crate::extension::Benchmark)).
+pub use crate::extension::Links;
 
 /// Whether a `docker-proxy` process (the Docker engine's userland proxy for published ports)
 /// runs on this host: asked while a stack is up, whether every connection to its containers

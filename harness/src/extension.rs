@@ -1,6 +1,7 @@
 //! Extensions: what a system adds to the engine in Rust, for what its description and
-//! scenarios cannot say — named invariant [checkers](crate::checkers::Checker) and a
-//! [workload](crate::workload::Workload) of its own.
+//! scenarios cannot say — named invariant [checkers](crate::checkers::Checker), a
+//! [workload](crate::workload::Workload) of its own, and [benchmarks](Benchmark) of its own
+//! (`faultline bench saga` is the reference system's).
 //!
 //! A crate implements [`Extension`]; the program that runs the system links it (the
 //! `faultline` command links the reference system's; a user's `cargo test` passes its own to
@@ -44,6 +45,7 @@ use faultline_chaos::scenario::{Scenario, Vocabulary, WorkloadReader};
 use faultline_chaos::topology::Topology;
 
 use crate::checkers::{self, BoxFuture, CheckContext, Checker, Verdict};
+use crate::stack::StackError;
 use crate::system::{DescriptionError, System};
 use crate::workload::{Workload, WorkloadState};
 
@@ -70,6 +72,56 @@ pub trait Extension: Send + Sync {
     fn final_state<'a>(&'a self, _run: &'a CheckContext<'a>) -> BoxFuture<'a, Option<WorkloadState>> {
         Box::pin(async { None })
     }
+    /// Benchmarks of the system's own (`faultline bench NAME` runs the one named so).
+    fn benchmarks(&self) -> Vec<Arc<dyn Benchmark>> {
+        Vec::new()
+    }
+}
+
+/// A benchmark an extension offers: it starts the system itself, measures, stops it, and
+/// says what it measured as a table and as JSON. It measures; nothing asserts a duration.
+pub trait Benchmark: Send + Sync {
+    /// Its name on the command line (`faultline bench NAME`).
+    fn name(&self) -> &str;
+    /// Runs it on `system` with `settings`.
+    fn run<'a>(&'a self, system: &'a System, settings: &'a BenchSettings) -> BenchFuture<'a>;
+}
+
+/// What [`Benchmark::run`] returns: a future the command awaits in place (it need not be
+/// `Send`: a benchmark is not spawned).
+pub type BenchFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<BenchOutput, StackError>> + 'a>>;
+
+/// What the command line hands an extension's benchmark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchSettings {
+    /// Concurrency levels, each measured in turn.
+    pub concurrency: Vec<usize>,
+    /// Units of work (orders, transfers, …) at each level.
+    pub units: usize,
+    /// How the services reach Postgres and each other.
+    pub links: Links,
+}
+
+/// How a benchmarked system's services reach Postgres and each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Links {
+    /// Straight, as pgbench reaches Postgres: the system without faultline's instruments.
+    /// Kafka stays behind its per-client proxies (faultline's broker proxy, then Toxiproxy),
+    /// which its broker advertises.
+    Direct,
+    /// Through Toxiproxy, as in a chaos run (with no fault on them).
+    Toxiproxy,
+}
+
+/// What a benchmark measured: the table a person reads and the JSON a file keeps.
+#[derive(Debug, Clone)]
+pub struct BenchOutput {
+    /// Plain text, one line per level.
+    pub table: String,
+    /// The whole result.
+    pub json: serde_json::Value,
 }
 
 /// A workload written in Rust: reads its fields of a scenario's `[workload]`, then builds the
@@ -87,6 +139,7 @@ pub struct Registry {
     invariants: Vec<String>,
     workload: Option<Arc<dyn WorkloadKind>>,
     stack_env: Vec<(String, String, String)>,
+    benchmarks: Vec<Arc<dyn Benchmark>>,
     extension: Option<Arc<dyn Extension>>,
 }
 
@@ -134,6 +187,7 @@ impl Registry {
             invariants,
             workload: extension.workload(),
             stack_env: extension.stack_env(),
+            benchmarks: extension.benchmarks(),
             extension: Some(extension),
         }
     }
@@ -151,6 +205,14 @@ impl Registry {
     /// The invariant names its checkers answer, in registration order.
     pub fn invariants(&self) -> Vec<String> {
         self.invariants.clone()
+    }
+
+    /// The benchmark named `name`, or the names of those there are.
+    pub fn benchmark(&self, name: &str) -> Result<Arc<dyn Benchmark>, Vec<String>> {
+        match self.benchmarks.iter().find(|b| b.name() == name) {
+            Some(benchmark) => Ok(benchmark.clone()),
+            None => Err(self.benchmarks.iter().map(|b| b.name().to_string()).collect()),
+        }
     }
 
     /// The checker answering `name`.

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 pub use faultline_harness::bench::Links;
 use faultline_harness::checkers::percentile;
+use faultline_harness::extension::{BenchFuture, BenchOutput, BenchSettings, Benchmark};
 use faultline_harness::stack::{Stack, StackConfig, StackError};
 use faultline_harness::system::System;
 use serde::Serialize;
@@ -192,6 +193,31 @@ impl SagaBench {
             }
         }
         out
+    }
+}
+
+/// [`saga`] as the extension offers it: `faultline bench saga` finds it by name in the
+/// registry of the description's extension, as it would any system's benchmark.
+pub struct Saga;
+
+impl Benchmark for Saga {
+    fn name(&self) -> &str {
+        "saga"
+    }
+
+    fn run<'a>(&'a self, system: &'a System, settings: &'a BenchSettings) -> BenchFuture<'a> {
+        Box::pin(async move {
+            let result = saga(system, &settings.concurrency, settings.units, settings.links).await?;
+            let json = serde_json::to_value(&result)
+                .map_err(|e| StackError::Io {
+                    action: "bench saga: its result as JSON".into(),
+                    message: e.to_string(),
+                })?;
+            Ok(BenchOutput {
+                table: result.table(),
+                json,
+            })
+        })
     }
 }
 

@@ -17,6 +17,7 @@
 //! let registry = faultline_reference::registry();
 //! assert_eq!(registry.name(), Some("reference"));
 //! assert!(registry.invariants().contains(&"sagas-terminate".to_string()));
+//! assert!(registry.benchmark("saga").is_ok()); // `faultline bench saga`
 //! ```
 
 pub mod bench;
@@ -30,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use faultline_harness::checkers::{BoxFuture, CheckContext, Checker};
-use faultline_harness::extension::{Extension, Registry};
+use faultline_harness::extension::{Benchmark, Extension, Registry};
 use faultline_harness::report::WorkloadState;
 use faultline_harness::system::System;
 
@@ -63,6 +64,10 @@ impl Extension for Reference {
             let observed = observed::Observed::of(run).await.ok()?;
             (!observed.orders.is_empty()).then(|| workload::state_of(&observed))
         })
+    }
+
+    fn benchmarks(&self) -> Vec<Arc<dyn Benchmark>> {
+        vec![Arc::new(bench::Saga)]
     }
 }
 
