@@ -294,6 +294,28 @@ async fn scenarios_that_could_not_run_exit_3_each_named_and_nothing_left_behind(
     assert!(stdout.contains("NOT RUN one") && stdout.contains("exit status: 5"), "{stdout}");
     nothing_started_by(pid).await;
 
+    // A migration step (`before`) that fails is a start that failed: it runs with the
+    // service's environment (the code it exits with), the service itself never starts.
+    std::fs::write(
+        dir.join("migrating.toml"),
+        "name = \"migrating\"\n[services.api]\ncommand = [\"sh\", \"-c\", \"echo serving; exit 7\"]\nbefore = [\"sh\", \"-c\", \"echo migrating; exit $CODE\"]\nready_timeout = \"5s\"\n[services.api.env]\nAPI_PORT = \"{port}\"\nCODE = \"0\"\n",
+    )
+    .unwrap();
+    let (output, pid) = faultline(
+        &dir,
+        &["--system", "migrating.toml", "chaos", "run", "scenarios/one.toml", "--out", "reports", "--service-env", "api:CODE=4"],
+    );
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("NOT RUN one")
+            && stdout.contains("sh -c echo migrating; exit $CODE) failed: exit status: 4")
+            && stdout.contains("migrating")
+            && !stdout.contains("serving"),
+        "{stdout}"
+    );
+    nothing_started_by(pid).await;
+
     // One naming no described service is input: exit 2, nothing started.
     let (output, pid) = faultline(
         &dir,

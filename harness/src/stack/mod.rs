@@ -56,7 +56,7 @@ use data::{
 use process::{free_port, Running, ServiceProcess};
 pub use process::{service_bin_dir, use_service_bin_dir};
 use toxiproxy::{start_host_toxiproxy, HostToxiproxy};
-use values::{resolve_env, resolve_launch, Values};
+use values::{resolve_before, resolve_env, resolve_launch, Values};
 
 /// How to start the stack, beyond what the description says.
 #[derive(Debug, Clone, Default)]
@@ -183,6 +183,7 @@ impl Stack {
         for spec in &system.services {
             let values = Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports);
             resolve_launch(system, spec, &values)?;
+            resolve_before(system, spec, &values)?;
             resolve_env(system, spec, &values)?;
         }
 
@@ -255,6 +256,7 @@ impl Stack {
                 ..Values::preflight(system, spec, &bin_dir, &service_ports, &link_ports)
             };
             let launch = resolve_launch(system, spec, &values)?;
+            let before = resolve_before(system, spec, &values)?;
             let mut env = resolve_env(system, spec, &values)?;
             for (target, key, value) in &config.env {
                 if target == &spec.name {
@@ -267,6 +269,7 @@ impl Stack {
                 ServiceProcess {
                     spec: spec.clone(),
                     launch,
+                    before,
                     env,
                     port: service_ports.get(&spec.name).copied(),
                     log: run_dir.join(format!("{}.log", spec.name)),
@@ -302,9 +305,10 @@ impl Stack {
         &self.system
     }
 
-    /// Starts every service, a group of independent ones at a time
-    /// ([`System::start_levels`]): each group is spawned in start order, then awaited ready
-    /// together. How long each took to be ready.
+    /// Starts every service on fresh databases, a group of independent ones at a time
+    /// ([`System::start_levels`]): each group is spawned in start order — each service's
+    /// migration step (`before`) run to its end first —, then awaited ready together. How
+    /// long each took to be ready.
     async fn start_services(&mut self) -> Result<Vec<(String, Duration)>, StackError> {
         let levels: Vec<Vec<String>> = self
             .system
@@ -319,6 +323,7 @@ impl Stack {
                 let process = self.services.get_mut(name).expect("described");
                 log_from.insert(name.clone(), std::fs::metadata(&process.log).map_or(0, |m| m.len()));
                 let infra = self.infra.as_mut().expect("present until shutdown");
+                process.run_before(infra).await?;
                 process.spawn(infra).await?;
             }
             let http = &self.http;
@@ -813,8 +818,8 @@ impl Stack {
     /// The description's `reset = "warm"`: the services keep running. Every proxy cleared,
     /// every table of the described databases emptied (`TRUNCATE … RESTART IDENTITY`, the
     /// migration-history tables of the common tools kept), every record of the described
-    /// topics deleted (a consumer resumes past them), and each service that is not ready
-    /// restarted.
+    /// topics deleted (a consumer resumes past them), each service's migration step
+    /// (`before`) run again, and each service that is not ready restarted.
     async fn warm_reset(&mut self) -> Result<Duration, StackError> {
         let clock = Instant::now();
         let mut phases = BTreeMap::new();
@@ -835,6 +840,14 @@ impl Stack {
                 message,
             })?;
         lap("topics");
+        // The migration steps again, on the emptied tables: a migration tool finds its history
+        // table kept and does nothing; a seeding step puts its rows back.
+        for service in self.system.start_order().iter().map(|s| s.to_string()).collect::<Vec<_>>() {
+            let process = self.services.get_mut(&service).expect("described");
+            let infra = self.infra.as_mut().expect("present until shutdown");
+            process.run_before(infra).await?;
+        }
+        lap("before");
         for service in self.system.start_order().iter().map(|s| s.to_string()).collect::<Vec<_>>() {
             let process = self.services.get_mut(&service).expect("described");
             let ready = process.exited().await.is_none() && process.check_ready(&self.http, 0).await.is_ok();

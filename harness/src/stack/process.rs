@@ -28,6 +28,8 @@ pub(super) enum Running {
 pub(super) struct ServiceProcess {
     pub(super) spec: ServiceSpec,
     pub(super) launch: Launch,
+    /// Its migration step (`before`), when it has one.
+    pub(super) before: Option<Launch>,
     pub(super) env: Vec<(String, String)>,
     pub(super) port: Option<u16>,
     pub(super) log: PathBuf,
@@ -36,7 +38,76 @@ pub(super) struct ServiceProcess {
 
 impl ServiceProcess {
     pub(super) async fn spawn(&mut self, infra: &mut Infra) -> Result<(), StackError> {
-        match &self.launch {
+        let running = self.launch(&self.launch, infra).await?;
+        self.running = Some(running);
+        Ok(())
+    }
+
+    /// Runs the service's migration step (`before`) to its end, its output in the service's
+    /// log: a failure when it exits unsuccessfully or outlasts `before_timeout` (it is then
+    /// killed). Nothing to do for a service without one.
+    pub(super) async fn run_before(&mut self, infra: &mut Infra) -> Result<(), StackError> {
+        let Some(launch) = &self.before else {
+            return Ok(());
+        };
+        let shown = match launch {
+            Launch::Process { program, args } => std::iter::once(program.display().to_string())
+                .chain(args.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" "),
+            Launch::Container(spec) => spec.cmd.clone().unwrap_or_default().join(" "),
+        };
+        {
+            use std::io::Write;
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log)
+                .map_err(io_error(format!("opening {}", self.log.display())))?;
+            writeln!(log, "--- faultline: before: {shown} ---")
+                .map_err(io_error(format!("writing {}", self.log.display())))?;
+        }
+        let timeout = self.spec.before_timeout;
+        let clock = Instant::now();
+        let ended = match self.launch(launch, infra).await? {
+            Running::Process(mut child) => match tokio::time::timeout(timeout, child.wait()).await {
+                Ok(Ok(status)) if status.success() => Ok(()),
+                Ok(Ok(status)) => Err(status.to_string()),
+                Ok(Err(e)) => Err(format!("could not be awaited: {e}")),
+                Err(_) => {
+                    let _ = child.kill().await;
+                    Err(format!("still running after {timeout:?} (before_timeout); killed"))
+                }
+            },
+            Running::Container(container) => {
+                let ended = loop {
+                    match container.state().await {
+                        Ok((false, Some(0))) => break Ok(()),
+                        Ok((false, code)) => {
+                            break Err(format!(
+                                "container exited with code {}",
+                                code.map_or_else(|| "unknown".to_string(), |c| c.to_string())
+                            ))
+                        }
+                        Ok((true, _)) if clock.elapsed() > timeout => {
+                            break Err(format!(
+                                "still running after {timeout:?} (before_timeout); removed"
+                            ))
+                        }
+                        Ok((true, _)) => tokio::time::sleep(Duration::from_millis(50)).await,
+                        Err(e) => break Err(format!("its container could not be inspected: {e}")),
+                    }
+                };
+                let _ = container.remove().await;
+                ended
+            }
+        };
+        ended.map_err(|why| self.failure(format!("its `before` command ({shown}) failed: {why}")))
+    }
+
+    /// Starts `launch` with the service's environment, its output appended to the log.
+    async fn launch(&self, launch: &Launch, infra: &mut Infra) -> Result<Running, StackError> {
+        Ok(match launch {
             Launch::Process { program, args } => {
                 let log = std::fs::OpenOptions::new()
                     .create(true)
@@ -58,7 +129,7 @@ impl ServiceProcess {
                     .kill_on_drop(true)
                     .spawn()
                     .map_err(io_error(format!("starting {}", program.display())))?;
-                self.running = Some(Running::Process(child));
+                Running::Process(child)
             }
             Launch::Container(spec) => {
                 let spec = ContainerSpec {
@@ -69,10 +140,9 @@ impl ServiceProcess {
                 container
                     .follow_logs(&self.log)
                     .map_err(io_error(format!("opening {}", self.log.display())))?;
-                self.running = Some(Running::Container(container));
+                Running::Container(container)
             }
-        }
-        Ok(())
+        })
     }
 
     /// Whether the service has ended by itself, and how; `None` while it runs (or was never

@@ -116,6 +116,13 @@ impl crate::system::template::Resolve for Values<'_> {
                     None => url,
                 }
             }),
+            Placeholder::PostgresJdbc(database) => postgres(&|server, address| {
+                format!(
+                    "jdbc:postgresql://{address}/{database}?user={}&password={}",
+                    query_value(&server.user),
+                    query_value(&server.password)
+                )
+            }),
             Placeholder::PostgresHost => postgres(&|_, address| {
                 address
                     .rsplit_once(':')
@@ -163,21 +170,45 @@ pub(super) fn resolve_launch(
     spec: &ServiceSpec,
     values: &Values<'_>,
 ) -> Result<Launch, StackError> {
+    resolve_program(system, spec, &spec.command, "command", values)
+}
+
+/// How `spec`'s migration step (`before`) runs, when it has one: as its command would.
+pub(super) fn resolve_before(
+    system: &System,
+    spec: &ServiceSpec,
+    values: &Values<'_>,
+) -> Result<Option<Launch>, StackError> {
+    if spec.before.is_empty() {
+        return Ok(None);
+    }
+    resolve_program(system, spec, &spec.before, "before", values).map(Some)
+}
+
+/// `templates` (the field `field` of `spec`) as a launch: a container of `spec`'s image, or a
+/// program found on `PATH` or in the service's workdir.
+fn resolve_program(
+    system: &System,
+    spec: &ServiceSpec,
+    templates: &[crate::system::Template],
+    field: &str,
+    values: &Values<'_>,
+) -> Result<Launch, StackError> {
     let mut argv = Vec::new();
-    for (i, template) in spec.command.iter().enumerate() {
+    for (i, template) in templates.iter().enumerate() {
         argv.push(
             template
                 .render(values)
                 .map_err(|message| StackError::Resolve {
                     file: system.file.display().to_string(),
                     service: spec.name.clone(),
-                    message: format!("command[{i}]: {message}"),
+                    message: format!("{field}[{i}]: {message}"),
                 })?,
         );
     }
     if let Some(image) = &spec.image {
         return Ok(Launch::Container(ContainerSpec {
-            name: spec.name.clone(),
+            name: if field == "command" { spec.name.clone() } else { format!("{}-{field}", spec.name) },
             image: image.clone(),
             cmd: (!argv.is_empty()).then_some(argv),
             mounts: spec
@@ -199,8 +230,7 @@ pub(super) fn resolve_launch(
                 .find(|candidate| candidate.is_file())
         })
     };
-    let uses_bin = spec
-        .command
+    let uses_bin = templates
         .first()
         .is_some_and(|t| t.placeholders().any(|p| matches!(p, Placeholder::Bin(_))));
     match found {
@@ -215,11 +245,30 @@ pub(super) fn resolve_launch(
                 "build the binaries with `cargo build --workspace --bins` (ci/test does), or set FAULTLINE_SERVICE_BIN_DIR".into()
             } else {
                 format!(
-                    "the first element of services.{}.command in {} must be a program on PATH or a path relative to the service's workdir",
+                    "the first element of services.{}.{field} in {} must be a program on PATH or a path relative to the service's workdir",
                     spec.name,
                     system.file.display()
                 )
             },
         }),
+    }
+}
+
+/// `text` as a URL query value: every byte but unreserved ones percent-encoded.
+fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_jdbc_parameter_is_percent_encoded() {
+        assert_eq!(super::query_value("faultline"), "faultline");
+        assert_eq!(super::query_value("p@ss w&rd=1"), "p%40ss%20w%26rd%3D1");
     }
 }

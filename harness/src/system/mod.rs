@@ -249,6 +249,16 @@ pub struct ServiceSpec {
     /// unless it holds a `/`. For a container: the command replacing the image's (empty: the
     /// image's own).
     pub command: Vec<Template>,
+    /// The migration step (`before`): a program and arguments run to its end, with the
+    /// service's environment (and, for a container service, in a container of its image with
+    /// its mounts), after the service's databases exist and before it starts on fresh ones —
+    /// at stack start and at each fresh reset —, and again after a warm reset has emptied the
+    /// tables (a migration tool finds its history table kept; a seeding step puts its rows
+    /// back); not when a fault restarts the service. Empty when none. It failing, or
+    /// outlasting `before_timeout`, is a start that failed.
+    pub before: Vec<Template>,
+    /// How long `before` may run (120 s unless given).
+    pub before_timeout: Duration,
     /// Set when the service is a container of this image rather than a host process. It runs
     /// on the host's network, so `{port}` and every address mean what they mean for a process.
     pub image: Option<String>,

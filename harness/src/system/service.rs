@@ -64,6 +64,19 @@ pub(super) fn read_service(
     for (i, arg) in argv.iter().enumerate() {
         command.push(Template::parse(arg).map_err(|e| error(&format!("command[{i}]"), e))?);
     }
+    // The migration step: run to its end before each start on fresh databases.
+    let mut before = Vec::new();
+    if let Some(argv) = fields.strings("before")? {
+        if argv.is_empty() || argv[0].trim().is_empty() {
+            return Err(error(
+                "before",
+                "expected the program first, then its arguments, e.g. [\"alembic\", \"upgrade\", \"head\"]".into(),
+            ));
+        }
+        for (i, arg) in argv.iter().enumerate() {
+            before.push(Template::parse(arg).map_err(|e| error(&format!("before[{i}]"), e))?);
+        }
+    }
     let workdir = match fields.string("workdir", "a folder, relative to the description's")? {
         None => dir.to_path_buf(),
         Some(_) if image.is_some() => {
@@ -108,12 +121,15 @@ pub(super) fn read_service(
         .iter()
         .enumerate()
         .map(|(i, t)| (format!("command[{i}]"), t))
+        .chain(before.iter().enumerate().map(|(i, t)| (format!("before[{i}]"), t)))
         .chain(env.iter().map(|(k, t)| (format!("env.{k}"), t)));
     for (field, template) in located {
         for placeholder in template.placeholders() {
             match placeholder {
                 Placeholder::Port => listens = true,
-                Placeholder::PostgresUrl(database) | Placeholder::PostgresqlUrl(database) => {
+                Placeholder::PostgresUrl(database)
+                | Placeholder::PostgresqlUrl(database)
+                | Placeholder::PostgresJdbc(database) => {
                     match postgres {
                         None => {
                             return Err(error(
@@ -245,7 +261,20 @@ pub(super) fn read_service(
     let stop_grace = fields
         .duration("stop_grace")?
         .unwrap_or(Duration::from_secs(10));
-    for (field, value) in [("ready_timeout", ready_timeout), ("stop_grace", stop_grace)] {
+    let before_timeout = match fields.duration("before_timeout")? {
+        Some(_) if before.is_empty() => {
+            return Err(error(
+                "before_timeout",
+                "bounds the `before` command, which this service does not have".into(),
+            ))
+        }
+        given => given.unwrap_or(Duration::from_secs(120)),
+    };
+    for (field, value) in [
+        ("ready_timeout", ready_timeout),
+        ("stop_grace", stop_grace),
+        ("before_timeout", before_timeout),
+    ] {
         if value.is_zero() || value > Duration::from_secs(3600) {
             return Err(error(field, "expected more than 0s and at most 1h".into()));
         }
@@ -372,6 +401,8 @@ pub(super) fn read_service(
     Ok(ServiceSpec {
         name: service.to_string(),
         command,
+        before,
+        before_timeout,
         image,
         mounts,
         workdir,

@@ -6,6 +6,7 @@
 //! | `{port}` | the service's own port on 127.0.0.1 | — |
 //! | `{postgres.url:DB}` | `postgres://user:password@127.0.0.1:PORT/DB`, through the service's proxy | `<service>->postgres` |
 //! | `{postgresql.url:DB}` | the same with the scheme `postgresql://` | `<service>->postgres` |
+//! | `{postgres.jdbc:DB}` | `jdbc:postgresql://127.0.0.1:PORT/DB?user=…&password=…`, the same connection as a JDBC URL | `<service>->postgres` |
 //! | `{postgres.host}`, `{postgres.port}`, `{postgres.user}`, `{postgres.password}` | the parts of that URL | `<service>->postgres` |
 //! | `{kafka.bootstrap}` | `127.0.0.1:PORT`, the service's own Kafka proxy | `<service>->kafka` |
 //! | `{link:A->B}` | `http://127.0.0.1:PORT`, the proxy of service A's link to B, a service or a [container](super) | `A->B` |
@@ -26,8 +27,11 @@ pub enum Placeholder {
     /// `{postgres.url:DB}`.
     PostgresUrl(String),
     /// `{postgresql.url:DB}`: the same URL with the scheme `postgresql://`, which some
-    /// libraries (SQLAlchemy, JDBC's `jdbc:postgresql:`) require.
+    /// libraries (SQLAlchemy) require.
     PostgresqlUrl(String),
+    /// `{postgres.jdbc:DB}`: the same connection as a JDBC URL (`jdbc:postgresql://HOST:PORT/DB`
+    /// with the user and password as parameters), for JVM services and Flyway.
+    PostgresJdbc(String),
     /// `{postgres.host}`.
     PostgresHost,
     /// `{postgres.port}`.
@@ -65,6 +69,7 @@ impl Placeholder {
         match self {
             Self::PostgresUrl(_)
             | Self::PostgresqlUrl(_)
+            | Self::PostgresJdbc(_)
             | Self::PostgresHost
             | Self::PostgresPort
             | Self::PostgresUser
@@ -97,7 +102,7 @@ pub trait Resolve {
     fn resolve(&self, placeholder: &Placeholder) -> Result<String, String>;
 }
 
-const KNOWN: &str = "{port}, {postgres.url:DB}, {postgresql.url:DB}, {postgres.host}, {postgres.port}, \
+const KNOWN: &str = "{port}, {postgres.url:DB}, {postgresql.url:DB}, {postgres.jdbc:DB}, {postgres.host}, {postgres.port}, \
     {postgres.user}, {postgres.password}, {kafka.bootstrap}, {link:CLIENT->SERVER}, \
     {address:CLIENT->SERVER}, {link:CLIENT->SERVER:PORT}, {bin:NAME}, {dir}, {env:NAME}";
 
@@ -173,6 +178,7 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
         "dir" => bare(Placeholder::Dir),
         "postgres.url" => Ok(Placeholder::PostgresUrl(needs("a database name")?)),
         "postgresql.url" => Ok(Placeholder::PostgresqlUrl(needs("a database name")?)),
+        "postgres.jdbc" => Ok(Placeholder::PostgresJdbc(needs("a database name")?)),
         "postgres.host" => bare(Placeholder::PostgresHost),
         "postgres.port" => bare(Placeholder::PostgresPort),
         "postgres.user" => bare(Placeholder::PostgresUser),
@@ -237,6 +243,7 @@ mod tests {
                 Placeholder::Port => Ok("4000".into()),
                 Placeholder::PostgresUrl(db) => Ok(format!("postgres://u:p@127.0.0.1:5/{db}")),
                 Placeholder::PostgresqlUrl(db) => Ok(format!("postgresql://u:p@127.0.0.1:5/{db}")),
+                Placeholder::PostgresJdbc(db) => Ok(format!("jdbc:postgresql://127.0.0.1:5/{db}?user=u&password=p")),
                 Placeholder::Link {
                     client,
                     server,
@@ -259,6 +266,9 @@ mod tests {
         );
         let t = Template::parse("{postgresql.url:orders}").unwrap();
         assert_eq!(t.render(&Fixed).unwrap(), "postgresql://u:p@127.0.0.1:5/orders");
+        assert_eq!(t.placeholders().next().and_then(Placeholder::server), Some("postgres"));
+        let t = Template::parse("{postgres.jdbc:orders}").unwrap();
+        assert_eq!(t.render(&Fixed).unwrap(), "jdbc:postgresql://127.0.0.1:5/orders?user=u&password=p");
         assert_eq!(t.placeholders().next().and_then(Placeholder::server), Some("postgres"));
         let t = Template::parse("{link: order -> payment }/v1").unwrap();
         assert_eq!(t.render(&Fixed).unwrap(), "http://order-payment/v1");

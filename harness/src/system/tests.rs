@@ -122,6 +122,23 @@ fn each_class_of_bad_description_names_the_field_and_what_was_expected() {
             "services.checkout.env.STOCK",
             "a service's links start at itself",
         ),
+        // A migration step that names no program, a placeholder it cannot have, a bound
+        // without it.
+        (
+            shop_with("ready = { http = \"/health\" }", "ready = { http = \"/health\" }\nbefore = []"),
+            "services.stock.before",
+            "expected the program first",
+        ),
+        (
+            shop_with("ready = { http = \"/health\" }", "ready = { http = \"/health\" }\nbefore = [\"./migrate\", \"{postgres.url:payments}\"]"),
+            "services.stock.before[1]",
+            "database \"payments\" is not declared",
+        ),
+        (
+            shop_with("ready = { http = \"/health\" }", "ready = { http = \"/health\" }\nbefore_timeout = \"30s\""),
+            "services.stock.before_timeout",
+            "does not have",
+        ),
         // A database that is not declared.
         (
             shop_with("{postgres.url:orders}", "{postgres.url:payments}"),
@@ -913,4 +930,25 @@ fn a_service_may_promise_to_replay_answers_to_a_repeated_key() {
         assert_eq!(e.field, field, "{e}");
         assert!(e.reason.contains(says), "{e}");
     }
+}
+
+#[test]
+fn a_migration_step_reads_with_its_placeholders_and_a_default_bound() {
+    let system = parse(&shop_with(
+        "ready = { http = \"/health\" }",
+        "ready = { http = \"/health\" }\nbefore = [\"alembic\", \"-x\", \"url={postgresql.url:stock}\", \"upgrade\", \"head\"]",
+    ))
+    .unwrap();
+    let stock = system.service("stock").unwrap();
+    assert_eq!(stock.before.len(), 5);
+    assert_eq!(stock.before_timeout, Duration::from_secs(120));
+    assert!(system.service("checkout").unwrap().before.is_empty());
+    // Its placeholders are the service's: the link to Postgres is the one the service uses.
+    assert_eq!(stock.uses, ["postgres"]);
+    let bounded = parse(&shop_with(
+        "ready = { http = \"/health\" }",
+        "ready = { http = \"/health\" }\nbefore = [\"./migrate\"]\nbefore_timeout = \"5m\"",
+    ))
+    .unwrap();
+    assert_eq!(bounded.service("stock").unwrap().before_timeout, Duration::from_secs(300));
 }
