@@ -277,6 +277,9 @@ pub struct ServiceSpec {
     pub depends_on: Vec<String>,
     /// What the service connects to, each a link `<service>->X`, in the order first used.
     pub uses: Vec<String>,
+    /// Links of other services whose addresses this one hands over (`{link:A->B}` in its
+    /// settings, A another service): (caller A, called B). Each is A's link, among A's `uses`.
+    pub hands_over: Vec<(String, String)>,
     /// Whether its command or environment uses `{port}`: only then does it listen where
     /// faultline can find it.
     pub listens: bool,

@@ -217,6 +217,20 @@ impl System {
         }
         top.finish()?;
 
+        // A handed-over address is its caller's link.
+        let handed: Vec<(String, String)> =
+            services.iter().flat_map(|s| s.hands_over.iter().cloned()).collect();
+        for (client, server) in handed {
+            let caller = services.iter_mut().find(|s| s.name == client).expect("checked when read");
+            if !caller.uses.contains(&server) {
+                caller.uses.push(server.clone());
+            }
+            // It starts after what it calls, as with a link of its own.
+            if names.contains(&server) && !caller.depends_on.contains(&server) {
+                caller.depends_on.push(server);
+            }
+        }
+
         for service in &services {
             for server in &service.uses {
                 let called = services.iter().find(|s| &s.name == server);

@@ -116,6 +116,7 @@ pub(super) fn read_service(
 
     // What the placeholders connect to, checked against what the description has.
     let mut uses: Vec<String> = Vec::new();
+    let mut hands_over: Vec<(String, String)> = Vec::new();
     let mut listens = false;
     let located = command
         .iter()
@@ -174,10 +175,21 @@ pub(super) fn read_service(
                 } => {
                     let head = if *url { "link" } else { "address" };
                     if client != service {
-                        return Err(error(
-                            &field,
-                            format!("{{{head}:{client}->{server}}}: a service's links start at itself: {{{head}:{service}->{server}}}"),
-                        ));
+                        // An address this service hands to another caller, which calls it:
+                        // the link is that caller's (its faults and kills act there).
+                        if !services.contains(client) || client == server {
+                            return Err(error(
+                                &field,
+                                format!(
+                                    "{{{head}:{client}->{server}}}: a link starts at the service that calls through it — this one ({{{head}:{service}->{server}}}) or another described service it hands the address to; {client:?} is {}",
+                                    if client == server { "the called service itself".to_string() } else { format!("not a described service; services: {}", services.join(", ")) }
+                                ),
+                            ));
+                        }
+                        let pair = (client.clone(), server.clone());
+                        if !hands_over.contains(&pair) {
+                            hands_over.push(pair);
+                        }
                     }
                     let container = containers.iter().find(|c| &c.name == server);
                     let known =
@@ -222,7 +234,8 @@ pub(super) fn read_service(
                 }
                 _ => {}
             }
-            if let Some(server) = placeholder.server() {
+            let handed = matches!(placeholder, Placeholder::Link { client, .. } if client != service);
+            if let (Some(server), false) = (placeholder.server(), handed) {
                 if !uses.iter().any(|u| u == server) {
                     uses.push(server.to_string());
                 }
@@ -413,6 +426,7 @@ pub(super) fn read_service(
         stop_grace,
         depends_on,
         uses,
+        hands_over,
         listens,
         circuits,
         circuit_metric,

@@ -9,7 +9,7 @@
 //! | `{postgres.jdbc:DB}` | `jdbc:postgresql://127.0.0.1:PORT/DB?user=…&password=…`, the same connection as a JDBC URL | `<service>->postgres` |
 //! | `{postgres.host}`, `{postgres.port}`, `{postgres.user}`, `{postgres.password}` | the parts of that URL | `<service>->postgres` |
 //! | `{kafka.bootstrap}` | `127.0.0.1:PORT`, the service's own Kafka proxy | `<service>->kafka` |
-//! | `{link:A->B}` | `http://127.0.0.1:PORT`, the proxy of service A's link to B, a service or a [container](super) | `A->B` |
+//! | `{link:A->B}` | `http://127.0.0.1:PORT`, the proxy of service A's link to B, a service or a [container](super) (A: the service whose setting this is, or another it hands the address to) | `A->B` |
 //! | `{address:A->B}` | `127.0.0.1:PORT`, the same proxy without a scheme (for what does not speak HTTP) | `A->B` |
 //! | `{link:A->B:PORT}`, `{address:A->B:PORT}` | the same for one more port of a container B that has several | `A->B` |
 //! | `{bin:NAME}` | a binary cargo built: `FAULTLINE_SERVICE_BIN_DIR/NAME`, else next to the running executable's target folder | — |

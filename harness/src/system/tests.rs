@@ -116,11 +116,16 @@ fn each_class_of_bad_description_names_the_field_and_what_was_expected() {
             "services.checkout.env.STOCK",
             "\"pricing\" is not another described service",
         ),
-        // A link that does not start at the service whose environment names it.
+        // A link whose caller is not a described service, or is the called service.
         (
-            shop_with("{link:checkout->stock}", "{link:mailer->stock}"),
+            shop_with("{link:checkout->stock}", "{link:pricing->stock}"),
             "services.checkout.env.STOCK",
-            "a service's links start at itself",
+            "\"pricing\" is not a described service",
+        ),
+        (
+            shop_with("{link:checkout->stock}", "{link:stock->stock}"),
+            "services.checkout.env.STOCK",
+            "the called service itself",
         ),
         // A migration step that names no program, a placeholder it cannot have, a bound
         // without it.
@@ -951,4 +956,22 @@ fn a_migration_step_reads_with_its_placeholders_and_a_default_bound() {
     ))
     .unwrap();
     assert_eq!(bounded.service("stock").unwrap().before_timeout, Duration::from_secs(300));
+}
+
+/// An address one service hands to another (a content engine answering with the delivery
+/// service's URL, which the app then calls): the link is the caller's, whose settings need
+/// not name it.
+#[test]
+fn a_handed_over_link_belongs_to_its_caller() {
+    let system = parse(&shop_with("{link:checkout->stock}", "{link:mailer->stock}")).unwrap();
+    let checkout = system.service("checkout").unwrap();
+    assert_eq!(checkout.hands_over, [("mailer".to_string(), "stock".to_string())]);
+    assert!(!checkout.uses.contains(&"stock".to_string()), "{:?}", checkout.uses);
+    assert!(system.service("mailer").unwrap().uses.contains(&"stock".to_string()));
+    assert!(system.topology().link_names().contains(&"mailer->stock".to_string()));
+    assert!(!system.topology().link_names().contains(&"checkout->stock".to_string()));
+    // The caller starts after what it calls.
+    let order = system.start_order();
+    let at = |name: &str| order.iter().position(|s| *s == name).unwrap();
+    assert!(at("stock") < at("mailer"), "{order:?}");
 }
