@@ -122,6 +122,14 @@ async fn the_bank_keeps_its_invariants_and_its_broken_ledger_is_caught() {
             ("blast-radius".to_string(), true),
         ]
     );
+    // The reads sent the token the login answered (a read without it is a 401, which the
+    // objective counts as an error).
+    let login = report_of(&out.join("correct"), "balances-behind-a-login");
+    assert!(
+        verdicts(&login).contains(&("slo".to_string(), true)),
+        "{:?}",
+        verdicts(&login)
+    );
     let outage = report_of(&out.join("correct"), "ledger-database-outage");
     assert!(
         verdicts(&outage).iter().all(|(_, ok)| *ok),

@@ -5,6 +5,11 @@ Answers the ledger's status. When no attempt got an answer the transfer may stil
 applied (an answer lost on the way back): the teller asks the ledger once, GET
 /transfers/ID, and answers 200 if it was applied, else 502.
 
+POST /login {"user", "password"} answers {"token"} for an account holder (password
+TELLER_PASSWORD); GET /accounts/NAME answers NAME's balance from the ledger to a request with
+`Authorization: Bearer TOKEN` of NAME's login, else 401. A token is signed, not remembered: it
+holds across a restart of the teller.
+
 GET /fees answers the fee schedule, from memory: it needs no ledger. An error it did not
 expect is answered 500, as a web framework's catch-all would.
 
@@ -17,6 +22,8 @@ teller that serves one request at a time, so one slow call to the ledger stalls 
 those that never reach the ledger too — a blocking call inside an event loop does the same).
 """
 
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -37,6 +44,34 @@ SERVER = os.environ.get("TELLER_SERVER", "threads")
 if SERVER not in ("threads", "single"):
     sys.exit(f"teller: TELLER_SERVER={SERVER}: expected threads or single")
 FEES = json.dumps({"transfer_fee_cents": 0, "currency": "EUR"}).encode()
+PASSWORD = os.environ.get("TELLER_PASSWORD", "teller")
+SECRET = os.environ.get("TELLER_SECRET", "bank-example-not-a-secret").encode()
+HOLDERS = ("alice", "bob", "carol", "dave")
+
+
+def token_for(user):
+    return user + "." + hmac.new(SECRET, user.encode(), hashlib.sha256).hexdigest()
+
+
+def holder_of(authorization):
+    """The account holder a `Bearer TOKEN` header was issued to, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    user = token.partition(".")[0]
+    if scheme != "Bearer" or user not in HOLDERS:
+        return None
+    return user if hmac.compare_digest(token, token_for(user)) else None
+
+
+def balance(name):
+    """The ledger's answer for NAME's account: (status, body)."""
+    url = LEDGER_URL + "/accounts/" + urllib.parse.quote(name, safe="")
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return (error.code, error.read()) if error.code < 500 else (502, error.read())
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        return 502, json.dumps({"error": f"ledger: {error}"}).encode()
 
 
 def lookup(transfer_id):
@@ -97,12 +132,29 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, b'{"status": "ok"}')
         if self.path == "/fees":
             return self.answer(200, FEES)
+        if self.path.startswith("/accounts/"):
+            name = urllib.parse.unquote(self.path[len("/accounts/"):])
+            holder = holder_of(self.headers.get("Authorization"))
+            if holder is None:
+                return self.answer(401, b'{"error": "log in first: POST /login"}')
+            if holder != name:
+                return self.answer(403, b'{"error": "not your account"}')
+            return self.answer(*balance(name))
         return self.answer(404, b'{"error": "no such route"}')
 
     def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        if self.path == "/login":
+            try:
+                login = json.loads(self.rfile.read(length) or b"null")
+                user, password = login["user"], login["password"]
+            except (ValueError, TypeError, KeyError):
+                return self.answer(400, b'{"error": "expected {user, password}"}')
+            if user not in HOLDERS or password != PASSWORD:
+                return self.answer(401, b'{"error": "unknown user or wrong password"}')
+            return self.answer(200, json.dumps({"token": token_for(user)}).encode())
         if self.path != "/transfers":
             return self.answer(404, b'{"error": "no such route"}')
-        length = int(self.headers.get("Content-Length", "0"))
         try:
             status, data = forward(self.rfile.read(length))
         except Exception as error:

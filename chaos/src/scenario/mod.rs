@@ -683,6 +683,37 @@ pub fn read_operations(
         setup.push(read_operation(&mut operation, topology)?);
         operation.finish()?;
     }
+    // `{setup:NAME:…}` names a set-up request sent before it: any for an operation, an earlier
+    // one for a set-up request.
+    let named = |list: &str, i: usize, op: &request::Operation, before: &[request::Operation]| {
+        for (header, text) in &op.headers {
+            for generator in text.generators() {
+                if let request::Generator::Setup { name, .. } = generator {
+                    if !before.iter().any(|s| &s.name == name) {
+                        let known: Vec<&str> = before.iter().map(|s| s.name.as_str()).collect();
+                        return Err(fields.error(
+                            &format!("{list}[{i}].headers.{header}"),
+                            format!(
+                                "{{{generator}}}: no [[setup]] request {name:?} is sent before it; {}",
+                                if known.is_empty() {
+                                    "none is".to_string()
+                                } else {
+                                    format!("sent before it: {}", known.join(", "))
+                                }
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    for (i, op) in setup.iter().enumerate() {
+        named("setup", i, op, &setup[..i])?;
+    }
+    for (i, op) in operations.iter().enumerate() {
+        named("operations", i, op, &setup)?;
+    }
     Ok(request::DescribedWorkload { operations, setup })
 }
 

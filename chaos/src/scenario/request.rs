@@ -38,6 +38,7 @@
 //! | `{env:NAME}` | faultline's environment variable NAME (headers only; read once at start) |
 //! | `{file:PATH}` | the trimmed contents of a file, relative to the current folder (headers only) |
 //! | `{command:PROGRAM ARGS…}` | the trimmed standard output of a program run once at start in the system description's folder, such as a token minter (headers only) |
+//! | `{setup:NAME:/POINTER}` | the value at a JSON pointer of the answer to the set-up request `NAME`, such as the token a login answered (headers only; an earlier set-up request's for a set-up request) |
 //! | `{response:/POINTER}` | the value at a JSON pointer of the request's answer (completion paths only) |
 //!
 //! A body string that is exactly one generator takes the generator's type (`"{int:1..5}"` is
@@ -168,6 +169,14 @@ pub enum Generator {
     Command(Vec<String>),
     /// `{response:/POINTER}`.
     Response(String),
+    /// `{setup:NAME:/POINTER}`: the value at a JSON pointer of the answer to the set-up
+    /// request `NAME` (a token a login answered; headers only).
+    Setup {
+        /// The `[[workload.setup]]` request's name.
+        name: String,
+        /// Where in its answer's JSON body the value is.
+        pointer: String,
+    },
 }
 
 /// Where a [`Text`] is, which decides the generators it may use.
@@ -283,13 +292,14 @@ impl fmt::Display for Generator {
             Self::File(path) => write!(f, "file:{path}"),
             Self::Command(argv) => write!(f, "command:{}", argv.join(" ")),
             Self::Response(pointer) => write!(f, "response:{pointer}"),
+            Self::Setup { name, pointer } => write!(f, "setup:{name}:{pointer}"),
         }
     }
 }
 
 const GENERATORS: &str = "{key}, {uuid}, {int:A..B}, {pick:a|b}, {seq}; in headers also \
-     {env:NAME}, {file:PATH} and {command:PROGRAM ARGS}; in completion paths {key} and \
-     {response:/POINTER} only";
+     {env:NAME}, {file:PATH}, {command:PROGRAM ARGS} and {setup:NAME:/POINTER}; in completion \
+     paths {key} and {response:/POINTER} only";
 
 fn parse_generator(inner: &str, place: Place) -> Result<Generator, String> {
     let allow_external = place == Place::Header;
@@ -343,6 +353,24 @@ fn parse_generator(inner: &str, place: Place) -> Result<Generator, String> {
         ("env" | "file" | "command", Some(_)) if !allow_external => Err(format!(
             "{{{head}:…}} is read once at start and only allowed in header values"
         )),
+        ("setup", Some(_)) if !allow_external => Err(
+            "{setup:…} is read from a set-up request's answer and only allowed in header values"
+                .to_string(),
+        ),
+        ("setup", Some(argument)) => match argument.split_once(':') {
+            Some((name, pointer))
+                if !name.trim().is_empty()
+                    && (pointer.trim().is_empty() || pointer.trim().starts_with('/')) =>
+            {
+                Ok(Generator::Setup {
+                    name: name.trim().to_string(),
+                    pointer: pointer.trim().to_string(),
+                })
+            }
+            _ => Err(format!(
+                "{{setup:{argument}}}: expected {{setup:NAME:/POINTER}}, a [[workload.setup]] request's name and a JSON pointer into its answer"
+            )),
+        },
         ("command", Some(line)) if !line.trim().is_empty() => Ok(Generator::Command(
             line.split_whitespace().map(str::to_string).collect(),
         )),

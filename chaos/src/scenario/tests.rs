@@ -811,6 +811,34 @@ fn setup_requests_read_like_operations_and_bad_ones_name_the_field() {
     assert_eq!(e.field, "workload.setup[0].service", "{e}");
 }
 
+/// `{setup:NAME:/POINTER}` (a login's token in a header) names a set-up request sent before
+/// the request that uses it, and only a header may use it.
+#[test]
+fn a_setup_answer_is_named_in_headers_and_only_of_an_earlier_setup_request() {
+    let login = "[[workload.setup]]\nname = \"login\"\nservice = \"payment\"\nmethod = \"POST\"\npath = \"/login\"\n";
+    let header = "idempotency_key = \"Idempotency-Key\"\nheaders = { Authorization = \"Bearer {setup:login:/token}\" }";
+    let text = |setup: &str, header: &str| {
+        http_with("idempotency_key = \"Idempotency-Key\"", header).replace("[expectations]\n", &format!("{setup}[expectations]\n"))
+    };
+    let s = Scenario::parse("s.toml", vocab(&databases()), &text(login, header)).unwrap();
+    let http = s.workload.http.as_ref().unwrap();
+    assert!(http.operations[0].headers[0].1.generators().any(|g| *g
+        == request::Generator::Setup { name: "login".into(), pointer: "/token".into() }));
+    // No such set-up request.
+    let e = Scenario::parse("s.toml", vocab(&databases()), &text("", header)).unwrap_err();
+    assert_eq!(e.field, "workload.operations[0].headers.Authorization", "{e}");
+    assert!(e.to_string().contains("no [[setup]] request \"login\""), "{e}");
+    // A set-up request may use only an earlier one's answer.
+    let own = login.replace("path = \"/login\"", "path = \"/login\"\nheaders = { Authorization = \"Bearer {setup:login:/token}\" }");
+    let e = Scenario::parse("s.toml", vocab(&databases()), &text(&own, header)).unwrap_err();
+    assert_eq!(e.field, "workload.setup[0].headers.Authorization", "{e}");
+    // Not in a path or body; a pointer must be a JSON pointer.
+    let e = Scenario::parse("s.toml", vocab(&databases()), &text(login, header).replace("path = \"/transfers\"", "path = \"/t/{setup:login:/token}\"")).unwrap_err();
+    assert!(e.to_string().contains("only allowed in header values"), "{e}");
+    let e = Scenario::parse("s.toml", vocab(&databases()), &text(login, &header.replace(":/token", ":token"))).unwrap_err();
+    assert!(e.to_string().contains("expected {setup:NAME:/POINTER}"), "{e}");
+}
+
 #[test]
 fn operations_may_share_a_name_when_their_kinds_differ() {
     let second = |kind: &str| {

@@ -220,7 +220,8 @@ impl Draw<'_> {
             Generator::Env(_)
             | Generator::File(_)
             | Generator::Command(_)
-            | Generator::Response(_) => Value::String(format!("{{{generator}}}")),
+            | Generator::Response(_)
+            | Generator::Setup { .. } => Value::String(format!("{{{generator}}}")),
         }
     }
 
@@ -270,7 +271,7 @@ impl Externals {
     /// the operation and header.
     pub fn read(workload: &HttpWorkload, dir: &std::path::Path) -> Result<Self, String> {
         let mut values = BTreeMap::new();
-        for operation in &workload.operations {
+        for operation in workload.operations.iter().chain(&workload.setup) {
             for (header, text) in &operation.headers {
                 for generator in text.generators() {
                     let value = match generator {
@@ -303,6 +304,37 @@ impl Externals {
             }
         }
         Ok(Self { values })
+    }
+
+    /// Takes the values `{setup:NAME:/POINTER}` headers want from `answer`, the JSON body the
+    /// set-up request `name` was answered with; the error names the pointer the answer lacks.
+    pub fn read_setup(&mut self, workload: &HttpWorkload, name: &str, answer: &Value) -> Result<(), String> {
+        let headers = workload
+            .operations
+            .iter()
+            .chain(&workload.setup)
+            .flat_map(|operation| &operation.headers);
+        for (header, text) in headers {
+            for generator in text.generators() {
+                let Generator::Setup { name: wanted, pointer } = generator else {
+                    continue;
+                };
+                if wanted != name {
+                    continue;
+                }
+                let value = match answer.pointer(pointer) {
+                    Some(Value::String(text)) => text.clone(),
+                    Some(Value::Null) | None => {
+                        return Err(format!(
+                            "header {header} wants {{{generator}}}, but the answer has no value at {pointer}: {answer}"
+                        ))
+                    }
+                    Some(other) => other.to_string(),
+                };
+                self.values.insert(format!("{{{generator}}}"), value);
+            }
+        }
+        Ok(())
     }
 
     fn fill(&self, value: &str) -> String {
@@ -853,21 +885,28 @@ impl Workload for HttpRun {
             // run's history, as the probes' requests are.
             for request in plan_setup(&self.http, self.seed) {
                 let outcome = self.client().send(Process::Probe, &request, recorder).await;
+                let answer = recorder
+                    .finish()
+                    .events()
+                    .last()
+                    .map(|e| e.value.clone())
+                    .unwrap_or_default();
+                let action = format!(
+                    "set-up request {:?}: {} {}",
+                    request.operation, request.method, request.path
+                );
                 if outcome != Outcome::Ok {
-                    let answer = recorder
-                        .finish()
-                        .events()
-                        .last()
-                        .map(|e| e.value.to_string())
-                        .unwrap_or_default();
                     return Err(PrepareError::Setup {
-                        action: format!(
-                            "set-up request {:?}: {} {}",
-                            request.operation, request.method, request.path
-                        ),
+                        action,
                         message: format!("expected a 2xx, got {answer}"),
                     });
                 }
+                // What later requests send from its answer (a login's token).
+                let client = self.client.as_mut().expect("built above");
+                client
+                    .externals
+                    .read_setup(&self.http, &request.operation, &answer["body"])
+                    .map_err(|message| PrepareError::Setup { action, message })?;
             }
             Ok(())
         })
@@ -1196,5 +1235,45 @@ mod tests {
             externals.fill("Bearer {env:FAULTLINE_TEST_TOKEN}"),
             "Bearer t0k3n"
         );
+    }
+
+    #[test]
+    fn a_setup_answer_fills_the_headers_that_name_it() {
+        let topology = Topology::new(["api"], Vec::<String>::new(), Vec::<(String, String)>::new());
+        let scenario = Scenario::parse(
+            "s.toml",
+            &topology,
+            r#"
+            name = "s"
+            description = "d"
+            [workload]
+            requests = 5
+            duration = "1s"
+            [[workload.operations]]
+            name = "balance"
+            service = "api"
+            path = "/accounts/alice"
+            headers = { Authorization = "Bearer {setup:login:/session/token}" }
+            [[workload.setup]]
+            name = "login"
+            service = "api"
+            method = "POST"
+            path = "/login"
+            "#,
+        )
+        .unwrap();
+        let w = scenario.workload.http.unwrap();
+        let mut externals = Externals::read(&w, std::path::Path::new(".")).unwrap();
+        // The planned header keeps the generator; the value comes at send time.
+        let planned = &plan(&w, Duration::from_secs(1), 0.0, 0.0, 1)[0];
+        assert_eq!(planned.headers[0].1, "Bearer {setup:login:/session/token}");
+        let error = externals
+            .read_setup(&w, "login", &json!({"session": {}}))
+            .unwrap_err();
+        assert!(error.contains("Authorization") && error.contains("/session/token"), "{error}");
+        externals
+            .read_setup(&w, "login", &json!({"session": {"token": "s3cr3t"}}))
+            .unwrap();
+        assert_eq!(externals.fill(&planned.headers[0].1), "Bearer s3cr3t");
     }
 }
