@@ -280,6 +280,17 @@ async fn a_fault_outlasting_the_stated_give_up_point_finds_a_compensation_that_f
         "a charge kept for an order that was cancelled: {:?}",
         failed[0].failures
     );
+    // The same, stated across the order and payment databases in SQL (the base's
+    // `[[expectations.sql]] not_in`): the cancelled order is among the charges kept.
+    let cross = failed[0]
+        .failures
+        .iter()
+        .find(|f| f.checker == "sql cancelled-orders-keep-no-charge")
+        .unwrap_or_else(|| panic!("the SQL invariant across databases fails too: {:?}", failed[0].failures));
+    assert!(
+        cross.counterexamples.iter().any(|c| c.contains("among the rows of not_in.query on database payment")),
+        "{cross:?}"
+    );
 
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -212,6 +212,21 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| self.missing(key, "a duration such as \"250ms\", \"2s\" or \"1m\""))
     }
 
+    /// A string, or a sub-table read with its own [`Fields`] (`what` says what either is).
+    pub fn string_or_table(
+        &mut self,
+        key: &'static str,
+        what: &str,
+    ) -> Result<Option<StringOrTable<'a>>, ScenarioError> {
+        let path = self.path_of(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(StringOrTable::String(s))),
+            Some(Value::Table(table)) => Ok(Some(StringOrTable::Table(Fields::new(self.file, path, table)))),
+            Some(other) => Err(self.wrong_type(key, what, &other)),
+        }
+    }
+
     /// A sub-table, read with its own [`Fields`].
     pub fn table(&mut self, key: &'static str) -> Result<Option<Fields<'a>>, ScenarioError> {
         let path = self.path_of(key);
@@ -421,4 +436,12 @@ mod tests {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }
+}
+
+/// What [`Fields::string_or_table`] found.
+pub enum StringOrTable<'a> {
+    /// A string.
+    String(String),
+    /// A table, with its own fields.
+    Table(Fields<'a>),
 }

@@ -329,10 +329,11 @@ impl std::fmt::Display for RecordId {
     }
 }
 
-/// An invariant written as SQL, judged on one of the system's databases after the run:
-/// `query` must return no rows (each row is a counterexample), or, with `equals`, both
-/// queries must return the same single value (conservation: `SELECT sum(balance) …` equals
-/// `SELECT 1000`).
+/// An invariant written as SQL, judged on the system's databases after the run: `query` must
+/// return no rows (each row is a counterexample); or, with `equals`, both queries must return
+/// the same single value (conservation: `SELECT sum(balance) …` equals `SELECT 1000`); or,
+/// with `rows`, every row of `query` must be among (or none among) the rows of a query on
+/// another database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlCheck {
     /// The verdict's name, `kebab-case`.
@@ -343,6 +344,22 @@ pub struct SqlCheck {
     pub query: String,
     /// A second SELECT whose single value must equal the query's.
     pub equals: Option<String>,
+    /// The database `equals` runs on, when not `database` (`equals = { database, query }`).
+    pub equals_database: Option<String>,
+    /// Rows `query`'s rows must be among, or none among (`in` / `not_in`).
+    pub rows: Option<SqlRows>,
+}
+
+/// `in = { database, query }` or `not_in = { … }` of an `[[expectations.sql]]`: how the rows
+/// of its query relate to the rows of another query, on the same or another database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlRows {
+    /// Whether every row must be among the other's (`in`) or none (`not_in`).
+    pub among: bool,
+    /// The other query's database.
+    pub database: String,
+    /// The other query; its rows have as many columns as the first's.
+    pub query: String,
 }
 
 /// How a link's circuit breaker must behave.
@@ -1396,16 +1413,38 @@ fn read_expectations(
             "query",
             "a SELECT that returns no rows when the invariant holds",
         )?;
-        let equals = check.string(
-            "equals",
-            "a second SELECT whose single value must equal the query's",
-        )?;
-        for (field, text) in [("query", Some(&query)), ("equals", equals.as_ref())] {
-            if let Some(text) = text {
-                if text.trim().is_empty() || text.contains('\0') {
-                    return Err(check.error(field, "expected a SQL query"));
-                }
+        let what = "a second SELECT whose single value must equal the query's, or { database, query } for one on another database";
+        let (equals, equals_database) = match check.string_or_table("equals", what)? {
+            None => (None, None),
+            Some(fields::StringOrTable::String(text)) => (Some(text), None),
+            Some(fields::StringOrTable::Table(mut other)) => {
+                let database = read_database(&mut other, topology)?;
+                let query = read_query(&mut other, "query", "a SELECT of one value")?;
+                other.finish()?;
+                (Some(query), Some(database))
             }
+        };
+        let mut rows = None;
+        for (key, among) in [("in", true), ("not_in", false)] {
+            let Some(mut other) = check.table(key)? else {
+                continue;
+            };
+            let database = read_database(&mut other, topology)?;
+            let query = read_query(&mut other, "query", "a SELECT of as many columns as the first")?;
+            other.finish()?;
+            if rows.is_some() || equals.is_some() {
+                return Err(check.error(
+                    key,
+                    "expected one of equals, in and not_in: each says what the query's rows must be",
+                ));
+            }
+            rows = Some(SqlRows { among, database, query });
+        }
+        if query.trim().is_empty() || query.contains('\0') {
+            return Err(check.error("query", "expected a SQL query"));
+        }
+        if equals.as_ref().is_some_and(|text| text.trim().is_empty() || text.contains('\0')) {
+            return Err(check.error("equals", "expected a SQL query"));
         }
         check.finish()?;
         sql.push(SqlCheck {
@@ -1413,6 +1452,8 @@ fn read_expectations(
             database,
             query,
             equals,
+            equals_database,
+            rows,
         });
     }
     let mut http_checks = Vec::new();
@@ -1555,6 +1596,15 @@ fn read_database(fields: &mut Fields<'_>, topology: &Topology) -> Result<String,
         ));
     }
     Ok(database)
+}
+
+/// A required SQL query at `key`.
+fn read_query(fields: &mut Fields<'_>, key: &'static str, what: &str) -> Result<String, ScenarioError> {
+    let query = fields.required_string(key, what)?;
+    if query.trim().is_empty() || query.contains('\0') {
+        return Err(fields.error(key, "expected a SQL query"));
+    }
+    Ok(query)
 }
 
 /// A kebab-case name for a verdict, or an error naming `key`.

@@ -514,6 +514,23 @@ fn an_http_workload_and_sql_invariants_read_into_typed_values() {
         "no reference invariants by default"
     );
     assert_eq!(s.expectations.sql[0].equals.as_deref(), Some("SELECT 100"));
+    assert_eq!((s.expectations.sql[0].equals_database.as_ref(), s.expectations.sql[0].rows.as_ref()), (None, None));
+    // Across databases: `in` / `not_in`, and `equals` on another one.
+    let across = http_with(
+        "equals = \"SELECT 100\"",
+        "not_in = { database = \"order\", query = \"SELECT order_id FROM refunds\" }",
+    );
+    let s = Scenario::parse("s.toml", vocab(&databases()), &across).unwrap();
+    assert_eq!(
+        s.expectations.sql[0].rows,
+        Some(SqlRows { among: false, database: "order".into(), query: "SELECT order_id FROM refunds".into() })
+    );
+    let other = http_with("equals = \"SELECT 100\"", "equals = { database = \"order\", query = \"SELECT count(*) FROM orders\" }");
+    let s = Scenario::parse("s.toml", vocab(&databases()), &other).unwrap();
+    assert_eq!(
+        (s.expectations.sql[0].equals.as_deref(), s.expectations.sql[0].equals_database.as_deref()),
+        (Some("SELECT count(*) FROM orders"), Some("order"))
+    );
 }
 
 #[test]
@@ -635,6 +652,37 @@ fn bad_http_workloads_and_sql_invariants_name_the_field() {
             http_with("name = \"money-conserved\"", "name = \"Money\""),
             "expectations.sql[0].name",
             "kebab-case",
+        ),
+        // Across databases: one relation at a time, each on a described database.
+        (
+            http_with("equals = \"SELECT 100\"", "in = { database = \"order\", query = \"SELECT 1\" }\nnot_in = { database = \"order\", query = \"SELECT 2\" }"),
+            "expectations.sql[0].not_in",
+            "one of equals, in and not_in",
+        ),
+        (
+            http_with("equals = \"SELECT 100\"", "equals = \"SELECT 100\"\nin = { database = \"order\", query = \"SELECT 1\" }"),
+            "expectations.sql[0].in",
+            "one of equals, in and not_in",
+        ),
+        (
+            http_with("equals = \"SELECT 100\"", "in = { database = \"ledger\", query = \"SELECT 1\" }"),
+            "expectations.sql[0].in.database",
+            "unknown database \"ledger\"",
+        ),
+        (
+            http_with("equals = \"SELECT 100\"", "not_in = { database = \"order\" }"),
+            "expectations.sql[0].not_in.query",
+            "required",
+        ),
+        (
+            http_with("equals = \"SELECT 100\"", "equals = { database = \"order\", query = \"SELECT 1\", rows = 2 }"),
+            "expectations.sql[0].equals.rows",
+            "unknown field",
+        ),
+        (
+            http_with("equals = \"SELECT 100\"", "equals = 100"),
+            "expectations.sql[0].equals",
+            "or { database, query }",
         ),
     ];
     for (text, field, says) in cases {
