@@ -91,8 +91,7 @@ pub fn system() -> System {
 
 /// The checkers and workload a run of the reference system takes from this extension.
 pub fn registry() -> Registry {
-    Registry::linked(&system(), &[extension()])
-        .unwrap_or_else(|e| panic!("services/faultline.toml: {e}"))
+    Registry::of(extension())
 }
 
 #[cfg(test)]
@@ -138,7 +137,10 @@ mod tests {
             error.reason.contains("no extension \"reference\""),
             "{error}"
         );
+        let linked = Registry::linked(&system, &[extension()]).unwrap();
+        assert_eq!(linked.name(), Some("reference"));
         let registry = registry();
+        assert_eq!(registry.invariants(), linked.invariants());
         assert_eq!(registry.invariants().len(), 6);
         // Its workload is declarative, in the description.
         assert!(registry.workload().is_none());
