@@ -37,10 +37,10 @@ pub use faultline_harness::checkers::{BoxFuture, CheckContext, Checker, Countere
 /// The workload trait a system's own workload implements.
 pub use faultline_harness::workload::Workload;
 
-/// Everything an [`Extension`]'s checkers and workload name, so that a repository depending
-/// on `faultline` alone can write them: the running stack, the history and its recorder, the
-/// facts a run gathers, a scenario's fields, the phases' results and the report's view of the
-/// final state. `examples/bank-cargo-test/tests/payday.rs` is a worked example.
+/// Everything an [`Extension`]'s checkers, workload and benchmarks name, so that a repository
+/// depending on `faultline` alone can write them: the running stack, the history and its
+/// recorder, the facts a run gathers, a scenario's fields, the phases' results, the report's
+/// view of the final state, and what a benchmark is handed and answers. `examples/bank-cargo-test/tests/payday.rs` is a worked example.
 pub mod extend {
     pub use faultline_chaos::scenario::fields::Fields;
     pub use faultline_chaos::scenario::{
@@ -49,7 +49,9 @@ pub mod extend {
     pub use faultline_harness::checkers::{
         BoxFuture, CheckContext, Checker, Counterexample, Facts, Verdict,
     };
-    pub use faultline_harness::extension::{Extension, WorkloadKind};
+    pub use faultline_harness::extension::{
+        BenchFuture, BenchOutput, BenchSettings, Benchmark, Extension, Links, WorkloadKind,
+    };
     pub use faultline_harness::history::{Event, EventType, History, Op, Pending, Process, Recorder};
     pub use faultline_harness::report::{Durations, Outcomes, WorkloadState};
     pub use faultline_harness::runner::{p99_verdict, RunError};
